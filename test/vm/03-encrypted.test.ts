@@ -1,0 +1,58 @@
+// Scenario 3: the pool root is encrypted (passphrase). Locked until load-key; a wrong passphrase is a
+// clear 4xx and mounts nothing; the right one mounts; the passphrase never reaches any log.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dsProp, mounts } from "./guest-state.js";
+import { boot, ensureDiskSet, grepLogs, type Vm, ZFS_PASSPHRASE } from "./lab.js";
+import { expectOk, expectProblem, finish, guestSnapshot, waitForAutoMount } from "./scenario.js";
+
+const WRONG = "not-the-passphrase-x1";
+
+describe("scenario 3: encrypted root dataset", () => {
+  let vm: Vm;
+  beforeAll(async () => {
+    vm = await boot({ name: "s3-encrypted", diskSet: await ensureDiskSet("encrypted") });
+  });
+  afterAll(() => finish(vm));
+
+  it("reports the pool as locked and mounts nothing", async () => {
+    const st = await waitForAutoMount(vm, "s3");
+    expect(st.phase, JSON.stringify(st)).toBe("found");
+    expect(JSON.stringify(st)).toMatch(/lock|key|encrypt/i);
+    expect(await mounts(vm, "/mnt"), await guestSnapshot(vm)).toEqual([]);
+  });
+
+  it("rejects a wrong passphrase with a clear 4xx and mounts nothing", async () => {
+    const r = await vm.api("POST", "/v1/pools/nvmepool/load-key", { passphrase: WRONG });
+    expectProblem(r, "4xx", "wrong-passphrase");
+    expect(await mounts(vm, "/mnt"), await guestSnapshot(vm)).toEqual([]);
+    const ks = await vm.run("zfs get -H -o value keystatus nvmepool");
+    if (ks.rc === 0) expect(ks.stdout.trim()).toBe("unavailable");
+  });
+
+  it("loads the key with the right passphrase and mounts the system", async () => {
+    const r = await vm.api("POST", "/v1/pools/nvmepool/load-key", { passphrase: ZFS_PASSPHRASE });
+    expectOk(r);
+    expect(await dsProp(vm, "nvmepool", "keystatus")).toBe("available");
+    let st = (await vm.api("GET", "/v1/status")).body;
+    if (!String(st.phase).startsWith("mounted")) {
+      expectOk(await vm.api("POST", "/v1/mount", {}));
+      st = (await vm.api("GET", "/v1/status")).body;
+    }
+    expect(st.phase).toBe("mounted-ro");
+    const m = await mounts(vm, "/mnt");
+    expect(m.find((x) => x.target === "/mnt")?.source, await guestSnapshot(vm)).toBe("nvmepool/root");
+    expect(m.map((x) => x.target)).toEqual(
+      expect.arrayContaining(["/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]),
+    );
+    expect(await vm.sh("cat /mnt/home/alice/notes.txt")).toContain("certificates");
+  });
+
+  it("never logs the passphrase (agent log, console, guest journal, dmesg)", async () => {
+    await vm.collectGuestLogs();
+    const logs = await vm.allLogs();
+    expect(Object.keys(logs).some((f) => f.endsWith("agent.log"))).toBe(true);
+    expect((logs["share/logs/agent.log"] ?? "").length).toBeGreaterThan(0);
+    expect(await grepLogs(vm, ZFS_PASSPHRASE)).toEqual([]);
+    expect(await grepLogs(vm, WRONG)).toEqual([]);
+  });
+});

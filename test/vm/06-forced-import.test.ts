@@ -1,0 +1,53 @@
+// Scenario 6: the pool was never exported and was last used by another hostid, and the live system's
+// hostid is to stay as it is (like the stock NixOS ISO's fixed hostid): adoptHostId:false. Without force
+// -> 409 pool-in-use-elsewhere naming the last host; with force -> imported, and the response says so.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { liveHostid, mounts, pools } from "./guest-state.js";
+import { AGENT_ARGS, boot, ensureDiskSet, RESCUE_HOSTID, SERVER_HOSTNAME, type Vm } from "./lab.js";
+import { expectOk, expectProblem, finish, guestSnapshot, waitForStatus } from "./scenario.js";
+
+/** the ISO service's command line without the boot-time auto-mount */
+const NO_AUTO = AGENT_ARGS.filter((a, i, all) => a !== "--auto-mount" && all[i - 1] !== "--auto-mount");
+
+describe("scenario 6: forced import, live hostid kept", () => {
+  let vm: Vm;
+  beforeAll(async () => {
+    vm = await boot({ name: "s6-forced", diskSet: await ensureDiskSet("single"), agent: { args: NO_AUTO } });
+  });
+  afterAll(() => finish(vm));
+
+  it("sees the pool as last used by another system", async () => {
+    const st = await waitForStatus(vm, "detection", (s) => s.phase === "found");
+    expect(st.hostid.live).toBe(RESCUE_HOSTID);
+    const p = await vm.api("GET", "/v1/pools");
+    expectOk(p);
+    const np = p.body.importable.find((x: any) => x.name === "nvmepool");
+    expect(np, JSON.stringify(p.body)).toBeTruthy();
+    expect(np.lastAccessedByOtherSystem).toBeTruthy();
+  });
+
+  it("refuses without adoption or force, naming the last host", async () => {
+    const r = await vm.api("POST", "/v1/mount", { adoptHostId: false });
+    expectProblem(r, 409, "pool-in-use-elsewhere");
+    expect(r.body.detail).toContain(SERVER_HOSTNAME);
+    const snap = await guestSnapshot(vm);
+    expect(await pools(vm), snap).toEqual({});
+    expect(await mounts(vm, "/mnt"), snap).toEqual([]);
+    expect(await liveHostid(vm)).toBe(RESCUE_HOSTID);
+  });
+
+  it("imports with force:true and keeps the live hostid", async () => {
+    const r = await vm.api("POST", "/v1/mount", { adoptHostId: false, force: true });
+    expectOk(r);
+    expect(r.body.forced).toBe(true);
+    expect(r.body.hostid.current ?? r.body.hostid.live).toBe(RESCUE_HOSTID);
+    expect(r.body.hostid.action).not.toBe("adopted");
+    const snap = await guestSnapshot(vm);
+    expect(await pools(vm), snap).toEqual({ nvmepool: "ONLINE" });
+    expect((await mounts(vm, "/mnt")).find((m) => m.target === "/mnt")?.source, snap).toBe("nvmepool/root");
+    expect(await liveHostid(vm)).toBe(RESCUE_HOSTID);
+    // the pool now carries the rescue system's hostid (that is what -f does)
+    const label = await vm.sh("zdb -l /dev/nvme0n1p2 | grep -m1 hostid");
+    expect(Number(label.split(":")[1])).toBe(Number.parseInt(RESCUE_HOSTID, 16));
+  });
+});
