@@ -1,0 +1,87 @@
+import type { Candidate } from "../core/candidates.js";
+import { isReadOnly } from "../core/mounts.js";
+import { unhealthyVdevs } from "../core/zpoolJson.js";
+import { type Detection, type Phase, phaseOf } from "./detect.js";
+
+export interface AutoMountState {
+  mode: string;
+  state: "off" | "pending" | "running" | "mounted" | "waiting" | "failed";
+  detail: string | null;
+}
+
+function candidateView(c: Candidate) {
+  return c.kind === "zfs"
+    ? { id: c.id, kind: c.kind, pool: c.pool, state: c.state, imported: c.imported, importable: c.importable, disks: c.disks, score: c.score, reasons: c.reasons }
+    : { id: c.id, kind: c.kind, device: c.device, fstype: c.fstype, disks: c.disks, score: c.score, reasons: c.reasons };
+}
+
+function summary(phase: Phase, d: Detection, locked: string[]): string {
+  switch (phase) {
+    case "mounted-ro":
+      return `The installed system is mounted read-only at ${d.root}.`;
+    case "mounted-rw":
+      return `The installed system is mounted read-write at ${d.root}.`;
+    case "locked":
+      return locked.length > 0
+        ? `Encrypted data is locked (${locked[0]}${locked.length > 1 ? ", …" : ""}): load its key.`
+        : "A LUKS container is locked: open it with its passphrase.";
+    case "imported":
+      return `A pool is imported at ${d.root} but nothing is mounted.`;
+    case "found":
+      return d.candidates.length === 1
+        ? `Found ${d.candidates[0]?.id}; not mounted yet.`
+        : `Found ${d.candidates.length} possible systems; choose one to mount.`;
+    default:
+      if (!d.zfs.available) return `No installed system found, and ZFS is unavailable here (${d.zfs.reason ?? "unknown"}).`;
+      return d.devices.length === 0 ? "No disks found." : "No installed system found on the disks.";
+  }
+}
+
+/** What `GET /v1/status` shows: derived from a detection, nothing stored. */
+export function buildStatus(d: Detection, extra: { version: string; busy: { name: string; since: string } | null; autoMount: AutoMountState; urls: string[] }) {
+  const phase = phaseOf(d);
+  const rootMount = d.mounts.find((m) => m.target === d.root);
+  const locked = d.datasets.filter((x) => x.keystatus === "unavailable").map((x) => x.name);
+  const warnings = [...d.warnings];
+  for (const p of d.importable) {
+    const bad = unhealthyVdevs(p.config);
+    if (p.state !== "ONLINE") warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
+  }
+  for (const p of d.poolStatus) {
+    const bad = unhealthyVdevs(p.vdevs);
+    if (p.state !== "ONLINE") warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
+  }
+  return {
+    version: extra.version,
+    phase,
+    summary: summary(phase, d, locked),
+    root: d.root,
+    zfs: d.zfs,
+    hostid: { live: d.hostid },
+    mounted: rootMount
+      ? { pool: rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null, source: rootMount.source, readonly: isReadOnly(rootMount), mounts: d.mounts }
+      : null,
+    candidates: d.candidates.map(candidateView),
+    pools: { importable: d.importable.map((p) => p.name), imported: d.imported.map((p) => p.name) },
+    esps: d.esps.map((e) => e.device),
+    luks: d.luks,
+    locked,
+    warnings,
+    busy: extra.busy,
+    autoMount: extra.autoMount,
+    urls: extra.urls,
+    detectedAt: d.at,
+  };
+}
+
+export function poolsView(d: Detection) {
+  return {
+    importable: d.importable.map((p) => ({ ...p, unhealthy: unhealthyVdevs(p.config) })),
+    imported: d.imported.map((p) => {
+      const st = d.poolStatus.find((s) => s.name === p.name);
+      return { ...p, vdevs: st?.vdevs ?? [], unhealthy: st ? unhealthyVdevs(st.vdevs) : [] };
+    }),
+  };
+}
+
+export { candidateView };

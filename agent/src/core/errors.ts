@@ -1,0 +1,64 @@
+/**
+ * Typed errors with a stable `code`. One table maps code → HTTP status; `satisfies` keeps it total,
+ * so adding a code without a status is a type error.
+ */
+export const errorStatus = {
+  unauthorized: 401,
+  "rate-limited": 429,
+  "not-found": 404,
+  "validation-failed": 400,
+  "payload-too-large": 413,
+  "unsupported-media-type": 415,
+  busy: 409,
+  "zfs-unavailable": 503,
+  "no-system-found": 409,
+  "ambiguous-system": 409,
+  "pool-not-found": 404,
+  "pool-unavailable": 422,
+  "pool-in-use-elsewhere": 409,
+  "pool-name-conflict": 409,
+  "pool-busy": 409,
+  "device-not-found": 404,
+  "not-luks": 422,
+  "key-not-loaded": 409,
+  "key-already-loaded": 409,
+  "not-encryption-root": 422,
+  "wrong-passphrase": 422,
+  "not-mounted": 409,
+  "mount-failed": 500,
+  "unmount-failed": 500,
+  "command-failed": 500,
+  "command-timeout": 504,
+  "path-escape": 400,
+  "parse-error": 502,
+  internal: 500,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export interface ErrorExtras {
+  /** Extra members of the problem+json body (never secrets). */
+  [key: string]: unknown;
+}
+
+export class LifeboatError extends Error {
+  readonly code: ErrorCode;
+  readonly extras: ErrorExtras;
+  constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}) {
+    super(message);
+    this.name = "LifeboatError";
+    this.code = code;
+    this.extras = extras;
+  }
+  get status(): number {
+    return errorStatus[this.code];
+  }
+}
+
+/** Thrown by pure parsers when their input does not have the expected shape. */
+export class ParseError extends LifeboatError {
+  constructor(what: string, detail: string) {
+    super("parse-error", `could not parse ${what}: ${detail}`, { what });
+    this.name = "ParseError";
+  }
+}

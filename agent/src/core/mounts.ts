@@ -1,0 +1,65 @@
+import { ParseError } from "./errors.js";
+
+export interface MountEntry {
+  source: string;
+  target: string;
+  fstype: string;
+  options: string[];
+}
+
+export interface FstabEntry extends MountEntry {
+  freq: number;
+  passno: number;
+}
+
+/** Undo the octal escapes the kernel and fstab use for space, tab, newline and backslash. */
+export function unescapeOctal(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+/** /proc/mounts (= /proc/self/mounts). */
+export function parseProcMounts(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4) throw new ParseError("/proc/mounts", `short line ${JSON.stringify(line.slice(0, 80))}`);
+    out.push({
+      source: unescapeOctal(f[0] as string),
+      target: unescapeOctal(f[1] as string),
+      fstype: f[2] as string,
+      options: (f[3] as string).split(","),
+    });
+  }
+  return out;
+}
+
+/** fstab(5), as NixOS generates it in /etc/fstab of a system closure. */
+export function parseFstab(text: string): FstabEntry[] {
+  const out: FstabEntry[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/\r$/, "").trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const f = line.split(/\s+/);
+    if (f.length < 3) throw new ParseError("fstab", `entry with fewer than 3 fields: ${JSON.stringify(line.slice(0, 80))}`);
+    out.push({
+      source: unescapeOctal(f[0] as string),
+      target: unescapeOctal(f[1] as string),
+      fstype: f[2] as string,
+      options: (f[3] ?? "defaults").split(","),
+      freq: Number(f[4] ?? 0) || 0,
+      passno: Number(f[5] ?? 0) || 0,
+    });
+  }
+  return out;
+}
+
+/** Mounts at or below `root`, in /proc/mounts order (parents before children). */
+export function mountsUnder(mounts: MountEntry[], root: string): MountEntry[] {
+  const r = root.replace(/\/+$/, "") || "/";
+  return mounts.filter((m) => m.target === r || m.target.startsWith(r === "/" ? "/" : `${r}/`));
+}
+
+export function isReadOnly(m: MountEntry): boolean {
+  return m.options.includes("ro");
+}

@@ -1,0 +1,64 @@
+import type { App, Services } from "../server.js";
+import { DeviceParam, MountBody, MountResult, PassphraseBody, PoolParam, UnmountBody, UnmountResult } from "../schemas.js";
+import { Type } from "@sinclair/typebox";
+
+const problems = {
+  400: { $ref: "Problem#" },
+  401: { $ref: "Problem#" },
+  404: { $ref: "Problem#" },
+  409: { $ref: "Problem#" },
+  422: { $ref: "Problem#" },
+  500: { $ref: "Problem#" },
+};
+
+export function registerActionRoutes(app: App, s: Services): void {
+  app.post(
+    "/v1/mount",
+    {
+      schema: {
+        summary: "Import the installed system's pool and mount it under the root (read-only by default); a no-op when mounted",
+        body: Type.Optional(MountBody),
+        response: { 200: MountResult, ...problems },
+      },
+    },
+    async (req) => s.mounts.mount(req.body ?? {}),
+  );
+
+  app.post(
+    "/v1/unmount",
+    {
+      schema: {
+        summary: "Unmount everything under the root; with export, also zpool export (lets the server boot cleanly)",
+        body: Type.Optional(UnmountBody),
+        response: { 200: UnmountResult, ...problems },
+      },
+    },
+    async (req) => s.mounts.unmount(req.body ?? {}),
+  );
+
+  app.post(
+    "/v1/pools/:pool/load-key",
+    {
+      schema: {
+        summary: "Load the encryption key of the pool's locked encryption roots (passphrase via stdin, never logged)",
+        params: PoolParam,
+        body: PassphraseBody,
+        response: { 200: Type.Object({ pool: Type.String(), loaded: Type.Array(Type.String()) }), ...problems },
+      },
+    },
+    async (req) => s.mounts.loadKey(req.params.pool, req.body.passphrase),
+  );
+
+  app.post(
+    "/v1/luks/:device/open",
+    {
+      schema: {
+        summary: "Open a LUKS container (kernel name, e.g. nvme0n1p2) so its filesystem takes part in detection",
+        params: DeviceParam,
+        body: PassphraseBody,
+        response: { 200: Type.Object({ device: Type.String(), mapper: Type.String(), alreadyOpen: Type.Boolean() }), ...problems },
+      },
+    },
+    async (req) => s.mounts.openLuks(req.params.device, req.body.passphrase),
+  );
+}

@@ -1,0 +1,221 @@
+import { type TSchema, Type } from "@sinclair/typebox";
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Str = Type.String();
+const NStr = Nullable(Str);
+
+export const Problem = Type.Object(
+  {
+    type: Str,
+    title: Str,
+    status: Type.Integer(),
+    detail: Str,
+    code: Str,
+    instance: Type.Optional(Str),
+  },
+  { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details with a stable `code`" },
+);
+
+export const MountEntry = Type.Object({ source: Str, target: Str, fstype: Str, options: Type.Array(Str) }, { $id: "MountEntry" });
+
+export interface BlockDeviceShape {
+  name: string;
+}
+export const BlockDevice = Type.Recursive(
+  (Self) =>
+    Type.Object({
+      name: Str,
+      path: Str,
+      type: Str,
+      fstype: NStr,
+      label: NStr,
+      uuid: NStr,
+      parttype: NStr,
+      partlabel: NStr,
+      partuuid: NStr,
+      size: NStr,
+      mountpoints: Type.Array(Str),
+      children: Type.Array(Self),
+    }),
+  { $id: "BlockDevice" },
+);
+
+export const ImportVdev = Type.Recursive(
+  (Self) => Type.Object({ name: Str, state: NStr, message: NStr, section: Str, children: Type.Array(Self) }),
+  { $id: "ImportVdev" },
+);
+export const StatusVdev = Type.Recursive(
+  (Self) =>
+    Type.Object({
+      name: Str,
+      type: Str,
+      state: Str,
+      path: NStr,
+      guid: NStr,
+      errors: Type.Object({ read: Str, write: Str, checksum: Str }),
+      children: Type.Array(Self),
+    }),
+  { $id: "StatusVdev" },
+);
+
+export const ImportablePool = Type.Object({
+  name: Str,
+  id: Type.String({ description: "pool guid (decimal string: it does not fit a JSON number)" }),
+  state: Str,
+  status: NStr,
+  action: NStr,
+  see: NStr,
+  comment: NStr,
+  config: Type.Array(ImportVdev),
+  lastAccessedByOtherSystem: Type.Boolean(),
+  lastHost: Nullable(Type.Object({ hostname: Str, hostid: NStr })),
+  importable: Type.Boolean(),
+  unhealthy: Type.Array(Str, { description: "leaf vdevs that are not ONLINE" }),
+});
+
+export const ImportedPool = Type.Object({
+  name: Str,
+  guid: Str,
+  state: Str,
+  health: NStr,
+  size: NStr,
+  allocated: NStr,
+  free: NStr,
+  altroot: NStr,
+  vdevs: Type.Array(StatusVdev),
+  unhealthy: Type.Array(Str),
+});
+
+export const Dataset = Type.Object({
+  name: Str,
+  pool: Str,
+  mountpoint: Str,
+  canmount: Str,
+  encryption: Str,
+  keystatus: NStr,
+  used: Type.String({ description: "bytes" }),
+  encryptionRoot: NStr,
+});
+
+export const Candidate = Type.Object({
+  id: Str,
+  kind: Type.Union([Type.Literal("zfs"), Type.Literal("block")]),
+  pool: Type.Optional(Str),
+  device: Type.Optional(Str),
+  fstype: Type.Optional(Str),
+  state: Type.Optional(Str),
+  imported: Type.Optional(Type.Boolean()),
+  importable: Type.Optional(Type.Boolean()),
+  disks: Type.Array(Str),
+  score: Type.Integer(),
+  reasons: Type.Array(Str),
+});
+
+export const Esp = Type.Object({
+  device: Str,
+  disk: NStr,
+  uuid: NStr,
+  label: NStr,
+  evidence: Str,
+  mounted: Type.Array(Str),
+});
+export const Luks = Type.Object({ device: Str, name: Str, uuid: NStr, opened: NStr });
+
+export const ZfsState = Type.Object({ available: Type.Boolean(), version: NStr, reason: NStr });
+
+export const Phase = Type.Union(
+  ["nothing-found", "found", "imported", "locked", "mounted-ro", "mounted-rw"].map((p) => Type.Literal(p)),
+  { description: "where the rescue stands" },
+);
+
+export const Status = Type.Object({
+  version: Str,
+  phase: Phase,
+  summary: Type.String({ description: "one sentence for a human" }),
+  root: Str,
+  zfs: ZfsState,
+  hostid: Type.Object({ live: NStr }),
+  mounted: Nullable(Type.Object({ pool: NStr, source: Str, readonly: Type.Boolean(), mounts: Type.Array(MountEntry) })),
+  candidates: Type.Array(Candidate),
+  pools: Type.Object({ importable: Type.Array(Str), imported: Type.Array(Str) }),
+  esps: Type.Array(Str),
+  luks: Type.Array(Luks),
+  locked: Type.Array(Str, { description: "encrypted datasets whose key is not loaded" }),
+  warnings: Type.Array(Str),
+  busy: Nullable(Type.Object({ name: Str, since: Str })),
+  autoMount: Type.Object({ mode: Str, state: Str, detail: NStr }),
+  urls: Type.Array(Str),
+  detectedAt: Str,
+});
+
+export const PlanStep = Type.Object({
+  kind: Str,
+  pool: Type.Optional(Str),
+  guid: Type.Optional(NStr),
+  readonly: Type.Optional(Type.Boolean()),
+  altroot: Type.Optional(Str),
+  role: Type.Optional(Str),
+  source: Type.Optional(Str),
+  target: Type.Optional(Str),
+  path: Type.Optional(Str),
+  fstype: Type.Optional(Str),
+  options: Type.Optional(Type.Array(Str)),
+  method: Type.Optional(Str),
+  origin: Type.Optional(Str),
+});
+export const MountPlan = Type.Object({
+  candidate: Str,
+  readonly: Type.Boolean(),
+  root: Str,
+  source: Str,
+  complete: Type.Boolean(),
+  steps: Type.Array(PlanStep),
+  notes: Type.Array(Str),
+});
+
+export const HostIdReport = Type.Object({
+  action: Str,
+  previous: NStr,
+  current: NStr,
+  lastHost: NStr,
+  lastHostId: NStr,
+  splParameterWritten: Type.Optional(Type.Boolean()),
+});
+
+export const MountBody = Type.Object(
+  {
+    readonly: Type.Optional(Type.Boolean({ default: true, description: "import and mount read-only (nothing written)" })),
+    force: Type.Optional(Type.Boolean({ description: "zpool import -f; only when the pool's last host is really off" })),
+    pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "pool name or block device path to mount" })),
+    adoptHostId: Type.Optional(Type.Boolean({ default: true, description: "adopt the pool's last hostid on the live system instead of forcing" })),
+  },
+  { additionalProperties: false },
+);
+
+export const MountResult = Type.Object({
+  result: Str,
+  candidate: Str,
+  pool: NStr,
+  readonly: Type.Boolean(),
+  forced: Type.Boolean(),
+  hostid: HostIdReport,
+  plan: Nullable(MountPlan),
+  steps: Type.Array(Str),
+  mounts: Type.Array(MountEntry),
+  nixos: Nullable(Type.Object({ nixos: Type.Boolean(), markers: Type.Array(Str), version: NStr, system: NStr })),
+  warnings: Type.Array(Str),
+});
+
+export const UnmountBody = Type.Object(
+  { export: Type.Optional(Type.Boolean({ description: "also zpool export the pools (clean hand-back)" })) },
+  { additionalProperties: false },
+);
+export const UnmountResult = Type.Object({ unmounted: Type.Array(Str), exported: Type.Array(Str) });
+
+export const PassphraseBody = Type.Object(
+  { passphrase: Type.String({ minLength: 1, maxLength: 4096, description: "never logged or echoed" }) },
+  { additionalProperties: false },
+);
+
+export const PoolParam = Type.Object({ pool: Type.String({ pattern: "^[A-Za-z][A-Za-z0-9_.:-]{0,254}$" }) });
+export const DeviceParam = Type.Object({ device: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$" }) });

@@ -1,0 +1,86 @@
+import swagger from "@fastify/swagger";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
+import type { Logger } from "pino";
+import type { AutoMountState } from "../app/status.js";
+import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
+import { errorHandler, sendProblem } from "./problem.js";
+import { registerActionRoutes } from "./routes/actions.js";
+import { registerReadRoutes } from "./routes/read.js";
+import type { DetectionService } from "../app/detect.js";
+import type { MountService } from "../app/mount.js";
+import type { OperationLock } from "../app/lock.js";
+import { Problem } from "./schemas.js";
+
+export interface Services {
+  version: string;
+  detection: DetectionService;
+  mounts: MountService;
+  lock: OperationLock;
+  autoMount: () => AutoMountState;
+  urls: () => string[];
+}
+
+export interface ServerOptions {
+  token: string;
+  logger: Logger;
+  services: Services;
+  /** Routes reachable without the token (exact paths). */
+  publicPaths?: string[];
+  limiter?: FailureLimiter;
+}
+
+export const PUBLIC_PATHS = ["/healthz"];
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export async function buildServer(opts: ServerOptions): Promise<App> {
+  const app: App = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    bodyLimit: 256 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
+    trustProxy: false,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`));
+
+  const publicPaths = new Set(opts.publicPaths ?? PUBLIC_PATHS);
+  const limiter = opts.limiter ?? new FailureLimiter();
+  app.addHook("onRequest", async (req, reply) => {
+    const path = req.url.split("?")[0] ?? "";
+    if (publicPaths.has(path) && req.method === "GET") return;
+    const who = req.ip;
+    limiter.check(who);
+    if (!tokenMatches(opts.token, bearer(req.headers.authorization))) {
+      limiter.fail(who);
+      req.log.warn({ ip: who, path }, "rejected request without a valid token");
+      return sendProblem(reply, req, "unauthorized", "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)");
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Lifeboat rescue agent",
+        version: opts.services.version,
+        description: "Detect, import and mount a broken NixOS-on-ZFS system, and fix it. Every route but /healthz needs the bearer token.",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  app.addSchema(Problem);
+
+  app.get("/healthz", { schema: { security: [], response: { 200: Type.Object({ ok: Type.Boolean(), version: Type.String() }) } } }, async () => ({
+    ok: true,
+    version: opts.services.version,
+  }));
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  registerReadRoutes(app, opts.services);
+  registerActionRoutes(app, opts.services);
+  return app;
+}

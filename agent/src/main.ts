@@ -1,0 +1,77 @@
+import { readFile } from "node:fs/promises";
+import { AutoMounter } from "./app/automount.js";
+import { DetectionService } from "./app/detect.js";
+import { OperationLock } from "./app/lock.js";
+import { MountService } from "./app/mount.js";
+import { ensureToken } from "./app/token.js";
+import { runBanner } from "./banner.js";
+import { HELP, resolveConfig } from "./config.js";
+import { LifeboatError } from "./core/errors.js";
+import { buildServer } from "./http/server.js";
+import { createLogger } from "./logger.js";
+import { listenUrls } from "./system/network.js";
+import { RealSystem } from "./system/real.js";
+import { VERSION } from "./version.js";
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "banner") return runBanner(argv.slice(1));
+  const cmdline = await readFile("/proc/cmdline", "utf8").catch(() => "");
+  const action = resolveConfig(argv, process.env, cmdline);
+  if (action.kind === "help") {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (action.kind === "version") {
+    process.stdout.write(`lifeboat ${VERSION}\n`);
+    return 0;
+  }
+  const config = action.config;
+  const log = createLogger(config.logLevel);
+  const sys = new RealSystem(log.child({ component: "system" }));
+  const { token, origin } = await ensureToken(sys, config.tokenFile, config.token);
+  const detection = new DetectionService(sys, log.child({ component: "detect" }), config.root);
+  const lock = new OperationLock();
+  const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), config.root);
+  const auto = new AutoMounter(config.autoMount, mounts, log.child({ component: "auto-mount" }));
+  const urls = () => listenUrls(config.host, config.port);
+  const app = await buildServer({
+    token,
+    logger: log,
+    services: { version: VERSION, detection, mounts, lock, autoMount: () => auto.state, urls },
+  });
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr ? addr.port : config.port;
+  log.info({ version: VERSION, host: config.host, port, root: config.root, autoMount: config.autoMount, tokenFile: config.tokenFile, tokenOrigin: origin }, "listening");
+  // The token goes to an interactive terminal only: under systemd stdout is the journal, and the
+  // console banner (`lifeboat banner`) shows it from the token file instead.
+  if (origin === "generated" && process.stdout.isTTY) {
+    process.stdout.write(`\nLifeboat API token (also in ${config.tokenFile}):\n  ${token}\n\n`);
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping");
+    await app.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  void auto.run();
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof LifeboatError) {
+      process.stderr.write(`lifeboat: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`lifeboat: ${(err as Error).message}\n`);
+    process.exit(1);
+  },
+);

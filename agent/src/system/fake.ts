@@ -1,0 +1,296 @@
+import { mkdir, readdir, readFile, readlink, rm, writeFile, lstat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { encodeHostIdFile } from "../core/hostid.js";
+import type { MountEntry } from "../core/mounts.js";
+import type { CommandResult, FileInfo, RunOptions, System } from "./system.js";
+import { isReadOnlyCommand } from "./system.js";
+
+/** Real captured outputs a fake machine replays (see test/fixtures/captured). */
+export interface FakeOutputs {
+  lsblk: string;
+  blkid?: string;
+  /** `zpool import` listing while the pool is not imported. */
+  zpoolImportList?: string;
+  /** stderr of an import without -f refused for another hostid. */
+  importRefused?: string;
+  zpoolListJ?: string;
+  zpoolStatusJ?: string;
+  zfsListHp?: string;
+  zfsListHpUnlocked?: string;
+  zfsGetCrypto?: string;
+  mountLockedStderr?: string;
+  loadKeyWrongStderr?: string;
+  loadKeyAgainStderr?: string;
+  loadKeyChildStderr?: string;
+  importUnavailableStderr?: string;
+}
+
+export interface FakePool {
+  name: string;
+  guid: string;
+  /** hostid that last had the pool imported (null once exported cleanly). */
+  lastHostId: string | null;
+  encryptionRoot?: string;
+  passphrase?: string;
+  /** The import fails: devices missing. */
+  unavailable?: boolean;
+}
+
+export interface FakeConfig {
+  outputs: FakeOutputs;
+  pools: FakePool[];
+  hostid: string;
+  /** Host directory that plays "/" for file operations. */
+  sandbox: string;
+  /** Mounts present before the agent starts (beyond the live system's own). */
+  mounts?: MountEntry[];
+  /** Return a failure for a matching command (fault injection). */
+  fail?: (file: string, args: readonly string[]) => Partial<CommandResult> | undefined;
+  /** Fixed: the SPL module hostid parameter cannot be changed (like a hostid pinned by the ISO). */
+  splHostIdFixed?: boolean;
+}
+
+export interface RecordedCall {
+  op: "run" | "writeFile" | "removeFile" | "mkdir";
+  file: string;
+  args: string[];
+  /** Stdin is recorded only as a marker; secrets are never kept. */
+  input?: "<secret>" | "<none>" | string;
+  mutating: boolean;
+}
+
+const LIVE_MOUNTS: MountEntry[] = [
+  { source: "/dev/vda", target: "/", fstype: "ext4", options: ["rw", "relatime"] },
+  { source: "proc", target: "/proc", fstype: "proc", options: ["rw"] },
+];
+
+function ok(stdout = "", stderr = ""): CommandResult {
+  return { exitCode: 0, stdout, stderr, timedOut: false, notFound: false, durationMs: 1 };
+}
+function fail(exitCode: number, stderr: string): CommandResult {
+  return { exitCode, stdout: "", stderr, timedOut: false, notFound: false, durationMs: 1 };
+}
+
+/**
+ * A recording, state-keeping stand-in for a rescue machine, replaying real captured outputs.
+ * It models just enough of ZFS and mount(8) to test orchestration: imports (with the hostid check),
+ * exports, legacy mounts, keys and /proc/mounts.
+ */
+export class FakeSystem implements System {
+  readonly calls: RecordedCall[] = [];
+  readonly imported = new Map<string, { readonly: boolean; altroot: string | null; forced: boolean }>();
+  readonly keysLoaded = new Set<string>();
+  mounts: MountEntry[];
+  hostid: string;
+  constructor(readonly cfg: FakeConfig) {
+    this.mounts = [...LIVE_MOUNTS, ...(cfg.mounts ?? [])];
+    this.hostid = cfg.hostid;
+  }
+
+  private host(path: string): string {
+    return `${this.cfg.sandbox}${path}`;
+  }
+
+  /** Commands that changed anything, in order. */
+  mutations(): RecordedCall[] {
+    return this.calls.filter((c) => c.mutating);
+  }
+
+  commandLines(): string[] {
+    return this.calls.filter((c) => c.op === "run").map((c) => [c.file, ...c.args].join(" "));
+  }
+
+  async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
+    const input = opts.input === undefined ? "<none>" : opts.secretInput ? "<secret>" : opts.input;
+    this.calls.push({ op: "run", file, args: [...args], input, mutating: !isReadOnlyCommand(file, args) });
+    const injected = this.cfg.fail?.(file, args);
+    if (injected) return { ...fail(1, "injected failure\n"), ...injected };
+    return this.dispatch(file, args, opts.input ?? "");
+  }
+
+  private pool(nameOrGuid: string): FakePool | undefined {
+    return this.cfg.pools.find((p) => p.name === nameOrGuid || p.guid === nameOrGuid);
+  }
+
+  private dispatch(file: string, a: readonly string[], input: string): CommandResult {
+    const o = this.cfg.outputs;
+    switch (file) {
+      case "lsblk":
+        return ok(o.lsblk);
+      case "blkid":
+        return o.blkid === undefined ? fail(2, "") : ok(o.blkid);
+      case "hostid":
+        return ok(`${this.hostid}\n`);
+      case "zpool":
+        return this.zpool(a, o);
+      case "zfs":
+        return this.zfs(a, o, input);
+      case "mount":
+        return this.mount(a, o);
+      case "umount": {
+        const target = a[a.length - 1] as string;
+        const i = this.mounts.findIndex((m) => m.target === target);
+        if (i < 0) return fail(32, `umount: ${target}: not mounted.\n`);
+        if (this.mounts.some((m) => m.target.startsWith(`${target}/`))) return fail(32, `umount: ${target}: target is busy.\n`);
+        this.mounts.splice(i, 1);
+        return ok();
+      }
+      case "cryptsetup":
+        return fail(1, "cryptsetup: not modelled by the fake\n");
+      default:
+        return { ...fail(127, `${file}: not found`), notFound: true };
+    }
+  }
+
+  private zpool(a: readonly string[], o: FakeOutputs): CommandResult {
+    const [verb] = a;
+    if (verb === "import" && a.length === 1) {
+      const any = this.cfg.pools.some((p) => !this.imported.has(p.name));
+      return any && o.zpoolImportList ? ok(o.zpoolImportList) : ok("", "no pools available to import\n");
+    }
+    if (verb === "import") {
+      const id = a[a.length - 1] as string;
+      const p = this.pool(id);
+      if (!p || this.imported.has(p.name)) return fail(1, `cannot import '${id}': no such pool available\n`);
+      if (p.unavailable) return fail(1, o.importUnavailableStderr ?? `cannot import '${p.name}': no such pool or dataset\n`);
+      const force = a.includes("-f");
+      if (!force && p.lastHostId && p.lastHostId !== this.hostid)
+        return fail(1, o.importRefused ?? `cannot import '${p.name}': pool was previously in use from another system.\n`);
+      const ri = a.indexOf("-R");
+      this.imported.set(p.name, { readonly: a.includes("readonly=on"), altroot: ri >= 0 ? (a[ri + 1] as string) : null, forced: force });
+      p.lastHostId = this.hostid;
+      return ok();
+    }
+    if (verb === "export") {
+      const p = this.pool(a[a.length - 1] as string);
+      if (!p || !this.imported.has(p.name)) return fail(1, `cannot open '${a[a.length - 1]}': no such pool\n`);
+      const busy = this.mounts.find((m) => m.fstype === "zfs" && m.source.split("/")[0] === p.name);
+      if (busy) return fail(1, `cannot unmount '${busy.target}': pool or dataset is busy\n`);
+      this.imported.delete(p.name);
+      this.keysLoaded.delete(p.encryptionRoot ?? "");
+      p.lastHostId = null;
+      return ok();
+    }
+    if (verb === "list") return ok(this.imported.size > 0 ? (o.zpoolListJ ?? "") : "");
+    if (verb === "status") return this.imported.size > 0 ? ok(o.zpoolStatusJ ?? "") : ok("", "no pools available\n");
+    return fail(2, `unrecognized command '${verb}'\n`);
+  }
+
+  private zfs(a: readonly string[], o: FakeOutputs, input: string): CommandResult {
+    const [verb] = a;
+    const importedNames = [...this.imported.keys()];
+    const onlyImported = (text: string) =>
+      text
+        .split("\n")
+        .filter((l) => l !== "" && importedNames.includes(l.split("\t")[0]?.split("/")[0] ?? ""))
+        .map((l) => `${l}\n`)
+        .join("");
+    if (verb === "list") {
+      if (importedNames.length === 0) return ok("", "no datasets available\n");
+      const locked = this.cfg.pools.some((p) => p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot));
+      const text = !locked && o.zfsListHpUnlocked ? o.zfsListHpUnlocked : (o.zfsListHp ?? "");
+      return ok(onlyImported(text));
+    }
+    if (verb === "get") return ok(o.zfsGetCrypto ?? "");
+    if (verb === "load-key") {
+      const target = a[a.length - 1] as string;
+      const p = this.cfg.pools.find((x) => x.encryptionRoot && target.split("/")[0] === x.name);
+      if (!p || !this.imported.has(p.name)) return fail(1, `cannot open '${target}': dataset does not exist\n`);
+      if (target !== p.encryptionRoot) return fail(255, o.loadKeyChildStderr ?? "Key load error: Keys must be loaded for encryption root\n");
+      if (this.keysLoaded.has(target)) return fail(255, o.loadKeyAgainStderr ?? "Key load error: Key already loaded\n");
+      if (input.replace(/\n$/, "") !== p.passphrase) return fail(255, o.loadKeyWrongStderr ?? "Key load error: Incorrect key provided\n");
+      this.keysLoaded.add(target);
+      return ok();
+    }
+    if (verb === "mount") {
+      const ds = a[a.length - 1] as string;
+      this.mounts.push({ source: ds, target: `/mnt/${ds}`, fstype: "zfs", options: ["rw"] });
+      return ok();
+    }
+    return fail(2, `unrecognized command '${verb}'\n`);
+  }
+
+  private mount(a: readonly string[], o: FakeOutputs): CommandResult {
+    const ti = a.indexOf("-t");
+    const oi = a.indexOf("-o");
+    const fstype = ti >= 0 ? (a[ti + 1] as string) : "auto";
+    const options = oi >= 0 ? (a[oi + 1] as string).split(",") : ["rw"];
+    const [source, target] = a.slice(-2) as [string, string];
+    if (fstype === "zfs") {
+      const poolName = source.split("/")[0] as string;
+      const p = this.pool(poolName);
+      if (!p || !this.imported.has(poolName)) return fail(2, "zfs_mount_at() failed: dataset does not exist");
+      if (p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot)) return fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
+      if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
+    }
+    if (this.mounts.some((m) => m.target === target)) return fail(32, `mount: ${target}: already mounted\n`);
+    this.mounts.push({ source, target, fstype, options: options.includes("ro") ? ["ro", ...options.filter((x) => x !== "ro")] : ["rw", ...options] });
+    return ok();
+  }
+
+  private procMounts(): string {
+    const esc = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+    return this.mounts.map((m) => `${esc(m.source)} ${esc(m.target)} ${m.fstype} ${m.options.join(",")} 0 0\n`).join("");
+  }
+
+  async readFile(path: string): Promise<Buffer | null> {
+    if (path === "/proc/mounts" || path === "/proc/self/mounts") return Buffer.from(this.procMounts());
+    if (path === "/etc/hostid") return Buffer.from(encodeHostIdFile(this.hostid));
+    try {
+      return await readFile(this.host(path));
+    } catch {
+      return null;
+    }
+  }
+
+  async writeFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+    this.calls.push({ op: "writeFile", file: path, args: [], mutating: true });
+    if (path === "/etc/hostid") {
+      const b = Buffer.from(data);
+      this.hostid = b.readUInt32LE(0).toString(16).padStart(8, "0");
+      return;
+    }
+    if (path === "/sys/module/spl/parameters/spl_hostid") {
+      if (this.cfg.splHostIdFixed) throw Object.assign(new Error("EACCES"), { code: "EACCES" });
+      return;
+    }
+    await mkdir(dirname(this.host(path)), { recursive: true });
+    await writeFile(this.host(path), data, { mode });
+  }
+
+  async removeFile(path: string): Promise<void> {
+    this.calls.push({ op: "removeFile", file: path, args: [], mutating: true });
+    await rm(this.host(path), { force: true });
+  }
+
+  async readlink(path: string): Promise<string | null> {
+    try {
+      return await readlink(this.host(path));
+    } catch {
+      return null;
+    }
+  }
+
+  async lstat(path: string): Promise<FileInfo | null> {
+    if (path === "/sys/module/spl/parameters/spl_hostid") return { type: "file", size: 4096, mode: 0o644, mtimeMs: 0 };
+    try {
+      const s = await lstat(this.host(path));
+      return { type: s.isSymbolicLink() ? "link" : s.isDirectory() ? "dir" : s.isFile() ? "file" : "other", size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+    } catch {
+      return null;
+    }
+  }
+
+  async readdir(path: string): Promise<string[] | null> {
+    try {
+      return (await readdir(this.host(path))).sort();
+    } catch {
+      return null;
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    this.calls.push({ op: "mkdir", file: path, args: [], mutating: true });
+    await mkdir(this.host(path), { recursive: true });
+  }
+}

@@ -1,0 +1,89 @@
+import { constants } from "node:fs";
+import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { execa } from "execa";
+import type { Logger } from "pino";
+import type { CommandResult, FileInfo, RunOptions, System } from "./system.js";
+
+const DEFAULT_TIMEOUT_MS = 120_000;
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export class RealSystem implements System {
+  constructor(private readonly log: Logger) {}
+
+  async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
+    const started = performance.now();
+    const r = await execa(file, args, {
+      reject: false,
+      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      input: opts.input ?? "",
+      stripFinalNewline: false,
+      env: { LC_ALL: "C", ...opts.env },
+      forceKillAfterDelay: 5_000,
+    });
+    const result: CommandResult = {
+      exitCode: r.exitCode ?? (r.timedOut ? 124 : 1),
+      stdout: String(r.stdout ?? ""),
+      stderr: String(r.stderr ?? ""),
+      timedOut: r.timedOut === true,
+      notFound: errno(r.cause) === "ENOENT" || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message))),
+      durationMs: Math.round(performance.now() - started),
+    };
+    // Arguments are logged, stdin never is (it may carry a passphrase).
+    this.log.debug({ cmd: [file, ...args], exitCode: result.exitCode, ms: result.durationMs, timedOut: result.timedOut }, "command");
+    return result;
+  }
+
+  async readFile(path: string): Promise<Buffer | null> {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      if (["ENOENT", "ENOTDIR", "EISDIR"].includes(errno(err) ?? "")) return null;
+      throw err;
+    }
+  }
+
+  async writeFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+    // The mode applies when the file is created (sysfs parameters keep theirs).
+    await writeFile(path, data, { mode });
+  }
+
+  async removeFile(path: string): Promise<void> {
+    await rm(path, { force: true });
+  }
+
+  async readlink(path: string): Promise<string | null> {
+    try {
+      return await readlink(path);
+    } catch (err) {
+      if (["EINVAL", "ENOENT", "ENOTDIR"].includes(errno(err) ?? "")) return null;
+      throw err;
+    }
+  }
+
+  async lstat(path: string): Promise<FileInfo | null> {
+    try {
+      const s = await lstat(path);
+      const type = s.isSymbolicLink() ? "link" : s.isDirectory() ? "dir" : s.isFile() ? "file" : "other";
+      return { type, size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+    } catch (err) {
+      if (["ENOENT", "ENOTDIR"].includes(errno(err) ?? "")) return null;
+      throw err;
+    }
+  }
+
+  async readdir(path: string): Promise<string[] | null> {
+    try {
+      return (await readdir(path)).sort();
+    } catch (err) {
+      if (["ENOENT", "ENOTDIR"].includes(errno(err) ?? "")) return null;
+      throw err;
+    }
+  }
+
+  async mkdir(path: string): Promise<void> {
+    await mkdir(path, { recursive: true, mode: constants.S_IRWXU | constants.S_IRGRP | constants.S_IXGRP | constants.S_IROTH | constants.S_IXOTH });
+  }
+}
