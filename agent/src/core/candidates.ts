@@ -130,7 +130,7 @@ export function findCandidates(input: CandidateInput): Candidate[] {
     [
       ...new Set(
         all
-          .filter((d) => d.fstype === "zfs_member" && (guid ? d.uuid === guid : d.label === poolName))
+          .filter((d) => d.fstype === "zfs_member" && (d.uuid === guid || d.label === poolName))
           .map((d) => disks.get(d.path) ?? d.path),
       ),
     ].sort();

@@ -18,6 +18,9 @@ export interface StatusVdev {
   state: string;
   path: string | null;
   guid: string | null;
+  /** Last known path of a device that is gone (the JSON names it by guid then). */
+  was: string | null;
+  notPresent: boolean;
   errors: { read: string; write: string; checksum: string };
   children: StatusVdev[];
 }
@@ -101,6 +104,8 @@ function parseVdev(v: unknown): StatusVdev {
     state: str(v.state) ?? "UNKNOWN",
     path: str(v.path) ?? null,
     guid: str(v.guid) ?? null,
+    was: str(v.was) ?? null,
+    notPresent: v.not_present !== undefined && str(v.not_present) !== "0",
     errors: {
       read: str(v.read_errors) ?? "0",
       write: str(v.write_errors) ?? "0",
@@ -111,12 +116,13 @@ function parseVdev(v: unknown): StatusVdev {
 }
 
 /** Names of leaf vdevs that are not ONLINE (e.g. the missing half of a degraded mirror). */
-export function unhealthyVdevs(vdevs: { name: string; state: string | null; children: unknown[] }[]): string[] {
+export function unhealthyVdevs(vdevs: { name: string; state: string | null; was?: string | null; children: unknown[] }[]): string[] {
   const out: string[] = [];
   const walk = (list: typeof vdevs) => {
     for (const v of list) {
       const kids = v.children as typeof vdevs;
-      if (kids.length === 0 && v.state !== "ONLINE" && v.state !== "AVAIL") out.push(`${v.name} (${v.state ?? "?"})`);
+      if (kids.length === 0 && v.state !== "ONLINE" && v.state !== "AVAIL")
+        out.push(`${v.name} (${v.state ?? "?"}${v.was ? `, was ${v.was}` : ""})`);
       walk(kids);
     }
   };

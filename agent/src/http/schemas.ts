@@ -52,6 +52,8 @@ export const StatusVdev = Type.Recursive(
       state: Str,
       path: NStr,
       guid: NStr,
+      was: NStr,
+      notPresent: Type.Boolean(),
       errors: Type.Object({ read: Str, write: Str, checksum: Str }),
       children: Type.Array(Self),
     }),

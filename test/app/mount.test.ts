@@ -1,0 +1,238 @@
+import { describe, expect, it } from "vitest";
+import { phaseOf } from "../../agent/src/app/detect.js";
+import { LifeboatError } from "../../agent/src/core/errors.js";
+import { isReadOnlyCommand } from "../../agent/src/system/system.js";
+import { mountedTargets, rig } from "./harness.js";
+
+async function rejection(p: Promise<unknown>): Promise<LifeboatError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof LifeboatError) return err;
+    throw err;
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("detection is read-only", () => {
+  for (const kase of ["single", "mirror", "degraded", "stripe-missing", "encrypted", "two-pools", "ext4", "nodisks"]) {
+    it(`${kase}: only listing commands, no writes`, async () => {
+      const r = await rig(kase);
+      const d = await r.detection.refresh();
+      expect(r.sys.mutations()).toEqual([]);
+      expect(r.sys.calls.every((c) => c.op === "run" && isReadOnlyCommand(c.file, c.args))).toBe(true);
+      expect(d.zfs.available).toBe(true);
+      expect(phaseOf(d)).toBe(kase === "nodisks" ? "nothing-found" : "found");
+    });
+  }
+});
+
+describe("mount: the seed's server (single disk, pool left imported by atlas)", () => {
+  it("imports read-only after adopting the pool's hostid, mounts from the installed fstab", async () => {
+    const r = await rig("single");
+    const res = await r.mounts.mount();
+    expect(res).toMatchObject({ result: "mounted", pool: "nvmepool", readonly: true, forced: false });
+    expect(res.hostid).toMatchObject({ action: "adopted", previous: "00bab10c", current: "8425e349", lastHost: "atlas" });
+    expect(res.plan?.source).toBe("fstab");
+    expect(res.nixos).toMatchObject({ nixos: true, version: "24.11.20250103" });
+    const mutating = r.sys.mutations().map((c) => (c.op === "run" ? [c.file, ...c.args].join(" ") : `${c.op} ${c.file}`));
+    expect(mutating).toEqual([
+      "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
+      "writeFile /etc/hostid",
+      "writeFile /sys/module/spl/parameters/spl_hostid",
+      "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
+      "mkdir /mnt",
+      "mount -t zfs -o ro nvmepool/root /mnt",
+      "mount -t zfs -o ro nvmepool/nix /mnt/nix",
+      "mount -t zfs -o ro nvmepool/home /mnt/home",
+      "mount -t zfs -o ro nvmepool/var /mnt/var",
+      "mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot",
+    ]);
+    expect(r.sys.commandLines().some((l) => l.includes(" -f"))).toBe(false);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(phaseOf(await r.detection.refresh())).toBe("mounted-ro");
+  });
+
+  it("mounting again is a no-op", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    const before = r.sys.mutations().length;
+    const again = await r.mounts.mount();
+    expect(again.result).toBe("already-mounted");
+    expect(r.sys.mutations().length).toBe(before);
+  });
+
+  it("read-only → read-write re-imports read-write (export first), then unmount+export hands the pool back", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    const rw = await r.mounts.mount({ readonly: false });
+    expect(rw).toMatchObject({ result: "mounted", readonly: false });
+    expect(r.sys.imported.get("nvmepool")?.readonly).toBe(false);
+    expect(r.sys.mounts.find((m) => m.target === "/mnt")?.options).not.toContain("ro");
+    const out = await r.mounts.unmount({ export: true });
+    expect(out.unmounted).toEqual(["/mnt/boot", "/mnt/var", "/mnt/home", "/mnt/nix", "/mnt"]);
+    expect(out.exported).toEqual(["nvmepool"]);
+    expect(r.sys.imported.size).toBe(0);
+    expect(mountedTargets(r.sys)).toEqual([]);
+    // A clean export: the server's next boot imports without -f.
+    expect(r.sys.cfg.pools[0]?.lastHostId).toBeNull();
+  });
+
+  it("without adoption or force: clear error naming the last host; nothing imported or changed", async () => {
+    const r = await rig("single");
+    const err = await rejection(r.mounts.mount({ adoptHostId: false }));
+    expect(err.code).toBe("pool-in-use-elsewhere");
+    expect(err.status).toBe(409);
+    expect(err.message).toContain("atlas");
+    expect(err.extras).toMatchObject({ lastHost: "atlas", lastHostId: "8425e349", state: "rolled-back" });
+    expect(r.sys.imported.size).toBe(0);
+    expect(r.sys.hostid).toBe("00bab10c");
+    expect(r.sys.mutations().filter((c) => c.op !== "run")).toEqual([]);
+  });
+
+  it("force: imports with -f and says so", async () => {
+    const r = await rig("single");
+    const res = await r.mounts.mount({ adoptHostId: false, force: true });
+    expect(res.forced).toBe(true);
+    expect(res.hostid.action).toBe("kept");
+    expect(r.sys.commandLines()).toContain("zpool import -N -R /mnt -o readonly=on -f 6816711904690617069");
+  });
+
+  it("a failure at any mutating step rolls everything back (nothing mounted or imported, hostid restored)", async () => {
+    const probe = await rig("single");
+    await probe.mounts.mount();
+    const steps = probe.sys.mutations().filter((c) => c.op === "run").map((c) => [c.file, ...c.args].join(" "));
+    expect(steps.length).toBeGreaterThan(5);
+    for (let i = 0; i < steps.length; i++) {
+      let n = 0;
+      const r = await rig("single", {
+        fake: { fail: (file, args) => (isReadOnlyCommand(file, args) ? undefined : n++ === i ? { exitCode: 32, stderr: `injected failure at step ${i}\n` } : undefined) },
+      });
+      const err = await rejection(r.mounts.mount());
+      expect(err.extras.state, `step ${i}: ${steps[i]}`).toBe("rolled-back");
+      expect(err.extras.failedStep, `step ${i}`).toBeTruthy();
+      expect(mountedTargets(r.sys), `step ${i}`).toEqual([]);
+      expect(r.sys.imported.size, `step ${i}`).toBe(0);
+      expect(r.sys.hostid, `step ${i}`).toBe("00bab10c");
+    }
+  });
+
+  it("a failing mount step names the step and what was undone", async () => {
+    const r = await rig("single", { fake: { fail: (f, a) => (f === "mount" && a.includes("/mnt/home") ? { exitCode: 32, stderr: "mount: /mnt/home: wrong fs type\n" } : undefined) } });
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("mount-failed");
+    expect(err.extras.failedStep).toBe("mount nvmepool/home at /mnt/home");
+    expect(err.message).toContain("wrong fs type");
+    expect(err.extras.rolledBack).toEqual(["unmounted /mnt/nix", "unmounted /mnt", "exported nvmepool", "restored hostid 00bab10c"]);
+  });
+
+  it("no fstab in the installed system: conventional layout (legacy root/nix/home/var, the ESP at /boot)", async () => {
+    const r = await rig("single", { tree: { fstab: null } });
+    await r.sys.removeFile("/mnt/etc/fstab");
+    const res = await r.mounts.mount();
+    expect(res.plan?.source).toBe("fallback");
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+  });
+
+  it("auto-mount requires NixOS markers: a non-NixOS root is rolled back and the agent waits", async () => {
+    const r = await rig("single", { tree: false, autoMount: "readonly" });
+    for (const d of ["/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]) await r.sys.mkdir(d);
+    await r.auto.run();
+    expect(r.auto.state.state).toBe("waiting");
+    expect(r.auto.state.detail).toContain("not a NixOS system");
+    expect(mountedTargets(r.sys)).toEqual([]);
+    expect(r.sys.imported.size).toBe(0);
+  });
+
+  it("auto-mount mounts read-only when exactly one system is found", async () => {
+    const r = await rig("single", { autoMount: "readonly" });
+    await r.auto.run();
+    expect(r.auto.state).toMatchObject({ state: "mounted" });
+    expect(r.sys.imported.get("nvmepool")?.readonly).toBe(true);
+  });
+});
+
+describe("other disk sets", () => {
+  it("degraded mirror: still mountable", async () => {
+    const r = await rig("degraded");
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+  });
+
+  it("stripe with a missing disk: refused before any import, clear code", async () => {
+    const r = await rig("stripe-missing");
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("pool-unavailable");
+    expect(r.sys.mutations()).toEqual([]);
+  });
+
+  it("two pools: the root pool is chosen and the data pool is never touched", async () => {
+    const r = await rig("two-pools");
+    const res = await r.mounts.mount();
+    expect(res.pool).toBe("nvmepool");
+    expect(r.sys.commandLines().filter((l) => /tank|17239120421616948929/.test(l))).toEqual([]);
+    expect(r.sys.imported.has("tank")).toBe(false);
+  });
+
+  it("encrypted: locked → wrong passphrase 422 → right one → mounted; the passphrase is never recorded or logged", async () => {
+    const r = await rig("encrypted");
+    const locked = await rejection(r.mounts.mount());
+    expect(locked.code).toBe("key-not-loaded");
+    expect(locked.extras.encryptionRoots).toEqual(["nvmepool"]);
+    expect(mountedTargets(r.sys)).toEqual([]);
+    expect(phaseOf(await r.detection.refresh())).toBe("locked");
+    const wrong = await rejection(r.mounts.loadKey("nvmepool", "wrongpassphrase"));
+    expect(wrong.code).toBe("wrong-passphrase");
+    expect(wrong.status).toBe(422);
+    expect(mountedTargets(r.sys)).toEqual([]);
+    expect(await r.mounts.loadKey("nvmepool", "correct-horse-battery")).toEqual({ pool: "nvmepool", loaded: ["nvmepool"] });
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    const recorded = JSON.stringify(r.sys.calls);
+    expect(recorded).not.toContain("correct-horse-battery");
+    expect(recorded).not.toContain("wrongpassphrase");
+    expect(r.logs.text).not.toContain("correct-horse-battery");
+    expect(r.logs.text).not.toContain("wrongpassphrase");
+    expect(r.sys.calls.filter((c) => c.file === "zfs" && c.args[0] === "load-key").every((c) => c.input === "<secret>")).toBe(true);
+  });
+
+  it("ext4 root on a plain partition: mounted without journal replay", async () => {
+    const fstab = "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 / ext4 defaults 0 1\n/dev/disk/by-uuid/2922-9BB5 /boot vfat fmask=0022,dmask=0022 0 2\n";
+    const r = await rig("ext4", { tree: { fstab } });
+    const res = await r.mounts.mount();
+    expect(res).toMatchObject({ result: "mounted", candidate: "block:/dev/nvme0n1p2", pool: null });
+    expect(r.sys.commandLines()).toContain("mount -t ext4 -o ro,noload /dev/nvme0n1p2 /mnt");
+    expect(r.sys.commandLines()).toContain("mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot");
+  });
+
+  it("no disks: a clear no-system-found, nothing run that changes anything", async () => {
+    const r = await rig("nodisks", { tree: false });
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("no-system-found");
+    expect(r.sys.mutations()).toEqual([]);
+  });
+});
+
+describe("one mutating operation at a time", () => {
+  it("a second mount while one runs gets busy (409)", async () => {
+    const r = await rig("single");
+    const first = r.mounts.mount();
+    const second = await rejection(r.mounts.mount());
+    expect(second.code).toBe("busy");
+    expect(second.status).toBe(409);
+    expect((await first).result).toBe("mounted");
+  });
+});
+
+describe("unmount", () => {
+  it("a busy unmount is rolled back (remounted) and says so", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    r.sys.cfg.fail = (f, a) => (f === "umount" && a[0] === "/mnt/home" ? { exitCode: 32, stderr: "umount: /mnt/home: target is busy.\n" } : undefined);
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("unmount-failed");
+    expect(err.extras.state).toBe("rolled-back");
+    expect(mountedTargets(r.sys).sort()).toEqual(["/mnt", "/mnt/boot", "/mnt/home", "/mnt/nix", "/mnt/var"]);
+    expect(r.sys.imported.has("nvmepool")).toBe(true);
+  });
+});
