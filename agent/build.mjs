@@ -7,7 +7,31 @@ const here = new URL("..", import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(`${here}package.json`, "utf8"));
 const outfile = process.argv[2] ?? `${here}dist/lifeboat.mjs`;
 
+// Code paths the agent never takes but that would look up files next to the bundle at run time:
+// pino transports (worker threads loading lib/worker.js) and @fastify/swagger's package.json
+// lookup (we always pass `info`). Replaced by stubs so the bundle has no runtime file lookups.
+const stubs = {
+  name: "lifeboat-stubs",
+  setup(b) {
+    b.onResolve({ filter: /^thread-stream$/ }, () => ({ path: "thread-stream", namespace: "stub" }));
+    b.onResolve({ filter: /[\\/]transport(\.js)?$/ }, (args) =>
+      args.importer.includes(`${"node_modules"}/pino/`) ? { path: "pino-transport", namespace: "stub" } : undefined,
+    );
+    b.onResolve({ filter: /read-package-json(\.js)?$/ }, (args) =>
+      args.importer.includes("@fastify/swagger") ? { path: "read-package-json", namespace: "stub" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
+      loader: "js",
+      contents:
+        args.path === "read-package-json"
+          ? "module.exports = { readPackageJson: () => ({}) };"
+          : `module.exports = function () { throw new Error("${args.path} is not available in the lifeboat bundle"); };`,
+    }));
+  },
+};
+
 await build({
+  plugins: [stubs],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   bundle: true,

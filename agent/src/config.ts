@@ -81,7 +81,7 @@ export function parseListen(v: string): { host: string; port: number } {
   if (!m) throw bad(`--listen wants HOST:PORT, got ${JSON.stringify(v)}`);
   const port = Number(m[3]);
   if (port < 0 || port > 65535) throw bad(`port out of range: ${port}`);
-  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+  return { host: m[1] || m[2] || "0.0.0.0", port };
 }
 
 /** Pure: flags, environment and /proc/cmdline text → what to do. */

@@ -60,6 +60,11 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     }
   });
 
+  // `curl -X POST …/v1/mount` with no body means "defaults": validate it as {}.
+  app.addHook("preValidation", async (req) => {
+    if (req.method === "POST" && (req.body === undefined || req.body === null)) req.body = {};
+  });
+
   await app.register(swagger, {
     openapi: {
       openapi: "3.1.0",

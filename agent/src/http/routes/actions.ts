@@ -17,11 +17,11 @@ export function registerActionRoutes(app: App, s: Services): void {
     {
       schema: {
         summary: "Import the installed system's pool and mount it under the root (read-only by default); a no-op when mounted",
-        body: Type.Optional(MountBody),
+        body: MountBody,
         response: { 200: MountResult, ...problems },
       },
     },
-    async (req) => s.mounts.mount(req.body ?? {}),
+    async (req) => s.mounts.mount(req.body),
   );
 
   app.post(
@@ -29,11 +29,11 @@ export function registerActionRoutes(app: App, s: Services): void {
     {
       schema: {
         summary: "Unmount everything under the root; with export, also zpool export (lets the server boot cleanly)",
-        body: Type.Optional(UnmountBody),
+        body: UnmountBody,
         response: { 200: UnmountResult, ...problems },
       },
     },
-    async (req) => s.mounts.unmount(req.body ?? {}),
+    async (req) => s.mounts.unmount(req.body),
   );
 
   app.post(

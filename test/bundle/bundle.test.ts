@@ -1,0 +1,105 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const DIST = join(ROOT, "dist", "lifeboat.mjs");
+let fresh = "";
+
+beforeAll(async () => {
+  const dir = await mkdtemp(join(tmpdir(), "lifeboat-bundle-"));
+  fresh = join(dir, "lifeboat.mjs");
+  await execa("node", [join(ROOT, "agent", "build.mjs"), fresh]);
+}, 120_000);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+describe("the single-file bundle", () => {
+  it("committed dist/lifeboat.mjs is exactly a fresh build of the source (the flake packages it)", async () => {
+    const committed = readFileSync(DIST);
+    const built = readFileSync(fresh);
+    expect(committed.equals(built), "dist/lifeboat.mjs is stale: run `npm run build` and commit it").toBe(true);
+  });
+
+  it("is one minified ESM file with a shebang, no native addons, no runtime file lookups", async () => {
+    const text = await readFile(fresh, "utf8");
+    expect(text.startsWith("#!/usr/bin/env node\n")).toBe(true);
+    expect(text).not.toMatch(/\.node["']/);
+    expect(text).not.toMatch(/__dirname|import\.meta\.dirname/);
+    expect(text).not.toMatch(/new [A-Za-z$_]+\([^)]*workerData|thread-stream-worker|pino-worker/);
+    expect((await stat(fresh)).size).toBeLessThan(3 * 1024 * 1024);
+  });
+
+  it("--version and --help", async () => {
+    const v = await execa("node", [fresh, "--version"]);
+    expect(v.stdout).toMatch(/^lifeboat \d+\.\d+\.\d+/);
+    const h = await execa("node", [fresh, "--help"]);
+    expect(h.stdout).toContain("--auto-mount");
+    const bad = await execa("node", [fresh, "--auto-mount", "maybe"], { reject: false });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain("off|readonly|readwrite");
+    expect(bad.stderr).not.toMatch(/\bat .*:\d+:\d+/);
+  });
+
+  describe("running on this machine", () => {
+    let child: ReturnType<typeof spawn> | null = null;
+    let out = "";
+    let port = 0;
+    let dir = "";
+    afterAll(() => {
+      child?.kill("SIGTERM");
+    });
+
+    it("starts, generates a 0600 token, answers /healthz and /v1/status (zfs may be unavailable)", async () => {
+      dir = await mkdtemp(join(tmpdir(), "lifeboat-run-"));
+      port = await freePort();
+      const tokenFile = join(dir, "sub", "token");
+      child = spawn("node", [fresh, "--listen", `127.0.0.1:${port}`, "--token-file", tokenFile, "--root", join(dir, "mnt")], { stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout?.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      child.stderr?.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      // Wait for the "listening" log line: a signal, not a sleep.
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`agent did not start:\n${out}`)), 20_000);
+        const check = () => {
+          if (out.includes('"msg":"listening"')) {
+            clearTimeout(t);
+            resolve();
+          } else setTimeout(check, 25);
+        };
+        check();
+      });
+      const st = await stat(tokenFile);
+      expect(st.mode & 0o777).toBe(0o600);
+      const token = (await readFile(tokenFile, "utf8")).trim();
+      expect(Buffer.from(token, "base64url").length).toBeGreaterThanOrEqual(16);
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(await health.json()).toMatchObject({ ok: true });
+      expect((await fetch(`http://127.0.0.1:${port}/v1/status`)).status).toBe(401);
+      const status = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+      expect(status.status).toBe(200);
+      const body = await status.json();
+      expect(["nothing-found", "found"]).toContain(body.phase);
+      expect(typeof body.zfs.available).toBe("boolean");
+      if (!body.zfs.available) expect(body.zfs.reason).toBeTruthy();
+      // The token is printed to a terminal only, never into the (journald) log stream.
+      expect(out).not.toContain(token);
+    }, 60_000);
+  });
+});
