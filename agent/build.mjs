@@ -15,10 +15,14 @@ const stubs = {
   setup(b) {
     b.onResolve({ filter: /^thread-stream$/ }, () => ({ path: "thread-stream", namespace: "stub" }));
     b.onResolve({ filter: /[\\/]transport(\.js)?$/ }, (args) =>
-      args.importer.includes(`${"node_modules"}/pino/`) ? { path: "pino-transport", namespace: "stub" } : undefined,
+      args.importer.includes(`${"node_modules"}/pino/`)
+        ? { path: "pino-transport", namespace: "stub" }
+        : undefined,
     );
     b.onResolve({ filter: /read-package-json(\.js)?$/ }, (args) =>
-      args.importer.includes("@fastify/swagger") ? { path: "read-package-json", namespace: "stub" } : undefined,
+      args.importer.includes("@fastify/swagger")
+        ? { path: "read-package-json", namespace: "stub" }
+        : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
       loader: "js",
@@ -44,5 +48,7 @@ await build({
   logLevel: "warning",
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },
   // Fastify and pino are CommonJS: give the ESM bundle a real `require` for Node's built-ins.
-  banner: { js: "#!/usr/bin/env node\nimport{createRequire as __lbRequire}from'node:module';const require=__lbRequire(import.meta.url);" },
+  banner: {
+    js: "#!/usr/bin/env node\nimport{createRequire as __lbRequire}from'node:module';const require=__lbRequire(import.meta.url);",
+  },
 });

@@ -17,7 +17,9 @@ export async function runBanner(argv: string[]): Promise<number> {
   const lines = [
     `Lifeboat ${VERSION} — rescue agent`,
     "",
-    ...(urls.length ? urls.map((u) => `  Open ${u}#token=${token || "<token>"}`) : ["  No network address yet (waiting for DHCP)."]),
+    ...(urls.length
+      ? urls.map((u) => `  Open ${u}#token=${token || "<token>"}`)
+      : ["  No network address yet (waiting for DHCP)."]),
     "",
     `  Token: ${token || `(not generated yet: ${tokenFile})`}`,
     "",

@@ -85,13 +85,19 @@ export function parseListen(v: string): { host: string; port: number } {
 }
 
 /** Pure: flags, environment and /proc/cmdline text → what to do. */
-export function resolveConfig(argv: readonly string[], env: Record<string, string | undefined>, cmdline: string): CliAction {
+export function resolveConfig(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  cmdline: string,
+): CliAction {
   const fromFlags: Partial<Record<Key, string>> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === "-h" || a === "--help") return { kind: "help" };
     if (a === "-V" || a === "--version") return { kind: "version" };
-    const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+    const [flag, inline] = a.includes("=")
+      ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]
+      : [a, undefined];
     const key = FLAGS[flag];
     if (!key) throw bad(`unknown option ${flag} (see --help)`);
     const value = inline ?? argv[++i];
@@ -111,7 +117,8 @@ export function resolveConfig(argv: readonly string[], env: Record<string, strin
   if (listen) Object.assign(config, parseListen(listen));
   const root = pick("root");
   if (root !== undefined) {
-    if (!root.startsWith("/") || root.split("/").includes("..")) throw bad(`--root must be an absolute path, got ${JSON.stringify(root)}`);
+    if (!root.startsWith("/") || root.split("/").includes(".."))
+      throw bad(`--root must be an absolute path, got ${JSON.stringify(root)}`);
     config.root = root.replace(/\/+$/, "") || "/";
     if (config.root === "/") throw bad("--root / would mount the installed system over the rescue system");
   }
@@ -124,13 +131,16 @@ export function resolveConfig(argv: readonly string[], env: Record<string, strin
   }
   const auto = pick("autoMount");
   if (auto !== undefined) {
-    const norm = auto === "ro" ? "readonly" : auto === "rw" ? "readwrite" : auto === "0" || auto === "no" ? "off" : auto;
-    if (norm !== "off" && norm !== "readonly" && norm !== "readwrite") throw bad(`--auto-mount wants off|readonly|readwrite, got ${JSON.stringify(auto)}`);
+    const norm =
+      auto === "ro" ? "readonly" : auto === "rw" ? "readwrite" : auto === "0" || auto === "no" ? "off" : auto;
+    if (norm !== "off" && norm !== "readonly" && norm !== "readwrite")
+      throw bad(`--auto-mount wants off|readonly|readwrite, got ${JSON.stringify(auto)}`);
     config.autoMount = norm;
   }
   const level = pick("logLevel");
   if (level !== undefined) {
-    if (!(LOG_LEVELS as readonly string[]).includes(level)) throw bad(`--log-level wants one of ${LOG_LEVELS.join(", ")}`);
+    if (!(LOG_LEVELS as readonly string[]).includes(level))
+      throw bad(`--log-level wants one of ${LOG_LEVELS.join(", ")}`);
     config.logLevel = level as LogLevel;
   }
   return { kind: "run", config };

@@ -42,7 +42,18 @@ async function main(argv: string[]): Promise<number> {
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
-  log.info({ version: VERSION, host: config.host, port, root: config.root, autoMount: config.autoMount, tokenFile: config.tokenFile, tokenOrigin: origin }, "listening");
+  log.info(
+    {
+      version: VERSION,
+      host: config.host,
+      port,
+      root: config.root,
+      autoMount: config.autoMount,
+      tokenFile: config.tokenFile,
+      tokenOrigin: origin,
+    },
+    "listening",
+  );
   // The token goes to an interactive terminal only: under systemd stdout is the journal, and the
   // console banner (`lifeboat banner`) shows it from the token file instead.
   if (origin === "generated" && process.stdout.isTTY) {

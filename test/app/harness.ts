@@ -31,7 +31,10 @@ export interface Rig {
   dir: string;
 }
 
-export async function rig(kase: string, opts: { tree?: TreeOptions | false; fake?: Partial<FakeConfig>; autoMount?: AutoMount } = {}): Promise<Rig> {
+export async function rig(
+  kase: string,
+  opts: { tree?: TreeOptions | false; fake?: Partial<FakeConfig>; autoMount?: AutoMount } = {},
+): Promise<Rig> {
   const dir = await sandbox();
   if (opts.tree !== false) await makeNixosTree(`${dir}/mnt`, opts.tree ?? {});
   const sys = new FakeSystem(fakeConfig(kase, dir, opts.fake));

@@ -15,7 +15,16 @@ async function rejection(p: Promise<unknown>): Promise<LifeboatError> {
 }
 
 describe("detection is read-only", () => {
-  for (const kase of ["single", "mirror", "degraded", "stripe-missing", "encrypted", "two-pools", "ext4", "nodisks"]) {
+  for (const kase of [
+    "single",
+    "mirror",
+    "degraded",
+    "stripe-missing",
+    "encrypted",
+    "two-pools",
+    "ext4",
+    "nodisks",
+  ]) {
     it(`${kase}: only listing commands, no writes`, async () => {
       const r = await rig(kase);
       const d = await r.detection.refresh();
@@ -32,10 +41,17 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     const r = await rig("single");
     const res = await r.mounts.mount();
     expect(res).toMatchObject({ result: "mounted", pool: "nvmepool", readonly: true, forced: false });
-    expect(res.hostid).toMatchObject({ action: "adopted", previous: "00bab10c", current: "8425e349", lastHost: "atlas" });
+    expect(res.hostid).toMatchObject({
+      action: "adopted",
+      previous: "00bab10c",
+      current: "8425e349",
+      lastHost: "atlas",
+    });
     expect(res.plan?.source).toBe("fstab");
     expect(res.nixos).toMatchObject({ nixos: true, version: "24.11.20250103" });
-    const mutating = r.sys.mutations().map((c) => (c.op === "run" ? [c.file, ...c.args].join(" ") : `${c.op} ${c.file}`));
+    const mutating = r.sys
+      .mutations()
+      .map((c) => (c.op === "run" ? [c.file, ...c.args].join(" ") : `${c.op} ${c.file}`));
     expect(mutating).toEqual([
       "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
       "writeFile /etc/hostid",
@@ -101,12 +117,22 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
   it("a failure at any mutating step rolls everything back (nothing mounted or imported, hostid restored)", async () => {
     const probe = await rig("single");
     await probe.mounts.mount();
-    const steps = probe.sys.mutations().filter((c) => c.op === "run").map((c) => [c.file, ...c.args].join(" "));
+    const steps = probe.sys
+      .mutations()
+      .filter((c) => c.op === "run")
+      .map((c) => [c.file, ...c.args].join(" "));
     expect(steps.length).toBeGreaterThan(5);
     for (let i = 0; i < steps.length; i++) {
       let n = 0;
       const r = await rig("single", {
-        fake: { fail: (file, args) => (isReadOnlyCommand(file, args) ? undefined : n++ === i ? { exitCode: 32, stderr: `injected failure at step ${i}\n` } : undefined) },
+        fake: {
+          fail: (file, args) =>
+            isReadOnlyCommand(file, args)
+              ? undefined
+              : n++ === i
+                ? { exitCode: 32, stderr: `injected failure at step ${i}\n` }
+                : undefined,
+        },
       });
       const err = await rejection(r.mounts.mount());
       expect(err.extras.state, `step ${i}: ${steps[i]}`).toBe("rolled-back");
@@ -118,12 +144,24 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
   });
 
   it("a failing mount step names the step and what was undone", async () => {
-    const r = await rig("single", { fake: { fail: (f, a) => (f === "mount" && a.includes("/mnt/home") ? { exitCode: 32, stderr: "mount: /mnt/home: wrong fs type\n" } : undefined) } });
+    const r = await rig("single", {
+      fake: {
+        fail: (f, a) =>
+          f === "mount" && a.includes("/mnt/home")
+            ? { exitCode: 32, stderr: "mount: /mnt/home: wrong fs type\n" }
+            : undefined,
+      },
+    });
     const err = await rejection(r.mounts.mount());
     expect(err.code).toBe("mount-failed");
     expect(err.extras.failedStep).toBe("mount nvmepool/home at /mnt/home");
     expect(err.message).toContain("wrong fs type");
-    expect(err.extras.rolledBack).toEqual(["unmounted /mnt/nix", "unmounted /mnt", "exported nvmepool", "restored hostid 00bab10c"]);
+    expect(err.extras.rolledBack).toEqual([
+      "unmounted /mnt/nix",
+      "unmounted /mnt",
+      "exported nvmepool",
+      "restored hostid 00bab10c",
+    ]);
   });
 
   it("no fstab in the installed system: conventional layout (legacy root/nix/home/var, the ESP at /boot)", async () => {
@@ -185,7 +223,10 @@ describe("other disk sets", () => {
     expect(wrong.code).toBe("wrong-passphrase");
     expect(wrong.status).toBe(422);
     expect(mountedTargets(r.sys)).toEqual([]);
-    expect(await r.mounts.loadKey("nvmepool", "correct-horse-battery")).toEqual({ pool: "nvmepool", loaded: ["nvmepool"] });
+    expect(await r.mounts.loadKey("nvmepool", "correct-horse-battery")).toEqual({
+      pool: "nvmepool",
+      loaded: ["nvmepool"],
+    });
     const res = await r.mounts.mount();
     expect(res.result).toBe("mounted");
     const recorded = JSON.stringify(r.sys.calls);
@@ -193,16 +234,23 @@ describe("other disk sets", () => {
     expect(recorded).not.toContain("wrongpassphrase");
     expect(r.logs.text).not.toContain("correct-horse-battery");
     expect(r.logs.text).not.toContain("wrongpassphrase");
-    expect(r.sys.calls.filter((c) => c.file === "zfs" && c.args[0] === "load-key").every((c) => c.input === "<secret>")).toBe(true);
+    expect(
+      r.sys.calls
+        .filter((c) => c.file === "zfs" && c.args[0] === "load-key")
+        .every((c) => c.input === "<secret>"),
+    ).toBe(true);
   });
 
   it("ext4 root on a plain partition: mounted without journal replay", async () => {
-    const fstab = "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 / ext4 defaults 0 1\n/dev/disk/by-uuid/2922-9BB5 /boot vfat fmask=0022,dmask=0022 0 2\n";
+    const fstab =
+      "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 / ext4 defaults 0 1\n/dev/disk/by-uuid/2922-9BB5 /boot vfat fmask=0022,dmask=0022 0 2\n";
     const r = await rig("ext4", { tree: { fstab } });
     const res = await r.mounts.mount();
     expect(res).toMatchObject({ result: "mounted", candidate: "block:/dev/nvme0n1p2", pool: null });
     expect(r.sys.commandLines()).toContain("mount -t ext4 -o ro,noload /dev/nvme0n1p2 /mnt");
-    expect(r.sys.commandLines()).toContain("mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot");
+    expect(r.sys.commandLines()).toContain(
+      "mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot",
+    );
   });
 
   it("no disks: a clear no-system-found, nothing run that changes anything", async () => {
@@ -228,7 +276,10 @@ describe("unmount", () => {
   it("a busy unmount is rolled back (remounted) and says so", async () => {
     const r = await rig("single");
     await r.mounts.mount();
-    r.sys.cfg.fail = (f, a) => (f === "umount" && a[0] === "/mnt/home" ? { exitCode: 32, stderr: "umount: /mnt/home: target is busy.\n" } : undefined);
+    r.sys.cfg.fail = (f, a) =>
+      f === "umount" && a[0] === "/mnt/home"
+        ? { exitCode: 32, stderr: "umount: /mnt/home: target is busy.\n" }
+        : undefined;
     const err = await rejection(r.mounts.unmount({ export: true }));
     expect(err.code).toBe("unmount-failed");
     expect(err.extras.state).toBe("rolled-back");

@@ -31,7 +31,9 @@ describe("the single-file bundle", () => {
   it("committed dist/lifeboat.mjs is exactly a fresh build of the source (the flake packages it)", async () => {
     const committed = readFileSync(DIST);
     const built = readFileSync(fresh);
-    expect(committed.equals(built), "dist/lifeboat.mjs is stale: run `npm run build` and commit it").toBe(true);
+    expect(committed.equals(built), "dist/lifeboat.mjs is stale: run `npm run build` and commit it").toBe(
+      true,
+    );
   });
 
   it("is one minified ESM file with a shebang, no native addons, no runtime file lookups", async () => {
@@ -67,7 +69,11 @@ describe("the single-file bundle", () => {
       dir = await mkdtemp(join(tmpdir(), "lifeboat-run-"));
       port = await freePort();
       const tokenFile = join(dir, "sub", "token");
-      child = spawn("node", [fresh, "--listen", `127.0.0.1:${port}`, "--token-file", tokenFile, "--root", join(dir, "mnt")], { stdio: ["ignore", "pipe", "pipe"] });
+      child = spawn(
+        "node",
+        [fresh, "--listen", `127.0.0.1:${port}`, "--token-file", tokenFile, "--root", join(dir, "mnt")],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
       child.stdout?.on("data", (b: Buffer) => {
         out += b.toString();
       });
@@ -92,7 +98,9 @@ describe("the single-file bundle", () => {
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(await health.json()).toMatchObject({ ok: true });
       expect((await fetch(`http://127.0.0.1:${port}/v1/status`)).status).toBe(401);
-      const status = await fetch(`http://127.0.0.1:${port}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+      const status = await fetch(`http://127.0.0.1:${port}/v1/status`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(status.status).toBe(200);
       const body = await status.json();
       expect(["nothing-found", "found"]).toContain(body.phase);

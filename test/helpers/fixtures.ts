@@ -48,7 +48,9 @@ export function outputsOf(kase: string): FakeOutputs {
     // encrypted has no `zpool list -j` capture; single's lists the same pool name (guid differs).
     zpoolListJ: opt(kase, "zpool-list-j") ?? fixture("single", "zpool-list-j"),
     zpoolStatusJ: opt(kase, "zpool-status-j"),
-    zfsListHp: opt(kase, "zfs-list-Hp") ?? (kase === "mirror" || kase === "degraded" ? fixture("single", "zfs-list-Hp") : undefined),
+    zfsListHp:
+      opt(kase, "zfs-list-Hp") ??
+      (kase === "mirror" || kase === "degraded" ? fixture("single", "zfs-list-Hp") : undefined),
     zfsListHpUnlocked: opt(kase, "zfs-list-Hp-unlocked"),
     zfsGetCrypto: opt(kase, "zfs-get-j-crypto"),
     mountLockedStderr: opt("encrypted", "mount-locked", "stderr"),
@@ -124,7 +126,8 @@ export async function makeNixosTree(root: string, opts: TreeOptions = {}): Promi
     await mkdir(dirname(join(root, p)), { recursive: true });
     await symlink(target, join(root, p));
   };
-  for (const d of ["nix/var/nix/profiles", "home", "var/log", "boot", "etc/nixos"]) await mkdir(join(root, d), { recursive: true });
+  for (const d of ["nix/var/nix/profiles", "home", "var/log", "boot", "etc/nixos"])
+    await mkdir(join(root, d), { recursive: true });
   let last = "";
   for (let g = 1; g <= n; g++) {
     const hash = `${String(g).repeat(4)}abcdefghijklmnopqrstuvwxyz12`.slice(0, 32);
@@ -141,5 +144,5 @@ export async function makeNixosTree(root: string, opts: TreeOptions = {}): Promi
   await l("etc/static", last);
   await l("etc/fstab", "/etc/static/fstab");
   await w("etc/NIXOS", "");
-  await w("etc/nixos/configuration.nix", "{ ... }: { networking.hostId = \"8425e349\"; }\n");
+  await w("etc/nixos/configuration.nix", '{ ... }: { networking.hostId = "8425e349"; }\n');
 }

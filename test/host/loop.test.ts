@@ -10,7 +10,7 @@ import { MountService } from "../../agent/src/app/mount.js";
 import { flattenDevices, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseProcMounts } from "../../agent/src/core/mounts.js";
 import { RealSystem } from "../../agent/src/system/real.js";
-import { type RunOptions, type System, isReadOnlyCommand } from "../../agent/src/system/system.js";
+import { isReadOnlyCommand, type RunOptions, type System } from "../../agent/src/system/system.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
 
 const HOST = join(import.meta.dirname, "..", "fixtures", "host-captured");
@@ -19,15 +19,25 @@ describe("lsblk without udev (captured on this host)", () => {
   it("lsblk has no fstype/label; blkid fills them in", async () => {
     const lsblk = parseLsblk(await readFile(join(HOST, "lsblk-loop-no-udev.stdout"), "utf8"));
     expect(lsblk[0]).toMatchObject({ type: "loop", fstype: null, label: null });
-    const merged = flattenDevices(mergeBlkid(lsblk, parseBlkidExport(await readFile(join(HOST, "blkid-loop.stdout"), "utf8"))));
+    const merged = flattenDevices(
+      mergeBlkid(lsblk, parseBlkidExport(await readFile(join(HOST, "blkid-loop.stdout"), "utf8"))),
+    );
     expect(merged[0]).toMatchObject({ fstype: "ext4", label: "nixos" });
   });
 });
 
 const isRoot = process.getuid?.() === 0;
-const tools = await Promise.all(["losetup", "mkfs.ext4", "mount", "umount", "lsblk", "blkid"].map((t) => execa("sh", ["-c", `command -v ${t}`], { reject: false })));
+const tools = await Promise.all(
+  ["losetup", "mkfs.ext4", "mount", "umount", "lsblk", "blkid"].map((t) =>
+    execa("sh", ["-c", `command -v ${t}`], { reject: false }),
+  ),
+);
 const haveTools = tools.every((r) => r.exitCode === 0);
-const why = !isRoot ? "needs root (loop devices, mount)" : !haveTools ? "needs losetup, mkfs.ext4, mount, lsblk, blkid" : "";
+const why = !isRoot
+  ? "needs root (loop devices, mount)"
+  : !haveTools
+    ? "needs losetup, mkfs.ext4, mount, lsblk, blkid"
+    : "";
 if (why) console.warn(`host integration test SKIPPED: ${why}`);
 
 /** RealSystem that also records every command, to check detection ran no mutating one. */
@@ -103,7 +113,9 @@ describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
     expect(res).toMatchObject({ result: "mounted", readonly: true });
     expect(res.plan?.source).toBe("fstab");
     expect(res.nixos?.nixos).toBe(true);
-    const proc = parseProcMounts(await readFile("/proc/mounts", "utf8")).filter((m) => m.target === mnt || m.target.startsWith(`${mnt}/`));
+    const proc = parseProcMounts(await readFile("/proc/mounts", "utf8")).filter(
+      (m) => m.target === mnt || m.target.startsWith(`${mnt}/`),
+    );
     expect(proc.map((m) => [m.source, m.target])).toEqual([
       [rootDev, mnt],
       [homeDev, `${mnt}/home`],
@@ -113,7 +125,9 @@ describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
     expect((await mounts.mount({ pool: rootDev })).result).toBe("already-mounted");
     const out = await mounts.unmount();
     expect(out.unmounted).toEqual([`${mnt}/home`, mnt]);
-    const after = parseProcMounts(await readFile("/proc/mounts", "utf8")).filter((m) => m.target.startsWith(mnt));
+    const after = parseProcMounts(await readFile("/proc/mounts", "utf8")).filter((m) =>
+      m.target.startsWith(mnt),
+    );
     expect(after).toEqual([]);
   }, 60_000);
 });

@@ -1,7 +1,7 @@
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { buildServer, PUBLIC_PATHS } from "../../agent/src/http/server.js";
 import { FailureLimiter, tokenMatches } from "../../agent/src/http/auth.js";
+import { buildServer, PUBLIC_PATHS } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { LogSink, type Rig, rig } from "../app/harness.js";
 
@@ -16,7 +16,14 @@ async function server(kase = "single", r?: Rig, limiter?: FailureLimiter) {
     token: TOKEN,
     logger,
     limiter,
-    services: { version: "test", detection: rr.detection, mounts: rr.mounts, lock: rr.lock, autoMount: () => rr.auto.state, urls: () => ["http://192.0.2.10:8080/"] },
+    services: {
+      version: "test",
+      detection: rr.detection,
+      mounts: rr.mounts,
+      lock: rr.lock,
+      autoMount: () => rr.auto.state,
+      urls: () => ["http://192.0.2.10:8080/"],
+    },
   });
   return { app, rig: rr, logs };
 }
@@ -39,7 +46,8 @@ function routesOf(app: Awaited<ReturnType<typeof server>>["app"]): { method: str
     const depth = (m[1] ?? "").length / 4;
     stack.length = depth;
     stack[depth] = m[2] as string;
-    if (m[3]) for (const method of m[3].split(", ")) if (method !== "HEAD") out.push({ method, url: stack.join("") });
+    if (m[3])
+      for (const method of m[3].split(", ")) if (method !== "HEAD") out.push({ method, url: stack.join("") });
   }
   return out;
 }
@@ -53,8 +61,17 @@ describe("auth", () => {
     expect(routes.length).toBeGreaterThanOrEqual(10);
     for (const r of routes) {
       const url = r.url.replace(":pool", "nvmepool").replace(":device", "nvme0n1p2");
-      for (const headers of [{}, { authorization: "Bearer wrong-token-wrong-token" }, { authorization: TOKEN }]) {
-        const res = await app.inject({ method: r.method as "GET", url, headers, payload: r.method === "POST" ? {} : undefined });
+      for (const headers of [
+        {},
+        { authorization: "Bearer wrong-token-wrong-token" },
+        { authorization: TOKEN },
+      ]) {
+        const res = await app.inject({
+          method: r.method as "GET",
+          url,
+          headers,
+          payload: r.method === "POST" ? {} : undefined,
+        });
         if (PUBLIC_PATHS.includes(url) && r.method === "GET") expect(res.statusCode, url).toBe(200);
         else {
           expect(res.statusCode, `${r.method} ${url}`).toBe(401);
@@ -88,15 +105,32 @@ describe("read routes", () => {
     open.push(app);
     const st = await app.inject({ url: "/v1/status", headers: auth });
     expect(st.statusCode).toBe(200);
-    expect(st.json()).toMatchObject({ phase: "found", zfs: { available: true }, hostid: { live: "00bab10c" }, mounted: null, pools: { importable: ["nvmepool"] } });
+    expect(st.json()).toMatchObject({
+      phase: "found",
+      zfs: { available: true },
+      hostid: { live: "00bab10c" },
+      mounted: null,
+      pools: { importable: ["nvmepool"] },
+    });
     expect(st.json().candidates[0]).toMatchObject({ id: "zfs:nvmepool", kind: "zfs", pool: "nvmepool" });
     const disks = await app.inject({ url: "/v1/disks", headers: auth });
-    expect(disks.json().esps).toEqual([expect.objectContaining({ device: "/dev/nvme0n1p1", evidence: "parttype" })]);
+    expect(disks.json().esps).toEqual([
+      expect.objectContaining({ device: "/dev/nvme0n1p1", evidence: "parttype" }),
+    ]);
     const pools = await app.inject({ url: "/v1/pools", headers: auth });
-    expect(pools.json().importable[0]).toMatchObject({ name: "nvmepool", id: "6816711904690617069", lastAccessedByOtherSystem: true });
+    expect(pools.json().importable[0]).toMatchObject({
+      name: "nvmepool",
+      id: "6816711904690617069",
+      lastAccessedByOtherSystem: true,
+    });
     const plan = await app.inject({ url: "/v1/plan", headers: auth });
     expect(plan.json()).toMatchObject({ candidate: "zfs:nvmepool", readonly: true, complete: false });
-    expect(plan.json().steps[0]).toMatchObject({ kind: "import-pool", pool: "nvmepool", readonly: true, altroot: "/mnt" });
+    expect(plan.json().steps[0]).toMatchObject({
+      kind: "import-pool",
+      pool: "nvmepool",
+      readonly: true,
+      altroot: "/mnt",
+    });
     const ds = await app.inject({ url: "/v1/pools/nvmepool/datasets", headers: auth });
     expect(ds.statusCode).toBe(409);
     expect(ds.json().code).toBe("not-mounted");
@@ -114,7 +148,17 @@ describe("read routes", () => {
     open.push(app);
     const doc = (await app.inject({ url: "/openapi.json", headers: auth })).json();
     expect(doc.openapi).toBe("3.1.0");
-    for (const p of ["/v1/status", "/v1/disks", "/v1/pools", "/v1/pools/{pool}/datasets", "/v1/plan", "/v1/mount", "/v1/unmount", "/v1/pools/{pool}/load-key", "/v1/luks/{device}/open"])
+    for (const p of [
+      "/v1/status",
+      "/v1/disks",
+      "/v1/pools",
+      "/v1/pools/{pool}/datasets",
+      "/v1/plan",
+      "/v1/mount",
+      "/v1/unmount",
+      "/v1/pools/{pool}/load-key",
+      "/v1/luks/{device}/open",
+    ])
       expect(Object.keys(doc.paths), p).toContain(p);
   });
 });
@@ -125,11 +169,20 @@ describe("actions over HTTP", () => {
     open.push(app);
     const m = await app.inject({ method: "POST", url: "/v1/mount", headers: auth, payload: {} });
     expect(m.statusCode).toBe(200);
-    expect(m.json()).toMatchObject({ result: "mounted", readonly: true, hostid: { action: "adopted", lastHost: "atlas" } });
+    expect(m.json()).toMatchObject({
+      result: "mounted",
+      readonly: true,
+      hostid: { action: "adopted", lastHost: "atlas" },
+    });
     expect((await app.inject({ url: "/v1/status", headers: auth })).json().phase).toBe("mounted-ro");
     const ds = await app.inject({ url: "/v1/pools/nvmepool/datasets", headers: auth });
     expect(ds.json().datasets.map((d: { name: string }) => d.name)).toContain("nvmepool/root");
-    const u = await app.inject({ method: "POST", url: "/v1/unmount", headers: auth, payload: { export: true } });
+    const u = await app.inject({
+      method: "POST",
+      url: "/v1/unmount",
+      headers: auth,
+      payload: { export: true },
+    });
     expect(u.json()).toMatchObject({ exported: ["nvmepool"] });
   });
 
@@ -144,10 +197,20 @@ describe("actions over HTTP", () => {
   it("pool in use elsewhere → 409 problem naming the host; failure bodies carry no stack", async () => {
     const { app } = await server();
     open.push(app);
-    const res = await app.inject({ method: "POST", url: "/v1/mount", headers: auth, payload: { adoptHostId: false } });
+    const res = await app.inject({
+      method: "POST",
+      url: "/v1/mount",
+      headers: auth,
+      payload: { adoptHostId: false },
+    });
     expect(res.statusCode).toBe(409);
     expect(res.headers["content-type"]).toContain("application/problem+json");
-    expect(res.json()).toMatchObject({ code: "pool-in-use-elsewhere", lastHost: "atlas", status: 409, type: "urn:lifeboat:problem:pool-in-use-elsewhere" });
+    expect(res.json()).toMatchObject({
+      code: "pool-in-use-elsewhere",
+      lastHost: "atlas",
+      status: 409,
+      type: "urn:lifeboat:problem:pool-in-use-elsewhere",
+    });
     expect(res.body).not.toMatch(/at .*\.(ts|js):\d+/);
   });
 
@@ -168,17 +231,32 @@ describe("actions over HTTP", () => {
     const cases = [
       { method: "POST", url: "/v1/mount", payload: { readonly: "yes please" } },
       { method: "POST", url: "/v1/mount", payload: { rm: "-rf" } },
-      { method: "POST", url: "/v1/mount", payload: "{not json", headers: { "content-type": "application/json" } },
+      {
+        method: "POST",
+        url: "/v1/mount",
+        payload: "{not json",
+        headers: { "content-type": "application/json" },
+      },
       { method: "POST", url: "/v1/pools/..%2F..%2Fetc/load-key", payload: { passphrase: "x" } },
       { method: "POST", url: "/v1/pools/nvmepool/load-key", payload: {} },
       { method: "POST", url: "/v1/luks/$(reboot)/open", payload: { passphrase: "x" } },
       { method: "POST", url: "/v1/unmount", payload: { export: true, extra: 1 } },
-      { method: "POST", url: "/v1/mount", payload: JSON.stringify({ pool: "x".repeat(400_000) }), headers: { "content-type": "application/json" } },
+      {
+        method: "POST",
+        url: "/v1/mount",
+        payload: JSON.stringify({ pool: "x".repeat(400_000) }),
+        headers: { "content-type": "application/json" },
+      },
       { method: "GET", url: "/v1/plan?readonly=maybe" },
       { method: "GET", url: "/v1/nope" },
     ] as const;
     for (const c of cases) {
-      const res = await app.inject({ method: c.method, url: c.url, payload: "payload" in c ? c.payload : undefined, headers: { ...auth, ...("headers" in c ? c.headers : {}) } });
+      const res = await app.inject({
+        method: c.method,
+        url: c.url,
+        payload: "payload" in c ? c.payload : undefined,
+        headers: { ...auth, ...("headers" in c ? c.headers : {}) },
+      });
       expect(res.statusCode, `${c.method} ${c.url}`).toBeGreaterThanOrEqual(400);
       expect(res.statusCode, `${c.method} ${c.url}`).toBeLessThan(500);
       expect(res.headers["content-type"], c.url).toContain("application/problem+json");
@@ -195,15 +273,34 @@ describe("actions over HTTP", () => {
     const locked = await app.inject({ method: "POST", url: "/v1/mount", headers: auth, payload: {} });
     expect(locked.statusCode).toBe(409);
     expect(locked.json().code).toBe("key-not-loaded");
-    const wrong = await app.inject({ method: "POST", url: "/v1/pools/nvmepool/load-key", headers: auth, payload: { passphrase: "wrongpassphrase" } });
+    const wrong = await app.inject({
+      method: "POST",
+      url: "/v1/pools/nvmepool/load-key",
+      headers: auth,
+      payload: { passphrase: "wrongpassphrase" },
+    });
     expect(wrong.statusCode).toBe(422);
     expect(wrong.json().code).toBe("wrong-passphrase");
-    const right = await app.inject({ method: "POST", url: "/v1/pools/nvmepool/load-key", headers: auth, payload: { passphrase: "correct-horse-battery" } });
+    const right = await app.inject({
+      method: "POST",
+      url: "/v1/pools/nvmepool/load-key",
+      headers: auth,
+      payload: { passphrase: "correct-horse-battery" },
+    });
     expect(right.statusCode).toBe(200);
     const mounted = await app.inject({ method: "POST", url: "/v1/mount", headers: auth, payload: {} });
     expect(mounted.statusCode).toBe(200);
-    const all = [logs.text, r.logs.text, locked.body, wrong.body, right.body, mounted.body, JSON.stringify(r.sys.calls)].join("\n");
-    for (const secret of ["correct-horse-battery", "wrongpassphrase", TOKEN]) expect(all).not.toContain(secret);
+    const all = [
+      logs.text,
+      r.logs.text,
+      locked.body,
+      wrong.body,
+      right.body,
+      mounted.body,
+      JSON.stringify(r.sys.calls),
+    ].join("\n");
+    for (const secret of ["correct-horse-battery", "wrongpassphrase", TOKEN])
+      expect(all).not.toContain(secret);
     expect(logs.lines.length).toBeGreaterThan(4);
   });
 });

@@ -13,7 +13,19 @@ describe("configuration", () => {
     expect(run([])).toEqual(DEFAULTS);
   });
   it("flags, both forms", () => {
-    expect(run(["--listen", "127.0.0.1:9000", "--root=/rescue", "--auto-mount", "readonly", "--log-level", "debug", "--token-file", "/tmp/t"])).toMatchObject({
+    expect(
+      run([
+        "--listen",
+        "127.0.0.1:9000",
+        "--root=/rescue",
+        "--auto-mount",
+        "readonly",
+        "--log-level",
+        "debug",
+        "--token-file",
+        "/tmp/t",
+      ]),
+    ).toMatchObject({
       host: "127.0.0.1",
       port: 9000,
       root: "/rescue",
@@ -25,7 +37,11 @@ describe("configuration", () => {
     expect(parseListen("8081")).toEqual({ host: "0.0.0.0", port: 8081 });
   });
   it("precedence: flag > kernel command line > environment > default", () => {
-    const env = { LIFEBOAT_AUTO_MOUNT: "readwrite", LIFEBOAT_ROOT: "/a", LIFEBOAT_TOKEN: "env-token-0123456789" };
+    const env = {
+      LIFEBOAT_AUTO_MOUNT: "readwrite",
+      LIFEBOAT_ROOT: "/a",
+      LIFEBOAT_TOKEN: "env-token-0123456789",
+    };
     const cmd = "quiet lifeboat.automount=off lifeboat.token=cmdline-token-012345";
     expect(run([], env, cmd)).toMatchObject({ autoMount: "off", root: "/a", token: "cmdline-token-012345" });
     expect(run(["--auto-mount", "readonly"], env, cmd).autoMount).toBe("readonly");
@@ -36,7 +52,15 @@ describe("configuration", () => {
     expect(resolveConfig(["-V"], {}, "").kind).toBe("version");
   });
   it("bad values are clear errors", () => {
-    for (const argv of [["--auto-mount", "yes"], ["--listen", "nope"], ["--root", "relative"], ["--root", "/"], ["--bogus"], ["--log-level", "loud"], ["--listen"]]) {
+    for (const argv of [
+      ["--auto-mount", "yes"],
+      ["--listen", "nope"],
+      ["--root", "relative"],
+      ["--root", "/"],
+      ["--bogus"],
+      ["--log-level", "loud"],
+      ["--listen"],
+    ]) {
       expect(() => run(argv), argv.join(" ")).toThrow(LifeboatError);
     }
     expect(() => run([], {}, "lifeboat.token=short")).toThrow(/16 characters/);

@@ -2,11 +2,21 @@ import { describe, expect, it } from "vitest";
 import { findCandidates } from "../../agent/src/core/candidates.js";
 import { parseKernelCmdline } from "../../agent/src/core/cmdline.js";
 import { ParseError } from "../../agent/src/core/errors.js";
-import { decodeHostIdFile, encodeHostIdFile, parseHostIdOutput, splHostIdParam } from "../../agent/src/core/hostid.js";
+import {
+  decodeHostIdFile,
+  encodeHostIdFile,
+  parseHostIdOutput,
+  splHostIdParam,
+} from "../../agent/src/core/hostid.js";
 import { parseJsonLossless } from "../../agent/src/core/json.js";
 import { flattenDevices, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { mountsUnder, parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
-import { classifyLoadKeyFailure, parseZfsGet, parseZfsListHp, withEncryptionRoots } from "../../agent/src/core/zfs.js";
+import {
+  classifyLoadKeyFailure,
+  parseZfsGet,
+  parseZfsListHp,
+  withEncryptionRoots,
+} from "../../agent/src/core/zfs.js";
 import { classifyImportFailure, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
 import { parseZpoolList, parseZpoolStatus, unhealthyVdevs } from "../../agent/src/core/zpoolJson.js";
 import { exitCodeOf, fixture, fixtureIndex, ZFS_FSTAB } from "../helpers/fixtures.js";
@@ -15,24 +25,54 @@ describe("zpool import listing (text)", () => {
   it("single: one pool last used by another system, guid kept as a string", () => {
     const [p, ...rest] = parseZpoolImport(fixture("single", "zpool-import-list"));
     expect(rest).toHaveLength(0);
-    expect(p).toMatchObject({ name: "nvmepool", id: "6816711904690617069", state: "ONLINE", lastAccessedByOtherSystem: true, importable: true });
-    expect(p?.action).toBe("The pool can be imported using its name or numeric identifier and the '-f' flag.");
+    expect(p).toMatchObject({
+      name: "nvmepool",
+      id: "6816711904690617069",
+      state: "ONLINE",
+      lastAccessedByOtherSystem: true,
+      importable: true,
+    });
+    expect(p?.action).toBe(
+      "The pool can be imported using its name or numeric identifier and the '-f' flag.",
+    );
     expect(p?.see).toBe("https://openzfs.github.io/openzfs-docs/msg/ZFS-8000-EY");
     expect(p?.config).toEqual([
-      { name: "nvmepool", state: "ONLINE", message: null, section: "normal", children: [{ name: "nvme-QEMU_NVMe_Ctrl_VMLAB0-part2", state: "ONLINE", message: null, section: "normal", children: [] }] },
+      {
+        name: "nvmepool",
+        state: "ONLINE",
+        message: null,
+        section: "normal",
+        children: [
+          {
+            name: "nvme-QEMU_NVMe_Ctrl_VMLAB0-part2",
+            state: "ONLINE",
+            message: null,
+            section: "normal",
+            children: [],
+          },
+        ],
+      },
     ]);
   });
 
   it("clean export: no 'another system' status", () => {
     const [p] = parseZpoolImport(fixture("single", "zpool-import-list-clean"));
-    expect(p).toMatchObject({ name: "nvmepool", status: null, lastAccessedByOtherSystem: false, importable: true });
+    expect(p).toMatchObject({
+      name: "nvmepool",
+      status: null,
+      lastAccessedByOtherSystem: false,
+      importable: true,
+    });
   });
 
   it("mirror: nested vdev tree", () => {
     const [p] = parseZpoolImport(fixture("mirror", "zpool-import-list"));
     const mirror = p?.config[0]?.children[0];
     expect(mirror?.name).toBe("mirror-0");
-    expect(mirror?.children.map((c) => c.name)).toEqual(["nvme-QEMU_NVMe_Ctrl_VMLAB0-part2", "nvme-QEMU_NVMe_Ctrl_VMLAB1-part1"]);
+    expect(mirror?.children.map((c) => c.name)).toEqual([
+      "nvme-QEMU_NVMe_Ctrl_VMLAB0-part2",
+      "nvme-QEMU_NVMe_Ctrl_VMLAB1-part1",
+    ]);
     expect(unhealthyVdevs(p?.config ?? [])).toEqual([]);
   });
 
@@ -46,7 +86,11 @@ describe("zpool import listing (text)", () => {
   it("stripe with a missing disk: not importable, root vdev message kept", () => {
     const [p] = parseZpoolImport(fixture("stripe-missing", "zpool-import-list"));
     expect(p).toMatchObject({ state: "UNAVAIL", importable: false });
-    expect(p?.config[0]).toMatchObject({ name: "nvmepool", state: "UNAVAIL", message: "insufficient replicas" });
+    expect(p?.config[0]).toMatchObject({
+      name: "nvmepool",
+      state: "UNAVAIL",
+      message: "insufficient replicas",
+    });
   });
 
   it("two pools, encrypted listing", () => {
@@ -58,7 +102,11 @@ describe("zpool import listing (text)", () => {
   });
 
   it("nothing to import: empty stdout, message on stderr, exit 0", () => {
-    for (const [kase, name] of [["nodisks", "zpool-import-list"], ["ext4", "zpool-import-list"], ["single", "zpool-import-list-while-imported"]] as const) {
+    for (const [kase, name] of [
+      ["nodisks", "zpool-import-list"],
+      ["ext4", "zpool-import-list"],
+      ["single", "zpool-import-list-while-imported"],
+    ] as const) {
       expect(exitCodeOf(kase, name)).toBe(0);
       expect(parseZpoolImport(fixture(kase, name))).toEqual([]);
       expect(fixture(kase, name, "stderr")).toContain("no pools available to import");
@@ -83,14 +131,33 @@ describe("zpool import failures (stderr)", () => {
     });
   });
   it("wrong name, already imported, missing devices", () => {
-    expect(classifyImportFailure(fixture("single", "zpool-import-wrong-name", "stderr"))).toEqual({ kind: "no-such-pool", pool: "wrongpool" });
-    expect(classifyImportFailure(fixture("ext4", "zpool-import-f", "stderr"))).toEqual({ kind: "no-such-pool", pool: "nvmepool" });
-    expect(classifyImportFailure(fixture("single", "zpool-import-again", "stderr"))).toEqual({ kind: "name-exists", pool: "nvmepool" });
-    expect(classifyImportFailure(fixture("stripe-missing", "zpool-import-f", "stderr"))).toEqual({ kind: "missing-devices", pool: "nvmepool" });
-    expect(classifyImportFailure(fixture("stripe-missing", "zpool-import-f-readonly", "stderr"))).toEqual({ kind: "missing-devices", pool: "nvmepool" });
+    expect(classifyImportFailure(fixture("single", "zpool-import-wrong-name", "stderr"))).toEqual({
+      kind: "no-such-pool",
+      pool: "wrongpool",
+    });
+    expect(classifyImportFailure(fixture("ext4", "zpool-import-f", "stderr"))).toEqual({
+      kind: "no-such-pool",
+      pool: "nvmepool",
+    });
+    expect(classifyImportFailure(fixture("single", "zpool-import-again", "stderr"))).toEqual({
+      kind: "name-exists",
+      pool: "nvmepool",
+    });
+    expect(classifyImportFailure(fixture("stripe-missing", "zpool-import-f", "stderr"))).toEqual({
+      kind: "missing-devices",
+      pool: "nvmepool",
+    });
+    expect(classifyImportFailure(fixture("stripe-missing", "zpool-import-f-readonly", "stderr"))).toEqual({
+      kind: "missing-devices",
+      pool: "nvmepool",
+    });
   });
   it("unknown text is kept as 'other'", () => {
-    expect(classifyImportFailure("cannot import 'x': I/O error\n")).toEqual({ kind: "other", pool: "x", message: "cannot import 'x': I/O error" });
+    expect(classifyImportFailure("cannot import 'x': I/O error\n")).toEqual({
+      kind: "other",
+      pool: "x",
+      message: "cannot import 'x': I/O error",
+    });
   });
 });
 
@@ -98,7 +165,12 @@ describe("zpool list/status -j", () => {
   it("list: string numbers and --json-int numbers give the same guid string", () => {
     const a = parseZpoolList(fixture("single", "zpool-list-j"));
     const b = parseZpoolList(fixture("single", "zpool-list-j-int"));
-    expect(a[0]).toMatchObject({ name: "nvmepool", guid: "6816711904690617069", health: "ONLINE", altroot: "/mnt" });
+    expect(a[0]).toMatchObject({
+      name: "nvmepool",
+      guid: "6816711904690617069",
+      health: "ONLINE",
+      altroot: "/mnt",
+    });
     expect(b[0]?.guid).toBe("6816711904690617069");
   });
   it("list with nothing imported prints nothing (exit 0)", () => {
@@ -106,11 +178,20 @@ describe("zpool list/status -j", () => {
     expect(parseZpoolList(fixture("ext4", "zpool-list-j"))).toEqual([]);
   });
   it("two pools", () => {
-    expect(parseZpoolList(fixture("two-pools", "zpool-list-j")).map((p) => p.name).sort()).toEqual(["nvmepool", "tank"]);
+    expect(
+      parseZpoolList(fixture("two-pools", "zpool-list-j"))
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(["nvmepool", "tank"]);
   });
   it("status: vdev tree, big guids exact with --json-int", () => {
     const [s] = parseZpoolStatus(fixture("single", "zpool-status-j"));
-    expect(s?.vdevs[0]).toMatchObject({ name: "nvme-QEMU_NVMe_Ctrl_VMLAB0-part2", type: "disk", state: "ONLINE", guid: "17247998915135320399" });
+    expect(s?.vdevs[0]).toMatchObject({
+      name: "nvme-QEMU_NVMe_Ctrl_VMLAB0-part2",
+      type: "disk",
+      state: "ONLINE",
+      guid: "17247998915135320399",
+    });
     const [si] = parseZpoolStatus(fixture("single", "zpool-status-j-int"));
     expect(si?.vdevs[0]?.guid).toBe("17247998915135320399");
     expect(si?.guid).toBe("6816711904690617069");
@@ -120,7 +201,9 @@ describe("zpool list/status -j", () => {
     expect(s?.state).toBe("DEGRADED");
     const bad = unhealthyVdevs(s?.vdevs ?? []);
     // The JSON names a missing device by guid, state CANT_OPEN (the text says UNAVAIL), with "was".
-    expect(bad).toEqual(["16074472132556282538 (CANT_OPEN, was /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_VMLAB1-part1)"]);
+    expect(bad).toEqual([
+      "16074472132556282538 (CANT_OPEN, was /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_VMLAB1-part1)",
+    ]);
     expect(unhealthyVdevs(parseZpoolStatus(fixture("mirror", "zpool-status-j"))[0]?.vdevs ?? [])).toEqual([]);
   });
   it("output of another command is refused", () => {
@@ -131,7 +214,12 @@ describe("zpool list/status -j", () => {
 
 describe("lossless JSON", () => {
   it("keeps 64-bit integers exact and leaves strings alone", () => {
-    expect(parseJsonLossless('{"a":17857142475122594770,"b":"17857142475122594770","c":[1,2.5,-3],"d":"x:12345678901234567890,"}', "t")).toEqual({
+    expect(
+      parseJsonLossless(
+        '{"a":17857142475122594770,"b":"17857142475122594770","c":[1,2.5,-3],"d":"x:12345678901234567890,"}',
+        "t",
+      ),
+    ).toEqual({
       a: "17857142475122594770",
       b: "17857142475122594770",
       c: [1, 2.5, -3],
@@ -155,7 +243,9 @@ describe("zfs list / get", () => {
   it("encrypted: locked, then unlocked; encryption roots from zfs get -j", () => {
     const locked = parseZfsListHp(fixture("encrypted", "zfs-list-Hp"));
     expect(locked.every((d) => d.keystatus === "unavailable" && d.encryption === "aes-256-gcm")).toBe(true);
-    expect(parseZfsListHp(fixture("encrypted", "zfs-list-Hp-unlocked")).every((d) => d.keystatus === "available")).toBe(true);
+    expect(
+      parseZfsListHp(fixture("encrypted", "zfs-list-Hp-unlocked")).every((d) => d.keystatus === "available"),
+    ).toBe(true);
     const withRoots = withEncryptionRoots(locked, parseZfsGet(fixture("encrypted", "zfs-get-j-crypto")));
     expect(withRoots.every((d) => d.encryptionRoot === "nvmepool")).toBe(true);
   });
@@ -165,7 +255,12 @@ describe("zfs list / get", () => {
   });
   it("zfs get -j: subset and all", () => {
     const sub = parseZfsGet(fixture("single", "zfs-get-j-subset"));
-    expect(sub.get("nvmepool/root")).toMatchObject({ mountpoint: "legacy", canmount: "on", mounted: "no", encryption: "off" });
+    expect(sub.get("nvmepool/root")).toMatchObject({
+      mountpoint: "legacy",
+      canmount: "on",
+      mounted: "no",
+      encryption: "off",
+    });
     const all = parseZfsGet(fixture("single", "zfs-get-j-all-root"));
     expect(all.get("nvmepool/root")?.type).toBe("filesystem");
   });
@@ -177,9 +272,15 @@ describe("zfs list / get", () => {
   });
   it("load-key failures (exit 255) are classified", () => {
     expect(exitCodeOf("encrypted", "zfs-load-key-wrong")).toBe(255);
-    expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-load-key-wrong", "stderr"))).toBe("wrong-passphrase");
-    expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-load-key-again", "stderr"))).toBe("already-loaded");
-    expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-load-key-child", "stderr"))).toBe("not-encryption-root");
+    expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-load-key-wrong", "stderr"))).toBe(
+      "wrong-passphrase",
+    );
+    expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-load-key-again", "stderr"))).toBe(
+      "already-loaded",
+    );
+    expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-load-key-child", "stderr"))).toBe(
+      "not-encryption-root",
+    );
     expect(classifyLoadKeyFailure(fixture("encrypted", "zfs-unload-key-busy", "stderr"))).toBe("other");
   });
 });
@@ -189,7 +290,13 @@ describe("lsblk / blkid", () => {
     const tree = parseLsblk(fixture("single", "lsblk-json-cols"));
     const all = flattenDevices(tree);
     expect(all.map((d) => d.path)).toEqual(["/dev/vda", "/dev/nvme0n1", "/dev/nvme0n1p1", "/dev/nvme0n1p2"]);
-    expect(all[2]).toMatchObject({ fstype: "vfat", label: "boot", uuid: "3302-674B", parttype: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", mountpoints: [] });
+    expect(all[2]).toMatchObject({
+      fstype: "vfat",
+      label: "boot",
+      uuid: "3302-674B",
+      parttype: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
+      mountpoints: [],
+    });
     expect(all[0]?.mountpoints).toEqual(["/"]);
   });
   it("every captured lsblk parses (incl. -O and mounted)", () => {
@@ -201,9 +308,15 @@ describe("lsblk / blkid", () => {
   });
   it("blkid adds PARTUUID", () => {
     const b = parseBlkidExport(fixture("single", "blkid-export"));
-    expect(b.get("/dev/nvme0n1p1")).toMatchObject({ TYPE: "vfat", LABEL: "boot", PARTUUID: "dbbe7710-a245-441d-b858-ef15c632ab0f" });
+    expect(b.get("/dev/nvme0n1p1")).toMatchObject({
+      TYPE: "vfat",
+      LABEL: "boot",
+      PARTUUID: "dbbe7710-a245-441d-b858-ef15c632ab0f",
+    });
     const merged = flattenDevices(mergeBlkid(parseLsblk(fixture("single", "lsblk-json-cols")), b));
-    expect(merged.find((d) => d.path === "/dev/nvme0n1p1")?.partuuid).toBe("dbbe7710-a245-441d-b858-ef15c632ab0f");
+    expect(merged.find((d) => d.path === "/dev/nvme0n1p1")?.partuuid).toBe(
+      "dbbe7710-a245-441d-b858-ef15c632ab0f",
+    );
     expect(parseBlkidExport(fixture("ext4", "blkid-export")).get("/dev/nvme0n1p2")?.LABEL).toBe("nixos");
   });
   it("bad input is a parse error", () => {
@@ -215,8 +328,16 @@ describe("lsblk / blkid", () => {
 describe("mounts and fstab", () => {
   it("/proc/mounts with the installed system under /mnt", () => {
     const m = parseProcMounts(fixture("single", "proc-mounts"));
-    expect(mountsUnder(m, "/mnt").map((x) => x.target)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
-    expect(mountsUnder(parseProcMounts(fixture("single", "proc-mounts-after-failed-export")), "/mnt").length).toBeGreaterThan(0);
+    expect(mountsUnder(m, "/mnt").map((x) => x.target)).toEqual([
+      "/mnt",
+      "/mnt/nix",
+      "/mnt/home",
+      "/mnt/var",
+      "/mnt/boot",
+    ]);
+    expect(
+      mountsUnder(parseProcMounts(fixture("single", "proc-mounts-after-failed-export")), "/mnt").length,
+    ).toBeGreaterThan(0);
   });
   it("octal escapes are decoded", () => {
     expect(parseProcMounts("/dev/sda1 /mnt/my\\040disk ext4 rw 0 0\n")[0]?.target).toBe("/mnt/my disk");
@@ -237,14 +358,20 @@ describe("mounts and fstab", () => {
 
 describe("hostid and kernel command line", () => {
   it("captured hostid output; /etc/hostid is 4 little-endian bytes", () => {
-    expect(parseHostIdOutput(fixture("single", "versions").trim().split("\n").pop() as string)).toBe("00bab10c");
+    expect(parseHostIdOutput(fixture("single", "versions").trim().split("\n").pop() as string)).toBe(
+      "00bab10c",
+    );
     expect([...encodeHostIdFile("8425e349")]).toEqual([0x49, 0xe3, 0x25, 0x84]);
     expect(decodeHostIdFile(encodeHostIdFile("8425e349"))).toBe("8425e349");
     expect(splHostIdParam("bab10c")).toBe("0x00bab10c");
     expect(() => encodeHostIdFile("xyz")).toThrow(ParseError);
   });
   it("lifeboat.* keys from /proc/cmdline", () => {
-    expect(parseKernelCmdline('BOOT_IMAGE=/boot/bzImage init=/nix/store/x/init lifeboat.token="abc def" lifeboat.automount=readonly quiet lifeboat.debug')).toEqual({
+    expect(
+      parseKernelCmdline(
+        'BOOT_IMAGE=/boot/bzImage init=/nix/store/x/init lifeboat.token="abc def" lifeboat.automount=readonly quiet lifeboat.debug',
+      ),
+    ).toEqual({
       token: "abc def",
       automount: "readonly",
       debug: "1",
@@ -268,10 +395,26 @@ describe("candidates from real detection data", () => {
     expect(c[0]?.score).toBeGreaterThan(c[1]?.score ?? 0);
   });
   it("ext4: the label 'nixos' partition, not the live system's own root", () => {
-    const c = findCandidates({ devices: parseLsblk(fixture("ext4", "lsblk-json-cols")), importable: [], imported: [], datasets: [], mounts: [], root: "/mnt" });
+    const c = findCandidates({
+      devices: parseLsblk(fixture("ext4", "lsblk-json-cols")),
+      importable: [],
+      imported: [],
+      datasets: [],
+      mounts: [],
+      root: "/mnt",
+    });
     expect(c.map((x) => x.id)).toEqual(["block:/dev/nvme0n1p2"]);
   });
   it("no disks: nothing", () => {
-    expect(findCandidates({ devices: parseLsblk(fixture("nodisks", "lsblk-json-cols")), importable: [], imported: [], datasets: [], mounts: [], root: "/mnt" })).toEqual([]);
+    expect(
+      findCandidates({
+        devices: parseLsblk(fixture("nodisks", "lsblk-json-cols")),
+        importable: [],
+        imported: [],
+        datasets: [],
+        mounts: [],
+        root: "/mnt",
+      }),
+    ).toEqual([]);
   });
 });

@@ -1,10 +1,10 @@
 import { mkdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import pino from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LifeboatError } from "../../agent/src/core/errors.js";
 import { resolveConfined, resolveInRoot } from "../../agent/src/core/paths.js";
 import { RealSystem } from "../../agent/src/system/real.js";
-import pino from "pino";
 import { makeNixosTree, sandbox } from "../helpers/fixtures.js";
 
 const sys = new RealSystem(pino({ level: "silent" }));
@@ -40,8 +40,20 @@ describe("resolving paths inside the installed system", () => {
   it("confined to /etc/nixos: escapes refused, inside links allowed", async () => {
     const base = "/etc/nixos";
     expect(await resolveConfined(root, base, "sub/host.nix", reader)).toBe(`${root}/etc/nixos/sub/host.nix`);
-    expect(await resolveConfined(root, base, "abs-in/host.nix", reader)).toBe(`${root}/etc/nixos/sub/host.nix`);
-    for (const bad of ["../passwd", "../../etc/shadow", "to-root", "to-root/etc/shadow", "dotdot", "abs-out", "sub/../../fstab", "/../../etc", "a\0b"]) {
+    expect(await resolveConfined(root, base, "abs-in/host.nix", reader)).toBe(
+      `${root}/etc/nixos/sub/host.nix`,
+    );
+    for (const bad of [
+      "../passwd",
+      "../../etc/shadow",
+      "to-root",
+      "to-root/etc/shadow",
+      "dotdot",
+      "abs-out",
+      "sub/../../fstab",
+      "/../../etc",
+      "a\0b",
+    ]) {
       await expect(resolveConfined(root, base, bad, reader), bad).rejects.toThrow(LifeboatError);
     }
   });

@@ -23,12 +23,32 @@ export class AutoMounter {
     this.state = { ...this.state, state: "running" };
     try {
       const r = await this.mounts.mount({ readonly: this.mode === "readonly", requireNixos: true });
-      this.state = { ...this.state, state: "mounted", detail: `${r.result}: ${r.candidate}${r.readonly ? " (read-only)" : ""}` };
+      this.state = {
+        ...this.state,
+        state: "mounted",
+        detail: `${r.result}: ${r.candidate}${r.readonly ? " (read-only)" : ""}`,
+      };
     } catch (err) {
       const e = err instanceof LifeboatError ? err : null;
-      const waiting = e && ["no-system-found", "ambiguous-system", "key-not-loaded", "pool-in-use-elsewhere", "pool-unavailable", "busy"].includes(e.code);
-      this.state = { ...this.state, state: waiting ? "waiting" : "failed", detail: e ? `${e.code}: ${e.message}` : "internal error" };
-      this.log.warn({ code: e?.code ?? "internal", detail: e?.message }, "auto-mount did not mount; waiting for the operator");
+      const waiting =
+        e &&
+        [
+          "no-system-found",
+          "ambiguous-system",
+          "key-not-loaded",
+          "pool-in-use-elsewhere",
+          "pool-unavailable",
+          "busy",
+        ].includes(e.code);
+      this.state = {
+        ...this.state,
+        state: waiting ? "waiting" : "failed",
+        detail: e ? `${e.code}: ${e.message}` : "internal error",
+      };
+      this.log.warn(
+        { code: e?.code ?? "internal", detail: e?.message },
+        "auto-mount did not mount; waiting for the operator",
+      );
     }
   }
 }

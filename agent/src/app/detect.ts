@@ -1,10 +1,23 @@
 import type { Logger } from "pino";
-import { type Candidate, type EspCandidate, findCandidates, findEsps, findLuks, type LuksContainer } from "../core/candidates.js";
+import {
+  type Candidate,
+  type EspCandidate,
+  findCandidates,
+  findEsps,
+  findLuks,
+  type LuksContainer,
+} from "../core/candidates.js";
 import { ParseError } from "../core/errors.js";
 import { parseHostIdOutput } from "../core/hostid.js";
 import { type BlockDevice, LSBLK_COLUMNS, mergeBlkid, parseBlkidExport, parseLsblk } from "../core/lsblk.js";
 import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
-import { type Dataset, parseZfsGet, parseZfsListHp, withEncryptionRoots, ZFS_LIST_COLUMNS } from "../core/zfs.js";
+import {
+  type Dataset,
+  parseZfsGet,
+  parseZfsListHp,
+  withEncryptionRoots,
+  ZFS_LIST_COLUMNS,
+} from "../core/zfs.js";
 import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
@@ -40,7 +53,9 @@ export function phaseOf(d: Detection): Phase {
   if (rootMount) return isReadOnly(rootMount) ? "mounted-ro" : "mounted-rw";
   const ours = d.imported.filter((p) => p.altroot === d.root);
   if (ours.length > 0) {
-    const locked = d.datasets.some((x) => ours.some((p) => p.name === x.pool) && x.keystatus === "unavailable");
+    const locked = d.datasets.some(
+      (x) => ours.some((p) => p.name === x.pool) && x.keystatus === "unavailable",
+    );
     return locked ? "locked" : "imported";
   }
   if (d.candidates.length > 0) return "found";
@@ -100,9 +115,20 @@ export class DetectionService {
     if (lsblk.exitCode === 0) devices = soft("lsblk", [], () => parseLsblk(lsblk.stdout));
     else warnings.push(`lsblk failed: ${lsblk.stderr.trim() || `exit ${lsblk.exitCode}`}`);
     // blkid exits 2 when it finds nothing, and sees less without root: enrichment only.
-    if (blkid.exitCode === 0) devices = mergeBlkid(devices, soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)));
+    if (blkid.exitCode === 0)
+      devices = mergeBlkid(
+        devices,
+        soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
+      );
     const mounts = procMounts ? parseProcMounts(procMounts.toString("utf8")) : [];
-    const candidates = findCandidates({ devices, importable: zfs.importable, imported: zfs.imported, datasets: zfs.datasets, mounts, root: this.root });
+    const candidates = findCandidates({
+      devices,
+      importable: zfs.importable,
+      imported: zfs.imported,
+      datasets: zfs.datasets,
+      mounts,
+      root: this.root,
+    });
     const detection: Detection = {
       at: new Date().toISOString(),
       root: this.root,
@@ -125,10 +151,19 @@ export class DetectionService {
 
   private async zfsState() {
     const warnings: string[] = [];
-    const empty = { importable: [] as ImportablePool[], imported: [] as ImportedPool[], status: [] as PoolStatus[], datasets: [] as Dataset[] };
+    const empty = {
+      importable: [] as ImportablePool[],
+      imported: [] as ImportedPool[],
+      status: [] as PoolStatus[],
+      datasets: [] as Dataset[],
+    };
     const list = await this.sys.run("zpool", ["import"]);
     if (list.notFound) {
-      return { ...empty, warnings, availability: { available: false, version: null, reason: "zpool is not installed on this machine" } };
+      return {
+        ...empty,
+        warnings,
+        availability: { available: false, version: null, reason: "zpool is not installed on this machine" },
+      };
     }
     if (list.exitCode !== 0) {
       const reason = list.stderr.trim().split("\n")[0] || `zpool import exited ${list.exitCode}`;
@@ -149,16 +184,28 @@ export class DetectionService {
       this.sys.readFile("/sys/module/zfs/version"),
     ]);
     const importable = guard("zpool import", [], () => parseZpoolImport(list.stdout));
-    const imported = listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
-    const status = statusJ.exitCode === 0 ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout)) : [];
+    const imported =
+      listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
+    const status =
+      statusJ.exitCode === 0 ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout)) : [];
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
       const ds = await this.sys.run("zfs", ["list", "-H", "-p", "-o", ZFS_LIST_COLUMNS.join(",")]);
       if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout));
       const encrypted = [...new Set(datasets.filter((d) => d.encryption !== "off").map((d) => d.pool))];
       if (encrypted.length > 0) {
-        const get = await this.sys.run("zfs", ["get", "-j", "-r", "encryption,keystatus,keyformat,keylocation,encryptionroot", ...encrypted]);
-        if (get.exitCode === 0) datasets = withEncryptionRoots(datasets, guard("zfs get -j", new Map(), () => parseZfsGet(get.stdout)));
+        const get = await this.sys.run("zfs", [
+          "get",
+          "-j",
+          "-r",
+          "encryption,keystatus,keyformat,keylocation,encryptionroot",
+          ...encrypted,
+        ]);
+        if (get.exitCode === 0)
+          datasets = withEncryptionRoots(
+            datasets,
+            guard("zfs get -j", new Map(), () => parseZfsGet(get.stdout)),
+          );
       }
     }
     return {

@@ -14,7 +14,10 @@ export interface HostIdBackup {
  * /etc/hostid and, when the SPL module is loaded, its spl_hostid parameter (a hostid pinned by a
  * module option would otherwise win). Only the rescue system is changed; the pool is not touched.
  */
-export async function adoptHostId(sys: System, hostid: string): Promise<{ backup: HostIdBackup; splWritten: boolean }> {
+export async function adoptHostId(
+  sys: System,
+  hostid: string,
+): Promise<{ backup: HostIdBackup; splWritten: boolean }> {
   const backup: HostIdBackup = {
     file: await sys.readFile(HOSTID_FILE),
     spl: (await sys.readFile(SPL_HOSTID_PARAM))?.toString("utf8").trim() ?? null,

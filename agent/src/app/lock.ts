@@ -10,9 +10,13 @@ export class OperationLock {
 
   async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
     if (this.current) {
-      throw new LifeboatError("busy", `another operation is running: ${this.current.name} (since ${this.current.since})`, {
-        running: this.current.name,
-      });
+      throw new LifeboatError(
+        "busy",
+        `another operation is running: ${this.current.name} (since ${this.current.since})`,
+        {
+          running: this.current.name,
+        },
+      );
     }
     this.current = { name, since: new Date().toISOString() };
     try {

@@ -67,7 +67,11 @@ export class MountService {
   private async must(label: string, file: string, args: string[]): Promise<CommandResult> {
     const r = await this.sys.run(file, args);
     if (r.exitCode !== 0) {
-      throw new LifeboatError(r.timedOut ? "command-timeout" : "command-failed", `${label} failed: ${stderrLine(r)}`, { failedStep: label });
+      throw new LifeboatError(
+        r.timedOut ? "command-timeout" : "command-failed",
+        `${label} failed: ${stderrLine(r)}`,
+        { failedStep: label },
+      );
     }
     return r;
   }
@@ -79,7 +83,9 @@ export class MountService {
     if (!choice.ok) throw this.choiceError(choice.reason, choice.candidates, req.pool, d);
     const c = choice.candidate;
     const mounted = d.mounts.some((m) => m.target === this.root);
-    const fstab = mounted ? await new InstalledSystem(this.sys, this.root).readFstab().catch(() => null) : null;
+    const fstab = mounted
+      ? await new InstalledSystem(this.sys, this.root).readFstab().catch(() => null)
+      : null;
     return planMount({
       root: this.root,
       candidate: c,
@@ -102,7 +108,8 @@ export class MountService {
     if (rootMount) {
       const mountedRo = isReadOnly(rootMount);
       if (readonly || !mountedRo) {
-        if (readonly && !mountedRo) warnings.push("already mounted read-write; a read-only request does not downgrade it");
+        if (readonly && !mountedRo)
+          warnings.push("already mounted read-write; a read-only request does not downgrade it");
         return this.alreadyMounted(d, mountedRo, warnings);
       }
       // Read-only → read-write: release everything (unmount + export), then import read-write.
@@ -126,14 +133,26 @@ export class MountService {
         }
         this.checkKeys(candidate, d);
       }
-      if (candidate.kind === "zfs" && !d.zfs.available) throw new LifeboatError("zfs-unavailable", d.zfs.reason ?? "ZFS is not available");
+      if (candidate.kind === "zfs" && !d.zfs.available)
+        throw new LifeboatError("zfs-unavailable", d.zfs.reason ?? "ZFS is not available");
       const fresh = d.candidates.find((c) => c.id === candidate.id) ?? candidate;
       const datasets = candidate.kind === "zfs" ? d.datasets.filter((x) => x.pool === candidate.pool) : [];
       // Phase 1: the root (and /nix, where the store holding fstab lives), by convention.
-      const first = planMount({ root: this.root, candidate: fresh, readonly, devices: d.devices, datasets, fstab: null });
-      const early = first.steps.filter((s): s is MountStep => s.kind === "mount" && (s.role === "root" || s.role === "nix"));
+      const first = planMount({
+        root: this.root,
+        candidate: fresh,
+        readonly,
+        devices: d.devices,
+        datasets,
+        fstab: null,
+      });
+      const early = first.steps.filter(
+        (s): s is MountStep => s.kind === "mount" && (s.role === "root" || s.role === "nix"),
+      );
       if (!early.some((s) => s.role === "root")) {
-        throw new LifeboatError("no-system-found", `no root filesystem found in ${candidate.id}`, { notes: first.notes });
+        throw new LifeboatError("no-system-found", `no root filesystem found in ${candidate.id}`, {
+          notes: first.notes,
+        });
       }
       for (const s of early) await this.mountStep(s, readonly, tx);
       // Phase 2: the installed system's own fstab decides the rest.
@@ -142,8 +161,19 @@ export class MountService {
         warnings.push(`could not read the installed fstab: ${err.message}`);
         return null;
       });
-      plan = planMount({ root: this.root, candidate: fresh, readonly, devices: d.devices, datasets, fstab: fstab?.entries ?? null });
-      if (!fstab) plan = { ...plan, notes: [...plan.notes, "the installed system has no readable fstab: used the conventional layout"] };
+      plan = planMount({
+        root: this.root,
+        candidate: fresh,
+        readonly,
+        devices: d.devices,
+        datasets,
+        fstab: fstab?.entries ?? null,
+      });
+      if (!fstab)
+        plan = {
+          ...plan,
+          notes: [...plan.notes, "the installed system has no readable fstab: used the conventional layout"],
+        };
       const mountedPaths = new Set(early.map((s) => s.path));
       const root = plan.steps.find((s): s is MountStep => s.kind === "mount" && s.path === "/");
       const earlyRoot = early.find((s) => s.role === "root");
@@ -155,11 +185,18 @@ export class MountService {
       }
       const nixos = await installed.identify();
       if (!nixos.nixos) {
-        if (req.requireNixos) throw new LifeboatError("no-system-found", `${candidate.id} is not a NixOS system (no /etc/NIXOS, no system profile)`);
+        if (req.requireNixos)
+          throw new LifeboatError(
+            "no-system-found",
+            `${candidate.id} is not a NixOS system (no /etc/NIXOS, no system profile)`,
+          );
         warnings.push("no NixOS markers found (/etc/NIXOS, /nix/var/nix/profiles/system)");
       }
       d = await this.detection.refresh();
-      this.log.info({ candidate: candidate.id, readonly, forced: outcome.forced, hostid: outcome.hostid.action }, "mounted");
+      this.log.info(
+        { candidate: candidate.id, readonly, forced: outcome.forced, hostid: outcome.hostid.action },
+        "mounted",
+      );
       return {
         result: "mounted",
         candidate: candidate.id,
@@ -194,15 +231,35 @@ export class MountService {
     }
   }
 
-  private hostidReport(action: HostIdReport["action"], live: string | null, extra: Partial<HostIdReport> = {}): HostIdReport {
+  private hostidReport(
+    action: HostIdReport["action"],
+    live: string | null,
+    extra: Partial<HostIdReport> = {},
+  ): HostIdReport {
     return { action, previous: live, current: live, lastHost: null, lastHostId: null, ...extra };
   }
 
-  private async importPool(c: Extract<Candidate, { kind: "zfs" }>, readonly: boolean, req: MountRequest, tx: Transaction): Promise<ImportOutcome> {
+  private async importPool(
+    c: Extract<Candidate, { kind: "zfs" }>,
+    readonly: boolean,
+    req: MountRequest,
+    tx: Transaction,
+  ): Promise<ImportOutcome> {
     const id = c.guid ?? c.pool;
-    const args = (force: boolean) => ["import", "-N", "-R", this.root, ...(readonly ? ["-o", "readonly=on"] : []), ...(force ? ["-f"] : []), id];
+    const args = (force: boolean) => [
+      "import",
+      "-N",
+      "-R",
+      this.root,
+      ...(readonly ? ["-o", "readonly=on"] : []),
+      ...(force ? ["-f"] : []),
+      id,
+    ];
     const live = (await this.detection.current()).hostid;
-    const exportUndo = { label: `exported ${c.pool}`, fn: async () => void (await this.must(`export ${c.pool}`, "zpool", ["export", c.pool])) };
+    const exportUndo = {
+      label: `exported ${c.pool}`,
+      fn: async () => void (await this.must(`export ${c.pool}`, "zpool", ["export", c.pool])),
+    };
     const ok = (r: CommandResult) => r.exitCode === 0;
     let r = await this.sys.run("zpool", args(false));
     if (ok(r)) {
@@ -212,7 +269,10 @@ export class MountService {
     let failure = classifyImportFailure(r.stderr);
     let hostid = this.hostidReport("kept", live);
     if (failure.kind === "in-use-elsewhere") {
-      hostid = this.hostidReport("kept", live, { lastHost: failure.lastHost, lastHostId: failure.lastHostId });
+      hostid = this.hostidReport("kept", live, {
+        lastHost: failure.lastHost,
+        lastHostId: failure.lastHostId,
+      });
       const adopt = req.adoptHostId ?? true;
       if (adopt && failure.lastHostId && failure.lastHostId !== live) {
         const { backup, splWritten } = await adoptHostId(this.sys, failure.lastHostId);
@@ -220,7 +280,14 @@ export class MountService {
           label: `restored hostid ${live ?? "(none)"}`,
           fn: () => restoreHostId(this.sys, backup),
         });
-        hostid = { action: "adopted", previous: live, current: failure.lastHostId, lastHost: failure.lastHost, lastHostId: failure.lastHostId, splParameterWritten: splWritten };
+        hostid = {
+          action: "adopted",
+          previous: live,
+          current: failure.lastHostId,
+          lastHost: failure.lastHost,
+          lastHostId: failure.lastHostId,
+          splParameterWritten: splWritten,
+        };
         r = await this.sys.run("zpool", args(false));
         if (ok(r)) {
           tx.record(`imported ${c.pool}${readonly ? " read-only" : ""}`, exportUndo);
@@ -237,37 +304,67 @@ export class MountService {
         failure = classifyImportFailure(r.stderr);
       }
       if (failure.kind === "in-use-elsewhere") {
-        const who = failure.lastHost ? `${failure.lastHost} (hostid ${failure.lastHostId ?? "?"})` : "another system";
+        const who = failure.lastHost
+          ? `${failure.lastHost} (hostid ${failure.lastHostId ?? "?"})`
+          : "another system";
         throw new LifeboatError(
           "pool-in-use-elsewhere",
           `pool ${c.pool} was last used by ${who} and not exported. Import it by adopting that hostid (adoptHostId: true) or with force: true — only if that machine is really off.`,
-          { pool: c.pool, lastHost: failure.lastHost, lastHostId: failure.lastHostId, lastAccessed: failure.lastAccessed, failedStep: `import ${c.pool}` },
+          {
+            pool: c.pool,
+            lastHost: failure.lastHost,
+            lastHostId: failure.lastHostId,
+            lastAccessed: failure.lastAccessed,
+            failedStep: `import ${c.pool}`,
+          },
         );
       }
     }
     if (failure.kind === "missing-devices" || failure.kind === "no-such-pool")
-      throw new LifeboatError("pool-unavailable", `cannot import ${c.pool}: ${stderrLine(r)}`, { pool: c.pool, failedStep: `import ${c.pool}` });
+      throw new LifeboatError("pool-unavailable", `cannot import ${c.pool}: ${stderrLine(r)}`, {
+        pool: c.pool,
+        failedStep: `import ${c.pool}`,
+      });
     if (failure.kind === "name-exists")
-      throw new LifeboatError("pool-name-conflict", `a pool named ${c.pool} is already imported on this machine`, { pool: c.pool, failedStep: `import ${c.pool}` });
-    throw new LifeboatError("command-failed", `import ${c.pool} failed: ${stderrLine(r)}`, { pool: c.pool, failedStep: `import ${c.pool}`, hostid });
+      throw new LifeboatError(
+        "pool-name-conflict",
+        `a pool named ${c.pool} is already imported on this machine`,
+        { pool: c.pool, failedStep: `import ${c.pool}` },
+      );
+    throw new LifeboatError("command-failed", `import ${c.pool} failed: ${stderrLine(r)}`, {
+      pool: c.pool,
+      failedStep: `import ${c.pool}`,
+      hostid,
+    });
   }
 
   private checkKeys(c: Extract<Candidate, { kind: "zfs" }>, d: Detection): void {
-    const locked = d.datasets.filter((x) => x.pool === c.pool && x.keystatus === "unavailable" && x.canmount !== "off");
+    const locked = d.datasets.filter(
+      (x) => x.pool === c.pool && x.keystatus === "unavailable" && x.canmount !== "off",
+    );
     if (locked.length === 0) return;
     const roots = [...new Set(locked.map((x) => x.encryptionRoot ?? x.pool))];
-    throw new LifeboatError("key-not-loaded", `${c.pool} is encrypted and locked: load the key of ${roots.join(", ")} (POST /v1/pools/${c.pool}/load-key), then mount again`, {
-      pool: c.pool,
-      encryptionRoots: roots,
-      locked: locked.map((x) => x.name),
-    });
+    throw new LifeboatError(
+      "key-not-loaded",
+      `${c.pool} is encrypted and locked: load the key of ${roots.join(", ")} (POST /v1/pools/${c.pool}/load-key), then mount again`,
+      {
+        pool: c.pool,
+        encryptionRoots: roots,
+        locked: locked.map((x) => x.name),
+      },
+    );
   }
 
   private async mountStep(s: MountStep, readonly: boolean, tx: Transaction): Promise<void> {
     const label = `mount ${s.source} at ${s.target}`;
     if (s.target === this.root) await this.sys.mkdir(this.root);
     else if (!(await this.sys.lstat(s.target))) {
-      if (readonly) throw new LifeboatError("mount-failed", `${label} failed: mountpoint ${s.path} does not exist in the installed system (read-only: not created)`, { failedStep: label });
+      if (readonly)
+        throw new LifeboatError(
+          "mount-failed",
+          `${label} failed: mountpoint ${s.path} does not exist in the installed system (read-only: not created)`,
+          { failedStep: label },
+        );
       await this.sys.mkdir(s.target);
       tx.record(`created mountpoint ${s.target}`);
     }
@@ -278,7 +375,9 @@ export class MountService {
     const r = await this.sys.run(s.method === "zfs-mount" ? "zfs" : "mount", args);
     if (r.exitCode !== 0) {
       if (/encryption key not loaded/.test(r.stderr))
-        throw new LifeboatError("key-not-loaded", `${s.source} is locked: load its encryption key first`, { failedStep: label });
+        throw new LifeboatError("key-not-loaded", `${s.source} is locked: load its encryption key first`, {
+          failedStep: label,
+        });
       throw new LifeboatError("mount-failed", `${label} failed: ${stderrLine(r)}`, { failedStep: label });
     }
     tx.record(`mounted ${s.source} at ${s.target}${readonly ? " (read-only)" : ""}`, {
@@ -305,19 +404,42 @@ export class MountService {
     };
   }
 
-  private choiceError(reason: "none" | "ambiguous" | "not-found" | "unavailable", candidates: Candidate[], wanted: string | undefined, d: Detection): LifeboatError {
+  private choiceError(
+    reason: "none" | "ambiguous" | "not-found" | "unavailable",
+    candidates: Candidate[],
+    wanted: string | undefined,
+    d: Detection,
+  ): LifeboatError {
     const ids = candidates.map((c) => c.id);
     switch (reason) {
       case "not-found":
-        return new LifeboatError("pool-not-found", `no pool or device named ${wanted} was found`, { candidates: d.candidates.map((c) => c.id) });
+        return new LifeboatError("pool-not-found", `no pool or device named ${wanted} was found`, {
+          candidates: d.candidates.map((c) => c.id),
+        });
       case "unavailable":
-        return new LifeboatError("pool-unavailable", `${ids.join(", ")} cannot be imported: devices are missing (${candidates.map((c) => (c.kind === "zfs" ? c.state : "")).join(", ")})`, { candidates: ids });
+        return new LifeboatError(
+          "pool-unavailable",
+          `${ids.join(", ")} cannot be imported: devices are missing (${candidates.map((c) => (c.kind === "zfs" ? c.state : "")).join(", ")})`,
+          { candidates: ids },
+        );
       case "ambiguous":
-        return new LifeboatError("ambiguous-system", `several systems could be the installed one: ${ids.join(", ")}; say which with "pool"`, { candidates: ids });
+        return new LifeboatError(
+          "ambiguous-system",
+          `several systems could be the installed one: ${ids.join(", ")}; say which with "pool"`,
+          { candidates: ids },
+        );
       default:
         if (!d.zfs.available)
-          return new LifeboatError("no-system-found", `no installed system found, and ZFS is unavailable here (${d.zfs.reason ?? "unknown"})`, { zfs: d.zfs });
-        return new LifeboatError("no-system-found", "no installed system found: no importable pool and no Linux root filesystem", {});
+          return new LifeboatError(
+            "no-system-found",
+            `no installed system found, and ZFS is unavailable here (${d.zfs.reason ?? "unknown"})`,
+            { zfs: d.zfs },
+          );
+        return new LifeboatError(
+          "no-system-found",
+          "no installed system found: no importable pool and no Linux root filesystem",
+          {},
+        );
     }
   }
 
@@ -330,19 +452,32 @@ export class MountService {
     const d = await this.detection.refresh();
     const tx = new Transaction(this.log);
     const depth = (p: string) => p.split("/").length;
-    const mounts = d.mounts.map((m, i) => ({ m, i })).sort((a, b) => depth(b.m.target) - depth(a.m.target) || b.i - a.i).map((x) => x.m);
+    const mounts = d.mounts
+      .map((m, i) => ({ m, i }))
+      .sort((a, b) => depth(b.m.target) - depth(a.m.target) || b.i - a.i)
+      .map((x) => x.m);
     const unmounted: string[] = [];
     const exported: string[] = [];
     try {
       for (const m of mounts) {
         const r = await this.sys.run("umount", [m.target]);
         if (r.exitCode !== 0) {
-          throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`, { failedStep: `unmount ${m.target}` });
+          throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`, {
+            failedStep: `unmount ${m.target}`,
+          });
         }
         unmounted.push(m.target);
         tx.record(`unmounted ${m.target}`, {
           label: `remounted ${m.source} at ${m.target}`,
-          fn: async () => void (await this.must(`remount ${m.target}`, "mount", ["-t", m.fstype, "-o", m.options.join(","), m.source, m.target])),
+          fn: async () =>
+            void (await this.must(`remount ${m.target}`, "mount", [
+              "-t",
+              m.fstype,
+              "-o",
+              m.options.join(","),
+              m.source,
+              m.target,
+            ])),
         });
       }
       if (exportPools) {
@@ -352,7 +487,11 @@ export class MountService {
         ]);
         for (const p of pools) {
           const r = await this.sys.run("zpool", ["export", p]);
-          if (r.exitCode !== 0) throw new LifeboatError("pool-busy", `export ${p} failed: ${stderrLine(r)}`, { failedStep: `export ${p}`, pool: p });
+          if (r.exitCode !== 0)
+            throw new LifeboatError("pool-busy", `export ${p} failed: ${stderrLine(r)}`, {
+              failedStep: `export ${p}`,
+              pool: p,
+            });
           exported.push(p);
           tx.record(`exported ${p}`);
         }
@@ -361,7 +500,10 @@ export class MountService {
       const report = await tx.rollback();
       await this.detection.refresh().catch(() => undefined);
       const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
-      if (exported.length > 0) report.rollbackFailures.push(`already exported (import again with POST /v1/mount): ${exported.join(", ")}`);
+      if (exported.length > 0)
+        report.rollbackFailures.push(
+          `already exported (import again with POST /v1/mount): ${exported.join(", ")}`,
+        );
       throw new LifeboatError(base.code, base.message, {
         ...base.extras,
         state: report.rollbackFailures.length === 0 ? "rolled-back" : "rollback-incomplete",
@@ -379,29 +521,53 @@ export class MountService {
       const d = await this.detection.refresh();
       if (!d.imported.some((p) => p.name === pool)) {
         if (d.importable.some((p) => p.name === pool))
-          throw new LifeboatError("not-mounted", `pool ${pool} is not imported yet: POST /v1/mount first (it stops at the locked dataset)`, { pool });
+          throw new LifeboatError(
+            "not-mounted",
+            `pool ${pool} is not imported yet: POST /v1/mount first (it stops at the locked dataset)`,
+            { pool },
+          );
         throw new LifeboatError("pool-not-found", `no imported pool named ${pool}`, { pool });
       }
       const mine = d.datasets.filter((x) => x.pool === pool && x.encryption !== "off");
-      if (mine.length === 0) throw new LifeboatError("not-encryption-root", `pool ${pool} has no encrypted dataset`, { pool });
-      const roots = [...new Set(mine.filter((x) => x.keystatus === "unavailable").map((x) => x.encryptionRoot ?? pool))];
-      if (roots.length === 0) throw new LifeboatError("key-already-loaded", `the keys of ${pool} are already loaded`, { pool });
+      if (mine.length === 0)
+        throw new LifeboatError("not-encryption-root", `pool ${pool} has no encrypted dataset`, { pool });
+      const roots = [
+        ...new Set(mine.filter((x) => x.keystatus === "unavailable").map((x) => x.encryptionRoot ?? pool)),
+      ];
+      if (roots.length === 0)
+        throw new LifeboatError("key-already-loaded", `the keys of ${pool} are already loaded`, { pool });
       const loaded: string[] = [];
       for (const root of roots) {
-        const r = await this.sys.run("zfs", ["load-key", root], { input: `${passphrase}\n`, secretInput: true, timeoutMs: 60_000 });
+        const r = await this.sys.run("zfs", ["load-key", root], {
+          input: `${passphrase}\n`,
+          secretInput: true,
+          timeoutMs: 60_000,
+        });
         if (r.exitCode === 0) {
           loaded.push(root);
           continue;
         }
         const kind = classifyLoadKeyFailure(r.stderr);
         await this.detection.refresh();
-        if (kind === "wrong-passphrase") throw new LifeboatError("wrong-passphrase", `wrong passphrase for ${root}`, { pool, encryptionRoot: root, loaded });
+        if (kind === "wrong-passphrase")
+          throw new LifeboatError("wrong-passphrase", `wrong passphrase for ${root}`, {
+            pool,
+            encryptionRoot: root,
+            loaded,
+          });
         if (kind === "already-loaded") {
           loaded.push(root);
           continue;
         }
-        if (kind === "not-encryption-root") throw new LifeboatError("not-encryption-root", `${root} is not an encryption root`, { pool, encryptionRoot: root });
-        throw new LifeboatError("command-failed", `zfs load-key ${root} failed (exit ${r.exitCode})`, { pool, encryptionRoot: root });
+        if (kind === "not-encryption-root")
+          throw new LifeboatError("not-encryption-root", `${root} is not an encryption root`, {
+            pool,
+            encryptionRoot: root,
+          });
+        throw new LifeboatError("command-failed", `zfs load-key ${root} failed (exit ${r.exitCode})`, {
+          pool,
+          encryptionRoot: root,
+        });
       }
       await this.detection.refresh();
       this.log.info({ pool, loaded }, "keys loaded");
@@ -409,16 +575,31 @@ export class MountService {
     });
   }
 
-  openLuks(device: string, passphrase: string): Promise<{ device: string; mapper: string; alreadyOpen: boolean }> {
+  openLuks(
+    device: string,
+    passphrase: string,
+  ): Promise<{ device: string; mapper: string; alreadyOpen: boolean }> {
     return this.lock.run("luks-open", async () => {
       const d = await this.detection.refresh();
       const c = d.luks.find((l) => l.name === device || l.device === device || l.device === `/dev/${device}`);
-      if (!c) throw new LifeboatError("device-not-found", `no LUKS container ${device}`, { device, luks: d.luks.map((l) => l.name) });
+      if (!c)
+        throw new LifeboatError("device-not-found", `no LUKS container ${device}`, {
+          device,
+          luks: d.luks.map((l) => l.name),
+        });
       if (c.opened) return { device: c.device, mapper: c.opened, alreadyOpen: true };
       const name = `lifeboat-${c.name}`;
-      const r = await this.sys.run("cryptsetup", ["open", "--type", "luks", "--key-file=-", c.device, name], { input: passphrase, secretInput: true, timeoutMs: 120_000 });
-      if (r.exitCode === 2) throw new LifeboatError("wrong-passphrase", `wrong passphrase for ${c.device}`, { device: c.device });
-      if (r.exitCode !== 0) throw new LifeboatError("command-failed", `cryptsetup open ${c.device} failed: ${stderrLine(r)}`, { device: c.device });
+      const r = await this.sys.run("cryptsetup", ["open", "--type", "luks", "--key-file=-", c.device, name], {
+        input: passphrase,
+        secretInput: true,
+        timeoutMs: 120_000,
+      });
+      if (r.exitCode === 2)
+        throw new LifeboatError("wrong-passphrase", `wrong passphrase for ${c.device}`, { device: c.device });
+      if (r.exitCode !== 0)
+        throw new LifeboatError("command-failed", `cryptsetup open ${c.device} failed: ${stderrLine(r)}`, {
+          device: c.device,
+        });
       await this.detection.refresh();
       this.log.info({ device: c.device, mapper: `/dev/mapper/${name}` }, "LUKS container opened");
       return { device: c.device, mapper: `/dev/mapper/${name}`, alreadyOpen: false };

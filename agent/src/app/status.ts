@@ -11,8 +11,26 @@ export interface AutoMountState {
 
 function candidateView(c: Candidate) {
   return c.kind === "zfs"
-    ? { id: c.id, kind: c.kind, pool: c.pool, state: c.state, imported: c.imported, importable: c.importable, disks: c.disks, score: c.score, reasons: c.reasons }
-    : { id: c.id, kind: c.kind, device: c.device, fstype: c.fstype, disks: c.disks, score: c.score, reasons: c.reasons };
+    ? {
+        id: c.id,
+        kind: c.kind,
+        pool: c.pool,
+        state: c.state,
+        imported: c.imported,
+        importable: c.importable,
+        disks: c.disks,
+        score: c.score,
+        reasons: c.reasons,
+      }
+    : {
+        id: c.id,
+        kind: c.kind,
+        device: c.device,
+        fstype: c.fstype,
+        disks: c.disks,
+        score: c.score,
+        reasons: c.reasons,
+      };
 }
 
 function summary(phase: Phase, d: Detection, locked: string[]): string {
@@ -32,24 +50,35 @@ function summary(phase: Phase, d: Detection, locked: string[]): string {
         ? `Found ${d.candidates[0]?.id}; not mounted yet.`
         : `Found ${d.candidates.length} possible systems; choose one to mount.`;
     default:
-      if (!d.zfs.available) return `No installed system found, and ZFS is unavailable here (${d.zfs.reason ?? "unknown"}).`;
+      if (!d.zfs.available)
+        return `No installed system found, and ZFS is unavailable here (${d.zfs.reason ?? "unknown"}).`;
       return d.devices.length === 0 ? "No disks found." : "No installed system found on the disks.";
   }
 }
 
 /** What `GET /v1/status` shows: derived from a detection, nothing stored. */
-export function buildStatus(d: Detection, extra: { version: string; busy: { name: string; since: string } | null; autoMount: AutoMountState; urls: string[] }) {
+export function buildStatus(
+  d: Detection,
+  extra: {
+    version: string;
+    busy: { name: string; since: string } | null;
+    autoMount: AutoMountState;
+    urls: string[];
+  },
+) {
   const phase = phaseOf(d);
   const rootMount = d.mounts.find((m) => m.target === d.root);
   const locked = d.datasets.filter((x) => x.keystatus === "unavailable").map((x) => x.name);
   const warnings = [...d.warnings];
   for (const p of d.importable) {
     const bad = unhealthyVdevs(p.config);
-    if (p.state !== "ONLINE") warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
+    if (p.state !== "ONLINE")
+      warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
   }
   for (const p of d.poolStatus) {
     const bad = unhealthyVdevs(p.vdevs);
-    if (p.state !== "ONLINE") warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
+    if (p.state !== "ONLINE")
+      warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
   }
   return {
     version: extra.version,
@@ -59,7 +88,12 @@ export function buildStatus(d: Detection, extra: { version: string; busy: { name
     zfs: d.zfs,
     hostid: { live: d.hostid },
     mounted: rootMount
-      ? { pool: rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null, source: rootMount.source, readonly: isReadOnly(rootMount), mounts: d.mounts }
+      ? {
+          pool: rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null,
+          source: rootMount.source,
+          readonly: isReadOnly(rootMount),
+          mounts: d.mounts,
+        }
       : null,
     candidates: d.candidates.map(candidateView),
     pools: { importable: d.importable.map((p) => p.name), imported: d.imported.map((p) => p.name) },

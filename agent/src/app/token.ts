@@ -16,7 +16,11 @@ export function generateToken(): string {
  * The API token: the one configured (kernel command line / environment), else the token file's,
  * else a new one written 0600 (its directory 0700) for the console banner to show.
  */
-export async function ensureToken(sys: System, tokenFile: string, configured: string | null): Promise<TokenSource> {
+export async function ensureToken(
+  sys: System,
+  tokenFile: string,
+  configured: string | null,
+): Promise<TokenSource> {
   const existing = (await sys.readFile(tokenFile))?.toString("utf8").trim();
   if (configured) {
     if (existing !== configured) {

@@ -137,7 +137,13 @@ export function findCandidates(input: CandidateInput): Candidate[] {
 
   const out: Candidate[] = [];
   const seenPools = new Set<string>();
-  const zfsCandidate = (pool: string, guid: string | null, state: string, imported: boolean, importable: boolean) => {
+  const zfsCandidate = (
+    pool: string,
+    guid: string | null,
+    state: string,
+    imported: boolean,
+    importable: boolean,
+  ) => {
     const reasons: string[] = [];
     let score = 0;
     const memberOn = memberDisks(pool, guid);
@@ -160,7 +166,18 @@ export function findCandidates(input: CandidateInput): Candidate[] {
       }
     }
     if (!importable) reasons.push(`cannot be imported (state ${state})`);
-    out.push({ kind: "zfs", id: `zfs:${pool}`, pool, guid, state, imported, importable, disks: memberOn, score, reasons });
+    out.push({
+      kind: "zfs",
+      id: `zfs:${pool}`,
+      pool,
+      guid,
+      state,
+      imported,
+      importable,
+      disks: memberOn,
+      score,
+      reasons,
+    });
   };
   for (const p of input.imported) {
     seenPools.add(p.name);
@@ -207,7 +224,9 @@ export type Choice =
 /** Pick the system to mount: the one asked for, else the single best-scored importable candidate. */
 export function chooseCandidate(candidates: Candidate[], wanted?: string): Choice {
   if (wanted) {
-    const c = candidates.find((x) => (x.kind === "zfs" ? x.pool === wanted : x.device === wanted) || x.id === wanted);
+    const c = candidates.find(
+      (x) => (x.kind === "zfs" ? x.pool === wanted : x.device === wanted) || x.id === wanted,
+    );
     if (!c) return { ok: false, reason: "not-found", candidates };
     if (c.kind === "zfs" && !c.importable) return { ok: false, reason: "unavailable", candidates: [c] };
     return { ok: true, candidate: c };
@@ -215,9 +234,16 @@ export function chooseCandidate(candidates: Candidate[], wanted?: string): Choic
   const usable = candidates.filter((c) => c.kind !== "zfs" || c.importable);
   if (usable.length === 0) {
     const broken = candidates.filter((c) => c.kind === "zfs" && !c.importable);
-    return broken.length > 0 ? { ok: false, reason: "unavailable", candidates: broken } : { ok: false, reason: "none", candidates };
+    return broken.length > 0
+      ? { ok: false, reason: "unavailable", candidates: broken }
+      : { ok: false, reason: "none", candidates };
   }
   const [first, second] = usable;
-  if (!second || (first as Candidate).score > second.score) return { ok: true, candidate: first as Candidate };
-  return { ok: false, reason: "ambiguous", candidates: usable.filter((c) => c.score === (first as Candidate).score) };
+  if (!second || (first as Candidate).score > second.score)
+    return { ok: true, candidate: first as Candidate };
+  return {
+    ok: false,
+    reason: "ambiguous",
+    candidates: usable.filter((c) => c.score === (first as Candidate).score),
+  };
 }

@@ -30,7 +30,8 @@ export function parseLsblk(text: string): BlockDevice[] {
   } catch (err) {
     throw new ParseError("lsblk --json", (err as Error).message);
   }
-  if (!isRecord(doc) || !Array.isArray(doc.blockdevices)) throw new ParseError("lsblk --json", "no blockdevices array");
+  if (!isRecord(doc) || !Array.isArray(doc.blockdevices))
+    throw new ParseError("lsblk --json", "no blockdevices array");
   return doc.blockdevices.map(parseDevice);
 }
 
@@ -80,7 +81,8 @@ export function parseBlkidExport(text: string): Map<string, Record<string, strin
     for (const line of block.split("\n")) {
       if (line.trim() === "") continue;
       const eq = line.indexOf("=");
-      if (eq <= 0) throw new ParseError("blkid -o export", `line without '=': ${JSON.stringify(line.slice(0, 60))}`);
+      if (eq <= 0)
+        throw new ParseError("blkid -o export", `line without '=': ${JSON.stringify(line.slice(0, 60))}`);
       // blkid escapes shell-special characters in values with a backslash.
       rec[line.slice(0, eq)] = line.slice(eq + 1).replace(/\\(.)/g, "$1");
     }

@@ -41,7 +41,8 @@ export function parseFstab(text: string): FstabEntry[] {
     const line = raw.replace(/\r$/, "").trim();
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(/\s+/);
-    if (f.length < 3) throw new ParseError("fstab", `entry with fewer than 3 fields: ${JSON.stringify(line.slice(0, 80))}`);
+    if (f.length < 3)
+      throw new ParseError("fstab", `entry with fewer than 3 fields: ${JSON.stringify(line.slice(0, 80))}`);
     out.push({
       source: unescapeOctal(f[0] as string),
       target: unescapeOctal(f[1] as string),

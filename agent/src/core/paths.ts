@@ -17,7 +17,12 @@ function segments(path: string): string[] {
  * (NixOS store links) and `..` are interpreted inside the root, so nothing can escape it.
  * Returns the host path. The final component is followed too unless `followLast` is false.
  */
-export async function resolveInRoot(root: string, path: string, reader: LinkReader, followLast = true): Promise<string> {
+export async function resolveInRoot(
+  root: string,
+  path: string,
+  reader: LinkReader,
+  followLast = true,
+): Promise<string> {
   if (path.includes("\0")) throw new LifeboatError("path-escape", "path contains a NUL byte");
   const rootClean = root.replace(/\/+$/, "") || "";
   let pending = segments(path);
@@ -33,7 +38,8 @@ export async function resolveInRoot(root: string, path: string, reader: LinkRead
     if (pending.length === 0 && !followLast) break;
     const target = await reader.readlink(`${rootClean}/${done.join("/")}`);
     if (target === null) continue;
-    if (++links > MAX_LINKS) throw new LifeboatError("path-escape", `too many levels of symbolic links at /${done.join("/")}`);
+    if (++links > MAX_LINKS)
+      throw new LifeboatError("path-escape", `too many levels of symbolic links at /${done.join("/")}`);
     done.pop();
     const rest = segments(target);
     if (target.startsWith("/")) done.length = 0;
@@ -46,7 +52,12 @@ export async function resolveInRoot(root: string, path: string, reader: LinkRead
  * Validate a request path relative to a directory inside the root (e.g. "/etc/nixos") and return
  * its resolved host path; refuse anything that resolves outside that directory.
  */
-export async function resolveConfined(root: string, base: string, rel: string, reader: LinkReader): Promise<string> {
+export async function resolveConfined(
+  root: string,
+  base: string,
+  rel: string,
+  reader: LinkReader,
+): Promise<string> {
   if (rel.includes("\0")) throw new LifeboatError("path-escape", "path contains a NUL byte");
   const baseHost = await resolveInRoot(root, base, reader);
   const full = await resolveInRoot(root, `${base}/${rel}`, reader);

@@ -49,9 +49,37 @@ export interface PlanInput {
 }
 
 const SKIP_FSTYPES = new Set([
-  "swap", "none", "tmpfs", "ramfs", "proc", "sysfs", "devtmpfs", "devpts", "overlay", "efivarfs", "securityfs",
-  "cgroup", "cgroup2", "debugfs", "tracefs", "configfs", "fusectl", "hugetlbfs", "mqueue", "pstore", "bpf",
-  "autofs", "binfmt_misc", "nfs", "nfs4", "cifs", "smb3", "9p", "sshfs", "fuse", "virtiofs",
+  "swap",
+  "none",
+  "tmpfs",
+  "ramfs",
+  "proc",
+  "sysfs",
+  "devtmpfs",
+  "devpts",
+  "overlay",
+  "efivarfs",
+  "securityfs",
+  "cgroup",
+  "cgroup2",
+  "debugfs",
+  "tracefs",
+  "configfs",
+  "fusectl",
+  "hugetlbfs",
+  "mqueue",
+  "pstore",
+  "bpf",
+  "autofs",
+  "binfmt_misc",
+  "nfs",
+  "nfs4",
+  "cifs",
+  "smb3",
+  "9p",
+  "sshfs",
+  "fuse",
+  "virtiofs",
 ]);
 const DROP_OPTIONS = /^(defaults|auto|noauto|nofail|_netdev|user|users|owner|group|rw|x-.*|comment=.*)$/;
 
@@ -98,13 +126,18 @@ export function resolveDeviceSpec(spec: string, devices: BlockDevice[]): string 
   const by = (key: "uuid" | "label" | "partuuid" | "partlabel", v: string) =>
     all.find((d) => {
       const x = key === "partlabel" ? d.partlabel : d[key];
-      return x !== null && (key === "label" || key === "partlabel" ? x === v : x.toLowerCase() === v.toLowerCase());
+      return (
+        x !== null && (key === "label" || key === "partlabel" ? x === v : x.toLowerCase() === v.toLowerCase())
+      );
     })?.path ?? null;
-  const m = /^(?:\/dev\/disk\/by-(uuid|label|partuuid|partlabel)\/|(UUID|LABEL|PARTUUID|PARTLABEL)=)(.+)$/.exec(spec);
+  const m =
+    /^(?:\/dev\/disk\/by-(uuid|label|partuuid|partlabel)\/|(UUID|LABEL|PARTUUID|PARTLABEL)=)(.+)$/.exec(spec);
   if (m) {
     const key = (m[1] ?? (m[2] as string).toLowerCase()) as "uuid" | "label" | "partuuid" | "partlabel";
     // udev escapes characters in by-label names as \xNN.
-    const value = (m[3] as string).replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(Number.parseInt(h, 16)));
+    const value = (m[3] as string).replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) =>
+      String.fromCharCode(Number.parseInt(h, 16)),
+    );
     return by(key, value);
   }
   if (spec.startsWith("/dev/")) return all.find((d) => d.path === spec)?.path ?? spec;
@@ -137,7 +170,12 @@ export function planMount(input: PlanInput): MountPlan {
 
   const push = (s: Omit<MountStep, "kind" | "target" | "role"> & { role?: MountRole }) => {
     if (mounts.some((m) => m.path === s.path)) return;
-    mounts.push({ kind: "mount", role: s.role ?? roleOf(s.path, s.fstype), target: joinRoot(root, s.path), ...s });
+    mounts.push({
+      kind: "mount",
+      role: s.role ?? roleOf(s.path, s.fstype),
+      target: joinRoot(root, s.path),
+      ...s,
+    });
   };
 
   if (input.fstab) {
@@ -150,7 +188,14 @@ export function planMount(input: PlanInput): MountPlan {
           notes.push(`fstab mounts ${e.source} from another pool (${pool}) at ${e.target}: left alone`);
           continue;
         }
-        push({ source: e.source, path: e.target, fstype: "zfs", options: mountOptions(e.options, "zfs", readonly), method: "mount", origin: "fstab" });
+        push({
+          source: e.source,
+          path: e.target,
+          fstype: "zfs",
+          options: mountOptions(e.options, "zfs", readonly),
+          method: "mount",
+          origin: "fstab",
+        });
         continue;
       }
       const dev = resolveDeviceSpec(e.source, devices);
@@ -161,11 +206,20 @@ export function planMount(input: PlanInput): MountPlan {
         } else notes.push(`skipped ${e.target}: device ${e.source} not found on this machine`);
         continue;
       }
-      push({ source: dev, path: e.target, fstype: e.fstype, options: mountOptions(e.options, e.fstype, readonly), method: "mount", origin: "fstab" });
+      push({
+        source: dev,
+        path: e.target,
+        fstype: e.fstype,
+        options: mountOptions(e.options, e.fstype, readonly),
+        method: "mount",
+        origin: "fstab",
+      });
     }
   } else {
     complete = false;
-    notes.push("the installed system's fstab is read once its root is mounted; until then the conventional layout is assumed");
+    notes.push(
+      "the installed system's fstab is read once its root is mounted; until then the conventional layout is assumed",
+    );
   }
 
   // Datasets the fstab does not mention: the root (fallback), legacy nix/home/var (fallback), and
@@ -176,7 +230,8 @@ export function planMount(input: PlanInput): MountPlan {
     } else {
       const rootDs = rootDatasetOf(input.datasets, candidate.pool);
       if (!input.fstab) {
-        if (rootDs) push({
+        if (rootDs)
+          push({
             source: rootDs.name,
             path: "/",
             fstype: "zfs",
@@ -185,12 +240,29 @@ export function planMount(input: PlanInput): MountPlan {
             method: "mount",
             origin: "datasets",
           });
-        else notes.push(`no dataset of ${candidate.pool} looks like a root filesystem (mountpoint=/ or a legacy …/root)`);
+        else
+          notes.push(
+            `no dataset of ${candidate.pool} looks like a root filesystem (mountpoint=/ or a legacy …/root)`,
+          );
         for (const role of ["nix", "home", "var"] as const) {
           const ds = input.datasets
-            .filter((d) => d.pool === candidate.pool && d.mountpoint === "legacy" && d.name.split("/").pop() === role && d.canmount !== "off")
+            .filter(
+              (d) =>
+                d.pool === candidate.pool &&
+                d.mountpoint === "legacy" &&
+                d.name.split("/").pop() === role &&
+                d.canmount !== "off",
+            )
             .sort((a, b) => a.name.length - b.name.length)[0];
-          if (ds) push({ source: ds.name, path: `/${role}`, fstype: "zfs", options: mountOptions([], "zfs", readonly), method: "mount", origin: "datasets" });
+          if (ds)
+            push({
+              source: ds.name,
+              path: `/${role}`,
+              fstype: "zfs",
+              options: mountOptions([], "zfs", readonly),
+              method: "mount",
+              origin: "datasets",
+            });
         }
       }
       for (const d of input.datasets) {
@@ -198,13 +270,32 @@ export function planMount(input: PlanInput): MountPlan {
         if (d.mountpoint === "legacy" || d.mountpoint === "none" || d.mountpoint === "-") continue;
         if (d.name === rootDs?.name && mounts.some((m) => m.path === "/")) continue;
         // With `-R root` zfs shows mountpoints with the altroot prefixed.
-        const path = d.mountpoint === root ? "/" : d.mountpoint.startsWith(`${root}/`) ? d.mountpoint.slice(root.length) : d.mountpoint;
+        const path =
+          d.mountpoint === root
+            ? "/"
+            : d.mountpoint.startsWith(`${root}/`)
+              ? d.mountpoint.slice(root.length)
+              : d.mountpoint;
         if (mounts.some((m) => m.source === d.name)) continue;
-        push({ source: d.name, path, fstype: "zfs", options: readonly ? ["ro"] : [], method: "zfs-mount", origin: "datasets" });
+        push({
+          source: d.name,
+          path,
+          fstype: "zfs",
+          options: readonly ? ["ro"] : [],
+          method: "zfs-mount",
+          origin: "datasets",
+        });
       }
     }
   } else if (!input.fstab) {
-    push({ source: candidate.device, path: "/", fstype: candidate.fstype, options: mountOptions([], candidate.fstype, readonly), method: "mount", origin: "device" });
+    push({
+      source: candidate.device,
+      path: "/",
+      fstype: candidate.fstype,
+      options: mountOptions([], candidate.fstype, readonly),
+      method: "mount",
+      origin: "device",
+    });
   }
 
   if (!mounts.some((m) => m.role === "esp") && !input.fstab) {
@@ -212,12 +303,31 @@ export function planMount(input: PlanInput): MountPlan {
     const esps = findEsps(devices).filter((e) => e.evidence === "parttype");
     const near = esps.filter((e) => candidate.disks.includes(disks.get(e.device) ?? ""));
     const pick = near.length === 1 ? near[0] : esps.length === 1 ? esps[0] : undefined;
-    if (pick) push({ source: pick.device, path: "/boot", fstype: "vfat", options: mountOptions(["fmask=0022", "dmask=0022"], "vfat", readonly), method: "mount", origin: "esp-guess" });
-    else if (esps.length > 1) notes.push(`${esps.length} EFI system partitions found and none is on the system's disk: /boot is not mounted`);
+    if (pick)
+      push({
+        source: pick.device,
+        path: "/boot",
+        fstype: "vfat",
+        options: mountOptions(["fmask=0022", "dmask=0022"], "vfat", readonly),
+        method: "mount",
+        origin: "esp-guess",
+      });
+    else if (esps.length > 1)
+      notes.push(
+        `${esps.length} EFI system partitions found and none is on the system's disk: /boot is not mounted`,
+      );
     else notes.push("no EFI system partition found: /boot is not mounted");
   }
 
   if (!mounts.some((m) => m.path === "/")) complete = false;
   mounts.sort((a, b) => depth(a.path) - depth(b.path));
-  return { candidate: candidate.id, readonly, root, source: input.fstab ? "fstab" : "fallback", complete, steps: [...steps, ...mounts], notes };
+  return {
+    candidate: candidate.id,
+    readonly,
+    root,
+    source: input.fstab ? "fstab" : "fallback",
+    complete,
+    steps: [...steps, ...mounts],
+    notes,
+  };
 }

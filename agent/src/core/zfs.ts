@@ -14,7 +14,14 @@ export interface Dataset {
 }
 
 /** Columns the adapter asks for, in order: `zfs list -H -p -o <this>`. */
-export const ZFS_LIST_COLUMNS = ["name", "mountpoint", "canmount", "encryption", "keystatus", "used"] as const;
+export const ZFS_LIST_COLUMNS = [
+  "name",
+  "mountpoint",
+  "canmount",
+  "encryption",
+  "keystatus",
+  "used",
+] as const;
 
 /** `zfs list -H -p -o name,mountpoint,canmount,encryption,keystatus,used` (tab-separated, '-' = none). */
 export function parseZfsListHp(stdout: string): Dataset[] {
@@ -23,9 +30,20 @@ export function parseZfsListHp(stdout: string): Dataset[] {
     if (line.trim() === "") continue;
     const cols = line.replace(/\r$/, "").split("\t");
     if (cols.length !== ZFS_LIST_COLUMNS.length)
-      throw new ParseError("zfs list -H -p", `expected ${ZFS_LIST_COLUMNS.length} columns, got ${cols.length}`);
-    const [name, mountpoint, canmount, encryption, keystatus, used] = cols as [string, string, string, string, string, string];
-    if (!/^[^@#/\s][^\s@#]*$/.test(name)) throw new ParseError("zfs list -H -p", `bad dataset name ${JSON.stringify(name)}`);
+      throw new ParseError(
+        "zfs list -H -p",
+        `expected ${ZFS_LIST_COLUMNS.length} columns, got ${cols.length}`,
+      );
+    const [name, mountpoint, canmount, encryption, keystatus, used] = cols as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    if (!/^[^@#/\s][^\s@#]*$/.test(name))
+      throw new ParseError("zfs list -H -p", `bad dataset name ${JSON.stringify(name)}`);
     out.push({
       name,
       pool: name.split("/")[0] as string,
@@ -48,7 +66,8 @@ export function parseZfsGet(text: string): Map<string, Record<string, string>> {
   if (doc.datasets === undefined) return out;
   if (!isRecord(doc.datasets)) throw new ParseError("zfs get -j", "datasets is not an object");
   for (const [name, ds] of Object.entries(doc.datasets)) {
-    if (!isRecord(ds) || !isRecord(ds.properties)) throw new ParseError("zfs get -j", `dataset ${name} has no properties`);
+    if (!isRecord(ds) || !isRecord(ds.properties))
+      throw new ParseError("zfs get -j", `dataset ${name} has no properties`);
     const props: Record<string, string> = {};
     for (const [k, v] of Object.entries(ds.properties)) {
       const value = isRecord(v) ? str(v.value) : undefined;
@@ -60,7 +79,10 @@ export function parseZfsGet(text: string): Map<string, Record<string, string>> {
 }
 
 /** Fill `encryptionRoot` from a `zfs get -j encryptionroot` result. */
-export function withEncryptionRoots(datasets: Dataset[], props: Map<string, Record<string, string>>): Dataset[] {
+export function withEncryptionRoots(
+  datasets: Dataset[],
+  props: Map<string, Record<string, string>>,
+): Dataset[] {
   return datasets.map((d) => {
     const root = props.get(d.name)?.encryptionroot;
     return { ...d, encryptionRoot: root && root !== "-" ? root : null };

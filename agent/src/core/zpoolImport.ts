@@ -42,7 +42,11 @@ export function parseZpoolImport(stdout: string): ImportablePool[] {
   for (const line of text.split("\n")) {
     if (/^\s*pool:\s/.test(line)) blocks.push([line]);
     else if (blocks.length > 0) (blocks[blocks.length - 1] as string[]).push(line);
-    else if (line.trim() !== "") throw new ParseError("zpool import listing", `unexpected line before first pool: ${JSON.stringify(line.slice(0, 80))}`);
+    else if (line.trim() !== "")
+      throw new ParseError(
+        "zpool import listing",
+        `unexpected line before first pool: ${JSON.stringify(line.slice(0, 80))}`,
+      );
   }
   return blocks.map(parseBlock);
 }
@@ -73,7 +77,8 @@ function parseBlock(lines: string[]): ImportablePool {
   const name = fields.get("pool");
   const id = fields.get("id");
   const state = fields.get("state");
-  if (!name || !id || !state) throw new ParseError("zpool import listing", "pool block without pool/id/state");
+  if (!name || !id || !state)
+    throw new ParseError("zpool import listing", "pool block without pool/id/state");
   if (!/^\d+$/.test(id)) throw new ParseError("zpool import listing", `pool id is not a number: ${id}`);
   const status = fields.get("status") || null;
   const action = fields.get("action") || null;
@@ -139,7 +144,13 @@ export function normalizeHostId(raw: string): string {
 
 /** What a failed `zpool import` said, classified. */
 export type ImportFailure =
-  | { kind: "in-use-elsewhere"; pool: string | null; lastHost: string | null; lastHostId: string | null; lastAccessed: string | null }
+  | {
+      kind: "in-use-elsewhere";
+      pool: string | null;
+      lastHost: string | null;
+      lastHostId: string | null;
+      lastAccessed: string | null;
+    }
   | { kind: "no-such-pool"; pool: string | null }
   | { kind: "missing-devices"; pool: string | null }
   | { kind: "name-exists"; pool: string | null }
@@ -148,7 +159,11 @@ export type ImportFailure =
 export function classifyImportFailure(stderr: string): ImportFailure {
   const pool = /cannot import '([^']+)'/.exec(stderr)?.[1] ?? null;
   const message = stderr.trim().split("\n")[0] ?? "";
-  if (/previously in use from another system|currently imported on another system|in use by another system/i.test(stderr)) {
+  if (
+    /previously in use from another system|currently imported on another system|in use by another system/i.test(
+      stderr,
+    )
+  ) {
     const m = /Last accessed by (\S+) \(hostid=([0-9a-fA-Fx]+)\)(?: at (.+))?/i.exec(stderr);
     return {
       kind: "in-use-elsewhere",
@@ -160,7 +175,9 @@ export function classifyImportFailure(stderr: string): ImportFailure {
   }
   if (/a pool with that name already exists/.test(stderr)) return { kind: "name-exists", pool };
   if (/no such pool available/.test(stderr)) return { kind: "no-such-pool", pool };
-  if (/no such pool or dataset|one or more devices is currently unavailable|insufficient replicas/.test(stderr))
+  if (
+    /no such pool or dataset|one or more devices is currently unavailable|insufficient replicas/.test(stderr)
+  )
     return { kind: "missing-devices", pool };
   return { kind: "other", pool, message };
 }

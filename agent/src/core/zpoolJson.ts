@@ -116,7 +116,9 @@ function parseVdev(v: unknown): StatusVdev {
 }
 
 /** Names of leaf vdevs that are not ONLINE (e.g. the missing half of a degraded mirror). */
-export function unhealthyVdevs(vdevs: { name: string; state: string | null; was?: string | null; children: unknown[] }[]): string[] {
+export function unhealthyVdevs(
+  vdevs: { name: string; state: string | null; was?: string | null; children: unknown[] }[],
+): string[] {
   const out: string[] = [];
   const walk = (list: typeof vdevs) => {
     for (const v of list) {

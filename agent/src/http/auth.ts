@@ -38,7 +38,11 @@ export class FailureLimiter {
     const list = this.recent(key);
     if (list.length >= this.limit) {
       const retry = Math.ceil((this.windowMs - (this.now() - (list[0] as number))) / 1000);
-      throw new LifeboatError("rate-limited", `too many failed token attempts from ${key}; retry in ${retry}s`, { retryAfter: retry });
+      throw new LifeboatError(
+        "rate-limited",
+        `too many failed token attempts from ${key}; retry in ${retry}s`,
+        { retryAfter: retry },
+      );
     }
   }
 

@@ -29,7 +29,12 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   internal: "Internal error",
 };
 
-export function problemBody(code: ErrorCode, detail: string, instance: string, extras: Record<string, unknown> = {}) {
+export function problemBody(
+  code: ErrorCode,
+  detail: string,
+  instance: string,
+  extras: Record<string, unknown> = {},
+) {
   const status = errorStatus[code];
   return {
     ...extras,
@@ -42,27 +47,46 @@ export function problemBody(code: ErrorCode, detail: string, instance: string, e
   };
 }
 
-export function sendProblem(reply: FastifyReply, req: FastifyRequest, code: ErrorCode, detail: string, extras: Record<string, unknown> = {}) {
+export function sendProblem(
+  reply: FastifyReply,
+  req: FastifyRequest,
+  code: ErrorCode,
+  detail: string,
+  extras: Record<string, unknown> = {},
+) {
   const body = problemBody(code, detail, req.url.split("?")[0] ?? req.url, extras);
   if (code === "unauthorized") reply.header("www-authenticate", 'Bearer realm="lifeboat"');
-  if (code === "rate-limited" && typeof extras.retryAfter === "number") reply.header("retry-after", String(extras.retryAfter));
+  if (code === "rate-limited" && typeof extras.retryAfter === "number")
+    reply.header("retry-after", String(extras.retryAfter));
   return reply.code(body.status).type("application/problem+json").send(body);
 }
 
 /** Every error leaves as problem+json with a stable code; internals are logged, never sent. */
-export function errorHandler(err: FastifyError | LifeboatError | Error, req: FastifyRequest, reply: FastifyReply) {
+export function errorHandler(
+  err: FastifyError | LifeboatError | Error,
+  req: FastifyRequest,
+  reply: FastifyReply,
+) {
   if (err instanceof LifeboatError) {
     if (err.status >= 500) req.log.error({ code: err.code, detail: err.message }, "operation failed");
     return sendProblem(reply, req, err.code, err.message, err.extras);
   }
   const fe = err as FastifyError;
   if (fe.validation) {
-    return sendProblem(reply, req, "validation-failed", `${fe.validationContext ?? "request"} ${fe.validation.map((v) => `${v.instancePath || "/"} ${v.message}`).join("; ")}`, {
-      errors: fe.validation.map((v) => ({ path: v.instancePath || "/", message: v.message ?? "invalid" })),
-    });
+    return sendProblem(
+      reply,
+      req,
+      "validation-failed",
+      `${fe.validationContext ?? "request"} ${fe.validation.map((v) => `${v.instancePath || "/"} ${v.message}`).join("; ")}`,
+      {
+        errors: fe.validation.map((v) => ({ path: v.instancePath || "/", message: v.message ?? "invalid" })),
+      },
+    );
   }
-  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") return sendProblem(reply, req, "payload-too-large", "request body too large");
-  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") return sendProblem(reply, req, "unsupported-media-type", "send application/json");
+  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE")
+    return sendProblem(reply, req, "payload-too-large", "request body too large");
+  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+    return sendProblem(reply, req, "unsupported-media-type", "send application/json");
   if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
     // Malformed JSON, empty body with a JSON content type, bad headers…: say what, not where in our code.
     return sendProblem(reply, req, "validation-failed", fe.message.replace(/\s+at .*$/s, ""));

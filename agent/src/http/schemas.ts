@@ -13,10 +13,17 @@ export const Problem = Type.Object(
     code: Str,
     instance: Type.Optional(Str),
   },
-  { $id: "Problem", additionalProperties: true, description: "RFC 9457 problem details with a stable `code`" },
+  {
+    $id: "Problem",
+    additionalProperties: true,
+    description: "RFC 9457 problem details with a stable `code`",
+  },
 );
 
-export const MountEntry = Type.Object({ source: Str, target: Str, fstype: Str, options: Type.Array(Str) }, { $id: "MountEntry" });
+export const MountEntry = Type.Object(
+  { source: Str, target: Str, fstype: Str, options: Type.Array(Str) },
+  { $id: "MountEntry" },
+);
 
 export interface BlockDeviceShape {
   name: string;
@@ -137,7 +144,9 @@ export const Status = Type.Object({
   root: Str,
   zfs: ZfsState,
   hostid: Type.Object({ live: NStr }),
-  mounted: Nullable(Type.Object({ pool: NStr, source: Str, readonly: Type.Boolean(), mounts: Type.Array(MountEntry) })),
+  mounted: Nullable(
+    Type.Object({ pool: NStr, source: Str, readonly: Type.Boolean(), mounts: Type.Array(MountEntry) }),
+  ),
   candidates: Type.Array(Candidate),
   pools: Type.Object({ importable: Type.Array(Str), imported: Type.Array(Str) }),
   esps: Type.Array(Str),
@@ -186,10 +195,21 @@ export const HostIdReport = Type.Object({
 
 export const MountBody = Type.Object(
   {
-    readonly: Type.Optional(Type.Boolean({ default: true, description: "import and mount read-only (nothing written)" })),
-    force: Type.Optional(Type.Boolean({ description: "zpool import -f; only when the pool's last host is really off" })),
-    pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: "pool name or block device path to mount" })),
-    adoptHostId: Type.Optional(Type.Boolean({ default: true, description: "adopt the pool's last hostid on the live system instead of forcing" })),
+    readonly: Type.Optional(
+      Type.Boolean({ default: true, description: "import and mount read-only (nothing written)" }),
+    ),
+    force: Type.Optional(
+      Type.Boolean({ description: "zpool import -f; only when the pool's last host is really off" }),
+    ),
+    pool: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 255, description: "pool name or block device path to mount" }),
+    ),
+    adoptHostId: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description: "adopt the pool's last hostid on the live system instead of forcing",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -204,7 +224,9 @@ export const MountResult = Type.Object({
   plan: Nullable(MountPlan),
   steps: Type.Array(Str),
   mounts: Type.Array(MountEntry),
-  nixos: Nullable(Type.Object({ nixos: Type.Boolean(), markers: Type.Array(Str), version: NStr, system: NStr })),
+  nixos: Nullable(
+    Type.Object({ nixos: Type.Boolean(), markers: Type.Array(Str), version: NStr, system: NStr }),
+  ),
   warnings: Type.Array(Str),
 });
 
@@ -220,4 +242,6 @@ export const PassphraseBody = Type.Object(
 );
 
 export const PoolParam = Type.Object({ pool: Type.String({ pattern: "^[A-Za-z][A-Za-z0-9_.:-]{0,254}$" }) });
-export const DeviceParam = Type.Object({ device: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$" }) });
+export const DeviceParam = Type.Object({
+  device: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$" }),
+});

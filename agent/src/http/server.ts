@@ -1,16 +1,22 @@
 import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from "fastify";
 import type { Logger } from "pino";
+import type { DetectionService } from "../app/detect.js";
+import type { OperationLock } from "../app/lock.js";
+import type { MountService } from "../app/mount.js";
 import type { AutoMountState } from "../app/status.js";
 import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { registerReadRoutes } from "./routes/read.js";
-import type { DetectionService } from "../app/detect.js";
-import type { MountService } from "../app/mount.js";
-import type { OperationLock } from "../app/lock.js";
 import { Problem } from "./schemas.js";
 
 export interface Services {
@@ -33,7 +39,13 @@ export interface ServerOptions {
 
 export const PUBLIC_PATHS = ["/healthz"];
 
-export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 export async function buildServer(opts: ServerOptions): Promise<App> {
   const app: App = Fastify({
@@ -44,7 +56,9 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, req, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`));
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, req, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`),
+  );
 
   const publicPaths = new Set(opts.publicPaths ?? PUBLIC_PATHS);
   const limiter = opts.limiter ?? new FailureLimiter();
@@ -56,7 +70,12 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     if (!tokenMatches(opts.token, bearer(req.headers.authorization))) {
       limiter.fail(who);
       req.log.warn({ ip: who, path }, "rejected request without a valid token");
-      return sendProblem(reply, req, "unauthorized", "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)");
+      return sendProblem(
+        reply,
+        req,
+        "unauthorized",
+        "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)",
+      );
     }
   });
 
@@ -71,7 +90,8 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
       info: {
         title: "Lifeboat rescue agent",
         version: opts.services.version,
-        description: "Detect, import and mount a broken NixOS-on-ZFS system, and fix it. Every route but /healthz needs the bearer token.",
+        description:
+          "Detect, import and mount a broken NixOS-on-ZFS system, and fix it. Every route but /healthz needs the bearer token.",
       },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
       security: [{ bearer: [] }],
@@ -79,10 +99,19 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   });
   app.addSchema(Problem);
 
-  app.get("/healthz", { schema: { security: [], response: { 200: Type.Object({ ok: Type.Boolean(), version: Type.String() }) } } }, async () => ({
-    ok: true,
-    version: opts.services.version,
-  }));
+  app.get(
+    "/healthz",
+    {
+      schema: {
+        security: [],
+        response: { 200: Type.Object({ ok: Type.Boolean(), version: Type.String() }) },
+      },
+    },
+    async () => ({
+      ok: true,
+      version: opts.services.version,
+    }),
+  );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
   registerReadRoutes(app, opts.services);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, readlink, rm, writeFile, lstat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../core/hostid.js";
 import type { MountEntry } from "../core/mounts.js";
@@ -131,7 +131,8 @@ export class FakeSystem implements System {
         const target = a[a.length - 1] as string;
         const i = this.mounts.findIndex((m) => m.target === target);
         if (i < 0) return fail(32, `umount: ${target}: not mounted.\n`);
-        if (this.mounts.some((m) => m.target.startsWith(`${target}/`))) return fail(32, `umount: ${target}: target is busy.\n`);
+        if (this.mounts.some((m) => m.target.startsWith(`${target}/`)))
+          return fail(32, `umount: ${target}: target is busy.\n`);
         this.mounts.splice(i, 1);
         return ok();
       }
@@ -152,18 +153,27 @@ export class FakeSystem implements System {
       const id = a[a.length - 1] as string;
       const p = this.pool(id);
       if (!p || this.imported.has(p.name)) return fail(1, `cannot import '${id}': no such pool available\n`);
-      if (p.unavailable) return fail(1, o.importUnavailableStderr ?? `cannot import '${p.name}': no such pool or dataset\n`);
+      if (p.unavailable)
+        return fail(1, o.importUnavailableStderr ?? `cannot import '${p.name}': no such pool or dataset\n`);
       const force = a.includes("-f");
       if (!force && p.lastHostId && p.lastHostId !== this.hostid)
-        return fail(1, o.importRefused ?? `cannot import '${p.name}': pool was previously in use from another system.\n`);
+        return fail(
+          1,
+          o.importRefused ?? `cannot import '${p.name}': pool was previously in use from another system.\n`,
+        );
       const ri = a.indexOf("-R");
-      this.imported.set(p.name, { readonly: a.includes("readonly=on"), altroot: ri >= 0 ? (a[ri + 1] as string) : null, forced: force });
+      this.imported.set(p.name, {
+        readonly: a.includes("readonly=on"),
+        altroot: ri >= 0 ? (a[ri + 1] as string) : null,
+        forced: force,
+      });
       p.lastHostId = this.hostid;
       return ok();
     }
     if (verb === "export") {
       const p = this.pool(a[a.length - 1] as string);
-      if (!p || !this.imported.has(p.name)) return fail(1, `cannot open '${a[a.length - 1]}': no such pool\n`);
+      if (!p || !this.imported.has(p.name))
+        return fail(1, `cannot open '${a[a.length - 1]}': no such pool\n`);
       const busy = this.mounts.find((m) => m.fstype === "zfs" && m.source.split("/")[0] === p.name);
       if (busy) return fail(1, `cannot unmount '${busy.target}': pool or dataset is busy\n`);
       this.imported.delete(p.name);
@@ -172,7 +182,8 @@ export class FakeSystem implements System {
       return ok();
     }
     if (verb === "list") return ok(this.imported.size > 0 ? (o.zpoolListJ ?? "") : "");
-    if (verb === "status") return this.imported.size > 0 ? ok(o.zpoolStatusJ ?? "") : ok("", "no pools available\n");
+    if (verb === "status")
+      return this.imported.size > 0 ? ok(o.zpoolStatusJ ?? "") : ok("", "no pools available\n");
     return fail(2, `unrecognized command '${verb}'\n`);
   }
 
@@ -195,10 +206,14 @@ export class FakeSystem implements System {
     if (verb === "load-key") {
       const target = a[a.length - 1] as string;
       const p = this.cfg.pools.find((x) => x.encryptionRoot && target.split("/")[0] === x.name);
-      if (!p || !this.imported.has(p.name)) return fail(1, `cannot open '${target}': dataset does not exist\n`);
-      if (target !== p.encryptionRoot) return fail(255, o.loadKeyChildStderr ?? "Key load error: Keys must be loaded for encryption root\n");
-      if (this.keysLoaded.has(target)) return fail(255, o.loadKeyAgainStderr ?? "Key load error: Key already loaded\n");
-      if (input.replace(/\n$/, "") !== p.passphrase) return fail(255, o.loadKeyWrongStderr ?? "Key load error: Incorrect key provided\n");
+      if (!p || !this.imported.has(p.name))
+        return fail(1, `cannot open '${target}': dataset does not exist\n`);
+      if (target !== p.encryptionRoot)
+        return fail(255, o.loadKeyChildStderr ?? "Key load error: Keys must be loaded for encryption root\n");
+      if (this.keysLoaded.has(target))
+        return fail(255, o.loadKeyAgainStderr ?? "Key load error: Key already loaded\n");
+      if (input.replace(/\n$/, "") !== p.passphrase)
+        return fail(255, o.loadKeyWrongStderr ?? "Key load error: Incorrect key provided\n");
       this.keysLoaded.add(target);
       return ok();
     }
@@ -220,17 +235,26 @@ export class FakeSystem implements System {
       const poolName = source.split("/")[0] as string;
       const p = this.pool(poolName);
       if (!p || !this.imported.has(poolName)) return fail(2, "zfs_mount_at() failed: dataset does not exist");
-      if (p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot)) return fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
+      if (p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot))
+        return fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
       if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
     }
     if (this.mounts.some((m) => m.target === target)) return fail(32, `mount: ${target}: already mounted\n`);
-    this.mounts.push({ source, target, fstype, options: options.includes("ro") ? ["ro", ...options.filter((x) => x !== "ro")] : ["rw", ...options] });
+    this.mounts.push({
+      source,
+      target,
+      fstype,
+      options: options.includes("ro") ? ["ro", ...options.filter((x) => x !== "ro")] : ["rw", ...options],
+    });
     return ok();
   }
 
   private procMounts(): string {
-    const esc = (s: string) => s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
-    return this.mounts.map((m) => `${esc(m.source)} ${esc(m.target)} ${m.fstype} ${m.options.join(",")} 0 0\n`).join("");
+    const esc = (s: string) =>
+      s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+    return this.mounts
+      .map((m) => `${esc(m.source)} ${esc(m.target)} ${m.fstype} ${m.options.join(",")} 0 0\n`)
+      .join("");
   }
 
   async readFile(path: string): Promise<Buffer | null> {
@@ -272,10 +296,16 @@ export class FakeSystem implements System {
   }
 
   async lstat(path: string): Promise<FileInfo | null> {
-    if (path === "/sys/module/spl/parameters/spl_hostid") return { type: "file", size: 4096, mode: 0o644, mtimeMs: 0 };
+    if (path === "/sys/module/spl/parameters/spl_hostid")
+      return { type: "file", size: 4096, mode: 0o644, mtimeMs: 0 };
     try {
       const s = await lstat(this.host(path));
-      return { type: s.isSymbolicLink() ? "link" : s.isDirectory() ? "dir" : s.isFile() ? "file" : "other", size: s.size, mode: s.mode & 0o7777, mtimeMs: s.mtimeMs };
+      return {
+        type: s.isSymbolicLink() ? "link" : s.isDirectory() ? "dir" : s.isFile() ? "file" : "other",
+        size: s.size,
+        mode: s.mode & 0o7777,
+        mtimeMs: s.mtimeMs,
+      };
     } catch {
       return null;
     }

@@ -9,7 +9,8 @@ export function listenUrls(host: string, port: number, scheme = "http"): string[
     for (const a of addrs ?? []) {
       if (a.internal) continue;
       if (a.family === "IPv4") urls.push(`${scheme}://${a.address}:${port}/`);
-      else if (host === "::" && !a.address.startsWith("fe80")) urls.push(`${scheme}://[${a.address}]:${port}/`);
+      else if (host === "::" && !a.address.startsWith("fe80"))
+        urls.push(`${scheme}://[${a.address}]:${port}/`);
       else if (host === "::") urls.push(`${scheme}://[${a.address}%${ifname}]:${port}/`);
     }
   }

@@ -28,11 +28,16 @@ export class RealSystem implements System {
       stdout: String(r.stdout ?? ""),
       stderr: String(r.stderr ?? ""),
       timedOut: r.timedOut === true,
-      notFound: errno(r.cause) === "ENOENT" || (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message))),
+      notFound:
+        errno(r.cause) === "ENOENT" ||
+        (r.failed && r.exitCode === undefined && /ENOENT/.test(String(r.message))),
       durationMs: Math.round(performance.now() - started),
     };
     // Arguments are logged, stdin never is (it may carry a passphrase).
-    this.log.debug({ cmd: [file, ...args], exitCode: result.exitCode, ms: result.durationMs, timedOut: result.timedOut }, "command");
+    this.log.debug(
+      { cmd: [file, ...args], exitCode: result.exitCode, ms: result.durationMs, timedOut: result.timedOut },
+      "command",
+    );
     return result;
   }
 
@@ -84,6 +89,9 @@ export class RealSystem implements System {
   }
 
   async mkdir(path: string): Promise<void> {
-    await mkdir(path, { recursive: true, mode: constants.S_IRWXU | constants.S_IRGRP | constants.S_IXGRP | constants.S_IROTH | constants.S_IXOTH });
+    await mkdir(path, {
+      recursive: true,
+      mode: constants.S_IRWXU | constants.S_IRGRP | constants.S_IXGRP | constants.S_IROTH | constants.S_IXOTH,
+    });
   }
 }

@@ -1,6 +1,14 @@
-import type { App, Services } from "../server.js";
-import { DeviceParam, MountBody, MountResult, PassphraseBody, PoolParam, UnmountBody, UnmountResult } from "../schemas.js";
 import { Type } from "@sinclair/typebox";
+import {
+  DeviceParam,
+  MountBody,
+  MountResult,
+  PassphraseBody,
+  PoolParam,
+  UnmountBody,
+  UnmountResult,
+} from "../schemas.js";
+import type { App, Services } from "../server.js";
 
 const problems = {
   400: { $ref: "Problem#" },
@@ -16,7 +24,8 @@ export function registerActionRoutes(app: App, s: Services): void {
     "/v1/mount",
     {
       schema: {
-        summary: "Import the installed system's pool and mount it under the root (read-only by default); a no-op when mounted",
+        summary:
+          "Import the installed system's pool and mount it under the root (read-only by default); a no-op when mounted",
         body: MountBody,
         response: { 200: MountResult, ...problems },
       },
@@ -28,7 +37,8 @@ export function registerActionRoutes(app: App, s: Services): void {
     "/v1/unmount",
     {
       schema: {
-        summary: "Unmount everything under the root; with export, also zpool export (lets the server boot cleanly)",
+        summary:
+          "Unmount everything under the root; with export, also zpool export (lets the server boot cleanly)",
         body: UnmountBody,
         response: { 200: UnmountResult, ...problems },
       },
@@ -40,10 +50,14 @@ export function registerActionRoutes(app: App, s: Services): void {
     "/v1/pools/:pool/load-key",
     {
       schema: {
-        summary: "Load the encryption key of the pool's locked encryption roots (passphrase via stdin, never logged)",
+        summary:
+          "Load the encryption key of the pool's locked encryption roots (passphrase via stdin, never logged)",
         params: PoolParam,
         body: PassphraseBody,
-        response: { 200: Type.Object({ pool: Type.String(), loaded: Type.Array(Type.String()) }), ...problems },
+        response: {
+          200: Type.Object({ pool: Type.String(), loaded: Type.Array(Type.String()) }),
+          ...problems,
+        },
       },
     },
     async (req) => s.mounts.loadKey(req.params.pool, req.body.passphrase),
@@ -53,10 +67,14 @@ export function registerActionRoutes(app: App, s: Services): void {
     "/v1/luks/:device/open",
     {
       schema: {
-        summary: "Open a LUKS container (kernel name, e.g. nvme0n1p2) so its filesystem takes part in detection",
+        summary:
+          "Open a LUKS container (kernel name, e.g. nvme0n1p2) so its filesystem takes part in detection",
         params: DeviceParam,
         body: PassphraseBody,
-        response: { 200: Type.Object({ device: Type.String(), mapper: Type.String(), alreadyOpen: Type.Boolean() }), ...problems },
+        response: {
+          200: Type.Object({ device: Type.String(), mapper: Type.String(), alreadyOpen: Type.Boolean() }),
+          ...problems,
+        },
       },
     },
     async (req) => s.mounts.openLuks(req.params.device, req.body.passphrase),

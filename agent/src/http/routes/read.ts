@@ -1,10 +1,25 @@
 import { Type } from "@sinclair/typebox";
 import { buildStatus, poolsView } from "../../app/status.js";
 import { LifeboatError } from "../../core/errors.js";
+import {
+  BlockDevice,
+  Dataset,
+  Esp,
+  ImportablePool,
+  ImportedPool,
+  Luks,
+  MountPlan,
+  PoolParam,
+  Status,
+} from "../schemas.js";
 import type { App, Services } from "../server.js";
-import { BlockDevice, Dataset, Esp, ImportablePool, ImportedPool, Luks, MountPlan, PoolParam, Status } from "../schemas.js";
 
-const problems = { 400: { $ref: "Problem#" }, 401: { $ref: "Problem#" }, 404: { $ref: "Problem#" }, 409: { $ref: "Problem#" } };
+const problems = {
+  400: { $ref: "Problem#" },
+  401: { $ref: "Problem#" },
+  404: { $ref: "Problem#" },
+  409: { $ref: "Problem#" },
+};
 
 export function registerReadRoutes(app: App, s: Services): void {
   app.get(
@@ -18,7 +33,12 @@ export function registerReadRoutes(app: App, s: Services): void {
     },
     async (req) => {
       const d = await s.detection.current(req.query.refresh ?? false);
-      return buildStatus(d, { version: s.version, busy: s.lock.busy, autoMount: s.autoMount(), urls: s.urls() });
+      return buildStatus(d, {
+        version: s.version,
+        busy: s.lock.busy,
+        autoMount: s.autoMount(),
+        urls: s.urls(),
+      });
     },
   );
 
@@ -27,7 +47,10 @@ export function registerReadRoutes(app: App, s: Services): void {
     {
       schema: {
         summary: "Block devices (lsblk + blkid), EFI system partitions, LUKS containers",
-        response: { 200: Type.Object({ disks: Type.Array(BlockDevice), esps: Type.Array(Esp), luks: Type.Array(Luks) }), ...problems },
+        response: {
+          200: Type.Object({ disks: Type.Array(BlockDevice), esps: Type.Array(Esp), luks: Type.Array(Luks) }),
+          ...problems,
+        },
       },
     },
     async () => {
@@ -41,7 +64,10 @@ export function registerReadRoutes(app: App, s: Services): void {
     {
       schema: {
         summary: "Pools that can be imported (zpool import listing) and pools that are imported",
-        response: { 200: Type.Object({ importable: Type.Array(ImportablePool), imported: Type.Array(ImportedPool) }), ...problems },
+        response: {
+          200: Type.Object({ importable: Type.Array(ImportablePool), imported: Type.Array(ImportedPool) }),
+          ...problems,
+        },
       },
     },
     async () => poolsView(await s.detection.current()),
@@ -61,7 +87,13 @@ export function registerReadRoutes(app: App, s: Services): void {
       const { pool } = req.params;
       if (!d.imported.some((p) => p.name === pool)) {
         const importable = d.importable.some((p) => p.name === pool);
-        throw new LifeboatError(importable ? "not-mounted" : "pool-not-found", importable ? `pool ${pool} is not imported: its datasets are listed once it is (POST /v1/mount)` : `no pool named ${pool}`, { pool });
+        throw new LifeboatError(
+          importable ? "not-mounted" : "pool-not-found",
+          importable
+            ? `pool ${pool} is not imported: its datasets are listed once it is (POST /v1/mount)`
+            : `no pool named ${pool}`,
+          { pool },
+        );
       }
       return { pool, datasets: d.datasets.filter((x) => x.pool === pool) };
     },
@@ -73,12 +105,19 @@ export function registerReadRoutes(app: App, s: Services): void {
       schema: {
         summary: "The ordered steps a mount would run now (nothing is executed)",
         querystring: Type.Object(
-          { readonly: Type.Optional(Type.Boolean({ default: true })), pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) },
+          {
+            readonly: Type.Optional(Type.Boolean({ default: true })),
+            pool: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          },
           { additionalProperties: false },
         ),
         response: { 200: MountPlan, ...problems },
       },
     },
-    async (req) => s.mounts.preview({ readonly: req.query.readonly ?? true, ...(req.query.pool ? { pool: req.query.pool } : {}) }),
+    async (req) =>
+      s.mounts.preview({
+        readonly: req.query.readonly ?? true,
+        ...(req.query.pool ? { pool: req.query.pool } : {}),
+      }),
   );
 }
