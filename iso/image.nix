@@ -19,9 +19,9 @@ in
 
   # iso-image.nix sets image.baseName to nixos-<edition>-<label>-<system> without mkDefault.
   image.baseName = lib.mkForce "lifeboat-${version}-${pkgs.stdenv.hostPlatform.system}";
-  # Stage 1 finds the root by this label: it must not equal a NixOS installer's label, or the
-  # wrong stick may be mounted when both are plugged in.
-  isoImage.volumeID = "lifeboat-${version}";
+  # Stage 1 finds the root by this label: it must not equal a NixOS installer's label (whatever
+  # the installer profile sets), or the wrong stick may be mounted when both are plugged in.
+  isoImage.volumeID = lib.mkForce "lifeboat-${version}";
   isoImage.appendToMenuLabel = " Lifeboat rescue";
 
   # No manuals: the installer profile turns them on with mkImageMediaOverride (priority 60), so

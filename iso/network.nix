@@ -9,9 +9,9 @@ in
   # announces (avahi renames it lifeboat-2.local etc. if two sticks share a LAN).
   networking.hostName = "lifeboat";
 
-  # NixOS' default scripted networking runs dhcpcd on every interface; with wpa_supplicant not
-  # started (installer default) that means every wired link.
-  networking.useDHCP = lib.mkDefault true;
+  # NixOS' scripted networking then runs dhcpcd on every interface; wpa_supplicant is not started
+  # (installer default), so that means every wired link.
+  networking.useDHCP = true;
 
   services.avahi = {
     enable = true;

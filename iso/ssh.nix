@@ -6,11 +6,11 @@
 #    into /root/.ssh/authorized_keys or /home/nixos/.ssh/authorized_keys);
 #  - root may log in with a password once it has one (a rescue shell is a root shell anyway).
 # The agent's HTTP API does not depend on sshd; SSH is for the cases the API does not cover.
-{ lib, ... }:
+# The values equal the installer profile's, so both definitions merge.
 {
   services.openssh = {
-    enable = lib.mkDefault true;
-    openFirewall = lib.mkDefault true;
-    settings.PermitRootLogin = lib.mkDefault "yes";
+    enable = true;
+    openFirewall = true;
+    settings.PermitRootLogin = "yes";
   };
 }

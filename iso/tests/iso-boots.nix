@@ -7,7 +7,6 @@
 # code, exercised by `nix build .#iso` and nixpkgs' installer tests, not here.
 #
 # Run on a machine with Nix and KVM: nix build .#checks.x86_64-linux.iso-boots -L
-{ lib, ... }:
 let
   port = 8080;
   api = "http://127.0.0.1:${toString port}";
@@ -43,7 +42,7 @@ in
             pkgs.util-linux
             pkgs.coreutils
             pkgs.kmod
-            config.systemd.package
+            pkgs.systemd # udevadm
           ];
           text = builtins.readFile ./seed-disk.sh;
         })
@@ -92,6 +91,6 @@ in
         machine.wait_for_unit("avahi-daemon.service")
         machine.succeed("grep -q _http._tcp /etc/avahi/services/lifeboat.service")
         machine.wait_until_succeeds("test -s /etc/issue.d/lifeboat.issue", timeout=60)
-        machine.succeed(f"grep -qF {token} /etc/issue.d/lifeboat.issue")
+        machine.succeed(f"grep -qF -e {token} /etc/issue.d/lifeboat.issue")
   '';
 }

@@ -1,0 +1,77 @@
+{
+  description = "Lifeboat: a bootable rescue medium for NixOS servers on ZFS, with an HTTP API";
+
+  # The only input. flake.lock pins the nixos-25.11 commit recorded in ../shared/nix.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+      # The ISO and the agent's tool set are x86_64-only for now.
+      system = "x86_64-linux";
+      pkgs = nixpkgs.legacyPackages.${system};
+    in
+    {
+      packages.${system} = {
+        agent = pkgs.callPackage ./iso/package.nix { };
+        iso = self.nixosConfigurations.lifeboat.config.system.build.isoImage;
+        default = self.packages.${system}.iso;
+      };
+
+      nixosModules = {
+        # services.lifeboat; its package defaults to the agent built with the importing system's pkgs.
+        default = ./iso/service.nix;
+        # The whole rescue ISO (installer profile + agent + ZFS + mDNS + console banner).
+        iso = ./iso/image.nix;
+      };
+
+      nixosConfigurations.lifeboat = lib.nixosSystem {
+        modules = [
+          self.nixosModules.iso
+          { nixpkgs.hostPlatform = system; }
+        ];
+      };
+
+      checks.${system} = {
+        # Boots the live system in a VM with a seeded ZFS disk (needs KVM; see the file).
+        iso-boots = pkgs.testers.runNixOSTest ./iso/tests/iso-boots.nix;
+
+        # The module/package tests of iso/eval-check.nix against the real NixOS of the pin. They
+        # run at evaluation time, so `nix flake check --no-build` runs them too.
+        module-eval =
+          let
+            checks = import ./iso/eval-check.nix {
+              inherit lib;
+              nixcheck = {
+                inherit (lib) nixosSystem;
+                pkgsFor = { overlays ? [ ] }: import nixpkgs { inherit system overlays; };
+              };
+            };
+            failures = lib.runTests checks.tests;
+          in
+          if failures == [ ] then
+            pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
+          else
+            throw "iso/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}";
+
+        agent = self.packages.${system}.agent;
+        # The ISO's system closure, without packing the image.
+        system = self.nixosConfigurations.lifeboat.config.system.build.toplevel;
+      };
+
+      devShells.${system}.default = pkgs.mkShell {
+        packages = [
+          pkgs.nodejs_22
+          # `npm run build` uses the esbuild pinned in package-lock.json (the committed bundle must
+          # match it); this one is for ad-hoc use.
+          pkgs.esbuild
+          pkgs.zfs
+          pkgs.nixfmt-tree
+        ];
+      };
+
+      # `nix fmt`: nixfmt (RFC 166 style) over the whole tree.
+      formatter.${system} = pkgs.nixfmt-tree;
+    };
+}

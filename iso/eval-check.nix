@@ -1,0 +1,352 @@
+# Evaluation-only tests of the modules and the agent package, in the nixcheck convention:
+#   { lib, nixcheck }: { tests = <lib.runTests cases>; expectFailure = { name = { expr; message; }; }; }
+# nixcheck = { nixosSystem; pkgsFor = { overlays ? [ ] }: pkgs; }.
+#
+# Two runners use this file:
+#  - flake.nix's checks.<system>.module-eval runs `tests` against the REAL nixpkgs/NixOS of the pin;
+#  - test/nix (npm test) runs `tests` and `expectFailure` with ../shared/nixcheck (real nixpkgs lib,
+#    stub packages and NixOS options), where nothing can be fetched or built.
+# So the tests only read values both worlds define the same way.
+{ lib, nixcheck }:
+let
+  system = "x86_64-linux";
+  version = (lib.importJSON ../package.json).version;
+
+  eval =
+    modules:
+    (nixcheck.nixosSystem {
+      modules = [ { nixpkgs.hostPlatform = system; } ] ++ modules;
+    }).config;
+
+  service = extra: eval [
+    ./service.nix
+    extra
+  ];
+  enabled =
+    extra:
+    eval [
+      ./service.nix
+      { services.lifeboat.enable = true; }
+      extra
+    ];
+  unit = cfg: cfg.systemd.services.lifeboat;
+
+  iso = eval [ ./image.nix ];
+  isoWith = extra: eval [
+    ./image.nix
+    extra
+  ];
+
+  pkgs = nixcheck.pkgsFor { };
+  agent = pkgs.callPackage ./package.nix { };
+
+  # Store-path strings carry context, which builtins.match (under lib.hasInfix) refuses.
+  plain = builtins.unsafeDiscardStringContext;
+
+  # Forces a whole value, so that type errors inside it surface (for expectFailure).
+  force = v: builtins.deepSeq v v;
+in
+{
+  tests = {
+    # ---- services.lifeboat
+    testServiceOnlyWhenEnabled = {
+      expr = (service { }).systemd.services ? lifeboat;
+      expected = false;
+    };
+    testServiceUnit =
+      let
+        u = unit (enabled { });
+      in
+      {
+        expr = {
+          inherit (u) wantedBy;
+          afterNetwork = lib.elem "network-online.target" u.after;
+          wantsNetwork = lib.elem "network-online.target" u.wants;
+          inherit (u.serviceConfig)
+            Restart
+            User
+            RuntimeDirectory
+            RuntimeDirectoryMode
+            RuntimeDirectoryPreserve
+            StandardOutput
+            ;
+        };
+        expected = {
+          wantedBy = [ "multi-user.target" ];
+          afterNetwork = true;
+          wantsNetwork = true;
+          Restart = "on-failure";
+          User = "root";
+          RuntimeDirectory = "lifeboat";
+          RuntimeDirectoryMode = "0700";
+          RuntimeDirectoryPreserve = "yes";
+          StandardOutput = "journal";
+        };
+      };
+    testServiceRunsThePackage =
+      let
+        cfg = enabled { };
+      in
+      {
+        expr = (unit cfg).serviceConfig.ExecStart;
+        expected = "${cfg.services.lifeboat.package}/bin/lifeboat";
+      };
+    testServiceDefaultsInEnvironment = {
+      expr = lib.getAttrs [
+        "LIFEBOAT_LISTEN"
+        "LIFEBOAT_ROOT"
+        "LIFEBOAT_TOKEN_FILE"
+        "LIFEBOAT_AUTO_MOUNT"
+        "LIFEBOAT_LOG_LEVEL"
+      ] (unit (enabled { })).environment;
+      expected = {
+        LIFEBOAT_LISTEN = "[::]:8080";
+        LIFEBOAT_ROOT = "/mnt";
+        LIFEBOAT_TOKEN_FILE = "/run/lifeboat/token";
+        LIFEBOAT_AUTO_MOUNT = "off";
+        LIFEBOAT_LOG_LEVEL = "info";
+      };
+    };
+    testServiceSettingsInEnvironment = {
+      expr =
+        lib.getAttrs
+          [
+            "LIFEBOAT_LISTEN"
+            "LIFEBOAT_ROOT"
+            "LIFEBOAT_TOKEN_FILE"
+            "LIFEBOAT_AUTO_MOUNT"
+            "LIFEBOAT_LOG_LEVEL"
+          ]
+          (
+            unit (enabled {
+              services.lifeboat = {
+                enable = true;
+                listen = "0.0.0.0";
+                port = 9000;
+                root = "/rescue";
+                tokenFile = "/etc/lifeboat/token";
+                autoMount = "readwrite";
+                logLevel = "debug";
+              };
+            })
+          ).environment;
+      expected = {
+        LIFEBOAT_LISTEN = "0.0.0.0:9000";
+        LIFEBOAT_ROOT = "/rescue";
+        LIFEBOAT_TOKEN_FILE = "/etc/lifeboat/token";
+        LIFEBOAT_AUTO_MOUNT = "readwrite";
+        LIFEBOAT_LOG_LEVEL = "debug";
+      };
+    };
+    testFirewallClosedByDefault = {
+      expr = lib.elem 8080 (enabled { }).networking.firewall.allowedTCPPorts;
+      expected = false;
+    };
+    testOpenFirewall = {
+      expr =
+        lib.elem 9000
+          (enabled {
+            services.lifeboat = {
+              enable = true;
+              port = 9000;
+              openFirewall = true;
+            };
+          }).networking.firewall.allowedTCPPorts;
+      expected = true;
+    };
+    testPackageOnSystemPath =
+      let
+        cfg = enabled { };
+      in
+      {
+        expr = lib.elem cfg.services.lifeboat.package.outPath (
+          map (p: p.outPath) cfg.environment.systemPackages
+        );
+        expected = true;
+      };
+    # The zfs userland on the agent's PATH is the one whose kernel module the system loads.
+    testPackageUsesBootZfs =
+      let
+        cfg = enabled { };
+      in
+      {
+        expr = lib.elem cfg.boot.zfs.package.outPath (
+          map (p: p.outPath) cfg.services.lifeboat.package.runtimeTools
+        );
+        expected = true;
+      };
+    testWarnsWithoutZfs = {
+      expr = lib.any (lib.hasInfix "without ZFS support") (enabled { }).warnings;
+      expected = true;
+    };
+
+    # ---- the agent package
+    testAgentVersionFromPackageJson = {
+      expr = agent.version;
+      expected = version;
+    };
+    testAgentMainProgram = {
+      expr = agent.meta.mainProgram;
+      expected = "lifeboat";
+    };
+    testAgentWrapperSetsPath = {
+      expr =
+        let
+          install = plain agent.installPhase;
+          has = s: lib.hasInfix (plain s) install;
+        in
+        {
+          setsPath = has "--set PATH ${lib.makeBinPath agent.runtimeTools}";
+          node = has (lib.getExe agent.nodejs);
+          zfsOnPath = has "${lib.getBin pkgs.zfs}/bin";
+          nixosEnterOnPath = has "${lib.getBin pkgs.nixos-enter}/bin";
+        };
+      expected = {
+        setsPath = true;
+        node = true;
+        zfsOnPath = true;
+        nixosEnterOnPath = true;
+      };
+    };
+    testAgentRuntimeToolCount = {
+      # zfs util-linux cryptsetup dosfstools e2fsprogs btrfs-progs xfsprogs coreutils systemd kmod
+      # iproute2 nixos-enter nixos-rebuild: change this number only together with the README list.
+      expr = builtins.length agent.runtimeTools;
+      expected = 13;
+    };
+
+    # ---- the ISO configuration
+    testIsoFileName = {
+      expr = iso.image.baseName;
+      expected = "lifeboat-${version}-x86_64-linux";
+    };
+    testIsoVolumeId = {
+      expr = iso.isoImage.volumeID;
+      expected = "lifeboat-${version}";
+    };
+    testIsoZfs = {
+      expr = {
+        zfs = iso.boot.supportedFilesystems.zfs;
+        hostIdSet = iso.networking.hostId != null;
+        notTheInstallerHostId = iso.networking.hostId != "8425e349";
+      };
+      expected = {
+        zfs = true;
+        hostIdSet = true;
+        notTheInstallerHostId = true;
+      };
+    };
+    testIsoHostIdOverridable = {
+      expr = (isoWith { networking.hostId = "deadbeef"; }).networking.hostId;
+      expected = "deadbeef";
+    };
+    testIsoAgent = {
+      expr = {
+        inherit (iso.services.lifeboat) enable autoMount openFirewall;
+        port8080Open = lib.elem 8080 iso.networking.firewall.allowedTCPPorts;
+        env = (unit iso).environment.LIFEBOAT_AUTO_MOUNT;
+      };
+      expected = {
+        enable = true;
+        autoMount = "readonly";
+        openFirewall = true;
+        port8080Open = true;
+        env = "readonly";
+      };
+    };
+    testIsoMdns = {
+      expr = {
+        inherit (iso.networking) hostName useDHCP;
+        inherit (iso.services.avahi) enable;
+        publish = {
+          inherit (iso.services.avahi.publish) enable addresses;
+        };
+        httpService = lib.hasInfix "<type>_http._tcp</type>" (plain iso.services.avahi.extraServiceFiles.lifeboat);
+        port = lib.hasInfix "<port>8080</port>" (plain iso.services.avahi.extraServiceFiles.lifeboat);
+      };
+      expected = {
+        hostName = "lifeboat";
+        useDHCP = true;
+        enable = true;
+        publish = {
+          enable = true;
+          addresses = true;
+        };
+        httpService = true;
+        port = true;
+      };
+    };
+    testIsoMdnsFollowsPort = {
+      expr = lib.hasInfix "<port>9000</port>" (
+        plain (isoWith { services.lifeboat.port = 9000; }).services.avahi.extraServiceFiles.lifeboat
+      );
+      expected = true;
+    };
+    testIsoConsoleBanner = {
+      expr = {
+        timer = iso.systemd.timers ? lifeboat-banner;
+        oneshot = iso.systemd.services.lifeboat-banner.serviceConfig.Type;
+        args = lib.hasSuffix " /run/lifeboat/token 8080" (plain iso.systemd.services.lifeboat-banner.serviceConfig.ExecStart);
+        helpLine = lib.hasInfix "http://lifeboat.local:8080/" (plain iso.services.getty.helpLine);
+      };
+      expected = {
+        timer = true;
+        oneshot = "oneshot";
+        args = true;
+        helpLine = true;
+      };
+    };
+    testIsoSsh = {
+      expr = {
+        inherit (iso.services.openssh) enable;
+        inherit (iso.services.openssh.settings) PermitRootLogin;
+      };
+      expected = {
+        enable = true;
+        PermitRootLogin = "yes";
+      };
+    };
+    testIsoWithoutDocs = {
+      expr = {
+        inherit (iso.documentation) enable;
+        man = iso.documentation.man.enable;
+        nixos = iso.documentation.nixos.enable;
+      };
+      expected = {
+        enable = false;
+        man = false;
+        nixos = false;
+      };
+    };
+    # The whole system evaluates: assertions hold and (with the stubs) every value type-checks.
+    testIsoToplevelEvaluates = {
+      expr = lib.hasPrefix "/nix/store/" iso.system.build.toplevel.drvPath;
+      expected = true;
+    };
+  };
+
+  # Only run by test/nix (../shared/nixcheck): each must fail with an error containing `message`.
+  expectFailure = {
+    autoMountEnum = {
+      expr = force (unit (enabled { services.lifeboat.autoMount = "yes"; })).environment;
+      message = "services.lifeboat.autoMount' is not of type";
+    };
+    portRange = {
+      expr = force (unit (enabled { services.lifeboat.port = 70000; })).environment;
+      message = "services.lifeboat.port' is not of type";
+    };
+    tokenFileNotANixPath = {
+      # A Nix path would be copied into the world-readable store.
+      expr = force (unit (enabled { services.lifeboat.tokenFile = ./service.nix; })).environment;
+      message = "services.lifeboat.tokenFile' is not of type";
+    };
+    rootMustBeAbsolute = {
+      expr = force (unit (enabled { services.lifeboat.root = "mnt"; })).environment;
+      message = "services.lifeboat.root' is not of type";
+    };
+    typoInOwnOption = {
+      expr = force (unit (enabled { services.lifeboat.automount = "readonly"; })).environment;
+      message = "The option `services.lifeboat.automount' does not exist";
+    };
+  };
+}

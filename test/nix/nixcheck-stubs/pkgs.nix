@@ -1,0 +1,99 @@
+# Overlay on ../shared/nixcheck's stub package set: the nixpkgs attributes Lifeboat uses that the
+# shared stubs lack, under their real nixos-25.11 names (a wrong name must fail here as it would
+# against real nixpkgs). Stubs are derivations that cannot be built; evaluation only.
+final: prev:
+let
+  stub = prev.nixcheckStub;
+  lib = final.lib;
+in
+{
+  dosfstools = stub "dosfstools-stub" { };
+  e2fsprogs = stub "e2fsprogs-stub" { };
+  btrfs-progs = stub "btrfs-progs-stub" { };
+  xfsprogs = stub "xfsprogs-stub" { };
+  kmod = stub "kmod-stub" { };
+  systemd = stub "systemd-stub" { };
+  curl = stub "curl-stub" { meta.mainProgram = "curl"; };
+  jq = stub "jq-stub" { meta.mainProgram = "jq"; };
+  nixos-enter = stub "nixos-enter-stub" { meta.mainProgram = "nixos-enter"; };
+  # pkgs/by-name/ni/nixos-rebuild-ng: `withNgSuffix` decides the command name.
+  nixos-rebuild-ng = final.callPackage (
+    {
+      withNgSuffix ? true,
+    }:
+    let
+      exe = if withNgSuffix then "nixos-rebuild-ng" else "nixos-rebuild";
+    in
+    stub "${exe}-stub" { meta.mainProgram = exe; }
+  ) { };
+  nixfmt-tree = stub "nixfmt-tree-stub" { meta.mainProgram = "treefmt"; };
+
+  mkShell =
+    {
+      packages ? [ ],
+      ...
+    }@args:
+    assert lib.assertMsg (builtins.all lib.isDerivation packages) "mkShell: packages must be derivations";
+    stub (args.name or "nix-shell") { };
+
+  writeShellApplication =
+    {
+      name,
+      text,
+      runtimeInputs ? [ ],
+      ...
+    }:
+    assert lib.assertMsg (builtins.all lib.isDerivation runtimeInputs) "writeShellApplication: runtimeInputs must be derivations";
+    stub name {
+      inherit text;
+      meta.mainProgram = name;
+    };
+
+  # testers.runNixOSTest: evaluates the test module like the real one at the level the stubs
+  # allow: `name`, `testScript` (string, or function of { nodes }) and every node as a NixOS system
+  # through the stub lib.nixosSystem (so unknown options and type errors in nodes fail), then
+  # returns a stub derivation.
+  testers = (prev.testers or { }) // {
+    runNixOSTest =
+      test:
+      let
+        evaluated = lib.evalModules {
+          modules = [
+            test
+            {
+              options = {
+                name = lib.mkOption { type = lib.types.str; };
+                nodes = lib.mkOption {
+                  type = lib.types.attrsOf lib.types.deferredModule;
+                  default = { };
+                };
+                testScript = lib.mkOption {
+                  type = lib.types.either lib.types.str (lib.types.functionTo lib.types.str);
+                };
+              };
+              config._module.args = {
+                pkgs = final;
+                hostPkgs = final;
+              };
+            }
+          ];
+        };
+        t = evaluated.config;
+        nodes = lib.mapAttrs (
+          _: node:
+          (lib.nixosSystem {
+            modules = [
+              node
+              { nixpkgs.hostPlatform = final.system; }
+            ];
+          }).config
+        ) t.nodes;
+        script = if builtins.isFunction t.testScript then t.testScript { inherit nodes; } else t.testScript;
+        toplevels = lib.mapAttrs (_: n: n.system.build.toplevel.drvPath) nodes;
+      in
+      builtins.deepSeq [
+        toplevels
+        script
+      ] (stub "vm-test-run-${t.name}" { testScript = script; });
+  };
+}
