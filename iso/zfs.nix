@@ -21,7 +21,6 @@
   # adoption did not happen.
   networking.hostId = lib.mkDefault "55b27845";
 
-  # Pools are imported by the agent only (read-only first, as configured by autoMount), never by
-  # NixOS at boot: the live system has no file systems on ZFS and no extra pools to import.
-  boot.zfs.extraPools = [ ];
+  # Nothing here imports pools at boot (no file systems on ZFS, no boot.zfs.extraPools): pools
+  # are imported by the agent only, read-only first (services.lifeboat.autoMount).
 }
