@@ -39,7 +39,16 @@ async function main(argv: string[]): Promise<number> {
     logger: log,
     services: { version: VERSION, detection, mounts, lock, autoMount: () => auto.state, urls },
   });
-  await app.listen({ host: config.host, port: config.port });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // "::" fails on kernels booted with ipv6.disable=1: serve IPv4 rather than nothing.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (config.host !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw err;
+    log.warn({ code }, "IPv6 is unavailable; listening on 0.0.0.0 instead of ::");
+    config.host = "0.0.0.0";
+    await app.listen({ host: config.host, port: config.port });
+  }
   const addr = app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   log.info(

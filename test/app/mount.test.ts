@@ -69,6 +69,19 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     expect(phaseOf(await r.detection.refresh())).toBe("mounted-ro");
   });
 
+  it("NixOS live system: /etc/hostid is a store symlink; it is replaced by a file, and put back on rollback", async () => {
+    const r = await rig("single", { fake: { hostidLink: "/etc/static/hostid" } });
+    const res = await r.mounts.mount();
+    expect(res.hostid.action).toBe("adopted");
+    expect(r.sys.hostidLink).toBeNull();
+    expect(r.sys.hostid).toBe("8425e349");
+    const r2 = await rig("single", { fake: { hostidLink: "/etc/static/hostid", fail: (f, a) => (f === "mount" && a.includes("/mnt/var") ? { exitCode: 32 } : undefined) } });
+    const err = await rejection(r2.mounts.mount());
+    expect(err.extras.state).toBe("rolled-back");
+    expect(r2.sys.hostidLink).toBe("/etc/static/hostid");
+    expect(r2.sys.hostid).toBe("00bab10c");
+  });
+
   it("mounting again is a no-op", async () => {
     const r = await rig("single");
     await r.mounts.mount();

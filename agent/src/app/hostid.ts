@@ -6,6 +6,8 @@ export const SPL_HOSTID_PARAM = "/sys/module/spl/parameters/spl_hostid";
 
 export interface HostIdBackup {
   file: Buffer | null;
+  /** On NixOS /etc/hostid is a symlink into the read-only store: remember it to put it back. */
+  link: string | null;
   spl: string | null;
 }
 
@@ -18,10 +20,14 @@ export async function adoptHostId(
   sys: System,
   hostid: string,
 ): Promise<{ backup: HostIdBackup; splWritten: boolean }> {
+  const link = await sys.readlink(HOSTID_FILE);
   const backup: HostIdBackup = {
-    file: await sys.readFile(HOSTID_FILE),
+    file: link === null ? await sys.readFile(HOSTID_FILE) : null,
+    link,
     spl: (await sys.readFile(SPL_HOSTID_PARAM))?.toString("utf8").trim() ?? null,
   };
+  // Writing through the NixOS store link would fail (read-only store): replace the link by a file.
+  if (link !== null) await sys.removeFile(HOSTID_FILE);
   await sys.writeFile(HOSTID_FILE, encodeHostIdFile(hostid), 0o644);
   let splWritten = false;
   if (backup.spl !== null || (await sys.lstat(SPL_HOSTID_PARAM))) {
@@ -36,7 +42,10 @@ export async function adoptHostId(
 }
 
 export async function restoreHostId(sys: System, backup: HostIdBackup): Promise<void> {
-  if (backup.file) await sys.writeFile(HOSTID_FILE, backup.file, 0o644);
+  if (backup.link !== null) {
+    await sys.removeFile(HOSTID_FILE);
+    await sys.symlink(backup.link, HOSTID_FILE);
+  } else if (backup.file) await sys.writeFile(HOSTID_FILE, backup.file, 0o644);
   else await sys.removeFile(HOSTID_FILE);
   if (backup.spl !== null) {
     try {

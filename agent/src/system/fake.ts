@@ -1,4 +1,4 @@
-import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../core/hostid.js";
 import type { MountEntry } from "../core/mounts.js";
@@ -48,10 +48,12 @@ export interface FakeConfig {
   fail?: (file: string, args: readonly string[]) => Partial<CommandResult> | undefined;
   /** Fixed: the SPL module hostid parameter cannot be changed (like a hostid pinned by the ISO). */
   splHostIdFixed?: boolean;
+  /** /etc/hostid is a symlink into the read-only store (NixOS): writing through it fails. */
+  hostidLink?: string;
 }
 
 export interface RecordedCall {
-  op: "run" | "writeFile" | "removeFile" | "mkdir";
+  op: "run" | "writeFile" | "removeFile" | "mkdir" | "symlink" | "rename";
   file: string;
   args: string[];
   /** Stdin is recorded only as a marker; secrets are never kept. */
@@ -82,9 +84,11 @@ export class FakeSystem implements System {
   readonly keysLoaded = new Set<string>();
   mounts: MountEntry[];
   hostid: string;
+  hostidLink: string | null;
   constructor(readonly cfg: FakeConfig) {
     this.mounts = [...LIVE_MOUNTS, ...(cfg.mounts ?? [])];
     this.hostid = cfg.hostid;
+    this.hostidLink = cfg.hostidLink ?? null;
   }
 
   private host(path: string): string {
@@ -270,6 +274,7 @@ export class FakeSystem implements System {
   async writeFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
     this.calls.push({ op: "writeFile", file: path, args: [], mutating: true });
     if (path === "/etc/hostid") {
+      if (this.hostidLink) throw Object.assign(new Error("EROFS: read-only file system, open '/etc/hostid'"), { code: "EROFS" });
       const b = Buffer.from(data);
       this.hostid = b.readUInt32LE(0).toString(16).padStart(8, "0");
       return;
@@ -284,10 +289,15 @@ export class FakeSystem implements System {
 
   async removeFile(path: string): Promise<void> {
     this.calls.push({ op: "removeFile", file: path, args: [], mutating: true });
+    if (path === "/etc/hostid") {
+      this.hostidLink = null;
+      return;
+    }
     await rm(this.host(path), { force: true });
   }
 
   async readlink(path: string): Promise<string | null> {
+    if (path === "/etc/hostid") return this.hostidLink;
     try {
       return await readlink(this.host(path));
     } catch {
@@ -322,5 +332,21 @@ export class FakeSystem implements System {
   async mkdir(path: string): Promise<void> {
     this.calls.push({ op: "mkdir", file: path, args: [], mutating: true });
     await mkdir(this.host(path), { recursive: true });
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    this.calls.push({ op: "symlink", file: path, args: [target], mutating: true });
+    if (path === "/etc/hostid") {
+      this.hostidLink = target;
+      this.hostid = this.cfg.hostid;
+      return;
+    }
+    await mkdir(dirname(this.host(path)), { recursive: true });
+    await symlink(target, this.host(path));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.calls.push({ op: "rename", file: from, args: [to], mutating: true });
+    await rename(this.host(from), this.host(to));
   }
 }

@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { execa } from "execa";
 import type { Logger } from "pino";
 import type { CommandResult, FileInfo, RunOptions, System } from "./system.js";
@@ -93,5 +93,13 @@ export class RealSystem implements System {
       recursive: true,
       mode: constants.S_IRWXU | constants.S_IRGRP | constants.S_IXGRP | constants.S_IROTH | constants.S_IXOTH,
     });
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    await symlink(target, path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(from, to);
   }
 }

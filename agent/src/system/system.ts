@@ -39,6 +39,8 @@ export interface System {
   lstat(path: string): Promise<FileInfo | null>;
   readdir(path: string): Promise<string[] | null>;
   mkdir(path: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
 }
 
 /** Commands the agent may run and whether each one changes anything. Detection may only use `read`. */
