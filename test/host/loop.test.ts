@@ -55,6 +55,8 @@ class Recording implements System {
   lstat = (p: string) => this.inner.lstat(p);
   readdir = (p: string) => this.inner.readdir(p);
   mkdir = (p: string) => this.inner.mkdir(p);
+  symlink = (t: string, p: string) => this.inner.symlink(t, p);
+  rename = (a: string, b: string) => this.inner.rename(a, b);
 }
 
 describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
