@@ -23,6 +23,49 @@ export const ZFS_LIST_COLUMNS = [
   "used",
 ] as const;
 
+/** Any `zfs list|get -H -p -o a,b,c` output: one record per line, keyed by the requested columns. */
+export function parseZfsColumns<const C extends readonly string[]>(
+  stdout: string,
+  columns: C,
+): Record<C[number], string>[] {
+  const out: Record<C[number], string>[] = [];
+  for (const line of stdout.split("\n")) {
+    if (line.trim() === "") continue;
+    const cols = line.replace(/\r$/, "").split("\t");
+    if (cols.length !== columns.length)
+      throw new ParseError("zfs -H -p", `expected ${columns.length} columns, got ${cols.length}`);
+    out.push(Object.fromEntries(columns.map((c, i) => [c, cols[i] as string])) as Record<C[number], string>);
+  }
+  return out;
+}
+
+export interface Snapshot {
+  name: string;
+  dataset: string;
+  snapshot: string;
+  /** Seconds since the epoch (`-p`). */
+  created: string;
+  used: string;
+}
+
+export const SNAPSHOT_COLUMNS = ["name", "creation", "used"] as const;
+
+/** `zfs list -H -p -t snapshot -o name,creation,used`. */
+export function parseSnapshots(stdout: string): Snapshot[] {
+  return parseZfsColumns(stdout, SNAPSHOT_COLUMNS).map((r) => {
+    const at = r.name.indexOf("@");
+    if (at <= 0)
+      throw new ParseError("zfs list -t snapshot", `not a snapshot name: ${JSON.stringify(r.name)}`);
+    return {
+      name: r.name,
+      dataset: r.name.slice(0, at),
+      snapshot: r.name.slice(at + 1),
+      created: r.creation,
+      used: r.used,
+    };
+  });
+}
+
 /** `zfs list -H -p -o name,mountpoint,canmount,encryption,keystatus,used` (tab-separated, '-' = none). */
 export function parseZfsListHp(stdout: string): Dataset[] {
   const out: Dataset[] = [];
