@@ -16,8 +16,9 @@ describe("scenario 3: encrypted root dataset", () => {
 
   it("reports the pool as locked and mounts nothing", async () => {
     const st = await waitForAutoMount(vm, "s3");
-    expect(st.phase, JSON.stringify(st)).toBe("found");
-    expect(JSON.stringify(st)).toMatch(/lock|key|encrypt/i);
+    expect(st.phase, JSON.stringify(st)).toBe("locked");
+    expect(st.locked).toEqual(expect.arrayContaining(["nvmepool", "nvmepool/root"]));
+    expect(st.autoMount.detail).toMatch(/key-not-loaded/);
     expect(await mounts(vm, "/mnt"), await guestSnapshot(vm)).toEqual([]);
   });
 

@@ -6,8 +6,8 @@ import { liveHostid, mounts, pools } from "./guest-state.js";
 import { AGENT_ARGS, boot, ensureDiskSet, RESCUE_HOSTID, SERVER_HOSTNAME, type Vm } from "./lab.js";
 import { expectOk, expectProblem, finish, guestSnapshot, waitForStatus } from "./scenario.js";
 
-/** the ISO service's command line without the boot-time auto-mount */
-const NO_AUTO = AGENT_ARGS.filter((a, i, all) => a !== "--auto-mount" && all[i - 1] !== "--auto-mount");
+/** the ISO service's command line, but no boot-time auto-mount (it would adopt the hostid) */
+const NO_AUTO = AGENT_ARGS.map((a, i, all) => (all[i - 1] === "--auto-mount" ? "off" : a));
 
 describe("scenario 6: forced import, live hostid kept", () => {
   let vm: Vm;
@@ -40,8 +40,10 @@ describe("scenario 6: forced import, live hostid kept", () => {
     const r = await vm.api("POST", "/v1/mount", { adoptHostId: false, force: true });
     expectOk(r);
     expect(r.body.forced).toBe(true);
-    expect(r.body.hostid.current ?? r.body.hostid.live).toBe(RESCUE_HOSTID);
-    expect(r.body.hostid.action).not.toBe("adopted");
+    expect(r.body.hostid.current).toBe(RESCUE_HOSTID);
+    expect(r.body.hostid.action).toBe("kept");
+    expect(r.body.hostid.lastHost).toBe(SERVER_HOSTNAME);
+    expect(r.body.steps.join("\n")).toMatch(/forced/);
     const snap = await guestSnapshot(vm);
     expect(await pools(vm), snap).toEqual({ nvmepool: "ONLINE" });
     expect((await mounts(vm, "/mnt")).find((m) => m.target === "/mnt")?.source, snap).toBe("nvmepool/root");

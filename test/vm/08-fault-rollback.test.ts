@@ -15,7 +15,9 @@ describe("scenario 8: fault mid-mount -> rollback", () => {
 
   it("the boot-time auto-mount fails and leaves nothing behind", async () => {
     const st = await waitForAutoMount(vm, "s8");
-    expect(st.phase, JSON.stringify(st)).not.toMatch(/^mounted/);
+    expect(st.phase, JSON.stringify(st)).toBe("found");
+    expect(st.autoMount.state).toBe("failed");
+    expect(st.autoMount.detail).toMatch(/mount-failed/);
     const snap = await guestSnapshot(vm);
     expect(await mounts(vm, "/mnt"), snap).toEqual([]);
     expect(await pools(vm), snap).toEqual({});
@@ -23,10 +25,17 @@ describe("scenario 8: fault mid-mount -> rollback", () => {
 
   it("an explicit mount fails at the home step, rolls back, and says so", async () => {
     const r = await vm.api("POST", "/v1/mount", {});
-    expectProblem(r, r.status >= 500 ? r.status : "4xx");
-    expect(r.body.failedStep, r.text).toBeTruthy();
-    expect(JSON.stringify(r.body.failedStep)).toMatch(/home/);
-    expect(r.body.rolledBack, r.text).toBe(true);
+    expectProblem(r, r.status >= 500 ? r.status : "4xx", "mount-failed");
+    expect(r.body.failedStep, r.text).toMatch(/nvmepool\/home.*\/mnt\/home/);
+    expect(r.body.detail, r.text).toMatch(/Not a directory|not a directory/);
+    // the error says what was undone: the mounts before home, the import, the hostid adoption
+    expect(r.body.state, r.text).toBe("rolled-back");
+    expect(r.body.rollbackFailures, r.text).toEqual([]);
+    const undone = (r.body.rolledBack as string[]).join("\n");
+    expect(undone, r.text).toMatch(/unmounted \/mnt\/nix/);
+    expect(undone, r.text).toMatch(/unmounted \/mnt$/m);
+    expect(undone, r.text).toMatch(/exported nvmepool/);
+    expect(undone, r.text).toMatch(/restored hostid/);
     const snap = await guestSnapshot(vm);
     expect(await mounts(vm, "/mnt"), snap).toEqual([]);
     expect(await pools(vm), snap).toEqual({});

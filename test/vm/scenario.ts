@@ -4,7 +4,7 @@ import { expect } from "vitest";
 import { describe as describeGuest } from "./guest-state.js";
 import { type ApiResponse, log, recordTiming, timingReport, type Vm } from "./lab.js";
 
-export type Phase = "nothing-found" | "found" | "mounted-ro" | "mounted-rw";
+export type Phase = "nothing-found" | "found" | "imported" | "locked" | "mounted-ro" | "mounted-rw";
 
 /** Poll GET /v1/status until `accept` is true (and the agent is not busy); returns the status body. */
 export async function waitForStatus(
@@ -35,26 +35,17 @@ export async function waitForPhase(vm: Vm, phases: Phase[], timeoutMs?: number):
 }
 
 /**
- * The boot-time auto-mount is over: the agent is idle and either mounted something or gave up.
- * Records "agent start -> settled" by the guest's clock.
+ * The boot-time auto-mount is over: status.autoMount.state left pending/running and the agent is idle.
+ * Records "agent start -> settled" by the guest's clock (an upper bound: it includes one poll interval).
  */
 export async function waitForAutoMount(vm: Vm, label: string): Promise<any> {
-  const s = await waitForStatus(
-    vm,
-    "auto-mount settled",
-    (st) => st?.phase?.startsWith("mounted") || st?.autoMount?.done === true || autoMountGaveUp(st),
+  const s = await waitForStatus(vm, "auto-mount settled", (st) =>
+    ["mounted", "waiting", "failed", "off"].includes(st?.autoMount?.state),
   );
   const since = await vm.secondsSinceAgentStart();
   if (since !== undefined)
-    recordTiming(`${label}: agent start -> ${s.phase} (guest clock, upper bound)`, since * 1000);
+    recordTiming(`${label}: agent start -> auto-mount ${s.autoMount.state} (${s.phase})`, since * 1000);
   return s;
-}
-
-function autoMountGaveUp(st: any): boolean {
-  // until the agent says so explicitly: "found"/"nothing-found" with a warning or an error recorded
-  if (!st || st.phase?.startsWith("mounted")) return false;
-  if (st.phase === "nothing-found") return true;
-  return Array.isArray(st.warnings) && st.warnings.length > 0;
 }
 
 /** An RFC 9457 problem response with the given status class and code */

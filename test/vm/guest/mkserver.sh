@@ -265,11 +265,12 @@ JOURNAL=none
 if [ -d $M/var ] && command -v /lib/systemd/systemd-journald >/dev/null; then
   pkill -x systemd-journal || true
   while pgrep -x systemd-journal >/dev/null; do sleep 0.1; done
+  rm -rf /run/systemd/journal; mkdir -p /run/systemd/journal      # no stale sockets from the old one
   echo "$MID" >/etc/machine-id
   mkdir -p $M/var/log/journal /var/log; mount --bind $M/var/log /var/log
   mkdir -p /etc/systemd/journald.conf.d; printf '[Journal]\nStorage=persistent\n' >/etc/systemd/journald.conf.d/lab.conf
   /lib/systemd/systemd-journald & JPID=$!
-  for i in $(seq 100); do [ -S /run/systemd/journal/socket ] && [ -S /run/systemd/journal/stdout ] && break; sleep 0.1; done
+  for i in $(seq 200); do journalctl --flush 2>/dev/null && break; sleep 0.1; done
   journalctl --flush
   logger -t systemd -p daemon.info "Startup finished in 2.101s (kernel) + 4.822s (initrd) + 9.301s (userspace) = 16.225s."
   logger -t sshd -p auth.info "Server listening on 0.0.0.0 port 22."
