@@ -1,8 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { AutoMounter } from "./app/automount.js";
-import { DetectionService } from "./app/detect.js";
-import { OperationLock } from "./app/lock.js";
-import { MountService } from "./app/mount.js";
+import { createServices } from "./app/services.js";
 import { ensureToken } from "./app/token.js";
 import { runBanner } from "./banner.js";
 import { HELP, resolveConfig } from "./config.js";
@@ -29,16 +26,14 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   const sys = new RealSystem(log.child({ component: "system" }));
   const { token, origin } = await ensureToken(sys, config.tokenFile, config.token);
-  const detection = new DetectionService(sys, log.child({ component: "detect" }), config.root);
-  const lock = new OperationLock();
-  const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), config.root);
-  const auto = new AutoMounter(config.autoMount, mounts, log.child({ component: "auto-mount" }));
   const urls = () => listenUrls(config.host, config.port);
-  const app = await buildServer({
-    token,
-    logger: log,
-    services: { version: VERSION, detection, mounts, lock, autoMount: () => auto.state, urls },
+  const services = createServices(sys, log, {
+    root: config.root,
+    version: VERSION,
+    autoMount: config.autoMount,
+    urls,
   });
+  const app = await buildServer({ token, logger: log, services });
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
@@ -78,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
-  void auto.run();
+  void services.auto.run();
   return -1;
 }
 

@@ -1,12 +1,14 @@
 import { Writable } from "node:stream";
 import pino from "pino";
-import { AutoMounter } from "../../agent/src/app/automount.js";
-import { DetectionService } from "../../agent/src/app/detect.js";
-import { OperationLock } from "../../agent/src/app/lock.js";
-import { MountService } from "../../agent/src/app/mount.js";
+import type { AutoMounter } from "../../agent/src/app/automount.js";
+import type { DetectionService } from "../../agent/src/app/detect.js";
+import type { OperationLock } from "../../agent/src/app/lock.js";
+import type { MountService } from "../../agent/src/app/mount.js";
+import { createServices, type Services } from "../../agent/src/app/services.js";
 import type { AutoMount } from "../../agent/src/config.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { type FakeConfig, FakeSystem } from "../../agent/src/system/fake.js";
+import type { checkReach } from "../../agent/src/system/reach.js";
 import { fakeConfig, makeNixosTree, sandbox, type TreeOptions } from "../helpers/fixtures.js";
 
 /** Every log line the services wrote, kept for secret scans. */
@@ -23,6 +25,7 @@ export class LogSink extends Writable {
 
 export interface Rig {
   sys: FakeSystem;
+  services: Services;
   detection: DetectionService;
   mounts: MountService;
   lock: OperationLock;
@@ -31,20 +34,47 @@ export interface Rig {
   dir: string;
 }
 
-export async function rig(
-  kase: string,
-  opts: { tree?: TreeOptions | false; fake?: Partial<FakeConfig>; autoMount?: AutoMount } = {},
-): Promise<Rig> {
+export interface RigOptions {
+  tree?: TreeOptions | false;
+  fake?: Partial<FakeConfig>;
+  autoMount?: AutoMount;
+  reach?: typeof checkReach;
+}
+
+/** Network check stand-in: tests never reach the internet. */
+export const offline: typeof checkReach = async (urls) =>
+  urls.map((url) => ({ url, host: new URL(url).hostname, dns: null, http: null, error: "ENOTFOUND", ms: 0 }));
+
+export async function rig(kase: string, opts: RigOptions = {}): Promise<Rig> {
   const dir = await sandbox();
   if (opts.tree !== false) await makeNixosTree(`${dir}/mnt`, opts.tree ?? {});
   const sys = new FakeSystem(fakeConfig(kase, dir, opts.fake));
   const logs = new LogSink();
   const log = pino({ level: "trace", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, logs);
-  const detection = new DetectionService(sys, log, "/mnt", 0);
-  const lock = new OperationLock();
-  const mounts = new MountService(sys, detection, lock, log, "/mnt");
-  const auto = new AutoMounter(opts.autoMount ?? "off", mounts, log);
-  return { sys, detection, mounts, lock, auto, logs, dir };
+  const services = createServices(
+    sys,
+    log,
+    {
+      root: "/mnt",
+      version: "test",
+      autoMount: opts.autoMount ?? "off",
+      urls: () => ["http://192.0.2.10:8080/"],
+      detectionMaxAgeMs: 0,
+      jobGraceMs: 200,
+      rebootDelayMs: 0,
+    },
+    opts.reach ?? offline,
+  );
+  return {
+    sys,
+    services,
+    detection: services.detection,
+    mounts: services.mounts,
+    lock: services.lock,
+    auto: services.auto,
+    logs,
+    dir,
+  };
 }
 
 export function mountedTargets(sys: FakeSystem): string[] {

@@ -75,7 +75,12 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     expect(res.hostid.action).toBe("adopted");
     expect(r.sys.hostidLink).toBeNull();
     expect(r.sys.hostid).toBe("8425e349");
-    const r2 = await rig("single", { fake: { hostidLink: "/etc/static/hostid", fail: (f, a) => (f === "mount" && a.includes("/mnt/var") ? { exitCode: 32 } : undefined) } });
+    const r2 = await rig("single", {
+      fake: {
+        hostidLink: "/etc/static/hostid",
+        fail: (f, a) => (f === "mount" && a.includes("/mnt/var") ? { exitCode: 32 } : undefined),
+      },
+    });
     const err = await rejection(r2.mounts.mount());
     expect(err.extras.state).toBe("rolled-back");
     expect(r2.sys.hostidLink).toBe("/etc/static/hostid");

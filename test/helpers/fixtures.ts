@@ -91,6 +91,8 @@ export interface TreeOptions {
   /** fstab text placed in the newest generation's etc/ (NixOS-generated shape). */
   fstab?: string | null;
   generations?: number;
+  /** Write the ESP's systemd-boot files under /boot (default true). */
+  esp?: boolean;
 }
 
 export const ZFS_FSTAB = `# This is a generated file.  Do not edit!
@@ -141,6 +143,31 @@ export async function makeNixosTree(root: string, opts: TreeOptions = {}): Promi
     last = etc;
   }
   await l("nix/var/nix/profiles/system", `system-${n}-link`);
+  if (opts.esp !== false) {
+    // Same shape as the lab-generated entry (test/fixtures/generated), one per generation.
+    const entry = readFileSync(
+      join(import.meta.dirname, "..", "fixtures", "generated", "GENERATED-nixos-generation-3.conf"),
+      "utf8",
+    );
+    for (let g = 1; g <= n; g++) {
+      const hash = `${String(g).repeat(4)}abcdefghijklmnopqrstuvwxyz12`.slice(0, 32);
+      const text = entry
+        .replace(/Generation 3/, `Generation ${g}`)
+        .replace(
+          /\/nix\/store\/[^ ]+-nixos-system-[^/]+\/init/,
+          `/nix/store/${hash}-nixos-system-${host}-24.11.2025010${g}/init`,
+        );
+      await w(`boot/loader/entries/nixos-generation-${g}.conf`, text);
+    }
+    await w(
+      "boot/loader/loader.conf",
+      readFileSync(
+        join(import.meta.dirname, "..", "fixtures", "generated", "GENERATED-loader.conf"),
+        "utf8",
+      ).replace(/nixos-generation-\d+/, `nixos-generation-${n}`),
+    );
+  }
+  await mkdir(join(root, "var/log/journal/4e94ca0830aecd9a467e26d22b49108a"), { recursive: true });
   await l("etc/static", last);
   await l("etc/fstab", "/etc/static/fstab");
   await w("etc/NIXOS", "");

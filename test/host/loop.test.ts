@@ -10,7 +10,12 @@ import { MountService } from "../../agent/src/app/mount.js";
 import { flattenDevices, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseProcMounts } from "../../agent/src/core/mounts.js";
 import { RealSystem } from "../../agent/src/system/real.js";
-import { isReadOnlyCommand, type RunOptions, type System } from "../../agent/src/system/system.js";
+import {
+  isReadOnlyCommand,
+  type RunOptions,
+  type SpawnOptions,
+  type System,
+} from "../../agent/src/system/system.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
 
 const HOST = join(import.meta.dirname, "..", "fixtures", "host-captured");
@@ -47,6 +52,10 @@ class Recording implements System {
   run(file: string, args: readonly string[], opts?: RunOptions) {
     this.commands.push({ file, args: [...args] });
     return this.inner.run(file, args, opts);
+  }
+  spawn(file: string, args: readonly string[], opts?: SpawnOptions) {
+    this.commands.push({ file, args: [...args] });
+    return this.inner.spawn(file, args, opts);
   }
   readFile = (p: string) => this.inner.readFile(p);
   writeFile = (p: string, d: string | Uint8Array, m?: number) => this.inner.writeFile(p, d, m);

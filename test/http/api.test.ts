@@ -16,14 +16,7 @@ async function server(kase = "single", r?: Rig, limiter?: FailureLimiter) {
     token: TOKEN,
     logger,
     limiter,
-    services: {
-      version: "test",
-      detection: rr.detection,
-      mounts: rr.mounts,
-      lock: rr.lock,
-      autoMount: () => rr.auto.state,
-      urls: () => ["http://192.0.2.10:8080/"],
-    },
+    services: rr.services,
   });
   return { app, rig: rr, logs };
 }

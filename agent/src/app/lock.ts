@@ -8,7 +8,8 @@ export class OperationLock {
     return this.current;
   }
 
-  async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  /** Take the lock now or throw `busy`; the returned function releases it (once). */
+  acquire(name: string): () => void {
     if (this.current) {
       throw new LifeboatError(
         "busy",
@@ -18,11 +19,19 @@ export class OperationLock {
         },
       );
     }
-    this.current = { name, since: new Date().toISOString() };
+    const mine = { name, since: new Date().toISOString() };
+    this.current = mine;
+    return () => {
+      if (this.current === mine) this.current = null;
+    };
+  }
+
+  async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const release = this.acquire(name);
     try {
       return await fn();
     } finally {
-      this.current = null;
+      release();
     }
   }
 }

@@ -30,6 +30,13 @@ export const errorStatus = {
   "command-failed": 500,
   "command-timeout": 504,
   "path-escape": 400,
+  "read-only-mount": 409,
+  "precondition-failed": 412,
+  "precondition-required": 428,
+  "confirm-mismatch": 422,
+  "no-bootloader": 404,
+  "job-not-running": 409,
+  "too-large": 413,
   "parse-error": 502,
   internal: 500,
 } as const satisfies Record<string, number>;

@@ -20,7 +20,9 @@ export interface JournalEntry {
 
 function usToIso(v: unknown): string | null {
   const n = typeof v === "string" ? Number(v) : typeof v === "number" ? v : Number.NaN;
-  return Number.isFinite(n) ? new Date(Math.floor(n / 1000)).toISOString() : null;
+  return Number.isFinite(n) && Math.abs(n / 1000) <= 8.64e15
+    ? new Date(Math.floor(n / 1000)).toISOString()
+    : null;
 }
 
 /** `journalctl --list-boots -o json`: one array; timestamps in µs since the epoch. */

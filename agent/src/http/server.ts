@@ -9,24 +9,15 @@ import Fastify, {
   type RawServerDefault,
 } from "fastify";
 import type { Logger } from "pino";
-import type { DetectionService } from "../app/detect.js";
-import type { OperationLock } from "../app/lock.js";
-import type { MountService } from "../app/mount.js";
-import type { AutoMountState } from "../app/status.js";
+import type { Services } from "../app/services.js";
 import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { registerReadRoutes } from "./routes/read.js";
+import { registerRescueRoutes } from "./routes/rescue.js";
 import { Problem } from "./schemas.js";
 
-export interface Services {
-  version: string;
-  detection: DetectionService;
-  mounts: MountService;
-  lock: OperationLock;
-  autoMount: () => AutoMountState;
-  urls: () => string[];
-}
+export type { Services };
 
 export interface ServerOptions {
   token: string;
@@ -116,5 +107,6 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
 
   registerReadRoutes(app, opts.services);
   registerActionRoutes(app, opts.services);
+  registerRescueRoutes(app, opts.services, opts.token);
   return app;
 }

@@ -2,7 +2,15 @@ import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFi
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../core/hostid.js";
 import type { MountEntry } from "../core/mounts.js";
-import type { CommandResult, FileInfo, RunOptions, System } from "./system.js";
+import type {
+  CommandResult,
+  FileInfo,
+  OutputLine,
+  RunOptions,
+  Spawned,
+  SpawnOptions,
+  System,
+} from "./system.js";
 import { isReadOnlyCommand } from "./system.js";
 
 /** Real captured outputs a fake machine replays (see test/fixtures/captured). */
@@ -50,6 +58,13 @@ export interface FakeConfig {
   splHostIdFixed?: boolean;
   /** /etc/hostid is a symlink into the read-only store (NixOS): writing through it fails. */
   hostidLink?: string;
+  /** Scripted long-running processes (rebuilds): lines to print, exit code, or hang until killed. */
+  spawnScript?: (
+    file: string,
+    args: readonly string[],
+  ) => { lines: OutputLine[]; exitCode: number; hang?: boolean } | undefined;
+  /** Replies to `run` calls the model does not know (e.g. journalctl, zfs snapshot). */
+  extra?: (file: string, args: readonly string[], input: string) => CommandResult | undefined;
 }
 
 export interface RecordedCall {
@@ -82,6 +97,7 @@ export class FakeSystem implements System {
   readonly calls: RecordedCall[] = [];
   readonly imported = new Map<string, { readonly: boolean; altroot: string | null; forced: boolean }>();
   readonly keysLoaded = new Set<string>();
+  readonly snapshots: string[] = [];
   mounts: MountEntry[];
   hostid: string;
   hostidLink: string | null;
@@ -116,7 +132,39 @@ export class FakeSystem implements System {
     return this.cfg.pools.find((p) => p.name === nameOrGuid || p.guid === nameOrGuid);
   }
 
+  spawn(file: string, args: readonly string[], opts: SpawnOptions = {}): Spawned {
+    const input = opts.input === undefined ? "<none>" : opts.secretInput ? "<secret>" : opts.input;
+    this.calls.push({ op: "run", file, args: [...args], input, mutating: !isReadOnlyCommand(file, args) });
+    const script = this.cfg.spawnScript?.(file, args);
+    const listeners: ((l: OutputLine) => void)[] = [];
+    let killed: string | null = null;
+    let wake: (() => void) | null = null;
+    const done = (async () => {
+      await new Promise((r) => setImmediate(r));
+      if (!script) return { exitCode: 127, signal: null, notFound: true };
+      for (const line of script.lines) {
+        if (killed) break;
+        for (const l of listeners) l(line);
+        await new Promise((r) => setImmediate(r));
+      }
+      if (script.hang && !killed) await new Promise<void>((r) => (wake = r));
+      return killed
+        ? { exitCode: null, signal: killed, notFound: false }
+        : { exitCode: script.exitCode, signal: null, notFound: false };
+    })();
+    return {
+      onLine: (l) => listeners.push(l),
+      done,
+      kill: (signal) => {
+        killed = signal;
+        (wake as (() => void) | null)?.();
+      },
+    };
+  }
+
   private dispatch(file: string, a: readonly string[], input: string): CommandResult {
+    const extra = this.cfg.extra?.(file, a, input);
+    if (extra) return extra;
     const o = this.cfg.outputs;
     switch (file) {
       case "lsblk":
@@ -200,6 +248,25 @@ export class FakeSystem implements System {
         .filter((l) => l !== "" && importedNames.includes(l.split("\t")[0]?.split("/")[0] ?? ""))
         .map((l) => `${l}\n`)
         .join("");
+    if (verb === "snapshot") {
+      const name = a[a.length - 1] as string;
+      const [pool, snap] = name.split("@") as [string, string];
+      if (!this.imported.has(pool)) return fail(1, `cannot open '${pool}': dataset does not exist\n`);
+      if (this.imported.get(pool)?.readonly) return fail(1, `cannot create snapshots : pool is read-only\n`);
+      const datasets = (o.zfsListHp ?? "")
+        .split("\n")
+        .map((l) => l.split("\t")[0] ?? "")
+        .filter((n) => n === pool || n.startsWith(`${pool}/`));
+      for (const ds of a.includes("-r") ? datasets : [pool]) this.snapshots.push(`${ds}@${snap}`);
+      return ok();
+    }
+    if (verb === "rollback")
+      return this.snapshots.includes(a[a.length - 1] as string)
+        ? ok()
+        : fail(1, "cannot open snapshot: dataset does not exist\n");
+    if (verb === "list" && a.includes("snapshot")) {
+      return ok(this.snapshots.map((n, i) => `${n}\t${1764100000 + i}\t0\n`).join(""));
+    }
     if (verb === "list") {
       if (importedNames.length === 0) return ok("", "no datasets available\n");
       const locked = this.cfg.pools.some((p) => p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot));
@@ -274,7 +341,8 @@ export class FakeSystem implements System {
   async writeFile(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
     this.calls.push({ op: "writeFile", file: path, args: [], mutating: true });
     if (path === "/etc/hostid") {
-      if (this.hostidLink) throw Object.assign(new Error("EROFS: read-only file system, open '/etc/hostid'"), { code: "EROFS" });
+      if (this.hostidLink)
+        throw Object.assign(new Error("EROFS: read-only file system, open '/etc/hostid'"), { code: "EROFS" });
       const b = Buffer.from(data);
       this.hostid = b.readUInt32LE(0).toString(16).padStart(8, "0");
       return;

@@ -1,8 +1,17 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
 import { execa } from "execa";
 import type { Logger } from "pino";
-import type { CommandResult, FileInfo, RunOptions, System } from "./system.js";
+import type {
+  CommandResult,
+  FileInfo,
+  OutputLine,
+  RunOptions,
+  Spawned,
+  SpawnOptions,
+  System,
+} from "./system.js";
 
 const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -39,6 +48,41 @@ export class RealSystem implements System {
       "command",
     );
     return result;
+  }
+
+  spawn(file: string, args: readonly string[], opts: SpawnOptions = {}): Spawned {
+    const child = execa(file, args, {
+      reject: false,
+      buffer: false,
+      input: opts.input ?? "",
+      env: { LC_ALL: "C", ...opts.env },
+    });
+    this.log.debug({ cmd: [file, ...args], pid: child.pid }, "spawned");
+    const listeners: ((l: OutputLine) => void)[] = [];
+    const emit = (line: OutputLine) => {
+      for (const l of listeners) l(line);
+    };
+    const closed: Promise<void>[] = [];
+    for (const stream of ["stdout", "stderr"] as const) {
+      const s = child[stream];
+      if (!s) continue;
+      const rl = createInterface({ input: s, crlfDelay: Number.POSITIVE_INFINITY });
+      rl.on("line", (text) => emit({ stream, text }));
+      closed.push(new Promise((resolve) => rl.on("close", () => resolve())));
+    }
+    const done = child.then(async (r) => {
+      await Promise.all(closed);
+      return {
+        exitCode: r.exitCode ?? null,
+        signal: r.signal ?? null,
+        notFound: errno(r.cause) === "ENOENT",
+      };
+    });
+    return {
+      onLine: (l) => listeners.push(l),
+      done,
+      kill: (signal) => child.kill(signal),
+    };
   }
 
   async readFile(path: string): Promise<Buffer | null> {

@@ -21,6 +21,26 @@ export interface RunOptions {
   env?: Record<string, string>;
 }
 
+export interface OutputLine {
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+/** A long-running process whose output is consumed line by line (rebuild jobs, journal paging). */
+export interface Spawned {
+  /** Called for each output line, in order, until the process ends. */
+  onLine(listener: (line: OutputLine) => void): void;
+  /** Resolves when the process has ended (never rejects). */
+  done: Promise<{ exitCode: number | null; signal: string | null; notFound: boolean }>;
+  kill(signal: "SIGTERM" | "SIGKILL"): void;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  input?: string;
+  secretInput?: boolean;
+}
+
 export interface FileInfo {
   type: "file" | "dir" | "link" | "other";
   size: number;
@@ -30,6 +50,7 @@ export interface FileInfo {
 
 export interface System {
   run(file: string, args: readonly string[], opts?: RunOptions): Promise<CommandResult>;
+  spawn(file: string, args: readonly string[], opts?: SpawnOptions): Spawned;
   /** null when the file does not exist. */
   readFile(path: string): Promise<Buffer | null>;
   writeFile(path: string, data: string | Uint8Array, mode?: number): Promise<void>;
@@ -54,6 +75,7 @@ export const READ_ONLY_COMMANDS: Record<string, (args: readonly string[]) => boo
   zpool: (a) =>
     ["list", "status", "version", "get"].includes(a[0] ?? "") || (a[0] === "import" && a.length === 1),
   cryptsetup: (a) => ["isLuks", "luksDump", "status"].includes(a[0] ?? ""),
+  journalctl: () => true,
 };
 
 export function isReadOnlyCommand(file: string, args: readonly string[]): boolean {

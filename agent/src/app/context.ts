@@ -1,0 +1,134 @@
+import type { Logger } from "pino";
+import { LifeboatError } from "../core/errors.js";
+import { isReadOnly, type MountEntry } from "../core/mounts.js";
+import { parseSnapshots, SNAPSHOT_COLUMNS } from "../core/zfs.js";
+import type { System } from "../system/system.js";
+import type { Audit } from "./audit.js";
+import type { DetectionService } from "./detect.js";
+import { InstalledSystem } from "./installed.js";
+import type { OperationLock } from "./lock.js";
+
+export interface MountedRoot {
+  installed: InstalledSystem;
+  rootMount: MountEntry;
+  readonly: boolean;
+  /** Pool of the root dataset, null for a non-ZFS root. */
+  pool: string | null;
+  mounts: MountEntry[];
+}
+
+export interface ChangeResult<T> {
+  result: T;
+  snapshot: string | null;
+}
+
+/** ISO 8601 basic format, valid in a ZFS snapshot name: 20261125T210000Z. */
+export function snapshotStamp(d = new Date()): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+}
+
+/** What every rescue action shares: the mounted system, the lock, snapshot-first and the audit. */
+export class RescueContext {
+  constructor(
+    readonly sys: System,
+    readonly detection: DetectionService,
+    readonly lock: OperationLock,
+    readonly audit: Audit,
+    readonly log: Logger,
+    readonly root: string,
+  ) {}
+
+  async mounted(): Promise<MountedRoot> {
+    const d = await this.detection.current();
+    const rootMount = d.mounts.find((m) => m.target === this.root);
+    if (!rootMount)
+      throw new LifeboatError(
+        "not-mounted",
+        `the installed system is not mounted at ${this.root}: POST /v1/mount first`,
+      );
+    return {
+      installed: new InstalledSystem(this.sys, this.root),
+      rootMount,
+      readonly: isReadOnly(rootMount),
+      pool: rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null,
+      mounts: d.mounts,
+    };
+  }
+
+  async writable(): Promise<MountedRoot> {
+    const m = await this.mounted();
+    if (m.readonly)
+      throw new LifeboatError(
+        "read-only-mount",
+        'the installed system is mounted read-only: re-mount it read-write first (POST /v1/mount {"readonly": false})',
+      );
+    return m;
+  }
+
+  /** `zfs snapshot -r pool@lifeboat-<stamp>`; null (and a note) for a non-ZFS root. */
+  async snapshot(pool: string | null, label = "lifeboat"): Promise<string | null> {
+    if (!pool) return null;
+    const name = `${pool}@${label}-${snapshotStamp()}`;
+    const r = await this.sys.run("zfs", ["snapshot", "-r", name]);
+    if (r.exitCode !== 0) {
+      if (/dataset already exists/.test(r.stderr)) return name;
+      throw new LifeboatError(
+        "command-failed",
+        `snapshot ${name} failed: ${r.stderr.trim().split("\n")[0] ?? r.exitCode}`,
+        { failedStep: `snapshot ${name}` },
+      );
+    }
+    return name;
+  }
+
+  async listSnapshots(pool: string) {
+    const r = await this.sys.run("zfs", [
+      "list",
+      "-H",
+      "-p",
+      "-t",
+      "snapshot",
+      "-o",
+      SNAPSHOT_COLUMNS.join(","),
+      "-r",
+      pool,
+    ]);
+    if (r.exitCode !== 0)
+      throw new LifeboatError("command-failed", `listing snapshots of ${pool} failed: ${r.stderr.trim()}`);
+    return parseSnapshots(r.stdout);
+  }
+
+  /**
+   * A change to the installed system: one at a time, read-write mount required, recursive
+   * snapshot first (ZFS), audited whether it succeeds or not.
+   */
+  async change<T>(
+    action: string,
+    target: string | null,
+    who: string,
+    fn: (m: MountedRoot) => Promise<T>,
+  ): Promise<ChangeResult<T>> {
+    return this.lock.run(action, async () => {
+      const m = await this.writable();
+      const snapshot = await this.snapshot(m.pool);
+      try {
+        const result = await fn(m);
+        await this.audit.record({ who, action, target, result: "ok", detail: { snapshot } });
+        return { result, snapshot };
+      } catch (err) {
+        const e = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
+        await this.audit.record({
+          who,
+          action,
+          target,
+          result: "failed",
+          detail: { snapshot, code: e.code, error: e.message },
+        });
+        throw new LifeboatError(e.code, e.message, { ...e.extras, snapshot });
+      }
+    });
+  }
+}

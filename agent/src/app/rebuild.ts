@@ -1,0 +1,91 @@
+import { LifeboatError } from "../core/errors.js";
+import { checkReach } from "../system/reach.js";
+import type { RescueContext } from "./context.js";
+import type { JobManager, JobView } from "./jobs.js";
+
+export interface RebuildRequest {
+  action: "boot" | "build";
+  flake?: string;
+  extraArgs?: string[];
+}
+
+const FLAKE = /^[A-Za-z0-9/._~+-]+(#[A-Za-z0-9._-]+)?$|^#[A-Za-z0-9._-]+$/;
+const ARG = /^[A-Za-z0-9@%+=:,./_-]{1,200}$/;
+const DEFAULT_SUBSTITUTERS = ["https://cache.nixos.org"];
+
+/** Substituters from the installed system's nix.conf (`substituters = a b`), else the default cache. */
+export function substitutersOf(nixConf: string | null): string[] {
+  const line = nixConf?.split("\n").find((l) => /^\s*substituters\s*=/.test(l));
+  const urls =
+    line
+      ?.split("=")[1]
+      ?.trim()
+      .split(/\s+/)
+      .filter((u) => /^https?:\/\//.test(u)) ?? [];
+  return urls.length > 0 ? urls : DEFAULT_SUBSTITUTERS;
+}
+
+/** `nixos-rebuild` inside `nixos-enter` as a job, after a network check reported in its log. */
+export class RebuildService {
+  constructor(
+    private readonly ctx: RescueContext,
+    private readonly jobs: JobManager,
+    private readonly reach: typeof checkReach = checkReach,
+  ) {}
+
+  async start(req: RebuildRequest, who: string): Promise<JobView> {
+    if (req.flake !== undefined && !FLAKE.test(req.flake))
+      throw new LifeboatError(
+        "validation-failed",
+        `not a flake reference: ${JSON.stringify(req.flake.slice(0, 100))}`,
+      );
+    for (const a of req.extraArgs ?? [])
+      if (!ARG.test(a))
+        throw new LifeboatError(
+          "validation-failed",
+          `extra argument not allowed: ${JSON.stringify(a.slice(0, 100))}`,
+        );
+    const m = await this.ctx.writable();
+    if (this.ctx.lock.busy) this.ctx.lock.acquire("rebuild"); // throws `busy` before anything is done
+    const snapshot = await this.ctx.snapshot(m.pool);
+    const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);
+    const args = [
+      "--root",
+      this.ctx.root,
+      "--",
+      "nixos-rebuild",
+      req.action,
+      // The live system's kernel and mounts do not allow Nix's sandbox inside the chroot.
+      "--option",
+      "sandbox",
+      "false",
+      ...(req.flake ? ["--flake", req.flake] : []),
+      ...(req.extraArgs ?? []),
+    ];
+    const job = this.jobs.start(
+      "rebuild",
+      `nixos-rebuild ${req.action}${req.flake ? ` --flake ${req.flake}` : ""}`,
+      [{ label: "nixos-rebuild", file: "nixos-enter", args }],
+      who,
+      async (say) => {
+        say(snapshot ? `snapshot ${snapshot} taken before the rebuild` : "not ZFS: no snapshot taken");
+        const results = await this.reach(substitutersOf(nixConf));
+        for (const r of results) {
+          say(
+            r.http !== null
+              ? `network: ${r.url} reachable (${r.host} → ${r.dns}, HTTP ${r.http}, ${r.ms} ms)`
+              : `network: ${r.url} NOT reachable (${r.dns ? `DNS ok → ${r.dns}` : "DNS failed"}, ${r.error}); the rebuild can only use what is already in the store`,
+          );
+        }
+      },
+    );
+    await this.ctx.audit.record({
+      who,
+      action: "rebuild",
+      target: req.flake ?? "/etc/nixos/configuration.nix",
+      result: "started",
+      detail: { job: job.id, action: req.action, snapshot },
+    });
+    return job;
+  }
+}

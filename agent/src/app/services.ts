@@ -1,0 +1,102 @@
+import type { Logger } from "pino";
+import type { AutoMount } from "../config.js";
+import type { System } from "../system/system.js";
+import { Audit } from "./audit.js";
+import { AutoMounter } from "./automount.js";
+import { BootService } from "./boot.js";
+import { RescueContext } from "./context.js";
+import { DetectionService } from "./detect.js";
+import { InstalledSystem } from "./installed.js";
+import { JobManager } from "./jobs.js";
+import { JournalService } from "./journal.js";
+import { OperationLock } from "./lock.js";
+import { MountService } from "./mount.js";
+import { ConfigService } from "./nixconfig.js";
+import { PowerService } from "./power.js";
+import { RebuildService } from "./rebuild.js";
+import { SnapshotService } from "./snapshots.js";
+import type { AutoMountState } from "./status.js";
+
+export interface Services {
+  version: string;
+  detection: DetectionService;
+  mounts: MountService;
+  lock: OperationLock;
+  jobs: JobManager;
+  audit: Audit;
+  boot: BootService;
+  config: ConfigService;
+  rebuild: RebuildService;
+  snapshots: SnapshotService;
+  journal: JournalService;
+  power: PowerService;
+  auto: AutoMounter;
+  autoMount: () => AutoMountState;
+  urls: () => string[];
+}
+
+export interface ServiceOptions {
+  root: string;
+  version: string;
+  autoMount: AutoMount;
+  urls: () => string[];
+  /** Detection results younger than this are reused (ms). */
+  detectionMaxAgeMs?: number;
+  jobGraceMs?: number;
+  rebootDelayMs?: number;
+}
+
+/** Wiring of every use case on one System (real or fake): used by main and by the tests alike. */
+export function createServices(
+  sys: System,
+  log: Logger,
+  o: ServiceOptions,
+  reach?: ConstructorParameters<typeof RebuildService>[2],
+): Services {
+  const detection = new DetectionService(
+    sys,
+    log.child({ component: "detect" }),
+    o.root,
+    o.detectionMaxAgeMs ?? 3_000,
+  );
+  const lock = new OperationLock();
+  const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root);
+  const writableRoot = async () => {
+    const d = await detection.current();
+    const m = d.mounts.find((x) => x.target === o.root);
+    return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root) : null;
+  };
+  const audit = new Audit(sys, log.child({ component: "audit" }), writableRoot);
+  const jobs = new JobManager(sys, lock, log.child({ component: "jobs" }), {
+    graceMs: o.jobGraceMs,
+    onEnd: async (job, lines) => {
+      await audit.append(`jobs/${job.id}.log`, lines.map((l) => `${l.at} ${l.stream} ${l.text}\n`).join(""));
+      await audit.record({
+        who: job.who,
+        action: `${job.kind}-end`,
+        target: job.title,
+        result: job.state === "succeeded" ? "ok" : "failed",
+        detail: { job: job.id, state: job.state, exitCode: job.exitCode },
+      });
+    },
+  });
+  const ctx = new RescueContext(sys, detection, lock, audit, log.child({ component: "rescue" }), o.root);
+  const auto = new AutoMounter(o.autoMount, mounts, log.child({ component: "auto-mount" }));
+  return {
+    version: o.version,
+    detection,
+    mounts,
+    lock,
+    jobs,
+    audit,
+    boot: new BootService(ctx, jobs),
+    config: new ConfigService(ctx),
+    rebuild: new RebuildService(ctx, jobs, reach),
+    snapshots: new SnapshotService(ctx),
+    journal: new JournalService(ctx),
+    power: new PowerService(sys, mounts, jobs, audit, log.child({ component: "power" }), o.rebootDelayMs),
+    auto,
+    autoMount: () => auto.state,
+    urls: o.urls,
+  };
+}

@@ -1,0 +1,77 @@
+import { LifeboatError } from "../core/errors.js";
+import type { RescueContext } from "./context.js";
+
+const SNAP = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+/** Recursive snapshots of the root pool: taken before every change, listed, and (explicitly) rolled back. */
+export class SnapshotService {
+  constructor(private readonly ctx: RescueContext) {}
+
+  private async pool(): Promise<string> {
+    const m = await this.ctx.mounted();
+    if (!m.pool)
+      throw new LifeboatError("zfs-unavailable", "the installed system's root is not on ZFS: no snapshots");
+    return m.pool;
+  }
+
+  async list() {
+    const pool = await this.pool();
+    return { pool, snapshots: (await this.ctx.listSnapshots(pool)).reverse() };
+  }
+
+  async create(who: string) {
+    return this.ctx.lock.run("snapshot", async () => {
+      const m = await this.ctx.writable();
+      const name = await this.ctx.snapshot(m.pool);
+      await this.ctx.audit.record({ who, action: "snapshot", target: name, result: "ok", detail: {} });
+      return { snapshot: name };
+    });
+  }
+
+  /** Destructive: every dataset of the pool goes back to `<snapshot>` (newer snapshots are destroyed). */
+  async rollback(snapshot: string, confirm: string | undefined, who: string) {
+    if (!SNAP.test(snapshot)) throw new LifeboatError("validation-failed", "bad snapshot name");
+    if (confirm !== snapshot)
+      throw new LifeboatError(
+        "confirm-mismatch",
+        `rolling back discards every change since ${snapshot}: send {"confirm": "${snapshot}"} to proceed`,
+      );
+    return this.ctx.lock.run("snapshot-rollback", async () => {
+      const m = await this.ctx.writable();
+      const pool = m.pool as string;
+      const targets = (await this.ctx.listSnapshots(pool)).filter((s) => s.snapshot === snapshot);
+      if (targets.length === 0)
+        throw new LifeboatError("not-found", `no snapshot named ${snapshot} in ${pool}`);
+      const done: string[] = [];
+      for (const t of targets) {
+        const r = await this.ctx.sys.run("zfs", ["rollback", "-r", t.name]);
+        if (r.exitCode !== 0) {
+          await this.ctx.audit.record({
+            who,
+            action: "snapshot-rollback",
+            target: snapshot,
+            result: "failed",
+            detail: { done, failed: t.name },
+          });
+          throw new LifeboatError(
+            "command-failed",
+            `rollback of ${t.name} failed: ${r.stderr.trim().split("\n")[0]}; already rolled back: ${done.join(", ") || "nothing"}`,
+            {
+              done,
+              failedStep: `rollback ${t.name}`,
+            },
+          );
+        }
+        done.push(t.name);
+      }
+      await this.ctx.audit.record({
+        who,
+        action: "snapshot-rollback",
+        target: snapshot,
+        result: "ok",
+        detail: { datasets: done },
+      });
+      return { snapshot, rolledBack: done };
+    });
+  }
+}

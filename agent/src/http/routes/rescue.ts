@@ -1,0 +1,446 @@
+import { createHash } from "node:crypto";
+import { type TProperties, type TSchema, Type } from "@sinclair/typebox";
+import type { FastifyRequest } from "fastify";
+import type { JobEvent } from "../../app/jobs.js";
+import type { App, Services } from "../server.js";
+
+const P = { $ref: "Problem#" };
+const problems = { 400: P, 401: P, 404: P, 409: P, 412: P, 413: P, 422: P, 428: P, 500: P };
+const S = Type.String();
+const NS = Type.Union([S, Type.Null()]);
+const Obj = <T extends TProperties>(props: T) => Type.Object(props, { additionalProperties: false });
+const Changed = <T extends TSchema>(result: T) => Type.Object({ result, snapshot: NS });
+
+const Generation = Type.Object({
+  number: Type.Integer(),
+  current: Type.Boolean(),
+  bootDefault: Type.Boolean(),
+  date: NS,
+  storePath: NS,
+  nixosVersion: NS,
+  kernelVersion: NS,
+  kernelParams: Type.Array(S),
+  closurePresent: Type.Boolean(),
+  label: NS,
+});
+const BootEntry = Type.Object({
+  id: S,
+  file: S,
+  title: NS,
+  version: NS,
+  linux: NS,
+  options: Type.Array(S),
+  generation: Type.Union([Type.Integer(), Type.Null()]),
+  isDefault: Type.Boolean(),
+  hasBackup: Type.Boolean(),
+});
+const Job = Type.Object({
+  id: S,
+  kind: S,
+  title: S,
+  state: S,
+  exitCode: Type.Union([Type.Integer(), Type.Null()]),
+  createdAt: S,
+  endedAt: NS,
+  durationMs: Type.Union([Type.Number(), Type.Null()]),
+  steps: Type.Array(Type.Object({ label: S, command: Type.Array(S) })),
+  currentStep: Type.Integer(),
+  lines: Type.Integer(),
+  droppedLines: Type.Integer(),
+  who: S,
+});
+const JobId = Type.Object({ id: Type.String({ format: "uuid" }) });
+const EntryId = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9@%+=:,._-]{1,200}$" }) });
+const Param = Type.String({ minLength: 1, maxLength: 256, pattern: "^[\\x21-\\x7e]+$" });
+
+/** Identity for the audit: which token (a short hash, never the token) from which address. */
+function whoOf(token: string, req: FastifyRequest): string {
+  return `tok-${createHash("sha256").update(token).digest("hex").slice(0, 8)}@${req.ip}`;
+}
+
+export function registerRescueRoutes(app: App, s: Services, token: string): void {
+  const who = (req: FastifyRequest) => whoOf(token, req);
+
+  app.get(
+    "/v1/generations",
+    {
+      schema: {
+        summary: "System generations of the installed system (newest first)",
+        response: { 200: Type.Object({ generations: Type.Array(Generation), profile: NS }), ...problems },
+      },
+    },
+    async () => s.boot.generations(),
+  );
+
+  app.get(
+    "/v1/boot",
+    {
+      schema: {
+        summary: "Boot loader, default entry and entries with their kernel command line",
+        response: {
+          200: Type.Object({
+            loader: S,
+            esp: NS,
+            default: NS,
+            timeout: NS,
+            entries: Type.Array(BootEntry),
+            notes: Type.Array(S),
+          }),
+          ...problems,
+        },
+      },
+    },
+    async () => s.boot.boot(),
+  );
+
+  app.post(
+    "/v1/boot/default",
+    {
+      schema: {
+        summary:
+          "Boot this generation by default: loader.conf (fast, reversible) or a profile switch job (mode: profile)",
+        body: Obj({
+          generation: Type.Integer({ minimum: 1 }),
+          mode: Type.Optional(Type.Union([Type.Literal("loader"), Type.Literal("profile")])),
+        }),
+        response: {
+          200: Changed(Type.Object({ loader: S, default: S, previous: NS, backup: S })),
+          202: Type.Object({ job: Job }),
+          ...problems,
+        },
+      },
+    },
+    async (req, reply) => {
+      if (req.body.mode === "profile")
+        return reply.code(202).send({ job: await s.boot.switchProfile(req.body.generation, who(req)) });
+      return s.boot.setDefault(req.body.generation, who(req));
+    },
+  );
+
+  app.post(
+    "/v1/boot/entries/:id/kernel-params",
+    {
+      schema: {
+        summary: "Add/remove kernel parameters on a boot entry (backup kept; revert restores it)",
+        params: EntryId,
+        body: Obj({
+          add: Type.Optional(Type.Array(Param, { maxItems: 32 })),
+          remove: Type.Optional(Type.Array(Param, { maxItems: 32 })),
+        }),
+        response: {
+          200: Changed(
+            Type.Object({
+              entry: S,
+              before: Type.Array(S),
+              after: Type.Array(S),
+              changed: Type.Boolean(),
+              backup: S,
+            }),
+          ),
+          ...problems,
+        },
+      },
+    },
+    async (req) => s.boot.kernelParams(req.params.id, req.body.add ?? [], req.body.remove ?? [], who(req)),
+  );
+
+  app.post(
+    "/v1/boot/entries/:id/revert",
+    {
+      schema: {
+        summary: "Restore a boot entry from its backup",
+        params: EntryId,
+        response: {
+          200: Changed(Type.Object({ entry: S, restored: Type.Boolean(), options: Type.Array(S) })),
+          ...problems,
+        },
+      },
+    },
+    async (req) => s.boot.revert(req.params.id, who(req)),
+  );
+
+  app.get(
+    "/v1/config",
+    {
+      schema: {
+        summary: "Files of the installed system's /etc/nixos, whether it is a flake, and its host names",
+        response: {
+          200: Type.Object({
+            root: S,
+            flake: Type.Boolean(),
+            hosts: Type.Array(S),
+            files: Type.Array(Type.Object({ path: S, size: Type.Integer() })),
+            skipped: Type.Array(S),
+          }),
+          ...problems,
+        },
+      },
+    },
+    async () => s.config.tree(),
+  );
+
+  app.get(
+    "/v1/config/*",
+    {
+      schema: {
+        summary: "Read one file of /etc/nixos (ETag for a later PUT)",
+        response: { 200: Type.Object({ path: S, content: S, etag: S, size: Type.Integer() }), ...problems },
+      },
+    },
+    async (req, reply) => {
+      const f = await s.config.read((req.params as { "*": string })["*"]);
+      reply.header("etag", f.etag);
+      return f;
+    },
+  );
+
+  app.put(
+    "/v1/config/*",
+    {
+      schema: {
+        summary: "Write one file of /etc/nixos: If-Match required, backup kept, snapshot first",
+        headers: Type.Object({ "if-match": Type.Optional(Type.String({ maxLength: 200 })) }),
+        body: Obj({ content: Type.String({ maxLength: 1024 * 1024 }) }),
+        response: { 200: Changed(Type.Object({ path: S, etag: S, backup: NS })), ...problems },
+      },
+      bodyLimit: 2 * 1024 * 1024,
+    },
+    async (req, reply) => {
+      const r = await s.config.write(
+        (req.params as { "*": string })["*"],
+        req.body.content,
+        req.headers["if-match"],
+        who(req),
+      );
+      reply.header("etag", r.result.etag);
+      return r;
+    },
+  );
+
+  app.post(
+    "/v1/rebuild",
+    {
+      schema: {
+        summary: "Run nixos-rebuild inside nixos-enter as a job (network check first; snapshot first)",
+        body: Obj({
+          action: Type.Union([Type.Literal("boot"), Type.Literal("build")]),
+          flake: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
+          extraArgs: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 16 })),
+        }),
+        response: { 202: Type.Object({ job: Job }), ...problems },
+      },
+    },
+    async (req, reply) => reply.code(202).send({ job: await s.rebuild.start(req.body, who(req)) }),
+  );
+
+  app.get(
+    "/v1/jobs",
+    {
+      schema: {
+        summary: "Jobs, newest first",
+        response: { 200: Type.Object({ jobs: Type.Array(Job) }), ...problems },
+      },
+    },
+    async () => ({ jobs: s.jobs.list() }),
+  );
+  app.get(
+    "/v1/jobs/:id",
+    { schema: { summary: "One job", params: JobId, response: { 200: Job, ...problems } } },
+    async (req) => s.jobs.get(req.params.id),
+  );
+  app.post(
+    "/v1/jobs/:id/cancel",
+    {
+      schema: {
+        summary: "Cancel a running job (SIGTERM, then SIGKILL)",
+        params: JobId,
+        response: { 200: Job, ...problems },
+      },
+    },
+    async (req) => s.jobs.cancel(req.params.id),
+  );
+
+  app.get(
+    "/v1/jobs/:id/log",
+    {
+      schema: {
+        summary: "The job's output as Server-Sent Events: past lines, live lines, then an `end` event",
+        params: JobId,
+        querystring: Type.Object(
+          { after: Type.Optional(Type.Integer({ minimum: 0 })) },
+          { additionalProperties: false },
+        ),
+        produces: ["text/event-stream"],
+      },
+    },
+    async (req, reply) => {
+      const after = req.query.after ?? Number(req.headers["last-event-id"] ?? 0) ?? 0;
+      s.jobs.get(req.params.id); // 404 before the stream starts
+      reply.hijack();
+      const raw = reply.raw;
+      raw.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
+      });
+      const send = (e: JobEvent) => {
+        if (e.type === "line")
+          raw.write(
+            `id: ${e.line.n}\nevent: line\ndata: ${JSON.stringify({ n: e.line.n, stream: e.line.stream, text: e.line.text, at: e.line.at })}\n\n`,
+          );
+        else {
+          raw.write(`event: end\ndata: ${JSON.stringify({ state: e.state, exitCode: e.exitCode })}\n\n`);
+          raw.end();
+        }
+      };
+      const stop = s.jobs.follow(req.params.id, Number.isFinite(after) ? after : 0, send);
+      const ping = setInterval(() => raw.write(": keep-alive\n\n"), 15_000);
+      raw.on("close", () => {
+        clearInterval(ping);
+        stop();
+      });
+    },
+  );
+
+  app.get(
+    "/v1/journal/boots",
+    {
+      schema: {
+        summary: "Boots recorded in the installed system's journal",
+        response: {
+          200: Type.Object({
+            boots: Type.Array(Type.Object({ index: Type.Integer(), bootId: S, first: NS, last: NS })),
+          }),
+          ...problems,
+        },
+      },
+    },
+    async () => s.journal.boots(),
+  );
+
+  app.get(
+    "/v1/journal",
+    {
+      schema: {
+        summary:
+          "Journal entries of the installed system: the last `limit` of a boot, or the next `limit` after a cursor",
+        querystring: Type.Object(
+          {
+            boot: Type.Optional(Type.String({ maxLength: 40 })),
+            priority: Type.Optional(Type.String({ maxLength: 10 })),
+            unit: Type.Optional(Type.String({ maxLength: 256 })),
+            cursor: Type.Optional(Type.String({ maxLength: 512 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 5000 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            entries: Type.Array(
+              Type.Object({
+                cursor: S,
+                time: NS,
+                bootId: NS,
+                priority: Type.Union([Type.Integer(), Type.Null()]),
+                unit: NS,
+                identifier: NS,
+                message: S,
+              }),
+            ),
+            nextCursor: NS,
+          }),
+          ...problems,
+        },
+      },
+    },
+    async (req) => s.journal.entries(req.query),
+  );
+
+  const Snapshot = Type.Object({ name: S, dataset: S, snapshot: S, created: S, used: S });
+  app.get(
+    "/v1/snapshots",
+    {
+      schema: {
+        summary: "Snapshots of the root pool",
+        response: { 200: Type.Object({ pool: S, snapshots: Type.Array(Snapshot) }), ...problems },
+      },
+    },
+    async () => s.snapshots.list(),
+  );
+  app.post(
+    "/v1/snapshots",
+    {
+      schema: {
+        summary: "Take a recursive snapshot of the root pool now",
+        body: Obj({}),
+        response: { 200: Type.Object({ snapshot: NS }), ...problems },
+      },
+    },
+    async (req) => s.snapshots.create(who(req)),
+  );
+  app.post(
+    "/v1/snapshots/:name/rollback",
+    {
+      schema: {
+        summary: "Roll every dataset back to a snapshot (destructive: confirm must equal the snapshot name)",
+        params: Type.Object({ name: Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,200}$" }) }),
+        body: Obj({ confirm: Type.Optional(Type.String({ maxLength: 200 })) }),
+        response: { 200: Type.Object({ snapshot: S, rolledBack: Type.Array(S) }), ...problems },
+      },
+    },
+    async (req) => s.snapshots.rollback(req.params.name, req.body.confirm, who(req)),
+  );
+
+  const Released = Type.Object({ unmounted: Type.Array(S), exported: Type.Array(S) });
+  app.post(
+    "/v1/export",
+    {
+      schema: {
+        summary: "Unmount everything and export the pools (refused while a job runs)",
+        body: Obj({}),
+        response: { 200: Released, ...problems },
+      },
+    },
+    async (req) => s.power.export(who(req)),
+  );
+  app.post(
+    "/v1/reboot",
+    {
+      schema: {
+        summary: "Export (always), then reboot the machine",
+        body: Obj({ export: Type.Optional(Type.Literal(true)) }),
+        response: {
+          200: Type.Object({ rebooting: Type.Boolean(), unmounted: Type.Array(S), exported: Type.Array(S) }),
+          ...problems,
+        },
+      },
+    },
+    async (req) => s.power.reboot(who(req)),
+  );
+
+  app.get(
+    "/v1/audit",
+    {
+      schema: {
+        summary: "What was changed, by whom, with what result (newest first)",
+        response: {
+          200: Type.Object({
+            entries: Type.Array(
+              Type.Object({
+                at: S,
+                who: S,
+                action: S,
+                target: NS,
+                result: S,
+                detail: Type.Record(S, Type.Unknown()),
+              }),
+            ),
+          }),
+          ...problems,
+        },
+      },
+    },
+    async () => ({ entries: s.audit.list() }),
+  );
+}
