@@ -305,3 +305,48 @@ describe("unmount", () => {
     expect(r.sys.imported.has("nvmepool")).toBe(true);
   });
 });
+
+describe("restart after a half-done mount (agent killed mid-mount)", () => {
+  it("mount again completes what is missing instead of a no-op", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    // Simulate the kill: /mnt/var and /mnt/boot never got mounted.
+    r.sys.mounts = r.sys.mounts.filter((m) => m.target !== "/mnt/var" && m.target !== "/mnt/boot");
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("completed");
+    expect(res.steps).toEqual([
+      "mounted nvmepool/var at /mnt/var (read-only)",
+      "mounted /dev/nvme0n1p1 at /mnt/boot (read-only)",
+    ]);
+    expect(mountedTargets(r.sys).sort()).toEqual(["/mnt", "/mnt/boot", "/mnt/home", "/mnt/nix", "/mnt/var"]);
+    expect((await r.mounts.mount()).result).toBe("already-mounted");
+  });
+});
+
+describe("auto-mount when disks appear late", () => {
+  it("looks again while nothing is found, then mounts", async () => {
+    const { AutoMounter } = await import("../../agent/src/app/automount.js");
+    const r = await rig("single");
+    const real = r.sys.cfg.outputs.lsblk;
+    const list = r.sys.cfg.outputs.zpoolImportList;
+    r.sys.cfg.outputs.lsblk = '{"blockdevices": []}';
+    r.sys.cfg.outputs.zpoolImportList = "";
+    let polls = 0;
+    const pino = (await import("pino")).default;
+    const auto = new AutoMounter("readonly", r.mounts, pino({ level: "silent" }), {
+      attempts: 5,
+      delayMs: 1,
+    });
+    const origRun = r.sys.run.bind(r.sys);
+    r.sys.run = async (file, args, opts) => {
+      if (file === "lsblk" && ++polls === 3) {
+        r.sys.cfg.outputs.lsblk = real;
+        r.sys.cfg.outputs.zpoolImportList = list;
+      }
+      return origRun(file, args, opts);
+    };
+    await auto.run();
+    expect(auto.state.state).toBe("mounted");
+    expect(polls).toBeGreaterThanOrEqual(3);
+  });
+});

@@ -11,8 +11,7 @@
 // overlays (the cached disk set stays pristine), the 9p shares, console.log and the agent's log.
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import net from "node:net";

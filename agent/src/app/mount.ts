@@ -31,7 +31,7 @@ export interface HostIdReport {
 }
 
 export interface MountResult {
-  result: "mounted" | "already-mounted";
+  result: "mounted" | "already-mounted" | "completed";
   candidate: string;
   pool: string | null;
   readonly: boolean;
@@ -110,7 +110,7 @@ export class MountService {
       if (readonly || !mountedRo) {
         if (readonly && !mountedRo)
           warnings.push("already mounted read-write; a read-only request does not downgrade it");
-        return this.alreadyMounted(d, mountedRo, warnings);
+        return this.completeMount(d, mountedRo, warnings);
       }
       // Read-only → read-write: release everything (unmount + export), then import read-write.
       await this.releaseLocked(true);
@@ -386,6 +386,57 @@ export class MountService {
     });
   }
 
+  /**
+   * The root is mounted already (e.g. the agent was killed mid-mount and restarted): mount what the
+   * plan still lacks, or report "already-mounted" when nothing is missing.
+   */
+  private async completeMount(d: Detection, readonly: boolean, warnings: string[]): Promise<MountResult> {
+    const rootMount = d.mounts.find((m) => m.target === this.root) as MountEntry;
+    const pool = rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null;
+    const candidate = d.candidates.find((c) =>
+      pool ? c.kind === "zfs" && c.pool === pool : c.kind === "block" && c.device === rootMount.source,
+    );
+    if (!candidate) return this.alreadyMounted(d, readonly, warnings);
+    const fstab = await new InstalledSystem(this.sys, this.root).readFstab().catch(() => null);
+    const plan = planMount({
+      root: this.root,
+      candidate,
+      readonly,
+      devices: d.devices,
+      datasets: pool ? d.datasets.filter((x) => x.pool === pool) : [],
+      fstab: fstab?.entries ?? null,
+    });
+    const mounted = new Set(d.mounts.map((m) => m.target));
+    const missing = plan.steps.filter((s): s is MountStep => s.kind === "mount" && !mounted.has(s.target));
+    if (missing.length === 0) return this.alreadyMounted(d, readonly, warnings);
+    const tx = new Transaction(this.log);
+    try {
+      for (const s of missing) await this.mountStep(s, readonly, tx);
+    } catch (err) {
+      const report = await tx.rollback();
+      await this.detection.refresh().catch(() => undefined);
+      const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
+      throw new LifeboatError(base.code, base.message, {
+        ...base.extras,
+        state: report.rollbackFailures.length === 0 ? "rolled-back" : "rollback-incomplete",
+        note: "the mounts that existed before this request were left as they were",
+        done: tx.done,
+        ...report,
+      });
+    }
+    const after = await this.detection.refresh();
+    this.log.info({ completed: tx.done }, "completed a partial mount");
+    return {
+      ...this.alreadyMounted(after, readonly, [
+        ...warnings,
+        `completed a partial mount: ${missing.map((s) => s.path).join(", ")}`,
+      ]),
+      result: "completed",
+      plan,
+      steps: tx.done,
+    };
+  }
+
   private alreadyMounted(d: Detection, readonly: boolean, warnings: string[]): MountResult {
     const rootMount = d.mounts.find((m) => m.target === this.root);
     const pool = rootMount?.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null;
@@ -433,12 +484,12 @@ export class MountService {
           return new LifeboatError(
             "no-system-found",
             `no installed system found, and ZFS is unavailable here (${d.zfs.reason ?? "unknown"})`,
-            { zfs: d.zfs },
+            { zfs: d.zfs, found: d.candidates.length },
           );
         return new LifeboatError(
           "no-system-found",
           "no installed system found: no importable pool and no Linux root filesystem",
-          {},
+          { found: d.candidates.length },
         );
     }
   }
