@@ -2,6 +2,7 @@
 // Usage: node agent/build.mjs [outfile]
 import { readFileSync } from "node:fs";
 import { build } from "esbuild";
+import { buildPage } from "./src/ui/build-page.mjs";
 
 const here = new URL("..", import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(`${here}package.json`, "utf8"));
@@ -34,8 +35,20 @@ const stubs = {
   },
 };
 
+// The web page (agent/src/ui) is built first and inlined as strings: the bundle serves it from memory.
+const page = await buildPage();
+const inlinePage = {
+  name: "lifeboat-page",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]agent[\\/]src[\\/]ui[\\/]page\.ts$/ }, () => ({
+      loader: "js",
+      contents: `export const PAGE = ${JSON.stringify(page)};`,
+    }));
+  },
+};
+
 await build({
-  plugins: [stubs],
+  plugins: [stubs, inlinePage],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   bundle: true,

@@ -14,6 +14,9 @@ export interface Config {
   token: string | null;
   autoMount: AutoMount;
   logLevel: LogLevel;
+  /** Serve HTTPS too (same port), with a self-signed certificate kept in tlsDir. */
+  tls: boolean;
+  tlsDir: string;
 }
 
 export const DEFAULTS: Config = {
@@ -24,12 +27,15 @@ export const DEFAULTS: Config = {
   token: null,
   autoMount: "off",
   logLevel: "info",
+  tls: false,
+  tlsDir: "/run/lifeboat/tls",
 };
 
 export const HELP = `lifeboat — rescue agent for NixOS on ZFS
 
 Usage: lifeboat [options]
-       lifeboat banner [--token-file F] [--port N]
+       lifeboat banner [--token-file F] [--port N] [--tls-dir D] [--no-qr] [--watch]
+       lifeboat client --host ADDR[:PORT] COMMAND   (lifeboat client --help)
 
 Options (each also as LIFEBOAT_<NAME> in the environment, and as lifeboat.<name>=… on the kernel command line):
   --listen HOST:PORT     where the HTTP API listens            (default 0.0.0.0:8080)
@@ -37,14 +43,16 @@ Options (each also as LIFEBOAT_<NAME> in the environment, and as lifeboat.<name>
   --token-file FILE      API token; generated (0600) if missing (default /run/lifeboat/token)
   --auto-mount MODE      off | readonly | readwrite            (default off)
   --log-level LEVEL      fatal|error|warn|info|debug|trace     (default info)
+  --tls [on|off]         also serve HTTPS on the same port, self-signed (default off)
+  --tls-dir DIR          where the certificate and key are kept (default /run/lifeboat/tls)
   -h, --help             this text
   -V, --version          print the version
 
 Precedence: command-line flag > kernel command line (lifeboat.*) > LIFEBOAT_* environment > default.
-Kernel command line keys: lifeboat.listen, lifeboat.root, lifeboat.token, lifeboat.tokenfile, lifeboat.automount, lifeboat.loglevel.
+Kernel command line keys: lifeboat.listen, lifeboat.root, lifeboat.token, lifeboat.tokenfile, lifeboat.automount, lifeboat.loglevel, lifeboat.tls, lifeboat.tlsdir.
 `;
 
-type Key = "listen" | "root" | "tokenFile" | "token" | "autoMount" | "logLevel";
+type Key = "listen" | "root" | "tokenFile" | "token" | "autoMount" | "logLevel" | "tls" | "tlsDir";
 
 const FLAGS: Record<string, Key> = {
   "--listen": "listen",
@@ -52,6 +60,8 @@ const FLAGS: Record<string, Key> = {
   "--token-file": "tokenFile",
   "--auto-mount": "autoMount",
   "--log-level": "logLevel",
+  "--tls": "tls",
+  "--tls-dir": "tlsDir",
 };
 const ENV: Record<string, Key> = {
   LIFEBOAT_LISTEN: "listen",
@@ -60,6 +70,8 @@ const ENV: Record<string, Key> = {
   LIFEBOAT_TOKEN: "token",
   LIFEBOAT_AUTO_MOUNT: "autoMount",
   LIFEBOAT_LOG_LEVEL: "logLevel",
+  LIFEBOAT_TLS: "tls",
+  LIFEBOAT_TLS_DIR: "tlsDir",
 };
 const CMDLINE: Record<string, Key> = {
   listen: "listen",
@@ -68,6 +80,8 @@ const CMDLINE: Record<string, Key> = {
   tokenfile: "tokenFile",
   automount: "autoMount",
   loglevel: "logLevel",
+  tls: "tls",
+  tlsdir: "tlsDir",
 };
 
 export type CliAction = { kind: "run"; config: Config } | { kind: "help" } | { kind: "version" };
@@ -100,7 +114,10 @@ export function resolveConfig(
       : [a, undefined];
     const key = FLAGS[flag];
     if (!key) throw bad(`unknown option ${flag} (see --help)`);
-    const value = inline ?? argv[++i];
+    // A bare --tls means on.
+    const next = argv[i + 1];
+    const value =
+      inline ?? (key === "tls" && (next === undefined || next.startsWith("-")) ? "on" : argv[++i]);
     if (value === undefined) throw bad(`${flag} needs a value`);
     fromFlags[key] = value;
   }
@@ -142,6 +159,19 @@ export function resolveConfig(
     if (!(LOG_LEVELS as readonly string[]).includes(level))
       throw bad(`--log-level wants one of ${LOG_LEVELS.join(", ")}`);
     config.logLevel = level as LogLevel;
+  }
+  const tls = pick("tls");
+  if (tls !== undefined) {
+    const on = ["on", "1", "yes", "true"].includes(tls);
+    if (!on && !["off", "0", "no", "false"].includes(tls))
+      throw bad(`--tls wants on|off, got ${JSON.stringify(tls)}`);
+    config.tls = on;
+  }
+  const tlsDir = pick("tlsDir");
+  if (tlsDir) {
+    if (!tlsDir.startsWith("/"))
+      throw bad(`--tls-dir must be an absolute path, got ${JSON.stringify(tlsDir)}`);
+    config.tlsDir = tlsDir;
   }
   return { kind: "run", config };
 }

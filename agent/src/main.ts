@@ -1,17 +1,23 @@
 import { readFile } from "node:fs/promises";
+import type { Server } from "node:net";
+import { networkInterfaces } from "node:os";
 import { createServices } from "./app/services.js";
 import { ensureToken } from "./app/token.js";
-import { runBanner } from "./banner.js";
+import { runClient } from "./client/main.js";
 import { HELP, resolveConfig } from "./config.js";
+import { runBanner } from "./console/run.js";
 import { LifeboatError } from "./core/errors.js";
 import { buildServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
 import { listenUrls } from "./system/network.js";
 import { RealSystem } from "./system/real.js";
+import { certificateNames, dualProtocolServer, listenOn } from "./tls/serve.js";
+import { ensureCertificate } from "./tls/store.js";
 import { VERSION } from "./version.js";
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "banner") return runBanner(argv.slice(1));
+  if (argv[0] === "client") return runClient(argv.slice(1));
   const cmdline = await readFile("/proc/cmdline", "utf8").catch(() => "");
   const action = resolveConfig(argv, process.env, cmdline);
   if (action.kind === "help") {
@@ -26,7 +32,13 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   const sys = new RealSystem(log.child({ component: "system" }));
   const { token, origin } = await ensureToken(sys, config.tokenFile, config.token);
-  const urls = () => listenUrls(config.host, config.port);
+  const tls = config.tls
+    ? await ensureCertificate(sys, config.tlsDir, certificateNames(networkInterfaces()))
+    : null;
+  const urls = () => [
+    ...listenUrls(config.host, config.port),
+    ...(tls ? listenUrls(config.host, config.port, "https") : []),
+  ];
   const services = createServices(sys, log, {
     root: config.root,
     version: VERSION,
@@ -34,17 +46,25 @@ async function main(argv: string[]): Promise<number> {
     urls,
   });
   const app = await buildServer({ token, logger: log, services });
+  // With TLS one port serves both: HTTPS (pinned by fingerprint) and plain HTTP.
+  let dual: Server | null = null;
+  const listen = async () => {
+    if (!tls) return void (await app.listen({ host: config.host, port: config.port }));
+    await app.ready();
+    dual = dualProtocolServer(app.server, tls);
+    await listenOn(dual, config.host, config.port);
+  };
   try {
-    await app.listen({ host: config.host, port: config.port });
+    await listen();
   } catch (err) {
     // "::" fails on kernels booted with ipv6.disable=1: serve IPv4 rather than nothing.
     const code = (err as NodeJS.ErrnoException).code;
     if (config.host !== "::" || (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL")) throw err;
     log.warn({ code }, "IPv6 is unavailable; listening on 0.0.0.0 instead of ::");
     config.host = "0.0.0.0";
-    await app.listen({ host: config.host, port: config.port });
+    await listen();
   }
-  const addr = app.server.address();
+  const addr = ((dual as Server | null) ?? app.server).address();
   const port = typeof addr === "object" && addr ? addr.port : config.port;
   log.info(
     {
@@ -55,6 +75,7 @@ async function main(argv: string[]): Promise<number> {
       autoMount: config.autoMount,
       tokenFile: config.tokenFile,
       tokenOrigin: origin,
+      tls: tls ? { fingerprint: tls.fingerprint, certificate: tls.origin, dir: config.tlsDir } : false,
     },
     "listening",
   );
@@ -68,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping");
+    (dual as Server | null)?.close();
     await app.close();
     process.exit(0);
   };

@@ -10,11 +10,13 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import type { Services } from "../app/services.js";
+import { PAGE, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
 import { errorHandler, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
+import { registerUiRoutes } from "./routes/ui.js";
 import { Problem } from "./schemas.js";
 
 export type { Services };
@@ -26,9 +28,11 @@ export interface ServerOptions {
   /** Routes reachable without the token (exact paths). */
   publicPaths?: string[];
   limiter?: FailureLimiter;
+  /** The web page served at `/` (default: the page built into the bundle). */
+  ui?: PageParts | null;
 }
 
-export const PUBLIC_PATHS = ["/healthz"];
+export const PUBLIC_PATHS = ["/healthz", "/"];
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -107,6 +111,7 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
 
   registerReadRoutes(app, opts.services);
   registerActionRoutes(app, opts.services);
+  registerUiRoutes(app, opts.ui ?? PAGE);
   registerRescueRoutes(app, opts.services, opts.token);
   return app;
 }

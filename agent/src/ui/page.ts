@@ -1,0 +1,11 @@
+/**
+ * The web page's parts. Here empty: agent/build.mjs replaces this module with the built page
+ * (agent/src/ui/build-page.mjs), and tests pass the page to buildServer themselves.
+ */
+export interface PageParts {
+  html: string;
+  css: string;
+  js: string;
+}
+
+export const PAGE: PageParts | null = null;
