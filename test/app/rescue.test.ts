@@ -300,3 +300,46 @@ describe("snapshots, export, reboot", () => {
     expect(r.sys.imported.size).toBe(0);
   });
 });
+
+describe("jobs across an agent restart", () => {
+  it("a job the previous agent left 'running' on the rescued system is reported interrupted", async () => {
+    const first = await mountedRw({
+      fake: { spawnScript: () => ({ lines: [{ stream: "stdout", text: "ok" }], exitCode: 0 }) },
+    });
+    const done = await first.services.jobs.wait(
+      (await first.services.rebuild.start({ action: "build" }, WHO)).id,
+    );
+    const record = JSON.parse(
+      await readFile(host(first, `/mnt/var/log/lifeboat/jobs/${done.id}.json`), "utf8"),
+    );
+    expect(record).toMatchObject({ id: done.id, state: "succeeded" });
+    // The agent is killed during a second job: its record still says "running".
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(
+      host(first, "/mnt/var/log/lifeboat/jobs/11111111-1111-4111-8111-111111111111.json"),
+      JSON.stringify({
+        ...record,
+        id: "11111111-1111-4111-8111-111111111111",
+        state: "running",
+        endedAt: null,
+        createdAt: "2026-11-25T00:00:00.000Z",
+      }),
+    );
+    // A new agent on the same machine: rebuilds its view from the system.
+    const { createServices } = await import("../../agent/src/app/services.js");
+    const pino = (await import("pino")).default;
+    const second = createServices(first.sys, pino({ level: "silent" }), {
+      root: "/mnt",
+      version: "t",
+      autoMount: "off",
+      urls: () => [],
+      detectionMaxAgeMs: 0,
+    });
+    const jobs = await second.jobs.listAll();
+    expect(jobs.map((j) => [j.id, j.state])).toEqual([
+      [done.id, "succeeded"],
+      ["11111111-1111-4111-8111-111111111111", "interrupted"],
+    ]);
+    expect((await second.mounts.mount({ readonly: false })).result).toBe("already-mounted");
+  });
+});

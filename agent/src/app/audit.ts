@@ -53,6 +53,37 @@ export class Audit {
     }
   }
 
+  /** Replace a file in the audit directory (job records). */
+  async put(name: string, text: string): Promise<boolean> {
+    const inst = await this.installed();
+    if (!inst) return false;
+    try {
+      const path = await inst.resolve(`${AUDIT_DIR}/${name}`);
+      await this.sys.mkdir(dirname(path));
+      await this.sys.writeFile(path, text, 0o600);
+      return true;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, "audit file not written");
+      return false;
+    }
+  }
+
+  /** Files of a subdirectory of the audit directory, with their text (readable even read-only). */
+  async readAll(
+    sub: string,
+    readable: () => Promise<{ resolve(p: string): Promise<string> } | null>,
+  ): Promise<{ name: string; text: string }[]> {
+    const inst = await readable();
+    if (!inst) return [];
+    const dir = await inst.resolve(`${AUDIT_DIR}/${sub}`);
+    const out: { name: string; text: string }[] = [];
+    for (const name of (await this.sys.readdir(dir)) ?? []) {
+      const text = (await this.sys.readFile(`${dir}/${name}`))?.toString("utf8");
+      if (text !== undefined) out.push({ name, text });
+    }
+    return out;
+  }
+
   list(): AuditEntry[] {
     return [...this.entries].reverse();
   }

@@ -114,6 +114,8 @@ export class JobManager {
       maxJobs?: number;
       graceMs?: number;
       onEnd?: (job: JobView, log: LogLine[]) => Promise<void>;
+      /** Job records kept on the rescued system, so a restarted agent can report interrupted jobs. */
+      store?: { save(job: JobView): Promise<void>; load(): Promise<JobView[]> };
     } = {},
   ) {}
 
@@ -125,6 +127,7 @@ export class JobManager {
     while (this.order.length > (this.opts.maxJobs ?? 50)) this.jobs.delete(this.order.shift() as string);
     const log = this.log.child({ job: job.id, kind });
     log.info({ steps: steps.map((s) => [s.file, ...s.args]) }, "job started");
+    void this.opts.store?.save(job.view()).catch(() => undefined);
     job.finished = this.execute(job, preflight, log, release);
     return job.view();
   }
@@ -168,6 +171,7 @@ export class JobManager {
     log.info({ state: job.state, exitCode: job.exitCode }, "job ended");
     // Persist (audit dir), then free the lock, then announce the end: a client that saw `end`
     // finds the record and can start the next change at once.
+    await this.opts.store?.save(job.view()).catch(() => undefined);
     await this.opts
       .onEnd?.(job.view(), [...job.lines])
       .catch((err: Error) => log.warn({ err: err.message }, "could not record the job log"));
@@ -188,6 +192,20 @@ export class JobManager {
 
   list(): JobView[] {
     return this.order.map((id) => (this.jobs.get(id) as Job).view()).reverse();
+  }
+
+  /**
+   * Jobs of this agent, plus those an earlier run left recorded on the rescued system: one still
+   * marked running there was cut off (agent killed, machine reset) and is reported `interrupted`.
+   */
+  async listAll(): Promise<JobView[]> {
+    const mine = this.list();
+    const known = new Set(mine.map((j) => j.id));
+    const past = ((await this.opts.store?.load().catch(() => [])) ?? [])
+      .filter((j) => !known.has(j.id))
+      .map((j) => (j.state === "running" ? { ...j, state: "interrupted" as const } : j))
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return [...mine, ...past];
   }
 
   /** Past lines (from `after`), then live ones; `end` last. Returns the unsubscribe function. */

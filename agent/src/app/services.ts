@@ -7,7 +7,7 @@ import { BootService } from "./boot.js";
 import { RescueContext } from "./context.js";
 import { DetectionService } from "./detect.js";
 import { InstalledSystem } from "./installed.js";
-import { JobManager } from "./jobs.js";
+import { JobManager, type JobView } from "./jobs.js";
 import { JournalService } from "./journal.js";
 import { OperationLock } from "./lock.js";
 import { MountService } from "./mount.js";
@@ -67,8 +67,25 @@ export function createServices(
     return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root) : null;
   };
   const audit = new Audit(sys, log.child({ component: "audit" }), writableRoot);
+  const mountedRoot = async () =>
+    (await detection.current()).mounts.some((x) => x.target === o.root)
+      ? new InstalledSystem(sys, o.root)
+      : null;
   const jobs = new JobManager(sys, lock, log.child({ component: "jobs" }), {
     graceMs: o.jobGraceMs,
+    store: {
+      save: async (job) => void (await audit.put(`jobs/${job.id}.json`, `${JSON.stringify(job)}\n`)),
+      load: async () =>
+        (await audit.readAll("jobs", mountedRoot)).flatMap((f) => {
+          if (!f.name.endsWith(".json")) return [];
+          try {
+            const j = JSON.parse(f.text) as JobView;
+            return typeof j.id === "string" && typeof j.state === "string" ? [j] : [];
+          } catch {
+            return [];
+          }
+        }),
+    },
     onEnd: async (job, lines) => {
       await audit.append(`jobs/${job.id}.log`, lines.map((l) => `${l.at} ${l.stream} ${l.text}\n`).join(""));
       await audit.record({

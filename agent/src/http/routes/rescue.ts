@@ -241,7 +241,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         response: { 200: Type.Object({ jobs: Type.Array(Job) }), ...problems },
       },
     },
-    async () => ({ jobs: s.jobs.list() }),
+    async () => ({ jobs: await s.jobs.listAll() }),
   );
   app.get(
     "/v1/jobs/:id",
