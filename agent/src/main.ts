@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
     version: VERSION,
     autoMount: config.autoMount,
     urls,
+    tlsFingerprint: tls?.fingerprint ?? null,
   });
   const app = await buildServer({ token, logger: log, services });
   // With TLS one port serves both: HTTPS (pinned by fingerprint) and plain HTTP.

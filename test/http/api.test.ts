@@ -106,6 +106,7 @@ describe("read routes", () => {
       pools: { importable: ["nvmepool"] },
     });
     expect(st.json().candidates[0]).toMatchObject({ id: "zfs:nvmepool", kind: "zfs", pool: "nvmepool" });
+    expect(st.json().tls).toBeNull();
     const disks = await app.inject({ url: "/v1/disks", headers: auth });
     expect(disks.json().esps).toEqual([
       expect.objectContaining({ device: "/dev/nvme0n1p1", evidence: "parttype" }),

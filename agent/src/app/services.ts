@@ -33,6 +33,8 @@ export interface Services {
   auto: AutoMounter;
   autoMount: () => AutoMountState;
   urls: () => string[];
+  /** SHA-256 fingerprint of the self-signed certificate when HTTPS is on. */
+  tls: { fingerprint: string } | null;
 }
 
 export interface ServiceOptions {
@@ -40,6 +42,7 @@ export interface ServiceOptions {
   version: string;
   autoMount: AutoMount;
   urls: () => string[];
+  tlsFingerprint?: string | null;
   /** Detection results younger than this are reused (ms). */
   detectionMaxAgeMs?: number;
   jobGraceMs?: number;
@@ -115,5 +118,6 @@ export function createServices(
     auto,
     autoMount: () => auto.state,
     urls: o.urls,
+    tls: o.tlsFingerprint ? { fingerprint: o.tlsFingerprint } : null,
   };
 }

@@ -64,6 +64,7 @@ export function buildStatus(
     busy: { name: string; since: string } | null;
     autoMount: AutoMountState;
     urls: string[];
+    tls?: { fingerprint: string } | null;
   },
 ) {
   const phase = phaseOf(d);
@@ -104,6 +105,7 @@ export function buildStatus(
     busy: extra.busy,
     autoMount: extra.autoMount,
     urls: extra.urls,
+    tls: extra.tls ?? null,
     detectedAt: d.at,
   };
 }

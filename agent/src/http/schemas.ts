@@ -156,6 +156,9 @@ export const Status = Type.Object({
   busy: Nullable(Type.Object({ name: Str, since: Str })),
   autoMount: Type.Object({ mode: Str, state: Str, detail: NStr }),
   urls: Type.Array(Str),
+  tls: Nullable(
+    Type.Object({ fingerprint: Type.String({ description: "SHA-256 of the self-signed certificate" }) }),
+  ),
   detectedAt: Str,
 });
 

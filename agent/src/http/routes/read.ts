@@ -38,6 +38,7 @@ export function registerReadRoutes(app: App, s: Services): void {
         busy: s.lock.busy,
         autoMount: s.autoMount(),
         urls: s.urls(),
+        tls: s.tls,
       });
     },
   );
