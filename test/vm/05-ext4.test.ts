@@ -1,6 +1,6 @@
 // Scenario 5: no ZFS at all. (a) ext4 root on a plain partition: detected and mounted. (b) the same
 // ext4 inside LUKS2: locked until /v1/luks/nvme0n1p2/open with the passphrase, then mounted.
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mountAt, mounts, pools } from "./guest-state.js";
 import { boot, ensureDiskSet, grepLogs, LUKS_PASSPHRASE, type Vm } from "./lab.js";
 import { expectOk, expectProblem, finish, guestSnapshot, waitForAutoMount } from "./scenario.js";
@@ -28,11 +28,13 @@ describe("scenario 5a: ext4 root", () => {
 });
 
 describe("scenario 5b: ext4 inside LUKS2", () => {
-  let vm: Vm | undefined;
+  let vm: Vm;
+  beforeAll(async () => {
+    vm = await boot({ name: "s5-ext4-luks", diskSet: await ensureDiskSet("ext4-luks") });
+  });
   afterAll(() => finish(vm));
 
   it("reports the LUKS container as locked and mounts nothing", async () => {
-    vm = await boot({ name: "s5-ext4-luks", diskSet: await ensureDiskSet("ext4-luks") });
     const st = await waitForAutoMount(vm, "s5b");
     expect(st.phase, JSON.stringify(st)).toBe("locked");
     expect(await mounts(vm, "/mnt"), await guestSnapshot(vm)).toEqual([]);
@@ -43,30 +45,30 @@ describe("scenario 5b: ext4 inside LUKS2", () => {
   });
 
   it("rejects a wrong passphrase, opens with the right one, then mounts", async () => {
-    const bad = await vm!.api("POST", "/v1/luks/nvme0n1p2/open", { passphrase: WRONG });
+    const bad = await vm.api("POST", "/v1/luks/nvme0n1p2/open", { passphrase: WRONG });
     expectProblem(bad, "4xx");
-    expect((await vm!.sh("ls /dev/mapper")).trim()).toBe("control");
-    const ok = await vm!.api("POST", "/v1/luks/nvme0n1p2/open", { passphrase: LUKS_PASSPHRASE });
+    expect((await vm.sh("ls /dev/mapper")).trim()).toBe("control");
+    const ok = await vm.api("POST", "/v1/luks/nvme0n1p2/open", { passphrase: LUKS_PASSPHRASE });
     expectOk(ok);
-    expect((await vm!.sh("ls /dev/mapper")).trim()).not.toBe("control");
-    let st = (await vm!.api("GET", "/v1/status")).body;
+    expect((await vm.sh("ls /dev/mapper")).trim()).not.toBe("control");
+    let st = (await vm.api("GET", "/v1/status")).body;
     if (!String(st.phase).startsWith("mounted")) {
-      expectOk(await vm!.api("POST", "/v1/mount", {}));
-      st = (await vm!.api("GET", "/v1/status")).body;
+      expectOk(await vm.api("POST", "/v1/mount", {}));
+      st = (await vm.api("GET", "/v1/status")).body;
     }
     expect(st.phase).toBe("mounted-ro");
-    const root = await mountAt(vm!, "/mnt");
-    expect(root?.fstype, await guestSnapshot(vm!)).toBe("ext4");
+    const root = await mountAt(vm, "/mnt");
+    expect(root?.fstype, await guestSnapshot(vm)).toBe("ext4");
     expect(root?.source).toMatch(/^\/dev\/(mapper\/|dm-)/);
-    expect((await mountAt(vm!, "/mnt/boot"))?.fstype).toBe("vfat");
-    expect(await vm!.sh("cat /mnt/etc/nixos/hardware-configuration.nix")).toContain(
+    expect((await mountAt(vm, "/mnt/boot"))?.fstype).toBe("vfat");
+    expect(await vm.sh("cat /mnt/etc/nixos/hardware-configuration.nix")).toContain(
       "boot.initrd.luks.devices",
     );
   });
 
   it("never logs the LUKS passphrase", async () => {
-    await vm!.collectGuestLogs();
-    expect(await grepLogs(vm!, LUKS_PASSPHRASE)).toEqual([]);
-    expect(await grepLogs(vm!, WRONG)).toEqual([]);
+    await vm.collectGuestLogs();
+    expect(await grepLogs(vm, LUKS_PASSPHRASE)).toEqual([]);
+    expect(await grepLogs(vm, WRONG)).toEqual([]);
   });
 });

@@ -2,8 +2,16 @@
 // hostid is to stay as it is (like the stock NixOS ISO's fixed hostid): adoptHostId:false. Without force
 // -> 409 pool-in-use-elsewhere naming the last host; with force -> imported, and the response says so.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { liveHostid, mounts, pools } from "./guest-state.js";
-import { AGENT_ARGS, boot, ensureDiskSet, RESCUE_HOSTID, SERVER_HOSTNAME, type Vm } from "./lab.js";
+import { liveHostid, mounts, poolProp, pools } from "./guest-state.js";
+import {
+  AGENT_ARGS,
+  boot,
+  ensureDiskSet,
+  RESCUE_HOSTID,
+  SERVER_HOSTID,
+  SERVER_HOSTNAME,
+  type Vm,
+} from "./lab.js";
 import { expectOk, expectProblem, finish, guestSnapshot, waitForStatus } from "./scenario.js";
 
 /** the ISO service's command line, but no boot-time auto-mount (it would adopt the hostid) */
@@ -48,8 +56,10 @@ describe("scenario 6: forced import, live hostid kept", () => {
     expect(await pools(vm), snap).toEqual({ nvmepool: "ONLINE" });
     expect((await mounts(vm, "/mnt")).find((m) => m.target === "/mnt")?.source, snap).toBe("nvmepool/root");
     expect(await liveHostid(vm)).toBe(RESCUE_HOSTID);
-    // the pool now carries the rescue system's hostid (that is what -f does)
-    const label = await vm.sh("zdb -l /dev/nvme0n1p2 | grep -m1 hostid");
-    expect(Number(label.split(":")[1])).toBe(Number.parseInt(RESCUE_HOSTID, 16));
+    // a read-only import writes nothing: the labels still name the server as the last host
+    expect(await poolProp(vm, "nvmepool", "readonly")).toBe("on");
+    const label = await vm.sh("zdb -l /dev/nvme0n1p2");
+    expect(Number(/^\s*hostid: (\d+)/m.exec(label)?.[1])).toBe(Number.parseInt(SERVER_HOSTID, 16));
+    expect(label).toMatch(/^\s*hostname: 'atlas'/m);
   });
 });

@@ -25,9 +25,10 @@ for (const name of ["nodisks", "blank"] as CaseName[]) {
       expectOk(p);
       expect(p.body.importable).toEqual([]);
       expect(p.body.imported).toEqual([]);
-      expectOk(await vm.api("GET", "/v1/plan"));
+      const plan = await vm.api("GET", "/v1/plan");
+      if (plan.status !== 200) expectProblem(plan, 409, "no-system-found");
       const m = await vm.api("POST", "/v1/mount", {});
-      expectProblem(m, "4xx");
+      expectProblem(m, "4xx", "no-system-found");
       expectOk(await vm.api("GET", "/healthz", undefined, { auth: false }));
       expect(await pools(vm)).toEqual({});
       expect(await mounts(vm, "/mnt")).toEqual([]);

@@ -387,6 +387,7 @@ export class Vm {
   qemu?: ChildProcess;
   exited: Promise<number | null> = Promise.resolve(null);
   exitCode: number | null | undefined = undefined;
+  exitSignal: NodeJS.Signals | null = null;
   /** ms since epoch when QEMU was started / the API first answered */
   startedAt = 0;
   apiReadyAt = 0;
@@ -722,6 +723,9 @@ export async function boot(opts: BootOptions): Promise<Vm> {
     qemu.on("exit", (code, signal) => {
       live.delete(qemu);
       vm.exitCode = code ?? (signal ? 128 : null);
+      vm.exitSignal = signal;
+      if (signal || (code !== 0 && code !== null))
+        log(`${opts.name}: QEMU ended with ${signal ? `signal ${signal}` : `exit code ${code}`}`);
       if (qemuErr.trim()) fs.writeFile(path.join(vm.workDir, "qemu.stderr"), qemuErr).catch(() => {});
       resolve(vm.exitCode);
     });
