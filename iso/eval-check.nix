@@ -138,6 +138,17 @@ in
         LIFEBOAT_LOG_LEVEL = "debug";
       };
     };
+    testTlsOffByDefault = {
+      expr = (unit (enabled { })).environment.LIFEBOAT_TLS;
+      expected = "off";
+    };
+    testTlsOn = {
+      expr =
+        (unit (enabled {
+          services.lifeboat.tls = true;
+        })).environment.LIFEBOAT_TLS;
+      expected = "on";
+    };
     testFirewallClosedByDefault = {
       expr = lib.elem 8080 (enabled { }).networking.firewall.allowedTCPPorts;
       expected = false;

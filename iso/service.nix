@@ -85,6 +85,18 @@ in
       description = "Where the installed system is mounted.";
     };
 
+    tls = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Also serve HTTPS on the same port, with a self-signed certificate generated at first start
+        and kept in {file}`/run/lifeboat/tls`. Its SHA-256 fingerprint is shown on the console
+        banner and in `/v1/status`; `lifeboat client --fingerprint` pins it. Plain HTTP stays
+        available (a rescue medium has no certificate a browser would trust). The kernel command
+        line `lifeboat.tls=on|off` overrides it.
+      '';
+    };
+
     logLevel = mkOption {
       type = types.enum [
         "trace"
@@ -123,6 +135,7 @@ in
         LIFEBOAT_TOKEN_FILE = cfg.tokenFile;
         LIFEBOAT_AUTO_MOUNT = cfg.autoMount;
         LIFEBOAT_LOG_LEVEL = cfg.logLevel;
+        LIFEBOAT_TLS = if cfg.tls then "on" else "off";
       };
 
       serviceConfig = {
