@@ -427,7 +427,11 @@ function planView(p: Plan): HTMLElement {
     p.notes.length ? h("ul", { class: "warnings" }, ...p.notes.map((n) => h("li", {}, n))) : null,
     p.complete
       ? null
-      : h("p", { class: "warn" }, "Not final yet: the rest is decided once more is known (see the notes above)."),
+      : h(
+          "p",
+          { class: "warn" },
+          "Not final yet: the rest is decided once more is known (see the notes above).",
+        ),
   );
 }
 
