@@ -10,12 +10,15 @@ import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { type FakeConfig, FakeSystem } from "../../agent/src/system/fake.js";
 import type { checkReach } from "../../agent/src/system/reach.js";
 import { fakeConfig, makeNixosTree, sandbox, type TreeOptions } from "../helpers/fixtures.js";
+import { capture } from "../helpers/secrets.js";
 
 /** Every log line the services wrote, kept for secret scans. */
 export class LogSink extends Writable {
   readonly lines: string[] = [];
   override _write(chunk: Buffer, _enc: string, cb: () => void) {
-    this.lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+    const text = chunk.toString("utf8");
+    capture("log", text);
+    this.lines.push(...text.split("\n").filter(Boolean));
     cb();
   }
   get text(): string {

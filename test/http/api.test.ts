@@ -4,9 +4,11 @@ import { FailureLimiter, tokenMatches } from "../../agent/src/http/auth.js";
 import { buildServer, PUBLIC_PATHS } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { LogSink, type Rig, rig } from "../app/harness.js";
+import { recordResponses, registerSecret } from "../helpers/secrets.js";
 
 const TOKEN = "test-token-0123456789abcdef-SECRET";
 const auth = { authorization: `Bearer ${TOKEN}` };
+registerSecret(TOKEN);
 
 async function server(kase = "single", r?: Rig, limiter?: FailureLimiter) {
   const rr = r ?? (await rig(kase));
@@ -18,6 +20,7 @@ async function server(kase = "single", r?: Rig, limiter?: FailureLimiter) {
     limiter,
     services: rr.services,
   });
+  recordResponses(app);
   return { app, rig: rr, logs };
 }
 

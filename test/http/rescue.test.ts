@@ -4,9 +4,11 @@ import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import type { OutputLine } from "../../agent/src/system/system.js";
 import { LogSink, type RigOptions, rig } from "../app/harness.js";
+import { recordResponses, registerSecret } from "../helpers/secrets.js";
 
 const TOKEN = "rescue-token-0123456789abcdef-SECRET";
 const auth = { authorization: `Bearer ${TOKEN}` };
+registerSecret(TOKEN);
 let open: { close: () => Promise<unknown> }[] = [];
 afterEach(async () => {
   await Promise.all(open.map((a) => a.close()));
@@ -22,6 +24,7 @@ async function mountedServer(opts: RigOptions = {}) {
     services: r.services,
   });
   open.push(app);
+  recordResponses(app);
   const m = await app.inject({
     method: "POST",
     url: "/v1/mount",
