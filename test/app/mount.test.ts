@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
-import { LifeboatError } from "../../agent/src/core/errors.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
+import { rejection } from "../helpers/assert.js";
 import { mountedTargets, rig } from "./harness.js";
-
-async function rejection(p: Promise<unknown>): Promise<LifeboatError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof LifeboatError) return err;
-    throw err;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("detection is read-only", () => {
   for (const kase of [

@@ -2,22 +2,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../../agent/src/app/jobs.js";
-import { LifeboatError } from "../../agent/src/core/errors.js";
 import type { OutputLine } from "../../agent/src/system/system.js";
+import { rejection } from "../helpers/assert.js";
 import { type Rig, type RigOptions, rig } from "./harness.js";
 
 const WHO = "tok-test@127.0.0.1";
 const J = join(import.meta.dirname, "..", "fixtures", "host-captured", "journal");
-
-async function rejection(p: Promise<unknown>): Promise<LifeboatError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof LifeboatError) return err;
-    throw err;
-  }
-  throw new Error("expected a rejection");
-}
 
 async function mountedRw(opts: RigOptions = {}): Promise<Rig> {
   const r = await rig("single", opts);

@@ -255,7 +255,7 @@ export class BootService {
   /** The full rollback, as a job: switch the profile and reinstall the boot loader from it. */
   async switchProfile(generation: number, who: string): Promise<JobView> {
     const m = await this.ctx.writable();
-    if (this.ctx.lock.busy) this.ctx.lock.acquire("profile-switch"); // throws `busy` before anything is done
+    this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
     const { generations } = await this.generations();
     const g = generations.find((x) => x.number === generation);
     if (!g) throw new LifeboatError("not-found", `no generation ${generation}`);

@@ -8,8 +8,8 @@ export class OperationLock {
     return this.current;
   }
 
-  /** Take the lock now or throw `busy`; the returned function releases it (once). */
-  acquire(name: string): () => void {
+  /** Throw `busy` if something runs (checked before work that will take the lock later, e.g. a job). */
+  assertFree(): void {
     if (this.current) {
       throw new LifeboatError(
         "busy",
@@ -19,6 +19,11 @@ export class OperationLock {
         },
       );
     }
+  }
+
+  /** Take the lock now or throw `busy`; the returned function releases it (once). */
+  acquire(name: string): () => void {
+    this.assertFree();
     const mine = { name, since: new Date().toISOString() };
     this.current = mine;
     return () => {

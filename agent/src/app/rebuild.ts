@@ -46,7 +46,7 @@ export class RebuildService {
           `extra argument not allowed: ${JSON.stringify(a.slice(0, 100))}`,
         );
     const m = await this.ctx.writable();
-    if (this.ctx.lock.busy) this.ctx.lock.acquire("rebuild"); // throws `busy` before anything is done
+    this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
     const snapshot = await this.ctx.snapshot(m.pool);
     const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);
     const args = [

@@ -248,3 +248,17 @@ export const PoolParam = Type.Object({ pool: Type.String({ pattern: "^[A-Za-z][A
 export const DeviceParam = Type.Object({
   device: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$" }),
 });
+
+const P = { $ref: "Problem#" } as const;
+/** The error responses every route may give (all problem+json), for the OpenAPI document. */
+export const problemResponses = {
+  400: P,
+  401: P,
+  404: P,
+  409: P,
+  412: P,
+  413: P,
+  422: P,
+  428: P,
+  500: P,
+} as const;

@@ -5,19 +5,13 @@ import {
   MountResult,
   PassphraseBody,
   PoolParam,
+  problemResponses,
   UnmountBody,
   UnmountResult,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
 
-const problems = {
-  400: { $ref: "Problem#" },
-  401: { $ref: "Problem#" },
-  404: { $ref: "Problem#" },
-  409: { $ref: "Problem#" },
-  422: { $ref: "Problem#" },
-  500: { $ref: "Problem#" },
-};
+const problems = problemResponses;
 
 export function registerActionRoutes(app: App, s: Services): void {
   app.post(

@@ -10,16 +10,12 @@ import {
   Luks,
   MountPlan,
   PoolParam,
+  problemResponses,
   Status,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
 
-const problems = {
-  400: { $ref: "Problem#" },
-  401: { $ref: "Problem#" },
-  404: { $ref: "Problem#" },
-  409: { $ref: "Problem#" },
-};
+const problems = problemResponses;
 
 export function registerReadRoutes(app: App, s: Services): void {
   app.get(

@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { type TProperties, type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import type { JobEvent } from "../../app/jobs.js";
+import { problemResponses } from "../schemas.js";
 import type { App, Services } from "../server.js";
 
-const P = { $ref: "Problem#" };
-const problems = { 400: P, 401: P, 404: P, 409: P, 412: P, 413: P, 422: P, 428: P, 500: P };
+const problems = problemResponses;
 const S = Type.String();
 const NS = Type.Union([S, Type.Null()]);
 const Obj = <T extends TProperties>(props: T) => Type.Object(props, { additionalProperties: false });
