@@ -112,7 +112,7 @@ export function resolveConfig(
     const [flag, inline] = a.includes("=")
       ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]
       : [a, undefined];
-    const key = FLAGS[flag];
+    const key = Object.hasOwn(FLAGS, flag) ? FLAGS[flag] : undefined;
     if (!key) throw bad(`unknown option ${flag} (see --help)`);
     // A bare --tls means on.
     const next = argv[i + 1];
@@ -125,7 +125,7 @@ export function resolveConfig(
   for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
   const fromCmdline: Partial<Record<Key, string>> = {};
   for (const [name, value] of Object.entries(parseKernelCmdline(cmdline))) {
-    const key = CMDLINE[name.toLowerCase()];
+    const key = Object.hasOwn(CMDLINE, name.toLowerCase()) ? CMDLINE[name.toLowerCase()] : undefined;
     if (key) fromCmdline[key] = value;
   }
   const pick = (k: Key) => fromFlags[k] ?? fromCmdline[k] ?? fromEnv[k];

@@ -8,6 +8,8 @@ export const errorStatus = {
   "not-found": 404,
   "validation-failed": 400,
   "payload-too-large": 413,
+  "uri-too-long": 414,
+  "request-header-too-large": 431,
   "unsupported-media-type": 415,
   busy: 409,
   "zfs-unavailable": 503,

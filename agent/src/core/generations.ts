@@ -3,7 +3,7 @@ import { isRecord, parseJsonLossless } from "./json.js";
 
 /** `system-12-link` → 12 (profile generation links in /nix/var/nix/profiles). */
 export function generationOfLink(name: string): number | null {
-  const m = /^system-(\d+)-link$/.exec(name);
+  const m = /^system-(\d{1,9})-link$/.exec(name);
   return m ? Number(m[1]) : null;
 }
 

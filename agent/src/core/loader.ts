@@ -112,19 +112,21 @@ export function editEntryOptions(
   const lines = text.split("\n");
   let first = -1;
   const edited = lines.map((l, i) => {
-    const m = /^(\s*options\s+)(.*)$/.exec(l);
+    const m = /^(\s*options\s+)(.*?)(\r?)$/.exec(l);
     if (!m) return l;
     const kept = (m[2] as string).split(/\s+/).filter((t) => t && !remove.includes(t));
     if (first < 0) first = i;
-    return `${m[1]}${kept.join(" ")}`;
+    return `${m[1]}${kept.join(" ")}${m[3]}`;
   });
-  const present = new Set(edited.flatMap((l) => /^\s*options\s+(.*)$/.exec(l)?.[1]?.split(/\s+/) ?? []));
+  const present = new Set(edited.flatMap((l) => /^\s*options\s+(.*?)\r?$/.exec(l)?.[1]?.split(/\s+/) ?? []));
   const toAdd = add.filter((p) => !present.has(p));
   if (toAdd.length > 0) {
-    if (first >= 0) edited[first] = `${(edited[first] as string).trimEnd()} ${toAdd.join(" ")}`;
-    else {
+    if (first >= 0) {
+      const line = edited[first] as string;
+      edited[first] = `${line.trimEnd()} ${toAdd.join(" ")}${line.endsWith("\r") ? "\r" : ""}`;
+    } else {
       const end = edited.length > 0 && edited[edited.length - 1] === "" ? edited.length - 1 : edited.length;
-      edited.splice(end, 0, `options ${toAdd.join(" ")}`);
+      edited.splice(end, 0, `options ${toAdd.join(" ")}${text.includes("\r\n") ? "\r" : ""}`);
     }
   }
   const out = edited.join("\n");

@@ -32,10 +32,14 @@ export function parseLsblk(text: string): BlockDevice[] {
   }
   if (!isRecord(doc) || !Array.isArray(doc.blockdevices))
     throw new ParseError("lsblk --json", "no blockdevices array");
-  return doc.blockdevices.map(parseDevice);
+  return doc.blockdevices.map((d) => parseDevice(d));
 }
 
-function parseDevice(v: unknown): BlockDevice {
+/** Deeper than any real device stack (disk → part → crypt → lvm → …): refuse, don't recurse on. */
+const MAX_DEPTH = 64;
+
+function parseDevice(v: unknown, depth = 0): BlockDevice {
+  if (depth > MAX_DEPTH) throw new ParseError("lsblk --json", `devices nested deeper than ${MAX_DEPTH}`);
   if (!isRecord(v)) throw new ParseError("lsblk --json", "device is not an object");
   const name = str(v.name);
   if (!name) throw new ParseError("lsblk --json", "device without a name");
@@ -52,7 +56,7 @@ function parseDevice(v: unknown): BlockDevice {
     partuuid: str(v.partuuid)?.toLowerCase() ?? null,
     size: str(v.size) ?? null,
     mountpoints: mps.filter((m): m is string => typeof m === "string"),
-    children: Array.isArray(v.children) ? v.children.map(parseDevice) : [],
+    children: Array.isArray(v.children) ? v.children.map((c) => parseDevice(c, depth + 1)) : [],
   };
 }
 

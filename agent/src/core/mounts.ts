@@ -48,8 +48,8 @@ export function parseFstab(text: string): FstabEntry[] {
       target: unescapeOctal(f[1] as string),
       fstype: f[2] as string,
       options: (f[3] ?? "defaults").split(","),
-      freq: Number(f[4] ?? 0) || 0,
-      passno: Number(f[5] ?? 0) || 0,
+      freq: Number.parseInt(f[4] ?? "0", 10) || 0,
+      passno: Number.parseInt(f[5] ?? "0", 10) || 0,
     });
   }
   return out;

@@ -144,6 +144,17 @@ export function resolveDeviceSpec(spec: string, devices: BlockDevice[]): string 
   return null;
 }
 
+/**
+ * An absolute path inside the installed system, normalised (`//` and a trailing `/` folded), or
+ * null when it is not absolute or has `.`/`..` segments: such a target could leave the root.
+ */
+export function cleanTarget(p: string): string | null {
+  if (!p.startsWith("/") || p.includes("\0")) return null;
+  const segs = p.split("/").filter(Boolean);
+  if (segs.some((s) => s === "." || s === "..")) return null;
+  return `/${segs.join("/")}`;
+}
+
 function depth(p: string): number {
   return p === "/" ? 0 : p.split("/").filter(Boolean).length;
 }
@@ -169,19 +180,26 @@ export function planMount(input: PlanInput): MountPlan {
   }
 
   const push = (s: Omit<MountStep, "kind" | "target" | "role"> & { role?: MountRole }) => {
-    if (mounts.some((m) => m.path === s.path)) return;
+    const path = cleanTarget(s.path);
+    if (path === null) {
+      notes.push(
+        `skipped ${JSON.stringify(s.path.slice(0, 100))} for ${s.source}: not a plain absolute path inside the system`,
+      );
+      return;
+    }
+    if (mounts.some((m) => m.path === path)) return;
     mounts.push({
       kind: "mount",
-      role: s.role ?? roleOf(s.path, s.fstype),
-      target: joinRoot(root, s.path),
       ...s,
+      path,
+      role: s.role ?? roleOf(path, s.fstype),
+      target: joinRoot(root, path),
     });
   };
 
   if (input.fstab) {
     for (const e of input.fstab) {
       if (SKIP_FSTYPES.has(e.fstype) || e.options.includes("bind") || e.options.includes("noauto")) continue;
-      if (!e.target.startsWith("/")) continue;
       if (isZfsSource(e)) {
         const pool = e.source.split("/")[0];
         if (candidate.kind === "zfs" && pool !== candidate.pool) {

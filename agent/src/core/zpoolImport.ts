@@ -136,6 +136,14 @@ function parseConfig(lines: string[]): ImportVdev[] {
   return roots;
 }
 
+function hostIdOrNull(raw: string): string | null {
+  try {
+    return normalizeHostId(raw);
+  } catch {
+    return null;
+  }
+}
+
 export function normalizeHostId(raw: string): string {
   const hex = raw.toLowerCase().replace(/^0x/, "");
   if (!/^[0-9a-f]{1,8}$/.test(hex)) throw new ParseError("hostid", `not a 32-bit hex value: ${raw}`);
@@ -169,7 +177,7 @@ export function classifyImportFailure(stderr: string): ImportFailure {
       kind: "in-use-elsewhere",
       pool,
       lastHost: m?.[1] ?? null,
-      lastHostId: m?.[2] ? normalizeHostId(m[2]) : null,
+      lastHostId: m?.[2] ? hostIdOrNull(m[2]) : null,
       lastAccessed: m?.[3]?.trim() ?? null,
     };
   }

@@ -83,7 +83,7 @@ function nullDash(v: string | null): string | null {
 /** `zpool status -j [--json-int]`: vdev trees with states, so a missing mirror half is named. */
 export function parseZpoolStatus(text: string): PoolStatus[] {
   return pools(text, "zpool status").map(([key, p]) => {
-    const vdevs = isRecord(p.vdevs) ? Object.values(p.vdevs).map(parseVdev) : [];
+    const vdevs = isRecord(p.vdevs) ? Object.values(p.vdevs).map((v) => parseVdev(v)) : [];
     // The pool's own root vdev carries the pool name; expose its children as the tree.
     const root = vdevs.length === 1 && vdevs[0]?.type === "root" ? (vdevs[0] as StatusVdev).children : vdevs;
     return {
@@ -96,7 +96,12 @@ export function parseZpoolStatus(text: string): PoolStatus[] {
   });
 }
 
-function parseVdev(v: unknown): StatusVdev {
+/** Deeper than any real vdev tree (root → raidz/mirror → disk, plus draid/spares): refuse. */
+const MAX_VDEV_DEPTH = 32;
+
+function parseVdev(v: unknown, depth = 0): StatusVdev {
+  if (depth > MAX_VDEV_DEPTH)
+    throw new ParseError("zpool status -j", `vdevs nested deeper than ${MAX_VDEV_DEPTH}`);
   if (!isRecord(v)) throw new ParseError("zpool status -j", "vdev is not an object");
   return {
     name: required(v.name, "vdev name", "zpool status"),
@@ -111,7 +116,7 @@ function parseVdev(v: unknown): StatusVdev {
       write: str(v.write_errors) ?? "0",
       checksum: str(v.checksum_errors) ?? "0",
     },
-    children: isRecord(v.vdevs) ? Object.values(v.vdevs).map(parseVdev) : [],
+    children: isRecord(v.vdevs) ? Object.values(v.vdevs).map((c) => parseVdev(c, depth + 1)) : [],
   };
 }
 

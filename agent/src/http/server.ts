@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { Services } from "../app/services.js";
 import { PAGE, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
-import { errorHandler, sendProblem } from "./problem.js";
+import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
@@ -48,6 +48,28 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     bodyLimit: 256 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
     trustProxy: false,
+    // Errors the router raises before any handler (bad %-encoding, over-long parameters) take the
+    // same problem+json shape as every other error.
+    frameworkErrors: (err, req, reply) =>
+      err.code === "FST_ERR_MAX_PARAM_LENGTH" || err.statusCode === 414
+        ? sendProblem(reply, req, "uri-too-long", "a path parameter is too long")
+        : sendProblem(reply, req, "validation-failed", "malformed request URL"),
+    // Requests Node's HTTP parser rejects never reach fastify: answer them as problem+json too.
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const code = (err as NodeJS.ErrnoException).code;
+      const status = code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      const body = JSON.stringify(
+        problemBody(
+          status === 431 ? "request-header-too-large" : "validation-failed",
+          status === 431 ? "request headers too large" : "malformed HTTP request",
+          "/",
+        ),
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(errorHandler);
