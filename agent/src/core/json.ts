@@ -5,6 +5,15 @@ import { ParseError } from "./errors.js";
  * guids from `--json-int`) become strings before parsing. Literals inside strings are left alone.
  */
 export function parseJsonLossless(text: string, what: string): unknown {
+  // Fast path: no bare integer literal long enough to lose precision (the usual `-j` output,
+  // where numbers are strings). Anything that looks like one takes the careful scan below.
+  if (!/[:[,]\s*-?\d{16}/.test(text)) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new ParseError(what, (err as Error).message);
+    }
+  }
   let out = "";
   let i = 0;
   let inString = false;
