@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
@@ -338,5 +340,54 @@ describe("auto-mount when disks appear late", () => {
     await auto.run();
     expect(auto.state.state).toBe("mounted");
     expect(polls).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("LUKS containers (captures from cryptsetup 2.6.1 on this host)", () => {
+  const L = join(import.meta.dirname, "..", "fixtures", "host-captured", "luks");
+  const cap = (n: string) => readFileSync(join(L, n), "utf8");
+  const luksRig = (openFails: boolean) =>
+    rig("single", {
+      tree: false,
+      fake: {
+        outputs: {
+          lsblk: cap("lsblk-json-cols.stdout"),
+          blkid: cap("blkid-export.stdout"),
+          luksWrongStderr: cap("test-passphrase-wrong.stderr"),
+          ...(openFails ? { luksOpenStderr: cap("open-no-dm.stderr") } : {}),
+        },
+        pools: [],
+        luks: { "/dev/loop0": "lifeboat-luks-pass" },
+      },
+    });
+
+  it("detected (lsblk without udev + blkid), status locked, wrong passphrase → 422 before anything is opened", async () => {
+    const r = await luksRig(false);
+    const d = await r.detection.refresh();
+    expect(d.luks).toEqual([
+      { device: "/dev/loop0", name: "loop0", uuid: "a278ede8-98b0-47a1-903a-e1febc49f935", opened: null },
+    ]);
+    expect(phaseOf(d)).toBe("locked");
+    const err = await rejection(r.mounts.openLuks("loop0", "wrong-pass"));
+    expect(err.code).toBe("wrong-passphrase");
+    expect(err.status).toBe(422);
+    expect(r.sys.mutations()).toEqual([]);
+    const ok = await r.mounts.openLuks("loop0", "lifeboat-luks-pass");
+    expect(ok).toEqual({ device: "/dev/loop0", mapper: "/dev/mapper/lifeboat-loop0", alreadyOpen: false });
+    expect(r.sys.commandLines().filter((l) => l.startsWith("cryptsetup"))).toEqual([
+      "cryptsetup open --test-passphrase --type luks --key-file=- /dev/loop0",
+      "cryptsetup open --test-passphrase --type luks --key-file=- /dev/loop0",
+      "cryptsetup open --type luks --key-file=- /dev/loop0 lifeboat-loop0",
+    ]);
+    expect(JSON.stringify(r.sys.calls)).not.toContain("lifeboat-luks-pass");
+    expect(r.logs.text).not.toContain("lifeboat-luks-pass");
+  });
+
+  it("a failing open (no device-mapper, as on this host) is a clear command-failed", async () => {
+    const r = await luksRig(true);
+    const err = await rejection(r.mounts.openLuks("loop0", "lifeboat-luks-pass"));
+    expect(err.code).toBe("command-failed");
+    expect(err.message).toContain("Cannot initialize device-mapper");
+    expect((await rejection(r.mounts.openLuks("sdz9", "x"))).code).toBe("device-not-found");
   });
 });

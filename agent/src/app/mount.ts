@@ -640,6 +640,25 @@ export class MountService {
         });
       if (c.opened) return { device: c.device, mapper: c.opened, alreadyOpen: true };
       const name = `lifeboat-${c.name}`;
+      // Check the passphrase first without creating anything: exit 2 means "no key available with
+      // this passphrase", a clear 422; other failures of the real open are reported as they are.
+      const test = await this.sys.run(
+        "cryptsetup",
+        ["open", "--test-passphrase", "--type", "luks", "--key-file=-", c.device],
+        {
+          input: passphrase,
+          secretInput: true,
+          timeoutMs: 120_000,
+        },
+      );
+      if (test.exitCode === 2)
+        throw new LifeboatError("wrong-passphrase", `wrong passphrase for ${c.device}`, { device: c.device });
+      if (test.exitCode !== 0)
+        throw new LifeboatError(
+          "command-failed",
+          `cryptsetup could not check ${c.device}: ${stderrLine(test)}`,
+          { device: c.device },
+        );
       const r = await this.sys.run("cryptsetup", ["open", "--type", "luks", "--key-file=-", c.device, name], {
         input: passphrase,
         secretInput: true,

@@ -31,6 +31,9 @@ export interface FakeOutputs {
   loadKeyAgainStderr?: string;
   loadKeyChildStderr?: string;
   importUnavailableStderr?: string;
+  luksWrongStderr?: string;
+  /** When set, a real `cryptsetup open` fails with it (like a host without device-mapper). */
+  luksOpenStderr?: string;
 }
 
 export interface FakePool {
@@ -58,6 +61,8 @@ export interface FakeConfig {
   splHostIdFixed?: boolean;
   /** /etc/hostid is a symlink into the read-only store (NixOS): writing through it fails. */
   hostidLink?: string;
+  /** LUKS containers: device path → passphrase. */
+  luks?: Record<string, string>;
   /** Scripted long-running processes (rebuilds): lines to print, exit code, or hang until killed. */
   spawnScript?: (
     file: string,
@@ -189,10 +194,20 @@ export class FakeSystem implements System {
         return ok();
       }
       case "cryptsetup":
-        return fail(1, "cryptsetup: not modelled by the fake\n");
+        return this.cryptsetup(a, input);
       default:
         return { ...fail(127, `${file}: not found`), notFound: true };
     }
+  }
+
+  private cryptsetup(a: readonly string[], input: string): CommandResult {
+    const dev = a.find((x) => x.startsWith("/dev/")) ?? "";
+    const pass = this.cfg.luks?.[dev];
+    if (a[0] !== "open" || pass === undefined) return fail(4, `Device ${dev} is not a valid LUKS device.\n`);
+    if (input !== pass)
+      return fail(2, this.cfg.outputs.luksWrongStderr ?? "No key available with this passphrase.\n");
+    if (a.includes("--test-passphrase")) return ok();
+    return this.cfg.outputs.luksOpenStderr ? fail(1, this.cfg.outputs.luksOpenStderr) : ok();
   }
 
   private zpool(a: readonly string[], o: FakeOutputs): CommandResult {

@@ -74,7 +74,9 @@ export const READ_ONLY_COMMANDS: Record<string, (args: readonly string[]) => boo
   // `zpool import` with no pool argument only lists; with one it imports.
   zpool: (a) =>
     ["list", "status", "version", "get"].includes(a[0] ?? "") || (a[0] === "import" && a.length === 1),
-  cryptsetup: (a) => ["isLuks", "luksDump", "status"].includes(a[0] ?? ""),
+  cryptsetup: (a) =>
+    ["isLuks", "luksDump", "status"].includes(a[0] ?? "") ||
+    (a[0] === "open" && a.includes("--test-passphrase")),
   journalctl: () => true,
 };
 
