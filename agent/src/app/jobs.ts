@@ -58,6 +58,7 @@ class Job {
   kill: ((s: "SIGTERM" | "SIGKILL") => void) | null = null;
   /** Resolves once the job is recorded, the lock is free and `end` was announced. */
   finished: Promise<void> = Promise.resolve();
+  saved: Promise<void> = Promise.resolve();
   cancelRequested = false;
   constructor(
     readonly kind: string,
@@ -127,7 +128,7 @@ export class JobManager {
     while (this.order.length > (this.opts.maxJobs ?? 50)) this.jobs.delete(this.order.shift() as string);
     const log = this.log.child({ job: job.id, kind });
     log.info({ steps: steps.map((s) => [s.file, ...s.args]) }, "job started");
-    void this.opts.store?.save(job.view()).catch(() => undefined);
+    this.persist(job);
     job.finished = this.execute(job, preflight, log, release);
     return job.view();
   }
@@ -171,13 +172,20 @@ export class JobManager {
     log.info({ state: job.state, exitCode: job.exitCode }, "job ended");
     // Persist (audit dir), then free the lock, then announce the end: a client that saw `end`
     // finds the record and can start the next change at once.
-    await this.opts.store?.save(job.view()).catch(() => undefined);
+    await this.persist(job);
     await this.opts
       .onEnd?.(job.view(), [...job.lines])
       .catch((err: Error) => log.warn({ err: err.message }, "could not record the job log"));
     release();
     for (const l of job.listeners) l({ type: "end", state: job.state, exitCode: job.exitCode });
     job.listeners.clear();
+  }
+
+  /** Saves of one job's record, in order (a slow first save must not land after the last one). */
+  private persist(job: Job): Promise<void> {
+    const view = job.view();
+    job.saved = job.saved.then(() => this.opts.store?.save(view)).catch(() => undefined);
+    return job.saved;
   }
 
   private must(id: string): Job {
