@@ -62,4 +62,31 @@ describe("scenario 6: forced import, live hostid kept", () => {
     expect(Number(/^\s*hostid: (\d+)/m.exec(label)?.[1])).toBe(Number.parseInt(SERVER_HOSTID, 16));
     expect(label).toMatch(/^\s*hostname: 'atlas'/m);
   });
+
+  // A web UI polls /v1/status while an operation runs. In the guest, a `zpool import` scan running
+  // next to `zpool import <pool>` makes the import fail ("no such pool available" / "pool already
+  // exists"), so the agent must not scan while it imports.
+  it("survives a client polling /v1/status during unmount+export and a fresh mount", async () => {
+    let stop = false;
+    let polls = 0;
+    const poller = (async () => {
+      while (!stop) {
+        await vm.api("GET", "/v1/status", undefined, { timeoutMs: 60_000 }).catch(() => undefined);
+        polls++;
+      }
+    })();
+    try {
+      expectOk(await vm.api("POST", "/v1/unmount", { export: true }));
+      expect(await pools(vm)).toEqual({});
+      const r = await vm.api("POST", "/v1/mount", {});
+      expectOk(r);
+      expect(r.body.forced).toBe(false);
+    } finally {
+      stop = true;
+      await poller;
+    }
+    expect(polls).toBeGreaterThan(2);
+    expect(await pools(vm), await guestSnapshot(vm)).toEqual({ nvmepool: "ONLINE" });
+    expect((await mounts(vm, "/mnt")).find((m) => m.target === "/mnt")?.source).toBe("nvmepool/root");
+  });
 });

@@ -70,6 +70,11 @@ function plan(name: CaseName, mid: string): Step[] {
         c("zpool-export", "zpool export nvmepool"),
         c("zdb-l-after-export", "zdb -l /dev/nvme0n1p2"),
         c("zpool-import-list-exported", "zpool import"),
+        // a scan (`zpool import`) running next to an import makes the import fail now and then
+        c(
+          "import-during-scans",
+          'zgenhostid -f 8425e349; for n in 1 2 3 4 5 6 7 8; do ( for i in 1 2 3 4 5 6 7 8; do zpool import >/dev/null 2>&1; done ) & L=$!; sleep 0.$((n % 4)); zpool import -N -R /mnt -o readonly=on nvmepool; echo "try $n rc=$?"; wait $L; zpool export nvmepool 2>/dev/null; done; zgenhostid -f 00bab10c',
+        ),
       ];
     case "degraded":
       return [

@@ -297,14 +297,26 @@ export const AGENT_ARGS = [
   "debug",
 ];
 
+async function newestMtime(dir: string): Promise<number> {
+  let newest = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (!e.isFile()) continue;
+    const st = await fs.stat(path.join(e.parentPath ?? e.path, e.name)).catch(() => null);
+    if (st && st.mtimeMs > newest) newest = st.mtimeMs;
+  }
+  return newest;
+}
+
 let bundlePromise: Promise<string> | undefined;
-/** Path of the agent bundle to carry into the guest: $LIFEBOAT_VM_AGENT, else dist/lifeboat.mjs (built if missing). */
+/** The agent bundle to carry into the guest: $LIFEBOAT_VM_AGENT, else dist/lifeboat.mjs (built when missing or older than agent/). */
 export function agentBundle(): Promise<string> {
   bundlePromise ??= (async () => {
     if (process.env.LIFEBOAT_VM_AGENT) return path.resolve(process.env.LIFEBOAT_VM_AGENT);
     const dist = path.join(REPO, "dist", "lifeboat.mjs");
-    if (!existsSync(dist)) {
-      log("dist/lifeboat.mjs missing: npm run build");
+    const stale =
+      !existsSync(dist) || (await newestMtime(path.join(REPO, "agent"))) > (await fs.stat(dist)).mtimeMs;
+    if (stale) {
+      log(`dist/lifeboat.mjs ${existsSync(dist) ? "older than agent/" : "missing"}: npm run build`);
       await runStreaming("npm", ["run", "--silent", "build"], "  [build] ");
     }
     if (!existsSync(dist)) throw new Error("npm run build did not produce dist/lifeboat.mjs");
