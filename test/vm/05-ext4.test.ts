@@ -8,12 +8,14 @@ import { expectOk, expectProblem, finish, guestSnapshot, waitForAutoMount } from
 const WRONG = "not-the-luks-passphrase-x2";
 
 describe("scenario 5a: ext4 root", () => {
-  let vm: Vm | undefined;
+  let vm: Vm;
+  // boot in a hook: on a cold cache this also builds the guest (hook timeout 60 min, test 15 min)
+  beforeAll(async () => {
+    vm = await boot({ name: "s5-ext4", diskSet: await ensureDiskSet("ext4") });
+  });
   afterAll(() => finish(vm));
 
   it("detects and mounts the ext4 root and the ESP", async () => {
-    const set = await ensureDiskSet("ext4");
-    vm = await boot({ name: "s5-ext4", diskSet: set });
     const st = await waitForAutoMount(vm, "s5a");
     expect(st.phase, JSON.stringify(st)).toBe("mounted-ro");
     const snap = await guestSnapshot(vm);

@@ -1,17 +1,19 @@
 // Scenario 7: nothing to rescue. No disks at all, and a single blank disk: the status explains it and
 // nothing crashes (every endpoint still answers; mount is a clean 4xx).
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mounts, pools } from "./guest-state.js";
 import { boot, type CaseName, ensureDiskSet, type Vm } from "./lab.js";
 import { expectOk, expectProblem, finish, waitForAutoMount } from "./scenario.js";
 
 for (const name of ["nodisks", "blank"] as CaseName[]) {
   describe(`scenario 7: ${name}`, () => {
-    let vm: Vm | undefined;
+    let vm: Vm;
+    beforeAll(async () => {
+      vm = await boot({ name: `s7-${name}`, diskSet: await ensureDiskSet(name) });
+    });
     afterAll(() => finish(vm));
 
     it("explains that there is nothing to mount, and stays up", async () => {
-      vm = await boot({ name: `s7-${name}`, diskSet: await ensureDiskSet(name) });
       const st = await waitForAutoMount(vm, `s7 ${name}`);
       expect(st.phase, JSON.stringify(st)).toBe("nothing-found");
       expect(st.mounted).toBeNull();

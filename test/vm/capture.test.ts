@@ -196,7 +196,7 @@ describe.skipIf(!CAPTURE)("capture real outputs into test/fixtures/vm-captured",
           expect(await fs.readFile(path.join(dir, f), "utf8"), `${f} leaks a passphrase`).not.toContain(
             secret,
           );
-    });
+    }, 3_600_000); // may build the guest and the disk set first
   }
 
   it("writes the top-level index and the provenance", async () => {
