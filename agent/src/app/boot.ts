@@ -90,7 +90,13 @@ export class BootService {
     const dir = await inst.resolve(PROFILES);
     const names = (await this.ctx.sys.readdir(dir)) ?? [];
     const currentLink = await this.ctx.sys.readlink(`${dir}/system`);
-    const boot = await this.boot().catch(() => null);
+    const boot = await this.boot().catch((err: Error) => {
+      this.ctx.log.warn(
+        { err: err.message },
+        "boot entries unreadable: no generation is marked as the boot default",
+      );
+      return null;
+    });
     const defaultGen = boot?.entries.find((e) => e.isDefault)?.generation ?? null;
     const out: Generation[] = [];
     for (const name of names) {
