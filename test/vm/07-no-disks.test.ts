@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mounts, pools } from "./guest-state.js";
 import { boot, type CaseName, ensureDiskSet, type Vm } from "./lab.js";
-import { expectOk, expectProblem, finish, waitForAutoMount } from "./scenario.js";
+import { apiWhenIdle, expectOk, expectProblem, finish, waitForAutoMount } from "./scenario.js";
 
 for (const name of ["nodisks", "blank"] as CaseName[]) {
   describe(`scenario 7: ${name}`, () => {
@@ -29,7 +29,8 @@ for (const name of ["nodisks", "blank"] as CaseName[]) {
       expect(p.body.imported).toEqual([]);
       const plan = await vm.api("GET", "/v1/plan");
       if (plan.status !== 200) expectProblem(plan, 409, "no-system-found");
-      const m = await vm.api("POST", "/v1/mount", {});
+      // the agent looks again for late disks a few times; a mount meanwhile is a clean 409 busy
+      const m = await apiWhenIdle(vm, "POST", "/v1/mount", {});
       expectProblem(m, "4xx", "no-system-found");
       expectOk(await vm.api("GET", "/healthz", undefined, { auth: false }));
       expect(await pools(vm)).toEqual({});

@@ -721,9 +721,11 @@ export async function boot(opts: BootOptions): Promise<Vm> {
     `boot ${opts.name}: ${drives.length} disk(s), api 127.0.0.1:${vm.apiPort}, ctl :${vm.ctlPort}, ${vm.workDir}`,
   );
   vm.startedAt = Date.now();
-  // setpriv --pdeathsig: QEMU dies with the process that started it, even on a hard crash of the runner
+  // setpriv --pdeathsig: QEMU dies with the process that started it, even on a hard crash of the runner.
+  // detached (own process group): a terminal's Ctrl-C reaches the runner, which powers the guest off.
   const qemu = spawn("setpriv", ["--pdeathsig", "KILL", "--", "qemu-system-x86_64", ...args], {
     stdio: ["ignore", "ignore", "pipe"],
+    detached: true,
   });
   vm.qemu = qemu;
   live.add(qemu);

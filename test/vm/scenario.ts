@@ -48,6 +48,28 @@ export async function waitForAutoMount(vm: Vm, label: string): Promise<any> {
   return s;
 }
 
+/**
+ * Call the API, retrying while it answers 409 `busy` (e.g. the boot-time auto-mount is still looking
+ * again for disks that may appear late: its state reads "waiting" between attempts).
+ */
+export async function apiWhenIdle(
+  vm: Vm,
+  method: string,
+  p: string,
+  body?: unknown,
+  timeoutMs = 180_000,
+): Promise<ApiResponse> {
+  return vm.waitFor(
+    `${method} ${p} without 409 busy`,
+    async () => {
+      const r = await vm.api(method, p, body);
+      return r.body?.code === "busy" ? undefined : r;
+    },
+    timeoutMs,
+    2000,
+  );
+}
+
 /** An RFC 9457 problem response with the given status class and code */
 export function expectProblem(r: ApiResponse, status: number | "4xx", code?: string): void {
   const ctx = `${r.status} ${r.text}`;
