@@ -391,3 +391,27 @@ describe("LUKS containers (captures from cryptsetup 2.6.1 on this host)", () => 
     expect((await rejection(r.mounts.openLuks("sdz9", "x"))).code).toBe("device-not-found");
   });
 });
+
+describe("detection never scans next to a change (zpool import scans break a concurrent import)", () => {
+  it("while a change holds the lock, status readers get the last detection and run nothing", async () => {
+    const r = await rig("single");
+    await r.detection.refresh();
+    const release = r.lock.acquire("test change");
+    const before = r.sys.calls.length;
+    await r.detection.current(true);
+    await r.detection.current();
+    expect(r.sys.calls.length).toBe(before);
+    release();
+    await r.detection.current(true);
+    expect(r.sys.commandLines().slice(before)).toContain("zpool import");
+  });
+
+  it("refresh() after a change always starts a new detection, even if one was running", async () => {
+    const r = await rig("single");
+    const first = r.detection.refresh();
+    const second = r.detection.refresh();
+    const [a, b] = await Promise.all([first, second]);
+    expect(b.at >= a.at).toBe(true);
+    expect(r.sys.commandLines().filter((l) => l === "zpool import")).toHaveLength(2);
+  });
+});

@@ -50,6 +50,11 @@ export class AutoMounter {
           detail: e ? `${e.code}: ${e.message}` : "internal error",
         };
         if (nothingYet && attempt < this.retry.attempts) {
+          this.state = {
+            ...this.state,
+            state: "retrying",
+            detail: `nothing found yet (attempt ${attempt} of ${this.retry.attempts}); looking again`,
+          };
           this.log.info({ attempt }, "nothing found yet; looking again shortly");
           await new Promise((resolve) => setTimeout(resolve, this.retry.delayMs));
           continue;

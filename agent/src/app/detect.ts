@@ -68,7 +68,10 @@ export function phaseOf(d: Detection): Phase {
  */
 export class DetectionService {
   private inflight: Promise<Detection> | null = null;
+  private queued: Promise<Detection> | null = null;
   private last: Detection | null = null;
+  /** True while a change runs (the operation lock): readers then get the last detection. */
+  private busy: () => boolean = () => false;
 
   constructor(
     private readonly sys: System,
@@ -77,19 +80,44 @@ export class DetectionService {
     private readonly maxAgeMs = 3_000,
   ) {}
 
-  /** Latest detection, refreshed when older than maxAge (concurrent callers share one run). */
-  async current(fresh = false): Promise<Detection> {
-    if (!fresh && this.last && Date.now() - Date.parse(this.last.at) < this.maxAgeMs) return this.last;
-    return this.refresh();
+  /**
+   * `zpool import` without arguments scans every device; run next to an import it makes that
+   * import fail ("pool already exists" / "no such pool available", seen on OpenZFS 2.3.2). So while
+   * a change holds the lock, readers (status polling) never start a scan: they get the last
+   * detection, and the change refreshes it itself, in sequence with its own commands.
+   */
+  pauseWhile(busy: () => boolean): void {
+    this.busy = busy;
   }
 
+  /** Latest detection, refreshed when older than maxAge (concurrent readers share one run). */
+  async current(fresh = false): Promise<Detection> {
+    if (this.last && this.busy()) return this.last;
+    if (!fresh && this.last && Date.now() - Date.parse(this.last.at) < this.maxAgeMs) return this.last;
+    return this.inflight ?? this.refresh();
+  }
+
+  /**
+   * A detection that starts after this call: when one is already running (it may have begun
+   * before the caller's last change), the new one is queued behind it.
+   */
   refresh(): Promise<Detection> {
-    if (!this.inflight) {
-      this.inflight = this.detect().finally(() => {
-        this.inflight = null;
+    if (!this.inflight) return this.start();
+    this.queued ??= this.inflight
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return this.start();
       });
-    }
-    return this.inflight;
+    return this.queued;
+  }
+
+  private start(): Promise<Detection> {
+    const run = this.detect().finally(() => {
+      if (this.inflight === run) this.inflight = null;
+    });
+    this.inflight = run;
+    return run;
   }
 
   private async detect(): Promise<Detection> {

@@ -63,6 +63,7 @@ export function createServices(
     o.detectionMaxAgeMs ?? 3_000,
   );
   const lock = new OperationLock();
+  detection.pauseWhile(() => lock.busy !== null);
   const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root);
   const writableRoot = async () => {
     const d = await detection.current();

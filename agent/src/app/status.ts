@@ -5,7 +5,7 @@ import { type Detection, type Phase, phaseOf } from "./detect.js";
 
 export interface AutoMountState {
   mode: string;
-  state: "off" | "pending" | "running" | "mounted" | "waiting" | "failed";
+  state: "off" | "pending" | "running" | "retrying" | "mounted" | "waiting" | "failed";
   detail: string | null;
 }
 
