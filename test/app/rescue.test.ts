@@ -333,3 +333,53 @@ describe("jobs across an agent restart", () => {
     expect((await second.mounts.mount({ readonly: false })).result).toBe("already-mounted");
   });
 });
+
+describe("faults in changes: nothing half-done", () => {
+  it("a failing snapshot aborts the change before anything is written", async () => {
+    const r = await mountedRw({
+      fake: {
+        fail: (f, a) =>
+          f === "zfs" && a[0] === "snapshot"
+            ? { exitCode: 1, stderr: "cannot create snapshot: out of space\n" }
+            : undefined,
+      },
+    });
+    const before = await readFile(host(r, "/mnt/boot/loader/entries/nixos-generation-3.conf"), "utf8");
+    const err = await rejection(
+      r.services.boot.kernelParams("nixos-generation-3", ["module_blacklist=vfio_pci"], [], WHO),
+    );
+    expect(err.code).toBe("command-failed");
+    expect(err.message).toContain("out of space");
+    expect(await readFile(host(r, "/mnt/boot/loader/entries/nixos-generation-3.conf"), "utf8")).toBe(before);
+    expect(r.lock.busy).toBeNull();
+  });
+
+  it("a timed-out mount step rolls back like a failed one", async () => {
+    const r = await rig("single", {
+      fake: {
+        fail: (f, a) =>
+          f === "mount" && a.includes("/mnt/nix") ? { exitCode: 124, timedOut: true, stderr: "" } : undefined,
+      },
+    });
+    const err = await rejection(r.mounts.mount());
+    expect(err.extras.state).toBe("rolled-back");
+    expect(err.message).toContain("timed out");
+    expect(r.sys.imported.size).toBe(0);
+  });
+
+  it("a failing rollback step is reported as rollback-incomplete, naming what is left", async () => {
+    const r = await rig("single", {
+      fake: {
+        fail: (f, a) =>
+          f === "mount" && a.includes("/mnt/var")
+            ? { exitCode: 32, stderr: "mount failed\n" }
+            : f === "umount" && a[0] === "/mnt/nix"
+              ? { exitCode: 32, stderr: "umount: /mnt/nix: target is busy.\n" }
+              : undefined,
+      },
+    });
+    const err = await rejection(r.mounts.mount());
+    expect(err.extras.state).toBe("rollback-incomplete");
+    expect(JSON.stringify(err.extras.rollbackFailures)).toContain("/mnt/nix");
+  });
+});
