@@ -37,30 +37,24 @@ export class Audit {
     return entry;
   }
 
-  /** Write a file (job log) into the rescued system's audit directory, when it is writable. */
-  async append(name: string, text: string): Promise<boolean> {
-    const inst = await this.installed();
-    if (!inst) return false;
-    try {
-      const path = await inst.resolve(`${AUDIT_DIR}/${name}`);
-      await this.sys.mkdir(dirname(path));
-      const old = (await this.sys.readFile(path))?.toString("utf8") ?? "";
-      await this.sys.writeFile(path, old + text, 0o600);
-      return true;
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, "audit file not written");
-      return false;
-    }
+  /** Append to a file (job log, audit.jsonl) in the rescued system's audit directory, when it is writable. */
+  append(name: string, text: string): Promise<boolean> {
+    return this.write(name, text, "append");
   }
 
   /** Replace a file in the audit directory (job records). */
-  async put(name: string, text: string): Promise<boolean> {
+  put(name: string, text: string): Promise<boolean> {
+    return this.write(name, text, "replace");
+  }
+
+  private async write(name: string, text: string, how: "append" | "replace"): Promise<boolean> {
     const inst = await this.installed();
     if (!inst) return false;
     try {
       const path = await inst.resolve(`${AUDIT_DIR}/${name}`);
       await this.sys.mkdir(dirname(path));
-      await this.sys.writeFile(path, text, 0o600);
+      const old = how === "append" ? ((await this.sys.readFile(path))?.toString("utf8") ?? "") : "";
+      await this.sys.writeFile(path, old + text, 0o600);
       return true;
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "audit file not written");

@@ -66,17 +66,6 @@ function espOf(ctx: RescueContext, mounts: { target: string; fstype: string }[])
   return null;
 }
 
-async function atomicWrite(ctx: RescueContext, path: string, text: string): Promise<void> {
-  const tmp = `${path}.lifeboat-tmp`;
-  await ctx.sys.writeFile(tmp, text, 0o644);
-  try {
-    await ctx.sys.rename(tmp, path);
-  } catch (err) {
-    await ctx.sys.removeFile(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
 /** Generations, boot entries and the fixes that need no rebuild. */
 export class BootService {
   constructor(
@@ -248,7 +237,7 @@ export class BootService {
       const before = (await this.ctx.sys.readFile(path))?.toString("utf8") ?? "";
       const backup = `${path}${BACKUP_SUFFIX}`;
       if (!(await this.ctx.sys.lstat(backup))) await this.ctx.sys.writeFile(backup, before, 0o644);
-      await atomicWrite(this.ctx, path, setLoaderDefault(before, entry.file));
+      await this.ctx.atomicWrite(path, setLoaderDefault(before, entry.file));
       return {
         loader: "systemd-boot",
         default: entry.file,
@@ -317,7 +306,7 @@ export class BootService {
       const edit = editEntryOptions(text, add, remove);
       const backup = `${path}${BACKUP_SUFFIX}`;
       if (!(await this.ctx.sys.lstat(backup))) await this.ctx.sys.writeFile(backup, text, 0o644);
-      if (edit.text !== text) await atomicWrite(this.ctx, path, edit.text);
+      if (edit.text !== text) await this.ctx.atomicWrite(path, edit.text);
       return {
         entry: id,
         before: edit.before,
@@ -335,7 +324,7 @@ export class BootService {
       const path = `${esp}/loader/entries/${id}.conf`;
       const backup = await this.ctx.sys.readFile(`${path}${BACKUP_SUFFIX}`);
       if (!backup) throw new LifeboatError("not-found", `no backup of entry ${id}: nothing to revert`);
-      await atomicWrite(this.ctx, path, backup.toString("utf8"));
+      await this.ctx.atomicWrite(path, backup.toString("utf8"));
       await this.ctx.sys.removeFile(`${path}${BACKUP_SUFFIX}`);
       return { entry: id, restored: true, options: parseBootEntry(backup.toString("utf8")).options };
     });

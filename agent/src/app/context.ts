@@ -84,6 +84,18 @@ export class RescueContext {
     return name;
   }
 
+  /** Write via a temp file + rename in the same directory: a reader sees the old or the new file, never half. */
+  async atomicWrite(path: string, text: string): Promise<void> {
+    const tmp = `${path}.lifeboat-tmp`;
+    await this.sys.writeFile(tmp, text, 0o644);
+    try {
+      await this.sys.rename(tmp, path);
+    } catch (err) {
+      await this.sys.removeFile(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+
   async listSnapshots(pool: string) {
     const r = await this.sys.run("zfs", [
       "list",

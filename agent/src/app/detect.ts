@@ -66,6 +66,23 @@ export function phaseOf(d: Detection): Phase {
  * Read-only inventory of the machine: block devices, pools (importable and imported), datasets,
  * mounts. Runs only listing commands (asserted by tests on the recorded command log).
  */
+/**
+ * Parse, but let one unreadable output cost only its own part of the detection: a ParseError
+ * becomes a warning (and a log line) and the fallback is used; any other error still throws.
+ */
+function lenient(warnings: string[], log: Logger) {
+  return <T>(what: string, fallback: T, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      warnings.push(`${what}: ${err.message}`);
+      log.warn({ what, err: err.message }, "parse failed");
+      return fallback;
+    }
+  };
+}
+
 export class DetectionService {
   private inflight: Promise<Detection> | null = null;
   private queued: Promise<Detection> | null = null;
@@ -122,16 +139,7 @@ export class DetectionService {
 
   private async detect(): Promise<Detection> {
     const warnings: string[] = [];
-    const soft = <T>(what: string, fallback: T, fn: () => T): T => {
-      try {
-        return fn();
-      } catch (err) {
-        if (!(err instanceof ParseError)) throw err;
-        warnings.push(`${what}: ${err.message}`);
-        this.log.warn({ what, err: err.message }, "parse failed");
-        return fallback;
-      }
-    };
+    const soft = lenient(warnings, this.log);
     const [lsblk, blkid, hostid, procMounts, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
       this.sys.run("blkid", ["-o", "export"]),
@@ -197,15 +205,7 @@ export class DetectionService {
       const reason = list.stderr.trim().split("\n")[0] || `zpool import exited ${list.exitCode}`;
       return { ...empty, warnings, availability: { available: false, version: null, reason } };
     }
-    const guard = <T>(what: string, fallback: T, fn: () => T): T => {
-      try {
-        return fn();
-      } catch (err) {
-        if (!(err instanceof ParseError)) throw err;
-        warnings.push(`${what}: ${err.message}`);
-        return fallback;
-      }
-    };
+    const guard = lenient(warnings, this.log);
     const [listJ, statusJ, version] = await Promise.all([
       this.sys.run("zpool", ["list", "-j"]),
       this.sys.run("zpool", ["status", "-j"]),

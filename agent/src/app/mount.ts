@@ -217,18 +217,37 @@ export class MountService {
         this.detection.refresh().catch(() => undefined);
         throw new LifeboatError(err.code, err.message, { ...err.extras, done: tx.done, kept: tx.done });
       }
-      const report = await tx.rollback();
-      await this.detection.refresh().catch(() => undefined);
-      const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
-      const code = base.code === "command-failed" ? "mount-failed" : base.code;
-      this.log.warn({ code, failedStep: base.extras.failedStep, ...report }, "mount failed, rolled back");
-      throw new LifeboatError(code, base.message, {
-        ...base.extras,
-        state: report.rollbackFailures.length === 0 ? "rolled-back" : "rollback-incomplete",
-        done: tx.done,
-        ...report,
-      });
+      const e = await this.rolledBack(tx, err);
+      const code = e.code === "command-failed" ? "mount-failed" : e.code;
+      this.log.warn(
+        { code, failedStep: e.extras.failedStep, state: e.extras.state },
+        "mount failed, rolled back",
+      );
+      throw code === e.code ? e : new LifeboatError(code, e.message, e.extras);
     }
+  }
+
+  /**
+   * Undo a failed operation's completed steps, refresh the view of the machine, and describe it
+   * all in the error: what failed, what was undone, what could not be (`rollback-incomplete`).
+   */
+  private async rolledBack(
+    tx: Transaction,
+    err: unknown,
+    extras: Record<string, unknown> = {},
+    leftOver: string[] = [],
+  ): Promise<LifeboatError> {
+    const report = await tx.rollback();
+    report.rollbackFailures.push(...leftOver);
+    await this.detection.refresh().catch(() => undefined);
+    const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
+    return new LifeboatError(base.code, base.message, {
+      ...base.extras,
+      state: report.rollbackFailures.length === 0 ? "rolled-back" : "rollback-incomplete",
+      ...extras,
+      done: tx.done,
+      ...report,
+    });
   }
 
   private hostidReport(
@@ -413,15 +432,8 @@ export class MountService {
     try {
       for (const s of missing) await this.mountStep(s, readonly, tx);
     } catch (err) {
-      const report = await tx.rollback();
-      await this.detection.refresh().catch(() => undefined);
-      const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
-      throw new LifeboatError(base.code, base.message, {
-        ...base.extras,
-        state: report.rollbackFailures.length === 0 ? "rolled-back" : "rollback-incomplete",
+      throw await this.rolledBack(tx, err, {
         note: "the mounts that existed before this request were left as they were",
-        done: tx.done,
-        ...report,
       });
     }
     const after = await this.detection.refresh();
@@ -548,19 +560,14 @@ export class MountService {
         }
       }
     } catch (err) {
-      const report = await tx.rollback();
-      await this.detection.refresh().catch(() => undefined);
-      const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
-      if (exported.length > 0)
-        report.rollbackFailures.push(
-          `already exported (import again with POST /v1/mount): ${exported.join(", ")}`,
-        );
-      throw new LifeboatError(base.code, base.message, {
-        ...base.extras,
-        state: report.rollbackFailures.length === 0 ? "rolled-back" : "rollback-incomplete",
-        done: tx.done,
-        ...report,
-      });
+      throw await this.rolledBack(
+        tx,
+        err,
+        {},
+        exported.length > 0
+          ? [`already exported (import again with POST /v1/mount): ${exported.join(", ")}`]
+          : [],
+      );
     }
     await this.detection.refresh();
     this.log.info({ unmounted, exported }, "released");

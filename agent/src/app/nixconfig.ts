@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { LifeboatError } from "../core/errors.js";
 import { resolveConfined } from "../core/paths.js";
-import type { RescueContext } from "./context.js";
+import { type RescueContext, snapshotStamp } from "./context.js";
 
 const BASE = "/etc/nixos";
 const MAX_FILE = 1024 * 1024;
@@ -107,18 +107,12 @@ export class ConfigService {
             currentEtag: current ? etagOf(current) : null,
           },
         );
-      const stamp = new Date()
-        .toISOString()
-        .replace(/[-:]/g, "")
-        .replace(/\.\d+Z$/, "Z");
+      const stamp = snapshotStamp();
       const backup = current ? `${path}.lifeboat-${stamp}` : null;
       if (backup && current) await this.ctx.sys.writeFile(backup, current, 0o644);
-      const tmp = `${path}.lifeboat-tmp`;
       try {
-        await this.ctx.sys.writeFile(tmp, content, 0o644);
-        await this.ctx.sys.rename(tmp, path);
+        await this.ctx.atomicWrite(path, content);
       } catch (err) {
-        await this.ctx.sys.removeFile(tmp).catch(() => undefined);
         if (backup) await this.ctx.sys.removeFile(backup).catch(() => undefined);
         throw new LifeboatError(
           "command-failed",
