@@ -10,7 +10,7 @@ import { createServices } from "../agent/src/app/services.js";
 import { parseZfsGet, parseZfsListHp } from "../agent/src/core/zfs.js";
 import { buildServer } from "../agent/src/http/server.js";
 import { REDACT_PATHS } from "../agent/src/logger.js";
-import { FakeSystem } from "../agent/src/system/fake.js";
+import { FakeSystem } from "../test/helpers/fake-system.js";
 import { FIXTURES, fakeConfig, sandbox } from "../test/helpers/fixtures.js";
 
 export const TOKEN = "bench-token-0123456789abcdef";

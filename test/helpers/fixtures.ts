@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import type { FakeConfig, FakeOutputs, FakePool } from "../../agent/src/system/fake.js";
+import type { FakeConfig, FakeOutputs, FakePool } from "./fake-system.js";
 
 export const FIXTURES = join(import.meta.dirname, "..", "fixtures", "captured");
 

@@ -1,7 +1,7 @@
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { encodeHostIdFile } from "../core/hostid.js";
-import type { MountEntry } from "../core/mounts.js";
+import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
+import type { MountEntry } from "../../agent/src/core/mounts.js";
 import type {
   CommandResult,
   FileInfo,
@@ -10,8 +10,8 @@ import type {
   Spawned,
   SpawnOptions,
   System,
-} from "./system.js";
-import { isReadOnlyCommand } from "./system.js";
+} from "../../agent/src/system/system.js";
+import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 
 /** Real captured outputs a fake machine replays (see test/fixtures/captured). */
 export interface FakeOutputs {
