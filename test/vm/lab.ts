@@ -76,6 +76,8 @@ export interface DiskSet {
   dir: string;
   disks: string[];
   info: CaseInfo;
+  /** NVMe serials the disks must keep (layouts: their /dev/disk/by-id names are in the fstab) */
+  serials?: string[];
 }
 
 export interface GuestImage {
@@ -214,7 +216,8 @@ function caseDiskCount(name: CaseName): number {
 export async function ensureDiskSet(name: CaseName): Promise<DiskSet> {
   const guest = await ensureGuest();
   const script = await fs.readFile(path.join(GUEST_DIR, "mkserver.sh"));
-  const key = sha(script, guest.env.BASE_KEY ?? guest.dir, name, casePassphrase(name), DISK_SIZE);
+  const tree = await fs.readFile(path.join(GUEST_DIR, "nixos-tree.sh"));
+  const key = sha(script, tree, guest.env.BASE_KEY ?? guest.dir, name, casePassphrase(name), DISK_SIZE);
   const dir = path.join(CACHE, "disksets", `${name}-${key}`);
   if (existsSync(path.join(dir, "case.json"))) return loadDiskSet(name, dir);
 
@@ -237,7 +240,10 @@ export async function ensureDiskSet(name: CaseName): Promise<DiskSet> {
       agent: false,
       hostid: SERVER_HOSTID,
       hostname: SERVER_HOSTNAME,
-      extraShareFiles: { "mkserver.sh": path.join(GUEST_DIR, "mkserver.sh") },
+      extraShareFiles: {
+        "mkserver.sh": path.join(GUEST_DIR, "mkserver.sh"),
+        "nixos-tree.sh": path.join(GUEST_DIR, "nixos-tree.sh"),
+      },
     });
     try {
       const r = await vm.run(`bash /host/mkserver.sh ${name} ${shQuote(casePassphrase(name))}`, {
@@ -281,6 +287,151 @@ async function loadDiskSet(name: CaseName, dir: string): Promise<DiskSet> {
     .sort((a, b) => Number(a.match(/\d+/)?.[0]) - Number(b.match(/\d+/)?.[0]))
     .map((f) => path.join(dir, f));
   return { name, dir, disks, info };
+}
+
+// ---------------------------------------------------------------------------------------- layouts
+// The layouts of issue 12 (guest/mklayouts.sh): every one on its own disks, all made in ONE server boot
+// and cached together (key: mklayouts.sh + nixos-tree.sh + guest + disks). A scenario boots the disks
+// of one layout or of several (layoutDiskSet), each disk keeping its NVMe serial (its by-id name).
+
+export type LayoutName =
+  | "disko-zfs"
+  | "openzfs-guide"
+  | "impermanence"
+  | "odd-names"
+  | "luks-zfs"
+  | "btrfs-subvol"
+  | "tmpfs-bpool"
+  | "btrfs-zfs-data"
+  | "hostile-zfs";
+
+/** The disks of each layout, by NVMe serial (= /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_<serial>) */
+export const LAYOUT_DISKS: Record<LayoutName, string[]> = {
+  "disko-zfs": ["DISKO0"],
+  "openzfs-guide": ["GUIDE0", "GUIDE1"],
+  impermanence: ["IMPERM0"],
+  "odd-names": ["ODD0"],
+  "luks-zfs": ["LUKSZ0"],
+  "btrfs-subvol": ["BTRFS0"],
+  "tmpfs-bpool": ["TMPFS0"],
+  "btrfs-zfs-data": ["BTRZ0", "BTRZ1"],
+  "hostile-zfs": ["HOSTILE0"],
+};
+export const LAYOUTS = Object.keys(LAYOUT_DISKS) as LayoutName[];
+
+/** /host/out/<layout>/case.json written by mklayouts.sh */
+export interface LayoutInfo {
+  layout: LayoutName;
+  disks: string[];
+  /** pools as the system names them (on-disk names) */
+  pools: string[];
+  serverHostname: string;
+  serverHostid: string;
+  machineId: string;
+  toplevel: string;
+  luks?: { partition: number; uuid: string; mapper: string }[];
+  btrfs?: { uuid: string; homeSubvolid: number };
+  inCoreName?: string;
+  inCoreNames?: string[];
+}
+
+export interface LayoutSets {
+  dir: string;
+  /** serial -> cached qcow2 */
+  diskOf: Record<string, string>;
+  info: Record<LayoutName, LayoutInfo>;
+}
+
+let layoutsPromise: Promise<LayoutSets> | undefined;
+
+/** All layout disks, made once (one server boot, ~3-5 min cold) and cached. */
+export function ensureLayouts(): Promise<LayoutSets> {
+  layoutsPromise ??= (async () => {
+    const guest = await ensureGuest();
+    const script = await fs.readFile(path.join(GUEST_DIR, "mklayouts.sh"));
+    const tree = await fs.readFile(path.join(GUEST_DIR, "nixos-tree.sh"));
+    const serials = LAYOUTS.flatMap((l) => LAYOUT_DISKS[l]);
+    const key = sha(
+      script,
+      tree,
+      guest.env.BASE_KEY ?? guest.dir,
+      LUKS_PASSPHRASE,
+      DISK_SIZE,
+      serials.join(","),
+    );
+    const dir = path.join(CACHE, "disksets", `layouts-${key}`);
+    if (!existsSync(path.join(dir, "layouts.json"))) await makeLayouts(dir, serials);
+    const info = JSON.parse(await fs.readFile(path.join(dir, "layouts.json"), "utf8")) as Record<
+      LayoutName,
+      LayoutInfo
+    >;
+    const diskOf = Object.fromEntries(serials.map((s, i) => [s, path.join(dir, `disk${i}.qcow2`)]));
+    return { dir, diskOf, info };
+  })();
+  return layoutsPromise;
+}
+
+async function makeLayouts(dir: string, serials: string[]): Promise<void> {
+  const t0 = Date.now();
+  log(`making the layout disks -> ${dir}`);
+  const staging = `${dir}.tmp-${process.pid}`;
+  await fs.rm(staging, { recursive: true, force: true });
+  await fs.mkdir(staging, { recursive: true });
+  const disks: string[] = [];
+  for (let i = 0; i < serials.length; i++) {
+    const d = path.join(staging, `disk${i}.qcow2`);
+    await pexecFile("qemu-img", ["create", "-q", "-f", "qcow2", d, DISK_SIZE]);
+    disks.push(d);
+  }
+  const vm = await boot({
+    name: "mklayouts",
+    rawDisks: disks,
+    serials,
+    agent: false,
+    hostid: SERVER_HOSTID,
+    hostname: SERVER_HOSTNAME,
+    extraShareFiles: {
+      "mklayouts.sh": path.join(GUEST_DIR, "mklayouts.sh"),
+      "nixos-tree.sh": path.join(GUEST_DIR, "nixos-tree.sh"),
+    },
+  });
+  try {
+    const r = await vm.run(`bash /host/mklayouts.sh ${shQuote(LUKS_PASSPHRASE)}`, { timeoutMs: 1_500_000 });
+    await fs.writeFile(path.join(staging, "mklayouts.log"), `${r.stdout}\n--- stderr\n${r.stderr}`);
+    if (r.rc !== 0) throw new Error(`mklayouts.sh failed rc=${r.rc}:\n${r.stdout}\n${r.stderr}`);
+    const info: Record<string, LayoutInfo> = {};
+    for (const l of LAYOUTS) {
+      const out = path.join(vm.shareDir, "out", l);
+      info[l] = JSON.parse(await fs.readFile(path.join(out, "case.json"), "utf8"));
+      await fs.cp(path.join(out, "generated"), path.join(staging, l, "generated"), { recursive: true });
+    }
+    await fs.writeFile(path.join(staging, "layouts.json"), `${JSON.stringify(info, null, 2)}\n`);
+  } finally {
+    await vm.shutdown();
+  }
+  await fs.rm(dir, { recursive: true, force: true });
+  await fs.rename(staging, dir);
+  recordTiming("layout disks made (mklayouts.sh, one boot)", Date.now() - t0);
+  for (const e of await fs.readdir(path.dirname(dir))) {
+    const m = /^layouts-([0-9a-f]{12})$/.exec(e);
+    if (m && e !== path.basename(dir))
+      await fs.rm(path.join(path.dirname(dir), e), { recursive: true, force: true });
+  }
+}
+
+/** The disks of one or more layouts as one disk set for boot() (overlays on top; serials kept). */
+export async function layoutDiskSet(...names: LayoutName[]): Promise<{
+  disks: string[];
+  serials: string[];
+  info: LayoutInfo[];
+}> {
+  const sets = await ensureLayouts();
+  const serials = names.flatMap((n) => LAYOUT_DISKS[n]);
+  return {
+    disks: serials.map((s) => sets.diskOf[s] as string),
+    serials,
+    info: names.map((n) => sets.info[n]),
+  };
 }
 
 // ---------------------------------------------------------------------------------------- agent bundle
@@ -330,15 +481,20 @@ export interface BootOptions {
   /** label for the work dir and the logs */
   name: string;
   /** a cached disk set: qcow2 overlays are put on top (writes go to the overlays) */
-  diskSet?: DiskSet;
+  diskSet?: Pick<DiskSet, "disks"> & { serials?: string[] };
   /** reuse the overlays of an earlier boot (a "reboot" that sees that boot's writes) */
   overlaysFrom?: Vm;
   /** attach these images directly, writes go into them (disk-set making) */
   rawDisks?: string[];
   /** additionally discard all disk writes at exit (QEMU snapshot=on) */
   snapshot?: boolean;
-  /** start the agent at boot like the ISO's service (default); false: no agent */
-  agent?: boolean | { args?: string[]; bundle?: string };
+  /**
+   * start the agent at boot like the ISO's service (default); false: no agent. `prelude`: shell lines
+   * agent.sh runs before it (e.g. a canary tree on the rescue side that must exist before auto-mount)
+   */
+  agent?: boolean | { args?: string[]; bundle?: string; prelude?: string };
+  /** NVMe serial of each drive, in order (default LBVM0000, LBVM0001, …): /dev/disk/by-id names */
+  serials?: string[];
   /** hostid / hostname the guest takes (default: the rescue image's 00bab10c / rescue) */
   hostid?: string;
   hostname?: string;
@@ -634,12 +790,13 @@ export async function boot(opts: BootOptions): Promise<Vm> {
     const args = (a.args ?? AGENT_ARGS).map(shQuote).join(" ");
     await fs.writeFile(
       path.join(vm.labDir, "agent.sh"),
-      `#!/bin/bash\n# the rescue ISO's lifeboat.service, in shell\ncd /\nexec node /host/lifeboat.mjs ${args}\n`,
+      `#!/bin/bash\n# the rescue ISO's lifeboat.service, in shell\n${a.prelude ? `${a.prelude}\n` : ""}cd /\nexec node /host/lifeboat.mjs ${args}\n`,
     );
   }
 
   // disks
   const drives: { file: string; snapshot: boolean }[] = [];
+  const serials = opts.serials ?? opts.diskSet?.serials;
   if (opts.rawDisks) for (const d of opts.rawDisks) drives.push({ file: d, snapshot: !!opts.snapshot });
   else if (opts.overlaysFrom) {
     vm.overlays = opts.overlaysFrom.overlays;
@@ -713,7 +870,7 @@ export async function boot(opts: BootOptions): Promise<Vm> {
       "-drive",
       `file=${d.file},format=qcow2,if=none,id=nvm${i},cache=unsafe${d.snapshot ? ",snapshot=on" : ""}`,
       "-device",
-      `nvme,drive=nvm${i},serial=LBVM${String(i).padStart(4, "0")}`,
+      `nvme,drive=nvm${i},serial=${serials?.[i] ?? `LBVM${String(i).padStart(4, "0")}`}`,
     );
   }
   await fs.writeFile(path.join(vm.workDir, "qemu.args"), `${args.map(shQuote).join(" ")}\n`);

@@ -101,190 +101,26 @@ mount -t vfat -o fmask=0022,dmask=0022 "${D0}p1" /mnt/boot
 FS+=("/boot|/dev/disk/by-uuid/$ESP_UUID|vfat|fmask=0022,dmask=0022")
 
 step "NixOS tree"
-# store path names: 32 chars of the nix base32 alphabet (no e o u t), derived from the name
-B32=0123456789abcdfghijklmnpqrsvwxyz
-h32() { local x; x=$(printf '%s' "$1" | sha256sum | cut -c1-64); local r= i
-  for ((i = 0; i < 32; i++)); do r+=${B32:$((16#${x:$((2 * i)):2} % 32)):1}; done; echo "$r"; }
-store() { echo "/nix/store/$(h32 "$1")-$1"; }
 M=/mnt
-MID=$(printf 'machine-id of %s' "$HOST" | md5sum | cut -c1-32)
-BUSYBOX=$(store busybox-1.36.1) COREUTILS=$(store coreutils-9.5) BASH=$(store bash-interactive-5.2p37)
-SYSTEMD=$(store systemd-256.10) ZFSPKG=$(store zfs-user-2.2.7)
-mkdir -p $M$BUSYBOX/bin $M$COREUTILS/bin $M$BASH/bin $M$SYSTEMD/{bin,lib/systemd} $M$ZFSPKG/bin
-cp /bin/busybox $M$BUSYBOX/bin/busybox                       # static: really runs under chroot
-for t in ls cat cp mv rm ln mkdir readlink id uname env echo true false sleep chmod chown df du head tail; do
-  ln -s $BUSYBOX/bin/busybox $M$COREUTILS/bin/$t; done
-ln -s $BUSYBOX/bin/busybox $M$BASH/bin/sh; ln -s $BUSYBOX/bin/busybox $M$BASH/bin/bash
-printf '\177ELF (stand-in for systemd 256.10)\n' >$M$SYSTEMD/lib/systemd/systemd
-for t in systemctl journalctl; do printf '\177ELF (stand-in for %s)\n' $t >$M$SYSTEMD/bin/$t; done
-for t in zpool zfs; do printf '\177ELF (stand-in for %s 2.2.7)\n' $t >$M$ZFSPKG/bin/$t; done
-mkdir -p $M/nix/var/nix/{db,gcroots/auto,profiles/per-user/root,temproots,userpool}
-printf 'SQLite format 3\0' >$M/nix/var/nix/db/db.sqlite
-
-fstab() {
-  printf '%s\n' '# This is a generated file.  Do not edit!' '#' \
-    '# To make changes, edit the fileSystems and swapDevices NixOS options' \
-    '# in your /etc/nixos/configuration.nix file.' '#' \
-    '# <file system> <mount point>   <type>  <options>       <dump>  <pass>' '' '# Filesystems.'
-  local f m d t o pass
-  for f in "${FS[@]}"; do IFS='|' read -r m d t o <<<"$f"
-    if [ "$t" = zfs ]; then pass=0; elif [ "$m" = / ]; then pass=1; else pass=2; fi
-    echo "$d $m $t $o 0 $pass"; done
-  printf '\n\n\n# Swap devices.\n\n'
-}
+# shellcheck source=nixos-tree.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nixos-tree.sh"
+nt_store_base
 KPARAMS="loglevel=4"; ((ZFS)) && KPARAMS="nohibernate loglevel=4"
-generation() { # N nixos-version kernel-version date
-  local n=$1 ver=$2 kv=$3 when=$4 rel=${2%.*.*}
-  local code=vicuna Code=Vicuna; [ "$rel" = 24.05 ] && code=uakari Code=Uakari
-  local K=$(store linux-$kv) I=$(store initrd-linux-$kv) MODS=$(store linux-$kv-modules-shrunk)
-  local E=$(store "etc-$ver") SW=$(store "system-path-$ver") TOP=$(store nixos-system-$HOST-$ver)
-  mkdir -p $M$K $M$I $M$MODS/lib/modules/$kv $M$E/etc/systemd $M$SW/bin $M$TOP/{bin,specialisation}
-  printf 'MZ\x00 (stand-in bzImage, Linux %s)\n' "$kv" >$M$K/bzImage
-  printf '\x1f\x8b (stand-in initrd for Linux %s)\n' "$kv" >$M$I/initrd
-  for t in $M$COREUTILS/bin/* $M$BASH/bin/*; do ln -sf "${t#$M}" $M$SW/bin/; done
-  ln -sf $ZFSPKG/bin/zpool $M$SW/bin/zpool; ln -sf $ZFSPKG/bin/zfs $M$SW/bin/zfs
-  ln -sf $SYSTEMD/bin/systemctl $M$SW/bin/systemctl
-  fstab >$M$E/etc/fstab
-  echo "$HOST" >$M$E/etc/hostname
-  cat >$M$E/etc/os-release <<OS
-ANSI_COLOR="0;38;2;126;186;228"
-BUG_REPORT_URL="https://github.com/NixOS/nixpkgs/issues"
-BUILD_ID="$ver"
-DOCUMENTATION_URL="https://nixos.org/learn.html"
-HOME_URL="https://nixos.org/"
-ID=nixos
-IMAGE_ID=""
-IMAGE_VERSION=""
-LOGO="nix-snowflake"
-NAME=NixOS
-PRETTY_NAME="NixOS $rel ($Code)"
-SUPPORT_URL="https://nixos.org/community.html"
-VERSION="$rel ($Code)"
-VERSION_CODENAME=$code
-VERSION_ID="$rel"
-OS
-  printf '[Journal]\nStorage=persistent\n' >$M$E/etc/systemd/journald.conf
-  ln -s $K/bzImage $M$TOP/kernel; ln -s $I/initrd $M$TOP/initrd; ln -s $MODS $M$TOP/kernel-modules
-  ln -s $E/etc $M$TOP/etc; ln -s $SW $M$TOP/sw; ln -s $SYSTEMD $M$TOP/systemd
-  printf '#! %s/bin/sh\n# NixOS stage 2 (stand-in)\nexec %s/lib/systemd/systemd\n' "$BASH" "$SYSTEMD" >$M$TOP/init
-  printf '#! %s/bin/sh\necho "activating the configuration... (stand-in)"\n' "$BASH" >$M$TOP/activate
-  printf '#! %s/bin/sh\necho "switch-to-configuration $*: stand-in" >&2; exit 1\n' "$BASH" >$M$TOP/bin/switch-to-configuration
-  chmod 555 $M$TOP/init $M$TOP/activate $M$TOP/bin/switch-to-configuration
-  printf '%s' "$KPARAMS" >$M$TOP/kernel-params
-  printf '%s (%s)' "$ver" "$Code" >$M$TOP/nixos-version
-  printf 'x86_64-linux' >$M$TOP/system
-  local kp; kp=$(printf '"%s",' $KPARAMS); kp=${kp%,}
-  printf '{"org.nixos.bootspec.v1":{"init":"%s/init","initrd":"%s/initrd","kernel":"%s/bzImage","kernelParams":[%s],"label":"NixOS %s (Linux %s)","system":"x86_64-linux","toplevel":"%s"},"org.nixos.specialisation.v1":{}}\n' \
-    "$TOP" "$I" "$K" "$kp" "$ver" "$kv" "$TOP" >$M$TOP/boot.json
-  ln -s "$TOP" $M/nix/var/nix/profiles/system-$n-link
-  touch -h -d "$when" $M/nix/var/nix/profiles/system-$n-link
-  # what systemd-boot-builder.py puts on the ESP
-  local kefi=${K#/nix/store/}-bzImage.efi iefi=${I#/nix/store/}-initrd.efi
-  mkdir -p $M/boot/EFI/nixos $M/boot/loader/entries
-  cp $M$K/bzImage $M/boot/EFI/nixos/$kefi; cp $M$I/initrd $M/boot/EFI/nixos/$iefi
-  cat >$M/boot/loader/entries/nixos-generation-$n.conf <<ENTRY
-title NixOS
-sort-key nixos
-version Generation $n NixOS $rel ($Code $ver), Linux Kernel $kv, Built on ${when%% *}
-linux /EFI/nixos/$kefi
-initrd /EFI/nixos/$iefi
-options init=$TOP/init $KPARAMS
-machine-id $MID
-ENTRY
-  TOPLEVEL=$TOP ETC=$E
-}
-generation 1 24.05.20240610.abc1234 6.6.32 "2024-06-12 10:14:03"
-generation 2 24.11.20241203.55d1f92 6.6.63 "2024-12-05 18:40:11"
-generation 3 24.11.20250107.7dc3f5e 6.6.69 "2025-01-09 09:02:57"
-ln -s system-3-link $M/nix/var/nix/profiles/system
-printf 'timeout 5\ndefault nixos-generation-3.conf\nconsole-mode keep\n' >$M/boot/loader/loader.conf
-echo type1 >$M/boot/loader/entries.srel
-mkdir -p $M/boot/EFI/BOOT $M/boot/EFI/systemd
-printf 'MZ\x00 (stand-in systemd-boot 256.10)\n' | tee $M/boot/EFI/BOOT/BOOTX64.EFI >$M/boot/EFI/systemd/systemd-bootx64.efi
+nt_generations
 
 step "/etc, /home, /var"
-mkdir -p $M/etc/nixos $M/etc/ssh $M/bin $M/usr/bin $M/root $M/tmp $M/var/lib/nixos $M/var/log $M/run
-[ "$FAULT" = home-is-a-file ] || mkdir -p $M/home/alice
-touch $M/etc/NIXOS
-ln -s $ETC/etc $M/etc/static
-for f in fstab hostname os-release; do ln -s /etc/static/$f $M/etc/$f; done
-mkdir -p $M/etc/systemd; ln -s /etc/static/systemd/journald.conf $M/etc/systemd/journald.conf
-ln -s $BASH/bin/sh $M/bin/sh; ln -s $COREUTILS/bin/env $M/usr/bin/env
-echo "$MID" >$M/etc/machine-id
-printf 'root:x:0:0:System administrator:/root:/run/current-system/sw/bin/bash\nalice:x:1000:100::/home/alice:/run/current-system/sw/bin/bash\n' >$M/etc/passwd
-printf 'root:x:0:\nwheel:x:1:alice\nusers:x:100:alice\n' >$M/etc/group
-printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTheLabOnly root@%s\n' "$HOST" >$M/etc/ssh/ssh_host_ed25519_key.pub
-if [ -d $M/home/alice ]; then
-  printf 'todo: renew the certificates before friday\n' >$M/home/alice/notes.txt
-  chown -R 1000:100 $M/home/alice
-fi
-printf 'alice:1000\n' >$M/var/lib/nixos/uid-map
-
-HW=$M/etc/nixos/hardware-configuration.nix
-{
-  printf '%s\n' "# Do not modify this file!  It was generated by ‘nixos-generate-config’" \
-    '# and may be overwritten by future invocations.  Please make changes' \
-    '# to /etc/nixos/configuration.nix instead.' \
-    '{ config, lib, pkgs, modulesPath, ... }:' '' '{' \
-    '  imports =' '    [ (modulesPath + "/profiles/qemu-guest.nix")' '    ];' '' \
-    '  boot.initrd.availableKernelModules = [ "ahci" "xhci_pci" "virtio_pci" "nvme" "sr_mod" "virtio_blk" ];' \
-    '  boot.initrd.kernelModules = [ ];' '  boot.kernelModules = [ "kvm-amd" ];' '  boot.extraModulePackages = [ ];'
-  for f in "${FS[@]}"; do IFS='|' read -r m d t o <<<"$f"
-    printf '\n  fileSystems."%s" =\n    { device = "%s";\n      fsType = "%s";\n' "$m" "$d" "$t"
-    [ "$o" != defaults ] && printf '      options = [ %s ];\n' "$(printf '"%s" ' ${o//,/ })"
-    printf '    };\n'
-    if [ "$m" = / ] && ((LUKS)); then
-      printf '\n  boot.initrd.luks.devices."cryptroot".device = "/dev/disk/by-uuid/%s";\n' "$LUKS_UUID"
-    fi
-  done
-  printf '\n  swapDevices = [ ];\n\n'
-  printf '%s\n' '  # Enables DHCP on each ethernet and wireless interface. In case of scripted networking' \
-    "  # (the default) this is the recommended approach. When using systemd-networkd it's" \
-    "  # still possible to use this option, but it's recommended to use it in conjunction" \
-    '  # with explicit per-interface declarations with `networking.interfaces.<interface>.useDHCP`.' \
-    '  networking.useDHCP = lib.mkDefault true;' '  # networking.interfaces.eth0.useDHCP = lib.mkDefault true;' '' \
-    '  nixpkgs.hostPlatform = lib.mkDefault "x86_64-linux";' '}'
-} >$HW
-{
-  printf '%s\n' '# Edit this configuration file to define what should be installed on' \
-    '# your system.  Help is available in the configuration.nix(5) man page' \
-    "# and in the NixOS manual (accessible by running ‘nixos-help’)." '' \
-    '{ config, pkgs, ... }:' '' '{' '  imports =' '    [ # Include the results of the hardware scan.' \
-    '      ./hardware-configuration.nix' '    ];' '' \
-    '  boot.loader.systemd-boot.enable = true;' '  boot.loader.efi.canTouchEfiVariables = true;'
-  ((ZFS)) && printf '%s\n' '  boot.supportedFilesystems = [ "zfs" ];' '  boot.zfs.forceImportRoot = false;'
-  [ -n "$PASS" ] && ((ZFS)) && printf '%s\n' '  boot.zfs.requestEncryptionCredentials = true;'
-  ((TANK)) && printf '%s\n' '  boot.zfs.extraPools = [ "tank" ];'
-  printf '\n  networking.hostName = "%s";\n  networking.hostId = "%s";\n\n' "$HOST" "$HOSTID"
-  printf '%s\n' '  users.users.alice = {' '    isNormalUser = true;' '    extraGroups = [ "wheel" ];' '  };' '' \
-    '  services.openssh.enable = true;' '' '  system.stateVersion = "24.05"; # Did you read the comment?' '}'
-} >$M/etc/nixos/configuration.nix
+if [ "$FAULT" = home-is-a-file ]; then nt_etc nohome; else nt_etc; fi
+NT_HW_LUKS=()
+((LUKS)) && NT_HW_LUKS=("  boot.initrd.luks.devices.\"cryptroot\".device = \"/dev/disk/by-uuid/$LUKS_UUID\";")
+nt_hardware_config >$M/etc/nixos/hardware-configuration.nix
+NT_CONF_EXTRA=()
+((ZFS)) && NT_CONF_EXTRA+=('  boot.supportedFilesystems = [ "zfs" ];' '  boot.zfs.forceImportRoot = false;')
+[ -n "$PASS" ] && ((ZFS)) && NT_CONF_EXTRA+=('  boot.zfs.requestEncryptionCredentials = true;')
+((TANK)) && NT_CONF_EXTRA+=('  boot.zfs.extraPools = [ "tank" ];')
+nt_configuration >$M/etc/nixos/configuration.nix
 
 step "a real journal in /var/log/journal/$MID"
-JOURNAL=none
-if [ -d $M/var ] && command -v /lib/systemd/systemd-journald >/dev/null; then
-  pkill -x systemd-journal || true
-  while pgrep -x systemd-journal >/dev/null; do sleep 0.1; done
-  rm -rf /run/systemd/journal; mkdir -p /run/systemd/journal      # no stale sockets from the old one
-  echo "$MID" >/etc/machine-id
-  mkdir -p $M/var/log/journal /var/log; mount --bind $M/var/log /var/log
-  mkdir -p /etc/systemd/journald.conf.d; printf '[Journal]\nStorage=persistent\n' >/etc/systemd/journald.conf.d/lab.conf
-  /lib/systemd/systemd-journald & JPID=$!
-  for i in $(seq 200); do journalctl --flush 2>/dev/null && break; sleep 0.1; done
-  journalctl --flush
-  logger -t systemd -p daemon.info "Startup finished in 2.101s (kernel) + 4.822s (initrd) + 9.301s (userspace) = 16.225s."
-  logger -t sshd -p auth.info "Server listening on 0.0.0.0 port 22."
-  logger -t zed -p daemon.info "ZFS Event Daemon 2.2.7-1 (PID 1187)"
-  echo "nginx: [emerg] bind() to 0.0.0.0:443 failed (98: Address already in use)" | systemd-cat -t nginx -p err
-  logger -t kernel -p kern.warning "nvme nvme0: I/O 512 QID 3 timeout, aborting"
-  logger -t systemd -p daemon.err "nginx.service: Failed with result 'exit-code'."
-  journalctl --sync
-  kill -TERM $JPID; wait $JPID || true
-  umount /var/log
-  JOURNAL=$(ls $M/var/log/journal/$MID/ 2>/dev/null | tr '\n' ' ')
-  echo "journal files: $JOURNAL"
-  /lib/systemd/systemd-journald >/dev/null 2>&1 &                 # back to the volatile one
-fi
+nt_journal
 
 cp $M/etc/nixos/*.nix $M/boot/loader/loader.conf $M/boot/loader/entries/nixos-generation-3.conf "$OUT/generated/"
 cp $M$ETC/etc/fstab "$OUT/generated/fstab"
