@@ -6,17 +6,22 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { LSBLK_COLUMNS } from "../../agent/src/core/lsblk.js";
+import { ZFS_LIST_COLUMNS } from "../../agent/src/core/zfs.js";
 import {
   boot,
   type CaseName,
   ensureDiskSet,
   ensureGuest,
   LUKS_PASSPHRASE,
+  layoutDiskSet,
   REPO,
+  SERVER_HOSTID,
   shQuote,
   type Vm,
   ZFS_PASSPHRASE,
 } from "./lab.js";
+import { LAYOUT_EXPECTATIONS, LAYOUTS, type LayoutName, under } from "./layouts.js";
 import { finish } from "./scenario.js";
 
 const OUT = path.join(REPO, "test", "fixtures", "vm-captured");
@@ -199,18 +204,181 @@ describe.skipIf(!CAPTURE)("capture real outputs into test/fixtures/vm-captured",
     }, 3_600_000); // may build the guest and the disk set first
   }
 
-  it("writes the top-level index and the provenance", async () => {
-    const guest = await ensureGuest();
-    const rows: string[] = [];
-    for (const name of CASES) {
-      const t = await fs.readFile(path.join(OUT, name, "index.tsv"), "utf8").catch(() => "");
-      rows.push(...t.split("\n").filter(Boolean));
+  it("writes the top-level index and the provenance", writeIndexAndProvenance);
+});
+
+// ------------------------------------------------------------------------------------------ layouts
+/** Rescue boots of the capture: the disks the scenarios attach together (auto-mount layouts alone). */
+const LAYOUT_GROUPS: LayoutName[][] = [
+  ["openzfs-guide"],
+  ["impermanence"],
+  ["tmpfs-bpool"],
+  ["hostile-zfs"],
+  ["disko-zfs", "odd-names", "luks-zfs", "btrfs-subvol", "btrfs-zfs-data"],
+];
+const byId = (serial: string, n?: number) =>
+  `/dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_${serial}${n === undefined ? "" : `-part${n}`}`;
+const MOUNT_OPTS = "ro,nodev,nosuid";
+const READ_FSTAB =
+  "P=$(readlink /mnt/nix/var/nix/profiles/system) && T=$(readlink /mnt/nix/var/nix/profiles/$P) && E=$(readlink /mnt$T/etc) && cat /mnt$E/fstab";
+
+/** The system mounted by hand, read-only, the way its fstab and ZFS say (what the planner must do). */
+function handMounts(name: Exclude<LayoutName, "hostile-zfs">): Step[] {
+  const exp = LAYOUT_EXPECTATIONS[name];
+  const tmpfsRoot = exp.mounts.some((m) => m.path === "/" && m.fstype === "tmpfs");
+  return exp.mounts.map((m, i) => {
+    const t = shQuote(under("/mnt", m.path));
+    const mk = tmpfsRoot && m.path !== "/" ? `mkdir -p ${t} 2>/dev/null; ` : "";
+    const slug = `mount-${String(i).padStart(2, "0")}-${m.path === "/" ? "root" : m.path.slice(1).replace(/[^A-Za-z0-9.-]+/g, "_")}`;
+    const src = m.src;
+    let cmd: string;
+    // a tmpfs root holds no disk bytes: writable, so the mount points of the rest can be made in it
+    if ("tmpfs" in src) cmd = `mount -t tmpfs -o nodev,nosuid,size=25%,mode=755 none ${t}`;
+    else if ("zfs" in src) {
+      const d = shQuote(src.zfs);
+      cmd = `o=${MOUNT_OPTS}; [ "$(zfs get -H -o value mountpoint ${d})" = legacy ] || o=$o,zfsutil; mount -t zfs -o $o ${d} ${t}`;
+    } else if ("bind" in src)
+      cmd = `mount --bind ${shQuote(under("/mnt", src.bind))} ${t} && mount -o remount,bind,${MOUNT_OPTS} ${t}`;
+    else {
+      const dev = `$(readlink -f ${byId(src.part, src.n)})`;
+      cmd =
+        m.fstype === "btrfs"
+          ? `mount -t btrfs -o ${MOUNT_OPTS},rescue=nologreplay,subvol=${m.subvol} ${dev} ${t}`
+          : `mount -t ${m.fstype} -o ${MOUNT_OPTS} ${dev} ${t}`;
     }
-    await fs.writeFile(path.join(OUT, "index.tsv"), `${rows.join("\n")}\n`);
-    const e = guest.env;
-    await fs.writeFile(
-      path.join(OUT, "PROVENANCE.md"),
-      `# Provenance of \`test/fixtures/vm-captured/\`
+    return c(slug, `${mk}${cmd}`);
+  });
+}
+
+function layoutSteps(name: LayoutName): Step[] {
+  const steps: Step[] = [];
+  if (name === "hostile-zfs") {
+    return [
+      c("import-rpool", "zpool import -N -R /mnt -o readonly=on rpool"),
+      c("zpool-list-j", "zpool list -j"),
+      c("zpool-status-j", "zpool status -j"),
+      c("zfs-list-Hp", `zfs list -H -p -o ${ZFS_LIST_COLUMNS.join(",")}`),
+      c("zfs-get-j", "zfs get -j -r mountpoint,canmount,mounted,encryption,keystatus,encryptionroot rpool"),
+      c("mount-00-root", `mount -t zfs -o ${MOUNT_OPTS} rpool/root /mnt`),
+      c("mount-01-nix", `mount -t zfs -o ${MOUNT_OPTS} rpool/nix /mnt/nix`),
+      c("mount-02-srv", `mount -t zfs -o ${MOUNT_OPTS},zfsutil rpool/srv /mnt/srv`),
+      c("planted-links", "stat -c '%N %F' /mnt/escape1 /mnt/keys /mnt/data /mnt/srv/www"),
+      c("proc-self-mountinfo", "cat /proc/self/mountinfo"),
+      c("fstab", READ_FSTAB),
+      c("umount-export", "umount -R /mnt && zpool export rpool"),
+    ];
+  }
+  const exp = LAYOUT_EXPECTATIONS[name];
+  if (exp.luks) {
+    const dev = `$(readlink -f ${byId(exp.luks.part, exp.luks.n)})`;
+    steps.push(
+      setup(`printf '%s' ${shQuote(LUKS_PASSPHRASE)} >/run/key`),
+      // the agent's mapper name (lifeboat-<kernel name>), opened the way it opens it
+      c("luks-open", `d=${dev}; cryptsetup open --type luks --key-file=/run/key $d lifeboat-\${d##*/}`),
+      setup("rm -f /run/key"),
+      c("lsblk-json-luks-open", `lsblk --json -o ${LSBLK_COLUMNS}`),
+      c("blkid-export-luks-open", "blkid -o export"),
+      c("zpool-import-list-luks-open", "zpool import"),
+    );
+  }
+  const pools = exp.pools.map(shQuote).join(" ");
+  for (const p of exp.pools)
+    steps.push(c(`import-${p}`, `zpool import -N -R /mnt -o readonly=on ${shQuote(p)}`));
+  if (exp.pools.length > 0)
+    steps.push(
+      c("zpool-list-j", "zpool list -j"),
+      c("zpool-status-j", "zpool status -j"),
+      c("zfs-list-Hp", `zfs list -H -p -o ${ZFS_LIST_COLUMNS.join(",")}`),
+      c(
+        "zfs-get-j",
+        `zfs get -j -r mountpoint,canmount,mounted,encryption,keystatus,encryptionroot ${pools}`,
+      ),
+    );
+  steps.push(
+    ...handMounts(name),
+    c("proc-self-mountinfo", "cat /proc/self/mountinfo"),
+    c("proc-mounts", "cat /proc/mounts"),
+    c("fstab", READ_FSTAB),
+    c("umount-export", `umount -R /mnt${exp.pools.length ? ` && zpool export ${pools}` : ""}`),
+    c("zpool-import-list-after", "zpool import"),
+  );
+  if (exp.luks) steps.push(setup("for m in /dev/mapper/lifeboat-*; do cryptsetup close $m; done"));
+  return steps;
+}
+
+describe.skipIf(!CAPTURE)("capture real outputs of the layouts into test/fixtures/vm-captured", () => {
+  let vm: Vm | undefined;
+  afterAll(() => finish(vm));
+
+  for (const group of LAYOUT_GROUPS) {
+    it(`captures layouts ${group.join(" + ")}`, async () => {
+      const set = await layoutDiskSet(...group);
+      vm = await boot({ name: `capture-${group[0]}`, diskSet: set, agent: false });
+      const dirs = group.map((l) => path.join(OUT, l));
+      const index = new Map(group.map((l) => [l, [] as string[]]));
+      const record = async (layouts: LayoutName[], name: string, cmd: string) => {
+        const r = await (vm as Vm).run(cmd);
+        for (const l of layouts) {
+          const dir = path.join(OUT, l);
+          await fs.writeFile(path.join(dir, `${name}.stdout`), r.stdout);
+          if (r.stderr) await fs.writeFile(path.join(dir, `${name}.stderr`), r.stderr);
+          index.get(l)?.push([l, name, String(r.rc), cmd].join("\t"));
+        }
+      };
+      for (const d of dirs) {
+        await fs.rm(d, { recursive: true, force: true });
+        await fs.mkdir(d, { recursive: true });
+        await fs.writeFile(
+          path.join(d, "attached"),
+          `${set.serials.map((s, i) => `${s}\t${group.find((l) => set.info.find((x) => x.layout === l)?.disks.includes(s)) ?? "?"}\tdisk${i}`).join("\n")}\n`,
+        );
+      }
+      // the whole boot's view before anything is imported or opened
+      await record(
+        group,
+        "disk-serials",
+        `for l in /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_*; do printf '%s %s\\n' "\${l##*/}" "$(readlink -f "$l")"; done`,
+      );
+      await record(group, "lsblk-json", `lsblk --json -o ${LSBLK_COLUMNS}`);
+      await record(group, "blkid-export", "blkid -o export");
+      await record(group, "zpool-import-list", "zpool import");
+      // the agent adopts the last host's hostid for a read-only import without -f
+      await (vm as Vm).sh(
+        `zgenhostid -f ${SERVER_HOSTID} && echo 0x${SERVER_HOSTID} >/sys/module/spl/parameters/spl_hostid`,
+      );
+      for (const l of group)
+        for (const step of layoutSteps(l)) {
+          if ("setup" in step) await (vm as Vm).sh(step.setup);
+          else await record([l], step.name, step.cmd);
+        }
+      for (const l of group)
+        await fs.writeFile(path.join(OUT, l, "index.tsv"), `${index.get(l)?.join("\n")}\n`);
+      await vm.shutdown({ collectLogs: false });
+      vm = undefined;
+      for (const d of dirs)
+        for (const f of await fs.readdir(d))
+          expect(await fs.readFile(path.join(d, f), "utf8"), `${f} leaks a passphrase`).not.toContain(
+            LUKS_PASSPHRASE,
+          );
+    }, 3_600_000); // may build the guest and the layout disks first
+  }
+
+  it("layouts: writes the top-level index and the provenance", writeIndexAndProvenance);
+});
+
+/** index.tsv of every captured case and layout, and PROVENANCE.md */
+async function writeIndexAndProvenance(): Promise<void> {
+  const guest = await ensureGuest();
+  const rows: string[] = [];
+  for (const name of [...CASES, ...LAYOUTS]) {
+    const t = await fs.readFile(path.join(OUT, name, "index.tsv"), "utf8").catch(() => "");
+    rows.push(...t.split("\n").filter(Boolean));
+  }
+  await fs.writeFile(path.join(OUT, "index.tsv"), `${rows.join("\n")}\n`);
+  const e = guest.env;
+  await fs.writeFile(
+    path.join(OUT, "PROVENANCE.md"),
+    `# Provenance of \`test/fixtures/vm-captured/\`
 
 Real outputs recorded by \`test/vm/capture.test.ts\` (\`LIFEBOAT_VM_CAPTURE=1\`) on ${new Date().toISOString().slice(0, 10)},
 inside the VM lab's rescue guest: Debian 12, kernel ${e.KERNEL}, OpenZFS ${e.ZFS} (zfsutils-linux ${e.ZFSUTILS_DEB},
@@ -228,8 +396,18 @@ from one command to the next). Commands read passphrases from files written befo
 Cases: single (1 NVMe disk, nvmepool), degraded (mirror with disk1 missing), encrypted (passphrase
 on the pool root), two-pools (nvmepool + tank), ext4-luks (ext4 inside LUKS2, argon2id), fault
 (/home on the root dataset is a regular file), exported (pool exported cleanly by the server).
+
+Layouts (issue 12; disks from \`test/vm/guest/mklayouts.sh\`, same server, sources in its header and
+in \`test/vm/layouts.ts\`): ${LAYOUTS.join(", ")}. Each was captured in a rescue boot with the disks
+the scenarios attach together (\`LAYOUT_GROUPS\` in capture.test.ts; \`LAYOUT/attached\` names them):
+\`disk-serials\` maps the by-id names (NVMe serials) to device paths; \`lsblk-json\` (the agent's columns), \`blkid-export\`
+and \`zpool-import-list\` are the whole boot's view before any import; then, after adopting the server's
+hostid, the layout's pools imported read-only (\`import-<pool>\`), \`zpool-list-j\`, \`zpool-status-j\`,
+\`zfs-list-Hp\` (the agent's columns), \`zfs-get-j\`, the system mounted read-only by hand the way its
+fstab and ZFS say (\`mount-*\`), \`proc-self-mountinfo\`, \`proc-mounts\`, the generation's \`fstab\`
+(read through the profile links), then unmounted and exported (\`zpool-import-list-after\`: a read-only
+import changes nothing, the pools are still "in use" by atlas).
 Guids, UUIDs and timestamps differ between captures.
 `,
-    );
-  });
-});
+  );
+}

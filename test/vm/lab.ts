@@ -19,6 +19,9 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { LAYOUT_DISKS, LAYOUTS, type LayoutName } from "./layouts.js";
+
+export { LAYOUT_DISKS, LAYOUTS, type LayoutName };
 
 const pexecFile = promisify(execFile);
 
@@ -293,31 +296,6 @@ async function loadDiskSet(name: CaseName, dir: string): Promise<DiskSet> {
 // The layouts of issue 12 (guest/mklayouts.sh): every one on its own disks, all made in ONE server boot
 // and cached together (key: mklayouts.sh + nixos-tree.sh + guest + disks). A scenario boots the disks
 // of one layout or of several (layoutDiskSet), each disk keeping its NVMe serial (its by-id name).
-
-export type LayoutName =
-  | "disko-zfs"
-  | "openzfs-guide"
-  | "impermanence"
-  | "odd-names"
-  | "luks-zfs"
-  | "btrfs-subvol"
-  | "tmpfs-bpool"
-  | "btrfs-zfs-data"
-  | "hostile-zfs";
-
-/** The disks of each layout, by NVMe serial (= /dev/disk/by-id/nvme-QEMU_NVMe_Ctrl_<serial>) */
-export const LAYOUT_DISKS: Record<LayoutName, string[]> = {
-  "disko-zfs": ["DISKO0"],
-  "openzfs-guide": ["GUIDE0", "GUIDE1"],
-  impermanence: ["IMPERM0"],
-  "odd-names": ["ODD0"],
-  "luks-zfs": ["LUKSZ0"],
-  "btrfs-subvol": ["BTRFS0"],
-  "tmpfs-bpool": ["TMPFS0"],
-  "btrfs-zfs-data": ["BTRZ0", "BTRZ1"],
-  "hostile-zfs": ["HOSTILE0"],
-};
-export const LAYOUTS = Object.keys(LAYOUT_DISKS) as LayoutName[];
 
 /** /host/out/<layout>/case.json written by mklayouts.sh */
 export interface LayoutInfo {

@@ -25,6 +25,9 @@ HERE=$(dirname "${BASH_SOURCE[0]}")
 # shellcheck source=nixos-tree.sh
 . "$HERE/nixos-tree.sh"
 HOST=$(hostname) HOSTID=$(hostid)
+# as on the installer: with the module (and /dev/btrfs-control) udev's "btrfs ready" succeeds and makes
+# the /dev/disk/by-uuid links of new btrfs filesystems, which nixos-generate-config then writes
+modprobe btrfs
 OUTROOT=/host/out; rm -rf "$OUTROOT"; mkdir -p "$OUTROOT"
 M=/mnt
 step() { echo "=== $*"; }
@@ -36,7 +39,9 @@ uuid() { blkid -s UUID -o value "$1"; }
 want() { [[ $ONLY == *" all "* || $ONLY == *" $1 "* ]]; }
 # new partition table: re-read it and let udev (re)make the by-id/by-partlabel links of THIS disk only
 # (a change event for every block device of the guest costs seconds per call under TCG)
-reprobe() { partprobe "$1" 2>/dev/null || true; udevadm trigger --action=change "$(readlink -f "$1")"; settle; }
+reprobe() { udevadm trigger --action=change "$(readlink -f "$1")"; settle; }   # sgdisk re-read the table
+# a new btrfs: udev's by-uuid link comes with a change event processed while the module is loaded
+mkbtrfs() { mkfs.btrfs -q -f "$@"; local d=${*: -1}; udevadm trigger --action=change "$(readlink -f "$d")"; settle; }
 
 begin() { # LAYOUT: fresh per-layout state
   L=$1 OUT=$OUTROOT/$1; mkdir -p "$OUT/generated"
@@ -293,7 +298,7 @@ layout_impermanence() {
   sgdisk -n1:1M:+512M -t1:EF00 -c1:ESP -n2:0:0 -t2:8300 -c2:root "$D" >/dev/null
   reprobe "$D"
   mkfs.fat -F 32 -n boot "$D-part1" >/dev/null 2>&1
-  mkfs.btrfs -q -f "$D-part2"
+  mkbtrfs "$D-part2"
   mount "$D-part2" "$M"; btrfs -q subvolume create "$M/nix"; btrfs -q subvolume create "$M/persistent"; umount "$M"
   mount -t tmpfs -o size=25%,mode=755 none "$M"
   mkdir -p "$M/nix" "$M/persistent" "$M/boot"
@@ -401,7 +406,7 @@ layout_btrfs() {
   sgdisk -n1:1M:+512M -t1:EF00 -n2:0:0 -t2:8300 "$D" >/dev/null
   reprobe "$D"
   mkfs.fat -F 32 "$D-part1" >/dev/null
-  mkfs.btrfs -q -f -L nixos "$D-part2"
+  mkbtrfs -L nixos "$D-part2"
   mount "$D-part2" "$M"
   btrfs -q subvolume create "$M/@"; btrfs -q subvolume create "$M/@home"; btrfs -q subvolume create "$M/@nix"
   umount "$M"
@@ -485,7 +490,7 @@ layout_btrfszfs() {
   sgdisk -n1:1M:0 -t1:BF01 -c1:tank "$T" >/dev/null
   reprobe "$D"; reprobe "$T"
   mkfs.fat -F 32 "$D-part1" >/dev/null
-  mkfs.btrfs -q -f "$D-part2"
+  mkbtrfs "$D-part2"
   mount "$D-part2" "$M"; btrfs -q subvolume create "$M/@"; btrfs -q subvolume create "$M/@nix"; umount "$M"
   mount -o subvol=@ "$D-part2" "$M"; mkdir -p "$M/nix" "$M/boot" "$M/srv/media"
   mount -o subvol=@nix "$D-part2" "$M/nix"
