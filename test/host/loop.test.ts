@@ -66,6 +66,7 @@ class Recording implements System {
   mkdir = (p: string) => this.inner.mkdir(p);
   symlink = (t: string, p: string) => this.inner.symlink(t, p);
   rename = (a: string, b: string) => this.inner.rename(a, b);
+  openDirInRoot = (r: string, p: string, o: { create: boolean }) => this.inner.openDirInRoot(r, p, o);
 }
 
 describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {

@@ -1,16 +1,34 @@
-import { type Candidate, diskOf, findEsps, rootDatasetOf } from "./candidates.js";
-import { type BlockDevice, flattenDevices } from "./lsblk.js";
+import {
+  type Altroots,
+  type Candidate,
+  diskOf,
+  findEsps,
+  nixDatasetOf,
+  rootDatasetOf,
+} from "./candidates.js";
+import type { BlockDevice } from "./lsblk.js";
+import { classifyOptions, finalOptions, isMountableType } from "./mountOptions.js";
+import { depthOf, holderOf, orderMounts } from "./mountOrder.js";
 import type { FstabEntry } from "./mounts.js";
-import type { Dataset } from "./zfs.js";
+import { type DeviceIndex, indexDevices, resolveSource } from "./sources.js";
+import { type Dataset, isDatasetName, systemPathOf } from "./zfs.js";
 
-export type MountRole = "root" | "nix" | "home" | "var" | "esp" | "other";
+export type MountRole = "root" | "nix" | "home" | "var" | "boot" | "esp" | "other";
 
 export type PlanStep =
-  | { kind: "import-pool"; pool: string; guid: string | null; readonly: boolean; altroot: string }
+  | {
+      kind: "import-pool";
+      pool: string;
+      guid: string | null;
+      readonly: boolean;
+      altroot: string;
+      /** Why the system needs it: its root, or what its fstab mounts from it. */
+      reason: string;
+    }
   | {
       kind: "mount";
       role: MountRole;
-      /** Dataset name, or the live device path. */
+      /** Dataset name, live device path, "tmpfs", or (bind) the host path of the source. */
       source: string;
       /** Absolute path on the live system (under the rescue root). */
       target: string;
@@ -18,12 +36,25 @@ export type PlanStep =
       path: string;
       fstype: string;
       options: string[];
-      /** `mount -t …` for legacy datasets and block devices, `zfs mount` for datasets with a mountpoint. */
-      method: "mount" | "zfs-mount";
-      origin: "fstab" | "datasets" | "esp-guess" | "device";
+      /** `mount -t <fstype>` onto the verified target, or a bind mount of `from`. */
+      method: "mount" | "bind";
+      origin: "fstab" | "datasets" | "esp-guess" | "device" | "tmpfs-root";
+      /** Bind mounts: the directory inside the installed system that is shown at `path`. */
+      from?: string;
+      /** Path of the planned mount this one lands on (null for the root). */
+      parent: string | null;
     };
 
 export type MountStep = Extract<PlanStep, { kind: "mount" }>;
+export type ImportStep = Extract<PlanStep, { kind: "import-pool" }>;
+
+export interface RefusedLine {
+  path: string;
+  source: string;
+  reason: string;
+  /** The system cannot be used without it (`/`, `/nix`). */
+  essential: boolean;
+}
 
 export interface MountPlan {
   candidate: string;
@@ -33,8 +64,30 @@ export interface MountPlan {
   source: "fstab" | "fallback";
   /** False while facts are missing (datasets before import, fstab before the root is mounted). */
   complete: boolean;
+  /** Every pool the system needs, its root pool first. */
+  pools: string[];
   steps: PlanStep[];
+  /** fstab lines that are not mounted because they are unsafe or cannot be resolved. */
+  refused: RefusedLine[];
   notes: string[];
+}
+
+export interface PoolFacts {
+  name: string;
+  guid: string | null;
+  imported: boolean;
+  importable: boolean;
+  altroot: string | null;
+}
+
+/** How a block-device system is laid out, when the caller probed it (no fstab read yet). */
+export interface BlockLayout {
+  /** btrfs subvolume holding `/` (null: the filesystem's default). */
+  rootSubvol: string | null;
+  /** `/` is not on the disk: a tmpfs, as with nix-community/impermanence. */
+  tmpfsRoot: boolean;
+  /** /nix is another subvolume of the same filesystem, or the filesystem itself (`""`). */
+  nixSubvol: string | null;
 }
 
 export interface PlanInput {
@@ -42,21 +95,27 @@ export interface PlanInput {
   candidate: Candidate;
   readonly: boolean;
   devices: BlockDevice[];
-  /** Datasets of the candidate's pool; empty while it is not imported. */
+  /** Datasets of the imported pools (those of pools not imported yet are listed after import). */
   datasets: Dataset[];
   /** The installed system's fstab, null when not (yet) readable. */
   fstab: FstabEntry[] | null;
+  /** Imported and importable pools, to plan imports of the other pools the fstab mounts. */
+  pools?: PoolFacts[];
+  /** Rescue-side device links (by-id, by-path, /dev/<vg>/<lv>) → kernel device path. */
+  links?: ReadonlyMap<string, string>;
+  /** Block-device systems: the layout found by probing (btrfs subvolumes, /nix-only filesystems). */
+  layout?: BlockLayout;
 }
 
-const SKIP_FSTYPES = new Set([
+/** Filesystems that hold nothing of the installed system on its disks. */
+const VIRTUAL = new Set([
   "swap",
   "none",
-  "tmpfs",
-  "ramfs",
   "proc",
   "sysfs",
   "devtmpfs",
   "devpts",
+  "ramfs",
   "overlay",
   "efivarfs",
   "securityfs",
@@ -72,6 +131,8 @@ const SKIP_FSTYPES = new Set([
   "bpf",
   "autofs",
   "binfmt_misc",
+]);
+const NETWORK = new Set([
   "nfs",
   "nfs4",
   "cifs",
@@ -79,9 +140,13 @@ const SKIP_FSTYPES = new Set([
   "9p",
   "sshfs",
   "fuse",
+  "fuse.sshfs",
   "virtiofs",
+  "glusterfs",
+  "ceph",
 ]);
-const DROP_OPTIONS = /^(defaults|auto|noauto|nofail|_netdev|user|users|owner|group|rw|x-.*|comment=.*)$/;
+const ESSENTIAL = new Set(["/", "/nix", "/nix/store"]);
+const MAX_NOTES = 60;
 
 export function joinRoot(root: string, path: string): string {
   const r = root.replace(/\/+$/, "");
@@ -89,59 +154,18 @@ export function joinRoot(root: string, path: string): string {
   return `${r}/${path.replace(/^\/+/, "").replace(/\/+$/, "")}`;
 }
 
+/** Paths the boot loader lives on: /boot, the ESP, and mirrored ESPs (/boot-fallback, /boot1, /boot/efis/…). */
+export function isBootloaderPath(path: string): boolean {
+  return /^\/(boot|efi)([0-9]*|-[^/]+)?(\/(efi|EFI|efis\/[^/]+))?$/.test(path);
+}
+
 export function roleOf(path: string, fstype: string): MountRole {
   if (path === "/") return "root";
   if (path === "/nix") return "nix";
   if (path === "/home") return "home";
   if (path === "/var") return "var";
-  if ((path === "/boot" || path === "/efi" || path === "/boot/efi") && fstype === "vfat") return "esp";
+  if (isBootloaderPath(path)) return fstype === "vfat" ? "esp" : "boot";
   return "other";
-}
-
-/** Options for mounting without writing anything: no journal replay, no log replay. */
-export function readonlyOptions(fstype: string): string[] {
-  switch (fstype) {
-    case "ext4":
-    case "ext3":
-      return ["ro", "noload"];
-    case "xfs":
-      return ["ro", "norecovery"];
-    case "btrfs":
-      return ["ro", "rescue=nologreplay"];
-    default:
-      return ["ro"];
-  }
-}
-
-function mountOptions(fromFstab: string[], fstype: string, readonly: boolean): string[] {
-  const kept = fromFstab.filter((o) => !DROP_OPTIONS.test(o) && o !== "ro");
-  const ro = fromFstab.includes("ro");
-  const extra = readonly ? readonlyOptions(fstype) : ro ? ["ro"] : [];
-  return [...new Set([...extra, ...kept])];
-}
-
-/** Map an fstab device spec to a live device path, by UUID/LABEL/PARTUUID/PARTLABEL or path. */
-export function resolveDeviceSpec(spec: string, devices: BlockDevice[]): string | null {
-  const all = flattenDevices(devices);
-  const by = (key: "uuid" | "label" | "partuuid" | "partlabel", v: string) =>
-    all.find((d) => {
-      const x = key === "partlabel" ? d.partlabel : d[key];
-      return (
-        x !== null && (key === "label" || key === "partlabel" ? x === v : x.toLowerCase() === v.toLowerCase())
-      );
-    })?.path ?? null;
-  const m =
-    /^(?:\/dev\/disk\/by-(uuid|label|partuuid|partlabel)\/|(UUID|LABEL|PARTUUID|PARTLABEL)=)(.+)$/.exec(spec);
-  if (m) {
-    const key = (m[1] ?? (m[2] as string).toLowerCase()) as "uuid" | "label" | "partuuid" | "partlabel";
-    // udev escapes characters in by-label names as \xNN.
-    const value = (m[3] as string).replace(/\\x([0-9a-fA-F]{2})/g, (_, h: string) =>
-      String.fromCharCode(Number.parseInt(h, 16)),
-    );
-    return by(key, value);
-  }
-  if (spec.startsWith("/dev/")) return all.find((d) => d.path === spec)?.path ?? spec;
-  return null;
 }
 
 /**
@@ -155,197 +179,481 @@ export function cleanTarget(p: string): string | null {
   return `/${segs.join("/")}`;
 }
 
-function depth(p: string): number {
-  return p === "/" ? 0 : p.split("/").filter(Boolean).length;
+/** Back-compat: the device path an fstab spec resolves to in the inventory, or null. */
+export function resolveDeviceSpec(spec: string, devices: BlockDevice[]): string | null {
+  const r = resolveSource(spec, indexDevices(devices));
+  return r.ok ? r.device.path : null;
 }
 
-function isZfsSource(e: FstabEntry): boolean {
-  return e.fstype === "zfs";
+/** exec stays only where the rebuild chroot runs programs: / (and /tmp on it) and the store. */
+function needsExec(path: string, readonly: boolean): boolean {
+  return !readonly && (path === "/" || path === "/nix" || path.startsWith("/nix/"));
 }
 
-/**
- * Build the ordered mount plan. Pure: fed detection facts and, once the root is mounted, the
- * installed system's own fstab; falls back to the conventional layout (legacy datasets named
- * root/nix/home/var, the ESP at /boot) when the fstab is not available.
- */
-export function planMount(input: PlanInput): MountPlan {
-  const { root, candidate, readonly, devices } = input;
-  const notes: string[] = [];
-  const steps: PlanStep[] = [];
-  const mounts: MountStep[] = [];
-  let complete = true;
+type Draft = Omit<MountStep, "kind" | "target" | "role" | "parent"> & { role?: MountRole };
 
-  if (candidate.kind === "zfs" && !candidate.imported) {
-    steps.push({ kind: "import-pool", pool: candidate.pool, guid: candidate.guid, readonly, altroot: root });
+/** The planner's working state: one pass over the inputs, hash lookups only. */
+class Planner {
+  readonly notes: string[] = [];
+  readonly refused: RefusedLine[] = [];
+  readonly drafts: Draft[] = [];
+  readonly paths = new Map<string, number>();
+  readonly sources = new Set<string>();
+  readonly systemPools: string[] = [];
+  readonly poolReasons = new Map<string, string>();
+  private suppressed = 0;
+  complete = true;
+  readonly index: DeviceIndex;
+  readonly datasets: Map<string, Dataset>;
+  readonly pools: Map<string, PoolFacts>;
+  readonly altroots: Altroots;
+
+  constructor(readonly input: PlanInput) {
+    this.index = indexDevices(input.devices);
+    this.datasets = new Map(input.datasets.map((d) => [d.name, d]));
+    this.pools = new Map((input.pools ?? []).map((p) => [p.name, p]));
+    const c = input.candidate;
+    if (c.kind === "zfs" && !this.pools.has(c.pool))
+      this.pools.set(c.pool, {
+        name: c.pool,
+        guid: c.guid,
+        imported: c.imported,
+        importable: c.importable,
+        // Lifeboat imports with `-R <root>`: a pool it imported carries the rescue root.
+        altroot: input.root.replace(/\/+$/, "") || "/",
+      });
+    this.altroots = new Map(
+      [...this.pools.values()].map((p) => [
+        p.name,
+        p.imported ? p.altroot : input.root.replace(/\/+$/, "") || "/",
+      ]),
+    );
+    if (c.kind === "zfs") this.usePool(c.pool, "the system's root pool");
   }
 
-  const push = (s: Omit<MountStep, "kind" | "target" | "role"> & { role?: MountRole }) => {
-    const path = cleanTarget(s.path);
+  note(text: string): void {
+    if (this.notes.length < MAX_NOTES) this.notes.push(text);
+    else this.suppressed++;
+  }
+
+  finishNotes(): string[] {
+    return this.suppressed > 0 ? [...this.notes, `… and ${this.suppressed} more notes`] : this.notes;
+  }
+
+  usePool(pool: string, reason: string): void {
+    if (this.poolReasons.has(pool)) return;
+    this.poolReasons.set(pool, reason);
+    this.systemPools.push(pool);
+  }
+
+  refuse(path: string, source: string, reason: string): void {
+    const essential = ESSENTIAL.has(path);
+    this.refused.push({ path, source: source.slice(0, 200), reason, essential });
+    this.note(`not mounted: ${path} (${source.slice(0, 100)}): ${reason}`);
+    if (essential) this.complete = false;
+  }
+
+  /** Add a mount unless its path is taken (first wins: fstab order, then ZFS's own mounts). */
+  add(d: Draft): boolean {
+    if (this.paths.has(d.path)) return false;
+    this.paths.set(d.path, this.drafts.length);
+    this.drafts.push(d);
+    if (d.method === "mount") this.sources.add(d.source);
+    return true;
+  }
+
+  options(fstype: string, kept: string[], path: string): string[] | null {
+    return finalOptions(fstype, kept, {
+      readonly: this.input.readonly,
+      exec: needsExec(path, this.input.readonly),
+    });
+  }
+
+  // ── fstab ────────────────────────────────────────────────────────────────────────────────────
+
+  fstabLine(e: FstabEntry): void {
+    if (e.fstype === "swap" || e.target === "none" || e.target === "swap") return;
+    const probe = classifyOptions(e.options, "none");
+    // NixOS writes bind mounts with fsType "none" (or "auto"): the option decides.
+    if (!probe.bind && VIRTUAL.has(e.fstype)) return;
+    const path = cleanTarget(e.target);
     if (path === null) {
-      notes.push(
-        `skipped ${JSON.stringify(s.path.slice(0, 100))} for ${s.source}: not a plain absolute path inside the system`,
+      this.refuse(e.target.slice(0, 100), e.source, "not a plain absolute path inside the system");
+      return;
+    }
+    if (NETWORK.has(e.fstype) || e.fstype.startsWith("fuse.")) {
+      this.note(`${path}: network/FUSE filesystem ${e.fstype} is not mounted`);
+      return;
+    }
+    if (probe.noauto && !probe.automount && !isBootloaderPath(path)) {
+      this.note(`${path}: noauto in fstab, not mounted`);
+      return;
+    }
+    if (probe.refused) {
+      this.refuse(path, e.source, probe.refused);
+      return;
+    }
+    if (probe.bind) {
+      this.bindLine(e, path);
+      return;
+    }
+    if (e.fstype === "tmpfs") {
+      this.tmpfsLine(e, path);
+      return;
+    }
+    if (e.fstype === "zfs") {
+      this.zfsLine(e, path);
+      return;
+    }
+    this.deviceLine(e, path);
+  }
+
+  private bindLine(e: FstabEntry, path: string): void {
+    const from = cleanTarget(e.source);
+    if (from === null) {
+      this.refuse(path, e.source, "bind source is not a plain absolute path inside the system");
+      return;
+    }
+    if (from === path || from.startsWith(`${path}/`) || path === "/") {
+      this.refuse(path, e.source, "bind source lies under its own target");
+      return;
+    }
+    this.add({
+      source: joinRoot(this.input.root, from),
+      path,
+      fstype: "none",
+      options: [],
+      method: "bind",
+      origin: "fstab",
+      from,
+    });
+  }
+
+  private tmpfsLine(e: FstabEntry, path: string): void {
+    if (path !== "/") {
+      this.note(`${path}: tmpfs in fstab, nothing of it is on the disks: not mounted`);
+      return;
+    }
+    const o = classifyOptions(e.options, "tmpfs");
+    this.add({
+      source: "tmpfs",
+      path,
+      fstype: "tmpfs",
+      options: this.options("tmpfs", o.kept, path) as string[],
+      method: "mount",
+      origin: "tmpfs-root",
+    });
+  }
+
+  private zfsLine(e: FstabEntry, path: string): void {
+    const name = e.source;
+    if (!isDatasetName(name)) {
+      this.refuse(path, name, "not a ZFS dataset name");
+      return;
+    }
+    const pool = name.split("/")[0] as string;
+    const facts = this.pools.get(pool);
+    if (!facts || (!facts.imported && !facts.importable)) {
+      const why = facts
+        ? `pool ${pool} cannot be imported (devices missing)`
+        : `pool ${pool} was not found on this machine`;
+      if (ESSENTIAL.has(path)) this.complete = false;
+      this.note(`${path}: ${why}`);
+      return;
+    }
+    this.usePool(pool, `the installed fstab mounts ${name} at ${path}`);
+    const ds = this.datasets.get(name);
+    if (!ds && facts.imported) {
+      this.refuse(path, name, `dataset ${name} does not exist`);
+      return;
+    }
+    if (ds?.keystatus === "unavailable") {
+      this.note(`${path}: ${name} is locked (encryption key not loaded)`);
+      if (ESSENTIAL.has(path)) this.complete = false;
+      return;
+    }
+    // mount.zfs (cmd/mount_zfs.c) refuses `zfsutil` on a legacy dataset and demands it otherwise:
+    // the dataset's own property decides, not the fstab's options.
+    const zfsutil = ds ? ds.mountpoint !== "legacy" : e.options.includes("zfsutil");
+    const o = classifyOptions(e.options, "zfs");
+    this.add({
+      source: name,
+      path,
+      fstype: "zfs",
+      options: this.options("zfs", zfsutil ? [...o.kept, "zfsutil"] : o.kept, path) as string[],
+      method: "mount",
+      origin: "fstab",
+    });
+  }
+
+  private deviceLine(e: FstabEntry, path: string): void {
+    const r = resolveSource(e.source, this.index, this.input.links, e.fstype);
+    if (!r.ok) {
+      this.refuse(path, e.source, r.reason);
+      return;
+    }
+    if (r.note) this.note(r.note);
+    const dev = r.device;
+    const root = this.input.root.replace(/\/+$/, "") || "/";
+    if (dev.mountpoints.some((m) => m !== root && !m.startsWith(`${root}/`))) {
+      this.refuse(path, e.source, `${dev.path} is in use by the rescue system`);
+      return;
+    }
+    // The type blkid reports decides, not the fstab's string (`auto` included).
+    const type = dev.fstype;
+    if (type === null || type === "") {
+      if (this.input.readonly) {
+        this.refuse(
+          path,
+          e.source,
+          `blkid reports no filesystem type on ${dev.path}: a read-only mount could replay a journal`,
+        );
+        return;
+      }
+      if (e.fstype === "auto") {
+        this.refuse(path, e.source, `no filesystem type known for ${dev.path}`);
+        return;
+      }
+    }
+    const fstype = type || e.fstype;
+    if (type && e.fstype !== "auto" && e.fstype !== type)
+      this.note(`${path}: fstab says ${e.fstype}, blkid reports ${type} on ${dev.path}: mounted as ${type}`);
+    if (!isMountableType(fstype) && this.input.readonly) {
+      this.refuse(
+        path,
+        e.source,
+        `${fstype} on ${dev.path}: no read-only mount of it is known to write nothing`,
       );
       return;
     }
-    if (mounts.some((m) => m.path === path)) return;
-    mounts.push({
-      kind: "mount",
-      ...s,
-      path,
-      role: s.role ?? roleOf(path, s.fstype),
-      target: joinRoot(root, path),
-    });
-  };
+    if (
+      fstype === "zfs_member" ||
+      fstype === "crypto_LUKS" ||
+      fstype === "swap" ||
+      fstype === "LVM2_member"
+    ) {
+      this.refuse(path, e.source, `${dev.path} holds ${fstype}, not a filesystem`);
+      return;
+    }
+    const o = classifyOptions(e.options, fstype);
+    if (o.dropped.length > 0) this.note(`${path}: options not passed: ${o.dropped.join(",")}`);
+    const options = this.options(fstype, o.kept, path);
+    if (!options) {
+      this.refuse(path, e.source, `${fstype}: no read-only mount of it is known to write nothing`);
+      return;
+    }
+    this.add({ source: dev.path, path, fstype, options, method: "mount", origin: "fstab" });
+  }
 
-  if (input.fstab) {
-    for (const e of input.fstab) {
-      if (SKIP_FSTYPES.has(e.fstype) || e.options.includes("bind") || e.options.includes("noauto")) continue;
-      if (isZfsSource(e)) {
-        const pool = e.source.split("/")[0];
-        if (candidate.kind === "zfs" && pool !== candidate.pool) {
-          notes.push(`fstab mounts ${e.source} from another pool (${pool}) at ${e.target}: left alone`);
-          continue;
-        }
-        push({
-          source: e.source,
-          path: e.target,
-          fstype: "zfs",
-          options: mountOptions(e.options, "zfs", readonly),
-          method: "mount",
-          origin: "fstab",
-        });
+  // ── ZFS's own mounts ────────────────────────────────────────────────────────────────────────
+
+  /** Datasets `zfs mount -a` (NixOS's zfs-mount.service) mounts: canmount=on with a mountpoint. */
+  zfsMounts(): void {
+    const pools = new Set(this.systemPools);
+    for (const d of this.input.datasets) {
+      if (!pools.has(d.pool) || d.canmount !== "on") continue;
+      if (this.sources.has(d.name)) continue;
+      const path = systemPathOf(d.mountpoint, this.altroots.get(d.pool) ?? null);
+      if (path === null) continue;
+      const clean = cleanTarget(path);
+      if (clean === null) {
+        this.refuse(path.slice(0, 100), d.name, "mountpoint is not a plain absolute path");
         continue;
       }
-      const dev = resolveDeviceSpec(e.source, devices);
-      if (!dev) {
-        if (e.target === "/" || e.target === "/nix") {
-          notes.push(`fstab's ${e.target} device ${e.source} was not found on this machine`);
-          complete = false;
-        } else notes.push(`skipped ${e.target}: device ${e.source} not found on this machine`);
+      if (d.keystatus === "unavailable") {
+        this.note(`${clean}: ${d.name} is locked (encryption key not loaded)`);
         continue;
       }
-      push({
-        source: dev,
-        path: e.target,
-        fstype: e.fstype,
-        options: mountOptions(e.options, e.fstype, readonly),
+      if (this.paths.has(clean)) {
+        this.note(
+          `${d.name} (mountpoint ${clean}) is not mounted: ${clean} is mounted from ${this.drafts[this.paths.get(clean) as number]?.source}`,
+        );
+        continue;
+      }
+      this.add({
+        source: d.name,
+        path: clean,
+        fstype: "zfs",
+        options: this.options("zfs", ["zfsutil"], clean) as string[],
         method: "mount",
-        origin: "fstab",
+        origin: "datasets",
       });
     }
-  } else {
-    complete = false;
-    notes.push(
-      "the installed system's fstab is read once its root is mounted; until then the conventional layout is assumed",
-    );
   }
 
-  // Datasets the fstab does not mention: the root (fallback), legacy nix/home/var (fallback), and
-  // datasets with their own mountpoint (mounted by zfs-mount.service on the real system).
-  if (candidate.kind === "zfs") {
-    if (input.datasets.length === 0 && !input.fstab) {
-      notes.push(`datasets of ${candidate.pool} are listed after the pool is imported`);
-    } else {
-      const rootDs = rootDatasetOf(input.datasets, candidate.pool);
-      if (!input.fstab) {
-        if (rootDs)
-          push({
-            source: rootDs.name,
-            path: "/",
-            fstype: "zfs",
-            // A dataset with mountpoint=/ (not legacy) needs zfsutil to be mounted by mount(8).
-            options: mountOptions(rootDs.mountpoint === "legacy" ? [] : ["zfsutil"], "zfs", readonly),
-            method: "mount",
-            origin: "datasets",
-          });
-        else
-          notes.push(
-            `no dataset of ${candidate.pool} looks like a root filesystem (mountpoint=/ or a legacy …/root)`,
-          );
-        for (const role of ["nix", "home", "var"] as const) {
-          const ds = input.datasets
-            .filter(
-              (d) =>
-                d.pool === candidate.pool &&
-                d.mountpoint === "legacy" &&
-                d.name.split("/").pop() === role &&
-                d.canmount !== "off",
-            )
-            .sort((a, b) => a.name.length - b.name.length)[0];
-          if (ds)
-            push({
-              source: ds.name,
-              path: `/${role}`,
-              fstype: "zfs",
-              options: mountOptions([], "zfs", readonly),
-              method: "mount",
-              origin: "datasets",
-            });
-        }
-      }
-      for (const d of input.datasets) {
-        if (d.pool !== candidate.pool || d.canmount !== "on") continue;
-        if (d.mountpoint === "legacy" || d.mountpoint === "none" || d.mountpoint === "-") continue;
-        if (d.name === rootDs?.name && mounts.some((m) => m.path === "/")) continue;
-        // With `-R root` zfs shows mountpoints with the altroot prefixed.
-        const path =
-          d.mountpoint === root
-            ? "/"
-            : d.mountpoint.startsWith(`${root}/`)
-              ? d.mountpoint.slice(root.length)
-              : d.mountpoint;
-        if (mounts.some((m) => m.source === d.name)) continue;
-        push({
-          source: d.name,
-          path,
-          fstype: "zfs",
-          options: readonly ? ["ro"] : [],
-          method: "zfs-mount",
-          origin: "datasets",
-        });
-      }
+  // ── without an fstab: the conventional layout ──────────────────────────────────────────────
+
+  zfsConvention(pool: string): void {
+    const rootDs = rootDatasetOf(this.input.datasets, pool, this.altroots);
+    const nixDs = nixDatasetOf(this.input.datasets, pool, this.altroots);
+    if (rootDs) this.addDataset(rootDs, "/");
+    else if (nixDs) this.addTmpfsRoot(`no root dataset in ${pool}, but ${nixDs.name} holds /nix`);
+    else
+      this.note(
+        `no dataset of ${pool} looks like a root filesystem (mountpoint=/ or a legacy …/root) or /nix`,
+      );
+    if (nixDs) this.addDataset(nixDs, "/nix");
+    for (const role of ["home", "var"] as const) {
+      let best: Dataset | null = null;
+      for (const d of this.input.datasets)
+        if (
+          d.pool === pool &&
+          d.mountpoint === "legacy" &&
+          d.canmount !== "off" &&
+          d.name.split("/").pop() === role
+        )
+          if (!best || d.name.length < best.name.length) best = d;
+      if (best) this.addDataset(best, `/${role}`);
     }
-  } else if (!input.fstab) {
-    push({
-      source: candidate.device,
-      path: "/",
-      fstype: candidate.fstype,
-      options: mountOptions([], candidate.fstype, readonly),
+  }
+
+  private addDataset(d: Dataset, path: string): void {
+    if (d.keystatus === "unavailable") {
+      this.note(`${path}: ${d.name} is locked (encryption key not loaded)`);
+      if (ESSENTIAL.has(path)) this.complete = false;
+      return;
+    }
+    this.add({
+      source: d.name,
+      path,
+      fstype: "zfs",
+      options: this.options("zfs", d.mountpoint === "legacy" ? [] : ["zfsutil"], path) as string[],
       method: "mount",
-      origin: "device",
+      origin: "datasets",
     });
   }
 
-  if (!mounts.some((m) => m.role === "esp") && !input.fstab) {
+  addTmpfsRoot(why: string): void {
+    this.note(`/ is a tmpfs (${why}); its options come from the fstab once /nix is mounted`);
+    this.add({
+      source: "tmpfs",
+      path: "/",
+      fstype: "tmpfs",
+      options: this.options("tmpfs", ["mode=755"], "/") as string[],
+      method: "mount",
+      origin: "tmpfs-root",
+    });
+  }
+
+  blockConvention(c: Extract<Candidate, { kind: "block" }>): void {
+    const layout = this.input.layout ?? { rootSubvol: null, tmpfsRoot: false, nixSubvol: null };
+    const dev = this.index.byPath.get(c.device);
+    const fstype = dev?.fstype ?? c.fstype;
+    const sub = (s: string | null) => (s ? [`subvol=${s}`] : []);
+    const mk = (path: string, kept: string[]) => {
+      const options = this.options(fstype, kept, path);
+      if (!options) {
+        this.refuse(path, c.device, `${fstype}: no read-only mount of it is known to write nothing`);
+        return;
+      }
+      this.add({ source: c.device, path, fstype, options, method: "mount", origin: "device" });
+    };
+    if (layout.tmpfsRoot) this.addTmpfsRoot(`${c.device} holds /nix only`);
+    else mk("/", sub(layout.rootSubvol));
+    if (layout.nixSubvol !== null) mk("/nix", sub(layout.nixSubvol || null));
+  }
+
+  espGuess(): void {
+    const { devices } = this.input;
     const disks = diskOf(devices);
     const esps = findEsps(devices).filter((e) => e.evidence === "parttype");
-    const near = esps.filter((e) => candidate.disks.includes(disks.get(e.device) ?? ""));
+    const near = esps.filter((e) => this.input.candidate.disks.includes(disks.get(e.device) ?? ""));
     const pick = near.length === 1 ? near[0] : esps.length === 1 ? esps[0] : undefined;
-    if (pick)
-      push({
+    if (pick) {
+      const options = this.options("vfat", ["fmask=0022", "dmask=0022"], "/boot") as string[];
+      this.add({
         source: pick.device,
         path: "/boot",
         fstype: "vfat",
-        options: mountOptions(["fmask=0022", "dmask=0022"], "vfat", readonly),
+        options,
         method: "mount",
         origin: "esp-guess",
       });
-    else if (esps.length > 1)
-      notes.push(
+    } else if (esps.length > 1)
+      this.note(
         `${esps.length} EFI system partitions found and none is on the system's disk: /boot is not mounted`,
       );
-    else notes.push("no EFI system partition found: /boot is not mounted");
+    else this.note("no EFI system partition found: /boot is not mounted");
   }
 
-  if (!mounts.some((m) => m.path === "/")) complete = false;
-  mounts.sort((a, b) => depth(a.path) - depth(b.path));
+  // ── result ──────────────────────────────────────────────────────────────────────────────────
+
+  steps(): PlanStep[] {
+    const { ordered, cyclic } = orderMounts(this.drafts);
+    for (const c of cyclic) this.refuse(c.path, c.source, "bind mounts that depend on each other");
+    const placed = new Map<string, number>();
+    const mounts: MountStep[] = [];
+    for (const d of ordered) {
+      const parentAt = d.path === "/" ? null : holderOf(d.path, placed);
+      placed.set(d.path, mounts.length);
+      mounts.push({
+        kind: "mount",
+        ...d,
+        role: d.role ?? roleOf(d.path, d.fstype),
+        target: joinRoot(this.input.root, d.path),
+        parent: parentAt === null ? null : (mounts[parentAt] as MountStep).path,
+      });
+    }
+    const imports: PlanStep[] = [];
+    for (const pool of this.systemPools) {
+      const p = this.pools.get(pool);
+      if (!p || p.imported) continue;
+      imports.push({
+        kind: "import-pool",
+        pool,
+        guid: p.guid,
+        readonly: this.input.readonly,
+        altroot: this.input.root,
+        reason: this.poolReasons.get(pool) ?? "",
+      });
+    }
+    return [...imports, ...mounts];
+  }
+}
+
+/**
+ * Build the ordered mount plan. Pure: fed detection facts and, once the root (and /nix) are
+ * mounted, the installed system's own fstab. With the fstab, the system is everything its lines
+ * need (pools included) plus the datasets ZFS itself mounts for those pools; without it, the
+ * conventional layout (a root dataset or the probed block layout, /nix, legacy home/var, the ESP
+ * at /boot). Lines that are unsafe or cannot be resolved are listed in `refused`, never mounted.
+ */
+export function planMount(input: PlanInput): MountPlan {
+  const p = new Planner(input);
+  const { candidate } = input;
+  if (input.fstab) {
+    for (const e of input.fstab) p.fstabLine(e);
+  } else {
+    p.complete = false;
+    p.note(
+      "the installed system's fstab is read once its root and /nix are mounted; until then the conventional layout is assumed",
+    );
+    if (candidate.kind === "zfs") {
+      const listed = input.datasets.some((d) => d.pool === candidate.pool);
+      if (listed) p.zfsConvention(candidate.pool);
+      else p.note(`datasets of ${candidate.pool} are listed after the pool is imported`);
+    } else p.blockConvention(candidate);
+  }
+  const unlisted = p.systemPools.filter((pool) => !input.datasets.some((d) => d.pool === pool));
+  if (unlisted.length > 0) {
+    p.complete = false;
+    if (input.fstab) p.note(`datasets of ${unlisted.join(", ")} are listed after import`);
+  }
+  p.zfsMounts();
+  if (!input.fstab && !p.drafts.some((d) => isBootloaderPath(d.path) && d.fstype === "vfat")) p.espGuess();
+  const steps = p.steps();
+  if (!steps.some((s) => s.kind === "mount" && s.path === "/")) p.complete = false;
   return {
     candidate: candidate.id,
-    readonly,
-    root,
+    readonly: input.readonly,
+    root: input.root,
     source: input.fstab ? "fstab" : "fallback",
-    complete,
-    steps: [...steps, ...mounts],
-    notes,
+    complete: p.complete,
+    pools: p.systemPools,
+    steps,
+    refused: p.refused,
+    notes: p.finishNotes(),
   };
 }
+
+export { depthOf };
