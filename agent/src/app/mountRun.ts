@@ -212,6 +212,12 @@ export class MountRun {
       );
     const steps = plan.steps.filter(isMount);
     const at = (list: MountStep[], p: string) => list.find((s) => s.path === p);
+    if (!at(steps, "/"))
+      throw new LifeboatError(
+        "no-system-found",
+        `the installed system's fstab mounts / from something that is not available here`,
+        { notes: plan.notes, refused: plan.refused, failedStep: "plan /" },
+      );
     if (
       this.early.length > 0 &&
       (!same(at(this.early, "/"), at(steps, "/")) || !same(at(this.early, "/nix"), at(steps, "/nix")))

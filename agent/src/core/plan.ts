@@ -275,7 +275,7 @@ class Planner {
     if (e.fstype === "swap" || e.target === "none" || e.target === "swap") return;
     const probe = classifyOptions(e.options, "none");
     // NixOS writes bind mounts with fsType "none" (or "auto"): the option decides.
-    if (!probe.bind && VIRTUAL.has(e.fstype)) return;
+    if (!probe.bind && !probe.refused && VIRTUAL.has(e.fstype)) return;
     const path = cleanTarget(e.target);
     if (path === null) {
       this.refuse(e.target.slice(0, 100), e.source, "not a plain absolute path inside the system");

@@ -1,0 +1,209 @@
+/**
+ * Orchestration of real layouts on the recording fake: a system on two pools in one transaction
+ * (with a fault injected at every step), a tmpfs root, and hostile mount targets (symlinks at
+ * every depth). The fake resolves mount targets as the kernel does, so an escape would show up
+ * as a mount outside /mnt.
+ */
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { phaseOf } from "../../agent/src/app/detect.js";
+import { isReadOnlyCommand } from "../../agent/src/system/system.js";
+import { rejection } from "../helpers/assert.js";
+import type { FakeSystem } from "../helpers/fake-system.js";
+import { fixture, ZFS_FSTAB } from "../helpers/fixtures.js";
+import { mountedTargets, rig } from "./harness.js";
+
+const LIVE = new Set(["/", "/proc"]);
+/** Every mount the fake holds that is neither the live system's nor under /mnt. */
+const outside = (sys: FakeSystem) =>
+  sys.mounts.filter((m) => !LIVE.has(m.target) && m.target !== "/mnt" && !m.target.startsWith("/mnt/"));
+
+const mutatingRuns = (sys: FakeSystem) =>
+  sys
+    .mutations()
+    .filter((c) => c.op === "run")
+    .map((c) => [c.file, ...c.args].join(" "));
+
+describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab mounts tank/data)", () => {
+  const fstab = `${ZFS_FSTAB}tank/data /srv/data zfs defaults 0 0\n`;
+  const prepare = async (dir: string) => {
+    await mkdir(join(dir, "mnt/srv/data"), { recursive: true });
+    await mkdir(join(dir, "mnt/srv/backups"), { recursive: true });
+  };
+
+  it("imports both pools read-only in one transaction; tank's own mountpoint is mounted too (zfsutil)", async () => {
+    const r = await rig("two-pools", { tree: { fstab } });
+    await prepare(r.dir);
+    const res = await r.mounts.mount();
+    expect(res.plan?.pools).toEqual(["nvmepool", "tank"]);
+    expect(r.sys.imported.get("tank")).toMatchObject({ readonly: true, altroot: "/mnt", forced: false });
+    expect(mountedTargets(r.sys)).toEqual([
+      "/mnt",
+      "/mnt/nix",
+      "/mnt/home",
+      "/mnt/var",
+      "/mnt/boot",
+      "/mnt/srv/data",
+      "/mnt/srv/backups",
+    ]);
+    expect(r.sys.mounts.find((m) => m.target === "/mnt/srv/backups")).toMatchObject({
+      source: "tank/backups",
+      options: expect.arrayContaining(["ro", "nodev", "nosuid", "noexec"]),
+    });
+    const backups = r.sys.calls.find((c) => c.file === "mount" && c.args.includes("tank/backups"));
+    expect(backups?.args).toContain("ro,zfsutil,nodev,nosuid,noexec");
+    expect(r.sys.commandLines().some((l) => l.includes(" -f"))).toBe(false);
+    // Unmount + export hands back both pools.
+    const out = await r.mounts.unmount({ export: true });
+    expect(out.exported.sort()).toEqual(["nvmepool", "tank"]);
+    expect(r.sys.imported.size).toBe(0);
+  });
+
+  it("a fault at every mutating step rolls back everything: no mount, no import, hostid restored", async () => {
+    const probe = await rig("two-pools", { tree: { fstab } });
+    await prepare(probe.dir);
+    await probe.mounts.mount();
+    const steps = mutatingRuns(probe.sys);
+    expect(steps.length).toBeGreaterThan(8);
+    for (let i = 0; i < steps.length; i++) {
+      let n = 0;
+      const r = await rig("two-pools", {
+        tree: { fstab },
+        fake: {
+          fail: (file, args) =>
+            isReadOnlyCommand(file, args)
+              ? undefined
+              : n++ === i
+                ? { exitCode: 32, stderr: `injected failure at step ${i}\n` }
+                : undefined,
+        },
+      });
+      await prepare(r.dir);
+      const err = await rejection(r.mounts.mount());
+      expect(err.extras.state, `step ${i}: ${steps[i]}`).toBe("rolled-back");
+      expect(mountedTargets(r.sys), `step ${i}`).toEqual([]);
+      expect(r.sys.imported.size, `step ${i}: ${steps[i]}`).toBe(0);
+      expect(r.sys.hostid, `step ${i}`).toBe("00bab10c");
+      expect(outside(r.sys), `step ${i}`).toEqual([]);
+    }
+  });
+
+  it("a data pool last used by yet another host: refused, and the pool already imported is exported again", async () => {
+    const r = await rig("two-pools", { tree: { fstab } });
+    await prepare(r.dir);
+    const tank = r.sys.cfg.pools.find((p) => p.name === "tank");
+    if (tank) tank.lastHostId = "deadbeef";
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("pool-in-use-elsewhere");
+    expect(err.extras).toMatchObject({ pool: "tank", state: "rolled-back" });
+    expect(r.sys.imported.size).toBe(0);
+    expect(r.sys.hostid).toBe("00bab10c");
+  });
+});
+
+describe("a root that is not on disk (nix-community/impermanence: tmpfs /, the pool holds /nix and /persist)", () => {
+  // Listing in `zfs list -H -p` form under -R /mnt; constructed from impermanence's README layout
+  // until the QEMU "layouts" scenario captures it.
+  const listing =
+    "nvmepool\tnone\toff\toff\t-\t2670592\nnvmepool/nix\tlegacy\ton\toff\t-\t1785856\nnvmepool/persist\tlegacy\ton\toff\t-\t98304\n";
+  const fstab =
+    "none / tmpfs defaults,size=25%,mode=755 0 0\nnvmepool/nix /nix zfs x-initrd.mount 0 0\nnvmepool/persist /persist zfs x-initrd.mount 0 0\n";
+
+  it("tmpfs at the root, /nix, the fstab of the profile, /persist; the tmpfs ends read-only with the fstab's options", async () => {
+    const r = await rig("single", { tree: { fstab }, fake: {} });
+    r.sys.cfg.outputs.zfsListHp = listing;
+    await rm(join(r.dir, "mnt/etc/NIXOS"));
+    const res = await r.mounts.mount({ requireNixos: true });
+    expect(res.nixos?.markers).toEqual(["/nix/var/nix/profiles/system"]);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/persist"]);
+    expect(r.sys.mounts.find((m) => m.target === "/mnt")).toMatchObject({
+      source: "tmpfs",
+      fstype: "tmpfs",
+      options: ["ro", "size=25%", "mode=755", "nodev", "nosuid", "noexec"],
+    });
+    // /persist did not exist on the tmpfs: created there (not on the disk), even read-only.
+    expect(r.sys.calls.filter((c) => c.op === "mkdir").map((c) => c.file)).toEqual(["/mnt/persist"]);
+    expect(phaseOf(await r.detection.refresh())).toBe("mounted-ro");
+    const out = await r.mounts.unmount({ export: true });
+    expect(out.unmounted).toEqual(["/mnt/persist", "/mnt/nix", "/mnt"]);
+  });
+});
+
+describe("hostile mount targets: symlinks and non-directories at every depth", () => {
+  const cases: [string, string, (dir: string) => Promise<void>][] = [
+    ["/srv (depth 1) → /etc on the rescue side", "/srv", async (d) => symlink("/etc", join(d, "mnt/srv"))],
+    [
+      "/srv/data (depth 2) → ../../../etc",
+      "/srv/data",
+      async (d) => {
+        await mkdir(join(d, "mnt/srv"), { recursive: true });
+        await symlink("../../../etc", join(d, "mnt/srv/data"));
+      },
+    ],
+    [
+      "/srv/a/data (depth 3) → /root",
+      "/srv/a/data",
+      async (d) => {
+        await mkdir(join(d, "mnt/srv/a"), { recursive: true });
+        await symlink("/root", join(d, "mnt/srv/a/data"));
+      },
+    ],
+    ["/srv (depth 1) is a file", "/srv/data", async (d) => writeFile(join(d, "mnt/srv"), "not a directory")],
+  ];
+  for (const [name, target, plant] of cases) {
+    it(`${name}: unsafe-mountpoint, rolled back, nothing mounted outside /mnt`, async () => {
+      const fstab = `${ZFS_FSTAB}/dev/disk/by-uuid/3302-674B ${target} vfat umask=0077 0 2\n`;
+      for (const readonly of [true, false]) {
+        const r = await rig("single", { tree: { fstab } });
+        await mkdir(join(r.dir, "etc"), { recursive: true });
+        await plant(r.dir);
+        const err = await rejection(r.mounts.mount({ readonly }));
+        expect(err.code, name).toBe("unsafe-mountpoint");
+        expect(err.status).toBe(422);
+        expect(err.extras.state).toBe("rolled-back");
+        expect(outside(r.sys)).toEqual([]);
+        expect(mountedTargets(r.sys)).toEqual([]);
+        expect(r.sys.imported.size).toBe(0);
+      }
+    });
+  }
+
+  it("a dataset whose own mountpoint runs through a link (tank/backups at /srv/backups, /srv → /etc)", async () => {
+    const r = await rig("two-pools", {
+      tree: { fstab: `${ZFS_FSTAB}tank/data /srv/data zfs defaults 0 0\n` },
+    });
+    await mkdir(join(r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(r.dir, "mnt/srv"));
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("unsafe-mountpoint");
+    expect(outside(r.sys)).toEqual([]);
+    expect(r.sys.imported.size).toBe(0);
+  });
+
+  it("the fake models the kernel: a naive mount through the same link lands outside the root", async () => {
+    const r = await rig("single");
+    await mkdir(join(r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(r.dir, "mnt/data"));
+    await r.sys.run("mount", ["-t", "vfat", "/dev/nvme0n1p1", "/mnt/data"]);
+    expect(outside(r.sys).map((m) => m.target)).toEqual(["/etc"]);
+  });
+});
+
+describe("the read-only promise rests on blkid's type", () => {
+  it("an ext4 root listed as `auto` gets ro,noload (the captured ext4 case)", async () => {
+    const r = await rig("ext4", {
+      tree: {
+        fstab:
+          "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 / auto defaults 0 1\n/dev/disk/by-uuid/2922-9BB5 /boot auto fmask=0022 0 2\n",
+      },
+    });
+    await r.mounts.mount();
+    expect(r.sys.mounts.find((m) => m.target === "/mnt")).toMatchObject({
+      fstype: "ext4",
+      options: expect.arrayContaining(["ro", "noload"]),
+    });
+    expect(r.sys.mounts.find((m) => m.target === "/mnt/boot")?.fstype).toBe("vfat");
+    expect(fixture("ext4", "lsblk-json-cols")).toContain("b49dfb2e-68df-4dcf-9beb-c7932824fef7");
+  });
+});
