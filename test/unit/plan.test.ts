@@ -446,7 +446,8 @@ describe("the fstab is untrusted: sources, options, types", () => {
     ["/dev/vda /srv ext4 defaults 0 0", "in use by the rescue system"],
     ["/dev/sdz9 /srv ext4 defaults 0 0", "not found"],
     ["/etc /srv none bind 0 0", null],
-    ["/srv/a /srv none bind 0 0", "under its own target"],
+    ["/srv/a /srv none bind 0 0", "contain each other"],
+    ["/ /srv none bind 0 0", "contain each other"],
     ["nvmepool/root /../etc zfs defaults 0 0", "plain absolute path"],
   ])("%s", (line, why) => {
     const { plan: p, mounts } = run(line);

@@ -314,8 +314,16 @@ class Planner {
       this.refuse(path, e.source, "bind source is not a plain absolute path inside the system");
       return;
     }
-    if (from === path || from.startsWith(`${path}/`) || path === "/") {
-      this.refuse(path, e.source, "bind source lies under its own target");
+    // A bind onto its own source, inside it, or over one of its parents would show the tree
+    // inside itself: refused.
+    if (
+      from === path ||
+      from.startsWith(`${path}/`) ||
+      path === "/" ||
+      from === "/" ||
+      path.startsWith(`${from}/`)
+    ) {
+      this.refuse(path, e.source, "bind source and target contain each other");
       return;
     }
     this.add({
