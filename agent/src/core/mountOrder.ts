@@ -75,45 +75,63 @@ class Heap {
 
 /**
  * Order `items` (unique paths) so each comes after its parent mount and, for binds, after the
- * mount holding its source. Returns the order and the indexes left in a cycle (a bind whose
- * source lies under its own target, directly or through other binds): those are not mounted.
+ * mount holding its source. Returns the order, each ordered item's parent mount (nearest planned
+ * ancestor, or null), and the items left in a cycle (a bind whose source lies under its own
+ * target, directly or through other binds): those are not mounted. Typed arrays for the graph:
+ * 100k datasets plan without 100k small arrays to collect.
  */
-export function orderMounts<T extends Orderable>(items: readonly T[]): { ordered: T[]; cyclic: T[] } {
-  const byPath = new Map<string, number>();
-  items.forEach((m, i) => {
-    byPath.set(m.path, i);
-  });
+export function orderMounts<T extends Orderable>(
+  items: readonly T[],
+): { ordered: T[]; parents: (T | null)[]; cyclic: T[] } {
   const n = items.length;
+  const byPath = new Map<string, number>();
+  for (let i = 0; i < n; i++) byPath.set((items[i] as T).path, i);
   const waiting = new Int32Array(n);
-  const dependents: number[][] = Array.from({ length: n }, () => []);
-  const depth = items.map((m) => depthOf(m.path));
-  items.forEach((m, i) => {
-    const deps = new Set<number>();
+  const parentOf = new Int32Array(n).fill(-1);
+  const depth = new Int32Array(n);
+  // Edges (dependency → dependent) as linked lists: head[d], next[e], to[e]; at most 2 per item.
+  const head = new Int32Array(n).fill(-1);
+  const next = new Int32Array(2 * n);
+  const to = new Int32Array(2 * n);
+  let edges = 0;
+  const link = (from: number, dependent: number) => {
+    to[edges] = dependent;
+    next[edges] = head[from] as number;
+    head[from] = edges++;
+    waiting[dependent] = (waiting[dependent] as number) + 1;
+  };
+  for (let i = 0; i < n; i++) {
+    const m = items[i] as T;
+    depth[i] = depthOf(m.path);
     const parent = holderOf(m.path, byPath);
-    if (parent !== null) deps.add(parent);
+    if (parent !== null) {
+      parentOf[i] = parent;
+      link(parent, i);
+    }
     if (m.from !== undefined) {
       const src = holderOf(m.from, byPath, true);
-      if (src !== null && src !== i) deps.add(src);
+      if (src !== null && src !== i && src !== parent) link(src, i);
     }
-    waiting[i] = deps.size;
-    for (const d of deps) {
-      (dependents[d] as number[]).push(i);
-    }
-  });
+  }
   // Depth first, then input order: the key is unique, so the order is deterministic.
   const heap = new Heap((i) => (depth[i] as number) * (n + 1) + i);
   for (let i = 0; i < n; i++) if (waiting[i] === 0) heap.push(i);
   const ordered: T[] = [];
+  const parents: (T | null)[] = [];
   const done = new Uint8Array(n);
   while (heap.size > 0) {
     const i = heap.pop();
     done[i] = 1;
     ordered.push(items[i] as T);
-    for (const j of dependents[i] as number[]) {
+    const p = parentOf[i] as number;
+    parents.push(p < 0 ? null : (items[p] as T));
+    for (let e = head[i] as number; e >= 0; e = next[e] as number) {
+      const j = to[e] as number;
       waiting[j] = (waiting[j] as number) - 1;
       if (waiting[j] === 0) heap.push(j);
     }
   }
-  const cyclic = items.filter((_, i) => done[i] === 0);
-  return { ordered, cyclic };
+  const cyclic: T[] = [];
+  for (let i = 0; i < n; i++) if (done[i] === 0) cyclic.push(items[i] as T);
+  return { ordered, parents, cyclic };
 }

@@ -174,6 +174,8 @@ export function roleOf(path: string, fstype: string): MountRole {
  */
 export function cleanTarget(p: string): string | null {
   if (!p.startsWith("/") || p.includes("\0")) return null;
+  // Already canonical (the usual case): no `//`, no `.`/`..` segment, no trailing slash.
+  if (p === "/" || !/\/\/|\/\.\.?(\/|$)|\/$/.test(p)) return p;
   const segs = p.split("/").filter(Boolean);
   if (segs.some((s) => s === "." || s === "..")) return null;
   return `/${segs.join("/")}`;
@@ -254,19 +256,26 @@ class Planner {
   }
 
   /** Add a mount unless its path is taken (first wins: fstab order, then ZFS's own mounts). */
-  add(d: Draft): boolean {
+  /** `track`: remember the source (ZFS's own mounts come last and are never looked up by it). */
+  add(d: Draft, track = true): boolean {
     if (this.paths.has(d.path)) return false;
     this.paths.set(d.path, this.drafts.length);
     this.drafts.push(d);
-    if (d.method === "mount") this.sources.add(d.source);
+    if (d.method === "mount" && track) this.sources.add(d.source);
     return true;
   }
 
+  private readonly optionCache = new Map<string, string[] | null>();
+  /** Final options; identical inputs share one (never mutated) array: 100k datasets, a handful of lists. */
   options(fstype: string, kept: string[], path: string): string[] | null {
-    return finalOptions(fstype, kept, {
-      readonly: this.input.readonly,
-      exec: needsExec(path, this.input.readonly),
-    });
+    const exec = needsExec(path, this.input.readonly);
+    const key = `${fstype}\0${exec}\0${kept.join(",")}`;
+    let o = this.optionCache.get(key);
+    if (o === undefined) {
+      o = finalOptions(fstype, kept, { readonly: this.input.readonly, exec });
+      this.optionCache.set(key, o);
+    }
+    return o;
   }
 
   // ── fstab ────────────────────────────────────────────────────────────────────────────────────
@@ -478,14 +487,17 @@ class Planner {
         );
         continue;
       }
-      this.add({
-        source: d.name,
-        path: clean,
-        fstype: "zfs",
-        options: this.options("zfs", ["zfsutil"], clean) as string[],
-        method: "mount",
-        origin: "datasets",
-      });
+      this.add(
+        {
+          source: d.name,
+          path: clean,
+          fstype: "zfs",
+          options: this.options("zfs", ["zfsutil"], clean) as string[],
+          method: "mount",
+          origin: "datasets",
+        },
+        false,
+      );
     }
   }
 
@@ -587,20 +599,24 @@ class Planner {
   // ── result ──────────────────────────────────────────────────────────────────────────────────
 
   steps(): PlanStep[] {
-    const { ordered, cyclic } = orderMounts(this.drafts);
+    const { ordered, parents, cyclic } = orderMounts(this.drafts);
     for (const c of cyclic) this.refuse(c.path, c.source, "bind mounts that depend on each other");
-    const placed = new Map<string, number>();
-    const mounts: MountStep[] = [];
-    for (const d of ordered) {
-      const parentAt = d.path === "/" ? null : holderOf(d.path, placed);
-      placed.set(d.path, mounts.length);
-      mounts.push({
+    const mounts: MountStep[] = new Array(ordered.length);
+    for (let i = 0; i < ordered.length; i++) {
+      const d = ordered[i] as Draft;
+      mounts[i] = {
         kind: "mount",
-        ...d,
         role: d.role ?? roleOf(d.path, d.fstype),
+        source: d.source,
         target: joinRoot(this.input.root, d.path),
-        parent: parentAt === null ? null : (mounts[parentAt] as MountStep).path,
-      });
+        path: d.path,
+        fstype: d.fstype,
+        options: d.options,
+        method: d.method,
+        origin: d.origin,
+        ...(d.from !== undefined ? { from: d.from } : {}),
+        parent: parents[i]?.path ?? null,
+      };
     }
     const imports: PlanStep[] = [];
     for (const pool of this.systemPools) {
