@@ -4,14 +4,16 @@
  * every depth). The fake resolves mount targets as the kernel does, so an escape would show up
  * as a mount outside /mnt.
  */
+import { readFileSync } from "node:fs";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
 import type { FakeSystem } from "../helpers/fake-system.js";
 import { fixture, ZFS_FSTAB } from "../helpers/fixtures.js";
+import { registerSecret } from "../helpers/secrets.js";
 import { mountedTargets, rig } from "./harness.js";
 
 const LIVE = new Set(["/", "/proc"]);
@@ -205,5 +207,64 @@ describe("the read-only promise rests on blkid's type", () => {
     });
     expect(r.sys.mounts.find((m) => m.target === "/mnt/boot")?.fstype).toBe("vfat");
     expect(fixture("ext4", "lsblk-json-cols")).toContain("b49dfb2e-68df-4dcf-9beb-c7932824fef7");
+  });
+});
+
+registerSecret("luks-passphrase-for-test");
+
+describe("auto-mount never stands in the operator's way (LUKS, ZFS keys)", () => {
+  const V = join(import.meta.dirname, "..", "fixtures", "vm-captured", "ext4-luks");
+  const cap = (n: string) => readFileSync(join(V, `${n}.stdout`), "utf8");
+  // The lab's ext4-luks layout (vm-captured): ESP 41D6-57E7, LUKS2 on p2 holding ext4 53d1c9be-….
+  const fstab =
+    "/dev/disk/by-uuid/53d1c9be-5e05-4ce0-b067-df1c86661211 / ext4 defaults 0 1\n/dev/disk/by-uuid/41D6-57E7 /boot vfat umask=0077 0 2\n";
+
+  it("a locked LUKS container: it stops at once, names the device, holds no lock; an unlock resumes it", async () => {
+    const r = await rig("single", {
+      tree: { fstab },
+      autoMount: "readonly",
+      fake: {
+        outputs: { lsblk: cap("lsblk-json-locked") },
+        pools: [],
+        luks: { "/dev/nvme0n1p2": "luks-passphrase-for-test" },
+      },
+    });
+    const run = r.sys.run.bind(r.sys);
+    r.sys.run = async (file, args, opts) => {
+      const res = await run(file, args, opts);
+      if (
+        file === "cryptsetup" &&
+        args[0] === "open" &&
+        !args.includes("--test-passphrase") &&
+        res.exitCode === 0
+      )
+        r.sys.cfg.outputs.lsblk = cap("lsblk-json-open");
+      return res;
+    };
+    await r.auto.run();
+    expect(r.auto.state.state).toBe("waiting");
+    expect(r.auto.state.detail).toContain("/dev/nvme0n1p2 (POST /v1/luks/nvme0n1p2/open)");
+    expect(r.lock.busy).toBeNull();
+    expect(r.sys.mutations()).toEqual([]);
+    // The operator's unlock is never answered 409 by the auto-mount…
+    await r.mounts.openLuks("nvme0n1p2", "luks-passphrase-for-test");
+    // …and the auto-mount resumes by itself.
+    await vi.waitFor(() => expect(r.auto.state.state).toBe("mounted"), { timeout: 5_000, interval: 10 });
+    expect(r.sys.mounts.find((m) => m.target === "/mnt")).toMatchObject({
+      source: "/dev/mapper/cryptroot",
+      fstype: "ext4",
+      options: expect.arrayContaining(["ro", "noload", "nodev", "nosuid", "noexec"]),
+    });
+  });
+
+  it("a locked ZFS key: waits naming the key, resumes after the key is loaded", async () => {
+    const r = await rig("encrypted", { autoMount: "readonly" });
+    await r.auto.run();
+    expect(r.auto.state).toMatchObject({ state: "waiting" });
+    expect(r.auto.state.detail).toContain("key-not-loaded");
+    expect(r.lock.busy).toBeNull();
+    await r.mounts.loadKey("nvmepool", "correct-horse-battery");
+    await vi.waitFor(() => expect(r.auto.state.state).toBe("mounted"), { timeout: 5_000, interval: 10 });
+    expect(mountedTargets(r.sys)).toContain("/mnt/nix");
   });
 });
