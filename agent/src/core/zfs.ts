@@ -130,7 +130,8 @@ export function parseZfsListHp(stdout: string, warnings?: string[]): Dataset[] {
  */
 export function systemPathOf(mountpoint: string, altroot: string | null): string | null {
   if (!mountpoint.startsWith("/")) return null;
-  const r = altroot === null || altroot === "/" ? "" : altroot.endsWith("/") ? altroot.replace(/\/+$/, "") : altroot;
+  const r =
+    altroot === null || altroot === "/" ? "" : altroot.endsWith("/") ? altroot.replace(/\/+$/, "") : altroot;
   if (r === "") return mountpoint;
   if (mountpoint === r) return "/";
   if (mountpoint.startsWith(`${r}/`)) return mountpoint.slice(r.length);
