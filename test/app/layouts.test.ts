@@ -268,3 +268,39 @@ describe("auto-mount never stands in the operator's way (LUKS, ZFS keys)", () =>
     expect(mountedTargets(r.sys)).toContain("/mnt/nix");
   });
 });
+
+describe("the fake's mount.zfs refuses what the real one refuses (vm-captured/fd-targets)", () => {
+  it("a dataset with its own mountpoint needs zfsutil; a legacy one must not have it", async () => {
+    const r = await rig("two-pools");
+    await r.sys.run("zpool", ["import", "-N", "-R", "/mnt", "-o", "readonly=on", "-f", "tank"]);
+    await mkdir(join(r.dir, "mnt/srv/backups"), { recursive: true });
+    const plain = await r.sys.run("mount", ["-t", "zfs", "-o", "ro", "tank/backups", "/mnt/srv/backups"]);
+    expect(plain).toMatchObject({ exitCode: 1 });
+    expect(plain.stderr).toBe(
+      readFileSync(
+        join(
+          import.meta.dirname,
+          "..",
+          "fixtures",
+          "vm-captured",
+          "fd-targets",
+          "mount-nonlegacy-no-zfsutil.stderr",
+        ),
+        "utf8",
+      ),
+    );
+    const legacy = await r.sys.run("mount", [
+      "-t",
+      "zfs",
+      "-o",
+      "ro,zfsutil",
+      "tank/data",
+      "/mnt/srv/backups",
+    ]);
+    expect(legacy.stderr).toContain("cannot be mounted using 'zfs mount'");
+    expect(
+      (await r.sys.run("mount", ["-t", "zfs", "-o", "ro,zfsutil", "tank/backups", "/mnt/srv/backups"]))
+        .exitCode,
+    ).toBe(0);
+  });
+});

@@ -36,6 +36,9 @@ export interface FakeOutputs {
   luksWrongStderr?: string;
   /** When set, a real `cryptsetup open` fails with it (like a host without device-mapper). */
   luksOpenStderr?: string;
+  /** mount.zfs refusing a plain mount of tank/backups (own mountpoint) / zfsutil on legacy tank/data (vm-captured/fd-targets). */
+  zfsutilMissingStderr?: string;
+  zfsutilLegacyStderr?: string;
 }
 
 export interface FakePool {
@@ -429,9 +432,17 @@ export class FakeSystem implements System {
       // cmd/mount_zfs.c: zfsutil only for datasets with their own mountpoint, and required for them.
       const legacy = row[1] === "legacy";
       if (legacy && options.includes("zfsutil"))
-        return fail(1, `filesystem '${ds}' cannot be mounted using 'zfs mount'.\n`);
+        return fail(
+          1,
+          o.zfsutilLegacyStderr?.replaceAll("tank/data", ds) ??
+            `filesystem '${ds}' cannot be mounted using 'zfs mount'.\n`,
+        );
       if (!legacy && !options.includes("zfsutil"))
-        return fail(1, `filesystem '${ds}' cannot be mounted using 'mount'.\n`);
+        return fail(
+          1,
+          o.zfsutilMissingStderr?.replaceAll("tank/backups", ds) ??
+            `filesystem '${ds}' cannot be mounted using 'mount'.\n`,
+        );
       if (this.mounts.some((m) => m.fstype === "zfs" && m.source === ds))
         return fail(32, `filesystem '${ds}' is already mounted\n`);
       if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
