@@ -15,6 +15,7 @@ import { MountService } from "../../agent/src/app/mount.js";
 import { parseProcMounts } from "../../agent/src/core/mounts.js";
 import { RealSystem } from "../../agent/src/system/real.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
+import { hostTurn } from "./serial.js";
 
 const isRoot = process.getuid?.() === 0;
 const need = ["losetup", "mkfs.ext4", "mkfs.btrfs", "btrfs", "mount", "umount", "blkid"];
@@ -37,7 +38,7 @@ describe.skipIf(!!why)("host: layouts on loop devices", () => {
     await execa(mkfs[0] as string, [...mkfs.slice(1), img]);
     const dev = (await execa("losetup", ["-f", "--show", img])).stdout.trim();
     loops.push(dev);
-    const uuid = (await execa("blkid", ["-s", "UUID", "-o", "value", dev])).stdout.trim();
+    const uuid = (await execa("blkid", ["-c", "/dev/null", "-s", "UUID", "-o", "value", dev])).stdout.trim();
     return { dev, uuid };
   }
 
@@ -51,7 +52,9 @@ describe.skipIf(!!why)("host: layouts on loop devices", () => {
     return new MountService(sys, new DetectionService(sys, log, mnt, 0), new OperationLock(), log, mnt);
   }
 
+  let done: () => Promise<void> = async () => {};
   beforeAll(async () => {
+    done = await hostTurn();
     dir = await mkdtemp(join(tmpdir(), "lifeboat-layouts-"));
   });
 
@@ -59,6 +62,7 @@ describe.skipIf(!!why)("host: layouts on loop devices", () => {
     for (const m of (await underMnt(dir)).reverse()) await execa("umount", [m.target], { reject: false });
     for (const l of loops) await execa("losetup", ["-d", l], { reject: false });
     await rm(dir, { recursive: true, force: true });
+    await done();
   });
 
   it("btrfs @ / @nix / @home (the common subvolume scheme): probed, then mounted as the fstab says, ro,rescue=nologreplay", async () => {

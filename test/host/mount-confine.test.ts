@@ -18,6 +18,7 @@ import { MountService } from "../../agent/src/app/mount.js";
 import { LifeboatError } from "../../agent/src/core/errors.js";
 import { RealSystem } from "../../agent/src/system/real.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
+import { hostTurn } from "./serial.js";
 
 const isRoot = process.getuid?.() === 0;
 const need = ["losetup", "mkfs.ext4", "mount", "umount", "blkid", "debugfs"];
@@ -29,17 +30,24 @@ const why = !isRoot
     : "";
 if (why) console.warn(`host mount-confinement test SKIPPED: ${why}`);
 
-/** Mount points (field 5 of /proc/self/mountinfo, octal escapes decoded). */
-async function mountPoints(): Promise<string[]> {
+const unescape = (s: string) =>
+  s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+
+/** /proc/self/mountinfo as (mount point, source) pairs, octal escapes decoded. */
+async function mountInfo(): Promise<{ point: string; source: string }[]> {
   const text = await readFile("/proc/self/mountinfo", "utf8");
   return text
     .split("\n")
     .filter(Boolean)
-    .map((l) =>
-      (l.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, o: string) =>
-        String.fromCharCode(Number.parseInt(o, 8)),
-      ),
-    );
+    .map((l) => {
+      const [left = "", right = ""] = l.split(" - ");
+      return { point: unescape(left.split(" ")[4] ?? ""), source: unescape(right.split(" ")[1] ?? "") };
+    });
+}
+
+/** Mount points (other processes on this machine may mount too: callers filter to what is theirs). */
+async function mountPoints(): Promise<string[]> {
+  return (await mountInfo()).map((m) => m.point);
 }
 
 async function hashTree(dir: string): Promise<string> {
@@ -70,6 +78,11 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
   let canaryHash = "";
   const loops: string[] = [];
   const log = pino({ level: "silent" });
+  /** Mounts this suite is answerable for: from its loop devices, or on its dirs (the canary included). */
+  const ours = async () =>
+    (await mountInfo()).filter(
+      (m) => loops.includes(m.source) || m.point === dir || m.point.startsWith(`${dir}/`),
+    );
 
   async function image(name: string, label: string): Promise<{ img: string; dev: string; uuid: string }> {
     const img = join(dir, `${name}.img`);
@@ -78,7 +91,7 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
     const { stdout } = await execa("losetup", ["-f", "--show", img]);
     const dev = stdout.trim();
     loops.push(dev);
-    const { stdout: uuid } = await execa("blkid", ["-s", "UUID", "-o", "value", dev]);
+    const { stdout: uuid } = await execa("blkid", ["-c", "/dev/null", "-s", "UUID", "-o", "value", dev]);
     return { img, dev, uuid: uuid.trim() };
   }
 
@@ -104,7 +117,9 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
     return new MountService(sys, detection, new OperationLock(), log, mnt);
   }
 
+  let done: () => Promise<void> = async () => {};
   beforeAll(async () => {
+    done = await hostTurn();
     dir = await mkdtemp(join(tmpdir(), "lifeboat-confine-"));
     canary = join(dir, "canary");
     await mkdir(join(canary, "etc/ssh"), { recursive: true });
@@ -118,6 +133,7 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
       await execa("umount", [m], { reject: false });
     for (const l of loops) await execa("losetup", ["-d", l], { reject: false });
     await rm(dir, { recursive: true, force: true });
+    await done();
   });
 
   const depths: [string, string, (root: string) => Promise<void>][] = [
@@ -150,7 +166,6 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
         plant,
       );
       const mnt = join(dir, `mnt-${loops.length}`);
-      const before = await mountPoints();
       for (const readonly of [true, false]) {
         const err = await service(mnt)
           .mount({ pool: root.dev, readonly })
@@ -162,7 +177,8 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
         expect((err as LifeboatError).code).toBe("unsafe-mountpoint");
         expect((err as LifeboatError).status).toBe(422);
         expect((err as LifeboatError).extras.state).toBe("rolled-back");
-        expect(await mountPoints()).toEqual(before);
+        // Nothing of ours is mounted anywhere: not in the root, not over the canary, not elsewhere.
+        expect(await ours()).toEqual([]);
         expect(await hashTree(canary)).toBe(canaryHash);
       }
     }, 60_000);
@@ -221,11 +237,9 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
       for (const d of ["ok", "a", "b", "c", "d", "e"]) await mkdir(join(r, "srv", d), { recursive: true });
     });
     const mnt = join(dir, "mnt-opts");
-    const before = await mountPoints();
     const svc = service(mnt);
     const res = await svc.mount({ pool: root.dev, readonly: true });
-    const added = (await mountPoints()).filter((p) => !before.includes(p));
-    expect(added).toEqual([mnt, `${mnt}/srv/ok`]);
+    expect((await ours()).map((m) => m.point)).toEqual([mnt, `${mnt}/srv/ok`]);
     expect(res.plan?.refused.map((r) => r.path).sort()).toEqual([
       "/srv/a",
       "/srv/b",
@@ -239,7 +253,7 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
     expect(ok).toMatch(/ ro,nosuid,nodev,noexec[, ]/);
     expect(ok).not.toContain("errors=panic");
     await svc.unmount();
-    expect(await mountPoints()).toEqual(before);
+    expect(await ours()).toEqual([]);
     expect(await hashTree(canary)).toBe(canaryHash);
   }, 60_000);
 });

@@ -171,7 +171,9 @@ export class DetectionService {
     const soft = lenient(warnings, this.log);
     const [lsblk, blkid, hostid, procMounts, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
-      this.sys.run("blkid", ["-o", "export"]),
+      // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
+      // device re-attached to an ext4, seen on util-linux 2.38): read-only options follow this type.
+      this.sys.run("blkid", ["-c", "/dev/null", "-o", "export"]),
       this.sys.run("hostid", []),
       this.sys.readFile("/proc/mounts"),
       this.zfsState(),
