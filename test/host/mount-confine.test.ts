@@ -30,7 +30,7 @@ const why = !isRoot
     : "";
 if (why) console.warn(`host mount-confinement test SKIPPED: ${why}`);
 
-const unescape = (s: string) =>
+const decodeOctal = (s: string) =>
   s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 
 /** /proc/self/mountinfo as (mount point, source) pairs, octal escapes decoded. */
@@ -41,7 +41,7 @@ async function mountInfo(): Promise<{ point: string; source: string }[]> {
     .filter(Boolean)
     .map((l) => {
       const [left = "", right = ""] = l.split(" - ");
-      return { point: unescape(left.split(" ")[4] ?? ""), source: unescape(right.split(" ")[1] ?? "") };
+      return { point: decodeOctal(left.split(" ")[4] ?? ""), source: decodeOctal(right.split(" ")[1] ?? "") };
     });
 }
 
