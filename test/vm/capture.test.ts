@@ -370,11 +370,20 @@ describe.skipIf(!CAPTURE)("capture real outputs of the layouts into test/fixture
 async function writeIndexAndProvenance(): Promise<void> {
   const guest = await ensureGuest();
   const rows: string[] = [];
-  for (const name of [...CASES, ...LAYOUTS]) {
+  // the cases and layouts captured here, then any directory recorded another way (e.g. fd-targets)
+  const dirs = (await fs.readdir(OUT, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
+  const known: string[] = [...CASES, ...LAYOUTS];
+  for (const name of [...known, ...dirs.filter((d) => !known.includes(d)).sort()]) {
     const t = await fs.readFile(path.join(OUT, name, "index.tsv"), "utf8").catch(() => "");
     rows.push(...t.split("\n").filter(Boolean));
   }
   await fs.writeFile(path.join(OUT, "index.tsv"), `${rows.join("\n")}\n`);
+  // notes written by hand after the generated text (about directories recorded another way) are kept
+  const END = "Guids, UUIDs and timestamps differ between captures.\n";
+  const old = await fs.readFile(path.join(OUT, "PROVENANCE.md"), "utf8").catch(() => "");
+  const kept = old.includes(END) ? old.slice(old.indexOf(END) + END.length) : "";
   const e = guest.env;
   await fs.writeFile(
     path.join(OUT, "PROVENANCE.md"),
@@ -408,6 +417,6 @@ fstab and ZFS say (\`mount-*\`), \`proc-self-mountinfo\`, \`proc-mounts\`, the g
 (read through the profile links), then unmounted and exported (\`zpool-import-list-after\`: a read-only
 import changes nothing, the pools are still "in use" by atlas).
 Guids, UUIDs and timestamps differ between captures.
-`,
+${kept}`,
   );
 }

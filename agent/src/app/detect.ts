@@ -87,6 +87,9 @@ export class DetectionService {
   private inflight: Promise<Detection> | null = null;
   private queued: Promise<Detection> | null = null;
   private last: Detection | null = null;
+  /** Bumped by invalidate(); a detection is current when it started after the last bump. */
+  private generation = 0;
+  private lastGeneration = -1;
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
 
@@ -110,8 +113,33 @@ export class DetectionService {
   /** Latest detection, refreshed when older than maxAge (concurrent readers share one run). */
   async current(fresh = false): Promise<Detection> {
     if (this.last && this.busy()) return this.last;
-    if (!fresh && this.last && Date.now() - Date.parse(this.last.at) < this.maxAgeMs) return this.last;
+    if (
+      !fresh &&
+      this.last &&
+      this.lastGeneration === this.generation &&
+      Date.now() - Date.parse(this.last.at) < this.maxAgeMs
+    )
+      return this.last;
     return this.inflight ?? this.refresh();
+  }
+
+  /**
+   * A change (mount, unmount, export) made the last detection stale: the next reader that may
+   * scan starts a new one; until then (and while a change's lock is held) readers get the last
+   * one, with the mount table the change read from the kernel when it passes one.
+   */
+  invalidate(mounts?: MountEntry[]): void {
+    this.generation++;
+    if (mounts && this.last) this.last = { ...this.last, mounts };
+  }
+
+  /**
+   * For the holder of the change lock, before it changes anything: the last detection unless a
+   * change made it stale (then a new one; nothing else scans while the lock is held).
+   */
+  forChange(): Promise<Detection> {
+    if (this.last && this.lastGeneration === this.generation) return Promise.resolve(this.last);
+    return this.refresh();
   }
 
   /**
@@ -138,11 +166,14 @@ export class DetectionService {
   }
 
   private async detect(): Promise<Detection> {
+    const generation = this.generation;
     const warnings: string[] = [];
     const soft = lenient(warnings, this.log);
     const [lsblk, blkid, hostid, procMounts, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
-      this.sys.run("blkid", ["-o", "export"]),
+      // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
+      // device re-attached to an ext4, seen on util-linux 2.38): read-only options follow this type.
+      this.sys.run("blkid", ["-c", "/dev/null", "-o", "export"]),
       this.sys.run("hostid", []),
       this.sys.readFile("/proc/mounts"),
       this.zfsState(),
@@ -156,7 +187,7 @@ export class DetectionService {
         devices,
         soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
       );
-    const mounts = procMounts ? parseProcMounts(procMounts.toString("utf8")) : [];
+    const mounts = procMounts ? parseProcMounts(procMounts.toString("utf8"), warnings) : [];
     const candidates = findCandidates({
       devices,
       importable: zfs.importable,
@@ -182,6 +213,7 @@ export class DetectionService {
       warnings: [...warnings, ...zfs.warnings],
     };
     this.last = detection;
+    this.lastGeneration = generation;
     return detection;
   }
 
@@ -219,7 +251,7 @@ export class DetectionService {
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
       const ds = await this.sys.run("zfs", ["list", "-H", "-p", "-o", ZFS_LIST_COLUMNS.join(",")]);
-      if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout));
+      if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout, warnings));
       const encrypted = [...new Set(datasets.filter((d) => d.encryption !== "off").map((d) => d.pool))];
       if (encrypted.length > 0) {
         const get = await this.sys.run("zfs", [
