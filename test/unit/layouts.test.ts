@@ -279,6 +279,44 @@ describe("layouts: the mount plan", () => {
   }
 });
 
+describe("layouts: before the fstab is read (phase 1: the root and /nix, to find the fstab)", () => {
+  // The fstab lives in the store, under /nix: the agent first mounts what it can tell is / and /nix
+  // from the imported pools' datasets alone. ZFS layouts only (block ones are probed on the disk).
+  const ZFS_ROOTS = ["disko-zfs", "openzfs-guide", "odd-names", "luks-zfs", "tmpfs-bpool"] as const;
+  for (const name of ZFS_ROOTS) {
+    it(`${name}: the datasets alone give / (or a tmpfs) and /nix when it is a dataset`, () => {
+      const exp = LAYOUT_EXPECTATIONS[name];
+      const f = facts(name);
+      const after = findCandidates({
+        devices: f.devices,
+        importable: [],
+        imported: f.imported,
+        datasets: f.datasets,
+        mounts: [],
+        root: ROOT,
+      });
+      const choice = chooseCandidate(after, exp.pools.includes("rpool") ? "rpool" : exp.pools[0]);
+      expect(choice.ok).toBe(true);
+      if (!choice.ok) return;
+      const plan = planMount({
+        root: ROOT,
+        candidate: choice.candidate,
+        readonly: true,
+        devices: f.devices,
+        datasets: f.datasets,
+        fstab: null,
+      });
+      const got = new Map(mountsOf(plan.steps).map((m) => [m.path, m.source]));
+      for (const path of ["/", "/nix"]) {
+        // no /nix line: the store is in the root's dataset
+        const want = exp.mounts.find((m) => m.path === path);
+        const src = want === undefined ? undefined : "zfs" in want.src ? want.src.zfs : "tmpfs";
+        expect(got.get(path), `${path} (${plan.notes.join("; ")})`).toBe(src);
+      }
+    });
+  }
+});
+
 describe("layouts: issue 10's hostile datasets (real capture)", () => {
   // The planner is pure: it cannot see links on the disk. It maps every mountpoint inside the root
   // (altroot taken off, never `..`); the mount-time walk refuses a target that goes through a link
