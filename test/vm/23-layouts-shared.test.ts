@@ -4,7 +4,7 @@
 // unmount + export, next. disko ZFS, odd names, rpool on LUKS2 (opened first through the API), btrfs
 // @ subvolumes, and a btrfs root whose ZFS data pool the system mounts. Sources: layouts.ts / mklayouts.sh.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AGENT_ARGS, boot, LUKS_PASSPHRASE, layoutDiskSet, type Vm } from "./lab.js";
+import { AGENT_ARGS, boot, grepLogs, LUKS_PASSPHRASE, layoutDiskSet, type Vm } from "./lab.js";
 import {
   expectCleanExport,
   expectMountTable,
@@ -73,4 +73,9 @@ describe("scenario 23: five layouts in one rescue boot, mounted one at a time", 
       });
     });
   }
+
+  it("never logs the LUKS passphrase", async () => {
+    await vm.collectGuestLogs();
+    expect(await grepLogs(vm, LUKS_PASSPHRASE)).toEqual([]);
+  });
 });
