@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFi
 import { createInterface } from "node:readline";
 import { execa } from "execa";
 import type { Logger } from "pino";
+import { NodeDirFs } from "./rootfs-node.js";
 import type {
   CommandResult,
   FileInfo,
@@ -20,6 +21,7 @@ function errno(err: unknown): string | undefined {
 }
 
 export class RealSystem implements System {
+  readonly dirfs = new NodeDirFs();
   constructor(private readonly log: Logger) {}
 
   async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
