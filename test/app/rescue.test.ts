@@ -325,7 +325,7 @@ describe("jobs across an agent restart", () => {
       urls: () => [],
       detectionMaxAgeMs: 0,
     });
-    const jobs = await second.jobs.listAll();
+    const { jobs } = await second.jobs.listAll();
     expect(jobs.map((j) => [j.id, j.state])).toEqual([
       [done.id, "succeeded"],
       ["11111111-1111-4111-8111-111111111111", "interrupted"],

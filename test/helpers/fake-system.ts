@@ -163,7 +163,7 @@ export class FakeSystem implements System {
   spawn(file: string, args: readonly string[], opts: SpawnOptions = {}): Spawned {
     const input = opts.input === undefined ? "<none>" : opts.secretInput ? "<secret>" : opts.input;
     this.calls.push({ op: "run", file, args: [...args], input, mutating: !isReadOnlyCommand(file, args) });
-    const script = this.cfg.spawnScript?.(file, args);
+    const script = this.cfg.spawnScript?.(file, args) ?? this.scriptOfExtra(file, args, opts.input ?? "");
     const listeners: ((l: OutputLine) => void)[] = [];
     let killed: string | null = null;
     let wake: (() => void) | null = null;
@@ -187,6 +187,24 @@ export class FakeSystem implements System {
         killed = signal;
         (wake as (() => void) | null)?.();
       },
+    };
+  }
+
+  /** A program answered through `extra` prints the same when it is spawned (journalctl paging). */
+  private scriptOfExtra(file: string, args: readonly string[], input: string) {
+    const r = this.cfg.extra?.(file, args, input);
+    if (!r || r.notFound) return undefined;
+    const lines = (stream: OutputLine["stream"], text: string): OutputLine[] =>
+      text === ""
+        ? []
+        : text
+            .replace(/\n$/, "")
+            .split("\n")
+            .map((t) => ({ stream, text: t }));
+    return {
+      lines: [...lines("stdout", r.stdout), ...lines("stderr", r.stderr)],
+      exitCode: r.exitCode,
+      hang: false,
     };
   }
 

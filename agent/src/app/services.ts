@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
 import type { AutoMount } from "../config.js";
+import { parseJobRecord } from "../core/jobrecord.js";
 import type { System } from "../system/system.js";
-import { Audit } from "./audit.js";
+import { AUDIT_DIR, Audit } from "./audit.js";
 import { AutoMounter } from "./automount.js";
 import { BootService } from "./boot.js";
 import { RescueContext } from "./context.js";
@@ -70,7 +71,7 @@ export function createServices(
     const m = d.mounts.find((x) => x.target === o.root);
     return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root) : null;
   };
-  const audit = new Audit(sys, log.child({ component: "audit" }), writableRoot);
+  const audit = new Audit(log.child({ component: "audit" }), writableRoot);
   const mountedRoot = async () =>
     (await detection.current()).mounts.some((x) => x.target === o.root)
       ? new InstalledSystem(sys, o.root)
@@ -79,16 +80,20 @@ export function createServices(
     graceMs: o.jobGraceMs,
     store: {
       save: async (job) => void (await audit.put(`jobs/${job.id}.json`, `${JSON.stringify(job)}\n`)),
-      load: async () =>
-        (await audit.readAll("jobs", mountedRoot)).flatMap((f) => {
-          if (!f.name.endsWith(".json")) return [];
+      load: async () => {
+        const { files, warnings } = await audit.readAll("jobs", ".json", mountedRoot);
+        const jobs: JobView[] = [];
+        for (const f of files) {
           try {
-            const j = JSON.parse(f.text) as JobView;
-            return typeof j.id === "string" && typeof j.state === "string" ? [j] : [];
-          } catch {
-            return [];
+            const job = parseJobRecord(f.text);
+            if (`${job.id}.json` !== f.name) throw new Error(`it names another job (${job.id})`);
+            jobs.push(job);
+          } catch (err) {
+            warnings.push(`${AUDIT_DIR}/jobs/${f.name} skipped: ${(err as Error).message}`);
           }
-        }),
+        }
+        return { jobs, warnings };
+      },
     },
     onEnd: async (job, lines) => {
       await audit.append(`jobs/${job.id}.log`, lines.map((l) => `${l.at} ${l.stream} ${l.text}\n`).join(""));

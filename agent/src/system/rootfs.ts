@@ -362,11 +362,17 @@ export class RootFs {
     });
   }
 
-  async readFile(path: string, opts: CommonOpts & { max?: number } = {}): Promise<Buffer | null> {
+  async readFile(
+    path: string,
+    opts: CommonOpts & { max?: number; follow?: boolean } = {},
+  ): Promise<Buffer | null> {
     return (await this.read(path, opts))?.data ?? null;
   }
 
-  async readText(path: string, opts: CommonOpts & { max?: number } = {}): Promise<string | null> {
+  async readText(
+    path: string,
+    opts: CommonOpts & { max?: number; follow?: boolean } = {},
+  ): Promise<string | null> {
     return (await this.readFile(path, opts))?.toString("utf8") ?? null;
   }
 

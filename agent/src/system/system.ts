@@ -24,6 +24,8 @@ export interface RunOptions {
 export interface OutputLine {
   stream: "stdout" | "stderr";
   text: string;
+  /** The line was longer than the line cap: `text` is its beginning only. */
+  truncated?: boolean;
 }
 
 /** A long-running process whose output is consumed line by line (rebuild jobs, journal paging). */
