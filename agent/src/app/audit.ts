@@ -46,8 +46,14 @@ export class Audit {
   async ready(): Promise<void> {
     const inst = await this.installed();
     if (!inst) return;
-    await inst.files.mkdirs(`${AUDIT_DIR}/jobs`);
+    await this.dirs(inst, "jobs");
     await inst.files.append(AUDIT_LOG, "", { mode: 0o600 });
+  }
+
+  /** The audit directory (and a subdirectory): created when missing; a symlink there is refused. */
+  private async dirs(inst: InstalledSystem, sub: string): Promise<void> {
+    await inst.files.mkdirs(AUDIT_DIR, { follow: false });
+    if (sub) await inst.files.mkdirs(`${AUDIT_DIR}/${sub}`, { follow: false });
   }
 
   /** Append to a file (job log, audit.jsonl) in the rescued system's audit directory, when it is writable. */
@@ -65,7 +71,7 @@ export class Audit {
     if (!inst) return false;
     const path = `${AUDIT_DIR}/${name}`;
     try {
-      await inst.files.mkdirs(path.slice(0, path.lastIndexOf("/")));
+      await this.dirs(inst, name.includes("/") ? name.slice(0, name.lastIndexOf("/")) : "");
       if (how === "append") await inst.files.append(path, text, { mode: 0o600 });
       else await inst.files.replace(path, text, { follow: false, mode: 0o600 });
       return true;

@@ -26,7 +26,10 @@ The store itself is not copied: a rebuild only adds store paths, it removes none
  */
 export async function backupBootState(files: RootFs, esp: string | null, name: string): Promise<string> {
   const dir = `${BACKUP_DIR}/${name}`;
-  await files.mkdirs(dir);
+  // Our directories: a symlink planted at either is refused, not followed.
+  await files.mkdirs(AUDIT_DIR, { follow: false });
+  await files.mkdirs(BACKUP_DIR, { follow: false });
+  await files.mkdirs(dir, { follow: false });
   const put = async (rel: string, data: string | Uint8Array) => {
     const r = await files.createNew(`${dir}/${rel}`, data, { mode: 0o600 });
     if (!r.created)

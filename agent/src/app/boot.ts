@@ -162,11 +162,10 @@ export class BootService {
       const listing = await files.list(`${esp}/loader/entries`, { max: MAX_ENTRIES });
       notes.push(...(listing?.skipped ?? []).map((s) => `boot entry ${s} skipped`));
       const entries: BootEntryView[] = [];
-      for (const { name: file, kind } of listing?.entries ?? []) {
+      for (const { name: file } of listing?.entries ?? []) {
         if (!file.endsWith(".conf")) continue;
         let text: string;
         try {
-          if (kind !== "file") throw new LifeboatError("unsafe-file", `is a ${kind}, not a regular file`);
           text =
             (await files.readText(`${esp}/loader/entries/${file}`, { max: MAX_SMALL, follow: false })) ?? "";
         } catch (err) {

@@ -48,6 +48,8 @@ export class RescueContext {
     readonly audit: Audit,
     readonly log: Logger,
     readonly root: string,
+    /** Deadline of each file operation on the installed system (RootFs' default when unset). */
+    private readonly fileTimeoutMs?: number,
   ) {}
 
   async mounted(): Promise<MountedRoot> {
@@ -59,7 +61,7 @@ export class RescueContext {
         `the installed system is not mounted at ${this.root}: POST /v1/mount first`,
       );
     return {
-      installed: new InstalledSystem(this.sys, this.root),
+      installed: new InstalledSystem(this.sys, this.root, { timeoutMs: this.fileTimeoutMs }),
       rootMount,
       readonly: isReadOnly(rootMount),
       pool: rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null,

@@ -1,6 +1,6 @@
 import { LifeboatError } from "../core/errors.js";
 import { type FstabEntry, parseFstab } from "../core/mounts.js";
-import { RootFs } from "../system/rootfs.js";
+import { RootFs, type RootFsOptions } from "../system/rootfs.js";
 import type { System } from "../system/system.js";
 
 export interface NixosIdentity {
@@ -24,8 +24,9 @@ export class InstalledSystem {
   constructor(
     sys: System,
     readonly root: string,
+    opts: RootFsOptions = {},
   ) {
-    this.files = new RootFs(sys.dirfs, root);
+    this.files = new RootFs(sys.dirfs, root, opts);
   }
 
   /** Text of a regular file (at most `max` bytes, else `file-too-large`); null when absent. */

@@ -47,6 +47,8 @@ export interface ServiceOptions {
   /** Detection results younger than this are reused (ms). */
   detectionMaxAgeMs?: number;
   jobGraceMs?: number;
+  /** Deadline of each file operation on the installed system (tests shorten it). */
+  fileTimeoutMs?: number;
   rebootDelayMs?: number;
 }
 
@@ -66,15 +68,16 @@ export function createServices(
   const lock = new OperationLock();
   detection.pauseWhile(() => lock.busy !== null);
   const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root);
+  const files = { timeoutMs: o.fileTimeoutMs };
   const writableRoot = async () => {
     const d = await detection.current();
     const m = d.mounts.find((x) => x.target === o.root);
-    return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root) : null;
+    return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root, files) : null;
   };
   const audit = new Audit(log.child({ component: "audit" }), writableRoot);
   const mountedRoot = async () =>
     (await detection.current()).mounts.some((x) => x.target === o.root)
-      ? new InstalledSystem(sys, o.root)
+      ? new InstalledSystem(sys, o.root, files)
       : null;
   const jobs = new JobManager(sys, lock, log.child({ component: "jobs" }), {
     graceMs: o.jobGraceMs,
@@ -106,7 +109,15 @@ export function createServices(
       });
     },
   });
-  const ctx = new RescueContext(sys, detection, lock, audit, log.child({ component: "rescue" }), o.root);
+  const ctx = new RescueContext(
+    sys,
+    detection,
+    lock,
+    audit,
+    log.child({ component: "rescue" }),
+    o.root,
+    o.fileTimeoutMs,
+  );
   const auto = new AutoMounter(o.autoMount, mounts, log.child({ component: "auto-mount" }));
   return {
     version: o.version,

@@ -58,6 +58,7 @@ export interface ReadResult {
 }
 
 export interface RootFsOptions {
+  /** Deadline of each operation (default 15 s). */
   timeoutMs?: number;
 }
 
@@ -73,8 +74,10 @@ interface Located {
   name: string | null;
   /** null: the entry does not exist (its directory does). */
   st: NodeStat | null;
-  /** Canonical path inside the root. */
+  /** Canonical path inside the root (up to the first missing directory when incomplete). */
   path: string;
+  /** false: a directory on the way does not exist (or is not one); nothing below it does. */
+  complete: boolean;
 }
 
 function segments(path: string): string[] {
@@ -203,8 +206,9 @@ export class RootFs {
   }
 
   /**
-   * chase(): resolve `path` inside the root. Returns where the last component lives, or null when
-   * a directory on the way does not exist (or is not a directory). `follow` follows a symlink in
+   * chase(): resolve `path` inside the root. Returns where the last component lives, or, when
+   * a directory on the way does not exist (or is not a directory), where the walk stopped
+   * (`complete: false`). `follow` follows a symlink in
    * the last component; `create` makes missing directories on the way ("parents") or the whole
    * path as directories ("all"), only inside `createWithin` when given.
    */
@@ -212,7 +216,7 @@ export class RootFs {
     o: Op,
     path: string,
     opts: { follow: boolean; create?: "parents" | "all"; createWithin?: string },
-  ): Promise<Located | null> {
+  ): Promise<Located> {
     const root = await this.openRoot(o);
     // Each level of the walk: its name and its open, verified descriptor.
     let stack: { name: string; fd: number }[] = [];
@@ -240,7 +244,7 @@ export class RootFs {
         });
         st = await this.fs.lstatAt(cur(), seg);
       }
-      if (st === null) return last ? { dir: cur(), name: seg, st: null, path: p } : null;
+      if (st === null) return { dir: cur(), name: seg, st: null, path: p, complete: last };
       if (st.kind === "link" && (!last || opts.follow)) {
         if (++links > MAX_LINKS) throw unsafe(p, "links", "too many levels of symbolic links");
         const target = await this.fs.readlinkAt(cur(), seg);
@@ -250,26 +254,26 @@ export class RootFs {
         pending = [...segments(target), ...pending];
         continue;
       }
-      if (last) return { dir: cur(), name: seg, st, path: p };
+      if (last) return { dir: cur(), name: seg, st, path: p, complete: true };
       if (st.kind !== "dir") {
         if (opts.create) throw unsafe(p, st.kind, `is ${describe(st.kind)}, not a directory`);
-        return null; // ENOTDIR: nothing below it exists
+        return { dir: cur(), name: seg, st: null, path: p, complete: false }; // ENOTDIR
       }
       stack.push({ name: seg, fd: await this.enter(o, cur(), seg, st, p) });
       if (stack.length > MAX_DEPTH) throw unsafe(p, "deep", `more than ${MAX_DEPTH} levels deep`);
     }
     // The path ended on a directory reached through ".." (or is the root itself).
     const top = stack.pop();
-    if (!top) return { dir: root, name: null, st: o.rootSt, path: "/" };
+    if (!top) return { dir: root, name: null, st: o.rootSt, path: "/", complete: true };
     const st = await this.fs.fstat(top.fd);
-    return { dir: cur(), name: top.name, st, path: here(top.name) };
+    return { dir: cur(), name: top.name, st, path: here(top.name), complete: true };
   }
 
   /** `within` resolved in the same operation, then the located path checked against it. */
   private async base(o: Op, within: string | undefined): Promise<string | undefined> {
     if (within === undefined) return undefined;
     const b = await this.chase(o, within, { follow: true });
-    if (!b?.st) throw new LifeboatError("not-found", `${within} does not exist in the installed system`);
+    if (!b.st) throw new LifeboatError("not-found", `${within} does not exist in the installed system`);
     if (b.st.kind !== "dir") throw unsafe(b.path, b.st.kind, `is ${describe(b.st.kind)}, not a directory`);
     return b.path;
   }
@@ -302,8 +306,8 @@ export class RootFs {
     return this.run("stat", path, async (o) => {
       const base = await this.base(o, opts.within);
       const loc = await this.chase(o, path, { follow: opts.follow ?? true });
-      if (!loc?.st) return null;
       this.confine(loc, base, path);
+      if (!loc.st) return null;
       const { kind, size, mode, nlink, mtimeMs } = loc.st;
       return { path: loc.path, kind, size, mode, nlink, mtimeMs };
     });
@@ -318,7 +322,7 @@ export class RootFs {
   readlink(path: string): Promise<string | null> {
     return this.run("readlink", path, async (o) => {
       const loc = await this.chase(o, path, { follow: false });
-      if (loc?.st?.kind !== "link" || loc.name === null) return null;
+      if (loc.st?.kind !== "link" || loc.name === null) return null;
       return this.fs.readlinkAt(loc.dir, loc.name);
     });
   }
@@ -335,8 +339,8 @@ export class RootFs {
     return this.run("read", path, async (o) => {
       const base = await this.base(o, opts.within);
       const loc = await this.chase(o, path, { follow: opts.follow ?? true });
-      if (!loc?.st) return null;
       this.confine(loc, base, path);
+      if (!loc.st) return null;
       if (loc.name === null) throw unsafe("/", "dir", "is a directory, not a regular file");
       this.expectFile(loc, false);
       if (loc.st.size > max && !opts.truncate) throw this.tooLarge(loc.path, loc.st.size, max);
@@ -382,8 +386,8 @@ export class RootFs {
     return this.run("list", path, async (o) => {
       const base = await this.base(o, opts.within);
       const loc = await this.chase(o, path, { follow: true });
-      if (!loc?.st) return null;
       this.confine(loc, base, path);
+      if (!loc.st) return null;
       const fd = await this.openDir(o, loc);
       const raw = await this.fs.readdir(fd, max + 1);
       const out: Listing = { entries: [], skipped: [], truncated: raw.length > max };
@@ -414,13 +418,20 @@ export class RootFs {
 
   // ── writing ───────────────────────────────────────────────────────────────────────────────────
 
-  /** Create `path` and the directories on the way, one component at a time; returns its canonical path. */
-  mkdirs(path: string, opts: CommonOpts = {}): Promise<string> {
+  /**
+   * Create `path` and the directories on the way, one component at a time; returns its canonical
+   * path. `follow: false` refuses a symlink as the last component (a directory that is ours).
+   */
+  mkdirs(path: string, opts: CommonOpts & { follow?: boolean } = {}): Promise<string> {
     return this.run("mkdir", path, async (o) => {
       const base = await this.base(o, opts.within);
-      const loc = await this.chase(o, path, { follow: true, create: "all", createWithin: base });
-      if (!loc?.st) throw new LifeboatError("not-found", `${path} could not be created`, { path });
+      const loc = await this.chase(o, path, {
+        follow: opts.follow ?? true,
+        create: "all",
+        createWithin: base,
+      });
       this.confine(loc, base, path);
+      if (!loc.st) throw new LifeboatError("not-found", `${path} could not be created`, { path });
       if (loc.st.kind !== "dir")
         throw unsafe(loc.path, loc.st.kind, `is ${describe(loc.st.kind)}, not a directory`);
       return loc.path;
@@ -445,9 +456,9 @@ export class RootFs {
         create: opts.createParents ? "parents" : undefined,
         createWithin: base,
       });
-      if (!loc || loc.name === null)
-        throw new LifeboatError("not-found", `the directory of ${path} does not exist`, { path });
       this.confine(loc, base, path);
+      if (!loc.complete || loc.name === null)
+        throw new LifeboatError("not-found", `the directory of ${path} does not exist`, { path });
       if (loc.st) this.expectFile(loc, true);
       const tmp = await this.createTemp(loc.dir, loc.name, data, opts.mode ?? loc.st?.mode ?? 0o644);
       try {
@@ -488,9 +499,9 @@ export class RootFs {
     return this.run("create", path, async (o) => {
       const base = await this.base(o, opts.within);
       const loc = await this.chase(o, path, { follow: false });
-      if (!loc || loc.name === null)
-        throw new LifeboatError("not-found", `the directory of ${path} does not exist`, { path });
       this.confine(loc, base, path);
+      if (!loc.complete || loc.name === null)
+        throw new LifeboatError("not-found", `the directory of ${path} does not exist`, { path });
       if (loc.st) return { created: false, path: loc.path, existing: loc.st.kind };
       let fd: number;
       try {
@@ -523,9 +534,9 @@ export class RootFs {
     return this.run("append", path, async (o) => {
       const base = await this.base(o, opts.within);
       const loc = await this.chase(o, path, { follow: false });
-      if (!loc || loc.name === null)
-        throw new LifeboatError("not-found", `the directory of ${path} does not exist`, { path });
       this.confine(loc, base, path);
+      if (!loc.complete || loc.name === null)
+        throw new LifeboatError("not-found", `the directory of ${path} does not exist`, { path });
       if (loc.st) this.expectFile(loc, true);
       const fd = o.track(await this.fs.openAt(loc.dir, loc.name, "append", opts.mode ?? 0o600));
       const now = await this.fs.fstat(fd);
@@ -541,8 +552,8 @@ export class RootFs {
     return this.run("remove", path, async (o) => {
       const base = await this.base(o, opts.within);
       const loc = await this.chase(o, path, { follow: false });
-      if (!loc?.st || loc.name === null) return false;
       this.confine(loc, base, path);
+      if (!loc.st || loc.name === null) return false;
       if (loc.st.kind === "dir") throw unsafe(loc.path, "dir", "is a directory, not removed");
       await this.fs.unlinkAt(loc.dir, loc.name);
       return true;
