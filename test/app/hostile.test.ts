@@ -4,8 +4,7 @@
  * every planted link, FIFO and device node; rows that need a FAT-less ESP or a dead disk only run
  * here (test/host/hostile.test.ts runs the rest on real ext4 + vfat images on loop devices).
  */
-import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
@@ -14,7 +13,14 @@ import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { FakeSystem } from "../helpers/fake-system.js";
 import { fakeConfig, makeNixosTree, sandbox } from "../helpers/fixtures.js";
-import { CANARY_TEXT, CASES, currentSystem, type HostileCase, planter } from "../helpers/hostile-disk.js";
+import {
+  CANARY_TEXT,
+  CASES,
+  currentSystem,
+  type HostileCase,
+  hashTree,
+  planter,
+} from "../helpers/hostile-disk.js";
 import { recordResponses, registerSecret } from "../helpers/secrets.js";
 import { LogSink, offline } from "./harness.js";
 
@@ -24,21 +30,6 @@ registerSecret(TOKEN, CANARY_TEXT);
 const isRoot = process.getuid?.() === 0;
 const EXT4_FSTAB =
   "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 / ext4 defaults 0 1\n/dev/disk/by-uuid/2922-9BB5 /boot vfat fmask=0022,dmask=0022 0 2\n";
-
-export async function hashTree(p: string): Promise<string> {
-  const h = createHash("sha256");
-  const walk = async (d: string) => {
-    for (const name of (await readdir(d)).sort()) {
-      const full = join(d, name);
-      const s = await stat(full);
-      h.update(`${full}\0${s.mode}\0${s.size}\0`);
-      if (s.isDirectory()) await walk(full);
-      else h.update(await readFile(full));
-    }
-  };
-  await walk(p);
-  return h.digest("hex");
-}
 
 const open: { close(): Promise<unknown> }[] = [];
 afterAll(async () => {

@@ -9,7 +9,19 @@
  * unchanged, the answer is the expected status (problem+json with a stable code for errors), no
  * canary text in any response or log, `/v1/status` answers, and the next change is accepted.
  */
-import { link, mkdir, readlink, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import {
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import { expect } from "vitest";
@@ -669,4 +681,21 @@ export async function currentSystem(root: string): Promise<string> {
 /** Families of attacks in the table (README's numbers). */
 export function attackFamilies(): string[] {
   return [...new Set(CASES.map((c) => c.attack))];
+}
+
+/** sha256 over a directory tree (names, modes, sizes, link targets, contents): the canary's state. */
+export async function hashTree(p: string): Promise<string> {
+  const h = createHash("sha256");
+  const walk = async (d: string) => {
+    for (const name of (await readdir(d)).sort()) {
+      const full = join(d, name);
+      const s = await lstat(full);
+      h.update(`${full}\0${s.mode}\0${s.size}\0`);
+      if (s.isDirectory()) await walk(full);
+      else if (s.isSymbolicLink()) h.update(await readlink(full));
+      else if (s.isFile()) h.update(await readFile(full));
+    }
+  };
+  await walk(p);
+  return h.digest("hex");
 }
