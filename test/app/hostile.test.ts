@@ -19,6 +19,7 @@ import {
   currentSystem,
   type HostileCase,
   hashTree,
+  NEXT_CHANGE,
   planter,
 } from "../helpers/hostile-disk.js";
 import { recordResponses, registerSecret } from "../helpers/secrets.js";
@@ -107,10 +108,10 @@ async function run(c: HostileCase) {
   const next =
     c.mode === "rw"
       ? await app.inject({
-          method: "POST",
-          url: "/v1/boot/entries/nixos-generation-2/kernel-params",
-          headers: auth,
-          payload: { add: ["quiet"] },
+          method: NEXT_CHANGE.method,
+          url: NEXT_CHANGE.url,
+          headers: { ...auth, ...NEXT_CHANGE.headers },
+          payload: NEXT_CHANGE.payload as object,
         })
       : await app.inject({ method: "POST", url: "/v1/unmount", headers: auth, payload: {} });
   expect(next.statusCode, next.body).toBe(200);

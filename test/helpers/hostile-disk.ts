@@ -74,11 +74,11 @@ export interface HostileCase {
   /** ro: mounted read-only (the image must stay byte-identical); rw: read-write. */
   mode: "ro" | "rw";
   /**
-   * What the case needs beyond a normal tree: root (mknod), an ESP that is not FAT (links and FIFOs
-   * on the ESP: only the fake's plain directories can hold them), fault injection (the fake), a
-   * root without ZFS (backups instead of snapshots).
+   * What the case needs beyond a normal tree: root (mknod), a mounted FAT ESP (a kernel with vfat),
+   * an ESP that is not FAT (links and FIFOs on the ESP: only the fake's plain directories can hold
+   * them), fault injection (the fake), a root without ZFS (backups instead of snapshots).
    */
-  needs?: ("root" | "non-fat-esp" | "fault" | "non-zfs")[];
+  needs?: ("root" | "esp" | "non-fat-esp" | "fault" | "non-zfs")[];
   plant(t: Planter): Promise<void>;
   /** Undo what would refuse every later change (so the "next change" check means something). */
   cleanup?(t: Planter): Promise<void>;
@@ -100,6 +100,9 @@ const GIB10 = 10 * 1024 ** 3;
 function putConfig(path: string, content: string, etag = "*"): Req {
   return { method: "PUT", url: `/v1/config/${path}`, payload: { content }, headers: { "if-match": etag } };
 }
+
+/** The change every row must accept afterwards (a new file: needs nothing the row planted). */
+export const NEXT_CHANGE: Req = putConfig("next-change.nix", "{ }\n");
 
 /** A well-formed job record (as the agent writes it), for the malformed-records row. */
 export function jobRecord(id: string, state = "succeeded"): string {
@@ -420,6 +423,7 @@ export const CASES: HostileCase[] = [
     id: "loader-conf-huge",
     attack: "huge file",
     mode: "ro",
+    needs: ["esp"],
     plant: (t) => t.write("/boot/loader/loader.conf", `timeout 5\n${"#".repeat(200 * 1024)}\n`),
     request: { url: "/v1/boot" },
     status: 422,
@@ -429,6 +433,7 @@ export const CASES: HostileCase[] = [
     id: "boot-entry-huge",
     attack: "huge file",
     mode: "ro",
+    needs: ["esp"],
     plant: (t) => t.write("/boot/loader/entries/nixos-generation-9.conf", "#".repeat(200 * 1024)),
     request: { url: "/v1/boot" },
     status: 200,
@@ -461,7 +466,7 @@ export const CASES: HostileCase[] = [
     id: "grub-cfg-fifo",
     attack: "FIFO",
     mode: "ro",
-    needs: ["non-fat-esp"],
+
     plant: async (t) => {
       await t.rm("/boot/loader/loader.conf");
       await t.fifo("/boot/grub/grub.cfg");
