@@ -55,7 +55,7 @@ describe("the change lock", () => {
   it("busy names the holder; past its bound it is reported stuck; a job has no bound", async () => {
     vi.useFakeTimers({ now: new Date("2026-11-25T00:00:00Z") });
     const lock = new OperationLock();
-    let finish = () => undefined as void;
+    let finish: () => void = () => undefined;
     const running = lock.run("config-write", () => new Promise<void>((r) => (finish = r)), 60_000);
     const early = await rejection(Promise.resolve().then(() => lock.assertFree()));
     expect(early.extras).toMatchObject({ running: "config-write", stuck: false, heldSeconds: 0 });
