@@ -68,7 +68,8 @@ async function run(c: HostileCase) {
       urls: () => [],
       detectionMaxAgeMs: 0,
       jobGraceMs: 200,
-      fileTimeoutMs: 500,
+      // Short only where a dead disk is simulated: a loaded machine must not time out the others.
+      fileTimeoutMs: dead ? 2_000 : undefined,
     },
     offline,
   );
