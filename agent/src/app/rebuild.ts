@@ -47,7 +47,7 @@ export class RebuildService {
         );
     const m = await this.ctx.writable();
     this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
-    const snapshot = await this.ctx.snapshot(m.pool);
+    const { snapshot, backup } = await this.ctx.safeguard(m, "rebuild");
     const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);
     const args = [
       "--root",
@@ -68,7 +68,11 @@ export class RebuildService {
       [{ label: "nixos-rebuild", file: "nixos-enter", args }],
       who,
       async (say) => {
-        say(snapshot ? `snapshot ${snapshot} taken before the rebuild` : "not ZFS: no snapshot taken");
+        say(
+          snapshot
+            ? `snapshot ${snapshot} taken before the rebuild`
+            : `not ZFS: no snapshot; boot state backed up to ${backup}`,
+        );
         const results = await this.reach(substitutersOf(nixConf));
         for (const r of results) {
           say(
@@ -84,7 +88,7 @@ export class RebuildService {
       action: "rebuild",
       target: req.flake ?? "/etc/nixos/configuration.nix",
       result: "started",
-      detail: { job: job.id, action: req.action, snapshot },
+      detail: { job: job.id, action: req.action, snapshot, backup },
     });
     return job;
   }

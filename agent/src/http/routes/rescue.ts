@@ -66,7 +66,15 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
     {
       schema: {
         summary: "System generations of the installed system (newest first)",
-        response: { 200: Type.Object({ generations: Type.Array(Generation), profile: NS }), ...problems },
+        response: {
+          200: Type.Object({
+            generations: Type.Array(Generation),
+            profile: NS,
+            /** What on the disk could not be read safely (closure files, boot entries). */
+            warnings: Type.Array(S),
+          }),
+          ...problems,
+        },
       },
     },
     async () => s.boot.generations(),
@@ -238,10 +246,17 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
     {
       schema: {
         summary: "Jobs, newest first",
-        response: { 200: Type.Object({ jobs: Type.Array(Job) }), ...problems },
+        response: {
+          200: Type.Object({
+            jobs: Type.Array(Job),
+            /** Job records on the rescued system that were skipped (unreadable, not job records). */
+            warnings: Type.Array(S),
+          }),
+          ...problems,
+        },
       },
     },
-    async () => ({ jobs: await s.jobs.listAll() }),
+    async () => s.jobs.listAll(),
   );
   app.get(
     "/v1/jobs/:id",
@@ -349,6 +364,8 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
               }),
             ),
             nextCursor: NS,
+            /** Fewer entries than asked: the output hit the byte cap or held unreadable entries. */
+            truncated: Type.Boolean(),
           }),
           ...problems,
         },
