@@ -6,7 +6,7 @@ import { registerSecret } from "../helpers/secrets.js";
 
 const FLEET = "pxe-fleet-callback-token-0123456789";
 registerSecret(FLEET);
-const FP = "AB:".repeat(31) + "AB";
+const FP = `${"AB:".repeat(31)}AB`;
 
 const run = (argv: string[], env: Record<string, string> = {}, cmdline = "") => {
   const a = resolveConfig(argv, env, cmdline);
