@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -92,6 +93,28 @@ describe("phone home to a collector", () => {
     // Nothing secret went anywhere: the key and tokens are registered, logs and bodies scanned.
     for (const a of agents) expect(a.logs.text).toContain("phone home: report sent");
     expect(JSON.stringify(state)).not.toContain(FLEET_KEY);
+  });
+
+  it("a FIFO or a huge file as the installed system's machine-id / hostname is skipped, never read", async () => {
+    const c = await startCollector();
+    const a = await startAgent({
+      token: "api-token-fifo-0123456789-SECRET",
+      mountRo: true,
+      machine: { macs: ["52:54:00:12:34:56"] },
+      callback: { url: c.url },
+      prepare: async (root) => {
+        await rm(join(root, "etc/machine-id"));
+        execFileSync("mkfifo", [join(root, "etc/machine-id")]);
+        await writeFile(join(root, "etc/hostname"), "x".repeat(1 << 20));
+      },
+    });
+    await wait(() => expect(c.collector.hosts()).toHaveLength(1));
+    expect(c.collector.hosts()[0]).toMatchObject({
+      phase: "mounted-ro",
+      machineId: null,
+      name: "mac:52:54:00:12:34:56",
+    });
+    expect(a.phone().stats.sent).toBe(1);
   });
 
   it("a tampered, unsigned, wrongly keyed or replayed report is refused with problem+json", async () => {

@@ -80,6 +80,8 @@ export interface AgentOptions extends RigOptions {
   /** Where reports go; omit for an agent without phone home. */
   callback?: { url: string; key?: string; fingerprint?: string | null; sender?: ReportSender };
   phone?: Partial<PhoneHomeOptions>;
+  /** Changes to the installed system's tree (host path of its root) before anything starts. */
+  prepare?: (root: string) => Promise<void>;
 }
 
 export async function startAgent(o: AgentOptions) {
@@ -88,6 +90,7 @@ export async function startAgent(o: AgentOptions) {
   await mkdir(join(r.dir, "mnt/etc"), { recursive: true });
   await writeFile(join(r.dir, "mnt/etc/machine-id"), `${"4e94ca0830aecd9a467e26d22b49108a"}\n`);
   await writeFile(join(r.dir, "mnt/etc/hostname"), `${o.name ?? "atlas"}\n`);
+  await o.prepare?.(join(r.dir, "mnt"));
   if (o.mountRw) await r.mounts.mount({ readonly: false });
   if (o.mountRo) await r.mounts.mount({ readonly: true });
   const logs = new LogSink();
