@@ -7,6 +7,7 @@ import { buildStatus } from "../app/status.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from "../core/fleet/backoff.js";
 import { buildReport, type FleetReport, type ReportPhase, type ReportReason } from "../core/fleet/report.js";
 import { KEY_ID_HEADER, keyIdOf, SIGNATURE_HEADER, signBody } from "../core/fleet/sign.js";
+import { mountsUnder, parseProcMounts } from "../core/mounts.js";
 import type { ReportSender } from "../system/callback.js";
 import type { MachineFacts } from "../system/identity.js";
 import type { System } from "../system/system.js";
@@ -103,17 +104,26 @@ export class PhoneHome {
   /** Cheap checks first; a detection only when something moved or it is time. */
   async tick(): Promise<void> {
     if (this.observing || this.stopped) return;
-    const urls = this.s.urls();
-    if (urls.length === 0 && !this.o.advertise) return; // no address yet: nobody could reach us
-    const cheap = JSON.stringify([urls, this.s.lock.busy !== null, this.s.autoMount().state]);
-    const now = Date.now();
-    const due =
-      now - this.lastDetectAt >= (this.o.detectEveryMs ?? 60_000) ||
-      now - this.lastSentAt >= (this.o.heartbeatMs ?? 300_000);
-    if (cheap === this.lastCheap && !due) return;
-    if (this.s.lock.busy) return; // the change refreshes detection itself; look once it is done
     this.observing = true;
     try {
+      const urls = this.s.urls();
+      if (urls.length === 0 && !this.o.advertise) return; // no address yet: nobody could reach us
+      // Cheap to read every tick, and they move with every change of phase: the mounts under the
+      // root (a change faster than one tick still leaves them different), the lock, auto-mount, jobs.
+      const procMounts = (await this.sys.readFile("/proc/mounts").catch(() => null))?.toString("utf8") ?? "";
+      const cheap = JSON.stringify([
+        urls,
+        mountsUnder(parseProcMounts(procMounts), this.root).map((m) => [m.target, m.options.includes("ro")]),
+        this.s.lock.busy !== null,
+        this.s.autoMount().state,
+        this.s.jobs.list().map((j) => j.state),
+      ]);
+      const now = Date.now();
+      const due =
+        now - this.lastDetectAt >= (this.o.detectEveryMs ?? 60_000) ||
+        now - this.lastSentAt >= (this.o.heartbeatMs ?? 300_000);
+      if (cheap === this.lastCheap && !due) return;
+      if (this.s.lock.busy) return; // the change refreshes detection itself; look once it is done
       this.lastCheap = cheap;
       await this.observe();
     } catch (err) {
