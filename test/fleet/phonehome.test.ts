@@ -95,6 +95,21 @@ describe("phone home to a collector", () => {
     expect(JSON.stringify(state)).not.toContain(FLEET_KEY);
   });
 
+  it("a change that starts and ends between two ticks is still reported (the mounts moved)", async () => {
+    const c = await startCollector();
+    const a = await startAgent({
+      token: "api-token-between-0123456789-SECRET",
+      name: "quick",
+      callback: { url: c.url },
+      phone: { pollMs: 3_600_000, detectEveryMs: 3_600_000 },
+    });
+    await wait(() => expect(a.phone().stats.sent).toBe(1));
+    await a.r.mounts.mount({ readonly: true }); // took and released the lock; no tick saw it busy
+    await a.phone().tick();
+    await wait(() => expect(c.collector.hosts()[0]?.phase).toBe("mounted-ro"));
+    expect(c.collector.hosts()[0]?.reason).toBe("phase");
+  });
+
   it("a FIFO or a huge file as the installed system's machine-id / hostname is skipped, never read", async () => {
     const c = await startCollector();
     const a = await startAgent({
