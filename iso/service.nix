@@ -97,6 +97,19 @@ in
       '';
     };
 
+    callback = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "https://collector.example:9180/v1/report";
+      description = ''
+        Phone home: POST a signed JSON report of the rescue's state to this URL (a
+        `lifeboat collect` collector) once the agent has an address and after each change of phase.
+        Reports carry an HMAC made with the API token (or with `lifeboat.callbackToken=` from the
+        kernel command line), never the token itself. The kernel command line
+        `lifeboat.callback=` overrides it.
+      '';
+    };
+
     logLevel = mkOption {
       type = types.enum [
         "trace"
@@ -136,7 +149,8 @@ in
         LIFEBOAT_AUTO_MOUNT = cfg.autoMount;
         LIFEBOAT_LOG_LEVEL = cfg.logLevel;
         LIFEBOAT_TLS = if cfg.tls then "on" else "off";
-      };
+      }
+      // lib.optionalAttrs (cfg.callback != null) { LIFEBOAT_CALLBACK = cfg.callback; };
 
       serviceConfig = {
         ExecStart = lib.getExe cfg.package;

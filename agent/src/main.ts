@@ -4,9 +4,11 @@ import { networkInterfaces } from "node:os";
 import { createServices } from "./app/services.js";
 import { ensureToken } from "./app/token.js";
 import { runClient } from "./client/main.js";
+import { runCollect } from "./collector/main.js";
 import { HELP, resolveConfig } from "./config.js";
 import { runBanner } from "./console/run.js";
 import { LifeboatError } from "./core/errors.js";
+import { fleetSecrets, startFleet } from "./fleet/wiring.js";
 import { buildServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
 import { listenUrls } from "./system/network.js";
@@ -18,6 +20,7 @@ import { VERSION } from "./version.js";
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "banner") return runBanner(argv.slice(1));
   if (argv[0] === "client") return runClient(argv.slice(1));
+  if (argv[0] === "collect") return runCollect(argv.slice(1));
   const cmdline = await readFile("/proc/cmdline", "utf8").catch(() => "");
   const action = resolveConfig(argv, process.env, cmdline);
   if (action.kind === "help") {
@@ -46,7 +49,8 @@ async function main(argv: string[]): Promise<number> {
     urls,
     tlsFingerprint: tls?.fingerprint ?? null,
   });
-  const app = await buildServer({ token, logger: log, services });
+  const fleet = await fleetSecrets(sys, config);
+  const app = await buildServer({ token, logger: log, services, metrics: fleet.metrics });
   // With TLS one port serves both: HTTPS (pinned by fingerprint) and plain HTTP.
   let dual: Server | null = null;
   const listen = async () => {
@@ -97,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   void services.auto.run();
+  startFleet(sys, services, log, config, token, fleet);
   return -1;
 }
 

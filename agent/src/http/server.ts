@@ -14,6 +14,7 @@ import { PAGE, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
+import { type MetricsOptions, registerMetricsRoutes } from "./routes/metrics.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
@@ -30,6 +31,8 @@ export interface ServerOptions {
   limiter?: FailureLimiter;
   /** The web page served at `/` (default: the page built into the bundle). */
   ui?: PageParts | null;
+  /** GET /metrics: a read-only metrics token (then /metrics checks its tokens itself), phone-home stats. */
+  metrics?: MetricsOptions;
 }
 
 export const PUBLIC_PATHS = ["/healthz", "/"];
@@ -77,7 +80,10 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     sendProblem(reply, req, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`),
   );
 
-  const publicPaths = new Set(opts.publicPaths ?? PUBLIC_PATHS);
+  const publicPaths = new Set([
+    ...(opts.publicPaths ?? PUBLIC_PATHS),
+    ...(opts.metrics?.token ? ["/metrics"] : []),
+  ]);
   const limiter = opts.limiter ?? new FailureLimiter();
   app.addHook("onRequest", async (req, reply) => {
     const path = req.url.split("?")[0] ?? "";
@@ -135,5 +141,6 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   registerActionRoutes(app, opts.services);
   registerUiRoutes(app, opts.ui ?? PAGE);
   registerRescueRoutes(app, opts.services, opts.token);
+  registerMetricsRoutes(app, opts.services, { token: opts.token, limiter }, opts.metrics);
   return app;
 }
