@@ -37,11 +37,12 @@
         # Boots the live system in a VM with a seeded ZFS disk (needs KVM; see the file).
         iso-boots = pkgs.testers.runNixOSTest ./iso/tests/iso-boots.nix;
 
-        # The module/package tests of iso/eval-check.nix against the real NixOS of the pin. They
-        # run at evaluation time, so `nix flake check --no-build` runs them too.
+        # The module/package tests of test/nix/eval-check.nix against the real NixOS of the pin: every
+        # test must pass and every expected failure must fail. They run at evaluation time, so
+        # `nix flake check --no-build` runs them too.
         module-eval =
           let
-            checks = import ./iso/eval-check.nix {
+            checks = import ./test/nix/eval-check.nix {
               inherit lib;
               nixcheck = {
                 inherit (lib) nixosSystem;
@@ -49,11 +50,14 @@
               };
             };
             failures = lib.runTests checks.tests;
+            notFailing = lib.filter (
+              name: (builtins.tryEval (builtins.deepSeq checks.expectFailure.${name}.expr true)).success
+            ) (lib.attrNames checks.expectFailure);
           in
-          if failures == [ ] then
+          if failures == [ ] && notFailing == [ ] then
             pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
           else
-            throw "iso/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}";
+            throw "test/nix/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}; evaluated although expected to fail: ${toString notFailing}";
 
         agent = self.packages.${system}.agent;
         # The ISO's system closure, without packing the image.

@@ -5,6 +5,7 @@ final: prev:
 let
   stub = prev.nixcheckStub;
   lib = final.lib;
+  facts = lib.importJSON ../nixos/lifeboat-facts.json;
 in
 {
   dosfstools = stub "dosfstools-stub" { };
@@ -27,6 +28,37 @@ in
     stub "${exe}-stub" { meta.mainProgram = exe; }
   ) { };
   nixfmt-tree = stub "nixfmt-tree-stub" { meta.mainProgram = "treefmt"; };
+
+  # ZFS and the default kernel at the pin (facts: ../nixpkgs-facts/nixos-25.11.json `packages`).
+  # pkgs/os-specific/linux/zfs/generic.nix: the userland names the kernel module attribute of its
+  # series; the kernel module is meta.broken for kernels outside `kernelCompatible`.
+  zfs = stub "zfs-user-${facts.packages."zfs.version".value}" {
+    version = facts.packages."zfs.version".value;
+    kernelModuleAttribute = "zfs_2_3";
+  };
+  linuxPackages = final.linuxPackagesFor (
+    stub "linux-${facts.packages."linuxPackages.kernel.version".value}" {
+      version = facts.packages."linuxPackages.kernel.version".value;
+    }
+  );
+  # linuxKernel.packagesFor: a kernel's module set (only what the stubs need: zfs_2_3).
+  linuxPackagesFor =
+    kernel:
+    let
+      k = kernel // {
+        kernelOlder = v: builtins.compareVersions kernel.version v < 0;
+        kernelAtLeast = v: builtins.compareVersions kernel.version v >= 0;
+      };
+      zfs_2_3 = stub "zfs-kernel-${final.zfs.version}-${kernel.version}" {
+        meta.broken = !(k.kernelOlder facts.packages."zfs_2_3.kernelOlder".value);
+      };
+    in
+    {
+      kernel = k;
+      inherit zfs_2_3;
+      # The shared stub's name for the module, kept for projects that read it.
+      zfs = zfs_2_3;
+    };
 
   mkShell =
     {

@@ -1,16 +1,18 @@
-# Evaluation-only tests of the modules and the agent package, in the nixcheck convention:
+# Evaluation-only tests of the modules and the agent package (moved here from iso/: tests are not
+# product code), in the nixcheck convention:
 #   { lib, nixcheck }: { tests = <lib.runTests cases>; expectFailure = { name = { expr; message; }; }; }
 # nixcheck = { nixosSystem; pkgsFor = { overlays ? [ ] }: pkgs; }.
 #
 # Two runners use this file:
 #  - flake.nix's checks.<system>.module-eval runs `tests` against the REAL nixpkgs/NixOS of the pin;
 #  - test/nix (npm test) runs `tests` and `expectFailure` with ../shared/nixcheck (real nixpkgs lib,
-#    stub packages and NixOS options), where nothing can be fetched or built.
+#    stub packages and NixOS options, and the installer chain recorded in ./nixpkgs-facts), where
+#    nothing can be fetched or built.
 # So the tests only read values both worlds define the same way.
 { lib, nixcheck }:
 let
   system = "x86_64-linux";
-  version = (lib.importJSON ../package.json).version;
+  version = (lib.importJSON ../../package.json).version;
 
   eval =
     modules:
@@ -19,26 +21,26 @@ let
     }).config;
 
   service = extra: eval [
-    ./service.nix
+    ../../iso/service.nix
     extra
   ];
   enabled =
     extra:
     eval [
-      ./service.nix
+      ../../iso/service.nix
       { services.lifeboat.enable = true; }
       extra
     ];
   unit = cfg: cfg.systemd.services.lifeboat;
 
-  iso = eval [ ./image.nix ];
+  iso = eval [ ../../iso/image.nix ];
   isoWith = extra: eval [
-    ./image.nix
+    ../../iso/image.nix
     extra
   ];
 
   pkgs = nixcheck.pkgsFor { };
-  agent = pkgs.callPackage ./package.nix { };
+  agent = pkgs.callPackage ../../iso/package.nix { };
 
   # Store-path strings carry context, which builtins.match (under lib.hasInfix) refuses.
   plain = builtins.unsafeDiscardStringContext;
@@ -336,8 +338,31 @@ in
     };
   };
 
-  # Only run by test/nix (../shared/nixcheck): each must fail with an error containing `message`.
+  # Each must fail with an error containing `message` (test/nix checks the message; flake.nix's
+  # module-eval, against the real NixOS of the pin, checks that evaluation fails).
   expectFailure = {
+    # The real installer chain (profiles/base.nix) sets networking.hostId = lib.mkDefault "8425e349";
+    # a second mkDefault of another value cannot be merged (types.nullOr types.str).
+    installerHostIdAtMkDefaultConflicts = {
+      expr = (isoWith { networking.hostId = lib.mkDefault "55b27845"; }).system.build.toplevel.drvPath;
+      message = "The option `networking.hostId' has conflicting definition values";
+    };
+    # The 25.11 installer runs NetworkManager, whose module sets networking.useDHCP = false.
+    installerUseDhcpConflicts = {
+      expr = (isoWith { networking.useDHCP = true; }).system.build.toplevel.drvPath;
+      message = "The option `networking.useDHCP' has conflicting definition values";
+    };
+    # iso-image.nix: the ISO 9660 volume identifier holds 32 bytes.
+    isoVolumeIdTooLong = {
+      expr = (isoWith { isoImage.volumeID = lib.mkOverride 10 "lifeboat-0123456789-0123456789-xyz"; })
+        .system.build.toplevel.drvPath;
+      message = "characters longer than the limit of 32";
+    };
+    # network-interfaces.nix: 8 hex digits.
+    hostIdFormat = {
+      expr = (isoWith { networking.hostId = "lifeboat"; }).system.build.toplevel.drvPath;
+      message = "Invalid value given to the networking.hostId option.";
+    };
     autoMountEnum = {
       expr = force (unit (enabled { services.lifeboat.autoMount = "yes"; })).environment;
       message = "services.lifeboat.autoMount' is not of type";
@@ -348,7 +373,7 @@ in
     };
     tokenFileNotANixPath = {
       # A Nix path would be copied into the world-readable store.
-      expr = force (unit (enabled { services.lifeboat.tokenFile = ./service.nix; })).environment;
+      expr = force (unit (enabled { services.lifeboat.tokenFile = ../../iso/service.nix; })).environment;
       message = "services.lifeboat.tokenFile' is not of type";
     };
     rootMustBeAbsolute = {
