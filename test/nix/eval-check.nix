@@ -249,9 +249,25 @@ in
         notTheInstallerHostId = true;
       };
     };
+    # A user's ordinary definition wins over the ISO's (and over the installer's mkDefault).
     testIsoHostIdOverridable = {
       expr = (isoWith { networking.hostId = "deadbeef"; }).networking.hostId;
       expected = "deadbeef";
+    };
+    testIsoHostIdOverridableWholeSystem = {
+      expr = lib.hasPrefix "/nix/store/" (isoWith { networking.hostId = "deadbeef"; }).system.build.toplevel.drvPath;
+      expected = true;
+    };
+    # DHCP comes from the installer's NetworkManager, not from useDHCP (which it sets to false).
+    testIsoNetworkManagerDoesDhcp = {
+      expr = {
+        inherit (iso.networking) useDHCP;
+        nm = iso.networking.networkmanager.enable;
+      };
+      expected = {
+        useDHCP = false;
+        nm = true;
+      };
     };
     testIsoAgent = {
       expr = {
@@ -269,7 +285,7 @@ in
     };
     testIsoMdns = {
       expr = {
-        inherit (iso.networking) hostName useDHCP;
+        inherit (iso.networking) hostName;
         inherit (iso.services.avahi) enable;
         publish = {
           inherit (iso.services.avahi.publish) enable addresses;
@@ -279,7 +295,6 @@ in
       };
       expected = {
         hostName = "lifeboat";
-        useDHCP = true;
         enable = true;
         publish = {
           enable = true;
@@ -341,10 +356,20 @@ in
   # Each must fail with an error containing `message` (test/nix checks the message; flake.nix's
   # module-eval, against the real NixOS of the pin, checks that evaluation fails).
   expectFailure = {
-    # The real installer chain (profiles/base.nix) sets networking.hostId = lib.mkDefault "8425e349";
-    # a second mkDefault of another value cannot be merged (types.nullOr types.str).
+    # What iso/zfs.nix did before: the installer chain (profiles/base.nix) sets
+    # networking.hostId = lib.mkDefault "8425e349", and a second mkDefault of another value cannot
+    # be merged (types.nullOr types.str).
     installerHostIdAtMkDefaultConflicts = {
-      expr = (isoWith { networking.hostId = lib.mkDefault "55b27845"; }).system.build.toplevel.drvPath;
+      expr =
+        (eval [
+          (
+            { modulesPath, ... }:
+            {
+              imports = [ "${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix" ];
+              networking.hostId = lib.mkDefault "55b27845";
+            }
+          )
+        ]).system.build.toplevel.drvPath;
       message = "The option `networking.hostId' has conflicting definition values";
     };
     # The 25.11 installer runs NetworkManager, whose module sets networking.useDHCP = false.
