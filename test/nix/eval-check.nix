@@ -62,8 +62,10 @@ in
       {
         expr = {
           inherit (u) wantedBy;
-          afterNetwork = lib.elem "network-online.target" u.after;
-          wantsNetwork = lib.elem "network-online.target" u.wants;
+          # No wait for network-online.target (a server without a link shows its token at once).
+          waitsForNetwork = lib.elem "network-online.target" (u.after ++ u.wants ++ u.requires);
+          # Restarts never give up.
+          startLimit = u.unitConfig.StartLimitIntervalSec;
           inherit (u.serviceConfig)
             Restart
             User
@@ -72,18 +74,29 @@ in
             RuntimeDirectoryPreserve
             StandardOutput
             ;
+          # PATH comes from the package's wrapper only.
+          pathFromUnit = u.path == [ ] && !(u.environment ? PATH);
         };
         expected = {
           wantedBy = [ "multi-user.target" ];
-          afterNetwork = true;
-          wantsNetwork = true;
-          Restart = "on-failure";
+          waitsForNetwork = false;
+          startLimit = 0;
+          Restart = "always";
           User = "root";
           RuntimeDirectory = "lifeboat";
           RuntimeDirectoryMode = "0700";
           RuntimeDirectoryPreserve = "yes";
           StandardOutput = "journal";
+          pathFromUnit = true;
         };
+      };
+    testBannerDoesNotWaitForNetwork =
+      let
+        b = iso.systemd.services.lifeboat-banner;
+      in
+      {
+        expr = lib.elem "network-online.target" (b.after ++ b.wants ++ b.requires);
+        expected = false;
       };
     testServiceRunsThePackage =
       let
@@ -221,11 +234,31 @@ in
         nixosEnterOnPath = true;
       };
     };
-    testAgentRuntimeToolCount = {
-      # zfs util-linux cryptsetup dosfstools e2fsprogs btrfs-progs xfsprogs coreutils systemd kmod
-      # iproute2 nixos-enter nixos-rebuild: change this number only together with the README list.
-      expr = builtins.length agent.runtimeTools;
-      expected = 13;
+    # Every command of iso/agent-commands.json (= the commands in agent/src, test/nix checks that)
+    # is provided by a package whose bin/ is on the wrapper's PATH.
+    testAgentCommandsOnPath =
+      let
+        list = lib.importJSON ../../iso/agent-commands.json;
+        path = plain (lib.makeBinPath agent.runtimeTools);
+        onPath = cmd: lib.hasInfix (plain "${lib.getBin agent.commands.${cmd}}/bin") path;
+      in
+      {
+        expr = lib.filter (cmd: !(onPath cmd)) (
+          lib.attrNames list.commands ++ lib.attrNames (removeAttrs list.helpers [ "about" ])
+        );
+        expected = [ ];
+      };
+    testAgentRuntimeTools = {
+      # exactly the packages iso/agent-commands.json names; change it only with the README list
+      expr = map (p: p.pname or p.name) agent.runtimeTools;
+      expected = map (p: p.pname or p.name) [
+        pkgs.util-linux
+        pkgs.cryptsetup
+        pkgs.coreutils
+        pkgs.systemd
+        pkgs.nixos-enter
+        pkgs.zfs
+      ];
     };
 
     # ---- the ISO configuration
