@@ -33,36 +33,48 @@
         ];
       };
 
-      checks.${system} = {
-        # Boots the live system in a VM with a seeded ZFS disk (needs KVM; see the file).
-        iso-boots = pkgs.testers.runNixOSTest ./iso/tests/iso-boots.nix;
+      checks.${system} =
+        let
+          # Boots the real ISO as CD and USB stick, BIOS and UEFI, next to a crashed server's disk
+          # (needs KVM; see the file).
+          isoBoots = import ./test/nix/iso-boots.nix {
+            inherit pkgs lib;
+            lifeboat = self.nixosConfigurations.lifeboat;
+          };
+        in
+        isoBoots
+        // {
+          # All four boots.
+          iso-boots = pkgs.linkFarm "lifeboat-iso-boots" (
+            lib.mapAttrsToList (name: path: { inherit name path; }) isoBoots
+          );
 
-        # The module/package tests of test/nix/eval-check.nix against the real NixOS of the pin: every
-        # test must pass and every expected failure must fail. They run at evaluation time, so
-        # `nix flake check --no-build` runs them too.
-        module-eval =
-          let
-            checks = import ./test/nix/eval-check.nix {
-              inherit lib;
-              nixcheck = {
-                inherit (lib) nixosSystem;
-                pkgsFor = { overlays ? [ ] }: import nixpkgs { inherit system overlays; };
+          # The module/package tests of test/nix/eval-check.nix against the real NixOS of the pin: every
+          # test must pass and every expected failure must fail. They run at evaluation time, so
+          # `nix flake check --no-build` runs them too.
+          module-eval =
+            let
+              checks = import ./test/nix/eval-check.nix {
+                inherit lib;
+                nixcheck = {
+                  inherit (lib) nixosSystem;
+                  pkgsFor = { overlays ? [ ] }: import nixpkgs { inherit system overlays; };
+                };
               };
-            };
-            failures = lib.runTests checks.tests;
-            notFailing = lib.filter (
-              name: (builtins.tryEval (builtins.deepSeq checks.expectFailure.${name}.expr true)).success
-            ) (lib.attrNames checks.expectFailure);
-          in
-          if failures == [ ] && notFailing == [ ] then
-            pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
-          else
-            throw "test/nix/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}; evaluated although expected to fail: ${toString notFailing}";
+              failures = lib.runTests checks.tests;
+              notFailing = lib.filter (
+                name: (builtins.tryEval (builtins.deepSeq checks.expectFailure.${name}.expr true)).success
+              ) (lib.attrNames checks.expectFailure);
+            in
+            if failures == [ ] && notFailing == [ ] then
+              pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
+            else
+              throw "test/nix/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}; evaluated although expected to fail: ${toString notFailing}";
 
-        agent = self.packages.${system}.agent;
-        # The ISO's system closure, without packing the image.
-        system = self.nixosConfigurations.lifeboat.config.system.build.toplevel;
-      };
+          agent = self.packages.${system}.agent;
+          # The ISO's system closure, without packing the image.
+          system = self.nixosConfigurations.lifeboat.config.system.build.toplevel;
+        };
 
       devShells.${system}.default = pkgs.mkShell {
         packages = [

@@ -71,7 +71,11 @@ function projectFiles(): string[] {
   return [...new Set(out.stdout.split("\0").filter((f) => f !== "" && existsSync(join(repo, f))))].sort();
 }
 const nixFiles = projectFiles().filter((f) => f.endsWith(".nix"));
-const shellScripts = projectFiles().filter((f) => f.startsWith("iso/") && f.endsWith(".sh"));
+const shellScripts = projectFiles().filter(
+  (f) =>
+    (f.startsWith("iso/") || f.startsWith("test/nix/") || f.startsWith("test/vm/guest/nixos-")) &&
+    f.endsWith(".sh"),
+);
 
 function nixVersionOk(): boolean {
   const v = run("nix-instantiate", ["--version"]);
@@ -212,9 +216,16 @@ describe("flake.lock", () => {
   });
 });
 
-describe("shell scripts in iso/", () => {
+describe("shell scripts of the Nix side and the lab's NixOS stand-ins", () => {
   it("are there", () => {
-    expect(shellScripts).toEqual(expect.arrayContaining(["iso/console-banner.sh", "iso/tests/seed-disk.sh"]));
+    expect(shellScripts).toEqual(
+      expect.arrayContaining([
+        "iso/console-banner.sh",
+        "test/nix/seed-disk.sh",
+        "test/vm/guest/nixos-enter.sh",
+        "test/vm/guest/nixos-target-tools.sh",
+      ]),
+    );
   });
   it.each(shellScripts)("bash -n %s", (f) => {
     const r = run("bash", ["-n", f]);
@@ -290,7 +301,16 @@ describe("nixcheck: ../shared/nixcheck/check.sh on a staged copy", () => {
       expect(ok("nix flake show"), result.output).toBe(true);
       expect(ok("nix flake check --no-build (stub nixpkgs)"), result.output).toBe(true);
       expect(ok("bash -n phases of packages.x86_64-linux.agent"), result.output).toBe(true);
-      for (const out of ["iso-boots", "module-eval", "agent", "system"])
+      for (const out of [
+        "iso-boots",
+        "iso-boots-bios-cdrom",
+        "iso-boots-bios-usb",
+        "iso-boots-uefi-cdrom",
+        "iso-boots-uefi-usb",
+        "module-eval",
+        "agent",
+        "system",
+      ])
         expect(result.output).toContain(`checks.x86_64-linux.${out}`);
       expect(result.output).toContain("package 'lifeboat-");
       expect(result.output).toMatch(/package 'lifeboat-\d+\.\d+\.\d+-x86_64-linux\.iso'/);

@@ -29,6 +29,20 @@ in
   ) { };
   nixfmt-tree = stub "nixfmt-tree-stub" { meta.mainProgram = "treefmt"; };
 
+  # checks.iso-boots-*: QEMU as nixos/lib/qemu-common.nix uses it, OVMF (pkgs/applications/virtualization/OVMF:
+  # `firmware` and `variables` are paths of the fd files), linkFarm (trivial builders: list of
+  # { name; path; }).
+  qemu_test = stub "qemu-test-stub" { };
+  OVMF = stub "OVMF-stub" { } // {
+    firmware = "${stub "OVMF-stub-fd" { }}/FV/OVMF_CODE.fd";
+    variables = "${stub "OVMF-stub-fd" { }}/FV/OVMF_VARS.fd";
+  };
+  linkFarm =
+    name: entries:
+    assert lib.assertMsg (builtins.isList entries && builtins.all (e: e ? name && e ? path) entries)
+      "linkFarm: entries must be a list of { name; path; }";
+    stub name { paths = map (e: e.path) entries; };
+
   # ZFS and the default kernel at the pin (facts: ../nixpkgs-facts/nixos-25.11.json `packages`).
   # pkgs/os-specific/linux/zfs/generic.nix: the userland names the kernel module attribute of its
   # series; the kernel module is meta.broken for kernels outside `kernelCompatible`.
