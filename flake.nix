@@ -16,19 +16,36 @@
       packages.${system} = {
         agent = pkgs.callPackage ./iso/package.nix { };
         iso = self.nixosConfigurations.lifeboat.config.system.build.isoImage;
+        # bzImage, initrd and netboot.ipxe for a TFTP/HTTP server (README: Start it).
+        netboot = self.nixosConfigurations.lifeboat-netboot.config.system.build.lifeboatNetboot;
+        # lifeboat-kexec-<version>-x86_64-linux.tar.gz: start the rescue system from a running Linux.
+        kexec = pkgs.callPackage ./iso/kexec/tarball.nix {
+          netboot = self.nixosConfigurations.lifeboat-netboot.config;
+        };
         default = self.packages.${system}.iso;
       };
 
       nixosModules = {
         # services.lifeboat; its package defaults to the agent built with the importing system's pkgs.
         default = ./iso/service.nix;
-        # The whole rescue ISO (installer profile + agent + ZFS + mDNS + console banner).
+        # The rescue system itself (agent + ZFS + network + console banner + SSH), without an
+        # image: every image below is this plus what only that image needs.
+        rescue = ./iso/rescue.nix;
+        # The whole rescue ISO (installer profile + rescue).
         iso = ./iso/image.nix;
+        # The netboot system (kernel + initrd with everything; also what packages.kexec boots).
+        netboot = ./iso/netboot.nix;
       };
 
       nixosConfigurations.lifeboat = lib.nixosSystem {
         modules = [
           self.nixosModules.iso
+          { nixpkgs.hostPlatform = system; }
+        ];
+      };
+      nixosConfigurations.lifeboat-netboot = lib.nixosSystem {
+        modules = [
+          self.nixosModules.netboot
           { nixpkgs.hostPlatform = system; }
         ];
       };

@@ -34,6 +34,11 @@ let
   unit = cfg: cfg.systemd.services.lifeboat;
 
   iso = eval [ ../../iso/image.nix ];
+  netboot = eval [ ../../iso/netboot.nix ];
+  netbootWith = extra: eval [
+    ../../iso/netboot.nix
+    extra
+  ];
   isoWith = extra: eval [
     ../../iso/image.nix
     extra
@@ -379,6 +384,61 @@ in
         nixos = false;
       };
     };
+    # ---- netboot (packages.netboot) and the kexec tarball (packages.kexec): the same rescue system
+    testNetbootIsTheRescueSystem = {
+      expr = {
+        toplevel = lib.hasPrefix "/nix/store/" netboot.system.build.toplevel.drvPath;
+        inherit (netboot.services.lifeboat) enable autoMount openFirewall;
+        zfs = netboot.boot.supportedFilesystems.zfs;
+        notInstallerHostId = netboot.networking.hostId != "8425e349";
+        nm = netboot.networking.networkmanager.enable;
+        banner = netboot.systemd.timers ? lifeboat-banner;
+        mdns = netboot.services.avahi.enable;
+      };
+      expected = {
+        toplevel = true;
+        enable = true;
+        autoMount = "readonly";
+        openFirewall = true;
+        zfs = true;
+        notInstallerHostId = true;
+        nm = true;
+        banner = true;
+        mdns = true;
+      };
+    };
+    testNetbootIpxeTakesLifeboatSettings = {
+      # nixpkgs' netboot.ipxe ends in ${cmdline}: lifeboat.* settings set there reach the agent.
+      expr = lib.hasInfix "\${cmdline}" netboot.system.build.netbootIpxeScript.text;
+      expected = true;
+    };
+    testCarryOver = {
+      expr = {
+        stage1 = lib.hasInfix "/run/lifeboat-carry" netboot.boot.initrd.postMountCommands;
+        inherit (netboot.systemd.services.lifeboat-carry.unitConfig) ConditionPathIsDirectory;
+        beforeAgent = lib.elem "lifeboat.service" netboot.systemd.services.lifeboat-carry.before;
+        beforeNetworkManager = lib.elem "NetworkManager.service" netboot.systemd.services.lifeboat-carry.before;
+        tokenFile = lib.hasInfix " /run/lifeboat/token " (
+          plain netboot.systemd.services.lifeboat-carry.serviceConfig.ExecStart
+        );
+      };
+      expected = {
+        stage1 = true;
+        ConditionPathIsDirectory = "/run/lifeboat-carry";
+        beforeAgent = true;
+        beforeNetworkManager = true;
+        tokenFile = true;
+      };
+    };
+    testKexecCommandLine =
+      let
+        tarball = pkgs.callPackage ../../iso/kexec/tarball.nix { inherit netboot; };
+      in
+      {
+        expr = lib.hasPrefix "init=${plain netboot.system.build.toplevel}/init " (plain tarball.cmdline);
+        expected = true;
+      };
+
     # The whole system evaluates: assertions hold and (with the stubs) every value type-checks.
     testIsoToplevelEvaluates = {
       expr = lib.hasPrefix "/nix/store/" iso.system.build.toplevel.drvPath;
@@ -409,6 +469,11 @@ in
     installerUseDhcpConflicts = {
       expr = (isoWith { networking.useDHCP = true; }).system.build.toplevel.drvPath;
       message = "The option `networking.useDHCP' has conflicting definition values";
+    };
+    # The carry-over hooks scripted stage 1.
+    carryNeedsScriptedStage1 = {
+      expr = (netbootWith { boot.initrd.systemd.enable = true; }).system.build.toplevel.drvPath;
+      message = "needs the scripted stage 1";
     };
     # iso-image.nix: the ISO 9660 volume identifier holds 32 bytes.
     isoVolumeIdTooLong = {

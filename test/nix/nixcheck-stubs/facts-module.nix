@@ -134,6 +134,26 @@ let
         {
           system.build.isoImage = pkgs.nixcheckStub "${config.image.baseName}.iso" { };
         };
+      # netboot.nix's system.build outputs (make-squashfs, makeInitrdNG, the iPXE script, kexec tree).
+      "nixos/modules/installer/netboot/netboot.nix" =
+        { config, pkgs, ... }:
+        {
+          system.build = {
+            squashfsStore = pkgs.nixcheckStub "squashfs.img" { };
+            netbootRamdisk = pkgs.nixcheckStub "initrd" { };
+            netbootIpxeScript = pkgs.nixcheckStub "netboot.ipxe" {
+              text = "#!ipxe\nkernel bzImage init=${config.system.build.toplevel}/init initrd=initrd ${toString config.boot.kernelParams} \${cmdline}\ninitrd initrd\nboot\n";
+            };
+            kexecScript = pkgs.nixcheckStub "kexec-boot" { };
+            kexecTree = pkgs.nixcheckStub "kexec-tree" { };
+          };
+        };
+      # kernel.nix: system.build.kernel.
+      "nixos/modules/system/boot/kernel.nix" =
+        { config, ... }:
+        {
+          system.build.kernel = config.boot.kernelPackages.kernel;
+        };
       # zfs.nix puts the kernel module of boot.zfs.package into boot.extraModulePackages; its
       # meta.broken is what fails evaluation for a kernel ZFS does not support.
       "nixos/modules/tasks/filesystems/zfs.nix" =

@@ -43,6 +43,20 @@ in
       "linkFarm: entries must be a list of { name; path; }";
     stub name { paths = map (e: e.path) entries; };
 
+  # pkgs/build-support/trivial-builders: runCommand name env buildCommand = a stdenv derivation of
+  # `env` with that buildCommand (so passthru and meta work as in nixpkgs, and check.sh's bash -n
+  # sees the script).
+  runCommand =
+    name: env: buildCommand:
+    final.stdenvNoCC.mkDerivation ({ inherit name buildCommand; } // env);
+
+  # packages.kexec: static kexec and ip for the tarball; iso/carry.nix: grep.
+  gnugrep = stub "gnugrep-stub" { };
+  pkgsStatic = (prev.pkgsStatic or { }) // {
+    kexec-tools = stub "kexec-tools-static-stub" { };
+    iproute2 = stub "iproute2-static-stub" { };
+  };
+
   # ZFS and the default kernel at the pin (facts: ../nixpkgs-facts/nixos-25.11.json `packages`).
   # pkgs/os-specific/linux/zfs/generic.nix: the userland names the kernel module attribute of its
   # series; the kernel module is meta.broken for kernels outside `kernelCompatible`.
