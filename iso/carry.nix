@@ -1,5 +1,6 @@
 # Take over what the previous system carried into this boot: the kexec tarball's run script
-# (./kexec/run.sh) and the ESP entry's `lifeboat rescue-reboot` put a `lifeboat-carry/` directory
+# (./kexec/run.sh) and the ESP entry's `lifeboat rescue-reboot` (./rescue-entry/reboot.sh) put a
+# `lifeboat-carry/` directory (./carry/lib.sh)
 # (fresh token, root's SSH keys, the network configuration) into an extra initramfs after the
 # rescue initrd. Stage 1 copies it to /run (a tmpfs, moved into the system at switch-root, never on
 # a disk); lifeboat-carry.service hands it to the agent, sshd and NetworkManager before they start.
@@ -12,7 +13,7 @@
 }:
 let
   cfg = config.services.lifeboat;
-  restore = pkgs.writeShellScript "lifeboat-carry-restore" (builtins.readFile ./kexec/restore.sh);
+  restore = pkgs.writeShellScript "lifeboat-carry-restore" (builtins.readFile ./carry/restore.sh);
 in
 {
   config = lib.mkIf cfg.enable {

@@ -22,6 +22,9 @@ let
     if lib.hasInfix ":" cfg.listen then "[${cfg.listen}]:${toString cfg.port}" else "${cfg.listen}:${toString cfg.port}";
 in
 {
+  # services.lifeboat.rescueEntry: the rescue system as a boot entry on this machine's ESP.
+  imports = [ ./rescue-entry.nix ];
+
   options.services.lifeboat = {
     enable = lib.mkEnableOption "Lifeboat, the rescue agent that detects, imports and mounts an installed NixOS system and serves an HTTP API";
 

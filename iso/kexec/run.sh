@@ -10,8 +10,9 @@
 #     (`ip -j address`), the IPv4 and IPv6 routes, the DNS servers, and root's SSH authorized_keys;
 #  3. generates a fresh API token, prints it and writes it next to this script (0600), so that a
 #     remote caller has it before the machine disappears; the rescue console shows it too;
-#  4. packs 2. and 3. into a small extra initramfs after the rescue system's own (the rescue system
-#     takes them over at boot: iso/carry.nix) and `kexec --load`s the rescue kernel;
+#  4. packs 2. and 3. into a small extra initramfs after the rescue system's own (../carry/lib.sh,
+#     shipped as carry-lib.sh; the rescue system takes them over at boot: ../carry.nix) and
+#     `kexec --load`s the rescue kernel;
 #  5. executes it (`kexec -e`), by default one second later in the background so that an SSH session
 #     running this script gets its output and exit status first (`--foreground`: right away).
 #
@@ -22,6 +23,9 @@ set -euo pipefail
 umask 077
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+[ -r "$here/carry-lib.sh" ] || { echo "lifeboat-kexec: missing $here/carry-lib.sh: unpack the whole tarball" >&2; exit 1; }
+# shellcheck source=iso/carry/lib.sh
+. "$here/carry-lib.sh"
 sysroot=${LIFEBOAT_KEXEC_SYSROOT:-}
 foreground=0
 dry_run=0
@@ -95,59 +99,16 @@ trap cleanup EXIT
 carry=$work/lifeboat-carry
 mkdir -p "$carry"
 
-ip -j address show >"$carry/addresses.json"
-ip -j -4 route show table main >"$carry/routes4.json"
-ip -j -6 route show table main >"$carry/routes6.json" 2>/dev/null || echo '[]' >"$carry/routes6.json"
-resolv=$sysroot/etc/resolv.conf
-# systemd-resolved's stub (127.0.0.53) means nothing in the rescue system: take its upstream servers.
-if grep -qs '^nameserver 127\.0\.0\.53' "$resolv" && [ -s "$sysroot/run/systemd/resolve/resolv.conf" ]; then
-  resolv=$sysroot/run/systemd/resolve/resolv.conf
-fi
-{ grep -s '^nameserver[[:space:]]' "$resolv" || true; } | awk '{print $2}' | grep -v '^127\.' >"$carry/nameservers" || true
-keys=0
-for k in "$sysroot/root/.ssh/authorized_keys" "$sysroot/root/.ssh/authorized_keys2"; do
-  if [ -s "$k" ]; then
-    cat "$k" >>"$carry/authorized_keys"
-    keys=$((keys + $(grep -cv '^[[:space:]]*\(#\|$\)' "$k" || true)))
-  fi
-done
+carry_capture "$carry" "$sysroot"
 
-token=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+token=$(carry_new_token)
 printf '%s\n' "$token" >"$carry/token"
 printf '%s\n' "$token" >"$token_file"
 token_written=1
 chmod 600 "$token_file"
 
 # ---------------------------------------------------------------- 4. extra initramfs, kexec --load
-# cpio "newc" (the format the kernel unpacks), written here so that no cpio binary is needed.
-ino=1000
-cpio_pad() { # pad to a multiple of 4 after N bytes
-  local n=$(($1 % 4))
-  [ "$n" = 0 ] || head -c $((4 - n)) /dev/zero
-}
-cpio_entry() { # NAME MODE [FILE]
-  local name=$1 mode=$2 file=${3:-} size=0 nlink=2
-  if [ -n "$file" ]; then
-    size=$(wc -c <"$file")
-    nlink=1
-  fi
-  ino=$((ino + 1))
-  printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X' \
-    "$ino" "$mode" 0 0 "$nlink" 0 "$size" 0 0 0 0 $((${#name} + 1)) 0
-  printf '%s\0' "$name"
-  cpio_pad $((110 + ${#name} + 1))
-  if [ -n "$file" ]; then
-    cat "$file"
-    cpio_pad "$size"
-  fi
-}
-{
-  cpio_entry lifeboat-carry $((8#040700))
-  for f in "$carry"/*; do
-    cpio_entry "lifeboat-carry/${f##*/}" $((8#0100600)) "$f"
-  done
-  cpio_entry TRAILER!!! 0
-} >"$work/carry.cpio"
+carry_cpio "$carry" >"$work/carry.cpio"
 # The kernel unpacks concatenated archives in order: the rescue initrd, then ours.
 cat "$here/initrd" "$work/carry.cpio" >"$work/initrd"
 
@@ -166,7 +127,7 @@ cat <<MSG
 Lifeboat rescue system loaded; this machine now switches to it.
   API token: $token
   (also in $token_file; the rescue console shows it too)
-  Carried over: addresses and routes of every interface, $(wc -l <"$carry/nameservers") DNS server(s), $keys SSH key(s) of root
+  Carried over: addresses and routes of every interface, $CARRY_DNS DNS server(s), $CARRY_KEYS SSH key(s) of root
   In about a minute: http://<address>:8080/ with one of: ${addrs:-(no global address found)}
   or: lifeboat client --host <address> status    (token in \$LIFEBOAT_TOKEN)
 MSG

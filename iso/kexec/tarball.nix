@@ -28,6 +28,7 @@ runCommand "${name}.tar.gz"
     cp ${build.netbootRamdisk}/initrd "$d/initrd"
     printf '%s\n' ${lib.escapeShellArg cmdline} >"$d/cmdline"
     install -m 0755 ${./run.sh} "$d/run"
+    install -m 0644 ${../carry/lib.sh} "$d/carry-lib.sh"
     install -m 0755 ${pkgsStatic.kexec-tools}/bin/kexec "$d/kexec"
     install -m 0755 ${pkgsStatic.iproute2}/bin/ip "$d/ip"
     tar -C "$TMPDIR" --owner=0 --group=0 --mtime=@1 --sort=name -czf "$out" lifeboat-kexec

@@ -1,5 +1,5 @@
 /**
- * iso/kexec/restore.sh, run at boot of the rescue system by lifeboat-carry.service (iso/carry.nix):
+ * iso/carry/restore.sh, run at boot of the rescue system by lifeboat-carry.service (iso/carry.nix):
  * what kexec's run script (or the ESP entry) carried in becomes the agent's token, root's SSH keys
  * and NetworkManager keyfiles. Fed with `ip -j` output captured on this host (fixtures/host, see
  * its README); the DHCP case is constructed from it and says so.
@@ -21,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const RESTORE = join(repo, "iso", "kexec", "restore.sh");
+const RESTORE = join(repo, "iso", "carry", "restore.sh");
 const HOST = join(repo, "test", "kexec", "fixtures", "host");
 const hasJq = spawnSync("sh", ["-c", "command -v jq"]).status === 0;
 const TOKEN = "carried-token-for-restore-tests-x7Qp2L";

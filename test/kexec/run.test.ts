@@ -70,6 +70,7 @@ function rig(): Rig {
   ])
     mkdirSync(d, { recursive: true });
   copyFileSync(RUN, join(tar, "run"));
+  copyFileSync(join(repo, "iso", "carry", "lib.sh"), join(tar, "carry-lib.sh"));
   chmodSync(join(tar, "run"), 0o755);
   writeFileSync(join(tar, "bzImage"), KERNEL);
   writeFileSync(join(tar, "initrd"), INITRD);

@@ -35,6 +35,21 @@ let
 
   iso = eval [ ../../iso/image.nix ];
   netboot = eval [ ../../iso/netboot.nix ];
+  # A server with the rescue entry (nixosModules.default), systemd-boot or GRUB.
+  server =
+    extra:
+    eval [
+      ../../iso/service.nix
+      { services.lifeboat.rescueEntry.enable = true; }
+      extra
+    ];
+  sdbootServer = server {
+    boot.loader.systemd-boot = {
+      enable = true;
+      configurationLimit = 5;
+    };
+    boot.loader.grub.enable = false;
+  };
   netbootWith = extra: eval [
     ../../iso/netboot.nix
     extra
@@ -439,6 +454,93 @@ in
         expected = true;
       };
 
+    # ---- services.lifeboat.rescueEntry (a server's own ESP)
+    testRescueEntrySystemdBoot =
+      let
+        cfg = sdbootServer;
+        entry = cfg.boot.loader.systemd-boot.extraEntries."lifeboat-rescue.conf";
+      in
+      {
+        expr = {
+          files = lib.attrNames cfg.boot.loader.systemd-boot.extraFiles;
+          title = lib.hasInfix "title Lifeboat rescue\n" entry;
+          kernel = lib.hasInfix "linux /efi/lifeboat/bzImage\n" entry;
+          initrds = lib.hasInfix "initrd /efi/lifeboat/initrd\ninitrd /efi/lifeboat/carry.cpio\n" entry;
+          init = lib.hasInfix "options init=/nix/store/" (plain entry);
+          command = lib.any (p: (p.name or "") == "lifeboat") cfg.environment.systemPackages;
+          reset = cfg.systemd.services ? lifeboat-rescue-carry-reset;
+          toplevel = lib.hasPrefix "/nix/store/" cfg.system.build.toplevel.drvPath;
+          # The agent service itself stays off on the server.
+          agent = cfg.systemd.services ? lifeboat;
+        };
+        expected = {
+          files = [
+            "efi/lifeboat/bzImage"
+            "efi/lifeboat/carry.cpio"
+            "efi/lifeboat/initrd"
+          ];
+          title = true;
+          kernel = true;
+          initrds = true;
+          init = true;
+          command = true;
+          reset = true;
+          toplevel = true;
+          agent = false;
+        };
+      };
+    # The rescue system on the ESP is the same rescue system, lean (no installer profiles).
+    testRescueEntrySystem =
+      let
+        rescue = sdbootServer.system.build.lifeboatRescueEntry.rescue;
+      in
+      {
+        expr = {
+          toplevel = lib.hasPrefix "/nix/store/" rescue.system.build.toplevel.drvPath;
+          inherit (rescue.services.lifeboat) enable autoMount;
+          nm = rescue.networking.networkmanager.enable;
+          carry = rescue.systemd.services ? lifeboat-carry;
+          zfs = rescue.boot.supportedFilesystems.zfs;
+          hostId = rescue.networking.hostId;
+          installerUser = rescue.users.users ? nixos;
+        };
+        expected = {
+          toplevel = true;
+          enable = true;
+          autoMount = "readonly";
+          nm = true;
+          carry = true;
+          zfs = true;
+          hostId = "55b27845";
+          installerUser = false;
+        };
+      };
+    testRescueEntryGrub =
+      let
+        cfg = server {
+          boot.loader.grub = {
+            enable = true;
+            configurationLimit = 4;
+          };
+        };
+      in
+      {
+        expr = {
+          files = lib.attrNames cfg.boot.loader.grub.extraFiles;
+          entry = lib.hasInfix "--id lifeboat-rescue" cfg.boot.loader.grub.extraEntries;
+          initrds = lib.hasInfix "initrd $lb/initrd $lb/carry.cpio" cfg.boot.loader.grub.extraEntries;
+        };
+        expected = {
+          files = [
+            "lifeboat/bzImage"
+            "lifeboat/carry.cpio"
+            "lifeboat/initrd"
+          ];
+          entry = true;
+          initrds = true;
+        };
+      };
+
     # The whole system evaluates: assertions hold and (with the stubs) every value type-checks.
     testIsoToplevelEvaluates = {
       expr = lib.hasPrefix "/nix/store/" iso.system.build.toplevel.drvPath;
@@ -469,6 +571,24 @@ in
     installerUseDhcpConflicts = {
       expr = (isoWith { networking.useDHCP = true; }).system.build.toplevel.drvPath;
       message = "The option `networking.useDHCP' has conflicting definition values";
+    };
+    # The ESP budget is checked at evaluation: a boot loader that keeps every generation…
+    rescueEntryUnlimitedGenerations = {
+      expr =
+        (server {
+          boot.loader.systemd-boot.enable = true;
+          boot.loader.grub.enable = false;
+        }).system.build.toplevel.drvPath;
+      message = "the boot loader keeps every generation (configurationLimit = null)";
+    };
+    # … or too many of them for 512 MiB (GRUB keeps 100 by default).
+    rescueEntryOverBudget = {
+      expr = (server { boot.loader.grub.enable = true; }).system.build.toplevel.drvPath;
+      message = "more than the 512 MiB ESP; lower configurationLimit to 5";
+    };
+    rescueEntryNeedsABootLoader = {
+      expr = (server { boot.loader.grub.enable = false; }).system.build.toplevel.drvPath;
+      message = "services.lifeboat.rescueEntry needs systemd-boot or GRUB";
     };
     # The carry-over hooks scripted stage 1.
     carryNeedsScriptedStage1 = {

@@ -233,7 +233,7 @@ describe("shell scripts of the Nix side and the lab's NixOS stand-ins", () => {
     expect(r.status).toBe(0);
   });
   it.skipIf(shellcheckReason !== null)(skipped("shellcheck", shellcheckReason), () => {
-    const r = run("shellcheck", ["-s", "bash", ...shellScripts]);
+    const r = run("shellcheck", ["-x", "-s", "bash", ...shellScripts]);
     expect(r.stdout).toBe("");
     expect(r.status).toBe(0);
   });

@@ -52,6 +52,9 @@ in
 
   # packages.kexec: static kexec and ip for the tarball; iso/carry.nix: grep.
   gnugrep = stub "gnugrep-stub" { };
+  gawk = stub "gawk-stub" { };
+  diffutils = stub "diffutils-stub" { };
+  grub2 = stub "grub-stub" { };
   pkgsStatic = (prev.pkgsStatic or { }) // {
     kexec-tools = stub "kexec-tools-static-stub" { };
     iproute2 = stub "iproute2-static-stub" { };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # lifeboat-carry-restore CARRY_DIR TOKEN_FILE SSH_DIR NM_DIR
 # Run once at boot of the rescue system (iso/carry.nix) when kexec (iso/kexec/run.sh) or the ESP
-# entry left /run/lifeboat-carry: takes over the token, root's SSH keys and the network
+# entry (iso/rescue-entry/reboot.sh) left /run/lifeboat-carry (packed by ./lib.sh): takes over the token, root's SSH keys and the network
 # configuration of the system that was running before.
 #  - token -> TOKEN_FILE (0600; the agent then uses it instead of generating one);
 #  - authorized_keys -> SSH_DIR/authorized_keys (appended, 0600; SSH_DIR 0700);
