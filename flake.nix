@@ -58,9 +58,21 @@
             inherit pkgs lib;
             lifeboat = self.nixosConfigurations.lifeboat;
           };
+          # packages.netboot over QEMU's TFTP + iPXE, BIOS and UEFI (needs KVM).
+          netbootBoots = import ./test/nix/netboot-boots.nix {
+            inherit pkgs lib;
+            netboot = self.nixosConfigurations.lifeboat-netboot;
+          };
         in
         isoBoots
+        // netbootBoots
         // {
+          # packages.kexec from a running NixOS, carrying its address over (needs KVM).
+          kexec-boots = import ./test/nix/kexec-boots.nix {
+            inherit pkgs;
+            kexec = self.packages.${system}.kexec;
+          };
+
           # All four boots.
           iso-boots = pkgs.linkFarm "lifeboat-iso-boots" (
             lib.mapAttrsToList (name: path: { inherit name path; }) isoBoots

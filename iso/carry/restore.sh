@@ -7,8 +7,9 @@
 #  - authorized_keys -> SSH_DIR/authorized_keys (appended, 0600; SSH_DIR 0700);
 #  - addresses.json, routes4.json, routes6.json (`ip -j` output), nameservers -> one NetworkManager
 #    keyfile per ethernet interface that had a global address, in NM_DIR (0600), matched by MAC
-#    address (interface names may differ under the rescue kernel): addresses the old system got by
-#    DHCP/SLAAC ("dynamic") stay automatic, static ones become manual with their gateway and routes.
+#    address (interface names may differ under the rescue kernel): an interface that got an address by
+#    DHCP/SLAAC ("dynamic") stays automatic, with its static addresses added; one with only static
+#    addresses becomes manual with its gateway; routes via a gateway and DNS servers are kept.
 set -euo pipefail
 umask 077
 carry=${1:?carry dir} token_file=${2:?token file} ssh_dir=${3:?ssh dir} nm_dir=${4:?NetworkManager dir}
@@ -43,15 +44,14 @@ program='
         (if fam == "inet" then "[ipv4]\nmethod=disabled\n" else "[ipv6]\nmethod=ignore\n" end)
       else
         ($a | map(select(.dynamic != true))) as $static
+        | ($a | any(.dynamic == true)) as $dhcp
         | (routes | map(select(.dev == $dev))) as $rs
         | ($rs | map(select(.dst == "default")) | first) as $gw
         | ($rs | map(select(.dst != "default" and .gateway != null))) as $via
         | (if fam == "inet" then "[ipv4]\n" else "[ipv6]\n" end)
-          + (if ($static | length) == 0 then "method=auto\n"
-             else "method=manual\n"
-               + ([ $static | to_entries[] | "address\(.key + 1)=\(.value.local)/\(.value.prefixlen)\n" ] | add)
-               + (if $gw != null and $gw.gateway != null then "gateway=\($gw.gateway)\n" else "" end)
-             end)
+          + (if $dhcp then "method=auto\n" else "method=manual\n" end)
+          + ([ $static | to_entries[] | "address\(.key + 1)=\(.value.local)/\(.value.prefixlen)\n" ] | add // "")
+          + (if ($dhcp | not) and $gw != null and $gw.gateway != null then "gateway=\($gw.gateway)\n" else "" end)
           + ([ $via | to_entries[] | "route\(.key + 1)=\(.value.dst),\(.value.gateway)\n" ] | add // "")
           + (($ns | map(select(nsfilter))) as $d
              | if ($d | length) > 0 then "dns=\($d | join(";"));\n" else "" end)

@@ -112,6 +112,21 @@ describe.skipIf(!hasJq)("kexec carry-over restore (real ip -j captures)", () => 
     expect(text).toContain("[ipv6]\nmethod=manual\naddress1=fd00::2/64");
   });
 
+  it("constructed from the capture: DHCP plus a static address stays automatic and keeps the static one", () => {
+    const addrs = JSON.parse(readFileSync(join(HOST, "addresses.json"), "utf8")) as {
+      ifname: string;
+      addr_info: { family: string; local: string; prefixlen: number; scope: string; dynamic?: boolean }[];
+    }[];
+    const eth0 = addrs.find((i) => i.ifname === "eth0");
+    eth0?.addr_info.push({ family: "inet", local: "192.168.42.1", prefixlen: 24, scope: "global" });
+    for (const a of eth0?.addr_info ?? []) if (a.local === "192.0.2.2") a.dynamic = true;
+    const { r, nm } = carry(JSON.stringify(addrs));
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(nm, "lifeboat-carried-eth0.nmconnection"), "utf8")).toContain(
+      "[ipv4]\nmethod=auto\naddress1=192.168.42.1/24\ndns=192.0.2.53;\n",
+    );
+  });
+
   it("constructed: an interface name that is not a plain name is skipped, not used in a path", () => {
     const addrs = JSON.parse(readFileSync(join(HOST, "addresses.json"), "utf8")) as { ifname: string }[];
     for (const a of addrs) if (a.ifname === "eth0") a.ifname = "../../etc/x";

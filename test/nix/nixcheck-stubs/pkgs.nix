@@ -33,6 +33,7 @@ in
   # `firmware` and `variables` are paths of the fd files), linkFarm (trivial builders: list of
   # { name; path; }).
   qemu_test = stub "qemu-test-stub" { };
+  ipxe = stub "ipxe-stub" { };
   OVMF = stub "OVMF-stub" { } // {
     firmware = "${stub "OVMF-stub-fd" { }}/FV/OVMF_CODE.fd";
     variables = "${stub "OVMF-stub-fd" { }}/FV/OVMF_VARS.fd";
