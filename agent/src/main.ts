@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { createServices } from "./app/services.js";
-import { ensureToken } from "./app/token.js";
+import { ensureToken, tokenNotice } from "./app/token.js";
 import { runClient } from "./client/main.js";
 import { runCollect } from "./collector/main.js";
 import { HELP, resolveConfig } from "./config.js";
@@ -84,11 +84,11 @@ async function main(argv: string[]): Promise<number> {
     },
     "listening",
   );
-  // The token goes to an interactive terminal only: under systemd stdout is the journal, and the
-  // console banner (`lifeboat banner`) shows it from the token file instead.
-  if (origin === "generated" && process.stdout.isTTY) {
-    process.stdout.write(`\nLifeboat API token (also in ${config.tokenFile}):\n  ${token}\n\n`);
-  }
+  // Every start says how to get the token: the token itself to an interactive terminal only (under
+  // systemd stdout is the journal, where the console banner's file is named instead).
+  const notice = tokenNotice({ token, origin }, config.tokenFile, process.stdout.isTTY === true);
+  if ("stdout" in notice) process.stdout.write(notice.stdout);
+  else log.info({ tokenFile: config.tokenFile }, notice.log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../../agent/src/app/jobs.js";
+import { TARGET_SHELL, TARGET_SHELL_NAME, TARGET_SHELL_PROGRAM } from "../../agent/src/core/chroot.js";
 import type { OutputLine } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
 import { type Rig, type RigOptions, rig } from "./harness.js";
@@ -163,11 +164,16 @@ describe("rebuild job", () => {
     const r = await mountedRw({ fake: script });
     const job = r.services.rebuild.start({ action: "boot", flake: "/etc/nixos#atlas" }, WHO);
     const view = await job;
+    // The installed system's own nixos-rebuild through its shell and login environment (core/chroot.ts).
     expect(view.steps[0]?.command).toEqual([
       "nixos-enter",
       "--root",
       "/mnt",
       "--",
+      TARGET_SHELL,
+      "-c",
+      TARGET_SHELL_PROGRAM,
+      TARGET_SHELL_NAME,
       "nixos-rebuild",
       "boot",
       "--option",

@@ -1,3 +1,4 @@
+import { inTarget, profileSwitchCommands } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
 import {
   generationOfLink,
@@ -298,21 +299,14 @@ export class BootService {
         `generation ${generation}'s closure is not in the store (garbage-collected)`,
       );
     const { snapshot, backup } = await this.ctx.safeguard(m, "profile-switch");
-    const enter = ["--root", this.ctx.root, "--"];
+    // The installed system's own nix-env and switch-to-configuration (core/chroot.ts).
+    const cmds = profileSwitchCommands(generation);
     const job = this.jobs.start(
       "profile-switch",
       `switch to generation ${generation}`,
       [
-        {
-          label: "switch profile",
-          file: "nixos-enter",
-          args: [...enter, "nix-env", "-p", `${PROFILES}/system`, "--switch-generation", String(generation)],
-        },
-        {
-          label: "install boot entries",
-          file: "nixos-enter",
-          args: [...enter, `${PROFILES}/system/bin/switch-to-configuration`, "boot"],
-        },
+        { label: "switch profile", ...inTarget(this.ctx.root, cmds.switchProfile) },
+        { label: "install boot entries", ...inTarget(this.ctx.root, cmds.installBoot) },
       ],
       who,
       async (say) =>

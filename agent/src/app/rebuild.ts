@@ -1,3 +1,4 @@
+import { inTarget, rebuildCommand } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
 import { checkReach } from "../system/reach.js";
 import type { RescueContext } from "./context.js";
@@ -49,23 +50,12 @@ export class RebuildService {
     this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
     const { snapshot, backup } = await this.ctx.safeguard(m, "rebuild");
     const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);
-    const args = [
-      "--root",
-      this.ctx.root,
-      "--",
-      "nixos-rebuild",
-      req.action,
-      // The live system's kernel and mounts do not allow Nix's sandbox inside the chroot.
-      "--option",
-      "sandbox",
-      "false",
-      ...(req.flake ? ["--flake", req.flake] : []),
-      ...(req.extraArgs ?? []),
-    ];
+    // The installed system's own nixos-rebuild, with its login environment (core/chroot.ts).
+    const command = inTarget(this.ctx.root, rebuildCommand(req));
     const job = this.jobs.start(
       "rebuild",
       `nixos-rebuild ${req.action}${req.flake ? ` --flake ${req.flake}` : ""}`,
-      [{ label: "nixos-rebuild", file: "nixos-enter", args }],
+      [{ label: "nixos-rebuild", ...command }],
       who,
       async (say) => {
         say(
