@@ -347,6 +347,8 @@ export interface BootOptions {
   memMb?: number;
   /** extra files copied into the /host share: name -> host path */
   extraShareFiles?: Record<string, string>;
+  /** extra kernel command-line words (the guest's initrd ignores them; the kernel logs them) */
+  append?: string[];
 }
 
 export interface RunResult {
@@ -665,6 +667,7 @@ export async function boot(opts: BootOptions): Promise<Vm> {
     "systemd.show_status=0",
     opts.hostid ? `lbvm.hostid=${opts.hostid}` : "",
     opts.hostname ? `lbvm.hostname=${opts.hostname}` : "",
+    ...(opts.append ?? []),
   ]
     .filter(Boolean)
     .join(" ");

@@ -14,6 +14,7 @@ import { PAGE, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
+import { registerDiagnosisRoutes } from "./routes/diagnosis.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
@@ -135,5 +136,6 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   registerActionRoutes(app, opts.services);
   registerUiRoutes(app, opts.ui ?? PAGE);
   registerRescueRoutes(app, opts.services, opts.token);
+  registerDiagnosisRoutes(app, opts.services);
   return app;
 }
