@@ -1,5 +1,6 @@
 import { type Child, clear, h, kv, table } from "../dom.js";
 import { act, btn, PHASE_WORDS, type Status, type ViewContext, warnings } from "./common.js";
+import { diagnosisSection } from "./diagnosis.js";
 
 function unlockForms(ctx: ViewContext, s: Status): Child[] {
   const pools = [...new Set(s.locked.map((d) => d.split("/")[0] as string))];
@@ -102,6 +103,7 @@ export async function overview(ctx: ViewContext): Promise<void> {
   clear(
     ctx.main,
     h("h1", { id: "summary" }, s.summary),
+    s.phase === "mounted-ro" || s.phase === "mounted-rw" ? diagnosisSection(ctx) : null,
     warnings(s.warnings),
     s.locked.length || s.luks.some((l) => !l.opened)
       ? h("section", { "aria-label": "Unlock" }, h("h2", {}, "Unlock"), ...unlockForms(ctx, s))
