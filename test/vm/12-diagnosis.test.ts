@@ -42,10 +42,11 @@ async function capture(vm: Vm, kase: string): Promise<void> {
       [`${tag}-tail`, `${base} -n 1`],
     );
   }
-  cmds.push([
-    "initrd-5-list",
-    "zcat /mnt/nix/var/nix/profiles/system-5-link/initrd | cpio -t --quiet | sort",
-  ]);
+  // store links are absolute: resolve them under /mnt by hand
+  const initrdOf = (n: number) =>
+    `/mnt$(readlink /mnt$(readlink /mnt/nix/var/nix/profiles/system-${n}-link)/initrd)`;
+  cmds.push(["initrd-5-list", `zcat ${initrdOf(5)} | cpio -t --quiet | sort`]);
+  cmds.push(["configuration-nix", "cat /mnt/etc/nixos/configuration.nix"]);
   const index: string[] = [];
   for (const [name, cmd] of cmds) {
     const r = await vm.run(cmd);
@@ -53,12 +54,12 @@ async function capture(vm: Vm, kase: string): Promise<void> {
     if (r.stderr) await writeFile(path.join(dir, `${name}.stderr`), r.stderr);
     index.push(`${name}\t${r.rc}\t${cmd}`);
   }
+  await writeFile(path.join(dir, "index.tsv"), `${index.join("\n")}\n`);
   for (const n of [4, 5])
     await writeFile(
       path.join(dir, `initrd-${n}.gz`),
-      Buffer.from(await vm.sh(`base64 -w0 /mnt/nix/var/nix/profiles/system-${n}-link/initrd`), "base64"),
+      Buffer.from(await vm.sh(`base64 -w0 ${initrdOf(n)}`), "base64"),
     );
-  await writeFile(path.join(dir, "index.tsv"), `${index.join("\n")}\n`);
 }
 
 let sets: DiagnosisSets;
@@ -80,6 +81,7 @@ describe("scenario 12a/c: 4 booted, 5 and 6 hang in stage 1 (then: no journal at
     const r = await vm.api("GET", "/v1/diagnosis");
     expectOk(r);
     d = r.body;
+    if (CAPTURE) await writeFile(path.join(OUT, "good", "diagnosis.json"), `${JSON.stringify(d, null, 2)}\n`);
     expect(d.journal.state).toBe("ok");
     expect(d).toMatchObject({ lastGood: 4, firstBad: 5, bad: [5, 6] });
     expect(d.sentence).toMatch(
@@ -172,6 +174,8 @@ describe("scenario 12b: generation 5 reached stage 2, vfio-bind.service failed, 
     const r = await vm.api("GET", "/v1/diagnosis");
     expectOk(r);
     const d = r.body;
+    if (CAPTURE)
+      await writeFile(path.join(OUT, "failed", "diagnosis.json"), `${JSON.stringify(d, null, 2)}\n`);
     expect(d).toMatchObject({ lastGood: 4, firstBad: 5, bad: [5, 6] });
     expect(d.sentence).toMatch(
       /^Generation 4 booted last successfully \(\d{4}-\d\d-\d\d, clean shutdown\); generation 5 booted on \d{4}-\d\d-\d\d but vfio-bind\.service failed and the journal ends abruptly; 6 has no boot in the journal: it hangs before the root is mounted\.$/,

@@ -11,7 +11,7 @@ import {
   type JournalFacts,
 } from "../core/diagnosis.js";
 import { LifeboatError } from "../core/errors.js";
-import { GIT_LOG_FORMAT, parseGitLog, parseUnifiedDiff } from "../core/gitlog.js";
+import { GIT_LOG_FORMAT, gitInvocation, parseGitLog, parseUnifiedDiff } from "../core/gitlog.js";
 import { readInitrd } from "../core/initrd.js";
 import { parseListBoots } from "../core/journal.js";
 import {
@@ -437,41 +437,7 @@ export class DiagnosisService {
         return empty("refused", `/etc/nixos/.git/${p} points git elsewhere`);
     if (!since || !until) return empty("failed", "a generation date is unknown");
     const gitDir = await files.resolve("/etc/nixos/.git", false);
-    const env = {
-      GIT_CONFIG_NOSYSTEM: "1",
-      GIT_CONFIG_GLOBAL: "/dev/null",
-      GIT_ATTR_NOSYSTEM: "1",
-      HOME: "/var/empty",
-      XDG_CONFIG_HOME: "/var/empty",
-      GIT_TERMINAL_PROMPT: "0",
-      GIT_OPTIONAL_LOCKS: "0",
-      GIT_NO_REPLACE_OBJECTS: "1",
-      GIT_PAGER: "cat",
-      PAGER: "cat",
-      GIT_DIR: gitDir,
-    };
-    const safe = [
-      "-c",
-      "core.fsmonitor=false",
-      "-c",
-      "core.hooksPath=/dev/null",
-      "-c",
-      "core.pager=cat",
-      "-c",
-      `safe.directory=${gitDir}`,
-      "-c",
-      `safe.directory=${gitDir.replace(/\/\.git$/, "")}`,
-      "-c",
-      "log.showSignature=false",
-      "-c",
-      "log.mailmap=false",
-      "-c",
-      "diff.external=",
-      "-c",
-      "core.attributesFile=/dev/null",
-      `--git-dir=${gitDir}`,
-      "--no-pager",
-    ];
+    const { env, args: safe } = gitInvocation(gitDir);
     const run = (args: string[]) => this.ctx.sys.run("git", [...safe, ...args], { env, timeoutMs: 20_000 });
     const log = await run([
       "log",

@@ -610,7 +610,8 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
         : `No boot in the journal reached multi-user with a known generation${boots.some((b) => b.generation === null) ? " (the boots' command lines name no current generation)" : ""}.`;
   } else {
     const gv = goodView as GenerationView;
-    const head = `Generation ${gv.number} booted last${gv.status === "failed" ? " successfully" : ""} (${day(goodBoot?.first ?? null)}, ${goodBoot?.ended === "shutdown" ? "clean shutdown" : "the journal ends abruptly"})`;
+    const later = boots.some((b) => b.index > (goodBoot?.index ?? 0));
+    const head = `Generation ${gv.number} booted last${later ? " successfully" : ""} (${day(goodBoot?.first ?? null)}, ${goodBoot?.ended === "shutdown" ? "clean shutdown" : "the journal ends abruptly"})`;
     if (bad.length === 0)
       sentence = `${head}; it is the newest generation: no newer configuration explains a failure.`;
     else {

@@ -61,3 +61,60 @@ export function parseUnifiedDiff(text: string): ChangedLine[] {
   }
   return out;
 }
+
+/**
+ * How git is run on the installed system's repository, which is untrusted data: no system or global
+ * config, no $HOME, no pager, no hooks, no fsmonitor, no external diff, no replace objects, no
+ * optional locks (nothing written). Config in the repository itself is still read by git; every key
+ * of it that can run a program on `log`/`rev-list`/`diff` is overridden here (command-line `-c` wins).
+ */
+export function gitInvocation(gitDir: string): { env: Record<string, string>; args: string[] } {
+  return {
+    env: {
+      GIT_CONFIG_NOSYSTEM: "1",
+      GIT_CONFIG_GLOBAL: "/dev/null",
+      GIT_ATTR_NOSYSTEM: "1",
+      HOME: "/var/empty",
+      XDG_CONFIG_HOME: "/var/empty",
+      GIT_TERMINAL_PROMPT: "0",
+      GIT_OPTIONAL_LOCKS: "0",
+      GIT_NO_REPLACE_OBJECTS: "1",
+      GIT_PAGER: "cat",
+      PAGER: "cat",
+      GIT_EXTERNAL_DIFF: "",
+      GIT_DIR: gitDir,
+    },
+    args: [
+      "-c",
+      "core.fsmonitor=false",
+      "-c",
+      "core.hooksPath=/dev/null",
+      "-c",
+      "core.pager=cat",
+      "-c",
+      `safe.directory=${gitDir}`,
+      "-c",
+      `safe.directory=${gitDir.replace(/\/\.git$/, "")}`,
+      "-c",
+      "log.showSignature=false",
+      "-c",
+      "log.mailmap=false",
+      "-c",
+      "diff.external=",
+      "-c",
+      "core.attributesFile=/dev/null",
+      "-c",
+      "gpg.program=false",
+      "-c",
+      "core.sshCommand=false",
+      "-c",
+      "diff.noprefix=false",
+      "-c",
+      "diff.mnemonicPrefix=false",
+      "-c",
+      "log.decorate=false",
+      `--git-dir=${gitDir}`,
+      "--no-pager",
+    ],
+  };
+}

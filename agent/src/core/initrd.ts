@@ -70,9 +70,10 @@ function zstdDecompress(data: Buffer): Buffer {
 /** Parse newc cpio archives from `buf` at `off` (one or more, zero padding between). */
 function readCpio(buf: Buffer, start: number, out: Map<string, CpioEntry>): number {
   let off = start;
-  while (off + 110 <= buf.length) {
+  while (off < buf.length) {
     while (off < buf.length && buf[off] === 0) off++;
-    if (off + 110 > buf.length || formatAt(buf, off) !== "cpio") return off;
+    if (off >= buf.length || formatAt(buf, off) !== "cpio") return off;
+    if (off + 110 > buf.length) throw new Error("cpio archive cut short in a header");
     const hex = (i: number) => Number.parseInt(buf.toString("latin1", off + 6 + i * 8, off + 14 + i * 8), 16);
     const mode = hex(1);
     const size = hex(6);
@@ -156,7 +157,12 @@ export function readInitrd(buf: Buffer): InitrdInfo {
     const fmt = formatAt(buf, off);
     if (fmt === "cpio") {
       segments.push("cpio");
-      off = readCpio(buf, off, entries);
+      try {
+        off = readCpio(buf, off, entries);
+      } catch (err) {
+        notes.push(`the cpio archive at byte ${off} is not readable: ${(err as Error).message}`);
+        break;
+      }
       continue;
     }
     if (fmt === "gzip" || fmt === "zstd") {
