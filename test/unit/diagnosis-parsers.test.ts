@@ -270,3 +270,36 @@ describe("git on an untrusted /etc/nixos (real git, hostile repository config)",
     expect(existsSync(marker)).toBe(true);
   });
 });
+
+describe("mutated captures: data or a ParseError, never a crash or a hang", () => {
+  let seed = 14;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const mutate = (b: Buffer) => {
+    const c = Buffer.from(b);
+    for (let k = 0; k < 1 + rnd(8); k++) c[rnd(c.length)] = rnd(256);
+    return rnd(4) === 0 ? c.subarray(0, rnd(c.length)) : c;
+  };
+  it("initrd archives", () => {
+    for (const f of ["scripted-zstd-ucode.initrd", "scripted-gzip.initrd", "systemd-zstd.initrd"])
+      for (let i = 0; i < 300; i++) expect(Array.isArray(readInitrd(mutate(bytes(f))).modules)).toBe(true);
+  });
+  it("journal records, bootspec, git", () => {
+    const inputs: [string, (t: string) => unknown][] = [
+      [text("vm-captured/diag/good/boot0-milestones.stdout"), parseJournalRecords],
+      [readFileSync(join(D, "GENERATED-boot-24.11.json"), "utf8"), parseBootspecDocument],
+      [readFileSync(join(D, "git-log.stdout"), "utf8"), parseGitLog],
+      [readFileSync(join(D, "git-diff-U0.stdout"), "utf8"), parseUnifiedDiff],
+    ];
+    for (const [t, parse] of inputs)
+      for (let i = 0; i < 300; i++) {
+        try {
+          parse(mutate(Buffer.from(t)).toString("utf8"));
+        } catch (err) {
+          expect(err).toBeInstanceOf(ParseError);
+        }
+      }
+  });
+});

@@ -125,12 +125,7 @@ describe("planner on scenario 12's real journals", () => {
       [3, "before-journal"],
     ]);
     expect(d.changes?.initrd.loadedAdded).toEqual(["vfio_pci", "vfio", "vfio_iommu_type1"]);
-    expect(d.proposals.map((p) => p.kind)).toEqual([
-      "loader-default",
-      "kernel-param",
-      "open-config",
-      "open-config",
-    ]);
+    expect(d.proposals.map((p) => p.kind)).toEqual(["loader-default", "kernel-param", "open-config"]);
     expect(d.proposals[1]?.requests.map((r) => r.path)).toEqual([
       "/v1/boot/entries/nixos-generation-5/kernel-params",
       "/v1/boot/entries/nixos-generation-6/kernel-params",

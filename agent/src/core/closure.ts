@@ -37,7 +37,7 @@ export function parseStoreName(path: string): StoreName | null {
 
 /** Store paths that are parts of a system rather than packages (they change with every build). */
 const PLUMBING =
-  /^(nixos-system-|etc$|system-path$|system-units$|user-units$|unit-|initrd-linux|linux-.*-modules(-shrunk)?$|kernel-modules$|extra-utils$|firmware$|.*\.(conf|service|socket|target|timer|mount|sh|json)$)/;
+  /^(nixos-system-|(etc|system-path|system-units|user-units|kernel-modules|extra-utils|firmware)($|-)|unit-|initrd-linux|linux-.*-modules(-shrunk)?$|.*\.(conf|service|socket|target|timer|mount|sh|json)$)/;
 
 export interface PackageChange {
   pname: string;

@@ -347,7 +347,7 @@ function configHits(
   const out: { path: string; line: number; text: string; word: string }[] = [];
   for (const w of words) {
     const esc = w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    const re = new RegExp(`(^|[^A-Za-z0-9_.-])${esc}($|[^A-Za-z0-9_-])`);
+    const re = new RegExp(`(^|[^A-Za-z0-9_-])${esc}($|[^A-Za-z0-9_-])`);
     for (const f of files) {
       const lines = f.text.split("\n");
       const i = lines.findIndex((l) => re.test(l) && !/^\s*#/.test(l));
@@ -459,13 +459,14 @@ function proposals(
     }
   }
   // The configuration: the line that names a new module or a failing unit, or a changed line.
+  // failing units first (the stronger evidence), then the modules new in the initrd
   const words = new Set<string>();
-  if (changes) for (const m of [...changes.initrd.loadedAdded, ...changes.initrd.modulesAdded]) words.add(m);
   const failing = new Set<string>();
   for (const b of boots)
     if (b.generation !== null && bad.some((g) => g.number === b.generation))
       for (const f of b.failedUnits) failing.add(f.unit);
   for (const u of failing) words.add(u.replace(/\.(service|socket|timer|mount|target)$/, ""));
+  if (changes) for (const m of [...changes.initrd.loadedAdded, ...changes.initrd.modulesAdded]) words.add(m);
   const hits = configHits(input.configFiles, [...words]);
   const seen = new Set<string>();
   for (const hit of hits.slice(0, 4)) {

@@ -84,8 +84,8 @@ async function apply(ctx: ViewContext, p: Proposal, button: HTMLButtonElement): 
         return ctx.notice(`${err.message} — use the Mount view to re-mount read-write, then come back.`);
       throw err;
     }
-    ctx.notice(`Done: ${p.title}.`, "info");
     ctx.rerender();
+    ctx.notice(`Done: ${p.title}.`, "info");
   });
 }
 
