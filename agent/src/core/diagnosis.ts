@@ -599,11 +599,10 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
   const goodBoot = good ? boots.find((b) => b.bootId === good.bootId) : undefined;
   if (!journalOk) {
     const head = journalWords(input.journal);
+    const def = newest.find((g) => g.bootDefault) ?? newest[0];
     sentence = `${head.charAt(0).toUpperCase()}${head.slice(1)}: boots cannot be matched to generations.${
-      lastGood && firstBad
-        ? ` Generation ${firstBad.number} (${day(firstBad.date)}) is the newest before the boot default's; generation ${lastGood.number} is the one before it.`
-        : ""
-    }`;
+      def ? ` The boot default is generation ${def.number} (${day(def.date)})` : ""
+    }${lastGood ? `; without evidence, generation ${lastGood.number}, the one before it, is the one to fall back to.` : "."}`;
   } else if (!good) {
     sentence =
       boots.length === 0
