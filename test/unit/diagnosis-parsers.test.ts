@@ -265,6 +265,7 @@ describe("git on an untrusted /etc/nixos (real git, hostile repository config)",
     expect(existsSync(marker)).toBe(false);
     // the same repository really is hostile: a plain `git diff` runs its diff.external
     spawnSync("git", ["--git-dir", join(repo, ".git"), "diff", a, b], {
+      cwd: root, // diff.external is `touch` with git's arguments: it creates files where it runs
       env: { ...process.env, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" },
     });
     expect(existsSync(marker)).toBe(true);
