@@ -14,6 +14,7 @@
   coreutils,
   systemd,
   nixos-enter,
+  gitMinimal,
 }:
 let
   packageJson = lib.importJSON ../package.json;
@@ -29,6 +30,7 @@ let
       coreutils
       systemd
       nixos-enter
+      gitMinimal
       ;
   };
   named =

@@ -274,6 +274,7 @@ in
       expected = map (p: p.pname or p.name) [
         pkgs.util-linux
         pkgs.cryptsetup
+        pkgs.gitMinimal
         pkgs.coreutils
         pkgs.systemd
         pkgs.nixos-enter

@@ -7,6 +7,7 @@ import { AutoMounter } from "./automount.js";
 import { BootService } from "./boot.js";
 import { RescueContext } from "./context.js";
 import { DetectionService } from "./detect.js";
+import { DiagnosisService } from "./diagnosis.js";
 import { InstalledSystem } from "./installed.js";
 import { JobManager, type JobView } from "./jobs.js";
 import { JournalService } from "./journal.js";
@@ -30,6 +31,7 @@ export interface Services {
   rebuild: RebuildService;
   snapshots: SnapshotService;
   journal: JournalService;
+  diagnosis: DiagnosisService;
   power: PowerService;
   auto: AutoMounter;
   autoMount: () => AutoMountState;
@@ -119,6 +121,8 @@ export function createServices(
     o.fileTimeoutMs,
   );
   const auto = new AutoMounter(o.autoMount, mounts, log.child({ component: "auto-mount" }));
+  const boot = new BootService(ctx, jobs);
+  const config = new ConfigService(ctx);
   return {
     version: o.version,
     detection,
@@ -126,11 +130,12 @@ export function createServices(
     lock,
     jobs,
     audit,
-    boot: new BootService(ctx, jobs),
-    config: new ConfigService(ctx),
+    boot,
+    config,
     rebuild: new RebuildService(ctx, jobs, reach),
     snapshots: new SnapshotService(ctx),
     journal: new JournalService(ctx),
+    diagnosis: new DiagnosisService(ctx, boot, config),
     power: new PowerService(sys, mounts, jobs, audit, log.child({ component: "power" }), o.rebootDelayMs),
     auto,
     autoMount: () => auto.state,

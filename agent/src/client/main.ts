@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { applyKernelParams, hunks, lineDiff } from "../ui/diff.js";
 import { runBatch } from "./batch.js";
+import { diagnoseCommand } from "./diagnose.js";
 import { bytes, table } from "./format.js";
 import { ClientError, Connection, parseHost } from "./http.js";
 import { promptSecret, promptYesNo } from "./prompt.js";
@@ -15,6 +16,7 @@ Usage: lifeboat client --host ADDR[:PORT] [--token T] [--fingerprint SHA256] [--
 
 Commands:
   status                         what was found, what is mounted, warnings
+  diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
   disks | pools                  block devices; pools with their state
   mount [--rw] [--force] [--pool P]   show the plan, confirm, mount (read-only unless --rw)
   unmount [--export]             unmount (and export the pools)
@@ -99,6 +101,7 @@ const VALUED = new Set([
   "--concurrency",
   "--token-file",
   "--collector-fingerprint",
+  "--apply",
 ]);
 const BOOLEAN = new Set(["--json", "--yes", "-y", "--rw", "--force", "--export", "--build", "--help", "-h"]);
 
@@ -205,6 +208,8 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       );
       return 0;
     }
+    case "diagnose":
+      return diagnoseCommand(c, io, { json, yes: has(a, "--yes"), apply: one(a, "--apply") });
     case "disks": {
       const d = await c.json<{ disks: Dev[] }>("GET", "/v1/disks");
       const rows: string[][] = [];

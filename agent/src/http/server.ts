@@ -15,6 +15,7 @@ import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { type MetricsOptions, registerMetricsRoutes } from "./routes/metrics.js";
+import { registerDiagnosisRoutes } from "./routes/diagnosis.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
@@ -142,5 +143,6 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   registerUiRoutes(app, opts.ui ?? PAGE);
   registerRescueRoutes(app, opts.services, opts.token);
   registerMetricsRoutes(app, opts.services, { token: opts.token, limiter }, opts.metrics);
+  registerDiagnosisRoutes(app, opts.services);
   return app;
 }

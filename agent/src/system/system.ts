@@ -137,6 +137,11 @@ export const READ_ONLY_COMMANDS: Record<string, (args: readonly string[]) => boo
     ["isLuks", "luksDump", "status"].includes(a[0] ?? "") ||
     (a[0] === "open" && a.includes("--test-passphrase")),
   journalctl: () => true,
+  // the diagnosis reads /etc/nixos's history: log, rev-list and diff only read
+  git: (a) => {
+    const sub = a.find((x, i) => !x.startsWith("-") && a[i - 1] !== "-c");
+    return ["log", "rev-list", "diff"].includes(sub ?? "");
+  },
 };
 
 export function isReadOnlyCommand(file: string, args: readonly string[]): boolean {

@@ -17,6 +17,8 @@ in
   curl = stub "curl-stub" { meta.mainProgram = "curl"; };
   jq = stub "jq-stub" { meta.mainProgram = "jq"; };
   nixos-enter = stub "nixos-enter-stub" { meta.mainProgram = "nixos-enter"; };
+  # pkgs/top-level/all-packages.nix: git without GUI, Perl/Python extras (the diagnosis runs `git log`).
+  gitMinimal = stub "git-minimal-stub" { meta.mainProgram = "git"; };
   # pkgs/by-name/ni/nixos-rebuild-ng: `withNgSuffix` decides the command name.
   nixos-rebuild-ng = final.callPackage (
     {
