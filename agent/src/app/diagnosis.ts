@@ -10,7 +10,6 @@ import {
   type InitrdFacts,
   type JournalFacts,
 } from "../core/diagnosis.js";
-import { LifeboatError } from "../core/errors.js";
 import { GIT_LOG_FORMAT, gitInvocation, parseGitLog, parseUnifiedDiff } from "../core/gitlog.js";
 import { readInitrd } from "../core/initrd.js";
 import { parseListBoots } from "../core/journal.js";
