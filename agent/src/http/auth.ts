@@ -1,14 +1,21 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import { LifeboatError } from "../core/errors.js";
 
 function digest(s: string): Buffer {
   return createHash("sha256").update(s, "utf8").digest();
 }
 
-/** Constant-time token check (compares fixed-length digests, so the length does not leak either). */
+/**
+ * Constant-time check against one token (compares fixed-length digests, so the length does not
+ * leak either). The expected token is hashed once, here, not on every request.
+ */
+export function tokenMatcher(expected: string): (presented: string | undefined) => boolean {
+  const want = digest(expected);
+  return (presented) => presented !== undefined && timingSafeEqual(want, digest(presented));
+}
+
+/** One-off comparison (tests, tools); the server uses tokenMatcher. */
 export function tokenMatches(expected: string, presented: string | undefined): boolean {
-  if (presented === undefined) return false;
-  return timingSafeEqual(digest(expected), digest(presented));
+  return tokenMatcher(expected)(presented);
 }
 
 export function bearer(header: string | undefined): string | undefined {
@@ -17,40 +24,47 @@ export function bearer(header: string | undefined): string | undefined {
   return m?.[1];
 }
 
-/** Failed attempts per client address in a sliding window; past the limit, 429 until it slides. */
+export interface FailureVerdict {
+  /** Past the limit: answer 429 instead of 401. */
+  limited: boolean;
+  /** Seconds until the oldest failure in the window expires. */
+  retryAfter: number;
+  /** This failure is the one that crossed the limit (log it once, not every time). */
+  crossed: boolean;
+}
+
+/**
+ * Failed token attempts per client address in a sliding window. It only ever sees FAILURES: the
+ * server asks it nothing when the token is right, so a valid token is never refused — behind an
+ * SSH tunnel every operator is 127.0.0.1, and someone else's typos must not lock them out. Past
+ * the limit a wrong token gets 429 instead of 401 until the window slides.
+ */
 export class FailureLimiter {
-  private readonly failures = new Map<string, number[]>();
+  private readonly failures = new Map<string, { times: number[]; limited: boolean }>();
   constructor(
     private readonly limit = 20,
     private readonly windowMs = 60_000,
     private readonly now: () => number = Date.now,
   ) {}
 
-  private recent(key: string): number[] {
+  /** Record one failure from `key` and say whether that address is now rate-limited. */
+  fail(key: string): FailureVerdict {
     const t = this.now();
-    const list = (this.failures.get(key) ?? []).filter((x) => t - x < this.windowMs);
-    if (list.length === 0) this.failures.delete(key);
-    else this.failures.set(key, list);
-    return list;
-  }
-
-  check(key: string): void {
-    const list = this.recent(key);
-    if (list.length >= this.limit) {
-      const retry = Math.ceil((this.windowMs - (this.now() - (list[0] as number))) / 1000);
-      throw new LifeboatError(
-        "rate-limited",
-        `too many failed token attempts from ${key}; retry in ${retry}s`,
-        { retryAfter: retry },
-      );
-    }
-  }
-
-  fail(key: string): void {
-    const list = this.recent(key);
-    list.push(this.now());
-    this.failures.set(key, list);
-    // Bound memory under a spray of addresses.
+    const entry = this.failures.get(key) ?? { times: [], limited: false };
+    const times = entry.times.filter((x) => t - x < this.windowMs);
+    const limited = times.length >= this.limit;
+    times.push(t);
+    // Only the newest `limit` failures matter: memory per address stays bounded under a spray.
+    if (times.length > this.limit) times.splice(0, times.length - this.limit);
+    const crossed = limited && !entry.limited;
+    // Re-inserted so that the Map's order is least recently failing first.
+    this.failures.delete(key);
+    this.failures.set(key, { times, limited });
     if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value as string);
+    return {
+      limited,
+      retryAfter: Math.max(1, Math.ceil((this.windowMs - (t - (times[0] as number))) / 1000)),
+      crossed,
+    };
   }
 }

@@ -1,4 +1,3 @@
-import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import Fastify, {
@@ -11,13 +10,15 @@ import Fastify, {
 import type { Logger } from "pino";
 import type { Services } from "../app/services.js";
 import { PAGE, type PageParts } from "../ui/page.js";
-import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
+import { bearer, FailureLimiter, tokenMatcher } from "./auth.js";
+import type { SchemaBackend } from "./compiled.js";
+import { RequestLogs } from "./logging.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
-import { Problem } from "./schemas.js";
+import { schemaBackend } from "./schema-backend.js";
 
 export type { Services };
 
@@ -30,6 +31,8 @@ export interface ServerOptions {
   limiter?: FailureLimiter;
   /** The web page served at `/` (default: the page built into the bundle). */
   ui?: PageParts | null;
+  /** How schemas are compiled and the OpenAPI document made (default: see schema-backend.ts). */
+  schemas?: SchemaBackend;
 }
 
 export const PUBLIC_PATHS = ["/healthz", "/"];
@@ -42,11 +45,26 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/** Options of the route schema compilers: the same at build time (precompiled) and in tests. */
+export const AJV_OPTIONS = {
+  customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true },
+} as const;
+
+const pathOf = (url: string) => {
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+};
+
 export async function buildServer(opts: ServerOptions): Promise<App> {
+  const schemas = opts.schemas ?? schemaBackend;
   const app: App = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
+    // Request lines at debug; changes, jobs, warnings and errors are logged by the services at info.
+    logController: new RequestLogs(),
     bodyLimit: 256 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
+    ajv: AJV_OPTIONS,
+    // The compilers' own types are ajv's and fast-json-stringify's; ours are fastify's route view.
+    schemaController: { compilersFactory: schemas.compilersFactory as never },
     trustProxy: false,
     // Errors the router raises before any handler (bad %-encoding, over-long parameters) take the
     // same problem+json shape as every other error.
@@ -79,21 +97,31 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
 
   const publicPaths = new Set(opts.publicPaths ?? PUBLIC_PATHS);
   const limiter = opts.limiter ?? new FailureLimiter();
+  const valid = tokenMatcher(opts.token);
   app.addHook("onRequest", async (req, reply) => {
-    const path = req.url.split("?")[0] ?? "";
-    if (publicPaths.has(path) && req.method === "GET") return;
+    if (req.method === "GET" && publicPaths.has(pathOf(req.url))) return;
+    // A valid token always passes: the limiter only ever counts failures.
+    if (valid(bearer(req.headers.authorization))) return;
     const who = req.ip;
-    limiter.check(who);
-    if (!tokenMatches(opts.token, bearer(req.headers.authorization))) {
-      limiter.fail(who);
-      req.log.warn({ ip: who, path }, "rejected request without a valid token");
+    const path = pathOf(req.url);
+    const verdict = limiter.fail(who);
+    if (verdict.limited) {
+      if (verdict.crossed) req.log.warn({ ip: who, path }, "too many failed token attempts: answering 429");
       return sendProblem(
         reply,
         req,
-        "unauthorized",
-        "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)",
+        "rate-limited",
+        `too many failed token attempts from ${who}; retry in ${verdict.retryAfter}s`,
+        { retryAfter: verdict.retryAfter },
       );
     }
+    req.log.warn({ ip: who, path }, "rejected request without a valid token");
+    return sendProblem(
+      reply,
+      req,
+      "unauthorized",
+      "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)",
+    );
   });
 
   // `curl -X POST …/v1/mount` with no body means "defaults": validate it as {}.
@@ -101,20 +129,7 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     if (req.method === "POST" && (req.body === undefined || req.body === null)) req.body = {};
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Lifeboat rescue agent",
-        version: opts.services.version,
-        description:
-          "Detect, import and mount a broken NixOS-on-ZFS system, and fix it. Every route but /healthz needs the bearer token.",
-      },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-      security: [{ bearer: [] }],
-    },
-  });
-  app.addSchema(Problem);
+  await schemas.register(app as unknown as FastifyInstance, opts.services.version);
 
   app.get(
     "/healthz",
@@ -129,7 +144,9 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
       version: opts.services.version,
     }),
   );
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, async (_req, reply) =>
+    reply.type("application/json; charset=utf-8").send(schemas.openapi(app as unknown as FastifyInstance)),
+  );
 
   registerReadRoutes(app, opts.services);
   registerActionRoutes(app, opts.services);
