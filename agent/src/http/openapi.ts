@@ -1,4 +1,13 @@
+import type { FastifyInstance } from "fastify";
 import { Problem } from "./schemas.js";
+
+/** Where the document comes from: swagger from source (openapi-source.ts), prebuilt in the bundle. */
+export interface OpenApiSource {
+  /** Called before any route is registered. */
+  register(app: FastifyInstance, version: string): Promise<void>;
+  /** The document as JSON text. */
+  document(app: FastifyInstance): string;
+}
 
 /** What @fastify/swagger produces, as far as we touch it. */
 export interface OpenApiDocument {

@@ -11,14 +11,14 @@ import type { Logger } from "pino";
 import type { Services } from "../app/services.js";
 import { PAGE, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, tokenMatcher } from "./auth.js";
-import type { SchemaBackend } from "./compiled.js";
+import { schemaCompilers } from "./compilers.js";
 import { RequestLogs } from "./logging.js";
+import { openApiSource } from "./openapi-source.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
-import { schemaBackend } from "./schema-backend.js";
 
 export type { Services };
 
@@ -31,8 +31,8 @@ export interface ServerOptions {
   limiter?: FailureLimiter;
   /** The web page served at `/` (default: the page built into the bundle). */
   ui?: PageParts | null;
-  /** How schemas are compiled and the OpenAPI document made (default: see schema-backend.ts). */
-  schemas?: SchemaBackend;
+  /** Compile every route schema at registration instead of on first use (the build's check). */
+  compileEagerly?: boolean;
 }
 
 export const PUBLIC_PATHS = ["/healthz", "/"];
@@ -45,26 +45,19 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
-/** Options of the route schema compilers: the same at build time (precompiled) and in tests. */
-export const AJV_OPTIONS = {
-  customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true },
-} as const;
-
 const pathOf = (url: string) => {
   const q = url.indexOf("?");
   return q < 0 ? url : url.slice(0, q);
 };
 
 export async function buildServer(opts: ServerOptions): Promise<App> {
-  const schemas = opts.schemas ?? schemaBackend;
   const app: App = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Request lines at debug; changes, jobs, warnings and errors are logged by the services at info.
     logController: new RequestLogs(),
     bodyLimit: 256 * 1024,
-    ajv: AJV_OPTIONS,
-    // The compilers' own types are ajv's and fast-json-stringify's; ours are fastify's route view.
-    schemaController: { compilersFactory: schemas.compilersFactory as never },
+    // TypeBox validators and fast-json-stringify serializers, made on first use (compilers.ts).
+    schemaController: { compilersFactory: schemaCompilers(opts.compileEagerly) as never },
     trustProxy: false,
     // Errors the router raises before any handler (bad %-encoding, over-long parameters) take the
     // same problem+json shape as every other error.
@@ -129,7 +122,7 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     if (req.method === "POST" && (req.body === undefined || req.body === null)) req.body = {};
   });
 
-  await schemas.register(app as unknown as FastifyInstance, opts.services.version);
+  await openApiSource.register(app as unknown as FastifyInstance, opts.services.version);
 
   app.get(
     "/healthz",
@@ -145,7 +138,9 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     }),
   );
   app.get("/openapi.json", { schema: { hide: true } }, async (_req, reply) =>
-    reply.type("application/json; charset=utf-8").send(schemas.openapi(app as unknown as FastifyInstance)),
+    reply
+      .type("application/json; charset=utf-8")
+      .send(openApiSource.document(app as unknown as FastifyInstance)),
   );
 
   registerReadRoutes(app, opts.services);
