@@ -7,8 +7,8 @@ import type { MountService } from "../../agent/src/app/mount.js";
 import { createServices, type Services } from "../../agent/src/app/services.js";
 import type { AutoMount } from "../../agent/src/config.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
-import { type FakeConfig, FakeSystem } from "../helpers/fake-system.js";
 import type { checkReach } from "../../agent/src/system/reach.js";
+import { type FakeConfig, FakeSystem } from "../helpers/fake-system.js";
 import { fakeConfig, makeNixosTree, sandbox, type TreeOptions } from "../helpers/fixtures.js";
 import { capture } from "../helpers/secrets.js";
 
