@@ -232,7 +232,9 @@ export class DetectionService {
         if (get.exitCode === 0)
           datasets = withEncryptionRoots(
             datasets,
-            guard("zfs get -j", new Map(), () => parseZfsGet(get.stdout)),
+            guard<ReadonlyMap<string, Record<string, string>>>("zfs get -j", new Map(), () =>
+              parseZfsGet(get.stdout),
+            ),
           );
       }
     }
