@@ -97,6 +97,9 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   void services.auto.run();
+  // The first detection (device scan included) starts only now that /healthz answers; with
+  // auto-mount on, the mount above has already started it and this does nothing.
+  services.detection.start();
   return -1;
 }
 

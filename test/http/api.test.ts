@@ -154,6 +154,12 @@ describe("read routes", () => {
     });
     expect(st.json().candidates[0]).toMatchObject({ id: "zfs:nvmepool", kind: "zfs", pool: "nvmepool" });
     expect(st.json().tls).toBeNull();
+    // How old the detection behind the answer is (readers get the last one at once).
+    expect(st.json().detection).toEqual({
+      at: st.json().detectedAt,
+      ageMs: expect.any(Number),
+      refreshing: false,
+    });
     const disks = await app.inject({ url: "/v1/disks", headers: auth });
     expect(disks.json().esps).toEqual([
       expect.objectContaining({ device: "/dev/nvme0n1p1", evidence: "parttype" }),

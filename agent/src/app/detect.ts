@@ -83,10 +83,51 @@ function lenient(warnings: string[], log: Logger) {
   };
 }
 
+/** How fresh the detection a reader got is (GET /v1/status shows it). */
+export interface DetectionAge {
+  at: string;
+  ageMs: number;
+  /** A newer detection is being made in the background. */
+  refreshing: boolean;
+}
+
+export interface RefreshOptions {
+  /**
+   * Also run the device scan (`zpool import` without a pool, which reads every disk's labels).
+   * Default true: the change may have added or removed pools or devices (an export, a LUKS open).
+   * A change that cannot have (a mount step, a key load) passes false: the importable list is
+   * then the last scan's, less the pools that are imported now.
+   */
+  scan?: boolean;
+}
+
+/** Directories whose entries and times change when a block device appears or goes (cheap to read). */
+const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"];
+
+/**
+ * The machine's inventory, stale-while-revalidate:
+ * - a reader gets the last detection at once (with its age); when it is older than `maxAgeMs`, one
+ *   refresh starts in the background (never more than one at a time, never while a change holds
+ *   the lock);
+ * - a change calls `refresh()`, which invalidates: from then on readers wait for a detection that
+ *   started after the call, so the next reader sees the change;
+ * - the device scan (`zpool import`) runs only when something may have changed: the first
+ *   detection, `refresh()` (unless told otherwise), `?refresh=1`, or a change in the block devices
+ *   (the entries of /sys/class/block and the times of /dev/disk/by-id and /dev/mapper, compared at
+ *   every refresh). Never because time passed.
+ * `maxAgeMs: 0` serves nothing stale: every reader waits for a detection (tests that change the
+ * fake machine behind the agent's back).
+ */
 export class DetectionService {
-  private inflight: Promise<Detection> | null = null;
+  /** Bumped by every refresh(): a detection that started before the last bump is out of date. */
+  private generation = 0;
+  private running: { promise: Promise<Detection>; generation: number } | null = null;
   private queued: Promise<Detection> | null = null;
   private last: Detection | null = null;
+  private lastGeneration = -1;
+  /** The next detection runs the device scan. */
+  private scanWanted = true;
+  private devices: string | null = null;
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
 
@@ -95,6 +136,7 @@ export class DetectionService {
     private readonly log: Logger,
     private readonly root: string,
     private readonly maxAgeMs = 3_000,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -107,45 +149,109 @@ export class DetectionService {
     this.busy = busy;
   }
 
-  /** Latest detection, refreshed when older than maxAge (concurrent readers share one run). */
-  async current(fresh = false): Promise<Detection> {
-    if (this.last && this.busy()) return this.last;
-    if (!fresh && this.last && Date.now() - Date.parse(this.last.at) < this.maxAgeMs) return this.last;
-    return this.inflight ?? this.refresh();
+  /** Start the first detection (with the device scan) in the background: the agent calls it once listening. */
+  start(): void {
+    if (!this.last && !this.running) this.schedule().catch(() => undefined);
   }
 
   /**
-   * A detection that starts after this call: when one is already running (it may have begun
-   * before the caller's last change), the new one is queued behind it.
+   * The latest detection. `fresh` (`?refresh=1`): a new one, with the device scan. Otherwise the
+   * last valid one at once — kicking a background refresh when it is old — or, when a change has
+   * made it invalid (or there is none yet), the next one.
    */
-  refresh(): Promise<Detection> {
-    if (!this.inflight) return this.start();
-    this.queued ??= this.inflight
+  async current(fresh = false): Promise<Detection> {
+    const last = this.last;
+    if (last && this.busy()) return last;
+    if (fresh) return this.refresh({ scan: true });
+    if (last && this.lastGeneration === this.generation && this.maxAgeMs > 0) {
+      if (this.now() - Date.parse(last.at) >= this.maxAgeMs && !this.running && !this.queued)
+        this.schedule().catch(() => undefined);
+      return last;
+    }
+    if (this.queued) return this.queued;
+    if (this.running && this.running.generation === this.generation) return this.running.promise;
+    return this.schedule();
+  }
+
+  /** The age of a detection a reader got, and whether a newer one is on its way. */
+  age(d: Detection): DetectionAge {
+    return {
+      at: d.at,
+      ageMs: Math.max(0, this.now() - Date.parse(d.at)),
+      refreshing: this.running !== null || this.queued !== null,
+    };
+  }
+
+  /**
+   * After a change: a detection that starts after this call (when one is already running — it may
+   * have begun before the change — the new one is queued behind it). Until it is done, readers
+   * wait for it rather than get what was true before the change.
+   */
+  refresh(opts: RefreshOptions = {}): Promise<Detection> {
+    this.generation++;
+    if (opts.scan ?? true) this.scanWanted = true;
+    return this.schedule();
+  }
+
+  private schedule(): Promise<Detection> {
+    if (!this.running) return this.run();
+    this.queued ??= this.running.promise
       .catch(() => undefined)
       .then(() => {
         this.queued = null;
-        return this.start();
+        return this.run();
       });
     return this.queued;
   }
 
-  private start(): Promise<Detection> {
-    const run = this.detect().finally(() => {
-      if (this.inflight === run) this.inflight = null;
-    });
-    this.inflight = run;
-    return run;
+  private run(): Promise<Detection> {
+    const generation = this.generation;
+    const scan = this.scanWanted;
+    this.scanWanted = false;
+    const promise = this.detect(scan).then(
+      (d) => {
+        if (generation >= this.lastGeneration) {
+          this.last = d;
+          this.lastGeneration = generation;
+        }
+        return d;
+      },
+      (err: unknown) => {
+        if (scan) this.scanWanted = true;
+        throw err;
+      },
+    );
+    const entry = { promise, generation };
+    this.running = entry;
+    const clear = () => {
+      if (this.running === entry) this.running = null;
+    };
+    promise.then(clear, clear);
+    return promise;
   }
 
-  private async detect(): Promise<Detection> {
+  /** What identifies the set of block devices, cheaply: names in sysfs, times of the udev links. */
+  private async deviceSignature(): Promise<string> {
+    const [names, byId, mapper] = await Promise.all([
+      this.sys.readdir(DEVICE_WATCH[0] as string),
+      this.sys.lstat(DEVICE_WATCH[1] as string),
+      this.sys.lstat(DEVICE_WATCH[2] as string),
+    ]);
+    return JSON.stringify([names, byId?.mtimeMs ?? null, mapper?.mtimeMs ?? null]);
+  }
+
+  private async detect(scanWanted: boolean): Promise<Detection> {
+    const startedAt = this.now();
     const warnings: string[] = [];
     const soft = lenient(warnings, this.log);
+    const devicesNow = await this.deviceSignature();
+    const scan = scanWanted || this.devices === null || devicesNow !== this.devices;
     const [lsblk, blkid, hostid, procMounts, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
       this.sys.run("blkid", ["-o", "export"]),
       this.sys.run("hostid", []),
       this.sys.readFile("/proc/mounts"),
-      this.zfsState(),
+      scan ? this.zfsState() : this.zfsState(this.last),
     ]);
     let devices: BlockDevice[] = [];
     if (lsblk.exitCode === 0) devices = soft("lsblk", [], () => parseLsblk(lsblk.stdout));
@@ -166,7 +272,7 @@ export class DetectionService {
       root: this.root,
     });
     const detection: Detection = {
-      at: new Date().toISOString(),
+      at: new Date(startedAt).toISOString(),
       root: this.root,
       zfs: zfs.availability,
       hostid: hostid.exitCode === 0 ? soft("hostid", null, () => parseHostIdOutput(hostid.stdout)) : null,
@@ -181,11 +287,15 @@ export class DetectionService {
       candidates,
       warnings: [...warnings, ...zfs.warnings],
     };
-    this.last = detection;
+    this.devices = devicesNow;
     return detection;
   }
 
-  private async zfsState() {
+  /**
+   * Pools and datasets. With `previous` (no device scan wanted): its importable pools, less those
+   * imported now, instead of `zpool import`; nothing at all when ZFS was unavailable.
+   */
+  private async zfsState(previous?: Detection | null) {
     const warnings: string[] = [];
     const empty = {
       importable: [] as ImportablePool[],
@@ -193,15 +303,16 @@ export class DetectionService {
       status: [] as PoolStatus[],
       datasets: [] as Dataset[],
     };
-    const list = await this.sys.run("zpool", ["import"]);
-    if (list.notFound) {
+    if (previous && !previous.zfs.available) return { ...empty, warnings, availability: previous.zfs };
+    const list = previous ? null : await this.sys.run("zpool", ["import"]);
+    if (list?.notFound) {
       return {
         ...empty,
         warnings,
         availability: { available: false, version: null, reason: "zpool is not installed on this machine" },
       };
     }
-    if (list.exitCode !== 0) {
+    if (list && list.exitCode !== 0) {
       const reason = list.stderr.trim().split("\n")[0] || `zpool import exited ${list.exitCode}`;
       return { ...empty, warnings, availability: { available: false, version: null, reason } };
     }
@@ -211,22 +322,39 @@ export class DetectionService {
       this.sys.run("zpool", ["status", "-j"]),
       this.sys.readFile("/sys/module/zfs/version"),
     ]);
-    const importable = guard("zpool import", [], () => parseZpoolImport(list.stdout));
     const imported =
       listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
+    const importable = list
+      ? guard("zpool import", [], () => parseZpoolImport(list.stdout))
+      : (previous?.importable ?? []).filter(
+          (p) => !imported.some((i) => i.name === p.name || i.guid === p.id),
+        );
     const status =
       statusJ.exitCode === 0 ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout)) : [];
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
-      const ds = await this.sys.run("zfs", ["list", "-H", "-p", "-o", ZFS_LIST_COLUMNS.join(",")]);
+      // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list
+      // its tens of thousands), and only the columns detection reads.
+      const ds = await this.sys.run("zfs", [
+        "list",
+        "-H",
+        "-p",
+        "-t",
+        "filesystem,volume",
+        "-o",
+        ZFS_LIST_COLUMNS.join(","),
+      ]);
       if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout));
       const encrypted = [...new Set(datasets.filter((d) => d.encryption !== "off").map((d) => d.pool))];
       if (encrypted.length > 0) {
+        // Only what `zfs list` cannot give: the encryption root (read by name: ZfsProperties).
         const get = await this.sys.run("zfs", [
           "get",
           "-j",
           "-r",
-          "encryption,keystatus,keyformat,keylocation,encryptionroot",
+          "-t",
+          "filesystem,volume",
+          "encryptionroot",
           ...encrypted,
         ]);
         if (get.exitCode === 0)

@@ -1,7 +1,7 @@
 import type { Candidate } from "../core/candidates.js";
 import { isReadOnly } from "../core/mounts.js";
 import { unhealthyVdevs } from "../core/zpoolJson.js";
-import { type Detection, type Phase, phaseOf } from "./detect.js";
+import { type Detection, type DetectionAge, type Phase, phaseOf } from "./detect.js";
 
 export interface AutoMountState {
   mode: string;
@@ -65,6 +65,8 @@ export function buildStatus(
     autoMount: AutoMountState;
     urls: string[];
     tls?: { fingerprint: string } | null;
+    /** How old `d` is; without it, as old as it says it is and no refresh known. */
+    detection?: DetectionAge;
   },
 ) {
   const phase = phaseOf(d);
@@ -107,6 +109,11 @@ export function buildStatus(
     urls: extra.urls,
     tls: extra.tls ?? null,
     detectedAt: d.at,
+    detection: extra.detection ?? {
+      at: d.at,
+      ageMs: Math.max(0, Date.now() - Date.parse(d.at)),
+      refreshing: false,
+    },
   };
 }
 

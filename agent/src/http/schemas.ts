@@ -160,6 +160,17 @@ export const Status = Type.Object({
     Type.Object({ fingerprint: Type.String({ description: "SHA-256 of the self-signed certificate" }) }),
   ),
   detectedAt: Str,
+  detection: Type.Object(
+    {
+      at: Type.String({ description: "when this detection started" }),
+      ageMs: Type.Integer({ description: "its age when the response was made" }),
+      refreshing: Type.Boolean({ description: "a newer detection is being made in the background" }),
+    },
+    {
+      description:
+        "status answers at once with the last detection; one refresh runs in the background when it is a few seconds old, and every change refreshes it before the next reader (use ?refresh=1 to wait for a new one with a device scan)",
+    },
+  ),
 });
 
 export const PlanStep = Type.Object({

@@ -32,6 +32,7 @@ export function registerReadRoutes(app: App, s: Services): void {
         autoMount: s.autoMount(),
         urls: s.urls(),
         tls: s.tls,
+        detection: s.detection.age(d),
       });
     },
   );
