@@ -183,6 +183,35 @@ describe("stale-while-revalidate detection", () => {
     release();
   });
 
+  it("invalidate() marks the last detection out of date without running anything; forChange() reuses a valid one", async () => {
+    const m = await machine();
+    const lock = new OperationLock();
+    m.det.pauseWhile(() => lock.busy !== null);
+    const d = await m.det.current();
+    const before = m.commands().length;
+    // The change lock's holder: the valid detection, no command.
+    const release = lock.acquire("mount");
+    expect(await m.det.forChange()).toBe(d);
+    expect(m.commands().length).toBe(before);
+    // It mounts, reads the kernel's table itself and says so; readers during the lock see that table.
+    const table = [{ source: "/dev/sdz1", target: "/mnt", fstype: "ext4", options: ["ro"] }];
+    m.sys.mounts.push(table[0] as (typeof m.sys.mounts)[number]);
+    m.det.invalidate(table);
+    expect(m.commands().length).toBe(before);
+    expect((await m.det.current()).mounts).toEqual(table);
+    release();
+    // After the change the next reader waits for a new detection (with the device scan).
+    const after = await m.det.current();
+    expect(after).not.toBe(d);
+    expect(after.mounts.map((x) => x.target)).toEqual(["/mnt"]);
+    expect(m.scans()).toBe(2);
+    // forChange() after an invalidation detects anew (scanning only if asked to).
+    m.det.invalidate(undefined, { scan: false });
+    const fresh = await m.det.forChange();
+    expect(fresh).not.toBe(after);
+    expect(m.scans()).toBe(2);
+  });
+
   it("start() begins the first detection in the background, once", async () => {
     const m = await machine();
     const gate = m.hold();

@@ -193,6 +193,27 @@ export class DetectionService {
     return this.schedule();
   }
 
+  /**
+   * After a change that read the new state itself: mark the last detection out of date without
+   * starting one (the next reader that may scan does). `mounts`: the mount table the change read
+   * from the kernel, shown until then (readers get the last detection while a change holds the
+   * lock). Device scan as for refresh().
+   */
+  invalidate(mounts?: MountEntry[], opts: RefreshOptions = {}): void {
+    this.generation++;
+    if (opts.scan ?? true) this.scanWanted = true;
+    if (mounts && this.last) this.last = { ...this.last, mounts };
+  }
+
+  /**
+   * For the holder of the change lock, before it changes anything: the last detection unless a
+   * change made it out of date (then a new one; nothing else detects while the lock is held).
+   */
+  forChange(): Promise<Detection> {
+    if (this.last && this.lastGeneration === this.generation) return Promise.resolve(this.last);
+    return this.refresh({ scan: false });
+  }
+
   private schedule(): Promise<Detection> {
     if (!this.running) return this.run();
     this.queued ??= this.running.promise
