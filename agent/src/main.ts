@@ -35,10 +35,20 @@ async function main(argv: string[]): Promise<number> {
   const tls = config.tls
     ? await ensureCertificate(sys, config.tlsDir, certificateNames(networkInterfaces()))
     : null;
-  const urls = () => [
-    ...listenUrls(config.host, config.port),
-    ...(tls ? listenUrls(config.host, config.port, "https") : []),
-  ];
+  // Shown by every status answer: the interfaces are listed at most once a second, not per request.
+  let known = { at: 0, urls: [] as string[] };
+  const urls = () => {
+    const now = Date.now();
+    if (now - known.at >= 1_000)
+      known = {
+        at: now,
+        urls: [
+          ...listenUrls(config.host, config.port),
+          ...(tls ? listenUrls(config.host, config.port, "https") : []),
+        ],
+      };
+    return known.urls;
+  };
   const services = createServices(sys, log, {
     root: config.root,
     version: VERSION,

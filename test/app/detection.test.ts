@@ -14,6 +14,7 @@ import { FakeSystem } from "../helpers/fake-system.js";
 import { fakeConfig, sandbox } from "../helpers/fixtures.js";
 
 const MAX_AGE = 3_000;
+const FULL_AGE = 60_000;
 
 /** A fake machine whose `lsblk` can be held until released, and a clock the test moves. */
 async function machine(kase = "single") {
@@ -35,7 +36,10 @@ async function machine(kase = "single") {
       now += ms;
     },
   };
-  const det = new DetectionService(gated, pino({ level: "silent" }), "/mnt", MAX_AGE, () => now);
+  const det = new DetectionService(gated, pino({ level: "silent" }), "/mnt", MAX_AGE, {
+    now: () => now,
+    fullAgeMs: FULL_AGE,
+  });
   const hold = () => {
     let release = () => {};
     const open = new Promise<void>((r) => {
@@ -65,13 +69,14 @@ describe("stale-while-revalidate detection", () => {
     const first = await m.det.current();
     expect(m.scans()).toBe(1);
     expect(m.det.age(first)).toEqual({ at: first.at, ageMs: 0, refreshing: false });
-    m.clock.tick(MAX_AGE + 1);
+    // Old enough for a full detection even though nothing seems to have changed (pool health).
+    m.clock.tick(FULL_AGE + 1);
     const gate = m.hold();
     const lsblkBefore = m.commands().filter((l) => l.startsWith("lsblk")).length;
     // The refresh is held at lsblk: readers do not wait for it.
     expect(await m.det.current()).toBe(first);
     expect(await m.det.current()).toBe(first);
-    expect(m.det.age(first)).toMatchObject({ ageMs: MAX_AGE + 1, refreshing: true });
+    expect(m.det.age(first)).toMatchObject({ ageMs: FULL_AGE + 1, refreshing: true });
     // One refresh at a time: the two readers started one between them.
     await new Promise((r) => setImmediate(r));
     gate.release();
@@ -79,8 +84,36 @@ describe("stale-while-revalidate detection", () => {
     expect(m.commands().filter((l) => l.startsWith("lsblk")).length).toBe(lsblkBefore + 1);
     const second = await m.det.current();
     expect(second).not.toBe(first);
-    expect(Date.parse(second.at) - Date.parse(first.at)).toBe(MAX_AGE + 1);
+    expect(Date.parse(second.at) - Date.parse(first.at)).toBe(FULL_AGE + 1);
     // Time passing is no reason to scan the devices again.
+    expect(m.scans()).toBe(1);
+  });
+
+  it("polling runs no command while nothing changes; a mount or pool import made by hand is noticed", async () => {
+    const m = await machine();
+    let d = await m.det.current();
+    const before = m.commands().length;
+    for (let i = 0; i < 5; i++) {
+      m.clock.tick(MAX_AGE + 1);
+      expect(await m.det.current()).toBe(d);
+      await m.settled(d);
+    }
+    expect(m.commands().length).toBe(before);
+    // Someone mounts something under the root from a shell: the next look sees /proc/mounts differ.
+    m.sys.mounts.push({ source: "/dev/sdz1", target: "/mnt", fstype: "ext4", options: ["ro"] });
+    m.clock.tick(MAX_AGE + 1);
+    expect(await m.det.current()).toBe(d);
+    await m.settled(d);
+    d = await m.det.current();
+    expect(d.mounts.map((x) => x.target)).toEqual(["/mnt"]);
+    expect(m.commands().length).toBeGreaterThan(before);
+    // A pool imported by hand: OpenZFS adds /proc/spl/kstat/zfs/<pool>.
+    const after = m.commands().length;
+    await mkdir(`${m.dir}/proc/spl/kstat/zfs/tank`, { recursive: true });
+    m.clock.tick(MAX_AGE + 1);
+    await m.det.current();
+    await m.settled(d);
+    expect(m.commands().length).toBeGreaterThan(after);
     expect(m.scans()).toBe(1);
   });
 
@@ -132,12 +165,13 @@ describe("stale-while-revalidate detection", () => {
     let d = await m.det.current();
     expect(m.scans()).toBe(1);
     for (let i = 0; i < 3; i++) {
-      m.clock.tick(MAX_AGE + 1);
+      m.clock.tick(FULL_AGE + 1);
       await m.det.current();
       await m.settled(d);
       d = await m.det.current();
     }
     expect(m.scans()).toBe(1);
+    expect(m.commands().filter((l) => l.startsWith("lsblk"))).toHaveLength(4);
     // A disk appears (USB stick, NVMe late to enumerate, a LUKS mapping): the next refresh scans.
     await mkdir(`${m.dir}/sys/class/block/sdb`);
     m.clock.tick(MAX_AGE + 1);

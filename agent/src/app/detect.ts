@@ -87,7 +87,7 @@ function lenient(warnings: string[], log: Logger) {
 export interface DetectionAge {
   at: string;
   ageMs: number;
-  /** A newer detection is being made in the background. */
+  /** A newer detection is being made, or looked for, in the background. */
   refreshing: boolean;
 }
 
@@ -102,19 +102,41 @@ export interface RefreshOptions {
 }
 
 /** Directories whose entries and times change when a block device appears or goes (cheap to read). */
-const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"];
+const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"] as const;
+/** One directory per imported pool (OpenZFS kstats): a pool imported or exported by hand shows here. */
+const POOL_WATCH = "/proc/spl/kstat/zfs";
+
+/** What a cheap look at the machine sees; a difference is a reason to detect again. */
+interface Signature {
+  /** Block devices: a difference also calls for the device scan. */
+  devices: string;
+  /** Mounts and imported pools. */
+  state: string;
+  /** /proc/mounts as read (the detection parses this very text). */
+  mounts: string | null;
+}
+
+export interface DetectionOptions {
+  /** Clock (tests). */
+  now?: () => number;
+  /** Older than this, a reader's look finds no difference, and still a full detection runs (ms). */
+  fullAgeMs?: number;
+}
 
 /**
  * The machine's inventory, stale-while-revalidate:
- * - a reader gets the last detection at once (with its age); when it is older than `maxAgeMs`, one
- *   refresh starts in the background (never more than one at a time, never while a change holds
- *   the lock);
- * - a change calls `refresh()`, which invalidates: from then on readers wait for a detection that
- *   started after the call, so the next reader sees the change;
- * - the device scan (`zpool import`) runs only when something may have changed: the first
- *   detection, `refresh()` (unless told otherwise), `?refresh=1`, or a change in the block devices
- *   (the entries of /sys/class/block and the times of /dev/disk/by-id and /dev/mapper, compared at
- *   every refresh). Never because time passed.
+ * - a reader gets the last detection at once, with its age. Once it is `maxAgeMs` old, a reader
+ *   starts a cheap look in the background — no command: the entries of /sys/class/block and
+ *   /proc/spl/kstat/zfs, the times of /dev/disk/by-id and /dev/mapper, /proc/mounts — and a full
+ *   detection only if that differs from what the last detection started from, or once the last
+ *   detection is `fullAgeMs` old (pool health changes without any of those). So polling costs
+ *   no process at all while nothing changes. One detection at a time, none while a change holds
+ *   the lock.
+ * - a change calls `refresh()` (or `invalidate()`), after which readers wait for a detection that
+ *   started after the call: the next reader sees the change.
+ * - the device scan (`zpool import`, which reads every disk's labels) runs only when something may
+ *   have changed: the first detection, after a change (unless it says it added no pool or device),
+ *   `?refresh=1`, or a difference in the block devices. Never because time passed.
  * `maxAgeMs: 0` serves nothing stale: every reader waits for a detection (tests that change the
  * fake machine behind the agent's back).
  */
@@ -124,10 +146,17 @@ export class DetectionService {
   private running: { promise: Promise<Detection>; generation: number } | null = null;
   private queued: Promise<Detection> | null = null;
   private last: Detection | null = null;
+  /** `last.at` as a number (readers ask for its age on every request). */
+  private lastAt = 0;
   private lastGeneration = -1;
   /** The next detection runs the device scan. */
   private scanWanted = true;
-  private devices: string | null = null;
+  /** What the last detection started from, and when a reader's look last confirmed it. */
+  private seen: Signature | null = null;
+  private lookedAt = 0;
+  private looking = false;
+  private readonly now: () => number;
+  private readonly fullAgeMs: number;
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
 
@@ -136,8 +165,11 @@ export class DetectionService {
     private readonly log: Logger,
     private readonly root: string,
     private readonly maxAgeMs = 3_000,
-    private readonly now: () => number = Date.now,
-  ) {}
+    opts: DetectionOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.fullAgeMs = opts.fullAgeMs ?? 60_000;
+  }
 
   /**
    * `zpool import` without arguments scans every device; run next to an import it makes that
@@ -164,8 +196,7 @@ export class DetectionService {
     if (last && this.busy()) return last;
     if (fresh) return this.refresh({ scan: true });
     if (last && this.lastGeneration === this.generation && this.maxAgeMs > 0) {
-      if (this.now() - Date.parse(last.at) >= this.maxAgeMs && !this.running && !this.queued)
-        this.schedule().catch(() => undefined);
+      this.revalidate(last);
       return last;
     }
     if (this.queued) return this.queued;
@@ -173,12 +204,36 @@ export class DetectionService {
     return this.schedule();
   }
 
+  /** In the background: a full detection when old enough, else a cheap look for differences. */
+  private revalidate(last: Detection): void {
+    if (this.running || this.queued || this.looking) return;
+    const now = this.now();
+    const at = last === this.last ? this.lastAt : Date.parse(last.at);
+    if (now - at < this.maxAgeMs || now - this.lookedAt < this.maxAgeMs || this.busy()) return;
+    if (now - at >= this.fullAgeMs) {
+      this.schedule().catch(() => undefined);
+      return;
+    }
+    this.looking = true;
+    this.lookedAt = now;
+    this.signature()
+      .then((sig) => {
+        if (this.running || this.queued || this.busy()) return;
+        if (this.seen && sig.devices === this.seen.devices && sig.state === this.seen.state) return;
+        this.schedule().catch(() => undefined);
+      })
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not look for changes"))
+      .finally(() => {
+        this.looking = false;
+      });
+  }
+
   /** The age of a detection a reader got, and whether a newer one is on its way. */
   age(d: Detection): DetectionAge {
     return {
       at: d.at,
-      ageMs: Math.max(0, this.now() - Date.parse(d.at)),
-      refreshing: this.running !== null || this.queued !== null,
+      ageMs: Math.max(0, this.now() - (d === this.last ? this.lastAt : Date.parse(d.at))),
+      refreshing: this.running !== null || this.queued !== null || this.looking,
     };
   }
 
@@ -233,6 +288,7 @@ export class DetectionService {
       (d) => {
         if (generation >= this.lastGeneration) {
           this.last = d;
+          this.lastAt = Date.parse(d.at);
           this.lastGeneration = generation;
         }
         return d;
@@ -251,27 +307,33 @@ export class DetectionService {
     return promise;
   }
 
-  /** What identifies the set of block devices, cheaply: names in sysfs, times of the udev links. */
-  private async deviceSignature(): Promise<string> {
-    const [names, byId, mapper] = await Promise.all([
-      this.sys.readdir(DEVICE_WATCH[0] as string),
-      this.sys.lstat(DEVICE_WATCH[1] as string),
-      this.sys.lstat(DEVICE_WATCH[2] as string),
+  /** A cheap look: no command, a few directory listings and times, and /proc/mounts. */
+  private async signature(): Promise<Signature> {
+    const [blocks, byId, mapper, pools, mounts] = await Promise.all([
+      this.sys.readdir(DEVICE_WATCH[0]),
+      this.sys.lstat(DEVICE_WATCH[1]),
+      this.sys.lstat(DEVICE_WATCH[2]),
+      this.sys.readdir(POOL_WATCH),
+      this.sys.readFile("/proc/mounts"),
     ]);
-    return JSON.stringify([names, byId?.mtimeMs ?? null, mapper?.mtimeMs ?? null]);
+    const mountsText = mounts?.toString("utf8") ?? null;
+    return {
+      devices: JSON.stringify([blocks, byId?.mtimeMs ?? null, mapper?.mtimeMs ?? null]),
+      state: JSON.stringify([pools, mountsText]),
+      mounts: mountsText,
+    };
   }
 
   private async detect(scanWanted: boolean): Promise<Detection> {
     const startedAt = this.now();
     const warnings: string[] = [];
     const soft = lenient(warnings, this.log);
-    const devicesNow = await this.deviceSignature();
-    const scan = scanWanted || this.devices === null || devicesNow !== this.devices;
-    const [lsblk, blkid, hostid, procMounts, zfs] = await Promise.all([
+    const seen = await this.signature();
+    const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
+    const [lsblk, blkid, hostid, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
       this.sys.run("blkid", ["-o", "export"]),
       this.sys.run("hostid", []),
-      this.sys.readFile("/proc/mounts"),
       scan ? this.zfsState() : this.zfsState(this.last),
     ]);
     let devices: BlockDevice[] = [];
@@ -283,7 +345,7 @@ export class DetectionService {
         devices,
         soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
       );
-    const mounts = procMounts ? parseProcMounts(procMounts.toString("utf8")) : [];
+    const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts) : [];
     const candidates = findCandidates({
       devices,
       importable: zfs.importable,
@@ -308,7 +370,7 @@ export class DetectionService {
       candidates,
       warnings: [...warnings, ...zfs.warnings],
     };
-    this.devices = devicesNow;
+    this.seen = seen;
     return detection;
   }
 

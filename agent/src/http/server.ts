@@ -12,7 +12,7 @@ import type { Services } from "../app/services.js";
 import { PAGE, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, tokenMatcher } from "./auth.js";
 import { schemaCompilers } from "./compilers.js";
-import { RequestLogs } from "./logging.js";
+import { RequestLogs, requestLogger } from "./logging.js";
 import { openApiSource } from "./openapi-source.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
@@ -55,6 +55,7 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     loggerInstance: opts.logger as FastifyBaseLogger,
     // Request lines at debug; changes, jobs, warnings and errors are logged by the services at info.
     logController: new RequestLogs(),
+    childLoggerFactory: requestLogger,
     bodyLimit: 256 * 1024,
     // TypeBox validators and fast-json-stringify serializers, made on first use (compilers.ts).
     schemaController: { compilersFactory: schemaCompilers(opts.compileEagerly) as never },
@@ -117,9 +118,16 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
     );
   });
 
-  // `curl -X POST …/v1/mount` with no body means "defaults": validate it as {}.
-  app.addHook("preValidation", async (req) => {
-    if (req.method === "POST" && (req.body === undefined || req.body === null)) req.body = {};
+  // `curl -X POST …/v1/mount` with no body means "defaults": validate it as {}. (On POST routes
+  // only: a hook on every route costs every request.)
+  const emptyBody = async (req: { body: unknown }) => {
+    if (req.body === undefined || req.body === null) req.body = {};
+  };
+  app.addHook("onRoute", (route) => {
+    if (route.method !== "POST" && !(Array.isArray(route.method) && route.method.includes("POST"))) return;
+    const own = route.preValidation;
+    route.preValidation =
+      own === undefined ? [emptyBody] : [emptyBody, ...(Array.isArray(own) ? own : [own])];
   });
 
   await openApiSource.register(app as unknown as FastifyInstance, opts.services.version);
