@@ -2,7 +2,7 @@
  * Bench child, bundled by bench/run.mjs with esbuild and run once per measurement (a fresh process:
  * its memory figures come from its own /proc/self/status):
  *   node entry.mjs gen N DIR                    generated inputs for N datasets, into DIR
- *   node entry.mjs parse-json|parse-zfs-get|parse-zfs-list N DIR
+ *   node entry.mjs parse-json|parse-json-read|parse-zfs-get[-only]|parse-zfs-list N DIR
  *   node entry.mjs plan N                       planMount over N datasets
  * Each measuring command prints one JSON line: {ms, peakBytes} — the time of the measured call and
  * how far the process's peak RSS rose during it (VmHWM after − VmRSS before; the peak is reset
@@ -138,6 +138,28 @@ switch (cmd) {
     measure(() => JSON.parse(text));
     break;
   }
+  case "parse-json-read": {
+    // The same reads on a plain JSON.parse (no shape checks, digits not kept): what any reader pays.
+    const text = read(`zfs-get-${n}.json`);
+    const list = read(`names-${n}.txt`).split("\n");
+    measure(() => {
+      const doc = JSON.parse(text) as {
+        datasets: Record<string, { properties: Record<string, { value: unknown }> }>;
+      };
+      let found = 0;
+      for (const name of list)
+        if (doc.datasets[name]?.properties.encryptionroot?.value !== undefined) found++;
+      if (found !== n) throw new Error(`read ${found} of ${n} datasets`);
+      return doc;
+    });
+    break;
+  }
+  case "parse-zfs-get-only": {
+    // The parse alone: what parseZfsGet does before anyone reads a dataset.
+    const text = read(`zfs-get-${n}.json`);
+    measure(() => parseZfsGet(text));
+    break;
+  }
   case "parse-zfs-get": {
     // What detection does with it: parse, then read every dataset's encryption root by name.
     const text = read(`zfs-get-${n}.json`);
@@ -170,6 +192,8 @@ switch (cmd) {
     break;
   }
   default:
-    process.stderr.write("usage: entry.mjs gen|parse-json|parse-zfs-get|parse-zfs-list|plan N [DIR]\n");
+    process.stderr.write(
+      "usage: entry.mjs gen|parse-json|parse-json-read|parse-zfs-get[-only]|parse-zfs-list|plan N [DIR]\n",
+    );
     process.exit(2);
 }

@@ -127,10 +127,19 @@ export class ZfsProperties implements ReadonlyMap<string, Record<string, string>
     return doc.datasets;
   }
 
+  /**
+   * A name that is a member of Object.prototype ("constructor", "toString", "__proto__") finds a
+   * function or Object.prototype, neither of which has `properties`: it reads as absent, as it is.
+   */
+  private propertiesOf(name: string): Record<string, unknown> | undefined {
+    const ds = this.datasets[name];
+    const properties = isRecord(ds) ? ds.properties : undefined;
+    return isRecord(properties) ? properties : undefined;
+  }
+
   get(name: string): Record<string, string> | undefined {
-    if (!Object.hasOwn(this.datasets, name)) return undefined;
-    const properties = (this.datasets[name] as { properties?: unknown } | null)?.properties;
-    if (!isRecord(properties)) return undefined;
+    const properties = this.propertiesOf(name);
+    if (!properties) return undefined;
     // No prototype: a property named "__proto__" is just a name.
     const props: Record<string, string> = Object.create(null);
     try {
@@ -150,10 +159,7 @@ export class ZfsProperties implements ReadonlyMap<string, Record<string, string>
 
   /** One property of one dataset (what detection reads per dataset), without copying the rest. */
   value(name: string, property: string): string | undefined {
-    if (!Object.hasOwn(this.datasets, name)) return undefined;
-    const properties = (this.datasets[name] as { properties?: unknown } | null)?.properties;
-    if (!isRecord(properties) || !Object.hasOwn(properties, property)) return undefined;
-    const v = properties[property];
+    const v = this.propertiesOf(name)?.[property];
     if (!isRecord(v)) return undefined;
     if (this.quoted) return str(v.value);
     try {
