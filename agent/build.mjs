@@ -67,12 +67,12 @@ async function prebuiltOpenApi() {
   const run = spawnSync(process.execPath, [`${cache}/prebuild.mjs`, out], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`agent/prebuild.ts failed:\n${run.stderr}`);
   const doc = deflateRawSync(readFileSync(out), { level: 9 }).toString("base64");
+  // zlib is loaded when the document is first asked for, not at start (the bundle's `require`).
   const contents = [
-    `import { inflateRawSync } from "node:zlib";`,
     `let text = null;`,
     `export const openApiSource = {`,
     `  register: async () => undefined,`,
-    `  document: () => (text ??= inflateRawSync(Buffer.from(${JSON.stringify(doc)}, "base64")).toString("utf8")),`,
+    `  document: () => (text ??= require("node:zlib").inflateRawSync(Buffer.from(${JSON.stringify(doc)}, "base64")).toString("utf8")),`,
     `};`,
   ].join("\n");
   return {

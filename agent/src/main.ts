@@ -56,7 +56,11 @@ async function main(argv: string[]): Promise<number> {
     urls,
     tlsFingerprint: tls?.fingerprint ?? null,
   });
-  const app = await buildServer({ token, logger: log, services });
+  // The first detection (device scan included) waits until the first answer has gone out
+  // (typically /healthz) or a second has passed: it never holds up that answer. With auto-mount on,
+  // the mount starts it at once instead.
+  const firstDetection = () => services.detection.start();
+  const app = await buildServer({ token, logger: log, services, afterFirstResponse: firstDetection });
   // With TLS one port serves both: HTTPS (pinned by fingerprint) and plain HTTP.
   let dual: Server | null = null;
   const listen = async () => {
@@ -107,9 +111,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   void services.auto.run();
-  // The first detection (device scan included) starts only now that /healthz answers; with
-  // auto-mount on, the mount above has already started it and this does nothing.
-  services.detection.start();
+  setTimeout(firstDetection, 1_000).unref();
   return -1;
 }
 

@@ -33,6 +33,8 @@ export interface ServerOptions {
   ui?: PageParts | null;
   /** Compile every route schema at registration instead of on first use (the build's check). */
   compileEagerly?: boolean;
+  /** Called once, after the first response has been sent (main starts the first detection then). */
+  afterFirstResponse?: () => void;
 }
 
 export const PUBLIC_PATHS = ["/healthz", "/"];
@@ -85,6 +87,9 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(errorHandler);
+  const first = opts.afterFirstResponse;
+  // On the raw server, once: no hook left behind on every later request.
+  if (first) app.server.once("request", (_req, res) => res.once("finish", () => setImmediate(first)));
   app.setNotFoundHandler((req, reply) =>
     sendProblem(reply, req, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`),
   );
