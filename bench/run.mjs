@@ -20,6 +20,8 @@ const OUT = join(ROOT, ".cache", "bench");
 const TOKEN = "bench-token-0123456789abcdef-0123456789";
 const autocannon = createRequire(import.meta.url)("autocannon");
 const quick = process.argv.includes("--quick");
+const START_ROUNDS = quick ? 3 : 15;
+const RSS_ROUNDS = quick ? 1 : 3;
 const ROUNDS = quick ? 2 : 5;
 const API_ROUNDS = quick ? 1 : 3;
 const API_SECONDS = quick ? 2 : 5;
@@ -35,6 +37,12 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const sorted = (xs) => [...xs].sort((a, b) => a - b);
 const median = (xs) => sorted(xs)[Math.floor((xs.length - 1) / 2)];
 const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs });
+/**
+ * Ratio of two series measured in rounds (each round runs both, back to back): the median of the
+ * per-round ratios. Load from other work on the machine drifts slowly, so pairing cancels most of
+ * it where two medians taken apart would not.
+ */
+const paired = (a, b) => median(a.map((x, i) => x / b[i]));
 
 function freePort() {
   return new Promise((resolve) => {
@@ -141,22 +149,31 @@ const results = {
 };
 const log = (s) => process.stderr.write(`bench: ${s}\n`);
 
-// ── start → first 200, idle RSS 5 s after ready ─────────────────────────────────────────────────
-log(`start-up and idle RSS, ${ROUNDS} interleaved rounds`);
-const startup = await rounds(ROUNDS, async (kind) => {
+// ── start → first 200 on /healthz; idle RSS 5 s after ready ──────────────────────────────────────
+log(`start-up: ${START_ROUNDS} interleaved rounds; idle RSS: ${RSS_ROUNDS}`);
+const startup = await rounds(START_ROUNDS, async (kind) => {
   const { child, ms } = await start(kind);
+  await stop(child);
+  return ms;
+});
+const idle = await rounds(RSS_ROUNDS, async (kind) => {
+  const { child } = await start(kind);
   await sleep(IDLE_MS);
   const rss = rssOf(child.pid);
   await stop(child);
-  return { ms, rss };
+  return rss;
 });
 for (const k of ["lifeboat", "hello"]) {
   results[k] = {
-    startMs: stats(startup[k].map((x) => x.ms)),
-    idleRssBytes: stats(startup[k].map((x) => x.rss)),
+    startMs: stats(startup[k]),
+    idleRssBytes: stats(idle[k]),
     bundleBytes: statSync(k === "lifeboat" ? BUNDLE : hello).size,
   };
 }
+results.ratios = {
+  startMs: paired(startup.lifeboat, startup.hello),
+  idleRssBytes: paired(idle.lifeboat, idle.hello),
+};
 
 // ── GET /v1/status (token; the detection is cached) vs hello's /healthz ─────────────────────────
 log(
@@ -180,6 +197,10 @@ const api = await rounds(API_ROUNDS, async (kind) => {
     errors: r.errors,
   };
 });
+results.ratios.rps = paired(
+  api.lifeboat.map((x) => x.rps),
+  api.hello.map((x) => x.rps),
+);
 for (const k of ["lifeboat", "hello"]) {
   results[k].api = {
     rps: stats(api[k].map((x) => x.rps)),
@@ -217,6 +238,14 @@ const summary = (runs) => ({
   ms: stats(runs.map((x) => x.ms)),
   peakBytes: stats(runs.map((x) => x.peakBytes)),
 });
+results.ratios.parse = paired(
+  parse.lifeboatParseOnly.map((x) => x.ms),
+  parse.json.map((x) => x.ms),
+);
+results.ratios.parseAndReads = paired(
+  parse.lifeboat.map((x) => x.ms),
+  parse.jsonRead.map((x) => x.ms),
+);
 results.parse = {
   zfsGet: summary(parse.lifeboat),
   zfsGetParseOnly: summary(parse.lifeboatParseOnly),
@@ -269,7 +298,7 @@ const L = results.lifeboat;
 const H = results.hello;
 const rows = [];
 {
-  const ratio = L.startMs.median / H.startMs.median;
+  const ratio = results.ratios.startMs;
   rows.push([
     "start → first 200 on /healthz",
     range(L.startMs, " ms"),
@@ -280,7 +309,7 @@ const rows = [];
   ]);
 }
 {
-  const ratio = L.idleRssBytes.median / H.idleRssBytes.median;
+  const ratio = results.ratios.idleRssBytes;
   rows.push([
     "idle RSS 5 s after ready",
     range(L.idleRssBytes, " MiB", 1, MiB),
@@ -304,7 +333,7 @@ const rows = [];
 {
   const a = L.api;
   const b = H.api;
-  const ratio = a.rps.median / b.rps.median;
+  const ratio = results.ratios.rps;
   const p99ok = a.p99Ms.median <= 2 * Math.max(b.p99Ms.median, 1);
   rows.push([
     `GET /v1/status (token, cached) vs hello /healthz, ${CONNECTIONS} conns`,
@@ -323,10 +352,10 @@ const rows = [];
   const j = results.parse.jsonParse;
   const jr = results.parse.jsonParseAndSameReads;
   const po = results.parse.zfsGetParseOnly;
-  const ratio = po.ms.median / j.ms.median;
+  const ratio = results.ratios.parse;
   rows.push([
     "parse `zfs get -j` of 100k datasets (then read each)",
-    `${range(po.ms, " ms")}, +${f(po.peakBytes.median / MiB)} MiB peak; then reading each: ${f(z.ms.median)} ms, +${f(z.peakBytes.median / MiB)} MiB (${f(z.ms.median / jr.ms.median, 2)}× the same reads after JSON.parse)`,
+    `${range(po.ms, " ms")}, +${f(po.peakBytes.median / MiB)} MiB peak; then reading each: ${f(z.ms.median)} ms, +${f(z.peakBytes.median / MiB)} MiB (${f(results.ratios.parseAndReads, 2)}× the same reads after JSON.parse)`,
     `JSON.parse ${range(j.ms, " ms")}, +${f(j.peakBytes.median / MiB)} MiB; with the same reads ${f(jr.ms.median)} ms`,
     ratio,
     "≤ 0.5 s and ≤ 1.3×",
@@ -400,7 +429,7 @@ for (const [what, g] of Object.entries(results.growth)) {
   growth.push([what, ...SIZES.map(cell), t10 && t100 ? `time ×${f(t100 / t10, 1)}` : "—"]);
 }
 const m = results.machine;
-const header = `Lifeboat bench${quick ? " (--quick)" : ""} — ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, node ${m.node}, load average ${f(m.loadAvgBefore[0], 1)} → ${f(m.loadAvgAfter[0], 1)}; ${ROUNDS} interleaved start rounds, ${API_ROUNDS}×${API_SECONDS} s per API run${shippedIsFresh ? "" : "\nWARNING: dist/lifeboat.mjs is not a fresh build of this source (npm run build); measured as shipped"}`;
+const header = `Lifeboat bench${quick ? " (--quick)" : ""} — ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, node ${m.node}, load average ${f(m.loadAvgBefore[0], 1)} → ${f(m.loadAvgAfter[0], 1)}; ${START_ROUNDS} start rounds, ${RSS_ROUNDS} idle-RSS rounds, ${API_ROUNDS}×${API_SECONDS} s per API run, ${2 * ROUNDS} parse rounds; ratio = median of per-round ratios${shippedIsFresh ? "" : "\nWARNING: dist/lifeboat.mjs is not a fresh build of this source (npm run build); measured as shipped"}`;
 const text = `${header}\n\n${md(table)}\n\n${md(growth)}\n`;
 writeFileSync(join(OUT, "table.md"), text);
 process.stdout.write(`\n${text}\nwritten: .cache/bench/results.json, .cache/bench/table.md\n`);
