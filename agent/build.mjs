@@ -1,7 +1,7 @@
 // Bundle the agent into ONE file: dist/lifeboat.mjs (minified ESM with a shebang, no runtime lookups).
 // Usage: node agent/build.mjs [outfile]
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { deflateRawSync } from "node:zlib";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
@@ -52,9 +52,12 @@ const stubs = {
 // of agent/src/http/openapi-source.ts, so neither swagger nor its `yaml` is bundled, and nothing
 // is done for the document until someone asks for it.
 async function prebuiltOpenApi() {
+  // Per-process names: builds may run side by side (tests, the VM lab, the bench).
+  const script = `${cache}/prebuild-${process.pid}.mjs`;
+  const out = `${cache}/openapi-${process.pid}.json`;
   await build({
     entryPoints: [`${here}agent/prebuild.ts`],
-    outfile: `${cache}/prebuild.mjs`,
+    outfile: script,
     bundle: true,
     packages: "external",
     platform: "node",
@@ -63,10 +66,11 @@ async function prebuiltOpenApi() {
     logLevel: "warning",
     define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },
   });
-  const out = `${cache}/openapi.json`;
-  const run = spawnSync(process.execPath, [`${cache}/prebuild.mjs`, out], { encoding: "utf8" });
+  const run = spawnSync(process.execPath, [script, out], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`agent/prebuild.ts failed:\n${run.stderr}`);
   const doc = deflateRawSync(readFileSync(out), { level: 9 }).toString("base64");
+  rmSync(script, { force: true });
+  rmSync(out, { force: true });
   // zlib is loaded when the document is first asked for, not at start (the bundle's `require`).
   const contents = [
     `let text = null;`,
