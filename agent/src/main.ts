@@ -38,10 +38,20 @@ async function main(argv: string[]): Promise<number> {
   const tls = config.tls
     ? await ensureCertificate(sys, config.tlsDir, certificateNames(networkInterfaces()))
     : null;
-  const urls = () => [
-    ...listenUrls(config.host, config.port),
-    ...(tls ? listenUrls(config.host, config.port, "https") : []),
-  ];
+  // Shown by every status answer: the interfaces are listed at most once a second, not per request.
+  let known = { at: 0, urls: [] as string[] };
+  const urls = () => {
+    const now = Date.now();
+    if (now - known.at >= 1_000)
+      known = {
+        at: now,
+        urls: [
+          ...listenUrls(config.host, config.port),
+          ...(tls ? listenUrls(config.host, config.port, "https") : []),
+        ],
+      };
+    return known.urls;
+  };
   const services = createServices(sys, log, {
     root: config.root,
     version: VERSION,
@@ -50,7 +60,17 @@ async function main(argv: string[]): Promise<number> {
     tlsFingerprint: tls?.fingerprint ?? null,
   });
   const fleet = await fleetSecrets(sys, config);
-  const app = await buildServer({ token, logger: log, services, metrics: fleet.metrics });
+  // The first detection (device scan included) waits until the first answer has gone out
+  // (typically /healthz) or a second has passed: it never holds up that answer. With auto-mount on,
+  // the mount starts it at once instead.
+  const firstDetection = () => services.detection.start();
+  const app = await buildServer({
+    token,
+    logger: log,
+    services,
+    metrics: fleet.metrics,
+    afterFirstResponse: firstDetection,
+  });
   // With TLS one port serves both: HTTPS (pinned by fingerprint) and plain HTTP.
   let dual: Server | null = null;
   const listen = async () => {
@@ -102,6 +122,7 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGINT", () => void stop("SIGINT"));
   void services.auto.run();
   startFleet(sys, services, log, config, token, fleet);
+  setTimeout(firstDetection, 1_000).unref();
   return -1;
 }
 

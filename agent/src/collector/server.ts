@@ -4,7 +4,8 @@ import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { Logger } from "pino";
 import { REPORT_MAX_BYTES } from "../core/fleet/report.js";
 import { KEY_ID_HEADER, SIGNATURE_HEADER } from "../core/fleet/sign.js";
-import { bearer, FailureLimiter, tokenMatches } from "../http/auth.js";
+import { bearer, FailureLimiter, refuseToken, tokenMatches } from "../http/auth.js";
+import { schemaCompilers } from "../http/compilers.js";
 import { errorHandler, sendProblem } from "../http/problem.js";
 import { VERSION } from "../version.js";
 import type { Collector } from "./collector.js";
@@ -26,6 +27,8 @@ export async function buildCollectorServer(o: CollectorServerOptions) {
   const app = Fastify({
     loggerInstance: o.logger as FastifyBaseLogger,
     bodyLimit: REPORT_MAX_BYTES,
+    // The agent's own TypeBox validators and serializers: the bundle carries no ajv.
+    schemaController: { compilersFactory: schemaCompilers() as never },
     trustProxy: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setErrorHandler(errorHandler);
@@ -42,22 +45,18 @@ export async function buildCollectorServer(o: CollectorServerOptions) {
     reply: Parameters<typeof sendProblem>[0],
   ) => {
     if (!o.readToken) return;
-    limiter.check(req.ip);
-    if (!tokenMatches(o.readToken, bearer(req.headers.authorization))) {
-      limiter.fail(req.ip);
-      return sendProblem(
-        reply,
+    if (!tokenMatches(o.readToken, bearer(req.headers.authorization)))
+      return refuseToken(
+        limiter,
         req,
-        "unauthorized",
+        reply,
         "send the collector's read token as 'Authorization: Bearer <token>'",
       );
-    }
   };
 
   app.get("/healthz", async () => ({ ok: true, version: VERSION, hosts: o.collector.hosts().length }));
 
   app.post("/v1/report", { schema: { body: Type.String() } }, async (req, reply) => {
-    limiter.check(req.ip);
     const one = (h: string | string[] | undefined) => (Array.isArray(h) ? undefined : h);
     try {
       const r = await o.collector.receive(

@@ -1,7 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import type { PhoneHomeStats } from "../../fleet/phonehome.js";
 import { createMetrics } from "../../metrics/metrics.js";
-import { bearer, type FailureLimiter, tokenMatches } from "../auth.js";
+import { bearer, type FailureLimiter, refuseToken, tokenMatches } from "../auth.js";
 import { sendProblem } from "../problem.js";
 import type { App, Services } from "../server.js";
 
@@ -35,19 +35,16 @@ export function registerMetricsRoutes(
       },
       onRequest: async (req, reply) => {
         const presented = bearer(req.headers.authorization);
-        auth.limiter.check(req.ip);
         const ok =
           tokenMatches(auth.token, presented) ||
           (opts.token !== undefined && tokenMatches(opts.token, presented));
-        if (!ok) {
-          auth.limiter.fail(req.ip);
-          return sendProblem(
-            reply,
+        if (!ok)
+          return refuseToken(
+            auth.limiter,
             req,
-            "unauthorized",
+            reply,
             "send the API token or the metrics token as 'Authorization: Bearer <token>'",
           );
-        }
       },
     },
     async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()),
