@@ -114,6 +114,8 @@ function planInput(n: number): PlanInput {
       disks: ["/dev/nvme0n1"],
       score: 10,
       reasons: [],
+      partOfSystem: false,
+      bootPool: false,
     },
     readonly: true,
     devices: [],

@@ -44,18 +44,21 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     const mutating = r.sys
       .mutations()
       .map((c) => (c.op === "run" ? [c.file, ...c.args].join(" ") : `${c.op} ${c.file}`));
+    // Targets are verified directories handed to mount(8) as /proc/<pid>/fd/<n> (shown here as
+    // the path the kernel resolved them to); every mount is nodev,nosuid, and noexec read-only.
     expect(mutating).toEqual([
       "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
       "writeFile /etc/hostid",
       "writeFile /sys/module/spl/parameters/spl_hostid",
       "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
-      "mkdir /mnt",
-      "mount -t zfs -o ro nvmepool/root /mnt",
-      "mount -t zfs -o ro nvmepool/nix /mnt/nix",
-      "mount -t zfs -o ro nvmepool/home /mnt/home",
-      "mount -t zfs -o ro nvmepool/var /mnt/var",
-      "mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot",
+      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/root /mnt",
+      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/nix /mnt/nix",
+      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/home /mnt/home",
+      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/var /mnt/var",
+      "mount --no-canonicalize -t vfat -o ro,fmask=0022,dmask=0022,errors=remount-ro,nodev,nosuid,noexec /dev/nvme0n1p1 /mnt/boot",
     ]);
+    const raw = r.sys.calls.filter((c) => c.file === "mount").map((c) => c.raw?.at(-1));
+    expect(raw.every((t) => /^\/proc\/\d+\/fd\/\d+$/.test(t ?? ""))).toBe(true);
     expect(r.sys.commandLines().some((l) => l.includes(" -f"))).toBe(false);
     expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
     expect(phaseOf(await r.detection.refresh())).toBe("mounted-ro");
@@ -257,9 +260,11 @@ describe("other disk sets", () => {
     const r = await rig("ext4", { tree: { fstab } });
     const res = await r.mounts.mount();
     expect(res).toMatchObject({ result: "mounted", candidate: "block:/dev/nvme0n1p2", pool: null });
-    expect(r.sys.commandLines()).toContain("mount -t ext4 -o ro,noload /dev/nvme0n1p2 /mnt");
     expect(r.sys.commandLines()).toContain(
-      "mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot",
+      "mount --no-canonicalize -t ext4 -o ro,noload,errors=remount-ro,nodev,nosuid,noexec /dev/nvme0n1p2 /mnt",
+    );
+    expect(r.sys.commandLines()).toContain(
+      "mount --no-canonicalize -t vfat -o ro,fmask=0022,dmask=0022,errors=remount-ro,nodev,nosuid,noexec /dev/nvme0n1p1 /mnt/boot",
     );
   });
 

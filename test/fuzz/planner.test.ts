@@ -3,10 +3,12 @@
  * and generated fstabs, and resolveInRoot/resolveConfined with an in-memory symlink world.
  * Planners are total: any exception is a bug. Same fixed seed as the parser fuzzing.
  */
+import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type Candidate, chooseCandidate, findCandidates } from "../../agent/src/core/candidates.js";
-import { ParseError } from "../../agent/src/core/errors.js";
+import { LifeboatError, ParseError } from "../../agent/src/core/errors.js";
 import { type BlockDevice, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import {
   type FstabEntry,
@@ -19,7 +21,8 @@ import { type MountStep, planMount } from "../../agent/src/core/plan.js";
 import { type Dataset, parseZfsListHp, withEncryptionRoots } from "../../agent/src/core/zfs.js";
 import { type ImportablePool, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
 import { type ImportedPool, parseZpoolList } from "../../agent/src/core/zpoolJson.js";
-import { outputsOf } from "../helpers/fixtures.js";
+import { mountedTargets, rig } from "../app/harness.js";
+import { outputsOf, ZFS_FSTAB } from "../helpers/fixtures.js";
 import { opts } from "./fuzz.js";
 import { expectTyped, expectTypedAsync, FSTABS, mutated, NASTY, RUNS, seeds } from "./mutate.js";
 
@@ -208,6 +211,25 @@ describe("findCandidates + planMount on parsed, mutated real captures", () => {
           const paths = mounts.map((m) => m.path);
           expect(new Set(paths).size).toBe(paths.length);
           if (!mounts.some((m) => m.path === "/")) expect(plan.complete).toBe(false);
+          // Every mount lands on the planned mount it names, which comes first; binds come from
+          // inside the root; read-only plans never ask for writes, exec, devices or setuid.
+          const seen = new Set<string>();
+          for (const m of mounts) {
+            if (m.parent !== null) expect(seen.has(m.parent), `${m.path} before ${m.parent}`).toBe(true);
+            seen.add(m.path);
+            // A bind keeps the flags of the planned mount its source is on.
+            if (m.method === "bind") {
+              expect(inside(m.source, s.root)).toBe(true);
+              continue;
+            }
+            expect(m.options).toEqual(expect.arrayContaining(["nodev", "nosuid"]));
+            if (s.readonly && m.fstype !== "tmpfs") expect(m.options[0]).toBe("ro");
+            if (s.readonly) expect(m.options).toContain("noexec");
+            for (const o of m.options)
+              expect(o).not.toMatch(
+                /^(rw|exec|suid|dev|rbind|move|remount|loop.*|errors=panic|X-mount\..*)$/,
+              );
+          }
         }
       }),
       opts,
@@ -257,6 +279,7 @@ function reader(w: LinkWorld): LinkReader {
 }
 
 function inside(result: string, root: string): boolean {
+  if (root.replace(/\/+$/, "") === "") return result.startsWith("/") && !result.split("/").includes("..");
   const r = root.replace(/\/+$/, "");
   if (!(result === `${r}/` || result.startsWith(`${r}/`))) return false;
   return !result
@@ -299,4 +322,125 @@ describe("resolveInRoot / resolveConfined (in-memory symlinks)", () => {
       opts,
     );
   });
+});
+
+// ── confinement on resolved paths: the whole mount on the kernel-modelling fake ─────────────────
+
+/** Places a disk could plant a link (or a file) on the way to a mount target. */
+const SPOTS = [
+  "srv",
+  "srv/data",
+  "srv/a",
+  "srv/a/b",
+  "data",
+  "boot",
+  "home",
+  "var",
+  "var/lib",
+  "var/log",
+  "opt",
+];
+/** Where those links point: the rescue side (absolute), up and out (relative), back inside. */
+const AIMS = [
+  "/etc",
+  "/",
+  "/root",
+  "..",
+  "../..",
+  "../../..",
+  "/mnt/../etc",
+  "/tmp",
+  "home",
+  "/mnt/home",
+  "srv",
+];
+const TARGETS = [
+  "/srv/data",
+  "/srv/a/b/c",
+  "/data",
+  "/boot",
+  "/boot/efi",
+  "/home",
+  "/var/lib",
+  "/var/log/x",
+  "/opt/y",
+];
+const SOURCES = [
+  "/dev/disk/by-uuid/3302-674B vfat umask=0077",
+  "nvmepool/home zfs defaults",
+  "nvmepool/var zfs defaults",
+  "/dev/nvme0n1p1 auto defaults",
+  "/srv none bind",
+  "/home none bind",
+];
+
+interface Hostile {
+  plants: { spot: string; aim: string | null }[];
+  lines: { source: string; target: string }[];
+  readonly: boolean;
+}
+
+const hostile: fc.Arbitrary<Hostile> = fc.record({
+  plants: fc.array(
+    fc.record({ spot: fc.constantFrom(...SPOTS), aim: fc.option(fc.constantFrom(...AIMS), { nil: null }) }),
+    { minLength: 1, maxLength: 4 },
+  ),
+  lines: fc.array(fc.record({ source: fc.constantFrom(...SOURCES), target: fc.constantFrom(...TARGETS) }), {
+    minLength: 1,
+    maxLength: 4,
+  }),
+  readonly: fc.boolean(),
+});
+
+describe("mount on the fake with planted links: confinement on the paths the kernel resolves", () => {
+  it("300 hostile trees: every mount the kernel model records is under /mnt, a failure leaves nothing", async () => {
+    let refused = 0;
+    let mounted = 0;
+    await fc.assert(
+      fc.asyncProperty(hostile, async (h) => {
+        const fstab = `${ZFS_FSTAB}${h.lines
+          .map((l) => {
+            const [src, type, o] = l.source.split(" ");
+            return `${src} ${l.target} ${type} ${o} 0 0`;
+          })
+          .join("\n")}\n`;
+        const r = await rig("single", { tree: { fstab } });
+        await mkdir(join(r.dir, "etc"), { recursive: true });
+        await mkdir(join(r.dir, "root"), { recursive: true });
+        for (const p of h.plants) {
+          const at = join(r.dir, "mnt", p.spot);
+          await rm(at, { recursive: true, force: true }).catch(() => undefined);
+          await mkdir(dirname(at), { recursive: true }).catch(() => undefined);
+          if (p.aim === null) await writeFile(at, "x").catch(() => undefined);
+          else await symlink(p.aim, at).catch(() => undefined);
+        }
+        const outcome = await r.mounts.mount({ readonly: h.readonly }).then(
+          () => "mounted" as const,
+          (err: unknown) => {
+            expect(err).toBeInstanceOf(LifeboatError);
+            expect((err as LifeboatError).extras.state ?? "rolled-back").toBe("rolled-back");
+            return "refused" as const;
+          },
+        );
+        if (outcome === "mounted") mounted++;
+        else refused++;
+        const stray = r.sys.mounts.filter(
+          (m) =>
+            m.target !== "/" && m.target !== "/proc" && m.target !== "/mnt" && !m.target.startsWith("/mnt/"),
+        );
+        expect(stray).toEqual([]);
+        for (const c of r.sys.calls.filter((x) => x.op === "mkdir"))
+          expect(c.file.startsWith("/mnt/")).toBe(true);
+        if (outcome === "refused") {
+          expect(mountedTargets(r.sys)).toEqual([]);
+          expect(r.sys.imported.size).toBe(0);
+        }
+        await rm(r.dir, { recursive: true, force: true });
+      }),
+      { seed: opts.seed, numRuns: 300 },
+    );
+    // Both outcomes happen: the property is not vacuous.
+    expect(refused).toBeGreaterThan(30);
+    expect(mounted).toBeGreaterThan(10);
+  }, 240_000);
 });

@@ -4,19 +4,32 @@
  */
 import { expect } from "vitest";
 import { parseJsonLossless } from "../../agent/src/core/json.js";
-import { parseSnapshots, parseZfsColumns, parseZfsGet, parseZfsListHp } from "../../agent/src/core/zfs.js";
+import {
+  isDatasetName,
+  parseSnapshots,
+  parseZfsColumns,
+  parseZfsGet,
+  parseZfsListHp,
+} from "../../agent/src/core/zfs.js";
 import { fuzzParser } from "./fuzz.js";
 import { type Seed, seeds } from "./mutate.js";
 
 const isStr = (v: unknown) => typeof v === "string";
 
-fuzzParser("parseZfsListHp", seeds(/zfs-list-Hp.*\.stdout$/), parseZfsListHp, {
+// Every name OpenZFS accepts (spaces, colons, dots included: zfs_namecheck.c), nothing else.
+fuzzParser("parseZfsListHp", seeds(/zfs-list-Hp.*\.stdout$/), (s) => parseZfsListHp(s), {
   check: (ds) => {
     for (const d of ds) {
       expect(d.name.startsWith(d.pool)).toBe(true);
-      expect(d.name).not.toMatch(/[\s@#]/);
+      expect(isDatasetName(d.name)).toBe(true);
+      expect(d.name).not.toMatch(/[\t\n@#]/);
     }
   },
+});
+
+// The lenient form (detection): never throws, a bad line is a warning.
+fuzzParser("parseZfsListHp (lenient)", seeds(/zfs-list-Hp.*\.stdout$/), (s) => parseZfsListHp(s, []), {
+  check: (ds) => expect(ds.every((d) => isDatasetName(d.name))).toBe(true),
 });
 
 fuzzParser(

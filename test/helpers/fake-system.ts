@@ -1,7 +1,9 @@
+import { readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import type { MountEntry } from "../../agent/src/core/mounts.js";
+import { type OpenedDir, openDirInRoot } from "../../agent/src/system/mounttarget.js";
 import { NodeDirFs } from "../../agent/src/system/rootfs-node.js";
 import type {
   CommandResult,
@@ -38,6 +40,9 @@ export interface FakeOutputs {
   luksWrongStderr?: string;
   /** When set, a real `cryptsetup open` fails with it (like a host without device-mapper). */
   luksOpenStderr?: string;
+  /** mount.zfs refusing a plain mount of tank/backups (own mountpoint) / zfsutil on legacy tank/data (vm-captured/fd-targets). */
+  zfsutilMissingStderr?: string;
+  zfsutilLegacyStderr?: string;
 }
 
 export interface FakePool {
@@ -96,7 +101,10 @@ export type FileOp =
 export interface RecordedCall {
   op: "run" | "writeFile" | "removeFile" | "mkdir" | "symlink" | "rename" | "create" | "append";
   file: string;
+  /** Arguments, with a /proc/<pid>/fd/<n> mount target shown as the path the kernel resolved it to. */
   args: string[];
+  /** Arguments exactly as given (fd paths included). */
+  raw?: string[];
   /** Stdin is recorded only as a marker; secrets are never kept. */
   input?: "<secret>" | "<none>" | string;
   mutating: boolean;
@@ -150,8 +158,16 @@ export class FakeSystem implements System {
 
   async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
     const input = opts.input === undefined ? "<none>" : opts.secretInput ? "<secret>" : opts.input;
-    this.calls.push({ op: "run", file, args: [...args], input, mutating: !isReadOnlyCommand(file, args) });
-    const injected = this.cfg.fail?.(file, args);
+    const shown = args.map((x) => (/^\/proc\/\d+\/fd\/\d+$/.test(x) ? this.kernelPath(x) : x));
+    this.calls.push({
+      op: "run",
+      file,
+      args: shown,
+      raw: [...args],
+      input,
+      mutating: !isReadOnlyCommand(file, args),
+    });
+    const injected = this.cfg.fail?.(file, shown);
     if (injected) return { ...fail(1, "injected failure\n"), ...injected };
     return this.dispatch(file, args, opts.input ?? "");
   }
@@ -225,15 +241,8 @@ export class FakeSystem implements System {
         return this.zfs(a, o, input);
       case "mount":
         return this.mount(a, o);
-      case "umount": {
-        const target = a[a.length - 1] as string;
-        const i = this.mounts.findIndex((m) => m.target === target);
-        if (i < 0) return fail(32, `umount: ${target}: not mounted.\n`);
-        if (this.mounts.some((m) => m.target.startsWith(`${target}/`)))
-          return fail(32, `umount: ${target}: target is busy.\n`);
-        this.mounts.splice(i, 1);
-        return ok();
-      }
+      case "umount":
+        return this.umount(a);
       case "cryptsetup":
         return this.cryptsetup(a, input);
       default:
@@ -325,9 +334,22 @@ export class FakeSystem implements System {
     }
     if (verb === "list") {
       if (importedNames.length === 0) return ok("", "no datasets available\n");
-      const locked = this.cfg.pools.some((p) => p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot));
-      const text = !locked && o.zfsListHpUnlocked ? o.zfsListHpUnlocked : (o.zfsListHp ?? "");
-      return ok(onlyImported(text));
+      const text = this.datasetListing();
+      // `zfs list -r <pool>…`: only those pools (an unknown one fails, as zfs does).
+      const named = a
+        .slice(1)
+        .filter((x, i, all) => !x.startsWith("-") && all[i] !== undefined && all[i - 1] !== "-o");
+      for (const n of named)
+        if (!importedNames.includes(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
+      const rows = onlyImported(text);
+      if (named.length === 0) return ok(rows);
+      return ok(
+        rows
+          .split("\n")
+          .filter((l) => l !== "" && named.includes(l.split("\t")[0]?.split("/")[0] ?? ""))
+          .map((l) => `${l}\n`)
+          .join(""),
+      );
     }
     if (verb === "get") return ok(o.zfsGetCrypto ?? "");
     if (verb === "load-key") {
@@ -344,35 +366,153 @@ export class FakeSystem implements System {
       this.keysLoaded.add(target);
       return ok();
     }
-    if (verb === "mount") {
-      const ds = a[a.length - 1] as string;
-      this.mounts.push({ source: ds, target: `/mnt/${ds}`, fstype: "zfs", options: ["rw"] });
-      return ok();
-    }
+    if (verb === "mount")
+      // Lifeboat mounts datasets with mount(8) onto verified targets; `zfs mount` resolves the
+      // mountpoint itself and is not modelled, so a call to it fails loudly here.
+      return fail(2, "fake: zfs mount is not modelled (Lifeboat must not use it)\n");
     return fail(2, `unrecognized command '${verb}'\n`);
   }
 
+  /** The captured listing in force (locked or unlocked), as `zfs list -H -p` prints it. */
+  private datasetListing(): string {
+    const o = this.cfg.outputs;
+    const locked = this.cfg.pools.some((p) => p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot));
+    return !locked && o.zfsListHpUnlocked ? o.zfsListHpUnlocked : (o.zfsListHp ?? "");
+  }
+
+  /** Logical path (the sandbox plays "/") of a host path; host paths outside the sandbox stay as they are, marked. */
+  private logical(hostPath: string): string {
+    const sb = this.cfg.sandbox.replace(/\/+$/, "");
+    if (hostPath === sb) return "/";
+    if (hostPath.startsWith(`${sb}/`)) return hostPath.slice(sb.length);
+    return `!host:${hostPath}`;
+  }
+
+  /**
+   * Where the kernel would put a mount given `target` (models fs/namei.c): a /proc/<pid>/fd/<n>
+   * magic link is the directory that fd was opened on; any other path is walked component by
+   * component, following every symlink (absolute ones from the machine's "/", i.e. the sandbox),
+   * wherever it leads, also outside the rescue root.
+   */
+  kernelPath(target: string): string {
+    const fd = /^\/proc\/(\d+)\/fd\/(\d+)$/.exec(target);
+    if (fd) return this.logical(readlinkSync(`/proc/self/fd/${fd[2]}`));
+    let pending = target.split("/").filter((x) => x !== "" && x !== ".");
+    const done: string[] = [];
+    for (let hops = 0; pending.length > 0; ) {
+      const seg = pending.shift() as string;
+      if (seg === "..") {
+        done.pop();
+        continue;
+      }
+      done.push(seg);
+      let link: string | null = null;
+      try {
+        link = readlinkSync(this.host(`/${done.join("/")}`));
+      } catch {
+        link = null;
+      }
+      if (link === null) continue;
+      if (++hops > 40) break;
+      done.pop();
+      if (link.startsWith("/")) done.length = 0;
+      pending = [...link.split("/").filter((x) => x !== "" && x !== "."), ...pending];
+    }
+    return `/${done.join("/")}`;
+  }
+
+  /** mount(8) as Lifeboat runs it: `[--no-canonicalize] [--bind] [-t T] [-o O] SOURCE TARGET` or `-o remount,… TARGET`. */
   private mount(a: readonly string[], o: FakeOutputs): CommandResult {
-    const ti = a.indexOf("-t");
-    const oi = a.indexOf("-o");
-    const fstype = ti >= 0 ? (a[ti + 1] as string) : "auto";
-    const options = oi >= 0 ? (a[oi + 1] as string).split(",") : ["rw"];
-    const [source, target] = a.slice(-2) as [string, string];
+    let fstype = "auto";
+    let opts: string[] = ["rw"];
+    let bind = false;
+    const pos: string[] = [];
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i] as string;
+      if (x === "-t") fstype = a[++i] as string;
+      else if (x === "-o") opts = (a[++i] as string).split(",");
+      else if (x === "--bind" || x === "-B") bind = true;
+      else if (x.startsWith("-")) continue;
+      else pos.push(x);
+    }
+    if (opts.includes("remount")) {
+      const target = this.kernelPath(pos[pos.length - 1] as string);
+      const m = [...this.mounts].reverse().find((x) => x.target === target);
+      if (!m) return fail(32, `mount: ${target}: not mount point or bad option.\n`);
+      const rest = opts.filter((x) => x !== "remount");
+      m.options = rest.includes("ro")
+        ? ["ro", ...rest.filter((x) => x !== "ro")]
+        : ["rw", ...rest.filter((x) => x !== "rw")];
+      return ok();
+    }
+    if (pos.length !== 2) return fail(1, "mount: bad usage\n");
+    const [rawSource, rawTarget] = pos as [string, string];
+    const target = this.kernelPath(rawTarget);
+    if (bind) {
+      const source = this.kernelPath(rawSource);
+      const from = [...this.mounts]
+        .reverse()
+        .find((m) => source === m.target || source.startsWith(`${m.target}/`));
+      this.mounts.push({ source, target, fstype: from?.fstype ?? "none", options: from?.options ?? ["rw"] });
+      return ok();
+    }
+    const options = [...opts];
     if (fstype === "zfs") {
-      const poolName = source.split("/")[0] as string;
+      const ds = rawSource;
+      const poolName = ds.split("/")[0] as string;
       const p = this.pool(poolName);
-      if (!p || !this.imported.has(poolName)) return fail(2, "zfs_mount_at() failed: dataset does not exist");
+      if (!p || !this.imported.has(poolName))
+        return fail(1, `filesystem '${ds}' cannot be mounted, unable to open the dataset\n`);
+      const row = this.datasetListing()
+        .split("\n")
+        .map((l) => l.split("\t"))
+        .find((c) => c[0] === ds);
+      if (!row) return fail(1, `filesystem '${ds}' cannot be mounted, unable to open the dataset\n`);
       if (p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot))
         return fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
+      // cmd/mount_zfs.c: zfsutil only for datasets with their own mountpoint, and required for them.
+      const legacy = row[1] === "legacy";
+      if (legacy && options.includes("zfsutil"))
+        return fail(
+          1,
+          o.zfsutilLegacyStderr?.replaceAll("tank/data", ds) ??
+            `filesystem '${ds}' cannot be mounted using 'zfs mount'.\n`,
+        );
+      if (!legacy && !options.includes("zfsutil"))
+        return fail(
+          1,
+          o.zfsutilMissingStderr?.replaceAll("tank/backups", ds) ??
+            `filesystem '${ds}' cannot be mounted using 'mount'.\n`,
+        );
+      if (this.mounts.some((m) => m.fstype === "zfs" && m.source === ds))
+        return fail(32, `filesystem '${ds}' is already mounted\n`);
       if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
     }
-    if (this.mounts.some((m) => m.target === target)) return fail(32, `mount: ${target}: already mounted\n`);
+    const shown = options.filter((x) => x !== "zfsutil" && x !== "defaults");
     this.mounts.push({
-      source,
+      source: rawSource,
       target,
       fstype,
-      options: options.includes("ro") ? ["ro", ...options.filter((x) => x !== "ro")] : ["rw", ...options],
+      options: shown.includes("ro")
+        ? ["ro", ...shown.filter((x) => x !== "ro")]
+        : ["rw", ...shown.filter((x) => x !== "rw")],
     });
+    return ok();
+  }
+
+  /** umount(8) canonicalizes its argument (following links) and unmounts the topmost mount there. */
+  private umount(a: readonly string[]): CommandResult {
+    const target = this.kernelPath(a[a.length - 1] as string);
+    let i = -1;
+    for (let j = this.mounts.length - 1; j >= 0; j--)
+      if ((this.mounts[j] as MountEntry).target === target) {
+        i = j;
+        break;
+      }
+    if (i < 0) return fail(32, `umount: ${target}: not mounted.\n`);
+    if (this.mounts.some((m, j) => j > i && m.target.startsWith(`${target === "/" ? "" : target}/`)))
+      return fail(32, `umount: ${target}: target is busy.\n`);
+    this.mounts.splice(i, 1);
     return ok();
   }
 
@@ -472,6 +612,13 @@ export class FakeSystem implements System {
   async rename(from: string, to: string): Promise<void> {
     this.calls.push({ op: "rename", file: from, args: [to], mutating: true });
     await rename(this.host(from), this.host(to));
+  }
+
+  /** The product's own walker (system/mounttarget.ts) on the sandbox: no-follow opens are real. */
+  async openDirInRoot(root: string, path: string, opts: { create: boolean }): Promise<OpenedDir> {
+    const r = await openDirInRoot(this.host(root), path, { ...opts, shownRoot: root });
+    for (const c of r.created) this.calls.push({ op: "mkdir", file: c, args: [], mutating: true });
+    return r;
   }
 }
 

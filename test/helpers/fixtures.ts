@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import type { FakeConfig, FakeOutputs, FakePool } from "./fake-system.js";
 
 export const FIXTURES = join(import.meta.dirname, "..", "fixtures", "captured");
+const VM = join(import.meta.dirname, "..", "fixtures", "vm-captured");
 
 /** Real captured stdout (or stderr) of CASE/NAME, as recorded in test/fixtures/captured. */
 export function fixture(kase: string, name: string, stream: "stdout" | "stderr" = "stdout"): string {
@@ -58,6 +59,8 @@ export function outputsOf(kase: string): FakeOutputs {
     loadKeyAgainStderr: opt("encrypted", "zfs-load-key-again", "stderr"),
     loadKeyChildStderr: opt("encrypted", "zfs-load-key-child", "stderr"),
     importUnavailableStderr: opt("stripe-missing", "zpool-import-f", "stderr"),
+    zfsutilMissingStderr: readFileSync(join(VM, "fd-targets", "mount-nonlegacy-no-zfsutil.stderr"), "utf8"),
+    zfsutilLegacyStderr: readFileSync(join(VM, "fd-targets", "mount-legacy-zfsutil.stderr"), "utf8"),
   };
   return out;
 }

@@ -17,6 +17,7 @@ import {
   type System,
 } from "../../agent/src/system/system.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
+import { hostTurn } from "./serial.js";
 
 const HOST = join(import.meta.dirname, "..", "fixtures", "host-captured");
 
@@ -69,6 +70,7 @@ class Recording implements System {
   mkdir = (p: string) => this.inner.mkdir(p);
   symlink = (t: string, p: string) => this.inner.symlink(t, p);
   rename = (a: string, b: string) => this.inner.rename(a, b);
+  openDirInRoot = (r: string, p: string, o: { create: boolean }) => this.inner.openDirInRoot(r, p, o);
 }
 
 describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
@@ -87,12 +89,22 @@ describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
     return stdout.trim();
   }
 
+  let done: () => Promise<void> = async () => {};
   beforeAll(async () => {
+    done = await hostTurn();
     dir = await mkdtemp(join(tmpdir(), "lifeboat-host-"));
     mnt = join(dir, "mnt");
     rootDev = await loop("root", "lbt-root");
     homeDev = await loop("home", "lbt-home");
-    const { stdout: homeUuid } = await execa("blkid", ["-s", "UUID", "-o", "value", homeDev]);
+    const { stdout: homeUuid } = await execa("blkid", [
+      "-c",
+      "/dev/null",
+      "-s",
+      "UUID",
+      "-o",
+      "value",
+      homeDev,
+    ]);
     // Lay out the installed system on the device, like nixos-install would, then unmount it.
     const stage = join(dir, "stage");
     await mkdir(stage);
@@ -113,6 +125,7 @@ describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
     await execa("umount", ["-R", mnt], { reject: false });
     for (const l of loops) await execa("losetup", ["-d", l], { reject: false });
     await rm(dir, { recursive: true, force: true });
+    await done();
   });
 
   it("detects read-only, plans from the installed fstab, mounts read-only at a temp root, unmounts", async () => {

@@ -354,6 +354,45 @@ describe("mounts and fstab", () => {
     expect(f[4]?.options).toEqual(["fmask=0022", "dmask=0022"]);
     expect(() => parseFstab("onlyonefield\n")).toThrow(ParseError);
   });
+  it("a line that does not parse is a warning, not the loss of the file (fstab, /proc/mounts)", () => {
+    const warnings: string[] = [];
+    const f = parseFstab(`onlyonefield\n${ZFS_FSTAB}two fields\n`, warnings);
+    expect(f).toHaveLength(5);
+    expect(warnings).toHaveLength(2);
+    const w2: string[] = [];
+    const m = parseProcMounts(`${fixture("single", "proc-mounts")}garbage\n`, w2);
+    expect(mountsUnder(m, "/mnt")).toHaveLength(5);
+    expect(w2).toEqual(['/proc/mounts: skipped short line "garbage"']);
+  });
+  it("NixOS escapes space and tab in device and mount point as \\040 and \\011 (filesystems.nix)", () => {
+    const [e] = parseFstab("/dev/disk/by-label/my\\040disk /srv/a\\011b\\040c ext4 defaults 0 2\n");
+    expect(e).toMatchObject({ source: "/dev/disk/by-label/my disk", target: "/srv/a\tb c" });
+  });
+});
+
+describe("names ZFS accepts (zfs_namecheck.c)", () => {
+  it("spaces, colons, dots, dashes and % are dataset characters; a pool starts with a letter", () => {
+    const ds = parseZfsListHp(
+      "tank\tnone\ton\toff\t-\t1\ntank/my data:v1.2-x%\t/mnt/srv/caf\u00e9\ton\toff\t-\t1\n",
+    );
+    expect(ds.map((d) => [d.name, d.pool, d.mountpoint])).toEqual([
+      ["tank", "tank", "none"],
+      ["tank/my data:v1.2-x%", "tank", "/mnt/srv/caf\u00e9"],
+    ]);
+    for (const bad of [
+      "1tank\tnone\ton\toff\t-\t1\n",
+      "tank//x\tnone\ton\toff\t-\t1\n",
+      "tank/x@s\tnone\ton\toff\t-\t1\n",
+    ])
+      expect(() => parseZfsListHp(bad)).toThrow(ParseError);
+  });
+  it("every captured listing parses the same strictly and leniently", () => {
+    for (const k of ["single", "two-pools", "encrypted"]) {
+      const w: string[] = [];
+      expect(parseZfsListHp(fixture(k, "zfs-list-Hp"), w)).toEqual(parseZfsListHp(fixture(k, "zfs-list-Hp")));
+      expect(w).toEqual([]);
+    }
+  });
 });
 
 describe("hostid and kernel command line", () => {

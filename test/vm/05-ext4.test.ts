@@ -3,7 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mountAt, mounts, pools } from "./guest-state.js";
 import { boot, ensureDiskSet, grepLogs, LUKS_PASSPHRASE, type Vm } from "./lab.js";
-import { expectOk, expectProblem, finish, guestSnapshot, waitForAutoMount } from "./scenario.js";
+import {
+  expectOk,
+  expectProblem,
+  finish,
+  guestSnapshot,
+  waitForAutoMount,
+  waitForPhase,
+} from "./scenario.js";
 
 const WRONG = "not-the-luks-passphrase-x2";
 
@@ -44,6 +51,10 @@ describe("scenario 5b: ext4 inside LUKS2", () => {
   it("reports the LUKS container as locked and mounts nothing", async () => {
     const st = await waitForAutoMount(vm, "s5b");
     expect(st.phase, JSON.stringify(st)).toBe("locked");
+    // It says which device to unlock, and holds no lock while it waits.
+    expect(st.autoMount).toMatchObject({ state: "waiting" });
+    expect(st.autoMount.detail).toContain("/dev/nvme0n1p2");
+    expect(st.busy).toBeNull();
     expect(await mounts(vm, "/mnt"), await guestSnapshot(vm)).toEqual([]);
     const d = await vm.api("GET", "/v1/disks");
     expectOk(d);
@@ -60,12 +71,10 @@ describe("scenario 5b: ext4 inside LUKS2", () => {
     const ok = await vm.api("POST", "/v1/luks/nvme0n1p2/open", { passphrase: LUKS_PASSPHRASE });
     expectOk(ok);
     expect(await mappings(vm)).toEqual(["lifeboat-nvme0n1p2"]);
-    let st = (await vm.api("GET", "/v1/status")).body;
-    if (!String(st.phase).startsWith("mounted")) {
-      expectOk(await vm.api("POST", "/v1/mount", {}));
-      st = (await vm.api("GET", "/v1/status")).body;
-    }
+    // The boot-time auto-mount stopped at the locked container and resumes by itself on the unlock.
+    const st = await waitForPhase(vm, ["mounted-ro"], 300_000);
     expect(st.phase).toBe("mounted-ro");
+    expect(st.autoMount.state).toBe("mounted");
     const root = await mountAt(vm, "/mnt");
     expect(root?.fstype, await guestSnapshot(vm)).toBe("ext4");
     expect(root?.source).toMatch(/^\/dev\/(mapper\/|dm-)/);

@@ -1,6 +1,7 @@
 // Scenario 8: a failure in the middle of mounting. In this disk set /home on the root dataset is a
-// regular file, so nvmepool/home (3rd of the fstab's entries) cannot be mounted after / and /nix were.
-// The transaction must roll back: nothing mounted, nothing imported, and the error says so.
+// regular file, so nvmepool/home (3rd of the fstab's entries) cannot be mounted after / and /nix were:
+// the target check refuses the non-directory (unsafe-mountpoint, before mount(8) runs). The
+// transaction must roll back: nothing mounted, nothing imported, and the error says so.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveHostid, mounts, pools } from "./guest-state.js";
 import { boot, ensureDiskSet, RESCUE_HOSTID, type Vm } from "./lab.js";
@@ -17,7 +18,7 @@ describe("scenario 8: fault mid-mount -> rollback", () => {
     const st = await waitForAutoMount(vm, "s8");
     expect(st.phase, JSON.stringify(st)).toBe("found");
     expect(st.autoMount.state).toBe("failed");
-    expect(st.autoMount.detail).toMatch(/mount-failed/);
+    expect(st.autoMount.detail).toMatch(/unsafe-mountpoint/);
     const snap = await guestSnapshot(vm);
     expect(await mounts(vm, "/mnt"), snap).toEqual([]);
     expect(await pools(vm), snap).toEqual({});
@@ -25,7 +26,7 @@ describe("scenario 8: fault mid-mount -> rollback", () => {
 
   it("an explicit mount fails at the home step, rolls back, and says so", async () => {
     const r = await vm.api("POST", "/v1/mount", {});
-    expectProblem(r, r.status >= 500 ? r.status : "4xx", "mount-failed");
+    expectProblem(r, 422, "unsafe-mountpoint");
     expect(r.body.failedStep, r.text).toMatch(/nvmepool\/home.*\/mnt\/home/);
     expect(r.body.detail, r.text).toMatch(/Not a directory|not a directory/);
     // the error says what was undone: the mounts before home, the import, the hostid adoption

@@ -1,6 +1,8 @@
 import type { Logger } from "pino";
 import type { AutoMount } from "../config.js";
+import { chooseCandidate } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
+import type { Detection } from "./detect.js";
 import type { MountService } from "./mount.js";
 import type { AutoMountState } from "./status.js";
 
@@ -13,13 +15,27 @@ const WAITING = [
   "busy",
 ];
 
+/** LUKS containers nobody opened yet, as the operator would unlock them. */
+function lockedLuks(d: Detection): string[] {
+  return d.luks
+    .filter((l) => !l.opened)
+    .map((l) => `${l.device} (POST /v1/luks/${encodeURIComponent(l.name)}/open)`);
+}
+
 /**
  * At start, mount the installed system if exactly one NixOS system is found; otherwise wait for
- * the operator. Read-only unless the image was configured for read-write. When nothing at all is
- * found it looks again a few times: USB and NVMe disks can appear after the agent starts.
+ * the operator. Read-only unless the image was configured for read-write. It looks before it
+ * takes the change lock, so it never stands in the operator's way: when nothing is found it looks
+ * again a few times (USB and NVMe disks can appear after the agent starts), when a LUKS container
+ * or a ZFS key is locked it stops and says what to unlock, and it resumes by itself once the
+ * operator has unlocked it.
  */
 export class AutoMounter {
   state: AutoMountState;
+  private running = false;
+  /** Stopped at something locked: an unlock or a key load starts it again. */
+  private awaitingUnlock = false;
+
   constructor(
     private readonly mode: AutoMount,
     private readonly mounts: MountService,
@@ -27,29 +43,46 @@ export class AutoMounter {
     private readonly retry = { attempts: 6, delayMs: 5_000 },
   ) {
     this.state = { mode, state: mode === "off" ? "off" : "pending", detail: null };
+    mounts.onUnlock(() => {
+      if (!this.awaitingUnlock || this.running) return;
+      this.log.info("unlocked: auto-mount looks again");
+      void this.run();
+    });
+  }
+
+  private waitFor(detail: string, unlock: boolean): void {
+    this.state = { ...this.state, state: "waiting", detail };
+    this.awaitingUnlock = unlock;
   }
 
   async run(): Promise<void> {
-    if (this.mode === "off") return;
+    if (this.mode === "off" || this.running) return;
+    this.running = true;
+    this.awaitingUnlock = false;
+    try {
+      await this.attempts();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async attempts(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       this.state = { ...this.state, state: "running" };
-      try {
-        const r = await this.mounts.mount({ readonly: this.mode === "readonly", requireNixos: true });
-        this.state = {
-          ...this.state,
-          state: "mounted",
-          detail: `${r.result}: ${r.candidate}${r.readonly ? " (read-only)" : ""}`,
-        };
-        return;
-      } catch (err) {
-        const e = err instanceof LifeboatError ? err : null;
-        const nothingYet = e?.code === "no-system-found" && e.extras.found === 0;
-        this.state = {
-          ...this.state,
-          state: e && WAITING.includes(e.code) ? "waiting" : "failed",
-          detail: e ? `${e.code}: ${e.message}` : "internal error",
-        };
-        if (nothingYet && attempt < this.retry.attempts) {
+      // Look without the change lock (a reader never scans while a change runs).
+      const d = await this.mounts.detection.current(true);
+      const locked = lockedLuks(d);
+      const choice = chooseCandidate(d.candidates);
+      if (!choice.ok && choice.reason === "none") {
+        if (locked.length > 0) {
+          this.waitFor(`locked: unlock ${locked.join(", ")} to find the system`, true);
+          this.log.info(
+            { locked },
+            "auto-mount: the system may be on a locked LUKS container; waiting for an unlock",
+          );
+          return;
+        }
+        if (attempt < this.retry.attempts) {
           this.state = {
             ...this.state,
             state: "retrying",
@@ -59,6 +92,36 @@ export class AutoMounter {
           await new Promise((resolve) => setTimeout(resolve, this.retry.delayMs));
           continue;
         }
+      }
+      if (!choice.ok && choice.reason !== "none") {
+        this.waitFor(
+          choice.reason === "ambiguous"
+            ? `ambiguous-system: several systems could be the installed one (${choice.candidates.map((c) => c.id).join(", ")}); say which`
+            : `pool-unavailable: ${choice.candidates.map((c) => c.id).join(", ")} cannot be imported`,
+          false,
+        );
+        return;
+      }
+      try {
+        const r = await this.mounts.mount({ readonly: this.mode === "readonly", requireNixos: true });
+        this.state = {
+          ...this.state,
+          state: "mounted",
+          detail: `${r.result}: ${r.candidate}${r.readonly ? " (read-only)" : ""}`,
+        };
+        this.awaitingUnlock = false;
+        return;
+      } catch (err) {
+        const e = err instanceof LifeboatError ? err : null;
+        const keyLocked = e?.code === "key-not-loaded";
+        const unlock = keyLocked || (e?.code === "no-system-found" && locked.length > 0);
+        const hint = unlock && !keyLocked ? `; unlock ${locked.join(", ")} if the system is there` : "";
+        this.state = {
+          ...this.state,
+          state: e && WAITING.includes(e.code) ? "waiting" : "failed",
+          detail: e ? `${e.code}: ${e.message}${hint}` : "internal error",
+        };
+        this.awaitingUnlock = unlock;
         this.log.warn(
           { code: e?.code ?? "internal", detail: e?.message },
           "auto-mount did not mount; waiting for the operator",

@@ -332,7 +332,9 @@ export class DetectionService {
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
     const [lsblk, blkid, hostid, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
-      this.sys.run("blkid", ["-o", "export"]),
+      // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
+      // device re-attached to an ext4, seen on util-linux 2.38): read-only options follow this type.
+      this.sys.run("blkid", ["-c", "/dev/null", "-o", "export"]),
       this.sys.run("hostid", []),
       scan ? this.zfsState() : this.zfsState(this.last),
     ]);
@@ -345,7 +347,7 @@ export class DetectionService {
         devices,
         soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
       );
-    const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts) : [];
+    const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts, warnings) : [];
     const candidates = findCandidates({
       devices,
       importable: zfs.importable,
@@ -427,7 +429,7 @@ export class DetectionService {
         "-o",
         ZFS_LIST_COLUMNS.join(","),
       ]);
-      if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout));
+      if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout, warnings));
       const encrypted = [...new Set(datasets.filter((d) => d.encryption !== "off").map((d) => d.pool))];
       if (encrypted.length > 0) {
         // Only what `zfs list` cannot give: the encryption root (read by name: ZfsProperties).

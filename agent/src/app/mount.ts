@@ -1,16 +1,20 @@
 import type { Logger } from "pino";
 import { type Candidate, chooseCandidate } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
-import { isReadOnly, type MountEntry } from "../core/mounts.js";
-import { type MountPlan, type MountStep, planMount } from "../core/plan.js";
+import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
+import type { MountPlan } from "../core/plan.js";
 import { classifyLoadKeyFailure } from "../core/zfs.js";
-import { classifyImportFailure } from "../core/zpoolImport.js";
+import { parseZpoolList } from "../core/zpoolJson.js";
 import type { CommandResult, System } from "../system/system.js";
 import type { Detection, DetectionService } from "./detect.js";
-import { adoptHostId, restoreHostId } from "./hostid.js";
+import { type HostIdReport, hostidReport, stderrLine } from "./importer.js";
 import { InstalledSystem, type NixosIdentity } from "./installed.js";
 import type { OperationLock } from "./lock.js";
+import { MOUNT_TABLE } from "./mountExec.js";
+import { MountRun } from "./mountRun.js";
 import { Transaction } from "./transaction.js";
+
+export type { HostIdReport } from "./importer.js";
 
 export interface MountRequest {
   readonly?: boolean;
@@ -19,15 +23,6 @@ export interface MountRequest {
   adoptHostId?: boolean;
   /** Auto-mount at start: give up (and roll back) unless the root really is NixOS. */
   requireNixos?: boolean;
-}
-
-export interface HostIdReport {
-  action: "adopted" | "unchanged" | "not-needed" | "kept";
-  previous: string | null;
-  current: string | null;
-  lastHost: string | null;
-  lastHostId: string | null;
-  splParameterWritten?: boolean;
 }
 
 export interface MountResult {
@@ -44,25 +39,26 @@ export interface MountResult {
   warnings: string[];
 }
 
-interface ImportOutcome {
-  forced: boolean;
-  hostid: HostIdReport;
-}
-
-function stderrLine(r: CommandResult): string {
-  if (r.timedOut) return "timed out";
-  return r.stderr.trim().split("\n")[0] || r.stdout.trim().split("\n")[0] || `exit code ${r.exitCode}`;
-}
-
 /** Orchestrates import, mount, unmount and export with rollback; one operation at a time. */
 export class MountService {
+  private readonly unlockListeners: (() => void)[] = [];
+
   constructor(
     private readonly sys: System,
-    private readonly detection: DetectionService,
+    readonly detection: DetectionService,
     private readonly lock: OperationLock,
     private readonly log: Logger,
     readonly root: string,
   ) {}
+
+  /** Called after a LUKS container was opened or a ZFS key loaded (auto-mount resumes on it). */
+  onUnlock(listener: () => void): void {
+    this.unlockListeners.push(listener);
+  }
+
+  private unlocked(): void {
+    for (const l of this.unlockListeners) setImmediate(l);
+  }
 
   private async must(label: string, file: string, args: string[]): Promise<CommandResult> {
     const r = await this.sys.run(file, args);
@@ -76,24 +72,23 @@ export class MountService {
     return r;
   }
 
+  /** The kernel's mount table now, under the root (a file read, no command). */
+  private async mountedNow(): Promise<MountEntry[]> {
+    const text = (await this.sys.readFile(MOUNT_TABLE))?.toString("utf8") ?? "";
+    return mountsUnder(parseProcMounts(text, []), this.root);
+  }
+
   /** The plan a mount would follow now (read-only; nothing runs). */
   async preview(req: MountRequest = {}): Promise<MountPlan> {
     const d = await this.detection.current();
     const choice = chooseCandidate(d.candidates, req.pool);
     if (!choice.ok) throw this.choiceError(choice.reason, choice.candidates, req.pool, d);
-    const c = choice.candidate;
-    const mounted = d.mounts.some((m) => m.target === this.root);
-    const fstab = mounted
-      ? await new InstalledSystem(this.sys, this.root).readFstab().catch(() => null)
-      : null;
-    return planMount({
-      root: this.root,
-      candidate: c,
+    const run = new MountRun(this.sys, this.log, this.root, choice.candidate, d, {
       readonly: req.readonly ?? true,
-      devices: d.devices,
-      datasets: c.kind === "zfs" ? d.datasets.filter((x) => x.pool === c.pool) : [],
-      fstab: fstab?.entries ?? null,
     });
+    if (!d.mounts.some((m) => m.target === this.root)) return run.plan(null);
+    const fstab = await run.readFstabOnly();
+    return run.plan(fstab);
   }
 
   mount(req: MountRequest = {}): Promise<MountResult> {
@@ -102,15 +97,17 @@ export class MountService {
 
   private async mountLocked(req: MountRequest): Promise<MountResult> {
     const readonly = req.readonly ?? true;
-    let d = await this.detection.refresh();
+    // The last detection is enough to choose unless a change made it stale (the commands below
+    // fail cleanly if the machine changed under it); what is mounted is read fresh from the kernel.
+    let d = await this.detection.forChange();
     const warnings: string[] = [];
-    const rootMount = d.mounts.find((m) => m.target === this.root);
+    const rootMount = (await this.mountedNow()).find((m) => m.target === this.root);
     if (rootMount) {
       const mountedRo = isReadOnly(rootMount);
       if (readonly || !mountedRo) {
         if (readonly && !mountedRo)
           warnings.push("already mounted read-write; a read-only request does not downgrade it");
-        return this.completeMount(d, mountedRo, warnings);
+        return this.completeMount(d, rootMount, mountedRo, warnings);
       }
       // Read-only → read-write: release everything (unmount + export), then import read-write.
       await this.releaseLocked(true);
@@ -120,70 +117,26 @@ export class MountService {
     const choice = chooseCandidate(d.candidates, req.pool);
     if (!choice.ok) throw this.choiceError(choice.reason, choice.candidates, req.pool, d);
     const candidate = choice.candidate;
-    const tx = new Transaction(this.log);
-    let outcome: ImportOutcome = { forced: false, hostid: this.hostidReport("not-needed", d.hostid) };
+    if (candidate.kind === "zfs" && !d.zfs.available)
+      throw new LifeboatError("zfs-unavailable", d.zfs.reason ?? "ZFS is not available");
+    const run = new MountRun(this.sys, this.log, this.root, candidate, d, {
+      readonly,
+      force: req.force,
+      adoptHostId: req.adoptHostId,
+    });
     let plan: MountPlan | null = null;
     try {
       if (candidate.kind === "zfs") {
-        if (!candidate.imported) {
-          outcome = await this.importPool(candidate, readonly, req, tx);
-          d = await this.detection.refresh();
-        } else if (!readonly) {
-          warnings.push(`${candidate.pool} was already imported; kept as it is`);
+        if (!candidate.imported) await run.importPools([{ pool: candidate.pool, guid: candidate.guid }]);
+        else {
+          if (!readonly) warnings.push(`${candidate.pool} was already imported; kept as it is`);
+          run.checkKeys(candidate.pool);
         }
-        this.checkKeys(candidate, d);
       }
-      if (candidate.kind === "zfs" && !d.zfs.available)
-        throw new LifeboatError("zfs-unavailable", d.zfs.reason ?? "ZFS is not available");
-      const fresh = d.candidates.find((c) => c.id === candidate.id) ?? candidate;
-      const datasets = candidate.kind === "zfs" ? d.datasets.filter((x) => x.pool === candidate.pool) : [];
-      // Phase 1: the root (and /nix, where the store holding fstab lives), by convention.
-      const first = planMount({
-        root: this.root,
-        candidate: fresh,
-        readonly,
-        devices: d.devices,
-        datasets,
-        fstab: null,
-      });
-      const early = first.steps.filter(
-        (s): s is MountStep => s.kind === "mount" && (s.role === "root" || s.role === "nix"),
-      );
-      if (!early.some((s) => s.role === "root")) {
-        throw new LifeboatError("no-system-found", `no root filesystem found in ${candidate.id}`, {
-          notes: first.notes,
-        });
-      }
-      for (const s of early) await this.mountStep(s, readonly, tx);
-      // Phase 2: the installed system's own fstab decides the rest.
-      const installed = new InstalledSystem(this.sys, this.root);
-      const fstab = await installed.readFstab().catch((err: Error) => {
-        warnings.push(`could not read the installed fstab: ${err.message}`);
-        return null;
-      });
-      plan = planMount({
-        root: this.root,
-        candidate: fresh,
-        readonly,
-        devices: d.devices,
-        datasets,
-        fstab: fstab?.entries ?? null,
-      });
-      if (!fstab)
-        plan = {
-          ...plan,
-          notes: [...plan.notes, "the installed system has no readable fstab: used the conventional layout"],
-        };
-      const mountedPaths = new Set(early.map((s) => s.path));
-      const root = plan.steps.find((s): s is MountStep => s.kind === "mount" && s.path === "/");
-      const earlyRoot = early.find((s) => s.role === "root");
-      if (root && earlyRoot && root.source !== earlyRoot.source)
-        warnings.push(`fstab mounts ${root.source} at /, but ${earlyRoot.source} was mounted as the root`);
-      for (const s of plan.steps) {
-        if (s.kind !== "mount" || mountedPaths.has(s.path)) continue;
-        await this.mountStep(s, readonly, tx);
-      }
-      const nixos = await installed.identify();
+      await run.bootstrap();
+      plan = await run.planFromFstab();
+      await run.mountPlan(plan);
+      const nixos = await new InstalledSystem(this.sys, this.root).identify();
       if (!nixos.nixos) {
         if (req.requireNixos)
           throw new LifeboatError(
@@ -192,9 +145,16 @@ export class MountService {
           );
         warnings.push("no NixOS markers found (/etc/NIXOS, /nix/var/nix/profiles/system)");
       }
-      d = await this.detection.refresh();
+      const mounts = mountsUnder(await run.mountTable(), this.root);
+      this.detection.invalidate(mounts);
       this.log.info(
-        { candidate: candidate.id, readonly, forced: outcome.forced, hostid: outcome.hostid.action },
+        {
+          candidate: candidate.id,
+          readonly,
+          forced: run.importer.forced,
+          hostid: run.importer.hostid.action,
+          pools: plan.pools,
+        },
         "mounted",
       );
       return {
@@ -202,34 +162,46 @@ export class MountService {
         candidate: candidate.id,
         pool: candidate.kind === "zfs" ? candidate.pool : null,
         readonly,
-        forced: outcome.forced,
-        hostid: outcome.hostid,
+        forced: run.importer.forced,
+        hostid: run.importer.hostid,
         plan,
-        steps: tx.done,
-        mounts: d.mounts,
+        steps: run.tx.done,
+        mounts,
         nixos,
-        warnings: [...warnings, ...plan.notes],
+        warnings: [...warnings, ...run.warnings, ...plan.notes],
       };
     } catch (err) {
-      // A locked dataset is a pause, not a failure: keep the (read-only, write-free) import so the
-      // key can be loaded, and say so.
-      if (err instanceof LifeboatError && err.code === "key-not-loaded") {
-        this.detection.refresh().catch(() => undefined);
-        throw new LifeboatError(err.code, err.message, { ...err.extras, done: tx.done, kept: tx.done });
-      }
-      const e = await this.rolledBack(tx, err);
-      const code = e.code === "command-failed" ? "mount-failed" : e.code;
-      this.log.warn(
-        { code, failedStep: e.extras.failedStep, state: e.extras.state },
-        "mount failed, rolled back",
-      );
-      throw code === e.code ? e : new LifeboatError(code, e.message, e.extras);
+      throw await this.failed(run.tx, err);
     }
   }
 
   /**
-   * Undo a failed operation's completed steps, refresh the view of the machine, and describe it
-   * all in the error: what failed, what was undone, what could not be (`rollback-incomplete`).
+   * A failed mount: a locked dataset is a pause (the read-only, write-free imports stay so the
+   * key can be loaded; what was mounted is unmounted); anything else rolls everything back.
+   */
+  private async failed(tx: Transaction, err: unknown): Promise<LifeboatError> {
+    if (err instanceof LifeboatError && err.code === "key-not-loaded") {
+      const report = await tx.rollbackKind("mount");
+      this.detection.invalidate(await this.mountedNow().catch(() => undefined));
+      return new LifeboatError(err.code, err.message, {
+        ...err.extras,
+        done: tx.done,
+        kept: tx.done.filter((l) => !l.startsWith("mounted ") && !l.startsWith("created ")),
+        ...report,
+      });
+    }
+    const e = await this.rolledBack(tx, err);
+    const code = e.code === "command-failed" ? "mount-failed" : e.code;
+    this.log.warn(
+      { code, failedStep: e.extras.failedStep, state: e.extras.state },
+      "mount failed, rolled back",
+    );
+    return code === e.code ? e : new LifeboatError(code, e.message, e.extras);
+  }
+
+  /**
+   * Undo a failed operation's completed steps, mark the view of the machine stale, and describe
+   * it all in the error: what failed, what was undone, what could not be (`rollback-incomplete`).
    */
   private async rolledBack(
     tx: Transaction,
@@ -239,7 +211,7 @@ export class MountService {
   ): Promise<LifeboatError> {
     const report = await tx.rollback();
     report.rollbackFailures.push(...leftOver);
-    await this.detection.refresh().catch(() => undefined);
+    this.detection.invalidate(await this.mountedNow().catch(() => undefined));
     const base = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
     return new LifeboatError(base.code, base.message, {
       ...base.extras,
@@ -250,202 +222,54 @@ export class MountService {
     });
   }
 
-  private hostidReport(
-    action: HostIdReport["action"],
-    live: string | null,
-    extra: Partial<HostIdReport> = {},
-  ): HostIdReport {
-    return { action, previous: live, current: live, lastHost: null, lastHostId: null, ...extra };
-  }
-
-  private async importPool(
-    c: Extract<Candidate, { kind: "zfs" }>,
-    readonly: boolean,
-    req: MountRequest,
-    tx: Transaction,
-  ): Promise<ImportOutcome> {
-    const id = c.guid ?? c.pool;
-    const args = (force: boolean) => [
-      "import",
-      "-N",
-      "-R",
-      this.root,
-      ...(readonly ? ["-o", "readonly=on"] : []),
-      ...(force ? ["-f"] : []),
-      id,
-    ];
-    const live = (await this.detection.current()).hostid;
-    const exportUndo = {
-      label: `exported ${c.pool}`,
-      fn: async () => void (await this.must(`export ${c.pool}`, "zpool", ["export", c.pool])),
-    };
-    const ok = (r: CommandResult) => r.exitCode === 0;
-    let r = await this.sys.run("zpool", args(false));
-    if (ok(r)) {
-      tx.record(`imported ${c.pool}${readonly ? " read-only" : ""}`, exportUndo);
-      return { forced: false, hostid: this.hostidReport("not-needed", live) };
-    }
-    let failure = classifyImportFailure(r.stderr);
-    let hostid = this.hostidReport("kept", live);
-    if (failure.kind === "in-use-elsewhere") {
-      hostid = this.hostidReport("kept", live, {
-        lastHost: failure.lastHost,
-        lastHostId: failure.lastHostId,
-      });
-      const adopt = req.adoptHostId ?? true;
-      if (adopt && failure.lastHostId && failure.lastHostId !== live) {
-        const { backup, splWritten } = await adoptHostId(this.sys, failure.lastHostId);
-        tx.record(`adopted hostid ${failure.lastHostId} (was ${live ?? "unset"})`, {
-          label: `restored hostid ${live ?? "(none)"}`,
-          fn: () => restoreHostId(this.sys, backup),
-        });
-        hostid = {
-          action: "adopted",
-          previous: live,
-          current: failure.lastHostId,
-          lastHost: failure.lastHost,
-          lastHostId: failure.lastHostId,
-          splParameterWritten: splWritten,
-        };
-        r = await this.sys.run("zpool", args(false));
-        if (ok(r)) {
-          tx.record(`imported ${c.pool}${readonly ? " read-only" : ""}`, exportUndo);
-          return { forced: false, hostid };
-        }
-        failure = classifyImportFailure(r.stderr);
-      }
-      if (failure.kind === "in-use-elsewhere" && req.force) {
-        r = await this.sys.run("zpool", args(true));
-        if (ok(r)) {
-          tx.record(`imported ${c.pool}${readonly ? " read-only" : ""} with -f (forced)`, exportUndo);
-          return { forced: true, hostid };
-        }
-        failure = classifyImportFailure(r.stderr);
-      }
-      if (failure.kind === "in-use-elsewhere") {
-        const who = failure.lastHost
-          ? `${failure.lastHost} (hostid ${failure.lastHostId ?? "?"})`
-          : "another system";
-        throw new LifeboatError(
-          "pool-in-use-elsewhere",
-          `pool ${c.pool} was last used by ${who} and not exported. Import it by adopting that hostid (adoptHostId: true) or with force: true — only if that machine is really off.`,
-          {
-            pool: c.pool,
-            lastHost: failure.lastHost,
-            lastHostId: failure.lastHostId,
-            lastAccessed: failure.lastAccessed,
-            failedStep: `import ${c.pool}`,
-          },
-        );
-      }
-    }
-    if (failure.kind === "missing-devices" || failure.kind === "no-such-pool")
-      throw new LifeboatError("pool-unavailable", `cannot import ${c.pool}: ${stderrLine(r)}`, {
-        pool: c.pool,
-        failedStep: `import ${c.pool}`,
-      });
-    if (failure.kind === "name-exists")
-      throw new LifeboatError(
-        "pool-name-conflict",
-        `a pool named ${c.pool} is already imported on this machine`,
-        { pool: c.pool, failedStep: `import ${c.pool}` },
-      );
-    throw new LifeboatError("command-failed", `import ${c.pool} failed: ${stderrLine(r)}`, {
-      pool: c.pool,
-      failedStep: `import ${c.pool}`,
-      hostid,
-    });
-  }
-
-  private checkKeys(c: Extract<Candidate, { kind: "zfs" }>, d: Detection): void {
-    const locked = d.datasets.filter(
-      (x) => x.pool === c.pool && x.keystatus === "unavailable" && x.canmount !== "off",
-    );
-    if (locked.length === 0) return;
-    const roots = [...new Set(locked.map((x) => x.encryptionRoot ?? x.pool))];
-    throw new LifeboatError(
-      "key-not-loaded",
-      `${c.pool} is encrypted and locked: load the key of ${roots.join(", ")} (POST /v1/pools/${c.pool}/load-key), then mount again`,
-      {
-        pool: c.pool,
-        encryptionRoots: roots,
-        locked: locked.map((x) => x.name),
-      },
-    );
-  }
-
-  private async mountStep(s: MountStep, readonly: boolean, tx: Transaction): Promise<void> {
-    const label = `mount ${s.source} at ${s.target}`;
-    if (s.target === this.root) await this.sys.mkdir(this.root);
-    else if (!(await this.sys.lstat(s.target))) {
-      if (readonly)
-        throw new LifeboatError(
-          "mount-failed",
-          `${label} failed: mountpoint ${s.path} does not exist in the installed system (read-only: not created)`,
-          { failedStep: label },
-        );
-      await this.sys.mkdir(s.target);
-      tx.record(`created mountpoint ${s.target}`);
-    }
-    const args =
-      s.method === "zfs-mount"
-        ? ["mount", ...(s.options.length ? ["-o", s.options.join(",")] : []), s.source]
-        : ["-t", s.fstype, ...(s.options.length ? ["-o", s.options.join(",")] : []), s.source, s.target];
-    const r = await this.sys.run(s.method === "zfs-mount" ? "zfs" : "mount", args);
-    if (r.exitCode !== 0) {
-      if (/encryption key not loaded/.test(r.stderr))
-        throw new LifeboatError("key-not-loaded", `${s.source} is locked: load its encryption key first`, {
-          failedStep: label,
-        });
-      throw new LifeboatError("mount-failed", `${label} failed: ${stderrLine(r)}`, { failedStep: label });
-    }
-    tx.record(`mounted ${s.source} at ${s.target}${readonly ? " (read-only)" : ""}`, {
-      label: `unmounted ${s.target}`,
-      fn: async () => void (await this.must(`unmount ${s.target}`, "umount", [s.target])),
-    });
-  }
-
   /**
    * The root is mounted already (e.g. the agent was killed mid-mount and restarted): mount what the
-   * plan still lacks, or report "already-mounted" when nothing is missing.
+   * plan still lacks (importing the other pools it needs), or report "already-mounted".
    */
-  private async completeMount(d: Detection, readonly: boolean, warnings: string[]): Promise<MountResult> {
-    const rootMount = d.mounts.find((m) => m.target === this.root) as MountEntry;
+  private async completeMount(
+    d: Detection,
+    rootMount: MountEntry,
+    readonly: boolean,
+    warnings: string[],
+  ): Promise<MountResult> {
     const pool = rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null;
-    const candidate = d.candidates.find((c) =>
+    let candidate: Candidate | undefined = d.candidates.find((c) =>
       pool ? c.kind === "zfs" && c.pool === pool : c.kind === "block" && c.device === rootMount.source,
     );
+    // A tmpfs root: the system is the pool (or device) holding /nix.
+    if (!candidate && rootMount.fstype === "tmpfs") {
+      const nix = (await this.mountedNow()).find((m) => m.target === `${this.root.replace(/\/+$/, "")}/nix`);
+      const nixPool = nix?.fstype === "zfs" ? nix.source.split("/")[0] : null;
+      candidate = d.candidates.find((c) =>
+        nixPool ? c.kind === "zfs" && c.pool === nixPool : c.kind === "block" && c.device === nix?.source,
+      );
+    }
     if (!candidate) return this.alreadyMounted(d, readonly, warnings);
-    const fstab = await new InstalledSystem(this.sys, this.root).readFstab().catch(() => null);
-    const plan = planMount({
-      root: this.root,
-      candidate,
-      readonly,
-      devices: d.devices,
-      datasets: pool ? d.datasets.filter((x) => x.pool === pool) : [],
-      fstab: fstab?.entries ?? null,
-    });
-    const mounted = new Set(d.mounts.map((m) => m.target));
-    const missing = plan.steps.filter((s): s is MountStep => s.kind === "mount" && !mounted.has(s.target));
-    if (missing.length === 0) return this.alreadyMounted(d, readonly, warnings);
-    const tx = new Transaction(this.log);
+    const run = new MountRun(this.sys, this.log, this.root, candidate, d, { readonly });
+    const mounted = new Set((await this.mountedNow()).map((m) => m.target));
+    let plan: MountPlan;
     try {
-      for (const s of missing) await this.mountStep(s, readonly, tx);
+      plan = await run.planFromFstab();
+      const missing = plan.steps.filter((s) => s.kind === "mount" && !mounted.has(s.target));
+      if (missing.length === 0 && run.tx.done.length === 0) return this.alreadyMounted(d, readonly, warnings);
+      await run.mountPlan(plan, mounted);
     } catch (err) {
-      throw await this.rolledBack(tx, err, {
+      throw await this.rolledBack(run.tx, err, {
         note: "the mounts that existed before this request were left as they were",
       });
     }
-    const after = await this.detection.refresh();
-    this.log.info({ completed: tx.done }, "completed a partial mount");
+    const mounts = mountsUnder(await run.mountTable(), this.root);
+    this.detection.invalidate(mounts);
+    this.log.info({ completed: run.tx.done }, "completed a partial mount");
     return {
-      ...this.alreadyMounted(after, readonly, [
+      ...this.alreadyMounted({ ...d, mounts }, readonly, [
         ...warnings,
-        `completed a partial mount: ${missing.map((s) => s.path).join(", ")}`,
+        ...run.warnings,
+        `completed a partial mount: ${run.tx.done.join("; ")}`,
       ]),
       result: "completed",
       plan,
-      steps: tx.done,
+      steps: run.tx.done,
     };
   }
 
@@ -458,7 +282,7 @@ export class MountService {
       pool,
       readonly,
       forced: false,
-      hostid: this.hostidReport("unchanged", d.hostid),
+      hostid: hostidReport("unchanged", d.hostid),
       plan: null,
       steps: [],
       mounts: d.mounts,
@@ -510,15 +334,10 @@ export class MountService {
     return this.lock.run("unmount", () => this.releaseLocked(req.export ?? false));
   }
 
-  /** Unmount everything under the root (deepest first), then optionally export our pools. */
+  /** Unmount everything under the root (newest first), then optionally export the pools imported under it. */
   private async releaseLocked(exportPools: boolean): Promise<{ unmounted: string[]; exported: string[] }> {
-    const d = await this.detection.refresh();
+    const mounts = (await this.mountedNow()).reverse();
     const tx = new Transaction(this.log);
-    const depth = (p: string) => p.split("/").length;
-    const mounts = d.mounts
-      .map((m, i) => ({ m, i }))
-      .sort((a, b) => depth(b.m.target) - depth(a.m.target) || b.i - a.i)
-      .map((x) => x.m);
     const unmounted: string[] = [];
     const exported: string[] = [];
     try {
@@ -532,20 +351,14 @@ export class MountService {
         unmounted.push(m.target);
         tx.record(`unmounted ${m.target}`, {
           label: `remounted ${m.source} at ${m.target}`,
-          fn: async () =>
-            void (await this.must(`remount ${m.target}`, "mount", [
-              "-t",
-              m.fstype,
-              "-o",
-              m.options.join(","),
-              m.source,
-              m.target,
-            ])),
+          fn: () => this.remountAt(m),
         });
       }
       if (exportPools) {
+        const listed = await this.sys.run("zpool", ["list", "-j"]);
+        const imported = listed.exitCode === 0 ? parseZpoolList(listed.stdout) : [];
         const pools = new Set([
-          ...d.imported.filter((p) => p.altroot === this.root).map((p) => p.name),
+          ...imported.filter((p) => p.altroot === this.root).map((p) => p.name),
           ...mounts.filter((m) => m.fstype === "zfs").map((m) => m.source.split("/")[0] as string),
         ]);
         for (const p of pools) {
@@ -569,9 +382,29 @@ export class MountService {
           : [],
       );
     }
-    await this.detection.refresh();
+    this.detection.invalidate(await this.mountedNow());
     this.log.info({ unmounted, exported }, "released");
     return { unmounted, exported };
+  }
+
+  /** Put back a mount a failed unmount sequence had taken down, onto the same verified directory. */
+  private async remountAt(m: MountEntry): Promise<void> {
+    const r = this.root.replace(/\/+$/, "");
+    const inside = m.target === r ? "/" : m.target.slice(r.length);
+    const opened = await this.sys.openDirInRoot(this.root, inside, { create: false });
+    try {
+      await this.must(`remount ${m.target}`, "mount", [
+        "--no-canonicalize",
+        "-t",
+        m.fstype,
+        "-o",
+        m.options.join(","),
+        m.source,
+        opened.dir.procPath,
+      ]);
+    } finally {
+      await opened.dir.close();
+    }
   }
 
   loadKey(pool: string, passphrase: string): Promise<{ pool: string; loaded: string[] }> {
@@ -629,6 +462,7 @@ export class MountService {
       }
       await this.detection.refresh();
       this.log.info({ pool, loaded }, "keys loaded");
+      this.unlocked();
       return { pool, loaded };
     });
   }
@@ -679,6 +513,7 @@ export class MountService {
         });
       await this.detection.refresh();
       this.log.info({ device: c.device, mapper: `/dev/mapper/${name}` }, "LUKS container opened");
+      this.unlocked();
       return { device: c.device, mapper: `/dev/mapper/${name}`, alreadyOpen: false };
     });
   }

@@ -1,8 +1,12 @@
 import type { Logger } from "pino";
 
+export type UndoKind = "mount" | "import" | "hostid" | "other";
+
 interface Undo {
   label: string;
   fn: () => Promise<void>;
+  /** What the step changed: lets a paused operation undo its mounts but keep its imports. */
+  kind?: UndoKind;
 }
 
 export interface RollbackReport {
@@ -24,9 +28,13 @@ export class Transaction {
     if (undo) this.undos.push(undo);
   }
 
-  async rollback(): Promise<RollbackReport> {
-    const report: RollbackReport = { rolledBack: [], rollbackFailures: [] };
-    for (const u of this.undos.reverse()) {
+  /** A point to roll back to later (see rollbackTo). */
+  mark(): number {
+    return this.undos.length;
+  }
+
+  private async undo(list: Undo[], report: RollbackReport): Promise<void> {
+    for (const u of list.reverse()) {
       try {
         await u.fn();
         report.rolledBack.push(u.label);
@@ -36,7 +44,28 @@ export class Transaction {
         this.log.error({ step: u.label, err: (err as Error).message }, "rollback step failed");
       }
     }
+  }
+
+  async rollback(): Promise<RollbackReport> {
+    const report: RollbackReport = { rolledBack: [], rollbackFailures: [] };
+    await this.undo(this.undos.splice(0), report);
+    return report;
+  }
+
+  /** Undo only what was recorded after `mark` (newest first); the rest stays for a later rollback. */
+  async rollbackTo(mark: number): Promise<RollbackReport> {
+    const report: RollbackReport = { rolledBack: [], rollbackFailures: [] };
+    await this.undo(this.undos.splice(mark), report);
+    for (const l of report.rolledBack) this.done.push(l);
+    return report;
+  }
+
+  /** Undo only the steps of `kind` (newest first), keep the others (and forget them). */
+  async rollbackKind(kind: UndoKind): Promise<RollbackReport> {
+    const report: RollbackReport = { rolledBack: [], rollbackFailures: [] };
+    const mine = this.undos.filter((u) => u.kind === kind);
     this.undos.length = 0;
+    await this.undo(mine, report);
     return report;
   }
 }

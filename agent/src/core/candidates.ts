@@ -1,6 +1,6 @@
 import { type BlockDevice, ESP_PARTTYPE, flattenDevices, LINUX_ROOT_FSTYPES } from "./lsblk.js";
 import type { MountEntry } from "./mounts.js";
-import type { Dataset } from "./zfs.js";
+import { type Dataset, systemPathOf } from "./zfs.js";
 import type { ImportablePool } from "./zpoolImport.js";
 import type { ImportedPool } from "./zpoolJson.js";
 
@@ -34,6 +34,10 @@ export type Candidate =
       disks: string[];
       score: number;
       reasons: string[];
+      /** Imported under the root with a mounted system from another pool: its boot or data pool. */
+      partOfSystem: boolean;
+      /** Named like a boot pool: only chosen when asked for by name. */
+      bootPool: boolean;
     }
   | {
       kind: "block";
@@ -45,6 +49,9 @@ export type Candidate =
       disks: string[];
       score: number;
       reasons: string[];
+      /** Mounted inside the system at the root (e.g. its /home partition). */
+      partOfSystem: boolean;
+      bootPool: boolean;
     };
 
 /** Parent disk of every device, by walking the lsblk tree. */
@@ -93,16 +100,51 @@ function inUseOutside(d: BlockDevice, root: string): boolean {
 
 const ROOTISH_POOL = /^(rpool|zroot)$|root|nixos|system/i;
 const ROOTISH_DATASET = /\/(root|nixos|ROOT(\/[^/]+)?)$/;
+/** The OpenZFS guide's boot pool (`bpool`, `compatibility=grub2`) and the usual variants. */
+const BOOT_POOL = /^(bpool|boot|bootpool|boot-pool)([-_].*)?$/i;
 
-/** Does this pool's dataset list look like it holds a root filesystem? */
-export function rootDatasetOf(datasets: Dataset[], pool: string): Dataset | null {
-  const mine = datasets.filter((d) => d.pool === pool);
-  const slash = mine.find((d) => d.mountpoint === "/" && d.canmount !== "off");
-  if (slash) return slash;
-  const legacy = mine
-    .filter((d) => d.mountpoint === "legacy" && ROOTISH_DATASET.test(d.name))
-    .sort((a, b) => a.name.split("/").length - b.name.split("/").length);
-  return legacy[0] ?? null;
+/** Altroot of each imported pool (pools imported by Lifeboat carry the rescue root). */
+export type Altroots = ReadonlyMap<string, string | null>;
+
+/**
+ * The dataset a pool's system is mounted from at `/`: a dataset whose mountpoint (altroot taken
+ * off) is `/` and that can be mounted (`canmount=on`, or `noauto` as the OpenZFS guide and boot
+ * environments set it: the initrd mounts it by name), else a legacy dataset named like a root.
+ * Among several, `canmount=on` first, then the shortest name.
+ */
+export function rootDatasetOf(datasets: Dataset[], pool: string, altroots?: Altroots): Dataset | null {
+  const altroot = altroots?.get(pool) ?? null;
+  let best: Dataset | null = null;
+  let legacy: Dataset | null = null;
+  const better = (a: Dataset, b: Dataset | null) =>
+    b === null ||
+    (a.canmount === "on" && b.canmount !== "on") ||
+    (a.canmount === b.canmount && a.name.split("/").length < b.name.split("/").length);
+  for (const d of datasets) {
+    if (d.pool !== pool || d.canmount === "off") continue;
+    if (d.mountpoint === "legacy") {
+      if (ROOTISH_DATASET.test(d.name) && better(d, legacy)) legacy = d;
+    } else if (systemPathOf(d.mountpoint, altroot) === "/" && better(d, best)) best = d;
+  }
+  return best ?? legacy;
+}
+
+/** The dataset holding /nix (mountpoint /nix, or a legacy dataset named …/nix): NixOS lives wherever /nix does. */
+export function nixDatasetOf(datasets: Dataset[], pool: string, altroots?: Altroots): Dataset | null {
+  const altroot = altroots?.get(pool) ?? null;
+  let legacy: Dataset | null = null;
+  for (const d of datasets) {
+    if (d.pool !== pool || d.canmount === "off") continue;
+    if (d.mountpoint === "legacy") {
+      if (d.name.split("/").pop() === "nix" && (!legacy || d.name.length < legacy.name.length)) legacy = d;
+    } else if (systemPathOf(d.mountpoint, altroot) === "/nix") return d;
+  }
+  return legacy;
+}
+
+/** A pool that, by its name, holds only /boot (the OpenZFS guide's bpool): never a system of its own. */
+export function isBootPoolName(name: string): boolean {
+  return BOOT_POOL.test(name);
 }
 
 export interface CandidateInput {
@@ -135,6 +177,14 @@ export function findCandidates(input: CandidateInput): Candidate[] {
       ),
     ].sort();
 
+  const altroots: Altroots = new Map(input.imported.map((p) => [p.name, p.altroot]));
+  // Once a system is mounted at the root, the other pools imported under it and the devices
+  // mounted inside it (its boot pool, data pools, /home partition) belong to it.
+  const root = input.root.replace(/\/+$/, "") || "/";
+  const rootMount = input.mounts.find((m) => m.target === root);
+  const rootPool = rootMount?.fstype === "zfs" ? rootMount.source.split("/")[0] : null;
+  const partOf = (pool: string) =>
+    rootMount !== undefined && pool !== rootPool && altroots.get(pool) === root;
   const out: Candidate[] = [];
   const seenPools = new Set<string>();
   const zfsCandidate = (
@@ -155,16 +205,25 @@ export function findCandidates(input: CandidateInput): Candidate[] {
       score += 2;
       reasons.push("pool name suggests a root pool");
     }
+    if (isBootPoolName(pool)) {
+      score -= 5;
+      reasons.push("named like a boot pool (bpool): only /boot of a system");
+    }
     if (imported) {
-      const rootDs = rootDatasetOf(input.datasets, pool);
+      const rootDs = rootDatasetOf(input.datasets, pool, altroots);
+      const nixDs = rootDs ? null : nixDatasetOf(input.datasets, pool, altroots);
       if (rootDs) {
         score += 4;
         reasons.push(`has a root-like dataset ${rootDs.name}`);
+      } else if (nixDs) {
+        score += 4;
+        reasons.push(`has a /nix dataset ${nixDs.name} (the root may be a tmpfs)`);
       } else {
         score -= 4;
-        reasons.push("no dataset looks like a root filesystem");
+        reasons.push("no dataset looks like a root filesystem or /nix");
       }
     }
+    if (partOf(pool)) reasons.push(`part of the system mounted at ${input.root}`);
     if (!importable) reasons.push(`cannot be imported (state ${state})`);
     out.push({
       kind: "zfs",
@@ -177,6 +236,8 @@ export function findCandidates(input: CandidateInput): Candidate[] {
       disks: memberOn,
       score,
       reasons,
+      partOfSystem: partOf(pool),
+      bootPool: isBootPoolName(pool),
     });
   };
   for (const p of input.imported) {
@@ -193,6 +254,8 @@ export function findCandidates(input: CandidateInput): Candidate[] {
     if (inUseOutside(d, input.root)) continue;
     const reasons: string[] = [];
     let score = 0;
+    const inside = rootMount !== undefined && rootMount.source !== d.path && d.mountpoints.length > 0;
+    if (inside) reasons.push(`part of the system mounted at ${input.root}`);
     if (d.label === "nixos") {
       score += 3;
       reasons.push("filesystem label is 'nixos' (the NixOS manual's label)");
@@ -212,6 +275,8 @@ export function findCandidates(input: CandidateInput): Candidate[] {
       disks: [disk],
       score,
       reasons,
+      partOfSystem: inside,
+      bootPool: false,
     });
   }
   return out.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
@@ -231,9 +296,12 @@ export function chooseCandidate(candidates: Candidate[], wanted?: string): Choic
     if (c.kind === "zfs" && !c.importable) return { ok: false, reason: "unavailable", candidates: [c] };
     return { ok: true, candidate: c };
   }
-  const usable = candidates.filter((c) => c.kind !== "zfs" || c.importable);
+  // A boot pool or a pool/partition that belongs to the mounted system is not a second system.
+  const systems = candidates.filter((c) => !c.partOfSystem && !c.bootPool);
+  const pool = systems.length > 0 ? systems : candidates.filter((c) => !c.partOfSystem);
+  const usable = pool.filter((c) => c.kind !== "zfs" || c.importable);
   if (usable.length === 0) {
-    const broken = candidates.filter((c) => c.kind === "zfs" && !c.importable);
+    const broken = pool.filter((c) => c.kind === "zfs" && !c.importable);
     return broken.length > 0
       ? { ok: false, reason: "unavailable", candidates: broken }
       : { ok: false, reason: "none", candidates };

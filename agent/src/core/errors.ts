@@ -32,6 +32,10 @@ export const errorStatus = {
   "command-failed": 500,
   "command-timeout": 504,
   "path-escape": 400,
+  /** A symlink or non-directory on the way to a mount target inside the installed system. */
+  "unsafe-mountpoint": 422,
+  /** The installed fstab's / or /nix line is refused (unsafe option, source outside the inventory, unknown type read-only). */
+  "unsafe-fstab": 422,
   "read-only-mount": 409,
   "precondition-failed": 412,
   "precondition-required": 428,

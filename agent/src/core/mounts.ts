@@ -17,13 +17,29 @@ export function unescapeOctal(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
-/** /proc/mounts (= /proc/self/mounts). */
-export function parseProcMounts(text: string): MountEntry[] {
+/** Collects skipped lines as warnings (capped) instead of failing the whole text. */
+function sink(what: string, warnings: string[] | undefined) {
+  let n = 0;
+  return (detail: string) => {
+    if (!warnings) throw new ParseError(what, detail);
+    if (n++ < 20) warnings.push(`${what}: skipped ${detail}`);
+  };
+}
+
+/**
+ * /proc/mounts (= /proc/self/mounts). With a `warnings` sink a line that does not parse is skipped
+ * and described there; without one it is a ParseError.
+ */
+export function parseProcMounts(text: string, warnings?: string[]): MountEntry[] {
   const out: MountEntry[] = [];
+  const bad = sink("/proc/mounts", warnings);
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     const f = line.trim().split(/\s+/);
-    if (f.length < 4) throw new ParseError("/proc/mounts", `short line ${JSON.stringify(line.slice(0, 80))}`);
+    if (f.length < 4) {
+      bad(`short line ${JSON.stringify(line.slice(0, 80))}`);
+      continue;
+    }
     out.push({
       source: unescapeOctal(f[0] as string),
       target: unescapeOctal(f[1] as string),
@@ -34,15 +50,22 @@ export function parseProcMounts(text: string): MountEntry[] {
   return out;
 }
 
-/** fstab(5), as NixOS generates it in /etc/fstab of a system closure. */
-export function parseFstab(text: string): FstabEntry[] {
+/**
+ * fstab(5), as NixOS generates it in /etc/fstab of a system closure (nixos/modules/tasks/
+ * filesystems.nix: device and mount point with space and tab escaped as \040 and \011). With a
+ * `warnings` sink a line that does not parse is skipped and described there.
+ */
+export function parseFstab(text: string, warnings?: string[]): FstabEntry[] {
   const out: FstabEntry[] = [];
+  const bad = sink("fstab", warnings);
   for (const raw of text.split("\n")) {
     const line = raw.replace(/\r$/, "").trim();
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(/\s+/);
-    if (f.length < 3)
-      throw new ParseError("fstab", `entry with fewer than 3 fields: ${JSON.stringify(line.slice(0, 80))}`);
+    if (f.length < 3) {
+      bad(`an entry with fewer than 3 fields: ${JSON.stringify(line.slice(0, 80))}`);
+      continue;
+    }
     out.push({
       source: unescapeOctal(f[0] as string),
       target: unescapeOctal(f[1] as string),

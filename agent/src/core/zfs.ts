@@ -66,17 +66,36 @@ export function parseSnapshots(stdout: string): Snapshot[] {
   });
 }
 
-/** `zfs list -H -p -o name,mountpoint,canmount,encryption,keystatus,used` (tab-separated, '-' = none). */
-export function parseZfsListHp(stdout: string): Dataset[] {
+/**
+ * A dataset name as OpenZFS accepts it (module/zcommon/zfs_namecheck.c): components of
+ * `[A-Za-z0-9-_.: %]`, no empty component, no leading or trailing slash, the pool component starting
+ * with a letter, shorter than 256 bytes. Spaces, dots, colons and dashes are all legal.
+ */
+export function isDatasetName(name: string): boolean {
+  if (name.length === 0 || name.length >= 256) return false;
+  if (!/^[A-Za-z]/.test(name)) return false;
+  return name.split("/").every((c) => /^[A-Za-z0-9\-_.: %]+$/.test(c));
+}
+
+/**
+ * `zfs list -H -p -o name,mountpoint,canmount,encryption,keystatus,used` (tab-separated, '-' =
+ * none). With a `warnings` sink a line that does not parse is skipped and described there (one bad
+ * line never costs the whole listing); without one it is a ParseError.
+ */
+export function parseZfsListHp(stdout: string, warnings?: string[]): Dataset[] {
   const out: Dataset[] = [];
+  let skipped = 0;
+  const bad = (detail: string) => {
+    if (!warnings) throw new ParseError("zfs list -H -p", detail);
+    if (skipped++ < 20) warnings.push(`zfs list: skipped a line: ${detail}`);
+  };
   for (const line of stdout.split("\n")) {
     if (line.trim() === "") continue;
     const cols = line.replace(/\r$/, "").split("\t");
-    if (cols.length !== ZFS_LIST_COLUMNS.length)
-      throw new ParseError(
-        "zfs list -H -p",
-        `expected ${ZFS_LIST_COLUMNS.length} columns, got ${cols.length}`,
-      );
+    if (cols.length !== ZFS_LIST_COLUMNS.length) {
+      bad(`expected ${ZFS_LIST_COLUMNS.length} columns, got ${cols.length}`);
+      continue;
+    }
     const [name, mountpoint, canmount, encryption, keystatus, used] = cols as [
       string,
       string,
@@ -85,8 +104,10 @@ export function parseZfsListHp(stdout: string): Dataset[] {
       string,
       string,
     ];
-    if (!/^[^@#/\s][^\s@#]*$/.test(name))
-      throw new ParseError("zfs list -H -p", `bad dataset name ${JSON.stringify(name)}`);
+    if (!isDatasetName(name)) {
+      bad(`bad dataset name ${JSON.stringify(name.slice(0, 80))}`);
+      continue;
+    }
     out.push({
       name,
       pool: name.split("/")[0] as string,
@@ -98,6 +119,7 @@ export function parseZfsListHp(stdout: string): Dataset[] {
       encryptionRoot: null,
     });
   }
+  if (warnings && skipped > 20) warnings.push(`zfs list: ${skipped - 20} more lines skipped`);
   return out;
 }
 
@@ -210,6 +232,22 @@ export class ZfsProperties implements ReadonlyMap<string, Record<string, string>
     for (const _ of this.entries()) n++;
     return n;
   }
+}
+
+/**
+ * Where a dataset with its own mountpoint is mounted inside the installed system: its `mountpoint`
+ * property with the pool's altroot taken off (`zfs list` prints `<altroot><mountpoint>`; "/" under
+ * altroot /mnt prints as "/mnt"). Null for legacy, none and anything not an absolute path.
+ */
+export function systemPathOf(mountpoint: string, altroot: string | null): string | null {
+  if (!mountpoint.startsWith("/")) return null;
+  const r =
+    altroot === null || altroot === "/" ? "" : altroot.endsWith("/") ? altroot.replace(/\/+$/, "") : altroot;
+  if (r === "") return mountpoint;
+  if (mountpoint === r) return "/";
+  if (mountpoint.startsWith(`${r}/`)) return mountpoint.slice(r.length);
+  // Imported with that altroot, yet outside it: not a path of this system.
+  return null;
 }
 
 export function parseZfsGet(text: string): ZfsProperties {

@@ -187,6 +187,11 @@ export const PlanStep = Type.Object({
   options: Type.Optional(Type.Array(Str)),
   method: Type.Optional(Str),
   origin: Type.Optional(Str),
+  reason: Type.Optional(Str),
+  from: Type.Optional(
+    Type.String({ description: "bind mounts: the directory inside the system shown at path" }),
+  ),
+  parent: Type.Optional(NStr),
 });
 export const MountPlan = Type.Object({
   candidate: Str,
@@ -194,7 +199,13 @@ export const MountPlan = Type.Object({
   root: Str,
   source: Str,
   complete: Type.Boolean(),
+  pools: Type.Optional(Type.Array(Str, { description: "every pool the system needs, its root pool first" })),
   steps: Type.Array(PlanStep),
+  refused: Type.Optional(
+    Type.Array(Type.Object({ path: Str, source: Str, reason: Str, essential: Type.Boolean() }), {
+      description: "fstab lines not mounted: unsafe or not resolvable",
+    }),
+  ),
   notes: Type.Array(Str),
 });
 

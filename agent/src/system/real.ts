@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFi
 import type { Readable } from "node:stream";
 import { execa } from "execa";
 import type { Logger } from "pino";
+import { type OpenedDir, openDirInRoot } from "./mounttarget.js";
 import { NodeDirFs } from "./rootfs-node.js";
 import type {
   CommandResult,
@@ -198,5 +199,9 @@ export class RealSystem implements System {
 
   async rename(from: string, to: string): Promise<void> {
     await rename(from, to);
+  }
+
+  openDirInRoot(root: string, path: string, opts: { create: boolean }): Promise<OpenedDir> {
+    return openDirInRoot(root, path, opts);
   }
 }

@@ -1,3 +1,5 @@
+import type { OpenedDir } from "./mounttarget.js";
+
 /**
  * The only door to the machine. Services talk to this interface; `RealSystem` runs commands with
  * execa (argument arrays, never a shell) and touches files; `FakeSystem` (tests) records every call.
@@ -66,6 +68,12 @@ export interface System {
   rename(from: string, to: string): Promise<void>;
   // ── Confined file access: fd-relative primitives for system/rootfs.ts (the only user) ──
   readonly dirfs: DirFs;
+  /**
+   * Open directory `path` of the installed system mounted at `root` for mounting on (or binding
+   * from): component by component, no symlink followed, optionally creating what is missing.
+   * The handle's procPath is what mount(8) gets (system/mounttarget.ts).
+   */
+  openDirInRoot(root: string, path: string, opts: { create: boolean }): Promise<OpenedDir>;
 }
 
 // ── Confined file access (issue 10) ────────────────────────────────────────────────────────────

@@ -1,0 +1,168 @@
+import type { Logger } from "pino";
+import { LifeboatError } from "../core/errors.js";
+import { classifyImportFailure } from "../core/zpoolImport.js";
+import type { CommandResult, System } from "../system/system.js";
+import { adoptHostId, restoreHostId } from "./hostid.js";
+import type { Transaction } from "./transaction.js";
+
+export interface HostIdReport {
+  action: "adopted" | "unchanged" | "not-needed" | "kept";
+  previous: string | null;
+  current: string | null;
+  lastHost: string | null;
+  lastHostId: string | null;
+  splParameterWritten?: boolean;
+}
+
+export interface ImportRequest {
+  readonly: boolean;
+  force?: boolean;
+  adoptHostId?: boolean;
+}
+
+export function stderrLine(r: CommandResult): string {
+  if (r.timedOut) return "timed out";
+  return r.stderr.trim().split("\n")[0] || r.stdout.trim().split("\n")[0] || `exit code ${r.exitCode}`;
+}
+
+export function hostidReport(
+  action: HostIdReport["action"],
+  live: string | null,
+  extra: Partial<HostIdReport> = {},
+): HostIdReport {
+  return { action, previous: live, current: live, lastHost: null, lastHostId: null, ...extra };
+}
+
+/**
+ * Imports every pool of one system in one transaction, with the same rules for each: `-N -R
+ * <root>`, `readonly=on` unless read-write was asked for, no `-f` unless forced, and a pool last
+ * used by another host imported by adopting that host's hostid on the live system (ZFSBootMenu's
+ * way). The hostid is adopted at most once: a second pool last used by yet another host is
+ * refused (its import would need a different live hostid than the pools already imported).
+ */
+export class PoolImporter {
+  forced = false;
+  hostid: HostIdReport;
+  readonly imported: string[] = [];
+
+  constructor(
+    private readonly sys: System,
+    private readonly log: Logger,
+    private readonly root: string,
+    private readonly tx: Transaction,
+    private readonly live: string | null,
+    private readonly req: ImportRequest,
+  ) {
+    this.hostid = hostidReport("not-needed", live);
+  }
+
+  private args(id: string, force: boolean): string[] {
+    return [
+      "import",
+      "-N",
+      "-R",
+      this.root,
+      ...(this.req.readonly ? ["-o", "readonly=on"] : []),
+      ...(force ? ["-f"] : []),
+      id,
+    ];
+  }
+
+  private done(pool: string, forced: boolean): void {
+    this.imported.push(pool);
+    this.forced ||= forced;
+    this.tx.record(
+      `imported ${pool}${this.req.readonly ? " read-only" : ""}${forced ? " with -f (forced)" : ""}`,
+      {
+        label: `exported ${pool}`,
+        kind: "import",
+        fn: async () => {
+          const r = await this.sys.run("zpool", ["export", pool]);
+          if (r.exitCode !== 0)
+            throw new LifeboatError("command-failed", `export ${pool} failed: ${stderrLine(r)}`);
+        },
+      },
+    );
+  }
+
+  async importPool(pool: string, guid: string | null): Promise<void> {
+    const id = guid ?? pool;
+    const failedStep = `import ${pool}`;
+    let r = await this.sys.run("zpool", this.args(id, false));
+    if (r.exitCode === 0) return this.done(pool, false);
+    let failure = classifyImportFailure(r.stderr);
+    if (failure.kind === "in-use-elsewhere") {
+      const current = this.hostid.current;
+      const adopt = this.req.adoptHostId ?? true;
+      if (adopt && this.hostid.action !== "adopted" && failure.lastHostId && failure.lastHostId !== current) {
+        const { backup, splWritten } = await adoptHostId(this.sys, failure.lastHostId);
+        this.tx.record(`adopted hostid ${failure.lastHostId} (was ${this.live ?? "unset"})`, {
+          label: `restored hostid ${this.live ?? "(none)"}`,
+          kind: "hostid",
+          fn: () => restoreHostId(this.sys, backup),
+        });
+        this.hostid = {
+          action: "adopted",
+          previous: this.live,
+          current: failure.lastHostId,
+          lastHost: failure.lastHost,
+          lastHostId: failure.lastHostId,
+          splParameterWritten: splWritten,
+        };
+        r = await this.sys.run("zpool", this.args(id, false));
+        if (r.exitCode === 0) return this.done(pool, false);
+        failure = classifyImportFailure(r.stderr);
+      } else if (this.hostid.action !== "adopted") {
+        this.hostid = hostidReport("kept", this.live, {
+          lastHost: failure.lastHost,
+          lastHostId: failure.lastHostId,
+        });
+      }
+      if (failure.kind === "in-use-elsewhere" && this.req.force) {
+        r = await this.sys.run("zpool", this.args(id, true));
+        if (r.exitCode === 0) return this.done(pool, true);
+        failure = classifyImportFailure(r.stderr);
+      }
+      if (failure.kind === "in-use-elsewhere") {
+        const who = failure.lastHost
+          ? `${failure.lastHost} (hostid ${failure.lastHostId ?? "?"})`
+          : "another system";
+        const again =
+          this.hostid.action === "adopted" && failure.lastHostId !== this.hostid.current
+            ? ` The live hostid was already adopted for another pool of this system (${this.hostid.current}).`
+            : "";
+        throw new LifeboatError(
+          "pool-in-use-elsewhere",
+          `pool ${pool} was last used by ${who} and not exported.${again} Import it by adopting that hostid (adoptHostId: true) or with force: true — only if that machine is really off.`,
+          {
+            pool,
+            lastHost: failure.lastHost,
+            lastHostId: failure.lastHostId,
+            lastAccessed: failure.lastAccessed,
+            failedStep,
+          },
+        );
+      }
+    }
+    if (failure.kind === "missing-devices" || failure.kind === "no-such-pool")
+      throw new LifeboatError("pool-unavailable", `cannot import ${pool}: ${stderrLine(r)}`, {
+        pool,
+        failedStep,
+      });
+    if (failure.kind === "name-exists")
+      throw new LifeboatError(
+        "pool-name-conflict",
+        `a pool named ${pool} is already imported on this machine`,
+        {
+          pool,
+          failedStep,
+        },
+      );
+    this.log.debug({ pool, exitCode: r.exitCode }, "import failed");
+    throw new LifeboatError("command-failed", `import ${pool} failed: ${stderrLine(r)}`, {
+      pool,
+      failedStep,
+      hostid: this.hostid,
+    });
+  }
+}

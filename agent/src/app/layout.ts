@@ -1,0 +1,117 @@
+import { type FstabEntry, parseFstab } from "../core/mounts.js";
+import type { BlockLayout } from "../core/plan.js";
+import { linkToLookUp } from "../core/sources.js";
+import type { System } from "../system/system.js";
+import type { InstalledSystem } from "./installed.js";
+
+/**
+ * Where the fstab of the generation the system profile points at lives (the one the next boot
+ * uses), then the activated one behind /etc/fstab (an older or newer generation after
+ * `nixos-rebuild boot` without a switch). Both resolve their store links inside the root.
+ */
+const FSTABS = ["/nix/var/nix/profiles/system/etc/fstab", "/etc/fstab"];
+
+export interface SystemFstab {
+  path: string;
+  entries: FstabEntry[];
+}
+
+/** The installed system's fstab; a line that does not parse becomes a warning, not the loss of the file. */
+export async function readSystemFstab(
+  installed: InstalledSystem,
+  warnings: string[],
+): Promise<SystemFstab | null> {
+  for (const path of FSTABS) {
+    let text: string | null = null;
+    try {
+      text = await installed.readText(path);
+    } catch (err) {
+      warnings.push(`could not read ${path}: ${(err as Error).message}`);
+    }
+    if (text !== null) return { path, entries: parseFstab(text, warnings) };
+  }
+  return null;
+}
+
+/** Normalise a link target relative to the link's directory (`../../sda2` from /dev/disk/by-id). */
+function joinLink(linkPath: string, target: string): string {
+  const base = target.startsWith("/") ? [] : linkPath.split("/").slice(1, -1);
+  for (const seg of target.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") base.pop();
+    else base.push(seg);
+  }
+  return `/${base.join("/")}`;
+}
+
+/**
+ * Look up, on the rescue side, the udev links an fstab names (by-id, by-path, /dev/<vg>/<lv>,
+ * /dev/md/<name>): one readlink each, never a path walk; a device-mapper node is named by its
+ * /sys/block/dm-N/dm/name, the way lsblk shows it. The installed system's fstab only picks which
+ * names are looked up; the planner then accepts only devices of the inventory.
+ */
+export async function lookUpLinks(sys: System, entries: readonly FstabEntry[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const wanted = new Set(entries.map((e) => linkToLookUp(e.source)).filter((x): x is string => x !== null));
+  for (const spec of [...wanted].slice(0, 64)) {
+    const target = await sys.readlink(spec).catch(() => null);
+    if (target === null) continue;
+    let dev = joinLink(spec, target);
+    const dm = /^\/dev\/(dm-\d+)$/.exec(dev);
+    if (dm) {
+      const name = (await sys.readFile(`/sys/block/${dm[1]}/dm/name`).catch(() => null))
+        ?.toString("utf8")
+        .trim();
+      if (name && /^[^/\0]+$/.test(name)) dev = `/dev/mapper/${name}`;
+    }
+    out.set(spec, dev);
+  }
+  return out;
+}
+
+/** Does `path` exist as a chain of real directories (no symlink anywhere) in the tree at `root`? */
+export async function dirExists(sys: System, root: string, path: string): Promise<boolean> {
+  try {
+    const o = await sys.openDirInRoot(root, path, { create: false });
+    await o.dir.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** btrfs subvolume names of the common schemes (`@`, `@nix`; disko's examples; NixOS wiki's `root`/`nix`). */
+const ROOT_SUBVOLS = ["@", "root", "@root", "rootfs", "nixos", "@nixos"];
+const NIX_SUBVOLS = ["@nix", "nix"];
+
+/**
+ * With a block filesystem mounted as it is (its default subvolume) at `root`, tell how the system
+ * lies on it: the root itself ("as-is"), a /nix-only filesystem under a tmpfs root
+ * (nix-community/impermanence), or btrfs subvolumes (`@`/`@nix`). Reads directory names only.
+ */
+export async function probeLayout(sys: System, root: string, fstype: string): Promise<BlockLayout | "as-is"> {
+  const has = (p: string) => dirExists(sys, root, p);
+  if ((await has("/nix/var/nix/profiles")) || (await has("/etc"))) return "as-is";
+  if ((await has("/store")) && (await has("/var/nix/profiles")))
+    return { rootSubvol: null, tmpfsRoot: true, nixSubvol: "" };
+  if (fstype !== "btrfs") return "as-is";
+  const names = new Set((await sys.readdir(root)) ?? []);
+  let rootSubvol: string | null = null;
+  for (const n of ROOT_SUBVOLS)
+    if (names.has(n) && ((await has(`/${n}/etc`)) || (await has(`/${n}/nix`)))) {
+      rootSubvol = n;
+      break;
+    }
+  let nixSubvol: string | null = null;
+  for (const n of NIX_SUBVOLS)
+    if (names.has(n) && (await has(`/${n}/store`))) {
+      nixSubvol = n;
+      break;
+    }
+  if (rootSubvol) {
+    const ownStore = await has(`/${rootSubvol}/nix/store`);
+    return { rootSubvol, tmpfsRoot: false, nixSubvol: ownStore ? null : nixSubvol };
+  }
+  if (nixSubvol) return { rootSubvol: null, tmpfsRoot: true, nixSubvol };
+  return "as-is";
+}

@@ -1,0 +1,156 @@
+import { LifeboatError } from "../core/errors.js";
+import { type MountEntry, parseProcMounts } from "../core/mounts.js";
+import type { MountStep } from "../core/plan.js";
+import type { DirHandle } from "../system/mounttarget.js";
+import type { System } from "../system/system.js";
+import { stderrLine } from "./importer.js";
+import type { Transaction } from "./transaction.js";
+
+/** The mount table Lifeboat's own process sees (the kernel's view: real paths, octal escapes). */
+export const MOUNT_TABLE = "/proc/self/mounts";
+
+function under(root: string, p: string): boolean {
+  const r = root.replace(/\/+$/, "") || "/";
+  return p === r || p.startsWith(r === "/" ? "/" : `${r}/`);
+}
+
+function lineKey(m: MountEntry): string {
+  return `${m.source}\0${m.target}\0${m.fstype}`;
+}
+
+/**
+ * Runs mount steps onto targets opened by `System.openDirInRoot` (no symlink followed, mounted
+ * through /proc/<pid>/fd/<n>), then checks the kernel's mount table: the new mount must be where
+ * the plan said, inside the root. Anything else is unmounted again and refused. Each step is
+ * recorded in the transaction with its undo.
+ */
+export class MountExecutor {
+  private table: MountEntry[] | null = null;
+
+  constructor(
+    private readonly sys: System,
+    private readonly root: string,
+    private readonly tx: Transaction,
+    /** Read-only mounts never create directories on the disk; our own tmpfs root is not the disk. */
+    private readonly readonly: boolean,
+  ) {}
+
+  async mountTable(fresh = false): Promise<MountEntry[]> {
+    if (this.table && !fresh) return this.table;
+    const text = (await this.sys.readFile(MOUNT_TABLE))?.toString("utf8") ?? "";
+    this.table = parseProcMounts(text, []);
+    return this.table;
+  }
+
+  /** May directories be created for this step: read-write, or landing on Lifeboat's own tmpfs. */
+  private mayCreate(s: MountStep, tmpfsRoot: boolean): boolean {
+    if (!this.readonly) return true;
+    return tmpfsRoot && s.parent === "/";
+  }
+
+  async mount(s: MountStep, tmpfsRoot: boolean): Promise<void> {
+    const label = `mount ${s.source} at ${s.target}`;
+    const handles: DirHandle[] = [];
+    try {
+      const opened = await this.sys
+        .openDirInRoot(this.root, s.path, { create: s.path === "/" || this.mayCreate(s, tmpfsRoot) })
+        .catch((err: unknown) => {
+          throw err instanceof LifeboatError
+            ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
+                ...err.extras,
+                failedStep: label,
+              })
+            : err;
+        });
+      handles.push(opened.dir);
+      for (const c of opened.created) this.tx.record(`created mountpoint ${c}`);
+      let args: string[];
+      if (s.method === "bind") {
+        const from = await this.sys.openDirInRoot(this.root, s.from ?? "/", { create: false });
+        handles.push(from.dir);
+        // No options: the bind keeps the flags of the mount it comes from (ro, nodev, nosuid…).
+        args = ["--no-canonicalize", "--bind", from.dir.procPath, opened.dir.procPath];
+      } else {
+        args = [
+          "--no-canonicalize",
+          "-t",
+          s.fstype,
+          ...(s.options.length ? ["-o", s.options.join(",")] : []),
+          s.source,
+          opened.dir.procPath,
+        ];
+      }
+      const before = await this.mountTable();
+      const r = await this.sys.run("mount", args);
+      if (r.exitCode !== 0) {
+        if (/encryption key not loaded/.test(r.stderr))
+          throw new LifeboatError("key-not-loaded", `${s.source} is locked: load its encryption key first`, {
+            failedStep: label,
+          });
+        throw new LifeboatError("mount-failed", `${label} failed: ${stderrLine(r)}`, { failedStep: label });
+      }
+      await this.landed(s, before, label);
+    } finally {
+      for (const h of handles) await h.close();
+    }
+  }
+
+  /** Find the mount the kernel made, record its undo where it really is, refuse it if misplaced. */
+  private async landed(s: MountStep, before: MountEntry[], label: string): Promise<void> {
+    const after = await this.mountTable(true);
+    const seen = new Map<string, number>();
+    for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
+    const added: MountEntry[] = [];
+    for (const m of after) {
+      const k = lineKey(m);
+      const n = seen.get(k) ?? 0;
+      if (n > 0) seen.set(k, n - 1);
+      else added.push(m);
+    }
+    for (const m of added) {
+      this.tx.record(`mounted ${s.source} at ${m.target}${this.readonly ? " (read-only)" : ""}`, {
+        label: `unmounted ${m.target}`,
+        kind: "mount",
+        fn: async () => {
+          const r = await this.sys.run("umount", [m.target]);
+          if (r.exitCode !== 0)
+            throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`);
+          this.table = null;
+        },
+      });
+    }
+    const stray = added.find((m) => !under(this.root, m.target));
+    if (stray)
+      throw new LifeboatError(
+        "unsafe-mountpoint",
+        `${label} ended up at ${stray.target}, outside ${this.root}: unmounted again`,
+        { failedStep: label, path: s.path },
+      );
+    if (!added.some((m) => m.target === s.target))
+      throw new LifeboatError(
+        "mount-failed",
+        `${label}: the mount table does not show it at ${s.target}${added[0] ? ` (it shows ${added[0].target})` : ""}`,
+        { failedStep: label },
+      );
+  }
+
+  /** Re-apply options to a mount Lifeboat made (its tmpfs root): remount through a fresh handle. */
+  async remount(path: string, options: string[]): Promise<void> {
+    const label = `remount ${path} with ${options.join(",")}`;
+    const opened = await this.sys.openDirInRoot(this.root, path, { create: false });
+    try {
+      const r = await this.sys.run("mount", [
+        "--no-canonicalize",
+        "-o",
+        ["remount", ...options].join(","),
+        opened.dir.procPath,
+      ]);
+      if (r.exitCode !== 0)
+        throw new LifeboatError("mount-failed", `${label} failed: ${stderrLine(r)}`, { failedStep: label });
+      this.table = null;
+      this.tx.record(`remounted ${this.root}${path === "/" ? "" : path} (${options.join(",")})`);
+    } finally {
+      await opened.dir.close();
+    }
+  }
+}
