@@ -338,7 +338,10 @@ export class FakeSystem implements System {
       // `zfs list -r <pool>…`: only those pools (an unknown one fails, as zfs does).
       const named = a
         .slice(1)
-        .filter((x, i, all) => !x.startsWith("-") && all[i] !== undefined && all[i - 1] !== "-o");
+        // (the values of -o, -t, -s, -S and -d are not pool names, as zfs-list(8) parses them)
+        .filter(
+          (x, i, all) => !x.startsWith("-") && !["-o", "-t", "-s", "-S", "-d"].includes(all[i - 1] ?? ""),
+        );
       for (const n of named)
         if (!importedNames.includes(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
       const rows = onlyImported(text);
