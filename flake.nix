@@ -16,14 +16,25 @@
       packages.${system} = {
         agent = pkgs.callPackage ./iso/package.nix { };
         iso = self.nixosConfigurations.lifeboat.config.system.build.isoImage;
+        # bzImage, initrd and netboot.ipxe for a TFTP/HTTP server (README: Start it).
+        netboot = self.nixosConfigurations.lifeboat-netboot.config.system.build.lifeboatNetboot;
+        # lifeboat-kexec-<version>-x86_64-linux.tar.gz: start the rescue system from a running Linux.
+        kexec = pkgs.callPackage ./iso/kexec/tarball.nix {
+          netboot = self.nixosConfigurations.lifeboat-netboot.config;
+        };
         default = self.packages.${system}.iso;
       };
 
       nixosModules = {
         # services.lifeboat; its package defaults to the agent built with the importing system's pkgs.
         default = ./iso/service.nix;
-        # The whole rescue ISO (installer profile + agent + ZFS + mDNS + console banner).
+        # The rescue system itself (agent + ZFS + network + console banner + SSH), without an
+        # image: every image below is this plus what only that image needs.
+        rescue = ./iso/rescue.nix;
+        # The whole rescue ISO (installer profile + rescue).
         iso = ./iso/image.nix;
+        # The netboot system (kernel + initrd with everything; also what packages.kexec boots).
+        netboot = ./iso/netboot.nix;
       };
 
       nixosConfigurations.lifeboat = lib.nixosSystem {
@@ -32,33 +43,67 @@
           { nixpkgs.hostPlatform = system; }
         ];
       };
-
-      checks.${system} = {
-        # Boots the live system in a VM with a seeded ZFS disk (needs KVM; see the file).
-        iso-boots = pkgs.testers.runNixOSTest ./iso/tests/iso-boots.nix;
-
-        # The module/package tests of iso/eval-check.nix against the real NixOS of the pin. They
-        # run at evaluation time, so `nix flake check --no-build` runs them too.
-        module-eval =
-          let
-            checks = import ./iso/eval-check.nix {
-              inherit lib;
-              nixcheck = {
-                inherit (lib) nixosSystem;
-                pkgsFor = { overlays ? [ ] }: import nixpkgs { inherit system overlays; };
-              };
-            };
-            failures = lib.runTests checks.tests;
-          in
-          if failures == [ ] then
-            pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
-          else
-            throw "iso/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}";
-
-        agent = self.packages.${system}.agent;
-        # The ISO's system closure, without packing the image.
-        system = self.nixosConfigurations.lifeboat.config.system.build.toplevel;
+      nixosConfigurations.lifeboat-netboot = lib.nixosSystem {
+        modules = [
+          self.nixosModules.netboot
+          { nixpkgs.hostPlatform = system; }
+        ];
       };
+
+      checks.${system} =
+        let
+          # Boots the real ISO as CD and USB stick, BIOS and UEFI, next to a crashed server's disk
+          # (needs KVM; see the file).
+          isoBoots = import ./test/nix/iso-boots.nix {
+            inherit pkgs lib;
+            lifeboat = self.nixosConfigurations.lifeboat;
+          };
+          # packages.netboot over QEMU's TFTP + iPXE, BIOS and UEFI (needs KVM).
+          netbootBoots = import ./test/nix/netboot-boots.nix {
+            inherit pkgs lib;
+            netboot = self.nixosConfigurations.lifeboat-netboot;
+          };
+        in
+        isoBoots
+        // netbootBoots
+        // {
+          # packages.kexec from a running NixOS, carrying its address over (needs KVM).
+          kexec-boots = import ./test/nix/kexec-boots.nix {
+            inherit pkgs;
+            kexec = self.packages.${system}.kexec;
+          };
+
+          # All four boots.
+          iso-boots = pkgs.linkFarm "lifeboat-iso-boots" (
+            lib.mapAttrsToList (name: path: { inherit name path; }) isoBoots
+          );
+
+          # The module/package tests of test/nix/eval-check.nix against the real NixOS of the pin: every
+          # test must pass and every expected failure must fail. They run at evaluation time, so
+          # `nix flake check --no-build` runs them too.
+          module-eval =
+            let
+              checks = import ./test/nix/eval-check.nix {
+                inherit lib;
+                nixcheck = {
+                  inherit (lib) nixosSystem;
+                  pkgsFor = { overlays ? [ ] }: import nixpkgs { inherit system overlays; };
+                };
+              };
+              failures = lib.runTests checks.tests;
+              notFailing = lib.filter (
+                name: (builtins.tryEval (builtins.deepSeq checks.expectFailure.${name}.expr true)).success
+              ) (lib.attrNames checks.expectFailure);
+            in
+            if failures == [ ] && notFailing == [ ] then
+              pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
+            else
+              throw "test/nix/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}; evaluated although expected to fail: ${toString notFailing}";
+
+          agent = self.packages.${system}.agent;
+          # The ISO's system closure, without packing the image.
+          system = self.nixosConfigurations.lifeboat.config.system.build.toplevel;
+        };
 
       devShells.${system}.default = pkgs.mkShell {
         packages = [

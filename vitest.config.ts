@@ -7,7 +7,9 @@ export default defineConfig({
         test: {
           name: "unit",
           setupFiles: ["test/setup/secrets.ts"],
-          include: ["test/{unit,app,http,bundle,host,nix,ui,client,console,fuzz,load}/**/*.test.ts"],
+          include: [
+            "test/{unit,app,http,bundle,host,nix,ui,client,console,fuzz,load,fleet,kexec}/**/*.test.ts",
+          ],
           testTimeout: 30_000,
           hookTimeout: 120_000,
         },

@@ -1,39 +1,94 @@
 // Bundle the agent into ONE file: dist/lifeboat.mjs (minified ESM with a shebang, no runtime lookups).
 // Usage: node agent/build.mjs [outfile]
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { deflateRawSync } from "node:zlib";
 import { build } from "esbuild";
+import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
 import { buildPage } from "./src/ui/build-page.mjs";
 
 const here = new URL("..", import.meta.url).pathname;
 const pkg = JSON.parse(readFileSync(`${here}package.json`, "utf8"));
 const outfile = process.argv[2] ?? `${here}dist/lifeboat.mjs`;
+const cache = `${here}node_modules/.cache/lifeboat`;
+mkdirSync(cache, { recursive: true });
 
-// Code paths the agent never takes but that would look up files next to the bundle at run time:
-// pino transports (worker threads loading lib/worker.js) and @fastify/swagger's package.json
-// lookup (we always pass `info`). Replaced by stubs so the bundle has no runtime file lookups.
+// Code paths the agent never takes, replaced by stubs that throw if ever called: pino transports
+// (worker threads loading lib/worker.js: a runtime file lookup); fastify's default schema
+// compilers (ajv, fast-json-stringify's factory: fastify loads them only when no compilers are
+// given, and agent/src/http/compilers.ts gives its own); fast-json-stringify's ajv bridge (built
+// only for response unions, which compilers.ts rewrites away or refuses) and its standalone code
+// generator; light-my-request (`app.inject`, used by tests only). And fast-json-stringify's
+// meta-validation of each response schema (an ajv-generated validator of JSON Schema itself):
+// agent/prebuild.ts has compiled every schema of the bundle through the real one at build time.
+const STUBS = [
+  [/^thread-stream$/, "/node_modules/pino/"],
+  [/[\\/]transport(\.js)?$/, "/node_modules/pino/"],
+  [
+    /^(@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|light-my-request)$/,
+    "/node_modules/fastify/",
+  ],
+  [/^\.\/lib\/(validator|standalone|schema-validator)$/, "/node_modules/fast-json-stringify/"],
+];
 const stubs = {
   name: "lifeboat-stubs",
   setup(b) {
-    b.onResolve({ filter: /^thread-stream$/ }, () => ({ path: "thread-stream", namespace: "stub" }));
-    b.onResolve({ filter: /[\\/]transport(\.js)?$/ }, (args) =>
-      args.importer.includes(`${"node_modules"}/pino/`)
-        ? { path: "pino-transport", namespace: "stub" }
-        : undefined,
-    );
-    b.onResolve({ filter: /read-package-json(\.js)?$/ }, (args) =>
-      args.importer.includes("@fastify/swagger")
-        ? { path: "read-package-json", namespace: "stub" }
-        : undefined,
-    );
+    for (const [filter, importer] of STUBS)
+      b.onResolve({ filter }, (args) =>
+        args.importer.includes(importer) ? { path: args.path, namespace: "stub" } : undefined,
+      );
     b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
       loader: "js",
-      contents:
-        args.path === "read-package-json"
-          ? "module.exports = { readPackageJson: () => ({}) };"
-          : `module.exports = function () { throw new Error("${args.path} is not available in the lifeboat bundle"); };`,
+      contents: args.path.endsWith("schema-validator")
+        ? "module.exports = function () { return true; };"
+        : `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`,
     }));
   },
 };
+
+// The OpenAPI document is generated at build time by the real server with @fastify/swagger
+// (agent/prebuild.ts, which also compiles every route schema once, so a bad one fails the build
+// instead of a first request) and kept deflated in the bundle: the generated module takes the place
+// of agent/src/http/openapi-source.ts, so neither swagger nor its `yaml` is bundled, and nothing
+// is done for the document until someone asks for it.
+async function prebuiltOpenApi() {
+  // Per-process names: builds may run side by side (tests, the VM lab, the bench).
+  const script = `${cache}/prebuild-${process.pid}.mjs`;
+  const out = `${cache}/openapi-${process.pid}.json`;
+  await build({
+    entryPoints: [`${here}agent/prebuild.ts`],
+    outfile: script,
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    logLevel: "warning",
+    define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },
+  });
+  const run = spawnSync(process.execPath, [script, out], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`agent/prebuild.ts failed:\n${run.stderr}`);
+  const doc = deflateRawSync(readFileSync(out), { level: 9 }).toString("base64");
+  rmSync(script, { force: true });
+  rmSync(out, { force: true });
+  // zlib is loaded when the document is first asked for, not at start (the bundle's `require`).
+  const contents = [
+    `let text = null;`,
+    `export const openApiSource = {`,
+    `  register: async () => undefined,`,
+    `  document: () => (text ??= require("node:zlib").inflateRawSync(Buffer.from(${JSON.stringify(doc)}, "base64")).toString("utf8")),`,
+    `};`,
+  ].join("\n");
+  return {
+    name: "lifeboat-prebuilt-openapi",
+    setup(b) {
+      b.onLoad({ filter: /[\\/]agent[\\/]src[\\/]http[\\/]openapi-source\.ts$/ }, () => ({
+        loader: "js",
+        contents,
+      }));
+    },
+  };
+}
 
 // The web page (agent/src/ui) is built first and inlined as strings: the bundle serves it from memory.
 const page = await buildPage();
@@ -47,21 +102,19 @@ const inlinePage = {
   },
 };
 
-await build({
-  plugins: [stubs, inlinePage],
+const result = await build({
+  ...BUNDLE_OPTIONS,
+  metafile: true,
+  plugins: [stubs, inlinePage, await prebuiltOpenApi()],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
-  bundle: true,
-  minify: true,
-  platform: "node",
-  target: "node20",
-  format: "esm",
-  legalComments: "none",
-  sourcemap: false,
-  logLevel: "warning",
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },
-  // Fastify and pino are CommonJS: give the ESM bundle a real `require` for Node's built-ins.
-  banner: {
-    js: "#!/usr/bin/env node\nimport{createRequire as __lbRequire}from'node:module';const require=__lbRequire(import.meta.url);",
-  },
 });
+
+// What the bundle is made of (bytes per input), for `npm run bench`.
+writeFileSync(
+  `${cache}/bundle-inputs.json`,
+  JSON.stringify(Object.values(result.metafile.outputs)[0]?.inputs ?? {}, (k, v) =>
+    k === "imports" ? undefined : v,
+  ),
+);

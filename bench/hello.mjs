@@ -1,8 +1,8 @@
-// The baseline: a fastify hello-world on the same machine, same node, same loopback.
+// The baseline: a fastify hello-world. bench/run.mjs bundles it with the agent's own esbuild
+// options (agent/bundle-options.mjs) and the same fastify, and runs it like the agent.
 import Fastify from "fastify";
 
 const port = Number(process.argv[2]);
-const app = Fastify({ logger: false });
-app.get("/", async () => ({ hello: "world" }));
+const app = Fastify();
+app.get("/healthz", async () => ({ ok: true }));
 await app.listen({ host: "127.0.0.1", port });
-process.stdout.write("ready\n");

@@ -29,11 +29,9 @@ in
 
     systemd.services.lifeboat-banner = {
       description = "Show the Lifeboat URLs, token and QR code on the consoles";
-      after = [
-        "lifeboat.service"
-        "network-online.target"
-      ];
-      wants = [ "network-online.target" ];
+      # Not after network-online.target: the token must be on the console within seconds even
+      # without a link; the timer redraws the banner when addresses arrive.
+      after = [ "lifeboat.service" ];
       path = [
         cfg.package
         pkgs.util-linux # agetty --reload
@@ -54,8 +52,10 @@ in
       description = "Refresh the Lifeboat console banner when addresses change";
       wantedBy = [ "timers.target" ];
       timerConfig = {
-        OnActiveSec = "5s";
-        OnUnitActiveSec = "20s";
+        # First try 3 s after boot reaches timers.target, then every 10 s: the token appears as
+        # soon as the agent has written it, and new addresses show up within 10 s.
+        OnActiveSec = "3s";
+        OnUnitActiveSec = "10s";
         AccuracySec = "1s";
       };
     };

@@ -1,4 +1,4 @@
-# Reachability of the live system: DHCP on every wired link and mDNS, so that the agent answers at
+# Reachability of the live system: DHCP on every wired link (see below) and mDNS, so that the agent answers at
 # http://lifeboat.local:8080/ and shows up as an `_http._tcp` service in mDNS browsers.
 { config, lib, ... }:
 let
@@ -9,9 +9,11 @@ in
   # announces (avahi renames it lifeboat-2.local etc. if two sticks share a LAN).
   networking.hostName = "lifeboat";
 
-  # NixOS' scripted networking then runs dhcpcd on every interface; wpa_supplicant is not started
-  # (installer default), so that means every wired link.
-  networking.useDHCP = true;
+  # DHCP on every wired link comes from the installer profile: on 25.11 installation-device.nix
+  # enables NetworkManager, whose default profiles ask DHCP (and IPv6 RA) on every ethernet link,
+  # and whose module sets networking.useDHCP = false. Setting useDHCP here would conflict with that
+  # definition ("conflicting definition values"). Without the installer profile (the module on
+  # its own), NixOS' default networking.useDHCP = true runs dhcpcd on every interface instead.
 
   services.avahi = {
     enable = true;

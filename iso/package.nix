@@ -1,5 +1,6 @@
 # The Lifeboat agent: the committed esbuild bundle run by Node 22, with a PATH that holds exactly
-# the tools the agent runs. No npm dependency hash is needed: `npm test` fails when
+# the packages of the commands it runs (./agent-commands.json, checked against agent/src by
+# test/nix/agent-commands.test.ts). No npm dependency hash is needed: `npm test` fails when
 # dist/lifeboat.mjs differs from a fresh build of agent/, so packaging the committed bundle packages
 # what the source says.
 {
@@ -10,37 +11,34 @@
   zfs,
   util-linux,
   cryptsetup,
-  dosfstools,
   coreutils,
   systemd,
-  kmod,
-  iproute2,
   nixos-enter,
-  nixos-rebuild-ng,
-  e2fsprogs,
-  btrfs-progs,
-  xfsprogs,
+  gitMinimal,
 }:
 let
   packageJson = lib.importJSON ../package.json;
+  commands = lib.importJSON ./agent-commands.json;
 
-  runtimeTools = [
-    zfs # zpool, zfs: import, mount and inspect pools (the NixOS module passes boot.zfs.package so
-    # userland matches the loaded kernel module)
-    util-linux # lsblk, blkid, mount, umount, findmnt
-    cryptsetup # LUKS volumes under or beside the pool
-    dosfstools # fsck.vfat for the ESP
-    e2fsprogs # ext4 roots and /boot partitions
-    btrfs-progs
-    xfsprogs
-    coreutils # chroot, id, install, readlink: nixos-enter needs them on PATH
-    systemd # journalctl (the agent's own log and the installed system's journal)
-    kmod # modprobe zfs
-    iproute2 # ip: addresses for the banner
-    nixos-enter # enter the mounted system (rebuild jobs run nixos-rebuild inside it)
-    # nixos-rebuild-ng is 25.11's nixos-rebuild; without the suffix its command is `nixos-rebuild`.
-    (nixos-rebuild-ng.override { withNgSuffix = false; })
-  ];
+  # The packages ./agent-commands.json may name. The NixOS module passes boot.zfs.package as `zfs`,
+  # so the userland matches the kernel module the system loads.
+  byName = {
+    inherit
+      zfs
+      util-linux
+      cryptsetup
+      coreutils
+      systemd
+      nixos-enter
+      gitMinimal
+      ;
+  };
+  named =
+    name:
+    byName.${name} or (throw "iso/agent-commands.json names package `${name}`, which iso/package.nix does not take");
+  runtimeTools = map named (
+    lib.unique (lib.attrValues commands.commands ++ lib.attrValues (removeAttrs commands.helpers [ "about" ]))
+  );
 in
 stdenvNoCC.mkDerivation {
   pname = "lifeboat";
@@ -69,6 +67,8 @@ stdenvNoCC.mkDerivation {
 
   passthru = {
     inherit runtimeTools;
+    # command -> package, as put on PATH (for tests and for people reading the closure)
+    commands = lib.mapAttrs (_: named) (commands.commands // removeAttrs commands.helpers [ "about" ]);
     nodejs = nodejs_22;
   };
 

@@ -22,6 +22,9 @@ let
     if lib.hasInfix ":" cfg.listen then "[${cfg.listen}]:${toString cfg.port}" else "${cfg.listen}:${toString cfg.port}";
 in
 {
+  # services.lifeboat.rescueEntry: the rescue system as a boot entry on this machine's ESP.
+  imports = [ ./rescue-entry.nix ];
+
   options.services.lifeboat = {
     enable = lib.mkEnableOption "Lifeboat, the rescue agent that detects, imports and mounts an installed NixOS system and serves an HTTP API";
 
@@ -97,6 +100,19 @@ in
       '';
     };
 
+    callback = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "https://collector.example:9180/v1/report";
+      description = ''
+        Phone home: POST a signed JSON report of the rescue's state to this URL (a
+        `lifeboat collect` collector) once the agent has an address and after each change of phase.
+        Reports carry an HMAC made with the API token (or with `lifeboat.callbackToken=` from the
+        kernel command line), never the token itself. The kernel command line
+        `lifeboat.callback=` overrides it.
+      '';
+    };
+
     logLevel = mkOption {
       type = types.enum [
         "trace"
@@ -125,9 +141,10 @@ in
     systemd.services.lifeboat = {
       description = "Lifeboat rescue agent";
       wantedBy = [ "multi-user.target" ];
-      # The banner and the URLs only make sense once DHCP has given us an address.
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" ];
+      # No ordering after network-online.target: on a server without a link it is reached only when
+      # its wait times out (NetworkManager-wait-online: 30 s and more), and the console must show the
+      # token within seconds. The agent listens on the wildcard address and picks up addresses as
+      # they come (the banner refreshes on its own timer).
 
       environment = {
         LIFEBOAT_LISTEN = listenAddress;
@@ -136,14 +153,22 @@ in
         LIFEBOAT_AUTO_MOUNT = cfg.autoMount;
         LIFEBOAT_LOG_LEVEL = cfg.logLevel;
         LIFEBOAT_TLS = if cfg.tls then "on" else "off";
-      };
+      }
+      // lib.optionalAttrs (cfg.callback != null) { LIFEBOAT_CALLBACK = cfg.callback; };
+
+      # systemd's default start limit (5 starts in 10 s) would leave the unit failed for good.
+      unitConfig.StartLimitIntervalSec = 0;
 
       serviceConfig = {
+        # The wrapper sets PATH to exactly the packages of the commands the agent runs
+        # (./agent-commands.json); the unit adds nothing to it.
         ExecStart = lib.getExe cfg.package;
         # Root on purpose: it imports pools, mounts file systems, enters the installed system and
         # adopts a pool's hostid (writes /etc/hostid and /sys/module/spl/parameters/spl_hostid).
         User = "root";
-        Restart = "on-failure";
+        # A rescue agent that is down is a rescue that failed: restart whatever the exit status, and
+        # never stop trying (unitConfig.StartLimitIntervalSec = 0 below).
+        Restart = "always";
         RestartSec = "2s";
         # /run/lifeboat holds the generated token. Keeping it across restarts keeps the token the
         # user already copied valid after a crash; it is gone at reboot (tmpfs).

@@ -19,7 +19,12 @@
   # to, whatever is set here. This value only has to be valid and recognisable:
   # 55b27845 = the first 8 hex digits of sha256("lifeboat"). `zpool status` showing it means the
   # adoption did not happen.
-  networking.hostId = lib.mkDefault "55b27845";
+  #
+  # Priority 900: profiles/base.nix defines networking.hostId = lib.mkDefault "8425e349" (1000), and
+  # two definitions of this `nullOr str` option at the same priority with different values do not
+  # merge ("conflicting definition values"), so mkDefault here cannot evaluate. 900 beats that
+  # mkDefault and still loses to an ordinary definition (100) in the user's own configuration.
+  networking.hostId = lib.mkOverride 900 "55b27845";
 
   # Nothing here imports pools at boot (no file systems on ZFS, no boot.zfs.extraPools): pools
   # are imported by the agent only, read-only first (services.lifeboat.autoMount).

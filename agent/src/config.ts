@@ -1,5 +1,6 @@
 import { parseKernelCmdline } from "./core/cmdline.js";
 import { LifeboatError } from "./core/errors.js";
+import { NAME as SERVER_NAME } from "./core/fleet/report.js";
 
 export type AutoMount = "off" | "readonly" | "readwrite";
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -17,6 +18,20 @@ export interface Config {
   /** Serve HTTPS too (same port), with a self-signed certificate kept in tlsDir. */
   tls: boolean;
   tlsDir: string;
+  /** Phone home: POST a signed report to this URL (fleet collector) when the state changes. */
+  callback: string | null;
+  /** HMAC key of the reports, known to the collector (else the API token signs them). */
+  callbackToken: string | null;
+  callbackTokenFile: string | null;
+  /** SHA-256 of the collector's certificate when it is self-signed (else the system CAs check it). */
+  callbackFingerprint: string | null;
+  /** A read-only token for GET /metrics (Prometheus holds it, not the operator's token). */
+  metricsToken: string | null;
+  metricsTokenFile: string | null;
+  /** The URL others reach this agent at, when it differs from its own addresses (NAT, port forward). */
+  advertise: string | null;
+  /** A name for this server in the fleet (e.g. given by the PXE server). */
+  name: string | null;
 }
 
 export const DEFAULTS: Config = {
@@ -29,6 +44,14 @@ export const DEFAULTS: Config = {
   logLevel: "info",
   tls: false,
   tlsDir: "/run/lifeboat/tls",
+  callback: null,
+  callbackToken: null,
+  callbackTokenFile: null,
+  callbackFingerprint: null,
+  metricsToken: null,
+  metricsTokenFile: null,
+  advertise: null,
+  name: null,
 };
 
 export const HELP = `lifeboat — rescue agent for NixOS on ZFS
@@ -36,6 +59,8 @@ export const HELP = `lifeboat — rescue agent for NixOS on ZFS
 Usage: lifeboat [options]
        lifeboat banner [--token-file F] [--port N] [--tls-dir D] [--no-qr] [--watch]
        lifeboat client --host ADDR[:PORT] COMMAND   (lifeboat client --help)
+       lifeboat client --hosts FILE|COLLECTOR-URL COMMAND   (the same on many servers)
+       lifeboat collect --listen HOST:PORT --keys FILE   (lifeboat collect --help)
 
 Options (each also as LIFEBOAT_<NAME> in the environment, and as lifeboat.<name>=… on the kernel command line):
   --listen HOST:PORT     where the HTTP API listens            (default 0.0.0.0:8080)
@@ -45,14 +70,30 @@ Options (each also as LIFEBOAT_<NAME> in the environment, and as lifeboat.<name>
   --log-level LEVEL      fatal|error|warn|info|debug|trace     (default info)
   --tls [on|off]         also serve HTTPS on the same port, self-signed (default off)
   --tls-dir DIR          where the certificate and key are kept (default /run/lifeboat/tls)
+  --callback URL         phone home: POST signed reports to this collector URL (https)
+  --callback-token-file F  key the reports are signed with (default: the API token)
+  --callback-fingerprint SHA256  pin the collector's self-signed certificate
+  --metrics-token-file F read-only token for GET /metrics (besides the API token)
+  --advertise URL        the URL to reach this agent at, in reports (behind NAT / port forwarding)
+  --name NAME            this server's name in the fleet (e.g. from the PXE server)
   -h, --help             this text
   -V, --version          print the version
 
 Precedence: command-line flag > kernel command line (lifeboat.*) > LIFEBOAT_* environment > default.
-Kernel command line keys: lifeboat.listen, lifeboat.root, lifeboat.token, lifeboat.tokenfile, lifeboat.automount, lifeboat.loglevel, lifeboat.tls, lifeboat.tlsdir.
+Kernel command line keys: lifeboat.listen, lifeboat.root, lifeboat.token, lifeboat.tokenfile, lifeboat.automount, lifeboat.loglevel, lifeboat.tls, lifeboat.tlsdir,
+  lifeboat.callback, lifeboat.callbackToken, lifeboat.callbackFingerprint, lifeboat.metricsToken, lifeboat.advertise, lifeboat.name.
 `;
 
-type Key = "listen" | "root" | "tokenFile" | "token" | "autoMount" | "logLevel" | "tls" | "tlsDir";
+type Key = "listen" | "root" | "tokenFile" | "token" | "autoMount" | "logLevel" | "tls" | "tlsDir" | FleetKey;
+type FleetKey =
+  | "callback"
+  | "callbackToken"
+  | "callbackTokenFile"
+  | "callbackFingerprint"
+  | "metricsToken"
+  | "metricsTokenFile"
+  | "advertise"
+  | "name";
 
 const FLAGS: Record<string, Key> = {
   "--listen": "listen",
@@ -62,6 +103,12 @@ const FLAGS: Record<string, Key> = {
   "--log-level": "logLevel",
   "--tls": "tls",
   "--tls-dir": "tlsDir",
+  "--callback": "callback",
+  "--callback-token-file": "callbackTokenFile",
+  "--callback-fingerprint": "callbackFingerprint",
+  "--metrics-token-file": "metricsTokenFile",
+  "--advertise": "advertise",
+  "--name": "name",
 };
 const ENV: Record<string, Key> = {
   LIFEBOAT_LISTEN: "listen",
@@ -72,6 +119,14 @@ const ENV: Record<string, Key> = {
   LIFEBOAT_LOG_LEVEL: "logLevel",
   LIFEBOAT_TLS: "tls",
   LIFEBOAT_TLS_DIR: "tlsDir",
+  LIFEBOAT_CALLBACK: "callback",
+  LIFEBOAT_CALLBACK_TOKEN: "callbackToken",
+  LIFEBOAT_CALLBACK_TOKEN_FILE: "callbackTokenFile",
+  LIFEBOAT_CALLBACK_FINGERPRINT: "callbackFingerprint",
+  LIFEBOAT_METRICS_TOKEN: "metricsToken",
+  LIFEBOAT_METRICS_TOKEN_FILE: "metricsTokenFile",
+  LIFEBOAT_ADVERTISE: "advertise",
+  LIFEBOAT_NAME: "name",
 };
 const CMDLINE: Record<string, Key> = {
   listen: "listen",
@@ -82,6 +137,12 @@ const CMDLINE: Record<string, Key> = {
   loglevel: "logLevel",
   tls: "tls",
   tlsdir: "tlsDir",
+  callback: "callback",
+  callbacktoken: "callbackToken",
+  callbackfingerprint: "callbackFingerprint",
+  metricstoken: "metricsToken",
+  advertise: "advertise",
+  name: "name",
 };
 
 export type CliAction = { kind: "run"; config: Config } | { kind: "help" } | { kind: "version" };
@@ -173,5 +234,51 @@ export function resolveConfig(
       throw bad(`--tls-dir must be an absolute path, got ${JSON.stringify(tlsDir)}`);
     config.tlsDir = tlsDir;
   }
+  Object.assign(config, fleetConfig(pick));
   return { kind: "run", config };
+}
+
+function httpUrl(v: string, what: string): string {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw bad(`${what} wants an http(s) URL, got ${JSON.stringify(v)}`);
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") throw bad(`${what} wants an https:// URL`);
+  // Credentials in the URL would end up in logs; the reports are signed instead.
+  if (u.username || u.password) throw bad(`${what} must not carry credentials`);
+  return u.toString();
+}
+
+/** Phone home, metrics token, name: validated like the rest. */
+function fleetConfig(pick: (k: Key) => string | undefined): Pick<Config, FleetKey> {
+  const secret = (k: "callbackToken" | "metricsToken", what: string) => {
+    const v = pick(k);
+    if (v !== undefined && v.length < 16) throw bad(`${what} must have at least 16 characters`);
+    return v ?? null;
+  };
+  const file = (k: "callbackTokenFile" | "metricsTokenFile", flag: string) => {
+    const v = pick(k);
+    if (v !== undefined && !v.startsWith("/")) throw bad(`${flag} must be an absolute path`);
+    return v || null;
+  };
+  const callback = pick("callback");
+  const fingerprint = pick("callbackFingerprint");
+  if (fingerprint !== undefined && fingerprint.replace(/[^0-9a-f]/gi, "").length !== 64)
+    throw bad("--callback-fingerprint wants a SHA-256 fingerprint (64 hex digits, colons allowed)");
+  const advertise = pick("advertise");
+  const name = pick("name");
+  if (name !== undefined && !SERVER_NAME.test(name))
+    throw bad("--name wants letters, digits and . _ : - (at most 64)");
+  return {
+    callback: callback ? httpUrl(callback, "--callback") : null,
+    callbackToken: secret("callbackToken", "lifeboat.callbackToken"),
+    callbackTokenFile: file("callbackTokenFile", "--callback-token-file"),
+    callbackFingerprint: fingerprint ?? null,
+    metricsToken: secret("metricsToken", "lifeboat.metricsToken"),
+    metricsTokenFile: file("metricsTokenFile", "--metrics-token-file"),
+    advertise: advertise ? httpUrl(advertise, "--advertise") : null,
+    name: name ?? null,
+  };
 }

@@ -2,11 +2,13 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { createServices } from "./app/services.js";
-import { ensureToken } from "./app/token.js";
+import { ensureToken, tokenNotice } from "./app/token.js";
 import { runClient } from "./client/main.js";
+import { runCollect } from "./collector/main.js";
 import { HELP, resolveConfig } from "./config.js";
 import { runBanner } from "./console/run.js";
 import { LifeboatError } from "./core/errors.js";
+import { fleetSecrets, startFleet } from "./fleet/wiring.js";
 import { buildServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
 import { listenUrls } from "./system/network.js";
@@ -18,6 +20,7 @@ import { VERSION } from "./version.js";
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === "banner") return runBanner(argv.slice(1));
   if (argv[0] === "client") return runClient(argv.slice(1));
+  if (argv[0] === "collect") return runCollect(argv.slice(1));
   const cmdline = await readFile("/proc/cmdline", "utf8").catch(() => "");
   const action = resolveConfig(argv, process.env, cmdline);
   if (action.kind === "help") {
@@ -35,10 +38,20 @@ async function main(argv: string[]): Promise<number> {
   const tls = config.tls
     ? await ensureCertificate(sys, config.tlsDir, certificateNames(networkInterfaces()))
     : null;
-  const urls = () => [
-    ...listenUrls(config.host, config.port),
-    ...(tls ? listenUrls(config.host, config.port, "https") : []),
-  ];
+  // Shown by every status answer: the interfaces are listed at most once a second, not per request.
+  let known = { at: 0, urls: [] as string[] };
+  const urls = () => {
+    const now = Date.now();
+    if (now - known.at >= 1_000)
+      known = {
+        at: now,
+        urls: [
+          ...listenUrls(config.host, config.port),
+          ...(tls ? listenUrls(config.host, config.port, "https") : []),
+        ],
+      };
+    return known.urls;
+  };
   const services = createServices(sys, log, {
     root: config.root,
     version: VERSION,
@@ -46,7 +59,18 @@ async function main(argv: string[]): Promise<number> {
     urls,
     tlsFingerprint: tls?.fingerprint ?? null,
   });
-  const app = await buildServer({ token, logger: log, services });
+  const fleet = await fleetSecrets(sys, config);
+  // The first detection (device scan included) waits until the first answer has gone out
+  // (typically /healthz) or a second has passed: it never holds up that answer. With auto-mount on,
+  // the mount starts it at once instead.
+  const firstDetection = () => services.detection.start();
+  const app = await buildServer({
+    token,
+    logger: log,
+    services,
+    metrics: fleet.metrics,
+    afterFirstResponse: firstDetection,
+  });
   // With TLS one port serves both: HTTPS (pinned by fingerprint) and plain HTTP.
   let dual: Server | null = null;
   const listen = async () => {
@@ -80,11 +104,11 @@ async function main(argv: string[]): Promise<number> {
     },
     "listening",
   );
-  // The token goes to an interactive terminal only: under systemd stdout is the journal, and the
-  // console banner (`lifeboat banner`) shows it from the token file instead.
-  if (origin === "generated" && process.stdout.isTTY) {
-    process.stdout.write(`\nLifeboat API token (also in ${config.tokenFile}):\n  ${token}\n\n`);
-  }
+  // Every start says how to get the token: the token itself to an interactive terminal only (under
+  // systemd stdout is the journal, where the console banner's file is named instead).
+  const notice = tokenNotice({ token, origin }, config.tokenFile, process.stdout.isTTY === true);
+  if ("stdout" in notice) process.stdout.write(notice.stdout);
+  else log.info({ tokenFile: config.tokenFile }, notice.log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -97,6 +121,8 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
   void services.auto.run();
+  startFleet(sys, services, log, config, token, fleet);
+  setTimeout(firstDetection, 1_000).unref();
   return -1;
 }
 

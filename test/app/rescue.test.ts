@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { JobEvent } from "../../agent/src/app/jobs.js";
+import { TARGET_SHELL, TARGET_SHELL_NAME, TARGET_SHELL_PROGRAM } from "../../agent/src/core/chroot.js";
 import type { OutputLine } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
 import { type Rig, type RigOptions, rig } from "./harness.js";
@@ -163,11 +164,16 @@ describe("rebuild job", () => {
     const r = await mountedRw({ fake: script });
     const job = r.services.rebuild.start({ action: "boot", flake: "/etc/nixos#atlas" }, WHO);
     const view = await job;
+    // The installed system's own nixos-rebuild through its shell and login environment (core/chroot.ts).
     expect(view.steps[0]?.command).toEqual([
       "nixos-enter",
       "--root",
       "/mnt",
       "--",
+      TARGET_SHELL,
+      "-c",
+      TARGET_SHELL_PROGRAM,
+      TARGET_SHELL_NAME,
       "nixos-rebuild",
       "boot",
       "--option",
@@ -325,7 +331,7 @@ describe("jobs across an agent restart", () => {
       urls: () => [],
       detectionMaxAgeMs: 0,
     });
-    const jobs = await second.jobs.listAll();
+    const { jobs } = await second.jobs.listAll();
     expect(jobs.map((j) => [j.id, j.state])).toEqual([
       [done.id, "succeeded"],
       ["11111111-1111-4111-8111-111111111111", "interrupted"],
@@ -381,5 +387,72 @@ describe("faults in changes: nothing half-done", () => {
     const err = await rejection(r.mounts.mount());
     expect(err.extras.state).toBe("rollback-incomplete");
     expect(JSON.stringify(err.extras.rollbackFailures)).toContain("/mnt/nix");
+  });
+});
+
+describe("non-ZFS roots: a backup of the boot state before a rebuild or profile switch", () => {
+  const EXT4_FSTAB =
+    "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 / ext4 defaults 0 1\n/dev/disk/by-uuid/2922-9BB5 /boot vfat fmask=0022,dmask=0022 0 2\n";
+
+  it("rebuild on ext4: profile links, loader.conf and entries copied first, named in the job log and the audit", async () => {
+    const r = await rig("ext4", {
+      tree: { fstab: EXT4_FSTAB },
+      fake: { spawnScript: () => ({ lines: [], exitCode: 0 }) },
+    });
+    await r.mounts.mount({ readonly: false });
+    const job = await r.services.rebuild.start({ action: "boot" }, WHO);
+    await r.services.jobs.wait(job.id);
+    const events: JobEvent[] = [];
+    r.services.jobs.follow(job.id, 0, (e) => events.push(e));
+    const said = events.flatMap((e) => (e.type === "line" ? [e.line.text] : []));
+    const line = said.find((t) => t.startsWith("not ZFS: no snapshot; boot state backed up to "));
+    const dir = line?.slice("not ZFS: no snapshot; boot state backed up to ".length) as string;
+    expect(dir).toMatch(/^\/var\/log\/lifeboat\/backups\/\d{8}T\d{6}Z-rebuild-[0-9a-f]{6}$/);
+    const profiles = JSON.parse(await readFile(host(r, `/mnt${dir}/profiles.json`), "utf8"));
+    expect(profiles.links).toMatchObject({ system: "system-3-link" });
+    expect(profiles.links["system-1-link"]).toMatch(/^\/nix\/store\/.*-nixos-system-atlas-/);
+    expect(await readFile(host(r, `/mnt${dir}/esp/loader/loader.conf`), "utf8")).toBe(
+      await readFile(host(r, "/mnt/boot/loader/loader.conf"), "utf8"),
+    );
+    expect(await readFile(host(r, `/mnt${dir}/esp/loader/entries/nixos-generation-2.conf`), "utf8")).toBe(
+      await readFile(host(r, "/mnt/boot/loader/entries/nixos-generation-2.conf"), "utf8"),
+    );
+    expect(r.services.audit.list().find((a) => a.action === "rebuild")?.detail).toMatchObject({
+      snapshot: null,
+      backup: dir,
+    });
+  });
+
+  it("profile switch on ext4 too; a backup that cannot be made refuses the change, no job starts", async () => {
+    const r = await rig("ext4", { tree: { fstab: EXT4_FSTAB } });
+    await r.mounts.mount({ readonly: false });
+    const { execa } = await import("execa");
+    await execa("mkfifo", [host(r, "/mnt/boot/loader/entries/nixos-generation-9.conf")]);
+    const err = await rejection(r.services.boot.switchProfile(2, WHO));
+    expect(err.code).toBe("unsafe-file");
+    expect(r.services.jobs.list()).toEqual([]);
+    expect(r.lock.busy).toBeNull();
+  });
+});
+
+describe("journal output is bounded in bytes, not only entries", () => {
+  it("5,000 entries of 4 KiB: the newest that fit in 8 MiB, flagged truncated", async () => {
+    const { readFileSync } = await import("node:fs");
+    const first = JSON.parse(readFileSync(join(J, "boot-last-json.stdout"), "utf8").split("\n")[0] as string);
+    const lines = Array.from({ length: 5_000 }, (_, i) => ({
+      stream: "stdout" as const,
+      text: JSON.stringify({ ...first, __CURSOR: `s=x;i=${i}`, MESSAGE: `${i} ${"m".repeat(4096)}` }),
+    }));
+    const r = await rig("single", {
+      fake: { spawnScript: (file) => (file === "journalctl" ? { lines, exitCode: 0 } : undefined) },
+    });
+    await r.mounts.mount();
+    const page = await r.services.journal.entries({ boot: "0", limit: 5_000 });
+    expect(page.truncated).toBe(true);
+    expect(page.entries.length).toBeGreaterThan(1_000);
+    expect(page.entries.length).toBeLessThan(5_000);
+    expect(page.entries.at(-1)?.cursor).toBe("s=x;i=4999");
+    const bytes = page.entries.reduce((n, e) => n + e.message.length, 0);
+    expect(bytes).toBeLessThanOrEqual(8 * 1024 * 1024);
   });
 });

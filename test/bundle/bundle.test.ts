@@ -45,6 +45,29 @@ describe("the single-file bundle", () => {
     expect((await stat(fresh)).size).toBeLessThan(3 * 1024 * 1024);
   });
 
+  it("carries neither ajv, @fastify/swagger nor yaml; no schema compiler or inject machinery at all", async () => {
+    // Written by agent/build.mjs for the build above: every input file and its bytes in the bundle.
+    const inputs = Object.keys(
+      JSON.parse(
+        await readFile(join(ROOT, "node_modules", ".cache", "lifeboat", "bundle-inputs.json"), "utf8"),
+      ),
+    );
+    const from = (pkg: string) => inputs.filter((f) => f.includes(`node_modules/${pkg}/`));
+    for (const pkg of [
+      "ajv",
+      "ajv-formats",
+      "yaml",
+      "@fastify/swagger",
+      "@fastify/ajv-compiler",
+      "@fastify/fast-json-stringify-compiler",
+      "light-my-request",
+    ])
+      expect(from(pkg), pkg).toEqual([]);
+    // fast-json-stringify's serializer generator stays (responses are written by schema), its ajv bridge does not.
+    expect(from("fast-json-stringify").some((f) => f.endsWith("/index.js"))).toBe(true);
+    expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/validator.js"))).toBe(false);
+  });
+
   it("--version and --help", async () => {
     const v = await execa("node", [fresh, "--version"]);
     expect(v.stdout).toMatch(/^lifeboat \d+\.\d+\.\d+/);
@@ -106,6 +129,21 @@ describe("the single-file bundle", () => {
       expect(["nothing-found", "found"]).toContain(body.phase);
       expect(typeof body.zfs.available).toBe("boolean");
       if (!body.zfs.available) expect(body.zfs.reason).toBeTruthy();
+      // The prebuilt OpenAPI document, and validation without ajv, from the bundle itself.
+      const doc = await fetch(`http://127.0.0.1:${port}/openapi.json`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(doc.status).toBe(200);
+      const openapi = await doc.json();
+      expect(openapi.openapi).toBe("3.1.0");
+      expect(Object.keys(openapi.paths)).toContain("/v1/status");
+      expect(openapi.components.responses.Problem).toBeDefined();
+      const bad = await fetch(`http://127.0.0.1:${port}/v1/plan?readonly=maybe`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.headers.get("content-type")).toContain("application/problem+json");
+      expect((await bad.json()).code).toBe("validation-failed");
       // The token is printed to a terminal only, never into the (journald) log stream.
       expect(out).not.toContain(token);
     }, 60_000);

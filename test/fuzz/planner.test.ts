@@ -16,13 +16,13 @@ import {
   parseFstab,
   parseProcMounts,
 } from "../../agent/src/core/mounts.js";
-import { type LinkReader, resolveConfined, resolveInRoot } from "../../agent/src/core/paths.js";
 import { type MountStep, planMount } from "../../agent/src/core/plan.js";
 import { type Dataset, parseZfsListHp, withEncryptionRoots } from "../../agent/src/core/zfs.js";
 import { type ImportablePool, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
 import { type ImportedPool, parseZpoolList } from "../../agent/src/core/zpoolJson.js";
 import { mountedTargets, rig } from "../app/harness.js";
 import { outputsOf, ZFS_FSTAB } from "../helpers/fixtures.js";
+import { type LinkReader, resolveConfined, resolveInRoot } from "../helpers/paths-model.js";
 import { opts } from "./fuzz.js";
 import { expectTyped, expectTypedAsync, FSTABS, mutated, NASTY, RUNS, seeds } from "./mutate.js";
 

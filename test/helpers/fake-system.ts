@@ -4,9 +4,13 @@ import { dirname } from "node:path";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import type { MountEntry } from "../../agent/src/core/mounts.js";
 import { type OpenedDir, openDirInRoot } from "../../agent/src/system/mounttarget.js";
+import { NodeDirFs } from "../../agent/src/system/rootfs-node.js";
 import type {
   CommandResult,
+  DirFs,
   FileInfo,
+  NodeStat,
+  OpenHow,
   OutputLine,
   RunOptions,
   Spawned,
@@ -75,10 +79,27 @@ export interface FakeConfig {
   ) => { lines: OutputLine[]; exitCode: number; hang?: boolean } | undefined;
   /** Replies to `run` calls the model does not know (e.g. journalctl, zfs snapshot). */
   extra?: (file: string, args: readonly string[], input: string) => CommandResult | undefined;
+  /**
+   * Fault injection for the confined file primitives (DirFs): an errno to fail with ("EIO",
+   * "ENOSPC", "EROFS"…), or "hang" for a call that never returns (a dead disk). `path` is the
+   * sandbox-relative path of the entry (e.g. /mnt/etc/nixos/configuration.nix).
+   */
+  fileFault?: (op: FileOp, path: string) => string | "hang" | undefined;
 }
 
+export type FileOp =
+  | "open"
+  | "read"
+  | "write"
+  | "fsync"
+  | "mkdir"
+  | "rename"
+  | "unlink"
+  | "readdir"
+  | "lstat";
+
 export interface RecordedCall {
-  op: "run" | "writeFile" | "removeFile" | "mkdir" | "symlink" | "rename";
+  op: "run" | "writeFile" | "removeFile" | "mkdir" | "symlink" | "rename" | "create" | "append";
   file: string;
   /** Arguments, with a /proc/<pid>/fd/<n> mount target shown as the path the kernel resolved it to. */
   args: string[];
@@ -114,7 +135,9 @@ export class FakeSystem implements System {
   mounts: MountEntry[];
   hostid: string;
   hostidLink: string | null;
+  readonly dirfs: DirFs;
   constructor(readonly cfg: FakeConfig) {
+    this.dirfs = new SandboxDirFs(cfg.sandbox, this.calls, cfg.fileFault);
     this.mounts = [...LIVE_MOUNTS, ...(cfg.mounts ?? [])];
     this.hostid = cfg.hostid;
     this.hostidLink = cfg.hostidLink ?? null;
@@ -156,7 +179,7 @@ export class FakeSystem implements System {
   spawn(file: string, args: readonly string[], opts: SpawnOptions = {}): Spawned {
     const input = opts.input === undefined ? "<none>" : opts.secretInput ? "<secret>" : opts.input;
     this.calls.push({ op: "run", file, args: [...args], input, mutating: !isReadOnlyCommand(file, args) });
-    const script = this.cfg.spawnScript?.(file, args);
+    const script = this.cfg.spawnScript?.(file, args) ?? this.scriptOfExtra(file, args, opts.input ?? "");
     const listeners: ((l: OutputLine) => void)[] = [];
     let killed: string | null = null;
     let wake: (() => void) | null = null;
@@ -180,6 +203,24 @@ export class FakeSystem implements System {
         killed = signal;
         (wake as (() => void) | null)?.();
       },
+    };
+  }
+
+  /** A program answered through `extra` prints the same when it is spawned (journalctl paging). */
+  private scriptOfExtra(file: string, args: readonly string[], input: string) {
+    const r = this.cfg.extra?.(file, args, input);
+    if (!r || r.notFound) return undefined;
+    const lines = (stream: OutputLine["stream"], text: string): OutputLine[] =>
+      text === ""
+        ? []
+        : text
+            .replace(/\n$/, "")
+            .split("\n")
+            .map((t) => ({ stream, text: t }));
+    return {
+      lines: [...lines("stdout", r.stdout), ...lines("stderr", r.stderr)],
+      exitCode: r.exitCode,
+      hang: false,
     };
   }
 
@@ -297,7 +338,10 @@ export class FakeSystem implements System {
       // `zfs list -r <pool>…`: only those pools (an unknown one fails, as zfs does).
       const named = a
         .slice(1)
-        .filter((x, i, all) => !x.startsWith("-") && all[i] !== undefined && all[i - 1] !== "-o");
+        // (the values of -o, -t, -s, -S and -d are not pool names, as zfs-list(8) parses them)
+        .filter(
+          (x, i, all) => !x.startsWith("-") && !["-o", "-t", "-s", "-S", "-d"].includes(all[i - 1] ?? ""),
+        );
       for (const n of named)
         if (!importedNames.includes(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
       const rows = onlyImported(text);
@@ -578,5 +622,92 @@ export class FakeSystem implements System {
     const r = await openDirInRoot(this.host(root), path, { ...opts, shownRoot: root });
     for (const c of r.created) this.calls.push({ op: "mkdir", file: c, args: [], mutating: true });
     return r;
+  }
+}
+
+// ── Confined file access (issue 10) ─────────────────────────────────────────────────────────────
+// The real primitives (agent/src/system/rootfs-node.ts) on real files in the sandbox: the kernel's
+// own semantics apply (a symlink, FIFO or device node planted in the sandbox behaves as on a
+// disk), only the root is mapped into the sandbox. Mutating calls are recorded with their
+// sandbox-relative path; `fileFault` makes any call fail like a broken disk or hang like a dead one.
+
+class SandboxDirFs implements DirFs {
+  private readonly real = new NodeDirFs();
+  constructor(
+    private readonly sandbox: string,
+    private readonly calls: RecordedCall[],
+    private readonly fault: FakeConfig["fileFault"],
+  ) {}
+
+  /** Sandbox-relative path of `name` in the directory a descriptor holds. */
+  private async where(fd: number, name?: string): Promise<string> {
+    const host = await readlink(`/proc/self/fd/${fd}`).catch(() => "?");
+    const rel = host.startsWith(this.sandbox) ? host.slice(this.sandbox.length) || "/" : host;
+    return name === undefined ? rel : `${rel.replace(/\/$/, "")}/${name}`;
+  }
+
+  private async check(op: FileOp, fd: number, name?: string): Promise<string> {
+    const path = await this.where(fd, name);
+    const f = this.fault?.(op, path);
+    if (f === "hang") await new Promise<never>(() => undefined);
+    if (f) throw Object.assign(new Error(`${f}: injected, ${op} '${path}'`), { code: f });
+    return path;
+  }
+
+  private record(op: RecordedCall["op"], file: string, args: string[] = []): void {
+    this.calls.push({ op, file, args, mutating: true });
+  }
+
+  openRoot(path: string): Promise<number> {
+    return this.real.openRoot(`${this.sandbox}${path}`);
+  }
+  async lstatAt(dir: number, name: string): Promise<NodeStat | null> {
+    await this.check("lstat", dir, name);
+    return this.real.lstatAt(dir, name);
+  }
+  readlinkAt(dir: number, name: string): Promise<string | null> {
+    return this.real.readlinkAt(dir, name);
+  }
+  async openAt(dir: number, name: string, how: OpenHow, mode?: number): Promise<number> {
+    const path = await this.check("open", dir, name);
+    if (how === "create" || how === "append") this.record(how, path);
+    return this.real.openAt(dir, name, how, mode);
+  }
+  fstat(fd: number): Promise<NodeStat> {
+    return this.real.fstat(fd);
+  }
+  async read(fd: number, max: number): Promise<Buffer> {
+    await this.check("read", fd);
+    return this.real.read(fd, max);
+  }
+  async write(fd: number, data: Uint8Array): Promise<void> {
+    await this.check("write", fd);
+    return this.real.write(fd, data);
+  }
+  async fsync(fd: number): Promise<void> {
+    await this.check("fsync", fd);
+    return this.real.fsync(fd);
+  }
+  close(fd: number): Promise<void> {
+    return this.real.close(fd);
+  }
+  async readdir(dir: number, max: number): Promise<Buffer[]> {
+    await this.check("readdir", dir);
+    return this.real.readdir(dir, max);
+  }
+  async mkdirAt(dir: number, name: string, mode: number): Promise<void> {
+    const path = await this.check("mkdir", dir, name);
+    this.record("mkdir", path);
+    return this.real.mkdirAt(dir, name, mode);
+  }
+  async renameAt(dir: number, from: string, to: string): Promise<void> {
+    const path = await this.check("rename", dir, from);
+    this.record("rename", path, [await this.where(dir, to)]);
+    return this.real.renameAt(dir, from, to);
+  }
+  async unlinkAt(dir: number, name: string): Promise<void> {
+    const path = await this.check("unlink", dir, name);
+    this.record("removeFile", path);
+    return this.real.unlinkAt(dir, name);
   }
 }

@@ -50,6 +50,9 @@ if (why) console.warn(`host integration test SKIPPED: ${why}`);
 class Recording implements System {
   readonly commands: { file: string; args: string[] }[] = [];
   constructor(private readonly inner: RealSystem) {}
+  get dirfs() {
+    return this.inner.dirfs;
+  }
   run(file: string, args: readonly string[], opts?: RunOptions) {
     this.commands.push({ file, args: [...args] });
     return this.inner.run(file, args, opts);

@@ -88,10 +88,54 @@ describe("auth", () => {
     const { app } = await server("single", undefined, new FailureLimiter(3, 60_000));
     open.push(app);
     for (let i = 0; i < 3; i++) expect((await app.inject({ url: "/v1/status" })).statusCode).toBe(401);
-    const res = await app.inject({ url: "/v1/status", headers: auth });
-    expect(res.statusCode).toBe(429);
-    expect(res.json().code).toBe("rate-limited");
-    expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+    for (const headers of [{}, { authorization: "Bearer wrong-token-wrong-token" }]) {
+      const res = await app.inject({ url: "/v1/status", headers });
+      expect(res.statusCode).toBe(429);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(res.json().code).toBe("rate-limited");
+      expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
+    }
+  });
+
+  it("a valid token is never refused, however many failures came from the same address (SSH tunnel)", async () => {
+    // Behind `ssh -L`, every operator and every typo arrives from 127.0.0.1 (inject's address too).
+    const { app } = await server("single", undefined, new FailureLimiter(3, 60_000));
+    open.push(app);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 5; i++)
+        expect([401, 429]).toContain(
+          (await app.inject({ url: "/v1/status", headers: { authorization: "Bearer typo" } })).statusCode,
+        );
+      const ok = await app.inject({ url: "/v1/status", headers: auth });
+      expect(ok.statusCode, `round ${round}`).toBe(200);
+      // And a success does not reset the count for the address: the next typo is still 429.
+      expect((await app.inject({ url: "/v1/status" })).statusCode).toBe(429);
+    }
+  });
+});
+
+describe("FailureLimiter (sliding window, failures only)", () => {
+  it("limits past N failures in the window, slides, and bounds what it keeps per address", () => {
+    let now = 1_000_000;
+    const l = new FailureLimiter(3, 60_000, () => now);
+    const verdicts = [1, 2, 3, 4, 5].map(() => l.fail("127.0.0.1"));
+    expect(verdicts.map((v) => v.limited)).toEqual([false, false, false, true, true]);
+    expect(verdicts.map((v) => v.crossed)).toEqual([false, false, false, true, false]);
+    expect(verdicts[3]?.retryAfter).toBe(60);
+    // Another address is not affected.
+    expect(l.fail("192.0.2.7").limited).toBe(false);
+    // The window slides: a minute after the last failure, the address starts over.
+    now += 60_001;
+    expect(l.fail("127.0.0.1")).toMatchObject({ limited: false, crossed: false });
+    // Half a minute later two more fill the window; the next one is limited, and as failures while
+    // limited count too, it can retry once the newest `limit` failures have left the window.
+    now += 30_000;
+    l.fail("127.0.0.1");
+    l.fail("127.0.0.1");
+    now += 10_000;
+    const v = l.fail("127.0.0.1");
+    expect(v).toMatchObject({ limited: true, crossed: true });
+    expect(v.retryAfter).toBe(50);
   });
 });
 
@@ -110,6 +154,12 @@ describe("read routes", () => {
     });
     expect(st.json().candidates[0]).toMatchObject({ id: "zfs:nvmepool", kind: "zfs", pool: "nvmepool" });
     expect(st.json().tls).toBeNull();
+    // How old the detection behind the answer is (readers get the last one at once).
+    expect(st.json().detection).toEqual({
+      at: st.json().detectedAt,
+      ageMs: expect.any(Number),
+      refreshing: false,
+    });
     const disks = await app.inject({ url: "/v1/disks", headers: auth });
     expect(disks.json().esps).toEqual([
       expect.objectContaining({ device: "/dev/nvme0n1p1", evidence: "parttype" }),

@@ -3,17 +3,19 @@
  *  - flake.lock is the verified nixos-25.11 node of ../shared/nix (lock format 7, nixpkgs only);
  *  - iso/*.sh pass `bash -n` (and shellcheck when installed);
  *  - ../shared/nixcheck/check.sh, run on a staged copy of the repository: `nix-instantiate --parse` of
- *    every .nix file, iso/eval-check.nix (module tests, expected failures), `nix flake show`,
- *    `nix flake check --no-build` and `bash -n` of the build phases, all against the real nixpkgs
- *    lib with stub packages and NixOS options.
+ *    every .nix file, test/nix/eval-check.nix + test/nix/stub-check.nix (module tests, expected
+ *    failures), `nix flake show`, `nix flake check --no-build` and `bash -n` of the build phases, all
+ *    against the real nixpkgs lib with stub packages and NixOS options.
  *
- * Why staged: check.sh reads module tests from nix/eval-check.nix, and this repository keeps them in
- * iso/ (no top-level nix/). The staged project is the working tree's tracked and untracked-not-ignored
- * files plus nix/eval-check.nix (one line: import ../iso/eval-check.nix), committed into a throw-away
- * git repository. The staged checker is a copy of ../shared/nixcheck with check.sh byte-identical; its
- * fake nixpkgs is extended by test/nix/nixcheck-stubs/ with the packages and NixOS options Lifeboat
- * uses that the shared stubs lack (avahi, virtualisation.*, testers.runNixOSTest, ...), declared with
- * their real nixos-25.11 names and types.
+ * Why staged: check.sh reads module tests from nix/eval-check.nix; this repository keeps them in
+ * test/nix (evaluation tests are not product code). The staged project is the working tree's tracked
+ * and untracked-not-ignored files plus nix/eval-check.nix (a few lines joining test/nix/eval-check.nix
+ * and test/nix/stub-check.nix), committed into a throw-away git repository. The staged checker is a
+ * copy of ../shared/nixcheck with check.sh byte-identical; its fake nixpkgs is extended by
+ * test/nix/nixcheck-stubs/ and by the facts recorded from nixpkgs at the pin
+ * (test/nix/nixpkgs-facts/nixos-25.11.json): every nixpkgs module named there (the installer chain,
+ * profiles, networkmanager, zfs, ...) gets a one-line stub at its nixpkgs path that defines what the
+ * real module defines, at the same priorities, and asserts what it asserts.
  *
  * What is missing on this machine is skipped with the reason in the test title, never passed.
  */
@@ -40,7 +42,14 @@ const checkerDir = join(shared, "nixcheck");
 const checkSh = join(checkerDir, "check.sh");
 const pinFile = join(shared, "nix", "nixpkgs-pin.json");
 const stubsDir = join(repo, "test", "nix", "nixcheck-stubs");
-const nixpkgsLib = process.env.NIXPKGS_LIB ?? "/var/cache/nixcheck/nixpkgs-lib";
+const nixpkgsLibDir = process.env.NIXPKGS_LIB ?? "/var/cache/nixcheck/nixpkgs-lib";
+/** check.sh wants <dir>/lib/default.nix; a flat copy of nixpkgs' lib/ (<dir>/default.nix) is staged. */
+const nixpkgsLibLayout = existsSync(join(nixpkgsLibDir, "lib/default.nix"))
+  ? "tree"
+  : existsSync(join(nixpkgsLibDir, "default.nix"))
+    ? "flat"
+    : null;
+const factsFile = join(repo, "test", "nix", "nixpkgs-facts", "nixos-25.11.json");
 const chroot = process.env.NIXCHECK_CHROOT ?? "/var/cache/nixcheck/trixie";
 /** First run builds a Debian chroot with Nix (measured 55-115 s); later runs take ~10 s. */
 const CHECK_TIMEOUT_MS = 15 * 60_000;
@@ -62,7 +71,11 @@ function projectFiles(): string[] {
   return [...new Set(out.stdout.split("\0").filter((f) => f !== "" && existsSync(join(repo, f))))].sort();
 }
 const nixFiles = projectFiles().filter((f) => f.endsWith(".nix"));
-const shellScripts = projectFiles().filter((f) => f.startsWith("iso/") && f.endsWith(".sh"));
+const shellScripts = projectFiles().filter(
+  (f) =>
+    (f.startsWith("iso/") || f.startsWith("test/nix/") || f.startsWith("test/vm/guest/nixos-")) &&
+    f.endsWith(".sh"),
+);
 
 function nixVersionOk(): boolean {
   const v = run("nix-instantiate", ["--version"]);
@@ -80,9 +93,7 @@ const checkerReason = !existsSync(checkSh)
     : null;
 const evalReason =
   checkerReason ??
-  (existsSync(join(nixpkgsLib, "lib/default.nix"))
-    ? null
-    : `no nixpkgs lib at ${nixpkgsLib} (see ../shared/nixcheck/README.md)`);
+  (nixpkgsLibLayout ? null : `no nixpkgs lib at ${nixpkgsLibDir} (see ../shared/nixcheck/README.md)`);
 const shellcheckReason = have("shellcheck") ? null : "shellcheck not installed";
 const nixfmtReason = have("nixfmt")
   ? null
@@ -98,7 +109,22 @@ function stageAndCheck(tmp: string): { status: number | null; output: string } {
     cpSync(join(repo, f), join(project, f));
   }
   mkdirSync(join(project, "nix"));
-  writeFileSync(join(project, "nix", "eval-check.nix"), "import ../iso/eval-check.nix\n");
+  writeFileSync(
+    join(project, "nix", "eval-check.nix"),
+    [
+      "# staged by test/nix/flake.test.ts: the project's evaluation tests plus the stub-only checks",
+      "args:",
+      "let",
+      "  a = import ../test/nix/eval-check.nix args;",
+      "  b = import ../test/nix/stub-check.nix args;",
+      "in",
+      "{",
+      "  tests = a.tests // b.tests;",
+      "  expectFailure = a.expectFailure // b.expectFailure;",
+      "}",
+      "",
+    ].join("\n"),
+  );
   for (const args of [
     ["init", "-q"],
     ["add", "-A"],
@@ -121,12 +147,35 @@ function stageAndCheck(tmp: string): { status: number | null; output: string } {
   );
   cpSync(join(stubsDir, "eval-config.nix"), join(fake, "nixos", "lib", "eval-config.nix"));
   cpSync(join(stubsDir, "nixos.nix"), join(fake, "nixos", "modules", "lifeboat-stubs.nix"));
+  // The facts and the one-line stub of every nixpkgs module they describe (replacing the shared
+  // installer stubs: those define none of what the real installer chain defines).
+  cpSync(factsFile, join(fake, "nixos", "lifeboat-facts.json"));
+  cpSync(join(stubsDir, "facts-module.nix"), join(fake, "nixos", "modules", "lifeboat-facts-module.nix"));
+  const facts = JSON.parse(readFileSync(factsFile, "utf8")) as { modules: Record<string, unknown> };
+  for (const file of Object.keys(facts.modules)) {
+    if (!/^nixos\/modules\/[\w./-]+\.nix$/.test(file) || file.includes(".."))
+      throw new Error(`bad facts path ${file}`);
+    const target = join(fake, file);
+    const depth = file.split("/").length - 3; // from nixos/modules/<dir…>/x.nix up to nixos/modules
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(
+      target,
+      `# stub of nixpkgs' ${file} from test/nix/nixpkgs-facts (staged by test/nix/flake.test.ts)\nimport ${"../".repeat(depth)}lifeboat-facts-module.nix "${file}"\n`,
+    );
+  }
   if (readFileSync(join(checker, "check.sh"), "utf8") !== readFileSync(checkSh, "utf8"))
     throw new Error("staged check.sh differs");
   chmodSync(join(checker, "check.sh"), 0o755);
 
+  const env = { ...process.env };
+  if (nixpkgsLibLayout === "flat") {
+    const lib = join(tmp, "nixpkgs-lib");
+    cpSync(nixpkgsLibDir, join(lib, "lib"), { recursive: true, dereference: true });
+    env.NIXPKGS_LIB = lib;
+  }
   const r = spawnSync("bash", [join(checker, "check.sh"), project], {
     encoding: "utf8",
+    env,
     maxBuffer: 64 * 1024 * 1024,
     timeout: CHECK_TIMEOUT_MS - 30_000,
   });
@@ -167,9 +216,16 @@ describe("flake.lock", () => {
   });
 });
 
-describe("shell scripts in iso/", () => {
+describe("shell scripts of the Nix side and the lab's NixOS stand-ins", () => {
   it("are there", () => {
-    expect(shellScripts).toEqual(expect.arrayContaining(["iso/console-banner.sh", "iso/tests/seed-disk.sh"]));
+    expect(shellScripts).toEqual(
+      expect.arrayContaining([
+        "iso/console-banner.sh",
+        "test/nix/seed-disk.sh",
+        "test/vm/guest/nixos-enter.sh",
+        "test/vm/guest/nixos-target-tools.sh",
+      ]),
+    );
   });
   it.each(shellScripts)("bash -n %s", (f) => {
     const r = run("bash", ["-n", f]);
@@ -177,7 +233,7 @@ describe("shell scripts in iso/", () => {
     expect(r.status).toBe(0);
   });
   it.skipIf(shellcheckReason !== null)(skipped("shellcheck", shellcheckReason), () => {
-    const r = run("shellcheck", ["-s", "bash", ...shellScripts]);
+    const r = run("shellcheck", ["-x", "-s", "bash", ...shellScripts]);
     expect(r.stdout).toBe("");
     expect(r.status).toBe(0);
   });
@@ -214,21 +270,28 @@ describe("nixcheck: ../shared/nixcheck/check.sh on a staged copy", () => {
     },
   );
 
+  const testNames = (file: string) => {
+    const src = readFileSync(join(repo, "test", "nix", file), "utf8");
+    const testsAt = src.search(/^ {2}tests = \{$/m);
+    const failuresAt = src.search(/^ {2}expectFailure = \{$/m);
+    expect(testsAt, file).toBeGreaterThan(0);
+    expect(failuresAt, file).toBeGreaterThan(testsAt);
+    const names = (text: string) => [...text.matchAll(/^ {4}(\w+) =/gm)].map((m) => m[1]);
+    return { tests: names(src.slice(testsAt, failuresAt)), failures: names(src.slice(failuresAt)) };
+  };
+
   it.skipIf(evalReason !== null)(
-    skipped("runs every test and expected failure of iso/eval-check.nix", evalReason),
+    skipped("runs every test and expected failure of test/nix/eval-check.nix and stub-check.nix", evalReason),
     () => {
-      const src = readFileSync(join(repo, "iso", "eval-check.nix"), "utf8");
-      const testsAt = src.search(/^ {2}tests = \{$/m);
-      const failuresAt = src.search(/^ {2}expectFailure = \{$/m);
-      expect(testsAt).toBeGreaterThan(0);
-      expect(failuresAt).toBeGreaterThan(testsAt);
-      const names = (text: string) => [...text.matchAll(/^ {4}(\w+) =/gm)].map((m) => m[1]);
-      const tests = names(src.slice(testsAt, failuresAt));
-      const failures = names(src.slice(failuresAt));
-      expect(tests.length).toBeGreaterThan(15);
-      expect(failures.length).toBeGreaterThan(3);
-      for (const t of tests) expect(ok(`eval-check test ${t}`), `${t}\n${result.output}`).toBe(true);
-      for (const t of failures) expect(ok(`expectFailure ${t}`), `${t}\n${result.output}`).toBe(true);
+      const a = testNames("eval-check.nix");
+      const b = testNames("stub-check.nix");
+      expect(a.tests.length).toBeGreaterThan(15);
+      expect(a.failures.length).toBeGreaterThan(3);
+      expect(b.tests.length).toBeGreaterThan(2);
+      for (const t of [...a.tests, ...b.tests])
+        expect(ok(`eval-check test ${t}`), `${t}\n${result.output}`).toBe(true);
+      for (const t of [...a.failures, ...b.failures])
+        expect(ok(`expectFailure ${t}`), `${t}\n${result.output}`).toBe(true);
     },
   );
 
@@ -238,7 +301,19 @@ describe("nixcheck: ../shared/nixcheck/check.sh on a staged copy", () => {
       expect(ok("nix flake show"), result.output).toBe(true);
       expect(ok("nix flake check --no-build (stub nixpkgs)"), result.output).toBe(true);
       expect(ok("bash -n phases of packages.x86_64-linux.agent"), result.output).toBe(true);
-      for (const out of ["iso-boots", "module-eval", "agent", "system"])
+      for (const out of [
+        "iso-boots",
+        "iso-boots-bios-cdrom",
+        "iso-boots-bios-usb",
+        "iso-boots-uefi-cdrom",
+        "iso-boots-uefi-usb",
+        "netboot-boots-bios",
+        "netboot-boots-uefi",
+        "kexec-boots",
+        "module-eval",
+        "agent",
+        "system",
+      ])
         expect(result.output).toContain(`checks.x86_64-linux.${out}`);
       expect(result.output).toContain("package 'lifeboat-");
       expect(result.output).toMatch(/package 'lifeboat-\d+\.\d+\.\d+-x86_64-linux\.iso'/);

@@ -284,7 +284,12 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
   // from the imported pools' datasets alone. ZFS layouts only (block ones are probed on the disk).
   const ZFS_ROOTS = ["disko-zfs", "openzfs-guide", "odd-names", "luks-zfs", "tmpfs-bpool"] as const;
   for (const name of ZFS_ROOTS) {
-    it(`${name}: the datasets alone give / (or a tmpfs) and /nix when it is a dataset`, () => {
+    // Known gap of issue 12 (open): a legacy root not named …/root or …/nixos (odd-names:
+    // "nixos root") is not recognised before the fstab is read; expected to fail until the
+    // planner probes legacy datasets read-only (test/vm/23-layouts-shared.test.ts checks that the
+    // refusal is clean).
+    const itKnown = name === "odd-names" ? it.fails : it;
+    itKnown(`${name}: the datasets alone give / (or a tmpfs) and /nix when it is a dataset`, () => {
       const exp = LAYOUT_EXPECTATIONS[name];
       const f = facts(name);
       const after = findCandidates({

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import pino from "pino";
 import { beforeAll, describe, expect, it } from "vitest";
 import { LifeboatError } from "../../agent/src/core/errors.js";
-import { resolveConfined, resolveInRoot } from "../../agent/src/core/paths.js";
 import { RealSystem } from "../../agent/src/system/real.js";
 import { makeNixosTree, sandbox } from "../helpers/fixtures.js";
+import { resolveConfined, resolveInRoot } from "../helpers/paths-model.js";
 
 const sys = new RealSystem(pino({ level: "silent" }));
 const reader = { readlink: (p: string) => sys.readlink(p) };

@@ -1,9 +1,17 @@
 // Scenario 3: the pool root is encrypted (passphrase). Locked until load-key; a wrong passphrase is a
-// clear 4xx and mounts nothing; the right one mounts; the passphrase never reaches any log.
+// clear 4xx and mounts nothing; the right one makes the waiting auto-mount resume and mount; the
+// passphrase never reaches any log.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dsProp, mounts } from "./guest-state.js";
 import { boot, ensureDiskSet, grepLogs, type Vm, ZFS_PASSPHRASE } from "./lab.js";
-import { expectOk, expectProblem, finish, guestSnapshot, waitForAutoMount } from "./scenario.js";
+import {
+  expectOk,
+  expectProblem,
+  finish,
+  guestSnapshot,
+  waitForAutoMount,
+  waitForPhase,
+} from "./scenario.js";
 
 const WRONG = "not-the-passphrase-x1";
 
@@ -34,12 +42,9 @@ describe("scenario 3: encrypted root dataset", () => {
     const r = await vm.api("POST", "/v1/pools/nvmepool/load-key", { passphrase: ZFS_PASSPHRASE });
     expectOk(r);
     expect(await dsProp(vm, "nvmepool", "keystatus")).toBe("available");
-    let st = (await vm.api("GET", "/v1/status")).body;
-    if (!String(st.phase).startsWith("mounted")) {
-      expectOk(await vm.api("POST", "/v1/mount", {}));
-      st = (await vm.api("GET", "/v1/status")).body;
-    }
-    expect(st.phase).toBe("mounted-ro");
+    // Auto-mount was waiting for this key: it resumes by itself, read-only (no second request).
+    const st = await waitForPhase(vm, ["mounted-ro"]);
+    expect(st.autoMount.state).toBe("mounted");
     const m = await mounts(vm, "/mnt");
     expect(m.find((x) => x.target === "/mnt")?.source, await guestSnapshot(vm)).toBe("nvmepool/root");
     expect(m.map((x) => x.target)).toEqual(

@@ -51,7 +51,9 @@ export type CaseName =
   | "exported"
   | "fault"
   | "blank"
-  | "nodisks";
+  | "nodisks"
+  | "diag-good"
+  | "diag-failed";
 
 export interface CaseInfo {
   case: CaseName;
@@ -412,6 +414,84 @@ export async function layoutDiskSet(...names: LayoutName[]): Promise<{
   };
 }
 
+// ---------------------------------------------------------------------------------------- diagnosis sets
+export interface DiagnosisSets {
+  /** single + generations 4-6; the journal has a good boot of 4 (clean stop), none of 5 or 6 */
+  good: DiskSet;
+  /** good + a boot of 5 that reached stage 2, vfio-bind.service failed, then the plug was pulled */
+  failed: DiskSet;
+  /** generation -> toplevel store path */
+  toplevels: Record<number, string>;
+}
+
+async function toplevelOf(n: number): Promise<string> {
+  const { stdout } = await pexecFile("bash", [path.join(GUEST_DIR, "mkjournal.sh"), "toplevel", String(n)]);
+  return stdout.trim();
+}
+
+/**
+ * The diagnosis disk sets (issue 14), made by guest/mkjournal.sh on a copy of `single` in guest boots
+ * whose kernel command line names the generation they play (init=<toplevel>/init), so that the
+ * guest's real journald records them. Cached under their own key (mkjournal.sh + single's dir).
+ */
+export async function ensureDiagnosisDiskSets(): Promise<DiagnosisSets> {
+  const single = await ensureDiskSet("single");
+  const script = await fs.readFile(path.join(GUEST_DIR, "mkjournal.sh"));
+  const key = sha(script, path.basename(single.dir));
+  const toplevels: Record<number, string> = {};
+  for (const n of [4, 5, 6]) toplevels[n] = await toplevelOf(n);
+  const make = async (name: "diag-good" | "diag-failed", from: DiskSet, step: string, gen: number) => {
+    const dir = path.join(CACHE, "disksets", `${name}-${key}`);
+    if (existsSync(path.join(dir, "case.json"))) return loadDiskSet(name, dir);
+    const t0 = Date.now();
+    log(`making disk set ${name} -> ${dir}`);
+    const staging = `${dir}.tmp-${process.pid}`;
+    await fs.rm(staging, { recursive: true, force: true });
+    await fs.mkdir(staging, { recursive: true });
+    const disk = path.join(staging, "disk0.qcow2");
+    await pexecFile("qemu-img", ["convert", "-O", "qcow2", from.disks[0] as string, disk]);
+    const vm = await boot({
+      name: `mkjournal-${name}`,
+      rawDisks: [disk],
+      agent: false,
+      hostid: SERVER_HOSTID,
+      hostname: SERVER_HOSTNAME,
+      append: [
+        `init=${toplevels[gen]}/init`,
+        ...(gen >= 5 ? ["intel_iommu=on", "iommu=pt"] : []),
+        "nohibernate",
+        "loglevel=4",
+      ],
+      extraShareFiles: { "mkjournal.sh": path.join(GUEST_DIR, "mkjournal.sh") },
+    });
+    try {
+      const r = await vm.run(`bash /host/mkjournal.sh ${step}`, { timeoutMs: 600_000 });
+      await fs.writeFile(path.join(staging, "mkjournal.log"), `${r.stdout}\n--- stderr\n${r.stderr}`);
+      if (r.rc !== 0) throw new Error(`mkjournal.sh ${step} failed rc=${r.rc}:\n${r.stdout}\n${r.stderr}`);
+    } finally {
+      // "bad": the plug is pulled (the journal ends abruptly); "good": a clean power-off
+      if (step === "bad") await vm.kill();
+      else await vm.shutdown({ collectLogs: false });
+    }
+    const info: CaseInfo = { ...from.info, case: name };
+    await fs.writeFile(path.join(staging, "case.json"), `${JSON.stringify(info, null, 2)}\n`);
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(staging, dir);
+    recordTiming(`disk set ${name} made`, Date.now() - t0);
+    for (const e of await fs.readdir(path.dirname(dir)))
+      if (
+        e.startsWith(`${name}-`) &&
+        e !== path.basename(dir) &&
+        /^[0-9a-f]{12}$/.test(e.slice(name.length + 1))
+      )
+        await fs.rm(path.join(path.dirname(dir), e), { recursive: true, force: true });
+    return loadDiskSet(name, dir);
+  };
+  const good = await make("diag-good", single, "good", 4);
+  const failed = await make("diag-failed", good, "bad", 5);
+  return { good, failed, toplevels };
+}
+
 // ---------------------------------------------------------------------------------------- agent bundle
 export const AGENT_ARGS = [
   "--listen",
@@ -481,6 +561,8 @@ export interface BootOptions {
   memMb?: number;
   /** extra files copied into the /host share: name -> host path */
   extraShareFiles?: Record<string, string>;
+  /** extra kernel command-line words (the guest's initrd ignores them; the kernel logs them) */
+  append?: string[];
 }
 
 export interface RunResult {
@@ -800,6 +882,7 @@ export async function boot(opts: BootOptions): Promise<Vm> {
     "systemd.show_status=0",
     opts.hostid ? `lbvm.hostid=${opts.hostid}` : "",
     opts.hostname ? `lbvm.hostname=${opts.hostname}` : "",
+    ...(opts.append ?? []),
   ]
     .filter(Boolean)
     .join(" ");

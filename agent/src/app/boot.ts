@@ -1,3 +1,4 @@
+import { inTarget, profileSwitchCommands } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
 import {
   generationOfLink,
@@ -15,8 +16,8 @@ import {
   setLoaderDefault,
   validateKernelParam,
 } from "../core/loader.js";
-import type { RescueContext } from "./context.js";
-import type { InstalledSystem } from "./installed.js";
+import type { ListEntry, RootFs } from "../system/rootfs.js";
+import { espOf, type RescueContext } from "./context.js";
 import type { JobManager, JobView } from "./jobs.js";
 
 export interface Generation {
@@ -56,14 +57,15 @@ export interface BootView {
 const PROFILES = "/nix/var/nix/profiles";
 const BACKUP_SUFFIX = ".lifeboat-orig";
 const ENTRY_ID = /^[A-Za-z0-9@%+=:,._-]{1,200}$/;
+/** Caps for what is read from the disk: closure files, loader.conf, boot entries, grub.cfg. */
+const MAX_SMALL = 64 * 1024;
+const MAX_GRUB = 1024 * 1024;
+const MAX_ENTRIES = 2_000;
 
-/** Host path of the mounted ESP (vfat at /boot, /efi or /boot/efi under the root). */
-function espOf(ctx: RescueContext, mounts: { target: string; fstype: string }[]): string | null {
-  for (const p of ["/boot", "/efi", "/boot/efi"]) {
-    const m = mounts.find((x) => x.target === `${ctx.root}${p}` && x.fstype === "vfat");
-    if (m) return m.target;
-  }
-  return null;
+/** A LifeboatError's message (hostile or broken disk data), anything else rethrown. */
+function diskProblem(err: unknown): string {
+  if (err instanceof LifeboatError) return err.message;
+  throw err;
 }
 
 /** Generations, boot entries and the fixes that need no rebuild. */
@@ -73,45 +75,53 @@ export class BootService {
     private readonly jobs: JobManager,
   ) {}
 
-  async generations(): Promise<{ generations: Generation[]; profile: string | null }> {
+  async generations(): Promise<{ generations: Generation[]; profile: string | null; warnings: string[] }> {
     const m = await this.ctx.mounted();
-    const inst = m.installed;
-    const dir = await inst.resolve(PROFILES);
-    const names = (await this.ctx.sys.readdir(dir)) ?? [];
-    const currentLink = await this.ctx.sys.readlink(`${dir}/system`);
+    const files = m.installed.files;
+    const warnings: string[] = [];
+    const listing = await files.list(PROFILES, { max: MAX_ENTRIES });
+    const currentLink = await files.readlink(`${PROFILES}/system`);
     const boot = await this.boot().catch((err: Error) => {
       this.ctx.log.warn(
         { err: err.message },
         "boot entries unreadable: no generation is marked as the boot default",
       );
+      warnings.push(`boot entries unreadable: ${err.message}`);
       return null;
     });
     const defaultGen = boot?.entries.find((e) => e.isDefault)?.generation ?? null;
     const out: Generation[] = [];
-    for (const name of names) {
-      const n = generationOfLink(name);
+    for (const entry of listing?.entries ?? []) {
+      const n = generationOfLink(entry.name);
       if (n === null) continue;
-      out.push(await this.generation(inst, dir, name, n, currentLink, defaultGen));
+      out.push(await this.generation(files, entry, n, currentLink, defaultGen, warnings));
     }
     out.sort((a, b) => b.number - a.number);
-    return { generations: out, profile: currentLink };
+    return { generations: out, profile: currentLink, warnings };
   }
 
   private async generation(
-    inst: InstalledSystem,
-    dir: string,
-    name: string,
+    files: RootFs,
+    entry: ListEntry,
     n: number,
     currentLink: string | null,
     defaultGen: number | null,
+    warnings: string[],
   ): Promise<Generation> {
-    const sys = this.ctx.sys;
-    const storePath = await sys.readlink(`${dir}/${name}`);
-    const info = await sys.lstat(`${dir}/${name}`);
-    const closure = storePath ? await inst.resolve(storePath) : null;
-    const present = closure ? (await sys.lstat(closure))?.type === "dir" : false;
-    const read = async (f: string) =>
-      closure ? ((await sys.readFile(`${closure}/${f}`))?.toString("utf8") ?? null) : null;
+    const link = `${PROFILES}/${entry.name}`;
+    const storePath = entry.kind === "link" ? await files.readlink(link) : null;
+    // Closure files are read inside the root (store links re-rooted), capped, regular files only.
+    const read = async (f: string) => {
+      if (!storePath) return null;
+      try {
+        return await files.readText(`${storePath}/${f}`, { max: MAX_SMALL });
+      } catch (err) {
+        warnings.push(`generation ${n}: ${diskProblem(err)}`);
+        return null;
+      }
+    };
+    const closure = storePath ? await files.stat(storePath).catch((e) => void diskProblem(e)) : null;
+    const present = closure?.kind === "dir";
     let label: string | null = null;
     let params = parseKernelParams((await read("kernel-params")) ?? "");
     const bootJson = await read("boot.json");
@@ -124,12 +134,14 @@ export class BootService {
         label = null;
       }
     }
-    const kernelTarget = closure ? await sys.readlink(`${closure}/kernel`) : null;
+    const kernelTarget = storePath
+      ? await files.readlink(`${storePath}/kernel`).catch((e) => void diskProblem(e))
+      : null;
     return {
       number: n,
-      current: currentLink === name,
+      current: currentLink === entry.name,
       bootDefault: defaultGen === n,
-      date: info ? new Date(info.mtimeMs).toISOString() : null,
+      date: new Date(entry.mtimeMs).toISOString(),
       storePath,
       nixosVersion:
         (await read("nixos-version"))?.trim() || (storePath ? parseSystemStorePath(storePath).version : null),
@@ -142,16 +154,25 @@ export class BootService {
 
   async boot(): Promise<BootView> {
     const m = await this.ctx.mounted();
-    const esp = espOf(this.ctx, m.mounts);
+    const esp = espOf(this.ctx.root, m.mounts);
     const notes: string[] = [];
-    const sys = this.ctx.sys;
-    const loaderConf = esp ? await sys.readFile(`${esp}/loader/loader.conf`) : null;
-    if (esp && loaderConf) {
-      const conf = parseLoaderConf(loaderConf.toString("utf8"));
-      const files = ((await sys.readdir(`${esp}/loader/entries`)) ?? []).filter((f) => f.endsWith(".conf"));
+    const files = m.installed.files;
+    const loaderConf = esp ? await files.readText(`${esp}/loader/loader.conf`, { max: MAX_SMALL }) : null;
+    if (esp && loaderConf !== null) {
+      const conf = parseLoaderConf(loaderConf);
+      const listing = await files.list(`${esp}/loader/entries`, { max: MAX_ENTRIES });
+      notes.push(...(listing?.skipped ?? []).map((s) => `boot entry ${s} skipped`));
       const entries: BootEntryView[] = [];
-      for (const file of files) {
-        const text = (await sys.readFile(`${esp}/loader/entries/${file}`))?.toString("utf8") ?? "";
+      for (const { name: file } of listing?.entries ?? []) {
+        if (!file.endsWith(".conf")) continue;
+        let text: string;
+        try {
+          text =
+            (await files.readText(`${esp}/loader/entries/${file}`, { max: MAX_SMALL, follow: false })) ?? "";
+        } catch (err) {
+          notes.push(`boot entry ${file} skipped: ${diskProblem(err)}`);
+          continue;
+        }
         const e = parseBootEntry(text);
         entries.push({
           id: file.replace(/\.conf$/, ""),
@@ -162,7 +183,8 @@ export class BootService {
           options: e.options,
           generation: generationOfEntry(file),
           isDefault: conf.default === file || conf.default === file.replace(/\.conf$/, ""),
-          hasBackup: (await sys.lstat(`${esp}/loader/entries/${file}${BACKUP_SUFFIX}`)) !== null,
+          hasBackup:
+            (await files.stat(`${esp}/loader/entries/${file}${BACKUP_SUFFIX}`, { follow: false })) !== null,
         });
       }
       entries.sort((a, b) => (b.generation ?? -1) - (a.generation ?? -1) || a.id.localeCompare(b.id));
@@ -172,14 +194,14 @@ export class BootService {
         );
       return {
         loader: "systemd-boot",
-        esp: esp.slice(this.ctx.root.length),
+        esp,
         default: conf.default,
         timeout: conf.timeout,
         entries,
         notes,
       };
     }
-    const grub = await m.installed.readText("/boot/grub/grub.cfg");
+    const grub = await files.readText("/boot/grub/grub.cfg", { max: MAX_GRUB });
     if (grub !== null) {
       const cfg = parseGrubCfg(grub);
       notes.push("GRUB is shown read-only: change generations with a profile switch or a rebuild");
@@ -203,11 +225,13 @@ export class BootService {
       };
     }
     notes.push(
-      esp ? `no loader/loader.conf on the ESP (${esp})` : "no EFI system partition is mounted under the root",
+      esp
+        ? `no loader/loader.conf on the ESP (${this.ctx.root}${esp})`
+        : "no EFI system partition is mounted under the root",
     );
     return {
       loader: "unknown",
-      esp: esp ? esp.slice(this.ctx.root.length) : null,
+      esp,
       default: null,
       timeout: null,
       entries: [],
@@ -215,34 +239,49 @@ export class BootService {
     };
   }
 
-  private async systemdBoot(): Promise<{ esp: string; view: BootView }> {
+  private async systemdBoot(): Promise<{ esp: string; view: BootView; files: RootFs }> {
+    const m = await this.ctx.mounted();
     const view = await this.boot();
     if (view.loader !== "systemd-boot" || !view.esp)
       throw new LifeboatError("no-bootloader", `this needs systemd-boot; found ${view.loader}`, {
         notes: view.notes,
       });
-    return { esp: `${this.ctx.root}${view.esp}`, view };
+    return { esp: view.esp, view, files: m.installed.files };
+  }
+
+  /**
+   * Keep the first original of a file next to it (`<file>.lifeboat-orig`), created exclusively: an
+   * existing backup (a regular file) is kept; a link, FIFO or device node there refuses the change.
+   */
+  private async keepOriginal(files: RootFs, path: string, text: string): Promise<string> {
+    const r = await files.createNew(`${path}${BACKUP_SUFFIX}`, text);
+    if (!r.created && r.existing !== "file")
+      throw new LifeboatError(
+        "unsafe-file",
+        `${r.path}: is a ${r.existing} where the backup belongs; refused`,
+        { path: r.path, found: r.existing },
+      );
+    return r.path;
   }
 
   /** Fast rollback without chroot: point loader.conf's default at the generation's entry. */
   async setDefault(generation: number, who: string) {
     return this.ctx.change("boot-default", `generation ${generation}`, who, async () => {
-      const { esp, view } = await this.systemdBoot();
+      const { esp, view, files } = await this.systemdBoot();
       const entry = view.entries.find((e) => e.generation === generation && !e.id.includes("specialisation"));
       if (!entry)
         throw new LifeboatError("not-found", `no boot entry for generation ${generation}`, {
           generations: view.entries.map((e) => e.generation),
         });
       const path = `${esp}/loader/loader.conf`;
-      const before = (await this.ctx.sys.readFile(path))?.toString("utf8") ?? "";
-      const backup = `${path}${BACKUP_SUFFIX}`;
-      if (!(await this.ctx.sys.lstat(backup))) await this.ctx.sys.writeFile(backup, before, 0o644);
-      await this.ctx.atomicWrite(path, setLoaderDefault(before, entry.file));
+      const before = (await files.readText(path, { max: MAX_SMALL })) ?? "";
+      const backup = await this.keepOriginal(files, path, before);
+      await files.replace(path, setLoaderDefault(before, entry.file));
       return {
         loader: "systemd-boot",
         default: entry.file,
         previous: view.default,
-        backup: backup.slice(this.ctx.root.length),
+        backup,
       };
     });
   }
@@ -259,32 +298,30 @@ export class BootService {
         "not-found",
         `generation ${generation}'s closure is not in the store (garbage-collected)`,
       );
-    const snapshot = await this.ctx.snapshot(m.pool);
-    const enter = ["--root", this.ctx.root, "--"];
+    const { snapshot, backup } = await this.ctx.safeguard(m, "profile-switch");
+    // The installed system's own nix-env and switch-to-configuration (core/chroot.ts).
+    const cmds = profileSwitchCommands(generation);
     const job = this.jobs.start(
       "profile-switch",
       `switch to generation ${generation}`,
       [
-        {
-          label: "switch profile",
-          file: "nixos-enter",
-          args: [...enter, "nix-env", "-p", `${PROFILES}/system`, "--switch-generation", String(generation)],
-        },
-        {
-          label: "install boot entries",
-          file: "nixos-enter",
-          args: [...enter, `${PROFILES}/system/bin/switch-to-configuration`, "boot"],
-        },
+        { label: "switch profile", ...inTarget(this.ctx.root, cmds.switchProfile) },
+        { label: "install boot entries", ...inTarget(this.ctx.root, cmds.installBoot) },
       ],
       who,
-      async (say) => say(snapshot ? `snapshot ${snapshot} taken before the change` : "not ZFS: no snapshot"),
+      async (say) =>
+        say(
+          snapshot
+            ? `snapshot ${snapshot} taken before the change`
+            : `not ZFS: no snapshot; boot state backed up to ${backup}`,
+        ),
     );
     await this.ctx.audit.record({
       who,
       action: "profile-switch",
       target: `generation ${generation}`,
       result: "started",
-      detail: { job: job.id, snapshot },
+      detail: { job: job.id, snapshot, backup },
     });
     return job;
   }
@@ -295,24 +332,23 @@ export class BootService {
     if (add.length + remove.length === 0)
       throw new LifeboatError("validation-failed", "nothing to add or remove");
     return this.ctx.change("kernel-params", id, who, async () => {
-      const { esp, view } = await this.systemdBoot();
+      const { esp, view, files } = await this.systemdBoot();
       const entry = view.entries.find((e) => e.id === id);
       if (!entry)
         throw new LifeboatError("not-found", `no boot entry ${id}`, {
           entries: view.entries.map((e) => e.id),
         });
       const path = `${esp}/loader/entries/${entry.file}`;
-      const text = (await this.ctx.sys.readFile(path))?.toString("utf8") ?? "";
+      const text = (await files.readText(path, { max: MAX_SMALL, follow: false })) ?? "";
       const edit = editEntryOptions(text, add, remove);
-      const backup = `${path}${BACKUP_SUFFIX}`;
-      if (!(await this.ctx.sys.lstat(backup))) await this.ctx.sys.writeFile(backup, text, 0o644);
-      if (edit.text !== text) await this.ctx.atomicWrite(path, edit.text);
+      const backup = await this.keepOriginal(files, path, text);
+      if (edit.text !== text) await files.replace(path, edit.text, { follow: false });
       return {
         entry: id,
         before: edit.before,
         after: edit.after,
         changed: edit.text !== text,
-        backup: backup.slice(this.ctx.root.length),
+        backup,
       };
     });
   }
@@ -320,13 +356,14 @@ export class BootService {
   async revert(id: string, who: string) {
     if (!ENTRY_ID.test(id)) throw new LifeboatError("validation-failed", "bad entry id");
     return this.ctx.change("kernel-params-revert", id, who, async () => {
-      const { esp } = await this.systemdBoot();
+      const { esp, files } = await this.systemdBoot();
       const path = `${esp}/loader/entries/${id}.conf`;
-      const backup = await this.ctx.sys.readFile(`${path}${BACKUP_SUFFIX}`);
-      if (!backup) throw new LifeboatError("not-found", `no backup of entry ${id}: nothing to revert`);
-      await this.ctx.atomicWrite(path, backup.toString("utf8"));
-      await this.ctx.sys.removeFile(`${path}${BACKUP_SUFFIX}`);
-      return { entry: id, restored: true, options: parseBootEntry(backup.toString("utf8")).options };
+      const backup = await files.readText(`${path}${BACKUP_SUFFIX}`, { max: MAX_SMALL, follow: false });
+      if (backup === null)
+        throw new LifeboatError("not-found", `no backup of entry ${id}: nothing to revert`);
+      await files.replace(path, backup, { follow: false });
+      await files.remove(`${path}${BACKUP_SUFFIX}`);
+      return { entry: id, restored: true, options: parseBootEntry(backup).options };
     });
   }
 }

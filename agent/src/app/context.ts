@@ -1,9 +1,11 @@
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import { LifeboatError } from "../core/errors.js";
 import { isReadOnly, type MountEntry } from "../core/mounts.js";
 import { parseSnapshots, SNAPSHOT_COLUMNS } from "../core/zfs.js";
 import type { System } from "../system/system.js";
 import type { Audit } from "./audit.js";
+import { backupBootState } from "./backup.js";
 import type { DetectionService } from "./detect.js";
 import { InstalledSystem } from "./installed.js";
 import type { OperationLock } from "./lock.js";
@@ -30,6 +32,13 @@ export function snapshotStamp(d = new Date()): string {
     .replace(/\.\d+Z$/, "Z");
 }
 
+/** In-root path of the mounted ESP (vfat at /boot, /efi or /boot/efi under the root). */
+export function espOf(root: string, mounts: readonly { target: string; fstype: string }[]): string | null {
+  for (const p of ["/boot", "/efi", "/boot/efi"])
+    if (mounts.some((x) => x.target === `${root}${p}` && x.fstype === "vfat")) return p;
+  return null;
+}
+
 /** What every rescue action shares: the mounted system, the lock, snapshot-first and the audit. */
 export class RescueContext {
   constructor(
@@ -39,6 +48,8 @@ export class RescueContext {
     readonly audit: Audit,
     readonly log: Logger,
     readonly root: string,
+    /** Deadline of each file operation on the installed system (RootFs' default when unset). */
+    private readonly fileTimeoutMs?: number,
   ) {}
 
   async mounted(): Promise<MountedRoot> {
@@ -50,7 +61,7 @@ export class RescueContext {
         `the installed system is not mounted at ${this.root}: POST /v1/mount first`,
       );
     return {
-      installed: new InstalledSystem(this.sys, this.root),
+      installed: new InstalledSystem(this.sys, this.root, { timeoutMs: this.fileTimeoutMs }),
       rootMount,
       readonly: isReadOnly(rootMount),
       pool: rootMount.fstype === "zfs" ? (rootMount.source.split("/")[0] ?? null) : null,
@@ -84,16 +95,24 @@ export class RescueContext {
     return name;
   }
 
-  /** Write via a temp file + rename in the same directory: a reader sees the old or the new file, never half. */
-  async atomicWrite(path: string, text: string): Promise<void> {
-    const tmp = `${path}.lifeboat-tmp`;
-    await this.sys.writeFile(tmp, text, 0o644);
-    try {
-      await this.sys.rename(tmp, path);
-    } catch (err) {
-      await this.sys.removeFile(tmp).catch(() => undefined);
-      throw err;
-    }
+  /**
+   * Before a rebuild or a profile switch (the installed system's own code then runs as root in
+   * the chroot): the audit directory is checked, then a recursive snapshot (ZFS) or, for a root
+   * without ZFS, a backup of the boot state (profile links, loader.conf, boot entries, grub.cfg)
+   * under /var/log/lifeboat/backups. Either failing refuses the change before anything is done.
+   */
+  async safeguard(
+    m: MountedRoot,
+    label: string,
+  ): Promise<{ snapshot: string | null; backup: string | null }> {
+    await this.audit.ready();
+    if (m.pool) return { snapshot: await this.snapshot(m.pool), backup: null };
+    const backup = await backupBootState(
+      m.installed.files,
+      espOf(this.root, m.mounts),
+      `${snapshotStamp()}-${label}-${randomBytes(3).toString("hex")}`,
+    );
+    return { snapshot: null, backup };
   }
 
   async listSnapshots(pool: string) {
@@ -125,6 +144,7 @@ export class RescueContext {
   ): Promise<ChangeResult<T>> {
     return this.lock.run(action, async () => {
       const m = await this.writable();
+      await this.audit.ready(); // a planted FIFO or link at the audit log refuses the change up front
       const snapshot = await this.snapshot(m.pool);
       try {
         const result = await fn(m);

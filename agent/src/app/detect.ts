@@ -83,13 +83,80 @@ function lenient(warnings: string[], log: Logger) {
   };
 }
 
+/** How fresh the detection a reader got is (GET /v1/status shows it). */
+export interface DetectionAge {
+  at: string;
+  ageMs: number;
+  /** A newer detection is being made, or looked for, in the background. */
+  refreshing: boolean;
+}
+
+export interface RefreshOptions {
+  /**
+   * Also run the device scan (`zpool import` without a pool, which reads every disk's labels).
+   * Default true: the change may have added or removed pools or devices (an export, a LUKS open).
+   * A change that cannot have (a mount step, a key load) passes false: the importable list is
+   * then the last scan's, less the pools that are imported now.
+   */
+  scan?: boolean;
+}
+
+/** Directories whose entries and times change when a block device appears or goes (cheap to read). */
+const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"] as const;
+/** One directory per imported pool (OpenZFS kstats): a pool imported or exported by hand shows here. */
+const POOL_WATCH = "/proc/spl/kstat/zfs";
+
+/** What a cheap look at the machine sees; a difference is a reason to detect again. */
+interface Signature {
+  /** Block devices: a difference also calls for the device scan. */
+  devices: string;
+  /** Mounts and imported pools. */
+  state: string;
+  /** /proc/mounts as read (the detection parses this very text). */
+  mounts: string | null;
+}
+
+export interface DetectionOptions {
+  /** Clock (tests). */
+  now?: () => number;
+  /** Older than this, a reader's look finds no difference, and still a full detection runs (ms). */
+  fullAgeMs?: number;
+}
+
+/**
+ * The machine's inventory, stale-while-revalidate:
+ * - a reader gets the last detection at once, with its age. Once it is `maxAgeMs` old, a reader
+ *   starts a cheap look in the background — no command: the entries of /sys/class/block and
+ *   /proc/spl/kstat/zfs, the times of /dev/disk/by-id and /dev/mapper, /proc/mounts — and a full
+ *   detection only if that differs from what the last detection started from, or once the last
+ *   detection is `fullAgeMs` old (pool health changes without any of those). So polling costs
+ *   no process at all while nothing changes. One detection at a time, none while a change holds
+ *   the lock.
+ * - a change calls `refresh()` (or `invalidate()`), after which readers wait for a detection that
+ *   started after the call: the next reader sees the change.
+ * - the device scan (`zpool import`, which reads every disk's labels) runs only when something may
+ *   have changed: the first detection, after a change (unless it says it added no pool or device),
+ *   `?refresh=1`, or a difference in the block devices. Never because time passed.
+ * `maxAgeMs: 0` serves nothing stale: every reader waits for a detection (tests that change the
+ * fake machine behind the agent's back).
+ */
 export class DetectionService {
-  private inflight: Promise<Detection> | null = null;
+  /** Bumped by every refresh(): a detection that started before the last bump is out of date. */
+  private generation = 0;
+  private running: { promise: Promise<Detection>; generation: number } | null = null;
   private queued: Promise<Detection> | null = null;
   private last: Detection | null = null;
-  /** Bumped by invalidate(); a detection is current when it started after the last bump. */
-  private generation = 0;
+  /** `last.at` as a number (readers ask for its age on every request). */
+  private lastAt = 0;
   private lastGeneration = -1;
+  /** The next detection runs the device scan. */
+  private scanWanted = true;
+  /** What the last detection started from, and when a reader's look last confirmed it. */
+  private seen: Signature | null = null;
+  private lookedAt = 0;
+  private looking = false;
+  private readonly now: () => number;
+  private readonly fullAgeMs: number;
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
 
@@ -98,7 +165,11 @@ export class DetectionService {
     private readonly log: Logger,
     private readonly root: string,
     private readonly maxAgeMs = 3_000,
-  ) {}
+    opts: DetectionOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.fullAgeMs = opts.fullAgeMs ?? 60_000;
+  }
 
   /**
    * `zpool import` without arguments scans every device; run next to an import it makes that
@@ -110,73 +181,162 @@ export class DetectionService {
     this.busy = busy;
   }
 
-  /** Latest detection, refreshed when older than maxAge (concurrent readers share one run). */
-  async current(fresh = false): Promise<Detection> {
-    if (this.last && this.busy()) return this.last;
-    if (
-      !fresh &&
-      this.last &&
-      this.lastGeneration === this.generation &&
-      Date.now() - Date.parse(this.last.at) < this.maxAgeMs
-    )
-      return this.last;
-    return this.inflight ?? this.refresh();
+  /** Start the first detection (with the device scan) in the background: the agent calls it once listening. */
+  start(): void {
+    if (!this.last && !this.running) this.schedule().catch(() => undefined);
   }
 
   /**
-   * A change (mount, unmount, export) made the last detection stale: the next reader that may
-   * scan starts a new one; until then (and while a change's lock is held) readers get the last
-   * one, with the mount table the change read from the kernel when it passes one.
+   * The latest detection. `fresh` (`?refresh=1`): a new one, with the device scan. Otherwise the
+   * last valid one at once — kicking a background refresh when it is old — or, when a change has
+   * made it invalid (or there is none yet), the next one.
    */
-  invalidate(mounts?: MountEntry[]): void {
+  async current(fresh = false): Promise<Detection> {
+    const last = this.last;
+    if (last && this.busy()) return last;
+    if (fresh) return this.refresh({ scan: true });
+    if (last && this.lastGeneration === this.generation && this.maxAgeMs > 0) {
+      this.revalidate(last);
+      return last;
+    }
+    if (this.queued) return this.queued;
+    if (this.running && this.running.generation === this.generation) return this.running.promise;
+    return this.schedule();
+  }
+
+  /** In the background: a full detection when old enough, else a cheap look for differences. */
+  private revalidate(last: Detection): void {
+    if (this.running || this.queued || this.looking) return;
+    const now = this.now();
+    const at = last === this.last ? this.lastAt : Date.parse(last.at);
+    if (now - at < this.maxAgeMs || now - this.lookedAt < this.maxAgeMs || this.busy()) return;
+    if (now - at >= this.fullAgeMs) {
+      this.schedule().catch(() => undefined);
+      return;
+    }
+    this.looking = true;
+    this.lookedAt = now;
+    this.signature()
+      .then((sig) => {
+        if (this.running || this.queued || this.busy()) return;
+        if (this.seen && sig.devices === this.seen.devices && sig.state === this.seen.state) return;
+        this.schedule().catch(() => undefined);
+      })
+      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, "could not look for changes"))
+      .finally(() => {
+        this.looking = false;
+      });
+  }
+
+  /** The age of a detection a reader got, and whether a newer one is on its way. */
+  age(d: Detection): DetectionAge {
+    return {
+      at: d.at,
+      ageMs: Math.max(0, this.now() - (d === this.last ? this.lastAt : Date.parse(d.at))),
+      refreshing: this.running !== null || this.queued !== null || this.looking,
+    };
+  }
+
+  /**
+   * After a change: a detection that starts after this call (when one is already running — it may
+   * have begun before the change — the new one is queued behind it). Until it is done, readers
+   * wait for it rather than get what was true before the change.
+   */
+  refresh(opts: RefreshOptions = {}): Promise<Detection> {
     this.generation++;
+    if (opts.scan ?? true) this.scanWanted = true;
+    return this.schedule();
+  }
+
+  /**
+   * After a change that read the new state itself: mark the last detection out of date without
+   * starting one (the next reader that may scan does). `mounts`: the mount table the change read
+   * from the kernel, shown until then (readers get the last detection while a change holds the
+   * lock). Device scan as for refresh().
+   */
+  invalidate(mounts?: MountEntry[], opts: RefreshOptions = {}): void {
+    this.generation++;
+    if (opts.scan ?? true) this.scanWanted = true;
     if (mounts && this.last) this.last = { ...this.last, mounts };
   }
 
   /**
    * For the holder of the change lock, before it changes anything: the last detection unless a
-   * change made it stale (then a new one; nothing else scans while the lock is held).
+   * change made it out of date (then a new one; nothing else detects while the lock is held).
    */
   forChange(): Promise<Detection> {
     if (this.last && this.lastGeneration === this.generation) return Promise.resolve(this.last);
-    return this.refresh();
+    return this.refresh({ scan: false });
   }
 
-  /**
-   * A detection that starts after this call: when one is already running (it may have begun
-   * before the caller's last change), the new one is queued behind it.
-   */
-  refresh(): Promise<Detection> {
-    if (!this.inflight) return this.start();
-    this.queued ??= this.inflight
+  private schedule(): Promise<Detection> {
+    if (!this.running) return this.run();
+    this.queued ??= this.running.promise
       .catch(() => undefined)
       .then(() => {
         this.queued = null;
-        return this.start();
+        return this.run();
       });
     return this.queued;
   }
 
-  private start(): Promise<Detection> {
-    const run = this.detect().finally(() => {
-      if (this.inflight === run) this.inflight = null;
-    });
-    this.inflight = run;
-    return run;
+  private run(): Promise<Detection> {
+    const generation = this.generation;
+    const scan = this.scanWanted;
+    this.scanWanted = false;
+    const promise = this.detect(scan).then(
+      (d) => {
+        if (generation >= this.lastGeneration) {
+          this.last = d;
+          this.lastAt = Date.parse(d.at);
+          this.lastGeneration = generation;
+        }
+        return d;
+      },
+      (err: unknown) => {
+        if (scan) this.scanWanted = true;
+        throw err;
+      },
+    );
+    const entry = { promise, generation };
+    this.running = entry;
+    const clear = () => {
+      if (this.running === entry) this.running = null;
+    };
+    promise.then(clear, clear);
+    return promise;
   }
 
-  private async detect(): Promise<Detection> {
-    const generation = this.generation;
+  /** A cheap look: no command, a few directory listings and times, and /proc/mounts. */
+  private async signature(): Promise<Signature> {
+    const [blocks, byId, mapper, pools, mounts] = await Promise.all([
+      this.sys.readdir(DEVICE_WATCH[0]),
+      this.sys.lstat(DEVICE_WATCH[1]),
+      this.sys.lstat(DEVICE_WATCH[2]),
+      this.sys.readdir(POOL_WATCH),
+      this.sys.readFile("/proc/mounts"),
+    ]);
+    const mountsText = mounts?.toString("utf8") ?? null;
+    return {
+      devices: JSON.stringify([blocks, byId?.mtimeMs ?? null, mapper?.mtimeMs ?? null]),
+      state: JSON.stringify([pools, mountsText]),
+      mounts: mountsText,
+    };
+  }
+
+  private async detect(scanWanted: boolean): Promise<Detection> {
+    const startedAt = this.now();
     const warnings: string[] = [];
     const soft = lenient(warnings, this.log);
-    const [lsblk, blkid, hostid, procMounts, zfs] = await Promise.all([
+    const seen = await this.signature();
+    const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
+    const [lsblk, blkid, hostid, zfs] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
       // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
       // device re-attached to an ext4, seen on util-linux 2.38): read-only options follow this type.
       this.sys.run("blkid", ["-c", "/dev/null", "-o", "export"]),
       this.sys.run("hostid", []),
-      this.sys.readFile("/proc/mounts"),
-      this.zfsState(),
+      scan ? this.zfsState() : this.zfsState(this.last),
     ]);
     let devices: BlockDevice[] = [];
     if (lsblk.exitCode === 0) devices = soft("lsblk", [], () => parseLsblk(lsblk.stdout));
@@ -187,7 +347,7 @@ export class DetectionService {
         devices,
         soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
       );
-    const mounts = procMounts ? parseProcMounts(procMounts.toString("utf8"), warnings) : [];
+    const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts, warnings) : [];
     const candidates = findCandidates({
       devices,
       importable: zfs.importable,
@@ -197,7 +357,7 @@ export class DetectionService {
       root: this.root,
     });
     const detection: Detection = {
-      at: new Date().toISOString(),
+      at: new Date(startedAt).toISOString(),
       root: this.root,
       zfs: zfs.availability,
       hostid: hostid.exitCode === 0 ? soft("hostid", null, () => parseHostIdOutput(hostid.stdout)) : null,
@@ -212,12 +372,15 @@ export class DetectionService {
       candidates,
       warnings: [...warnings, ...zfs.warnings],
     };
-    this.last = detection;
-    this.lastGeneration = generation;
+    this.seen = seen;
     return detection;
   }
 
-  private async zfsState() {
+  /**
+   * Pools and datasets. With `previous` (no device scan wanted): its importable pools, less those
+   * imported now, instead of `zpool import`; nothing at all when ZFS was unavailable.
+   */
+  private async zfsState(previous?: Detection | null) {
     const warnings: string[] = [];
     const empty = {
       importable: [] as ImportablePool[],
@@ -225,15 +388,16 @@ export class DetectionService {
       status: [] as PoolStatus[],
       datasets: [] as Dataset[],
     };
-    const list = await this.sys.run("zpool", ["import"]);
-    if (list.notFound) {
+    if (previous && !previous.zfs.available) return { ...empty, warnings, availability: previous.zfs };
+    const list = previous ? null : await this.sys.run("zpool", ["import"]);
+    if (list?.notFound) {
       return {
         ...empty,
         warnings,
         availability: { available: false, version: null, reason: "zpool is not installed on this machine" },
       };
     }
-    if (list.exitCode !== 0) {
+    if (list && list.exitCode !== 0) {
       const reason = list.stderr.trim().split("\n")[0] || `zpool import exited ${list.exitCode}`;
       return { ...empty, warnings, availability: { available: false, version: null, reason } };
     }
@@ -243,28 +407,47 @@ export class DetectionService {
       this.sys.run("zpool", ["status", "-j"]),
       this.sys.readFile("/sys/module/zfs/version"),
     ]);
-    const importable = guard("zpool import", [], () => parseZpoolImport(list.stdout));
     const imported =
       listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
+    const importable = list
+      ? guard("zpool import", [], () => parseZpoolImport(list.stdout))
+      : (previous?.importable ?? []).filter(
+          (p) => !imported.some((i) => i.name === p.name || i.guid === p.id),
+        );
     const status =
       statusJ.exitCode === 0 ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout)) : [];
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
-      const ds = await this.sys.run("zfs", ["list", "-H", "-p", "-o", ZFS_LIST_COLUMNS.join(",")]);
+      // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list
+      // its tens of thousands), and only the columns detection reads.
+      const ds = await this.sys.run("zfs", [
+        "list",
+        "-H",
+        "-p",
+        "-t",
+        "filesystem,volume",
+        "-o",
+        ZFS_LIST_COLUMNS.join(","),
+      ]);
       if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout, warnings));
       const encrypted = [...new Set(datasets.filter((d) => d.encryption !== "off").map((d) => d.pool))];
       if (encrypted.length > 0) {
+        // Only what `zfs list` cannot give: the encryption root (read by name: ZfsProperties).
         const get = await this.sys.run("zfs", [
           "get",
           "-j",
           "-r",
-          "encryption,keystatus,keyformat,keylocation,encryptionroot",
+          "-t",
+          "filesystem,volume",
+          "encryptionroot",
           ...encrypted,
         ]);
         if (get.exitCode === 0)
           datasets = withEncryptionRoots(
             datasets,
-            guard("zfs get -j", new Map(), () => parseZfsGet(get.stdout)),
+            guard<ReadonlyMap<string, Record<string, string>>>("zfs get -j", new Map(), () =>
+              parseZfsGet(get.stdout),
+            ),
           );
       }
     }

@@ -1,5 +1,6 @@
+import { LifeboatError } from "../core/errors.js";
 import { type FstabEntry, parseFstab } from "../core/mounts.js";
-import { type LinkReader, resolveInRoot } from "../core/paths.js";
+import { RootFs, type RootFsOptions } from "../system/rootfs.js";
 import type { System } from "../system/system.js";
 
 export interface NixosIdentity {
@@ -10,48 +11,67 @@ export interface NixosIdentity {
   system: string | null;
 }
 
-/** Reads the installed system mounted at `root`, resolving its absolute store links inside the root. */
+/** Caps for what the agent reads from the installed system (a disk can hold anything). */
+export const MAX_FSTAB = 256 * 1024;
+export const MAX_SMALL = 64 * 1024;
+
+/**
+ * The installed system mounted at `root`: every file access goes through its confined door
+ * (`files`, system/rootfs.ts), which resolves absolute store links inside the root.
+ */
 export class InstalledSystem {
-  readonly reader: LinkReader;
+  readonly files: RootFs;
   constructor(
-    private readonly sys: System,
+    sys: System,
     readonly root: string,
+    opts: RootFsOptions = {},
   ) {
-    this.reader = { readlink: (p) => sys.readlink(p) };
+    this.files = new RootFs(sys.dirfs, root, opts);
   }
 
-  resolve(path: string): Promise<string> {
-    return resolveInRoot(this.root, path, this.reader);
-  }
-
-  async readText(path: string): Promise<string | null> {
-    const buf = await this.sys.readFile(await this.resolve(path));
-    return buf ? buf.toString("utf8") : null;
+  /** Text of a regular file (at most `max` bytes, else `file-too-large`); null when absent. */
+  readText(path: string, max = MAX_SMALL): Promise<string | null> {
+    return this.files.readText(path, { max });
   }
 
   async exists(path: string): Promise<boolean> {
-    return (await this.sys.lstat(await this.resolve(path))) !== null;
+    return (await this.files.stat(path)) !== null;
   }
 
-  /** The system's own fstab: /etc/fstab (a link into the store), else the current profile's copy. */
+  /**
+   * The system's own fstab: /etc/fstab (a link into the store), else the current profile's copy.
+   * A hostile or broken first candidate does not hide the second; when none is readable, the
+   * first error is thrown (the caller falls back to the conventional layout and says why).
+   */
   async readFstab(): Promise<{ path: string; entries: FstabEntry[] } | null> {
+    let first: unknown = null;
     for (const path of ["/etc/fstab", "/nix/var/nix/profiles/system/etc/fstab"]) {
-      const text = await this.readText(path);
-      if (text !== null) return { path, entries: parseFstab(text) };
+      try {
+        const text = await this.files.readText(path, { max: MAX_FSTAB });
+        if (text !== null) return { path, entries: parseFstab(text) };
+      } catch (err) {
+        first ??= err;
+      }
     }
+    if (first) throw first;
     return null;
   }
 
+  /** NixOS markers, version and current system; never throws on what the disk holds. */
   async identify(): Promise<NixosIdentity> {
     const markers: string[] = [];
-    if (await this.exists("/etc/NIXOS")) markers.push("/etc/NIXOS");
-    let system: string | null = null;
-    const profile = await this.resolve("/nix/var/nix/profiles/system");
-    if (await this.sys.lstat(profile)) {
-      markers.push("/nix/var/nix/profiles/system");
-      system = profile.slice(this.root.replace(/\/+$/, "").length) || "/";
-    }
-    const version = (await this.readText("/nix/var/nix/profiles/system/nixos-version"))?.trim() || null;
+    const quiet = <T>(p: Promise<T>, fallback: T) =>
+      p.catch((err) => {
+        if (err instanceof LifeboatError) return fallback;
+        throw err;
+      });
+    if (await quiet(this.exists("/etc/NIXOS"), false)) markers.push("/etc/NIXOS");
+    const system = await quiet(this.files.realpath("/nix/var/nix/profiles/system"), null);
+    if (system !== null) markers.push("/nix/var/nix/profiles/system");
+    const version =
+      (
+        await quiet(this.files.readText("/nix/var/nix/profiles/system/nixos-version", { max: 4096 }), null)
+      )?.trim() || null;
     return { nixos: markers.length > 0, markers, version, system };
   }
 }

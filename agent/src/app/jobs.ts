@@ -1,10 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { LifeboatError } from "../core/errors.js";
+import type { JobRecord, JobState } from "../core/jobrecord.js";
 import type { System } from "../system/system.js";
 import type { OperationLock } from "./lock.js";
 
-export type JobState = "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+export type { JobState };
 
 export interface JobStep {
   label: string;
@@ -23,20 +24,12 @@ export type JobEvent =
   | { type: "line"; line: LogLine }
   | { type: "end"; state: JobState; exitCode: number | null };
 
-export interface JobView {
-  id: string;
-  kind: string;
-  title: string;
-  state: JobState;
-  exitCode: number | null;
-  createdAt: string;
-  endedAt: string | null;
-  durationMs: number | null;
-  steps: { label: string; command: string[] }[];
-  currentStep: number;
-  lines: number;
-  droppedLines: number;
-  who: string;
+export type JobView = JobRecord;
+
+/** Job records kept on the rescued system; `warnings` name the records that were skipped. */
+export interface JobStore {
+  save(job: JobView): Promise<void>;
+  load(): Promise<{ jobs: JobView[]; warnings: string[] }>;
 }
 
 /** Before the steps run (e.g. a network check); its lines go to the job log. */
@@ -116,7 +109,7 @@ export class JobManager {
       graceMs?: number;
       onEnd?: (job: JobView, log: LogLine[]) => Promise<void>;
       /** Job records kept on the rescued system, so a restarted agent can report interrupted jobs. */
-      store?: { save(job: JobView): Promise<void>; load(): Promise<JobView[]> };
+      store?: JobStore;
     } = {},
   ) {}
 
@@ -184,7 +177,9 @@ export class JobManager {
   /** Saves of one job's record, in order (a slow first save must not land after the last one). */
   private persist(job: Job): Promise<void> {
     const view = job.view();
-    job.saved = job.saved.then(() => this.opts.store?.save(view)).catch(() => undefined);
+    job.saved = job.saved
+      .then(() => this.opts.store?.save(view))
+      .catch((err: Error) => this.log.warn({ job: job.id, err: err.message }, "job record not saved"));
     return job.saved;
   }
 
@@ -205,15 +200,19 @@ export class JobManager {
   /**
    * Jobs of this agent, plus those an earlier run left recorded on the rescued system: one still
    * marked running there was cut off (agent killed, machine reset) and is reported `interrupted`.
+   * Records that cannot be read or are not job records are skipped and named in `warnings`.
    */
-  async listAll(): Promise<JobView[]> {
+  async listAll(): Promise<{ jobs: JobView[]; warnings: string[] }> {
     const mine = this.list();
     const known = new Set(mine.map((j) => j.id));
-    const past = ((await this.opts.store?.load().catch(() => [])) ?? [])
+    const stored = await (this.opts.store?.load() ?? Promise.resolve({ jobs: [], warnings: [] })).catch(
+      (err: Error) => ({ jobs: [] as JobView[], warnings: [`job records not read: ${err.message}`] }),
+    );
+    const past = stored.jobs
       .filter((j) => !known.has(j.id))
       .map((j) => (j.state === "running" ? { ...j, state: "interrupted" as const } : j))
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
-    return [...mine, ...past];
+    return { jobs: [...mine, ...past], warnings: stored.warnings };
   }
 
   /** Past lines (from `after`), then live ones; `end` last. Returns the unsubscribe function. */

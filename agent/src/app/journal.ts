@@ -1,10 +1,11 @@
-import { LifeboatError } from "../core/errors.js";
+import { LifeboatError, ParseError } from "../core/errors.js";
 import {
   classifyJournalFailure,
   type JournalEntry,
   parseJournalJson,
   parseListBoots,
 } from "../core/journal.js";
+import type { RootFs } from "../system/rootfs.js";
 import type { RescueContext } from "./context.js";
 
 export interface JournalQuery {
@@ -15,24 +16,66 @@ export interface JournalQuery {
   limit?: number;
 }
 
+export interface JournalPage {
+  entries: JournalEntry[];
+  nextCursor: string | null;
+  /** Fewer entries than asked: the output hit the byte cap, or entries were unreadable. */
+  truncated: boolean;
+}
+
 const BOOT = /^(-?\d{1,4}|[0-9a-f]{32})$/;
 const PRIORITY = /^([0-7]|emerg|alert|crit|err|warning|notice|info|debug)$/;
 const UNIT = /^[A-Za-z0-9@:._\\-]{1,256}$/;
 const CURSOR = /^[A-Za-z0-9=;_-]{1,512}$/;
+const JOURNAL = "/var/log/journal";
+/** Output kept per request, in bytes (entries can be large: the cap is not only a count). */
+const MAX_BYTES = 8 * 1024 * 1024;
+const MAX_BOOTS_BYTES = 4 * 1024 * 1024;
+const TIMEOUT_MS = 60_000;
+const MAX_JOURNAL_ENTRIES = 10_000;
 
 /** The installed system's own journal (<root>/var/log/journal), read with journalctl -D. */
 export class JournalService {
   constructor(private readonly ctx: RescueContext) {}
 
+  /**
+   * The journal directory's host path, resolved inside the root (a link such as impermanence's
+   * /var/log → /persist/var/log stays inside it). journalctl opens every file below it by path,
+   * so the two levels it reads (the directory, its machine-id directories) must hold only
+   * directories and regular files: a link, FIFO or device node there refuses the request.
+   */
   private async dir(): Promise<string> {
     const m = await this.ctx.mounted();
-    const dir = await m.installed.resolve("/var/log/journal");
-    if (!(await this.ctx.sys.lstat(dir)))
+    const files = m.installed.files;
+    const dir = await files.hostDir(JOURNAL);
+    if (!dir)
       throw new LifeboatError(
         "not-found",
         "the installed system has no persistent journal (/var/log/journal): its logs were only in memory",
       );
+    const canonical = dir.slice(this.ctx.root.replace(/\/+$/, "").length) || "/";
+    await this.checkTree(files, canonical, 0);
     return dir;
+  }
+
+  private async checkTree(files: RootFs, dir: string, depth: number): Promise<void> {
+    const listing = await files.list(dir, { max: MAX_JOURNAL_ENTRIES });
+    if (!listing) return;
+    if (listing.skipped.length > 0)
+      throw new LifeboatError("unsafe-file", `${dir}: ${listing.skipped[0]}; journalctl would not find it`, {
+        path: dir,
+      });
+    for (const e of listing.entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.kind === "dir") {
+        if (depth === 0) await this.checkTree(files, path, 1);
+      } else if (e.kind !== "file")
+        throw new LifeboatError(
+          "unsafe-file",
+          `${path}: is a ${e.kind} in the journal directory (journalctl would follow or block on it); refused`,
+          { path, found: e.kind },
+        );
+    }
   }
 
   private fail(stderr: string): never {
@@ -45,13 +88,92 @@ export class JournalService {
   }
 
   async boots() {
-    const r = await this.ctx.sys.run("journalctl", ["-D", await this.dir(), "--list-boots", "-o", "json"]);
-    if (r.exitCode !== 0) this.fail(r.stderr);
-    return { boots: parseListBoots(r.stdout) };
+    const out = await this.collect(["-D", await this.dir(), "--list-boots", "-o", "json"], {
+      maxBytes: MAX_BOOTS_BYTES,
+      keep: "first",
+    });
+    if (out.truncated)
+      throw new LifeboatError(
+        "command-failed",
+        `journalctl --list-boots printed more than ${MAX_BOOTS_BYTES} bytes`,
+      );
+    if (out.exitCode !== 0) this.fail(out.errors.join("\n"));
+    return { boots: parseListBoots(out.lines.join("\n")) };
+  }
+
+  /**
+   * Run journalctl, keeping at most `maxBytes` of output (and `maxLines` lines): the first ones
+   * (paging forward; the process is stopped at the cap) or the last ones (the tail of a boot).
+   */
+  private async collect(
+    args: string[],
+    o: { maxBytes: number; maxLines?: number; keep: "first" | "last" },
+  ): Promise<{ lines: string[]; errors: string[]; exitCode: number | null; truncated: boolean }> {
+    const p = this.ctx.sys.spawn("journalctl", args);
+    const lines: string[] = [];
+    const errors: string[] = [];
+    let bytes = 0;
+    let truncated = false;
+    let stopped = false;
+    const stop = () => {
+      if (!stopped) p.kill("SIGTERM");
+      stopped = true;
+    };
+    p.onLine((l) => {
+      if (l.stream === "stderr") {
+        if (errors.length < 20) errors.push(l.text);
+        return;
+      }
+      if (stopped) return;
+      if (l.truncated) {
+        truncated = true; // one entry longer than a line may be: skipped, not half-parsed
+        return;
+      }
+      const size = Buffer.byteLength(l.text) + 1;
+      if (o.keep === "first") {
+        if (bytes + size > o.maxBytes) {
+          truncated = true;
+          return stop();
+        }
+        lines.push(l.text);
+        bytes += size;
+        if (o.maxLines !== undefined && lines.length >= o.maxLines) stop();
+        return;
+      }
+      lines.push(l.text);
+      bytes += size;
+      while (bytes > o.maxBytes && lines.length > 0) {
+        bytes -= Buffer.byteLength(lines.shift() as string) + 1;
+        truncated = true;
+      }
+    });
+    const timer = setTimeout(() => {
+      truncated = true;
+      stop();
+    }, TIMEOUT_MS);
+    const r = await p.done.finally(() => clearTimeout(timer));
+    if (r.notFound)
+      throw new LifeboatError("command-failed", "journalctl is not installed on the rescue system");
+    return { lines, errors, exitCode: stopped ? 0 : r.exitCode, truncated };
+  }
+
+  /** Entries of journalctl's JSON lines; a line that does not parse is skipped (and counted). */
+  private parse(lines: string[]): { entries: JournalEntry[]; bad: number } {
+    const entries: JournalEntry[] = [];
+    let bad = 0;
+    for (const line of lines) {
+      try {
+        entries.push(...parseJournalJson(line));
+      } catch (err) {
+        if (!(err instanceof ParseError)) throw err;
+        bad++;
+      }
+    }
+    return { entries, bad };
   }
 
   /** Without a cursor: the last `limit` entries (where the boot hung). With one: the next `limit` after it. */
-  async entries(q: JournalQuery): Promise<{ entries: JournalEntry[]; nextCursor: string | null }> {
+  async entries(q: JournalQuery): Promise<JournalPage> {
     const limit = Math.min(Math.max(q.limit ?? 200, 1), 5_000);
     if (q.boot !== undefined && !BOOT.test(q.boot))
       throw new LifeboatError("validation-failed", "boot is an offset (0, -1, …) or a 32-hex boot id");
@@ -65,32 +187,19 @@ export class JournalService {
     if (q.boot !== undefined) args.push("-b", q.boot);
     if (q.priority !== undefined) args.push("-p", q.priority);
     if (q.unit !== undefined) args.push("-u", q.unit);
-    if (q.cursor === undefined) {
-      const r = await this.ctx.sys.run("journalctl", [...args, "-n", String(limit)]);
-      if (r.exitCode !== 0) this.fail(r.stderr);
-      const entries = parseJournalJson(r.stdout);
-      return {
-        entries,
-        nextCursor: entries.length > 0 ? (entries[entries.length - 1] as JournalEntry).cursor : null,
-      };
-    }
-    // Forward paging: stream and stop after `limit` entries (a whole journal can be large).
-    const p = this.ctx.sys.spawn("journalctl", [...args, "--after-cursor", q.cursor]);
-    const lines: string[] = [];
-    const errors: string[] = [];
-    p.onLine((l) => {
-      if (l.stream === "stderr") errors.push(l.text);
-      else if (lines.length < limit) {
-        lines.push(l.text);
-        if (lines.length === limit) p.kill("SIGTERM");
-      }
-    });
-    const r = await p.done;
-    if (r.exitCode !== 0 && r.signal === null && lines.length === 0) this.fail(errors.join("\n"));
-    const entries = parseJournalJson(lines.join("\n"));
+    const forward = q.cursor !== undefined;
+    // Forward paging streams and stops after `limit` entries (a whole journal can be large).
+    const out = await this.collect(
+      forward ? [...args, "--after-cursor", q.cursor as string] : [...args, "-n", String(limit)],
+      { maxBytes: MAX_BYTES, maxLines: forward ? limit : undefined, keep: forward ? "first" : "last" },
+    );
+    if (out.exitCode !== 0 && out.lines.length === 0) this.fail(out.errors.join("\n"));
+    const { entries, bad } = this.parse(out.lines);
+    const last = entries[entries.length - 1];
     return {
       entries,
-      nextCursor: entries.length > 0 ? (entries[entries.length - 1] as JournalEntry).cursor : q.cursor,
+      nextCursor: last ? last.cursor : forward ? (q.cursor as string) : null,
+      truncated: out.truncated || bad > 0,
     };
   }
 }

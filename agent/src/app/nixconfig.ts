@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { LifeboatError } from "../core/errors.js";
-import { resolveConfined } from "../core/paths.js";
 import { type RescueContext, snapshotStamp } from "./context.js";
 
 const BASE = "/etc/nixos";
@@ -33,62 +32,82 @@ export function hostNames(flake: string | null, configuration: string | null): s
 export class ConfigService {
   constructor(private readonly ctx: RescueContext) {}
 
-  private async resolve(rel: string): Promise<string> {
+  /** A request path inside /etc/nixos (checked as text here; resolved inside the root by RootFs). */
+  private path(rel: string): string {
     if (
       rel === "" ||
       rel.length > 1024 ||
-      rel.split("/").some((s) => s === ".." || s.startsWith(".lifeboat"))
+      rel.includes("\0") ||
+      rel.split("/").some((s) => s === ".." || s.startsWith(".lifeboat") || s.includes(".lifeboat-tmp-"))
     )
       throw new LifeboatError(
         "path-escape",
         `not a path inside ${BASE}: ${JSON.stringify(rel.slice(0, 100))}`,
       );
-    const m = await this.ctx.mounted();
-    return resolveConfined(this.ctx.root, BASE, rel, m.installed.reader);
+    return `${BASE}/${rel}`;
   }
 
   async tree() {
     const m = await this.ctx.mounted();
-    const base = await m.installed.resolve(BASE);
-    const files: { path: string; size: number }[] = [];
+    const files = m.installed.files;
+    const out: { path: string; size: number }[] = [];
     const skipped: string[] = [];
     const walk = async (rel: string, depth: number) => {
-      const names = (await this.ctx.sys.readdir(rel ? `${base}/${rel}` : base)) ?? [];
-      for (const name of names) {
-        if (files.length >= MAX_FILES) return;
-        const p = rel ? `${rel}/${name}` : name;
-        if (name === ".git" || name.includes(".lifeboat-")) continue;
-        const info = await this.ctx.sys.lstat(`${base}/${p}`);
-        if (info?.type === "dir" && depth < 8) await walk(p, depth + 1);
-        else if (info?.type === "file") files.push({ path: p, size: info.size });
-        else if (info?.type === "link") {
+      const dir = rel ? `${BASE}/${rel}` : BASE;
+      const listing = await files.list(dir, { within: BASE, max: MAX_FILES });
+      if (!listing) return;
+      skipped.push(...listing.skipped.map((s) => `${rel ? `${rel}/` : ""}${s}`));
+      for (const e of listing.entries) {
+        if (out.length >= MAX_FILES) return;
+        const p = rel ? `${rel}/${e.name}` : e.name;
+        if (e.name === ".git" || e.name.includes(".lifeboat-")) continue;
+        if (e.kind === "dir" && depth < 8) await walk(p, depth + 1);
+        else if (e.kind === "file") out.push({ path: p, size: e.size });
+        else if (e.kind === "link") {
           try {
-            const target = await resolveConfined(this.ctx.root, BASE, p, m.installed.reader);
-            const t = await this.ctx.sys.lstat(target);
-            if (t?.type === "file") files.push({ path: p, size: t.size });
-          } catch {
-            skipped.push(`${p} (link out of ${BASE})`);
+            const t = await files.stat(`${BASE}/${p}`, { within: BASE });
+            if (t?.kind === "file") out.push({ path: p, size: t.size });
+            else skipped.push(`${p} (link to ${t ? `a ${t.kind}` : "nothing"})`);
+          } catch (err) {
+            if (!(err instanceof LifeboatError)) throw err;
+            skipped.push(`${p} (${err.code === "path-escape" ? `link out of ${BASE}` : err.message})`);
           }
-        }
+        } else if (e.kind !== "dir") skipped.push(`${p} (a ${e.kind})`);
       }
     };
     await walk("", 0);
-    const flake = (await this.ctx.sys.readFile(`${base}/flake.nix`))?.toString("utf8") ?? null;
-    const configuration =
-      (await this.ctx.sys.readFile(`${base}/configuration.nix`))?.toString("utf8") ?? null;
-    return { root: BASE, flake: flake !== null, hosts: hostNames(flake, configuration), files, skipped };
+    const text = async (name: string) => {
+      try {
+        return await files.readText(`${BASE}/${name}`, { within: BASE, max: MAX_FILE });
+      } catch (err) {
+        if (!(err instanceof LifeboatError)) throw err;
+        skipped.push(`${name} (${err.message})`);
+        return null;
+      }
+    };
+    const flake = await text("flake.nix");
+    const configuration = await text("configuration.nix");
+    return {
+      root: BASE,
+      flake: flake !== null,
+      hosts: hostNames(flake, configuration),
+      files: out,
+      skipped: [...new Set(skipped)],
+    };
   }
 
   async read(rel: string) {
-    const path = await this.resolve(rel);
-    const info = await this.ctx.sys.lstat(path);
-    if (info?.type !== "file") throw new LifeboatError("not-found", `no file ${BASE}/${rel}`);
-    if (info.size > MAX_FILE) throw new LifeboatError("too-large", `${rel} is larger than 1 MiB`);
-    const content = (await this.ctx.sys.readFile(path)) ?? Buffer.alloc(0);
+    const path = this.path(rel);
+    const m = await this.ctx.mounted();
+    const info = await m.installed.files.stat(path, { within: BASE });
+    if (info?.kind === "dir" || !info) throw new LifeboatError("not-found", `no file ${BASE}/${rel}`);
+    const content =
+      (await m.installed.files.readFile(path, { within: BASE, max: MAX_FILE })) ?? Buffer.alloc(0);
     return { path: rel, content: content.toString("utf8"), etag: etagOf(content), size: content.length };
   }
 
   async write(rel: string, content: string, ifMatch: string | undefined, who: string) {
+    const path = this.path(rel);
     if (!ifMatch)
       throw new LifeboatError(
         "precondition-required",
@@ -96,9 +115,9 @@ export class ConfigService {
       );
     if (Buffer.byteLength(content) > MAX_FILE)
       throw new LifeboatError("too-large", "content larger than 1 MiB");
-    return this.ctx.change("config-write", `${BASE}/${rel}`, who, async () => {
-      const path = await this.resolve(rel);
-      const current = await this.ctx.sys.readFile(path);
+    return this.ctx.change("config-write", path, who, async (m) => {
+      const files = m.installed.files;
+      const current = await files.readFile(path, { within: BASE, max: MAX_FILE });
       if (ifMatch === "*" ? current !== null : current === null || etagOf(current) !== ifMatch)
         throw new LifeboatError(
           "precondition-failed",
@@ -107,19 +126,39 @@ export class ConfigService {
             currentEtag: current ? etagOf(current) : null,
           },
         );
-      const stamp = snapshotStamp();
-      const backup = current ? `${path}.lifeboat-${stamp}` : null;
-      if (backup && current) await this.ctx.sys.writeFile(backup, current, 0o644);
+      // The backup sits next to the file the path resolves to, created exclusively.
+      const real = (await files.realpath(path)) ?? path;
+      let backup: string | null = null;
+      if (current) {
+        const stamp = snapshotStamp();
+        for (const name of [`${real}.lifeboat-${stamp}`, `${real}.lifeboat-${stamp}-${randomHex()}`]) {
+          const r = await files.createNew(name, current, { within: BASE });
+          if (r.created) {
+            backup = r.path;
+            break;
+          }
+        }
+        if (!backup)
+          throw new LifeboatError(
+            "unsafe-file",
+            `no backup of ${rel} could be created next to it; nothing changed`,
+          );
+      }
       try {
-        await this.ctx.atomicWrite(path, content);
+        await files.replace(path, content, { within: BASE, createParents: true });
       } catch (err) {
-        if (backup) await this.ctx.sys.removeFile(backup).catch(() => undefined);
+        if (backup) await files.remove(backup).catch(() => undefined);
+        if (err instanceof LifeboatError && err.code !== "file-failed") throw err;
         throw new LifeboatError(
           "command-failed",
           `writing ${rel} failed, nothing changed: ${(err as Error).message}`,
         );
       }
-      return { path: rel, etag: etagOf(content), backup: backup ? backup.slice(this.ctx.root.length) : null };
+      return { path: rel, etag: etagOf(content), backup };
     });
   }
+}
+
+function randomHex(): string {
+  return randomBytes(4).toString("hex");
 }

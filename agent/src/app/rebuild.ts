@@ -1,3 +1,4 @@
+import { inTarget, rebuildCommand } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
 import { checkReach } from "../system/reach.js";
 import type { RescueContext } from "./context.js";
@@ -47,28 +48,21 @@ export class RebuildService {
         );
     const m = await this.ctx.writable();
     this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
-    const snapshot = await this.ctx.snapshot(m.pool);
+    const { snapshot, backup } = await this.ctx.safeguard(m, "rebuild");
     const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);
-    const args = [
-      "--root",
-      this.ctx.root,
-      "--",
-      "nixos-rebuild",
-      req.action,
-      // The live system's kernel and mounts do not allow Nix's sandbox inside the chroot.
-      "--option",
-      "sandbox",
-      "false",
-      ...(req.flake ? ["--flake", req.flake] : []),
-      ...(req.extraArgs ?? []),
-    ];
+    // The installed system's own nixos-rebuild, with its login environment (core/chroot.ts).
+    const command = inTarget(this.ctx.root, rebuildCommand(req));
     const job = this.jobs.start(
       "rebuild",
       `nixos-rebuild ${req.action}${req.flake ? ` --flake ${req.flake}` : ""}`,
-      [{ label: "nixos-rebuild", file: "nixos-enter", args }],
+      [{ label: "nixos-rebuild", ...command }],
       who,
       async (say) => {
-        say(snapshot ? `snapshot ${snapshot} taken before the rebuild` : "not ZFS: no snapshot taken");
+        say(
+          snapshot
+            ? `snapshot ${snapshot} taken before the rebuild`
+            : `not ZFS: no snapshot; boot state backed up to ${backup}`,
+        );
         const results = await this.reach(substitutersOf(nixConf));
         for (const r of results) {
           say(
@@ -84,7 +78,7 @@ export class RebuildService {
       action: "rebuild",
       target: req.flake ?? "/etc/nixos/configuration.nix",
       result: "started",
-      detail: { job: job.id, action: req.action, snapshot },
+      detail: { job: job.id, action: req.action, snapshot, backup },
     });
     return job;
   }

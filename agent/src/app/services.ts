@@ -1,11 +1,13 @@
 import type { Logger } from "pino";
 import type { AutoMount } from "../config.js";
+import { parseJobRecord } from "../core/jobrecord.js";
 import type { System } from "../system/system.js";
-import { Audit } from "./audit.js";
+import { AUDIT_DIR, Audit } from "./audit.js";
 import { AutoMounter } from "./automount.js";
 import { BootService } from "./boot.js";
 import { RescueContext } from "./context.js";
 import { DetectionService } from "./detect.js";
+import { DiagnosisService } from "./diagnosis.js";
 import { InstalledSystem } from "./installed.js";
 import { JobManager, type JobView } from "./jobs.js";
 import { JournalService } from "./journal.js";
@@ -29,6 +31,7 @@ export interface Services {
   rebuild: RebuildService;
   snapshots: SnapshotService;
   journal: JournalService;
+  diagnosis: DiagnosisService;
   power: PowerService;
   auto: AutoMounter;
   autoMount: () => AutoMountState;
@@ -46,6 +49,8 @@ export interface ServiceOptions {
   /** Detection results younger than this are reused (ms). */
   detectionMaxAgeMs?: number;
   jobGraceMs?: number;
+  /** Deadline of each file operation on the installed system (tests shorten it). */
+  fileTimeoutMs?: number;
   rebootDelayMs?: number;
 }
 
@@ -65,30 +70,35 @@ export function createServices(
   const lock = new OperationLock();
   detection.pauseWhile(() => lock.busy !== null);
   const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root);
+  const files = { timeoutMs: o.fileTimeoutMs };
   const writableRoot = async () => {
     const d = await detection.current();
     const m = d.mounts.find((x) => x.target === o.root);
-    return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root) : null;
+    return m && !m.options.includes("ro") ? new InstalledSystem(sys, o.root, files) : null;
   };
-  const audit = new Audit(sys, log.child({ component: "audit" }), writableRoot);
+  const audit = new Audit(log.child({ component: "audit" }), writableRoot);
   const mountedRoot = async () =>
     (await detection.current()).mounts.some((x) => x.target === o.root)
-      ? new InstalledSystem(sys, o.root)
+      ? new InstalledSystem(sys, o.root, files)
       : null;
   const jobs = new JobManager(sys, lock, log.child({ component: "jobs" }), {
     graceMs: o.jobGraceMs,
     store: {
       save: async (job) => void (await audit.put(`jobs/${job.id}.json`, `${JSON.stringify(job)}\n`)),
-      load: async () =>
-        (await audit.readAll("jobs", mountedRoot)).flatMap((f) => {
-          if (!f.name.endsWith(".json")) return [];
+      load: async () => {
+        const { files, warnings } = await audit.readAll("jobs", ".json", mountedRoot);
+        const jobs: JobView[] = [];
+        for (const f of files) {
           try {
-            const j = JSON.parse(f.text) as JobView;
-            return typeof j.id === "string" && typeof j.state === "string" ? [j] : [];
-          } catch {
-            return [];
+            const job = parseJobRecord(f.text);
+            if (`${job.id}.json` !== f.name) throw new Error(`it names another job (${job.id})`);
+            jobs.push(job);
+          } catch (err) {
+            warnings.push(`${AUDIT_DIR}/jobs/${f.name} skipped: ${(err as Error).message}`);
           }
-        }),
+        }
+        return { jobs, warnings };
+      },
     },
     onEnd: async (job, lines) => {
       await audit.append(`jobs/${job.id}.log`, lines.map((l) => `${l.at} ${l.stream} ${l.text}\n`).join(""));
@@ -101,8 +111,18 @@ export function createServices(
       });
     },
   });
-  const ctx = new RescueContext(sys, detection, lock, audit, log.child({ component: "rescue" }), o.root);
+  const ctx = new RescueContext(
+    sys,
+    detection,
+    lock,
+    audit,
+    log.child({ component: "rescue" }),
+    o.root,
+    o.fileTimeoutMs,
+  );
   const auto = new AutoMounter(o.autoMount, mounts, log.child({ component: "auto-mount" }));
+  const boot = new BootService(ctx, jobs);
+  const config = new ConfigService(ctx);
   return {
     version: o.version,
     detection,
@@ -110,11 +130,12 @@ export function createServices(
     lock,
     jobs,
     audit,
-    boot: new BootService(ctx, jobs),
-    config: new ConfigService(ctx),
+    boot,
+    config,
     rebuild: new RebuildService(ctx, jobs, reach),
     snapshots: new SnapshotService(ctx),
     journal: new JournalService(ctx),
+    diagnosis: new DiagnosisService(ctx, boot, config),
     power: new PowerService(sys, mounts, jobs, audit, log.child({ component: "power" }), o.rebootDelayMs),
     auto,
     autoMount: () => auto.state,

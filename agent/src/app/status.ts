@@ -1,7 +1,7 @@
 import type { Candidate } from "../core/candidates.js";
 import { isReadOnly } from "../core/mounts.js";
 import { unhealthyVdevs } from "../core/zpoolJson.js";
-import { type Detection, type Phase, phaseOf } from "./detect.js";
+import { type Detection, type DetectionAge, type Phase, phaseOf } from "./detect.js";
 
 export interface AutoMountState {
   mode: string;
@@ -56,17 +56,8 @@ function summary(phase: Phase, d: Detection, locked: string[]): string {
   }
 }
 
-/** What `GET /v1/status` shows: derived from a detection, nothing stored. */
-export function buildStatus(
-  d: Detection,
-  extra: {
-    version: string;
-    busy: { name: string; since: string } | null;
-    autoMount: AutoMountState;
-    urls: string[];
-    tls?: { fingerprint: string } | null;
-  },
-) {
+/** The part of the status that depends on the detection alone: made once per detection. */
+function detectionFacts(d: Detection) {
   const phase = phaseOf(d);
   const rootMount = d.mounts.find((m) => m.target === d.root);
   const locked = d.datasets.filter((x) => x.keystatus === "unavailable").map((x) => x.name);
@@ -82,7 +73,6 @@ export function buildStatus(
       warnings.push(`pool ${p.name} is ${p.state}${bad.length ? `: ${bad.join(", ")}` : ""}`);
   }
   return {
-    version: extra.version,
     phase,
     summary: summary(phase, d, locked),
     root: d.root,
@@ -102,11 +92,43 @@ export function buildStatus(
     luks: d.luks,
     locked,
     warnings,
+    detectedAt: d.at,
+  };
+}
+
+/** Status polling asks the same detection many times: its facts are kept with it (and go with it). */
+const factsOf = new WeakMap<Detection, ReturnType<typeof detectionFacts>>();
+
+/** What `GET /v1/status` shows: derived from a detection, nothing stored but a cache of it. */
+export function buildStatus(
+  d: Detection,
+  extra: {
+    version: string;
+    busy: { name: string; since: string } | null;
+    autoMount: AutoMountState;
+    urls: string[];
+    tls?: { fingerprint: string } | null;
+    /** How old `d` is; without it, as old as it says it is and no refresh known. */
+    detection?: DetectionAge;
+  },
+) {
+  let facts = factsOf.get(d);
+  if (!facts) {
+    facts = detectionFacts(d);
+    factsOf.set(d, facts);
+  }
+  return {
+    version: extra.version,
+    ...facts,
     busy: extra.busy,
     autoMount: extra.autoMount,
     urls: extra.urls,
     tls: extra.tls ?? null,
-    detectedAt: d.at,
+    detection: extra.detection ?? {
+      at: d.at,
+      ageMs: Math.max(0, Date.now() - Date.parse(d.at)),
+      refreshing: false,
+    },
   };
 }
 

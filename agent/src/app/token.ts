@@ -35,3 +35,21 @@ export async function ensureToken(
   await sys.writeFile(tokenFile, `${token}\n`, 0o600);
   return { token, origin: "generated" };
 }
+
+/**
+ * What a start tells the person who started it about the token. On an interactive terminal: the
+ * token itself (whatever its origin). Otherwise (systemd's journal, a pipe, `npm start > log`) never
+ * the token, only where to read it — the console banner shows it on the rescue system.
+ */
+export function tokenNotice(
+  t: TokenSource,
+  tokenFile: string,
+  tty: boolean,
+): { stdout: string } | { log: string } {
+  const where =
+    t.origin === "configured"
+      ? `the token given on the kernel command line or in the environment (also in ${tokenFile})`
+      : `${tokenFile} (mode 0600)`;
+  if (tty) return { stdout: `\nLifeboat API token (also in ${tokenFile}):\n  ${t.token}\n\n` };
+  return { log: `API token: read it from ${where}, e.g. sudo cat ${tokenFile}` };
+}

@@ -3,6 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { applyKernelParams, hunks, lineDiff } from "../ui/diff.js";
+import { runBatch } from "./batch.js";
+import { diagnoseCommand } from "./diagnose.js";
 import { bytes, table } from "./format.js";
 import { ClientError, Connection, parseHost } from "./http.js";
 import { promptSecret, promptYesNo } from "./prompt.js";
@@ -10,9 +12,11 @@ import { promptSecret, promptYesNo } from "./prompt.js";
 export const CLIENT_HELP = `lifeboat client — use a Lifeboat agent from another machine
 
 Usage: lifeboat client --host ADDR[:PORT] [--token T] [--fingerprint SHA256] [--json] [--yes] COMMAND
+       lifeboat client --hosts FILE|COLLECTOR-URL [--concurrency N] [--token-file F] [--json] [--yes] COMMAND
 
 Commands:
   status                         what was found, what is mounted, warnings
+  diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
   disks | pools                  block devices; pools with their state
   mount [--rw] [--force] [--pool P]   show the plan, confirm, mount (read-only unless --rw)
   unmount [--export]             unmount (and export the pools)
@@ -20,7 +24,7 @@ Commands:
   generations                    NixOS generations
   boot                           boot loader entries
   boot default N                 boot generation N by default
-  kernel-params ENTRY [--add P]… [--remove P]…   edit a boot entry's kernel parameters
+  kernel-params ENTRY|default [--add P]… [--remove P]…   edit a boot entry's kernel parameters
   config [ls] | config get PATH | config edit PATH   /etc/nixos files ($EDITOR for edit)
   rebuild [--build] [--flake F]  nixos-rebuild boot (or build); streams the log; exit code = the job's
   jobs | log JOB                 jobs; the log of one
@@ -32,6 +36,13 @@ The token: --token, else LIFEBOAT_TOKEN, else a prompt (input hidden). --token i
 users in the process list: prefer the environment or the prompt. With --fingerprint the connection
 is HTTPS, pinned to that certificate (shown on the console). Changes show what they will do and ask;
 --yes answers for scripts (needed without a terminal).
+
+Many servers: --hosts FILE (one per line: ADDR[:PORT]|URL [name=N] [token=T] [fingerprint=F]) or
+--hosts http(s)://COLLECTOR:9180 (its fleet list; LIFEBOAT_COLLECTOR_TOKEN if it has a read token,
+--collector-fingerprint to pin it). The command runs on every server, --concurrency at a time
+(default 8); changes are a DRY RUN showing each server's plan or diff, --yes applies them. Per-server
+tokens: token= in the file, else the one among --token-file (one per line) that the server reports
+holding, else --token / LIFEBOAT_TOKEN. Exit code 1 if any server failed.
 `;
 
 export interface ClientIO {
@@ -68,7 +79,7 @@ export function processIO(): ClientIO {
   };
 }
 
-interface Args {
+export interface Args {
   positional: string[];
   flags: Map<string, string[]>;
 }
@@ -86,6 +97,11 @@ const VALUED = new Set([
   "--unit",
   "--limit",
   "--cursor",
+  "--hosts",
+  "--concurrency",
+  "--token-file",
+  "--collector-fingerprint",
+  "--apply",
 ]);
 const BOOLEAN = new Set(["--json", "--yes", "-y", "--rw", "--force", "--export", "--build", "--help", "-h"]);
 
@@ -129,6 +145,15 @@ export async function runClient(argv: string[], io: ClientIO = processIO()): Pro
   if (has(args, "--help") || args.positional.length === 0) {
     io.out(CLIENT_HELP);
     return has(args, "--help") ? 0 : 2;
+  }
+  if (has(args, "--hosts")) {
+    try {
+      return await runBatch(args, io, dispatch);
+    } catch (e) {
+      const err = e as ClientError;
+      io.err(`lifeboat client: ${err.message}\n`);
+      return err.code === "usage" ? 2 : 1;
+    }
   }
   const hostArg = one(args, "--host") ?? io.env.LIFEBOAT_HOST;
   if (!hostArg) {
@@ -183,6 +208,8 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       );
       return 0;
     }
+    case "diagnose":
+      return diagnoseCommand(c, io, { json, yes: has(a, "--yes"), apply: one(a, "--apply") });
     case "disks": {
       const d = await c.json<{ disks: Dev[] }>("GET", "/v1/disks");
       const rows: string[][] = [];
@@ -341,8 +368,14 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       const remove = a.flags.get("--remove") ?? [];
       if (!id || (!add.length && !remove.length))
         throw new ClientError("kernel-params ENTRY --add P … --remove P …", 0, "usage");
-      const b = await c.json<{ entries: { id: string; options: string[] }[] }>("GET", "/v1/boot");
-      const e = b.entries.find((x) => x.id === id || `${x.id}.conf` === id);
+      const b = await c.json<{ entries: { id: string; options: string[]; isDefault?: boolean }[] }>(
+        "GET",
+        "/v1/boot",
+      );
+      // `default`: the entry the boot menu starts (its id differs from server to server).
+      const e = b.entries.find(
+        (x) => x.id === id || `${x.id}.conf` === id || (id === "default" && x.isDefault),
+      );
       if (!e) throw new ClientError(`no boot entry ${id} (see: lifeboat client boot)`, 0, "usage");
       const after = applyKernelParams(e.options, add, remove);
       io.err(`Boot entry ${e.id}:\n`);

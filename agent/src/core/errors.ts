@@ -43,6 +43,11 @@ export const errorStatus = {
   "no-bootloader": 404,
   "job-not-running": 409,
   "too-large": 413,
+  // Files of the installed system (system/rootfs.ts): hostile or broken disk data, never a 500.
+  "unsafe-file": 422,
+  "file-too-large": 422,
+  "file-timeout": 504,
+  "file-failed": 502,
   "parse-error": 502,
   internal: 500,
 } as const satisfies Record<string, number>;

@@ -1,5 +1,5 @@
 import { ParseError } from "./errors.js";
-import { isRecord, parseJsonLossless, str } from "./json.js";
+import { exact, isRecord, LossyNumber, parseJson, parseJsonQuoted, str } from "./json.js";
 
 export interface Dataset {
   name: string;
@@ -124,6 +124,117 @@ export function parseZfsListHp(stdout: string, warnings?: string[]): Dataset[] {
 }
 
 /**
+ * `zfs get -j …`: dataset name → property → value (source dropped), read on demand.
+ *
+ * One native JSON.parse; nothing else at parse time but the shape of the top level. A pool with
+ * 100,000 datasets makes the `datasets` object a 100,000-key dictionary, and enumerating it costs a
+ * fifth of the parse again: callers that know their names (detection has them from `zfs list`)
+ * look them up instead (`get`), and only the datasets they ask for are read. A dataset entry
+ * that is not the expected shape reads as absent (its neighbours still count). Values keep every
+ * digit: the first number that may have been rounded makes the view re-read the text with those
+ * literals quoted (parseJsonQuoted), once.
+ */
+export class ZfsProperties implements ReadonlyMap<string, Record<string, string>> {
+  private datasets: Record<string, unknown>;
+  private quoted = false;
+
+  constructor(private readonly text: string) {
+    this.datasets = ZfsProperties.datasetsOf(parseJson(text, "zfs get -j"));
+  }
+
+  private static datasetsOf(doc: unknown): Record<string, unknown> {
+    if (!isRecord(doc)) throw new ParseError("zfs get -j", "top level is not an object");
+    if (doc.datasets === undefined) return {};
+    if (!isRecord(doc.datasets)) throw new ParseError("zfs get -j", "datasets is not an object");
+    return doc.datasets;
+  }
+
+  /**
+   * A name that is a member of Object.prototype ("constructor", "toString", "__proto__") finds a
+   * function or Object.prototype, neither of which has `properties`: it reads as absent, as it is.
+   */
+  private propertiesOf(name: string): Record<string, unknown> | undefined {
+    const ds = this.datasets[name];
+    const properties = isRecord(ds) ? ds.properties : undefined;
+    return isRecord(properties) ? properties : undefined;
+  }
+
+  get(name: string): Record<string, string> | undefined {
+    const properties = this.propertiesOf(name);
+    if (!properties) return undefined;
+    // No prototype: a property named "__proto__" is just a name.
+    const props: Record<string, string> = Object.create(null);
+    try {
+      for (const k in properties) {
+        const v = properties[k];
+        // Once re-read with integer literals quoted, a number left is a float literal: its own text.
+        const value = isRecord(v) ? (this.quoted ? str(v.value) : exact(v.value)) : undefined;
+        if (value !== undefined) props[k] = value;
+      }
+    } catch (err) {
+      if (!(err instanceof LossyNumber) || this.quoted) throw err;
+      this.requote();
+      return this.get(name);
+    }
+    return props;
+  }
+
+  /** One property of one dataset (what detection reads per dataset), without copying the rest. */
+  value(name: string, property: string): string | undefined {
+    const v = this.propertiesOf(name)?.[property];
+    if (!isRecord(v)) return undefined;
+    if (this.quoted) return str(v.value);
+    try {
+      return exact(v.value);
+    } catch (err) {
+      if (!(err instanceof LossyNumber)) throw err;
+      this.requote();
+      return this.value(name, property);
+    }
+  }
+
+  private requote(): void {
+    this.quoted = true;
+    this.datasets = ZfsProperties.datasetsOf(parseJsonQuoted(this.text, "zfs get -j"));
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** Enumerates every dataset: for tools and tests, not for 100,000-dataset hot paths. */
+  *entries(): MapIterator<[string, Record<string, string>]> {
+    for (const name of Object.keys(this.datasets)) {
+      const props = this.get(name);
+      if (props !== undefined) yield [name, props];
+    }
+  }
+  *keys(): MapIterator<string> {
+    for (const [name] of this.entries()) yield name;
+  }
+  *values(): MapIterator<Record<string, string>> {
+    for (const [, props] of this.entries()) yield props;
+  }
+  [Symbol.iterator](): MapIterator<[string, Record<string, string>]> {
+    return this.entries();
+  }
+  forEach(
+    fn: (
+      value: Record<string, string>,
+      key: string,
+      map: ReadonlyMap<string, Record<string, string>>,
+    ) => void,
+  ) {
+    for (const [k, v] of this.entries()) fn(v, k, this);
+  }
+  get size(): number {
+    let n = 0;
+    for (const _ of this.entries()) n++;
+    return n;
+  }
+}
+
+/**
  * Where a dataset with its own mountpoint is mounted inside the installed system: its `mountpoint`
  * property with the pool's altroot taken off (`zfs list` prints `<altroot><mountpoint>`; "/" under
  * altroot /mnt prints as "/mnt"). Null for legacy, none and anything not an absolute path.
@@ -139,33 +250,20 @@ export function systemPathOf(mountpoint: string, altroot: string | null): string
   return null;
 }
 
-/** `zfs get -j …`: dataset name → property → value (source dropped). */
-export function parseZfsGet(text: string): Map<string, Record<string, string>> {
-  const doc = parseJsonLossless(text, "zfs get -j");
-  if (!isRecord(doc)) throw new ParseError("zfs get -j", "top level is not an object");
-  const out = new Map<string, Record<string, string>>();
-  if (doc.datasets === undefined) return out;
-  if (!isRecord(doc.datasets)) throw new ParseError("zfs get -j", "datasets is not an object");
-  for (const [name, ds] of Object.entries(doc.datasets)) {
-    if (!isRecord(ds) || !isRecord(ds.properties))
-      throw new ParseError("zfs get -j", `dataset ${name} has no properties`);
-    const props: Record<string, string> = {};
-    for (const [k, v] of Object.entries(ds.properties)) {
-      const value = isRecord(v) ? str(v.value) : undefined;
-      if (value !== undefined) props[k] = value;
-    }
-    out.set(name, props);
-  }
-  return out;
+export function parseZfsGet(text: string): ZfsProperties {
+  return new ZfsProperties(text);
 }
 
-/** Fill `encryptionRoot` from a `zfs get -j encryptionroot` result. */
+/** Fill `encryptionRoot` from a `zfs get -j encryptionroot` result (looked up by name). */
 export function withEncryptionRoots(
   datasets: Dataset[],
-  props: Map<string, Record<string, string>>,
+  props: Pick<ReadonlyMap<string, Record<string, string>>, "get">,
 ): Dataset[] {
   return datasets.map((d) => {
-    const root = props.get(d.name)?.encryptionroot;
+    const root =
+      props instanceof ZfsProperties
+        ? props.value(d.name, "encryptionroot")
+        : props.get(d.name)?.encryptionroot;
     return { ...d, encryptionRoot: root && root !== "-" ? root : null };
   });
 }

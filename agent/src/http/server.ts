@@ -1,4 +1,3 @@
-import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import Fastify, {
@@ -11,13 +10,17 @@ import Fastify, {
 import type { Logger } from "pino";
 import type { Services } from "../app/services.js";
 import { PAGE, type PageParts } from "../ui/page.js";
-import { bearer, FailureLimiter, tokenMatches } from "./auth.js";
+import { bearer, FailureLimiter, refuseToken, tokenMatcher } from "./auth.js";
+import { schemaCompilers } from "./compilers.js";
+import { RequestLogs, requestLogger } from "./logging.js";
+import { openApiSource } from "./openapi-source.js";
 import { errorHandler, problemBody, sendProblem } from "./problem.js";
 import { registerActionRoutes } from "./routes/actions.js";
+import { registerDiagnosisRoutes } from "./routes/diagnosis.js";
+import { type MetricsOptions, registerMetricsRoutes } from "./routes/metrics.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
-import { Problem } from "./schemas.js";
 
 export type { Services };
 
@@ -30,6 +33,12 @@ export interface ServerOptions {
   limiter?: FailureLimiter;
   /** The web page served at `/` (default: the page built into the bundle). */
   ui?: PageParts | null;
+  /** GET /metrics: a read-only metrics token (then /metrics checks its tokens itself), phone-home stats. */
+  metrics?: MetricsOptions;
+  /** Compile every route schema at registration instead of on first use (the build's check). */
+  compileEagerly?: boolean;
+  /** Called once, after the first response has been sent (main starts the first detection then). */
+  afterFirstResponse?: () => void;
 }
 
 export const PUBLIC_PATHS = ["/healthz", "/"];
@@ -42,11 +51,20 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+const pathOf = (url: string) => {
+  const q = url.indexOf("?");
+  return q < 0 ? url : url.slice(0, q);
+};
+
 export async function buildServer(opts: ServerOptions): Promise<App> {
   const app: App = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
+    // Request lines at debug; changes, jobs, warnings and errors are logged by the services at info.
+    logController: new RequestLogs(),
+    childLoggerFactory: requestLogger,
     bodyLimit: 256 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true } },
+    // TypeBox validators and fast-json-stringify serializers, made on first use (compilers.ts).
+    schemaController: { compilersFactory: schemaCompilers(opts.compileEagerly) as never },
     trustProxy: false,
     // Errors the router raises before any handler (bad %-encoding, over-long parameters) take the
     // same problem+json shape as every other error.
@@ -73,48 +91,44 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(errorHandler);
+  const first = opts.afterFirstResponse;
+  // On the raw server, once: no hook left behind on every later request.
+  if (first) app.server.once("request", (_req, res) => res.once("finish", () => setImmediate(first)));
   app.setNotFoundHandler((req, reply) =>
     sendProblem(reply, req, "not-found", `no route ${req.method} ${req.url.split("?")[0]}`),
   );
 
-  const publicPaths = new Set(opts.publicPaths ?? PUBLIC_PATHS);
+  const publicPaths = new Set([
+    ...(opts.publicPaths ?? PUBLIC_PATHS),
+    ...(opts.metrics?.token ? ["/metrics"] : []),
+  ]);
   const limiter = opts.limiter ?? new FailureLimiter();
+  const valid = tokenMatcher(opts.token);
   app.addHook("onRequest", async (req, reply) => {
-    const path = req.url.split("?")[0] ?? "";
-    if (publicPaths.has(path) && req.method === "GET") return;
-    const who = req.ip;
-    limiter.check(who);
-    if (!tokenMatches(opts.token, bearer(req.headers.authorization))) {
-      limiter.fail(who);
-      req.log.warn({ ip: who, path }, "rejected request without a valid token");
-      return sendProblem(
-        reply,
-        req,
-        "unauthorized",
-        "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)",
-      );
-    }
+    if (req.method === "GET" && publicPaths.has(pathOf(req.url))) return;
+    // A valid token always passes: the limiter only ever counts failures.
+    if (valid(bearer(req.headers.authorization))) return;
+    return refuseToken(
+      limiter,
+      req,
+      reply,
+      "send the API token as 'Authorization: Bearer <token>' (it is shown on the rescue console)",
+    );
   });
 
-  // `curl -X POST …/v1/mount` with no body means "defaults": validate it as {}.
-  app.addHook("preValidation", async (req) => {
-    if (req.method === "POST" && (req.body === undefined || req.body === null)) req.body = {};
+  // `curl -X POST …/v1/mount` with no body means "defaults": validate it as {}. (On POST routes
+  // only: a hook on every route costs every request.)
+  const emptyBody = async (req: { body: unknown }) => {
+    if (req.body === undefined || req.body === null) req.body = {};
+  };
+  app.addHook("onRoute", (route) => {
+    if (route.method !== "POST" && !(Array.isArray(route.method) && route.method.includes("POST"))) return;
+    const own = route.preValidation;
+    route.preValidation =
+      own === undefined ? [emptyBody] : [emptyBody, ...(Array.isArray(own) ? own : [own])];
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.1.0",
-      info: {
-        title: "Lifeboat rescue agent",
-        version: opts.services.version,
-        description:
-          "Detect, import and mount a broken NixOS-on-ZFS system, and fix it. Every route but /healthz needs the bearer token.",
-      },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-      security: [{ bearer: [] }],
-    },
-  });
-  app.addSchema(Problem);
+  await openApiSource.register(app as unknown as FastifyInstance, opts.services.version);
 
   app.get(
     "/healthz",
@@ -129,11 +143,17 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
       version: opts.services.version,
     }),
   );
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get("/openapi.json", { schema: { hide: true } }, async (_req, reply) =>
+    reply
+      .type("application/json; charset=utf-8")
+      .send(openApiSource.document(app as unknown as FastifyInstance)),
+  );
 
   registerReadRoutes(app, opts.services);
   registerActionRoutes(app, opts.services);
   registerUiRoutes(app, opts.ui ?? PAGE);
   registerRescueRoutes(app, opts.services, opts.token);
+  registerMetricsRoutes(app, opts.services, { token: opts.token, limiter }, opts.metrics);
+  registerDiagnosisRoutes(app, opts.services);
   return app;
 }

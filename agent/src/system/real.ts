@@ -1,9 +1,10 @@
 import { constants } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { execa } from "execa";
 import type { Logger } from "pino";
 import { type OpenedDir, openDirInRoot } from "./mounttarget.js";
+import { NodeDirFs } from "./rootfs-node.js";
 import type {
   CommandResult,
   FileInfo,
@@ -15,12 +16,62 @@ import type {
 } from "./system.js";
 
 const DEFAULT_TIMEOUT_MS = 120_000;
+/** Longest output line kept whole (a process fed by disk data can print anything). */
+const MAX_LINE_BYTES = 1024 * 1024;
+
+/**
+ * Split a byte stream into lines (LF, CRLF) without ever holding more than `max` bytes of one
+ * line: the rest of an overlong line is dropped and the line is flagged `truncated`.
+ */
+function eachLine(s: Readable, max: number, emit: (text: string, truncated: boolean) => void): Promise<void> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let cut = false;
+  const flush = () => {
+    const text = Buffer.concat(parts).toString("utf8");
+    emit(text.endsWith("\r") ? text.slice(0, -1) : text, cut);
+    parts = [];
+    size = 0;
+    cut = false;
+  };
+  const keep = (b: Buffer) => {
+    const room = max - size;
+    if (b.length > room) cut = true;
+    const part = b.length > room ? b.subarray(0, Math.max(0, room)) : b;
+    if (part.length > 0) {
+      parts.push(part);
+      size += part.length;
+    }
+  };
+  return new Promise((resolve) => {
+    s.on("data", (chunk: Buffer) => {
+      let from = 0;
+      for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, from)) {
+        keep(chunk.subarray(from, nl));
+        flush();
+        from = nl + 1;
+      }
+      if (from < chunk.length) keep(chunk.subarray(from));
+    });
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      if (size > 0 || cut) flush();
+      resolve();
+    };
+    s.on("end", end);
+    s.on("close", end);
+    s.on("error", end);
+  });
+}
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
 export class RealSystem implements System {
+  readonly dirfs = new NodeDirFs();
   constructor(private readonly log: Logger) {}
 
   async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
@@ -67,9 +118,11 @@ export class RealSystem implements System {
     for (const stream of ["stdout", "stderr"] as const) {
       const s = child[stream];
       if (!s) continue;
-      const rl = createInterface({ input: s, crlfDelay: Number.POSITIVE_INFINITY });
-      rl.on("line", (text) => emit({ stream, text }));
-      closed.push(new Promise((resolve) => rl.on("close", () => resolve())));
+      closed.push(
+        eachLine(s, MAX_LINE_BYTES, (text, truncated) =>
+          emit(truncated ? { stream, text, truncated } : { stream, text }),
+        ),
+      );
     }
     const done = child.then(async (r) => {
       await Promise.all(closed);

@@ -26,6 +26,8 @@ export interface RunOptions {
 export interface OutputLine {
   stream: "stdout" | "stderr";
   text: string;
+  /** The line was longer than the line cap: `text` is its beginning only. */
+  truncated?: boolean;
 }
 
 /** A long-running process whose output is consumed line by line (rebuild jobs, journal paging). */
@@ -64,12 +66,69 @@ export interface System {
   mkdir(path: string): Promise<void>;
   symlink(target: string, path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  // ── Confined file access: fd-relative primitives for system/rootfs.ts (the only user) ──
+  readonly dirfs: DirFs;
   /**
    * Open directory `path` of the installed system mounted at `root` for mounting on (or binding
    * from): component by component, no symlink followed, optionally creating what is missing.
    * The handle's procPath is what mount(8) gets (system/mounttarget.ts).
    */
   openDirInRoot(root: string, path: string, opts: { create: boolean }): Promise<OpenedDir>;
+}
+
+// ── Confined file access (issue 10) ────────────────────────────────────────────────────────────
+// Files of the installed system are reached only through system/rootfs.ts, which walks a path one
+// component at a time on directory descriptors (like systemd's chase() / openat2(RESOLVE_IN_ROOT)).
+// These are the openat(2)-style primitives it needs; RealSystem implements them with node:fs
+// (system/rootfs-node.ts), the recording fake maps openRoot() into its sandbox and uses the same.
+
+/** What lstat/fstat found: device nodes, FIFOs and sockets are told apart so they can be refused. */
+export type NodeKind = "file" | "dir" | "link" | "char" | "block" | "fifo" | "socket";
+
+export interface NodeStat {
+  kind: NodeKind;
+  /** `dev:ino`: the object's identity, to check that what was opened is what was resolved. */
+  id: string;
+  size: number;
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  nlink: number;
+  mtimeMs: number;
+}
+
+/**
+ * What an open is for. Every open adds O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY:
+ * - dir: O_RDONLY | O_DIRECTORY
+ * - read: O_RDONLY
+ * - create: O_WRONLY | O_CREAT | O_EXCL (never opens anything that exists)
+ * - append: O_WRONLY | O_APPEND | O_CREAT
+ */
+export type OpenHow = "dir" | "read" | "create" | "append";
+
+/**
+ * openat(2)-style primitives relative to a directory descriptor. `name` is always one path
+ * component (never "", ".", "..", nor containing "/"); none of them follows a symlink in `name`.
+ * Errors are Node's (`code` = errno); lstatAt/readlinkAt answer null for ENOENT/ENOTDIR.
+ */
+export interface DirFs {
+  /** Open a directory of the rescue system (the installed root, e.g. /mnt) as a descriptor. */
+  openRoot(path: string): Promise<number>;
+  lstatAt(dir: number, name: string): Promise<NodeStat | null>;
+  /** Target of a symlink; null when `name` does not exist. */
+  readlinkAt(dir: number, name: string): Promise<string | null>;
+  openAt(dir: number, name: string, how: OpenHow, mode?: number): Promise<number>;
+  fstat(fd: number): Promise<NodeStat>;
+  /** At most `max` bytes from the start of the file (fewer at its end). */
+  read(fd: number, max: number): Promise<Buffer>;
+  write(fd: number, data: Uint8Array): Promise<void>;
+  fsync(fd: number): Promise<void>;
+  close(fd: number): Promise<void>;
+  /** Names in a directory descriptor, as bytes (names need not be UTF-8); at most `max`. */
+  readdir(dir: number, max: number): Promise<Buffer[]>;
+  mkdirAt(dir: number, name: string, mode: number): Promise<void>;
+  /** rename(2) of one entry to another name in the same directory. */
+  renameAt(dir: number, from: string, to: string): Promise<void>;
+  unlinkAt(dir: number, name: string): Promise<void>;
 }
 
 /** Commands the agent may run and whether each one changes anything. Detection may only use `read`. */
@@ -86,6 +145,11 @@ export const READ_ONLY_COMMANDS: Record<string, (args: readonly string[]) => boo
     ["isLuks", "luksDump", "status"].includes(a[0] ?? "") ||
     (a[0] === "open" && a.includes("--test-passphrase")),
   journalctl: () => true,
+  // the diagnosis reads /etc/nixos's history: log, rev-list and diff only read
+  git: (a) => {
+    const sub = a.find((x, i) => !x.startsWith("-") && a[i - 1] !== "-c");
+    return ["log", "rev-list", "diff"].includes(sub ?? "");
+  },
 };
 
 export function isReadOnlyCommand(file: string, args: readonly string[]): boolean {

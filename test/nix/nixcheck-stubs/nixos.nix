@@ -1,6 +1,8 @@
 # NixOS option declarations Lifeboat sets that ../shared/nixcheck's stubs lack, with the names and
-# types of nixos-25.11 (services/networking/avahi-daemon.nix, virtualisation/qemu-vm.nix). Only
-# declarations: what these modules do with the values is not modelled.
+# types of nixos-25.11 (services/networking/avahi-daemon.nix, virtualisation/qemu-vm.nix,
+# system/activation/top-level.nix, system/boot/networkd.nix; avahi's are also in
+# ../nixpkgs-facts, checked by stub-check.nix). Only declarations: what these modules do with the
+# values is not modelled.
 { config, lib, ... }:
 let
   inherit (lib) mkOption types;
@@ -59,6 +61,75 @@ in
         type = types.ints.positive;
         default = 1;
       };
+      # qemu-vm.nix: the test VLANs (eth1…) and QEMU user-net port forwards (checks.kexec-boots).
+      vlans = mkOption {
+        type = types.listOf types.ints.unsigned;
+        default = [ 1 ];
+      };
+      forwardPorts = mkOption {
+        type = types.listOf (
+          types.submodule {
+            options = {
+              from = mkOption {
+                type = types.enum [
+                  "host"
+                  "guest"
+                ];
+                default = "host";
+              };
+              proto = mkOption {
+                type = types.enum [
+                  "tcp"
+                  "udp"
+                ];
+                default = "tcp";
+              };
+              host.address = mkOption {
+                type = types.str;
+                default = "";
+              };
+              host.port = mkOption { type = types.port; };
+              guest.address = mkOption {
+                type = types.str;
+                default = "";
+              };
+              guest.port = mkOption { type = types.port; };
+            };
+          }
+        );
+        default = [ ];
+      };
+    };
+
+    # system/activation/top-level.nix (listOf pathInStore in 25.11: store paths only).
+    system.extraDependencies = mkOption {
+      type = types.listOf types.pathInStore;
+      default = [ ];
+    };
+    # tasks/network-interfaces.nix, system/boot/networkd.nix: only what checks.kexec-boots' node sets;
+    # a network's many [Network]/[Route] settings are free-form here (real: typed submodules).
+    networking.useNetworkd = bool false;
+    systemd.network.networks = mkOption {
+      type = types.attrsOf (
+        types.submodule {
+          freeformType = types.attrsOf types.unspecified;
+          options = {
+            name = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+            };
+            address = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+            };
+            routes = mkOption {
+              type = types.listOf (types.attrsOf types.unspecified);
+              default = [ ];
+            };
+          };
+        }
+      );
+      default = { };
     };
   };
 }

@@ -5,6 +5,7 @@ final: prev:
 let
   stub = prev.nixcheckStub;
   lib = final.lib;
+  facts = lib.importJSON ../nixos/lifeboat-facts.json;
 in
 {
   dosfstools = stub "dosfstools-stub" { };
@@ -16,6 +17,8 @@ in
   curl = stub "curl-stub" { meta.mainProgram = "curl"; };
   jq = stub "jq-stub" { meta.mainProgram = "jq"; };
   nixos-enter = stub "nixos-enter-stub" { meta.mainProgram = "nixos-enter"; };
+  # pkgs/top-level/all-packages.nix: git without GUI, Perl/Python extras (the diagnosis runs `git log`).
+  gitMinimal = stub "git-minimal-stub" { meta.mainProgram = "git"; };
   # pkgs/by-name/ni/nixos-rebuild-ng: `withNgSuffix` decides the command name.
   nixos-rebuild-ng = final.callPackage (
     {
@@ -27,6 +30,69 @@ in
     stub "${exe}-stub" { meta.mainProgram = exe; }
   ) { };
   nixfmt-tree = stub "nixfmt-tree-stub" { meta.mainProgram = "treefmt"; };
+
+  # checks.iso-boots-*: QEMU as nixos/lib/qemu-common.nix uses it, OVMF (pkgs/applications/virtualization/OVMF:
+  # `firmware` and `variables` are paths of the fd files), linkFarm (trivial builders: list of
+  # { name; path; }).
+  qemu_test = stub "qemu-test-stub" { };
+  ipxe = stub "ipxe-stub" { };
+  OVMF = stub "OVMF-stub" { } // {
+    firmware = "${stub "OVMF-stub-fd" { }}/FV/OVMF_CODE.fd";
+    variables = "${stub "OVMF-stub-fd" { }}/FV/OVMF_VARS.fd";
+  };
+  linkFarm =
+    name: entries:
+    assert lib.assertMsg (builtins.isList entries && builtins.all (e: e ? name && e ? path) entries)
+      "linkFarm: entries must be a list of { name; path; }";
+    stub name { paths = map (e: e.path) entries; };
+
+  # pkgs/build-support/trivial-builders: runCommand name env buildCommand = a stdenv derivation of
+  # `env` with that buildCommand (so passthru and meta work as in nixpkgs, and check.sh's bash -n
+  # sees the script).
+  runCommand =
+    name: env: buildCommand:
+    final.stdenvNoCC.mkDerivation ({ inherit name buildCommand; } // env);
+
+  # packages.kexec: static kexec and ip for the tarball; iso/carry.nix: grep.
+  gnugrep = stub "gnugrep-stub" { };
+  gawk = stub "gawk-stub" { };
+  diffutils = stub "diffutils-stub" { };
+  grub2 = stub "grub-stub" { };
+  pkgsStatic = (prev.pkgsStatic or { }) // {
+    kexec-tools = stub "kexec-tools-static-stub" { };
+    iproute2 = stub "iproute2-static-stub" { };
+  };
+
+  # ZFS and the default kernel at the pin (facts: ../nixpkgs-facts/nixos-25.11.json `packages`).
+  # pkgs/os-specific/linux/zfs/generic.nix: the userland names the kernel module attribute of its
+  # series; the kernel module is meta.broken for kernels outside `kernelCompatible`.
+  zfs = stub "zfs-user-${facts.packages."zfs.version".value}" {
+    version = facts.packages."zfs.version".value;
+    kernelModuleAttribute = "zfs_2_3";
+  };
+  linuxPackages = final.linuxPackagesFor (
+    stub "linux-${facts.packages."linuxPackages.kernel.version".value}" {
+      version = facts.packages."linuxPackages.kernel.version".value;
+    }
+  );
+  # linuxKernel.packagesFor: a kernel's module set (only what the stubs need: zfs_2_3).
+  linuxPackagesFor =
+    kernel:
+    let
+      k = kernel // {
+        kernelOlder = v: builtins.compareVersions kernel.version v < 0;
+        kernelAtLeast = v: builtins.compareVersions kernel.version v >= 0;
+      };
+      zfs_2_3 = stub "zfs-kernel-${final.zfs.version}-${kernel.version}" {
+        meta.broken = !(k.kernelOlder facts.packages."zfs_2_3.kernelOlder".value);
+      };
+    in
+    {
+      kernel = k;
+      inherit zfs_2_3;
+      # The shared stub's name for the module, kept for projects that read it.
+      zfs = zfs_2_3;
+    };
 
   mkShell =
     {

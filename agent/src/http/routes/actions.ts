@@ -5,13 +5,10 @@ import {
   MountResult,
   PassphraseBody,
   PoolParam,
-  problemResponses,
   UnmountBody,
   UnmountResult,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
-
-const problems = problemResponses;
 
 export function registerActionRoutes(app: App, s: Services): void {
   app.post(
@@ -21,7 +18,7 @@ export function registerActionRoutes(app: App, s: Services): void {
         summary:
           "Import the installed system's pool and mount it under the root (read-only by default); a no-op when mounted",
         body: MountBody,
-        response: { 200: MountResult, ...problems },
+        response: { 200: MountResult },
       },
     },
     async (req) => s.mounts.mount(req.body),
@@ -34,7 +31,7 @@ export function registerActionRoutes(app: App, s: Services): void {
         summary:
           "Unmount everything under the root; with export, also zpool export (lets the server boot cleanly)",
         body: UnmountBody,
-        response: { 200: UnmountResult, ...problems },
+        response: { 200: UnmountResult },
       },
     },
     async (req) => s.mounts.unmount(req.body),
@@ -50,7 +47,6 @@ export function registerActionRoutes(app: App, s: Services): void {
         body: PassphraseBody,
         response: {
           200: Type.Object({ pool: Type.String(), loaded: Type.Array(Type.String()) }),
-          ...problems,
         },
       },
     },
@@ -67,7 +63,6 @@ export function registerActionRoutes(app: App, s: Services): void {
         body: PassphraseBody,
         response: {
           200: Type.Object({ device: Type.String(), mapper: Type.String(), alreadyOpen: Type.Boolean() }),
-          ...problems,
         },
       },
     },

@@ -10,12 +10,9 @@ import {
   Luks,
   MountPlan,
   PoolParam,
-  problemResponses,
   Status,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
-
-const problems = problemResponses;
 
 export function registerReadRoutes(app: App, s: Services): void {
   app.get(
@@ -24,7 +21,7 @@ export function registerReadRoutes(app: App, s: Services): void {
       schema: {
         summary: "Where the rescue stands: phase, what was found, what is mounted, warnings",
         querystring: Type.Object({ refresh: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-        response: { 200: Status, ...problems },
+        response: { 200: Status },
       },
     },
     async (req) => {
@@ -35,6 +32,7 @@ export function registerReadRoutes(app: App, s: Services): void {
         autoMount: s.autoMount(),
         urls: s.urls(),
         tls: s.tls,
+        detection: s.detection.age(d),
       });
     },
   );
@@ -46,7 +44,6 @@ export function registerReadRoutes(app: App, s: Services): void {
         summary: "Block devices (lsblk + blkid), EFI system partitions, LUKS containers",
         response: {
           200: Type.Object({ disks: Type.Array(BlockDevice), esps: Type.Array(Esp), luks: Type.Array(Luks) }),
-          ...problems,
         },
       },
     },
@@ -63,7 +60,6 @@ export function registerReadRoutes(app: App, s: Services): void {
         summary: "Pools that can be imported (zpool import listing) and pools that are imported",
         response: {
           200: Type.Object({ importable: Type.Array(ImportablePool), imported: Type.Array(ImportedPool) }),
-          ...problems,
         },
       },
     },
@@ -76,7 +72,7 @@ export function registerReadRoutes(app: App, s: Services): void {
       schema: {
         summary: "Datasets of an imported pool with mountpoint, canmount, encryption and key status",
         params: PoolParam,
-        response: { 200: Type.Object({ pool: Type.String(), datasets: Type.Array(Dataset) }), ...problems },
+        response: { 200: Type.Object({ pool: Type.String(), datasets: Type.Array(Dataset) }) },
       },
     },
     async (req) => {
@@ -108,7 +104,7 @@ export function registerReadRoutes(app: App, s: Services): void {
           },
           { additionalProperties: false },
         ),
-        response: { 200: MountPlan, ...problems },
+        response: { 200: MountPlan },
       },
     },
     async (req) =>

@@ -2,10 +2,8 @@ import { createHash } from "node:crypto";
 import { type TProperties, type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import type { JobEvent } from "../../app/jobs.js";
-import { problemResponses } from "../schemas.js";
 import type { App, Services } from "../server.js";
 
-const problems = problemResponses;
 const S = Type.String();
 const NS = Type.Union([S, Type.Null()]);
 const Obj = <T extends TProperties>(props: T) => Type.Object(props, { additionalProperties: false });
@@ -54,19 +52,27 @@ const EntryId = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9@%+=:,._-]{
 const Param = Type.String({ minLength: 1, maxLength: 256, pattern: "^[\\x21-\\x7e]+$" });
 
 /** Identity for the audit: which token (a short hash, never the token) from which address. */
-function whoOf(token: string, req: FastifyRequest): string {
-  return `tok-${createHash("sha256").update(token).digest("hex").slice(0, 8)}@${req.ip}`;
+function tokenId(token: string): string {
+  return `tok-${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
 }
 
 export function registerRescueRoutes(app: App, s: Services, token: string): void {
-  const who = (req: FastifyRequest) => whoOf(token, req);
+  const id = tokenId(token);
+  const who = (req: FastifyRequest) => `${id}@${req.ip}`;
 
   app.get(
     "/v1/generations",
     {
       schema: {
         summary: "System generations of the installed system (newest first)",
-        response: { 200: Type.Object({ generations: Type.Array(Generation), profile: NS }), ...problems },
+        response: {
+          200: Type.Object({
+            generations: Type.Array(Generation),
+            profile: NS,
+            /** What on the disk could not be read safely (closure files, boot entries). */
+            warnings: Type.Array(S),
+          }),
+        },
       },
     },
     async () => s.boot.generations(),
@@ -86,7 +92,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
             entries: Type.Array(BootEntry),
             notes: Type.Array(S),
           }),
-          ...problems,
         },
       },
     },
@@ -106,7 +111,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         response: {
           200: Changed(Type.Object({ loader: S, default: S, previous: NS, backup: S })),
           202: Type.Object({ job: Job }),
-          ...problems,
         },
       },
     },
@@ -137,7 +141,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
               backup: S,
             }),
           ),
-          ...problems,
         },
       },
     },
@@ -152,7 +155,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         params: EntryId,
         response: {
           200: Changed(Type.Object({ entry: S, restored: Type.Boolean(), options: Type.Array(S) })),
-          ...problems,
         },
       },
     },
@@ -172,7 +174,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
             files: Type.Array(Type.Object({ path: S, size: Type.Integer() })),
             skipped: Type.Array(S),
           }),
-          ...problems,
         },
       },
     },
@@ -184,7 +185,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
     {
       schema: {
         summary: "Read one file of /etc/nixos (ETag for a later PUT)",
-        response: { 200: Type.Object({ path: S, content: S, etag: S, size: Type.Integer() }), ...problems },
+        response: { 200: Type.Object({ path: S, content: S, etag: S, size: Type.Integer() }) },
       },
     },
     async (req, reply) => {
@@ -201,7 +202,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         summary: "Write one file of /etc/nixos: If-Match required, backup kept, snapshot first",
         headers: Type.Object({ "if-match": Type.Optional(Type.String({ maxLength: 200 })) }),
         body: Obj({ content: Type.String({ maxLength: 1024 * 1024 }) }),
-        response: { 200: Changed(Type.Object({ path: S, etag: S, backup: NS })), ...problems },
+        response: { 200: Changed(Type.Object({ path: S, etag: S, backup: NS })) },
       },
       bodyLimit: 2 * 1024 * 1024,
     },
@@ -227,7 +228,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
           flake: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
           extraArgs: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 16 })),
         }),
-        response: { 202: Type.Object({ job: Job }), ...problems },
+        response: { 202: Type.Object({ job: Job }) },
       },
     },
     async (req, reply) => reply.code(202).send({ job: await s.rebuild.start(req.body, who(req)) }),
@@ -238,14 +239,20 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
     {
       schema: {
         summary: "Jobs, newest first",
-        response: { 200: Type.Object({ jobs: Type.Array(Job) }), ...problems },
+        response: {
+          200: Type.Object({
+            jobs: Type.Array(Job),
+            /** Job records on the rescued system that were skipped (unreadable, not job records). */
+            warnings: Type.Array(S),
+          }),
+        },
       },
     },
-    async () => ({ jobs: await s.jobs.listAll() }),
+    async () => s.jobs.listAll(),
   );
   app.get(
     "/v1/jobs/:id",
-    { schema: { summary: "One job", params: JobId, response: { 200: Job, ...problems } } },
+    { schema: { summary: "One job", params: JobId, response: { 200: Job } } },
     async (req) => s.jobs.get(req.params.id),
   );
   app.post(
@@ -254,7 +261,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
       schema: {
         summary: "Cancel a running job (SIGTERM, then SIGKILL)",
         params: JobId,
-        response: { 200: Job, ...problems },
+        response: { 200: Job },
       },
     },
     async (req) => s.jobs.cancel(req.params.id),
@@ -312,7 +319,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
           200: Type.Object({
             boots: Type.Array(Type.Object({ index: Type.Integer(), bootId: S, first: NS, last: NS })),
           }),
-          ...problems,
         },
       },
     },
@@ -349,8 +355,9 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
               }),
             ),
             nextCursor: NS,
+            /** Fewer entries than asked: the output hit the byte cap or held unreadable entries. */
+            truncated: Type.Boolean(),
           }),
-          ...problems,
         },
       },
     },
@@ -363,7 +370,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
     {
       schema: {
         summary: "Snapshots of the root pool",
-        response: { 200: Type.Object({ pool: S, snapshots: Type.Array(Snapshot) }), ...problems },
+        response: { 200: Type.Object({ pool: S, snapshots: Type.Array(Snapshot) }) },
       },
     },
     async () => s.snapshots.list(),
@@ -374,7 +381,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
       schema: {
         summary: "Take a recursive snapshot of the root pool now",
         body: Obj({}),
-        response: { 200: Type.Object({ snapshot: NS }), ...problems },
+        response: { 200: Type.Object({ snapshot: NS }) },
       },
     },
     async (req) => s.snapshots.create(who(req)),
@@ -386,7 +393,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         summary: "Roll every dataset back to a snapshot (destructive: confirm must equal the snapshot name)",
         params: Type.Object({ name: Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,200}$" }) }),
         body: Obj({ confirm: Type.Optional(Type.String({ maxLength: 200 })) }),
-        response: { 200: Type.Object({ snapshot: S, rolledBack: Type.Array(S) }), ...problems },
+        response: { 200: Type.Object({ snapshot: S, rolledBack: Type.Array(S) }) },
       },
     },
     async (req) => s.snapshots.rollback(req.params.name, req.body.confirm, who(req)),
@@ -399,7 +406,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
       schema: {
         summary: "Unmount everything and export the pools (refused while a job runs)",
         body: Obj({}),
-        response: { 200: Released, ...problems },
+        response: { 200: Released },
       },
     },
     async (req) => s.power.export(who(req)),
@@ -412,7 +419,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         body: Obj({ export: Type.Optional(Type.Literal(true)) }),
         response: {
           200: Type.Object({ rebooting: Type.Boolean(), unmounted: Type.Array(S), exported: Type.Array(S) }),
-          ...problems,
         },
       },
     },
@@ -437,7 +443,6 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
               }),
             ),
           }),
-          ...problems,
         },
       },
     },

@@ -1,4 +1,9 @@
-import { LifeboatError } from "./errors.js";
+/**
+ * The string-level model of resolving a path inside a root (the agent's old resolver, kept as a
+ * test oracle): the planner fuzz compares what the kernel really resolves with it. The agent
+ * itself resolves through system/rootfs.ts (descriptors) and system/mounttarget.ts (O_PATH).
+ */
+import { LifeboatError } from "../../agent/src/core/errors.js";
 
 /** How the resolver looks at one path component (injected, so the algorithm stays pure). */
 export interface LinkReader {

@@ -1,0 +1,87 @@
+import { table } from "./format.js";
+import { ClientError, type Connection } from "./http.js";
+
+interface Proposal {
+  id: string;
+  kind: string;
+  title: string;
+  why: string;
+  basis: string;
+  caution: string | null;
+  evidence: { kind: string; ref: string; detail: string }[];
+  requests: { method: string; path: string; body?: Record<string, unknown> }[];
+  config?: { path: string; line: number };
+}
+interface Diagnosis {
+  summary: string;
+  sentence: string;
+  generations: { number: number; date: string | null; status: string; words: string }[];
+  changes: unknown;
+  proposals: Proposal[];
+  notes: string[];
+}
+
+export interface DiagnoseIO {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  confirm: (q: string) => Promise<boolean>;
+}
+
+const req = (r: Proposal["requests"][number]) =>
+  `${r.method} ${r.path}${r.body ? ` ${JSON.stringify(r.body)}` : ""}`;
+
+/**
+ * `lifeboat client diagnose [--apply N] [--json] [--yes]`: the diagnosis, and (with --apply) the
+ * requests of proposal N after showing them and asking.
+ */
+export async function diagnoseCommand(
+  c: Connection,
+  io: DiagnoseIO,
+  opts: { json: boolean; yes: boolean; apply: string | undefined },
+): Promise<number> {
+  const d = await c.json<Diagnosis>("GET", "/v1/diagnosis");
+  if (opts.apply === undefined) {
+    if (opts.json) {
+      io.out(`${JSON.stringify(d, null, 2)}\n`);
+      return 0;
+    }
+    io.out(`${d.summary}\n\n`);
+    io.out(
+      table(
+        ["GEN", "DATE", "STATUS", ""],
+        d.generations.map((g) => [String(g.number), (g.date ?? "").slice(0, 10), g.status, g.words]),
+      ),
+    );
+    if (d.proposals.length) io.out("\nProposed (nothing runs until you confirm: diagnose --apply N):\n");
+    for (const [i, p] of d.proposals.entries()) {
+      io.out(`  ${i + 1}. ${p.title}${p.basis === "guess" ? " (a guess: no journal evidence)" : ""}\n`);
+      io.out(`     why: ${p.why}\n`);
+      for (const r of p.requests) io.out(`     ${req(r)}\n`);
+      if (p.config)
+        io.out(`     then: lifeboat client config edit ${p.config.path}   (line ${p.config.line})\n`);
+      for (const e of p.evidence.slice(0, 3)) io.out(`     evidence: ${e.detail} [${e.kind} ${e.ref}]\n`);
+    }
+    for (const n of d.notes) io.out(`note: ${n}\n`);
+    return 0;
+  }
+  const n = Number(opts.apply);
+  const p = d.proposals[n - 1];
+  if (!Number.isInteger(n) || !p)
+    throw new ClientError(`--apply takes a proposal number (1–${d.proposals.length})`, 0, "usage");
+  if (p.kind === "open-config") {
+    io.err(
+      `Nothing to apply: run  lifeboat client config edit ${p.config?.path ?? ""}  (line ${p.config?.line ?? "?"})\n`,
+    );
+    return 0;
+  }
+  io.err(`${p.title}\n  why: ${p.why}\n${p.caution ? `  caution: ${p.caution}\n` : ""}`);
+  for (const r of p.requests) io.err(`  ${req(r)}\n`);
+  if (!opts.yes && !(await io.confirm("Send these requests?"))) {
+    io.err("Nothing done (answer y to proceed, or pass --yes).\n");
+    return 1;
+  }
+  const results: unknown[] = [];
+  for (const r of p.requests) results.push(await c.json(r.method, r.path, r.body ?? {}));
+  io.out(opts.json ? `${JSON.stringify(results, null, 2)}\n` : `done: ${p.title}\n`);
+  return 0;
+}

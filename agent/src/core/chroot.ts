@@ -1,0 +1,102 @@
+/**
+ * Commands that run INSIDE the installed system, through `nixos-enter` (pure: builds argv, runs nothing).
+ *
+ * What the real `nixos-enter` does (nixpkgs pkgs/by-name/ni/nixos-enter/nixos-enter.sh, nixos-25.11;
+ * modelled by test/vm/guest/nixos-enter.sh): it re-executes itself in private mount/PID namespaces,
+ * bind-mounts /dev and /sys into the root, binds the rescue side's /etc/resolv.conf over the target's
+ * (following a symlink), runs the target's `$system/activate` (with IN_NIXOS_ENTER=1) and
+ * `systemd-tmpfiles --create --remove -E`, then `exec chroot "$root" "${command[@]}"` with the
+ * CALLER's environment. So a bare `nixos-rebuild` is looked up in the rescue side's PATH — store paths
+ * the installed system does not have — and exits 127. `-c CMD` is `$system/sw/bin/bash -c CMD`: not a
+ * login shell either, so it has the same PATH problem.
+ *
+ * Here the command runs under the installed system's own shell with the environment its own login
+ * shells get: PATH first set to the system profile's tools (so something works even without a
+ * readable /etc/profile), then /etc/profile (NixOS: set-environment: PATH with /run/current-system/sw/bin
+ * and /run/wrappers/bin, NIX_PATH with nixos-config for channel-based systems, LOCALE_ARCHIVE). The
+ * shell program is a constant; the command and its arguments are passed as positional parameters
+ * (`exec "$@"`), never interpolated into shell text.
+ */
+
+/** The installed system's profile, as nixos-enter's default `--system`. */
+export const SYSTEM_PROFILE = "/nix/var/nix/profiles/system";
+
+/** POSIX sh of the installed system (bash's `sh` in its system-path). */
+export const TARGET_SHELL = `${SYSTEM_PROFILE}/sw/bin/sh`;
+
+/**
+ * Constant program for TARGET_SHELL. The `__…_DONE` guards are unset because the agent's own
+ * environment may come from a NixOS login shell on the rescue side, which would make the target's
+ * /etc/profile return early without setting its PATH and NIX_PATH.
+ */
+export const TARGET_SHELL_PROGRAM = [
+  "unset __ETC_PROFILE_DONE __NIXOS_SET_ENVIRONMENT_DONE",
+  `PATH=/run/wrappers/bin:${SYSTEM_PROFILE}/sw/bin`,
+  "export PATH",
+  "if [ -r /etc/profile ]; then . /etc/profile; fi",
+  'exec "$@"',
+].join("; ");
+
+/** `$0` of that shell: shows up in its error messages. */
+export const TARGET_SHELL_NAME = "lifeboat-in-target";
+
+/** The command the agent runs on the rescue side: nixos-enter, from the agent's PATH. */
+export const NIXOS_ENTER = "nixos-enter";
+
+export interface Command {
+  file: string;
+  args: string[];
+}
+
+function assertAbsolute(root: string): void {
+  if (!root.startsWith("/") || root.includes("\0") || root.split("/").includes(".."))
+    throw new Error(`not an absolute root: ${JSON.stringify(root)}`);
+}
+
+/**
+ * argv that runs `command` (argv[0] resolved inside the installed system) in the system mounted at
+ * `root`, the way an operator would after `nixos-enter --root <root>`.
+ */
+export function inTarget(root: string, command: readonly string[]): Command {
+  assertAbsolute(root);
+  if (command.length === 0 || command[0] === "") throw new Error("empty command");
+  if (command.some((a) => a.includes("\0"))) throw new Error("NUL in an argument");
+  return {
+    file: NIXOS_ENTER,
+    args: ["--root", root, "--", TARGET_SHELL, "-c", TARGET_SHELL_PROGRAM, TARGET_SHELL_NAME, ...command],
+  };
+}
+
+export interface RebuildOptions {
+  action: "boot" | "build";
+  flake?: string;
+  extraArgs?: readonly string[];
+}
+
+/**
+ * `nixos-rebuild` of the installed system. Nix's build sandbox needs namespaces and mounts the
+ * chroot of a live system does not provide: `--option sandbox false`.
+ */
+export function rebuildCommand(o: RebuildOptions): string[] {
+  return [
+    "nixos-rebuild",
+    o.action,
+    "--option",
+    "sandbox",
+    "false",
+    ...(o.flake ? ["--flake", o.flake] : []),
+    ...(o.extraArgs ?? []),
+  ];
+}
+
+/** Make generation `n` the system profile's current one, then install its boot entries. */
+export function profileSwitchCommands(generation: number): {
+  switchProfile: string[];
+  installBoot: string[];
+} {
+  if (!Number.isSafeInteger(generation) || generation < 1) throw new Error(`bad generation ${generation}`);
+  return {
+    switchProfile: ["nix-env", "-p", SYSTEM_PROFILE, "--switch-generation", String(generation)],
+    installBoot: [`${SYSTEM_PROFILE}/bin/switch-to-configuration`, "boot"],
+  };
+}

@@ -1,0 +1,139 @@
+import { type TSchema, Type } from "@sinclair/typebox";
+import { problemResponses } from "../schemas.js";
+import type { App, Services } from "../server.js";
+
+const S = Type.String();
+const NS = Type.Union([S, Type.Null()]);
+const NI = Type.Union([Type.Integer(), Type.Null()]);
+const Strings = Type.Array(S);
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+const Evidence = Type.Object({
+  kind: Type.Union(
+    ["journal", "file", "store-path", "snapshot", "git", "boot-entry"].map((k) => Type.Literal(k)),
+  ),
+  ref: S,
+  detail: S,
+});
+
+const Journal = Type.Object({
+  state: Type.Union(["ok", "missing", "volatile", "unreadable", "empty"].map((k) => Type.Literal(k))),
+  dir: NS,
+  detail: NS,
+  bootsTotal: Type.Integer(),
+  bootsExamined: Type.Integer(),
+  firstEntry: NS,
+});
+
+const Boot = Type.Object({
+  bootId: S,
+  index: Type.Integer(),
+  first: NS,
+  last: NS,
+  generation: NI,
+  toplevel: NS,
+  cmdline: NS,
+  reached: Type.Union([Type.Literal("multi-user"), Type.Literal("stage-2")]),
+  ended: Type.Union([Type.Literal("shutdown"), Type.Literal("abrupt")]),
+  failedUnits: Type.Array(Type.Object({ unit: S, message: S, count: Type.Integer() })),
+  kernelErrors: Strings,
+  evidence: Type.Array(Evidence),
+});
+
+const Generation = Type.Object({
+  number: Type.Integer(),
+  date: NS,
+  status: Type.Union(
+    ["booted", "failed", "no-boot", "before-journal", "unknown"].map((k) => Type.Literal(k)),
+  ),
+  closurePresent: Type.Boolean(),
+  current: Type.Boolean(),
+  bootDefault: Type.Boolean(),
+  boots: Strings,
+  lastBoot: NS,
+  words: S,
+});
+
+const Versions = Type.Object({ pname: S, versions: Strings });
+const Changes = Type.Object({
+  from: Type.Integer(),
+  to: Type.Integer(),
+  kernel: Nullable(Type.Object({ before: NS, after: NS })),
+  kernelParams: Type.Object({ added: Strings, removed: Strings }),
+  initrd: Type.Object({
+    loadedAdded: Strings,
+    loadedRemoved: Strings,
+    modulesAdded: Strings,
+    modulesRemoved: Strings,
+    notes: Strings,
+  }),
+  units: Nullable(
+    Type.Object({
+      added: Strings,
+      removed: Strings,
+      changed: Type.Array(Type.Object({ unit: S, before: S, after: S })),
+    }),
+  ),
+  packages: Nullable(
+    Type.Object({
+      method: S,
+      added: Type.Array(Versions),
+      removed: Type.Array(Versions),
+      changed: Type.Array(Type.Object({ pname: S, before: Strings, after: Strings })),
+    }),
+  ),
+  commits: Type.Array(Type.Object({ hash: S, date: S, author: S, subject: S })),
+  configChanges: Type.Array(Type.Object({ file: S, line: Type.Integer(), added: Strings })),
+  evidence: Type.Array(Evidence),
+  notes: Strings,
+});
+
+const Proposal = Type.Object({
+  id: S,
+  kind: Type.Union(
+    ["loader-default", "kernel-param", "snapshot-rollback", "open-config"].map((k) => Type.Literal(k)),
+  ),
+  title: S,
+  why: S,
+  basis: Type.Union([Type.Literal("evidence"), Type.Literal("guess")]),
+  needsReadWrite: Type.Boolean(),
+  caution: NS,
+  evidence: Type.Array(Evidence),
+  requests: Type.Array(
+    Type.Object({
+      method: Type.Union([Type.Literal("GET"), Type.Literal("POST")]),
+      path: S,
+      body: Type.Optional(Type.Record(S, Type.Unknown())),
+    }),
+  ),
+  config: Type.Optional(Type.Object({ path: S, line: Type.Integer() })),
+});
+
+export const DiagnosisSchema = Type.Object({
+  summary: S,
+  sentence: S,
+  journal: Journal,
+  lastGood: NI,
+  firstBad: NI,
+  bad: Type.Array(Type.Integer()),
+  gone: Type.Array(Type.Object({ generation: NI, toplevel: S, detail: S })),
+  boots: Type.Array(Boot),
+  generations: Type.Array(Generation),
+  changes: Nullable(Changes),
+  proposals: Type.Array(Proposal),
+  notes: Strings,
+});
+
+export function registerDiagnosisRoutes(app: App, s: Services): void {
+  app.get(
+    "/v1/diagnosis",
+    {
+      schema: {
+        summary:
+          "Which generation last booted and how far later ones got, what changed since, and the fixes that fit (nothing runs)",
+        response: { 200: DiagnosisSchema, ...problemResponses },
+      },
+    },
+    async () => s.diagnosis.diagnose(),
+  );
+}

@@ -1,0 +1,81 @@
+import type { Api } from "../api.js";
+import { type Child, h } from "../dom.js";
+
+export interface Status {
+  version: string;
+  phase: string;
+  summary: string;
+  root: string;
+  zfs: { available: boolean; version: string | null; reason: string | null };
+  mounted: {
+    pool: string | null;
+    source: string;
+    readonly: boolean;
+    mounts: { source: string; target: string; fstype: string }[];
+  } | null;
+  candidates: {
+    id: string;
+    kind: string;
+    pool?: string;
+    device?: string;
+    state?: string;
+    reasons: string[];
+    disks: string[];
+  }[];
+  pools: { importable: string[]; imported: string[] };
+  esps: string[];
+  luks: { device: string; name: string; opened: string | null }[];
+  locked: string[];
+  warnings: string[];
+  busy: { name: string; since: string } | null;
+  autoMount: { mode: string; state: string; detail: string | null };
+  urls: string[];
+  tls?: { fingerprint: string } | null;
+}
+
+export interface ViewContext {
+  api: Api;
+  main: HTMLElement;
+  signal: AbortSignal;
+  confirm: (o: { title: string; body: Child[]; ok: string; danger?: boolean }) => Promise<boolean>;
+  notice: (text: string | null, kind?: "error" | "info") => void;
+  error: (err: unknown) => void;
+  refreshPhase: () => Promise<Status | null>;
+  go: (view: string) => void;
+  rerender: () => void;
+}
+
+export const PHASE_WORDS: Record<string, [string, string]> = {
+  "nothing-found": ["Nothing found", "bad"],
+  found: ["Found, not mounted", "warn"],
+  imported: ["Pool imported, not mounted", "warn"],
+  locked: ["Locked: needs a passphrase", "warn"],
+  "mounted-ro": ["Mounted read-only", "ok"],
+  "mounted-rw": ["Mounted read-write", "ok"],
+};
+
+/** Runs an action from a button: disables it meanwhile, reports errors in plain words. */
+export async function act(
+  ctx: ViewContext,
+  button: HTMLButtonElement | null,
+  fn: () => Promise<void>,
+): Promise<void> {
+  if (button) button.disabled = true;
+  ctx.notice(null);
+  try {
+    await fn();
+  } catch (err) {
+    ctx.error(err);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+export const btn = (label: string, onclick: (e: Event) => void, cls = "", id?: string) =>
+  h("button", { type: "button", class: cls, onclick, id }, label);
+
+export function warnings(list: string[]): Child {
+  return list.length
+    ? h("ul", { class: "warnings", "aria-label": "Warnings" }, ...list.map((w) => h("li", {}, w)))
+    : null;
+}

@@ -1,0 +1,632 @@
+# Evaluation-only tests of the modules and the agent package (moved here from iso/: tests are not
+# product code), in the nixcheck convention:
+#   { lib, nixcheck }: { tests = <lib.runTests cases>; expectFailure = { name = { expr; message; }; }; }
+# nixcheck = { nixosSystem; pkgsFor = { overlays ? [ ] }: pkgs; }.
+#
+# Two runners use this file:
+#  - flake.nix's checks.<system>.module-eval runs `tests` against the REAL nixpkgs/NixOS of the pin;
+#  - test/nix (npm test) runs `tests` and `expectFailure` with ../shared/nixcheck (real nixpkgs lib,
+#    stub packages and NixOS options, and the installer chain recorded in ./nixpkgs-facts), where
+#    nothing can be fetched or built.
+# So the tests only read values both worlds define the same way.
+{ lib, nixcheck }:
+let
+  system = "x86_64-linux";
+  version = (lib.importJSON ../../package.json).version;
+
+  eval =
+    modules:
+    (nixcheck.nixosSystem {
+      modules = [ { nixpkgs.hostPlatform = system; } ] ++ modules;
+    }).config;
+
+  service = extra: eval [
+    ../../iso/service.nix
+    extra
+  ];
+  enabled =
+    extra:
+    eval [
+      ../../iso/service.nix
+      { services.lifeboat.enable = true; }
+      extra
+    ];
+  unit = cfg: cfg.systemd.services.lifeboat;
+
+  iso = eval [ ../../iso/image.nix ];
+  netboot = eval [ ../../iso/netboot.nix ];
+  # A server with the rescue entry (nixosModules.default), systemd-boot or GRUB.
+  server =
+    extra:
+    eval [
+      ../../iso/service.nix
+      { services.lifeboat.rescueEntry.enable = true; }
+      extra
+    ];
+  sdbootServer = server {
+    boot.loader.systemd-boot = {
+      enable = true;
+      configurationLimit = 5;
+    };
+    boot.loader.grub.enable = false;
+  };
+  netbootWith = extra: eval [
+    ../../iso/netboot.nix
+    extra
+  ];
+  isoWith = extra: eval [
+    ../../iso/image.nix
+    extra
+  ];
+
+  pkgs = nixcheck.pkgsFor { };
+  agent = pkgs.callPackage ../../iso/package.nix { };
+
+  # Store-path strings carry context, which builtins.match (under lib.hasInfix) refuses.
+  plain = builtins.unsafeDiscardStringContext;
+
+  # Forces a whole value, so that type errors inside it surface (for expectFailure).
+  force = v: builtins.deepSeq v v;
+in
+{
+  tests = {
+    # ---- services.lifeboat
+    testServiceOnlyWhenEnabled = {
+      expr = (service { }).systemd.services ? lifeboat;
+      expected = false;
+    };
+    testServiceUnit =
+      let
+        u = unit (enabled { });
+      in
+      {
+        expr = {
+          inherit (u) wantedBy;
+          # No wait for network-online.target (a server without a link shows its token at once).
+          waitsForNetwork = lib.elem "network-online.target" (u.after ++ u.wants ++ u.requires);
+          # Restarts never give up.
+          startLimit = u.unitConfig.StartLimitIntervalSec;
+          inherit (u.serviceConfig)
+            Restart
+            User
+            RuntimeDirectory
+            RuntimeDirectoryMode
+            RuntimeDirectoryPreserve
+            StandardOutput
+            ;
+          # PATH comes from the package's wrapper only.
+          pathFromUnit = u.path == [ ] && !(u.environment ? PATH);
+        };
+        expected = {
+          wantedBy = [ "multi-user.target" ];
+          waitsForNetwork = false;
+          startLimit = 0;
+          Restart = "always";
+          User = "root";
+          RuntimeDirectory = "lifeboat";
+          RuntimeDirectoryMode = "0700";
+          RuntimeDirectoryPreserve = "yes";
+          StandardOutput = "journal";
+          pathFromUnit = true;
+        };
+      };
+    testBannerDoesNotWaitForNetwork =
+      let
+        b = iso.systemd.services.lifeboat-banner;
+      in
+      {
+        expr = lib.elem "network-online.target" (b.after ++ b.wants ++ b.requires);
+        expected = false;
+      };
+    testServiceRunsThePackage =
+      let
+        cfg = enabled { };
+      in
+      {
+        expr = (unit cfg).serviceConfig.ExecStart;
+        expected = "${cfg.services.lifeboat.package}/bin/lifeboat";
+      };
+    testServiceDefaultsInEnvironment = {
+      expr = lib.getAttrs [
+        "LIFEBOAT_LISTEN"
+        "LIFEBOAT_ROOT"
+        "LIFEBOAT_TOKEN_FILE"
+        "LIFEBOAT_AUTO_MOUNT"
+        "LIFEBOAT_LOG_LEVEL"
+      ] (unit (enabled { })).environment;
+      expected = {
+        LIFEBOAT_LISTEN = "[::]:8080";
+        LIFEBOAT_ROOT = "/mnt";
+        LIFEBOAT_TOKEN_FILE = "/run/lifeboat/token";
+        LIFEBOAT_AUTO_MOUNT = "off";
+        LIFEBOAT_LOG_LEVEL = "info";
+      };
+    };
+    testServiceSettingsInEnvironment = {
+      expr =
+        lib.getAttrs
+          [
+            "LIFEBOAT_LISTEN"
+            "LIFEBOAT_ROOT"
+            "LIFEBOAT_TOKEN_FILE"
+            "LIFEBOAT_AUTO_MOUNT"
+            "LIFEBOAT_LOG_LEVEL"
+          ]
+          (
+            unit (enabled {
+              services.lifeboat = {
+                enable = true;
+                listen = "0.0.0.0";
+                port = 9000;
+                root = "/rescue";
+                tokenFile = "/etc/lifeboat/token";
+                autoMount = "readwrite";
+                logLevel = "debug";
+              };
+            })
+          ).environment;
+      expected = {
+        LIFEBOAT_LISTEN = "0.0.0.0:9000";
+        LIFEBOAT_ROOT = "/rescue";
+        LIFEBOAT_TOKEN_FILE = "/etc/lifeboat/token";
+        LIFEBOAT_AUTO_MOUNT = "readwrite";
+        LIFEBOAT_LOG_LEVEL = "debug";
+      };
+    };
+    testTlsOffByDefault = {
+      expr = (unit (enabled { })).environment.LIFEBOAT_TLS;
+      expected = "off";
+    };
+    testTlsOn = {
+      expr =
+        (unit (enabled {
+          services.lifeboat.tls = true;
+        })).environment.LIFEBOAT_TLS;
+      expected = "on";
+    };
+    testFirewallClosedByDefault = {
+      expr = lib.elem 8080 (enabled { }).networking.firewall.allowedTCPPorts;
+      expected = false;
+    };
+    testOpenFirewall = {
+      expr =
+        lib.elem 9000
+          (enabled {
+            services.lifeboat = {
+              enable = true;
+              port = 9000;
+              openFirewall = true;
+            };
+          }).networking.firewall.allowedTCPPorts;
+      expected = true;
+    };
+    testPackageOnSystemPath =
+      let
+        cfg = enabled { };
+      in
+      {
+        expr = lib.elem cfg.services.lifeboat.package.outPath (
+          map (p: p.outPath) cfg.environment.systemPackages
+        );
+        expected = true;
+      };
+    # The zfs userland on the agent's PATH is the one whose kernel module the system loads.
+    testPackageUsesBootZfs =
+      let
+        cfg = enabled { };
+      in
+      {
+        expr = lib.elem cfg.boot.zfs.package.outPath (
+          map (p: p.outPath) cfg.services.lifeboat.package.runtimeTools
+        );
+        expected = true;
+      };
+    testWarnsWithoutZfs = {
+      expr = lib.any (lib.hasInfix "without ZFS support") (enabled { }).warnings;
+      expected = true;
+    };
+
+    # ---- the agent package
+    testAgentVersionFromPackageJson = {
+      expr = agent.version;
+      expected = version;
+    };
+    testAgentMainProgram = {
+      expr = agent.meta.mainProgram;
+      expected = "lifeboat";
+    };
+    testAgentWrapperSetsPath = {
+      expr =
+        let
+          install = plain agent.installPhase;
+          has = s: lib.hasInfix (plain s) install;
+        in
+        {
+          setsPath = has "--set PATH ${lib.makeBinPath agent.runtimeTools}";
+          node = has (lib.getExe agent.nodejs);
+          zfsOnPath = has "${lib.getBin pkgs.zfs}/bin";
+          nixosEnterOnPath = has "${lib.getBin pkgs.nixos-enter}/bin";
+        };
+      expected = {
+        setsPath = true;
+        node = true;
+        zfsOnPath = true;
+        nixosEnterOnPath = true;
+      };
+    };
+    # Every command of iso/agent-commands.json (= the commands in agent/src, test/nix checks that)
+    # is provided by a package whose bin/ is on the wrapper's PATH.
+    testAgentCommandsOnPath =
+      let
+        list = lib.importJSON ../../iso/agent-commands.json;
+        path = plain (lib.makeBinPath agent.runtimeTools);
+        onPath = cmd: lib.hasInfix (plain "${lib.getBin agent.commands.${cmd}}/bin") path;
+      in
+      {
+        expr = lib.filter (cmd: !(onPath cmd)) (
+          lib.attrNames list.commands ++ lib.attrNames (removeAttrs list.helpers [ "about" ])
+        );
+        expected = [ ];
+      };
+    testAgentRuntimeTools = {
+      # exactly the packages iso/agent-commands.json names; change it only with the README list
+      expr = map (p: p.pname or p.name) agent.runtimeTools;
+      expected = map (p: p.pname or p.name) [
+        pkgs.util-linux
+        pkgs.cryptsetup
+        pkgs.gitMinimal
+        pkgs.coreutils
+        pkgs.systemd
+        pkgs.nixos-enter
+        pkgs.zfs
+      ];
+    };
+
+    # ---- the ISO configuration
+    testIsoFileName = {
+      expr = iso.image.baseName;
+      expected = "lifeboat-${version}-x86_64-linux";
+    };
+    testIsoVolumeId = {
+      expr = iso.isoImage.volumeID;
+      expected = "lifeboat-${version}";
+    };
+    testIsoZfs = {
+      expr = {
+        zfs = iso.boot.supportedFilesystems.zfs;
+        hostIdSet = iso.networking.hostId != null;
+        notTheInstallerHostId = iso.networking.hostId != "8425e349";
+      };
+      expected = {
+        zfs = true;
+        hostIdSet = true;
+        notTheInstallerHostId = true;
+      };
+    };
+    # A user's ordinary definition wins over the ISO's (and over the installer's mkDefault).
+    testIsoHostIdOverridable = {
+      expr = (isoWith { networking.hostId = "deadbeef"; }).networking.hostId;
+      expected = "deadbeef";
+    };
+    testIsoHostIdOverridableWholeSystem = {
+      expr = lib.hasPrefix "/nix/store/" (isoWith { networking.hostId = "deadbeef"; }).system.build.toplevel.drvPath;
+      expected = true;
+    };
+    # DHCP comes from the installer's NetworkManager, not from useDHCP (which it sets to false).
+    testIsoNetworkManagerDoesDhcp = {
+      expr = {
+        inherit (iso.networking) useDHCP;
+        nm = iso.networking.networkmanager.enable;
+      };
+      expected = {
+        useDHCP = false;
+        nm = true;
+      };
+    };
+    testIsoAgent = {
+      expr = {
+        inherit (iso.services.lifeboat) enable autoMount openFirewall;
+        port8080Open = lib.elem 8080 iso.networking.firewall.allowedTCPPorts;
+        env = (unit iso).environment.LIFEBOAT_AUTO_MOUNT;
+      };
+      expected = {
+        enable = true;
+        autoMount = "readonly";
+        openFirewall = true;
+        port8080Open = true;
+        env = "readonly";
+      };
+    };
+    testIsoMdns = {
+      expr = {
+        inherit (iso.networking) hostName;
+        inherit (iso.services.avahi) enable;
+        publish = {
+          inherit (iso.services.avahi.publish) enable addresses;
+        };
+        httpService = lib.hasInfix "<type>_http._tcp</type>" (plain iso.services.avahi.extraServiceFiles.lifeboat);
+        port = lib.hasInfix "<port>8080</port>" (plain iso.services.avahi.extraServiceFiles.lifeboat);
+      };
+      expected = {
+        hostName = "lifeboat";
+        enable = true;
+        publish = {
+          enable = true;
+          addresses = true;
+        };
+        httpService = true;
+        port = true;
+      };
+    };
+    testIsoMdnsFollowsPort = {
+      expr = lib.hasInfix "<port>9000</port>" (
+        plain (isoWith { services.lifeboat.port = 9000; }).services.avahi.extraServiceFiles.lifeboat
+      );
+      expected = true;
+    };
+    testIsoConsoleBanner = {
+      expr = {
+        timer = iso.systemd.timers ? lifeboat-banner;
+        oneshot = iso.systemd.services.lifeboat-banner.serviceConfig.Type;
+        args = lib.hasSuffix " /run/lifeboat/token 8080" (plain iso.systemd.services.lifeboat-banner.serviceConfig.ExecStart);
+        helpLine = lib.hasInfix "http://lifeboat.local:8080/" (plain iso.services.getty.helpLine);
+      };
+      expected = {
+        timer = true;
+        oneshot = "oneshot";
+        args = true;
+        helpLine = true;
+      };
+    };
+    testIsoSsh = {
+      expr = {
+        inherit (iso.services.openssh) enable;
+        inherit (iso.services.openssh.settings) PermitRootLogin;
+      };
+      expected = {
+        enable = true;
+        PermitRootLogin = "yes";
+      };
+    };
+    testIsoWithoutDocs = {
+      expr = {
+        inherit (iso.documentation) enable;
+        man = iso.documentation.man.enable;
+        nixos = iso.documentation.nixos.enable;
+      };
+      expected = {
+        enable = false;
+        man = false;
+        nixos = false;
+      };
+    };
+    # ---- netboot (packages.netboot) and the kexec tarball (packages.kexec): the same rescue system
+    testNetbootIsTheRescueSystem = {
+      expr = {
+        toplevel = lib.hasPrefix "/nix/store/" netboot.system.build.toplevel.drvPath;
+        inherit (netboot.services.lifeboat) enable autoMount openFirewall;
+        zfs = netboot.boot.supportedFilesystems.zfs;
+        notInstallerHostId = netboot.networking.hostId != "8425e349";
+        nm = netboot.networking.networkmanager.enable;
+        banner = netboot.systemd.timers ? lifeboat-banner;
+        mdns = netboot.services.avahi.enable;
+      };
+      expected = {
+        toplevel = true;
+        enable = true;
+        autoMount = "readonly";
+        openFirewall = true;
+        zfs = true;
+        notInstallerHostId = true;
+        nm = true;
+        banner = true;
+        mdns = true;
+      };
+    };
+    testNetbootIpxeTakesLifeboatSettings = {
+      # nixpkgs' netboot.ipxe ends in ${cmdline}: lifeboat.* settings set there reach the agent.
+      expr = lib.hasInfix "\${cmdline}" netboot.system.build.netbootIpxeScript.text;
+      expected = true;
+    };
+    testCarryOver = {
+      expr = {
+        stage1 = lib.hasInfix "/run/lifeboat-carry" netboot.boot.initrd.postMountCommands;
+        inherit (netboot.systemd.services.lifeboat-carry.unitConfig) ConditionPathIsDirectory;
+        beforeAgent = lib.elem "lifeboat.service" netboot.systemd.services.lifeboat-carry.before;
+        beforeNetworkManager = lib.elem "NetworkManager.service" netboot.systemd.services.lifeboat-carry.before;
+        tokenFile = lib.hasInfix " /run/lifeboat/token " (
+          plain netboot.systemd.services.lifeboat-carry.serviceConfig.ExecStart
+        );
+      };
+      expected = {
+        stage1 = true;
+        ConditionPathIsDirectory = "/run/lifeboat-carry";
+        beforeAgent = true;
+        beforeNetworkManager = true;
+        tokenFile = true;
+      };
+    };
+    testKexecCommandLine =
+      let
+        tarball = pkgs.callPackage ../../iso/kexec/tarball.nix { inherit netboot; };
+      in
+      {
+        expr = lib.hasPrefix "init=${plain netboot.system.build.toplevel}/init " (plain tarball.cmdline);
+        expected = true;
+      };
+
+    # ---- services.lifeboat.rescueEntry (a server's own ESP)
+    testRescueEntrySystemdBoot =
+      let
+        cfg = sdbootServer;
+        entry = cfg.boot.loader.systemd-boot.extraEntries."lifeboat-rescue.conf";
+      in
+      {
+        expr = {
+          files = lib.attrNames cfg.boot.loader.systemd-boot.extraFiles;
+          title = lib.hasInfix "title Lifeboat rescue\n" entry;
+          kernel = lib.hasInfix "linux /efi/lifeboat/bzImage\n" entry;
+          initrds = lib.hasInfix "initrd /efi/lifeboat/initrd\ninitrd /efi/lifeboat/carry.cpio\n" entry;
+          init = lib.hasInfix "options init=/nix/store/" (plain entry);
+          command = lib.any (p: (p.name or "") == "lifeboat") cfg.environment.systemPackages;
+          reset = cfg.systemd.services ? lifeboat-rescue-carry-reset;
+          toplevel = lib.hasPrefix "/nix/store/" cfg.system.build.toplevel.drvPath;
+          # The agent service itself stays off on the server.
+          agent = cfg.systemd.services ? lifeboat;
+        };
+        expected = {
+          files = [
+            "efi/lifeboat/bzImage"
+            "efi/lifeboat/carry.cpio"
+            "efi/lifeboat/initrd"
+          ];
+          title = true;
+          kernel = true;
+          initrds = true;
+          init = true;
+          command = true;
+          reset = true;
+          toplevel = true;
+          agent = false;
+        };
+      };
+    # The rescue system on the ESP is the same rescue system, lean (no installer profiles).
+    testRescueEntrySystem =
+      let
+        rescue = sdbootServer.system.build.lifeboatRescueEntry.rescue;
+      in
+      {
+        expr = {
+          toplevel = lib.hasPrefix "/nix/store/" rescue.system.build.toplevel.drvPath;
+          inherit (rescue.services.lifeboat) enable autoMount;
+          nm = rescue.networking.networkmanager.enable;
+          carry = rescue.systemd.services ? lifeboat-carry;
+          zfs = rescue.boot.supportedFilesystems.zfs;
+          hostId = rescue.networking.hostId;
+          installerUser = rescue.users.users ? nixos;
+        };
+        expected = {
+          toplevel = true;
+          enable = true;
+          autoMount = "readonly";
+          nm = true;
+          carry = true;
+          zfs = true;
+          hostId = "55b27845";
+          installerUser = false;
+        };
+      };
+    testRescueEntryGrub =
+      let
+        cfg = server {
+          boot.loader.grub = {
+            enable = true;
+            configurationLimit = 4;
+          };
+        };
+      in
+      {
+        expr = {
+          files = lib.attrNames cfg.boot.loader.grub.extraFiles;
+          entry = lib.hasInfix "--id lifeboat-rescue" cfg.boot.loader.grub.extraEntries;
+          initrds = lib.hasInfix "initrd $lb/initrd $lb/carry.cpio" cfg.boot.loader.grub.extraEntries;
+        };
+        expected = {
+          files = [
+            "lifeboat/bzImage"
+            "lifeboat/carry.cpio"
+            "lifeboat/initrd"
+          ];
+          entry = true;
+          initrds = true;
+        };
+      };
+
+    # The whole system evaluates: assertions hold and (with the stubs) every value type-checks.
+    testIsoToplevelEvaluates = {
+      expr = lib.hasPrefix "/nix/store/" iso.system.build.toplevel.drvPath;
+      expected = true;
+    };
+  };
+
+  # Each must fail with an error containing `message` (test/nix checks the message; flake.nix's
+  # module-eval, against the real NixOS of the pin, checks that evaluation fails).
+  expectFailure = {
+    # What iso/zfs.nix did before: the installer chain (profiles/base.nix) sets
+    # networking.hostId = lib.mkDefault "8425e349", and a second mkDefault of another value cannot
+    # be merged (types.nullOr types.str).
+    installerHostIdAtMkDefaultConflicts = {
+      expr =
+        (eval [
+          (
+            { modulesPath, ... }:
+            {
+              imports = [ "${modulesPath}/installer/cd-dvd/installation-cd-minimal.nix" ];
+              networking.hostId = lib.mkDefault "55b27845";
+            }
+          )
+        ]).system.build.toplevel.drvPath;
+      message = "The option `networking.hostId' has conflicting definition values";
+    };
+    # The 25.11 installer runs NetworkManager, whose module sets networking.useDHCP = false.
+    installerUseDhcpConflicts = {
+      expr = (isoWith { networking.useDHCP = true; }).system.build.toplevel.drvPath;
+      message = "The option `networking.useDHCP' has conflicting definition values";
+    };
+    # The ESP budget is checked at evaluation: a boot loader that keeps every generation…
+    rescueEntryUnlimitedGenerations = {
+      expr =
+        (server {
+          boot.loader.systemd-boot.enable = true;
+          boot.loader.grub.enable = false;
+        }).system.build.toplevel.drvPath;
+      message = "the boot loader keeps every generation (configurationLimit = null)";
+    };
+    # … or too many of them for 512 MiB (GRUB keeps 100 by default).
+    rescueEntryOverBudget = {
+      expr = (server { boot.loader.grub.enable = true; }).system.build.toplevel.drvPath;
+      message = "more than the 512 MiB ESP; lower configurationLimit to 5";
+    };
+    rescueEntryNeedsABootLoader = {
+      expr = (server { boot.loader.grub.enable = false; }).system.build.toplevel.drvPath;
+      message = "services.lifeboat.rescueEntry needs systemd-boot or GRUB";
+    };
+    # The carry-over hooks scripted stage 1.
+    carryNeedsScriptedStage1 = {
+      expr = (netbootWith { boot.initrd.systemd.enable = true; }).system.build.toplevel.drvPath;
+      message = "needs the scripted stage 1";
+    };
+    # iso-image.nix: the ISO 9660 volume identifier holds 32 bytes.
+    isoVolumeIdTooLong = {
+      expr = (isoWith { isoImage.volumeID = lib.mkOverride 10 "lifeboat-0123456789-0123456789-xyz"; })
+        .system.build.toplevel.drvPath;
+      message = "characters longer than the limit of 32";
+    };
+    # network-interfaces.nix: 8 hex digits.
+    hostIdFormat = {
+      expr = (isoWith { networking.hostId = "lifeboat"; }).system.build.toplevel.drvPath;
+      message = "Invalid value given to the networking.hostId option.";
+    };
+    autoMountEnum = {
+      expr = force (unit (enabled { services.lifeboat.autoMount = "yes"; })).environment;
+      message = "services.lifeboat.autoMount' is not of type";
+    };
+    portRange = {
+      expr = force (unit (enabled { services.lifeboat.port = 70000; })).environment;
+      message = "services.lifeboat.port' is not of type";
+    };
+    tokenFileNotANixPath = {
+      # A Nix path would be copied into the world-readable store.
+      expr = force (unit (enabled { services.lifeboat.tokenFile = ../../iso/service.nix; })).environment;
+      message = "services.lifeboat.tokenFile' is not of type";
+    };
+    rootMustBeAbsolute = {
+      expr = force (unit (enabled { services.lifeboat.root = "mnt"; })).environment;
+      message = "services.lifeboat.root' is not of type";
+    };
+    typoInOwnOption = {
+      expr = force (unit (enabled { services.lifeboat.automount = "readonly"; })).environment;
+      message = "The option `services.lifeboat.automount' does not exist";
+    };
+  };
+}

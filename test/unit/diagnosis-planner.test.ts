@@ -1,0 +1,227 @@
+// The diagnosis planner fed with what the parsers read from REAL captures: the journals the guest's
+// systemd-journald wrote in QEMU scenario 12 (test/fixtures/vm-captured/diag, LIFEBOAT_VM_CAPTURE=1) and
+// the initrds mkjournal.sh made there; generation facts as the app reads them from that disk set.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  type BootFacts,
+  type DiagnosisInput,
+  diagnose,
+  type GenerationFacts,
+  ranges,
+} from "../../agent/src/core/diagnosis.js";
+import { readInitrd } from "../../agent/src/core/initrd.js";
+import { parseListBoots } from "../../agent/src/core/journal.js";
+import {
+  failedUnits,
+  findCommandLine,
+  milestones,
+  parseJournalRecords,
+} from "../../agent/src/core/journalBoots.js";
+
+const V = join(import.meta.dirname, "..", "fixtures", "vm-captured", "diag");
+const read = (kase: string, name: string) => readFileSync(join(V, kase, `${name}.stdout`), "utf8");
+
+/** The boots of a captured journal, as DiagnosisService reads them (same queries, same parsers). */
+function bootsOf(kase: string): BootFacts[] {
+  return parseListBoots(read(kase, "list-boots-json")).map((b) => {
+    const tag = `boot${b.index}`;
+    const recs = (n: string) => parseJournalRecords(read(kase, `${tag}-${n}`));
+    const tail = recs("tail")[0];
+    return {
+      bootId: b.bootId,
+      index: b.index,
+      first: b.first,
+      last: b.last,
+      cmdline: findCommandLine(recs("kernel-head")),
+      milestones: milestones(recs("milestones")),
+      failedUnits: failedUnits(recs("failures")),
+      kernelErrors: recs("kernel-errors").map((r) => ({ value: r.message, cursor: r.cursor, time: r.time })),
+      lastEntry: tail ? { value: tail.message, cursor: tail.cursor, time: tail.time } : null,
+    };
+  });
+}
+
+// mkjournal.sh's store paths (`bash test/vm/guest/mkjournal.sh toplevel N`)
+const TOP: Record<number, string> = {
+  4: "/nix/store/r34nj9yfkjpbwjbfb9i1lbwbjaj4lksv-nixos-system-atlas-24.11.20250210.3a2f1b4",
+  5: "/nix/store/ip9yk0s67w2gjiklkvjnrpvj6dn7zxw9-nixos-system-atlas-24.11.20250301.5c1d2e3",
+  6: "/nix/store/96s8dhh7xb5gjpyxskffdy8mhapg8w6v-nixos-system-atlas-24.11.20250302.6d2e3f4",
+};
+const initrd = (n: 4 | 5) => readInitrd(readFileSync(join(V, "good", `initrd-${n}.gz`)));
+
+function generations(journalStart: string): GenerationFacts[] {
+  const at = (ms: number) => new Date(Date.parse(journalStart) + ms).toISOString();
+  const g = (n: number, date: string, extra: Partial<GenerationFacts> = {}): GenerationFacts => ({
+    number: n,
+    date,
+    toplevel: TOP[n] ?? `/nix/store/${String(n).repeat(32)}-nixos-system-atlas-24.11.2025010${n}`,
+    closurePresent: true,
+    current: n === 6,
+    bootDefault: n === 6,
+    nixosVersion: null,
+    kernelVersion: n >= 5 ? "6.6.80" : "6.6.74",
+    kernelParams:
+      n >= 5 ? ["intel_iommu=on", "iommu=pt", "nohibernate", "loglevel=4"] : ["nohibernate", "loglevel=4"],
+    specialisations: [],
+    bootEntry: `nixos-generation-${n}`,
+    initrd: {
+      path: `${TOP[n] ?? ""}/initrd`,
+      info: n === 4 ? initrd(4) : n >= 5 ? initrd(5) : null,
+      note: null,
+    },
+    units: new Map([
+      ["sshd.service", "/nix/store/a-unit-sshd"],
+      ...(n >= 5 ? ([["vfio-bind.service", "/nix/store/b-unit-vfio-bind"]] as [string, string][]) : []),
+    ]),
+    packages: [
+      `/nix/store/${"c".repeat(32)}-nginx-${n >= 5 ? "1.26.3" : "1.26.2"}`,
+      ...(n >= 5 ? [`/nix/store/${"d".repeat(32)}-qemu-9.2.0`] : []),
+    ],
+    ...extra,
+  });
+  return [g(6, at(3_600_000)), g(5, at(3_500_000)), g(4, at(-86_400_000)), g(3, "2025-01-09T09:02:57.000Z")];
+}
+
+// the block mkjournal.sh adds to the lab server's /etc/nixos/configuration.nix for generation 5
+const CONFIG = readFileSync(join(import.meta.dirname, "..", "vm", "guest", "mkjournal.sh"), "utf8")
+  .split("\n")
+  .filter((l) => /^ {2}(# GPU|boot\.|systemd\.services|wantedBy|script|};)/.test(l))
+  .join("\n");
+
+function input(kase: "good" | "failed", over: Partial<DiagnosisInput> = {}): DiagnosisInput {
+  const boots = bootsOf(kase);
+  const first = boots.map((b) => b.first as string).sort()[0] as string;
+  return {
+    journal: {
+      state: "ok",
+      dir: "/var/log/journal",
+      detail: null,
+      bootsTotal: boots.length,
+      bootsExamined: boots.length,
+      firstEntry: first,
+    },
+    boots,
+    generations: generations(first),
+    loader: "systemd-boot",
+    snapshots: [],
+    configFiles: [{ path: "configuration.nix", text: CONFIG }],
+    git: { state: "no-repository", detail: null, commits: [], changes: [] },
+    ...over,
+  };
+}
+
+describe("planner on scenario 12's real journals", () => {
+  it("a: 4 good, 5 and 6 never booted → blacklist the modules new in 5's stage 1", () => {
+    const d = diagnose(input("good"));
+    expect(d.sentence).toMatch(
+      /^Generation 4 booted last \(\d{4}-\d\d-\d\d, clean shutdown\); 5–6 have no boot in the journal: they hang before the root is mounted\.$/,
+    );
+    expect(d.generations.map((g) => [g.number, g.status])).toEqual([
+      [6, "no-boot"],
+      [5, "no-boot"],
+      [4, "booted"],
+      [3, "before-journal"],
+    ]);
+    expect(d.changes?.initrd.loadedAdded).toEqual(["vfio_pci", "vfio", "vfio_iommu_type1"]);
+    expect(d.proposals.map((p) => p.kind)).toEqual(["loader-default", "kernel-param", "open-config"]);
+    expect(d.proposals[1]?.requests.map((r) => r.path)).toEqual([
+      "/v1/boot/entries/nixos-generation-5/kernel-params",
+      "/v1/boot/entries/nixos-generation-6/kernel-params",
+    ]);
+    const open = d.proposals[2];
+    expect(CONFIG.split("\n")[(open?.config?.line ?? 0) - 1]).toContain("boot.initrd.kernelModules");
+    // the boot of the lab's own mkserver run names no generation: it is listed, not guessed at
+    expect(d.boots.find((b) => b.generation === null)?.cmdline).not.toContain("init=");
+    expect(d.summary).toContain("stage 1 now loads vfio_pci, vfio, vfio_iommu_type1");
+    expect(d.summary).toContain("nginx 1.26.2→1.26.3");
+  });
+
+  it("b: 5 reached stage 2 and vfio-bind.service failed", () => {
+    const d = diagnose(input("failed"));
+    expect(d.sentence).toMatch(
+      /^Generation 4 booted last successfully \(.*\); generation 5 booted on .* but vfio-bind\.service failed and the journal ends abruptly; 6 has no boot in the journal: it hangs before the root is mounted\.$/,
+    );
+    const b5 = d.boots.find((b) => b.generation === 5);
+    expect(b5?.evidence.some((e) => e.detail.includes("Failed with result 'exit-code'"))).toBe(true);
+    const why = d.proposals.filter((p) => p.kind === "open-config").map((p) => p.why);
+    expect(why).toContain("it configures vfio-bind, which failed in generations 5–6");
+  });
+
+  it("a snapshot from before the first bad generation is offered last, with its danger", () => {
+    const i = input("good");
+    const g5 = i.generations.find((g) => g.number === 5)?.date as string;
+    const before = new Date(Date.parse(g5) - 60_000).toISOString();
+    const d = diagnose({
+      ...i,
+      snapshots: [
+        { snapshot: "autosnap_daily", created: before },
+        { snapshot: "after", created: new Date(Date.parse(g5) + 60_000).toISOString() },
+      ],
+    });
+    const last = d.proposals.at(-1);
+    expect(last).toMatchObject({
+      kind: "snapshot-rollback",
+      title: "Roll the pool back to snapshot autosnap_daily",
+    });
+    expect(last?.requests[0]).toEqual({
+      method: "POST",
+      path: "/v1/snapshots/autosnap_daily/rollback",
+      body: { confirm: "autosnap_daily" },
+    });
+    expect(last?.caution).toMatch(/^DESTRUCTIVE/);
+  });
+
+  it("the good generation was garbage-collected: said, and not proposed", () => {
+    const i = input("good");
+    const g4 = i.generations.find((g) => g.number === 4) as GenerationFacts;
+    g4.closurePresent = false;
+    const d = diagnose(i);
+    expect(d.sentence).toContain(
+      "Generation 4's closure is no longer in the store: it cannot be booted again.",
+    );
+    expect(d.proposals.some((p) => p.kind === "loader-default")).toBe(false);
+    expect(d.gone.map((g) => g.generation)).toContain(4);
+  });
+
+  it("a boot of a generation that no longer exists is reported as gone", () => {
+    const i = input("good");
+    i.generations = i.generations.filter((g) => g.number !== 4);
+    const d = diagnose(i);
+    expect(d.gone[0]?.toplevel).toBe(TOP[4]);
+    expect(d.gone[0]?.detail).toMatch(/no generation links to it any more/);
+  });
+
+  it("GRUB: the boot default goes through a profile switch; no entry to blacklist in", () => {
+    const d = diagnose(input("good", { loader: "grub" }));
+    expect(d.proposals[0]?.requests[0]?.body).toEqual({ generation: 4, mode: "profile" });
+    expect(d.proposals.some((p) => p.kind === "kernel-param")).toBe(false);
+  });
+
+  it("no journal: it says so, and every proposal is marked a guess", () => {
+    const d = diagnose(
+      input("good", {
+        journal: {
+          state: "missing",
+          dir: "/var/log/journal",
+          detail: "no /var/log/journal",
+          bootsTotal: 0,
+          bootsExamined: 0,
+          firstEntry: null,
+        },
+        boots: [],
+      }),
+    );
+    expect(d.sentence).toMatch(/^The installed system has no persistent journal/);
+    expect(d.generations.every((g) => g.status === "unknown")).toBe(true);
+    expect(d.lastGood).toBe(5);
+    expect(d.proposals.length).toBeGreaterThan(0);
+    expect(d.proposals.every((p) => p.basis === "guess")).toBe(true);
+  });
+
+  it("ranges", () => {
+    expect(ranges([44, 42, 43, 41, 47])).toBe("41–44, 47");
+    expect(ranges([5])).toBe("5");
+  });
+});
