@@ -51,6 +51,8 @@ class Job {
   kill: ((s: "SIGTERM" | "SIGKILL") => void) | null = null;
   /** Resolves once the job is recorded, the lock is free and `end` was announced. */
   finished: Promise<void> = Promise.resolve();
+  /** `end` was announced: recorded and the lock freed (the state turns final a little earlier). */
+  announced = false;
   saved: Promise<void> = Promise.resolve();
   cancelRequested = false;
   constructor(
@@ -170,6 +172,7 @@ export class JobManager {
       .onEnd?.(job.view(), [...job.lines])
       .catch((err: Error) => log.warn({ err: err.message }, "could not record the job log"));
     release();
+    job.announced = true;
     for (const l of job.listeners) l({ type: "end", state: job.state, exitCode: job.exitCode });
     job.listeners.clear();
   }
@@ -219,7 +222,9 @@ export class JobManager {
   follow(id: string, after: number, listener: (e: JobEvent) => void): () => void {
     const j = this.must(id);
     for (const line of j.lines) if (line.n > after) listener({ type: "line", line });
-    if (j.state !== "running") {
+    // Not `state !== "running"`: between the final state and the lock's release a follower would
+    // see `end` while the next change still met 409 busy (seen in QEMU scenario 9).
+    if (j.announced) {
       listener({ type: "end", state: j.state, exitCode: j.exitCode });
       return () => undefined;
     }
