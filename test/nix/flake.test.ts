@@ -73,7 +73,10 @@ function projectFiles(): string[] {
 const nixFiles = projectFiles().filter((f) => f.endsWith(".nix"));
 const shellScripts = projectFiles().filter(
   (f) =>
-    (f.startsWith("iso/") || f.startsWith("test/nix/") || f.startsWith("test/vm/guest/nixos-")) &&
+    // the lab's NixOS stand-ins (nixos-enter.sh, nixos-target-tools.sh), not its tree builders
+    (f.startsWith("iso/") ||
+      f.startsWith("test/nix/") ||
+      /^test\/vm\/guest\/nixos-(enter|target)[^/]*$/.test(f)) &&
     f.endsWith(".sh"),
 );
 
