@@ -1,5 +1,6 @@
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { RUNS_INSTALLED_CODE } from "../../agent/src/core/notices.js";
 import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import type { OutputLine } from "../../agent/src/system/system.js";
@@ -155,6 +156,8 @@ describe("rescue routes over HTTP", () => {
     expect(res.statusCode).toBe(202);
     const job = res.json().job;
     expect(job.state).toBe("running");
+    // what the operator accepted: the installed system's own code runs as root (issue 10)
+    expect(res.json().notice).toBe(RUNS_INSTALLED_CODE);
     expect(
       (
         await app.inject({

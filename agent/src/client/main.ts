@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { RUNS_INSTALLED_CODE } from "../core/notices.js";
 import { applyKernelParams, hunks, lineDiff } from "../ui/diff.js";
 import { runBatch } from "./batch.js";
 import { diagnoseCommand } from "./diagnose.js";
@@ -399,6 +400,7 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
           ? "nixos-rebuild boot inside the installed system: a new generation becomes the boot default (snapshot first).\n"
           : "nixos-rebuild build inside the installed system: checks that it builds, changes nothing.\n",
       );
+      io.err(`${RUNS_INSTALLED_CODE}\n`);
       if (!(await confirmed(io, a, "Start the rebuild?"))) return 1;
       const { job } = await c.json<{ job: { id: string } }>("POST", "/v1/rebuild", {
         action,

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { type TProperties, type TSchema, Type } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import type { JobEvent } from "../../app/jobs.js";
+import { RUNS_INSTALLED_CODE } from "../../core/notices.js";
 import type { App, Services } from "../server.js";
 
 const S = Type.String();
@@ -110,13 +111,16 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         }),
         response: {
           200: Changed(Type.Object({ loader: S, default: S, previous: NS, backup: S })),
-          202: Type.Object({ job: Job }),
+          202: Type.Object({ job: Job, notice: S }),
         },
       },
     },
     async (req, reply) => {
       if (req.body.mode === "profile")
-        return reply.code(202).send({ job: await s.boot.switchProfile(req.body.generation, who(req)) });
+        return reply.code(202).send({
+          job: await s.boot.switchProfile(req.body.generation, who(req)),
+          notice: RUNS_INSTALLED_CODE,
+        });
       return s.boot.setDefault(req.body.generation, who(req));
     },
   );
@@ -228,10 +232,11 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
           flake: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
           extraArgs: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 16 })),
         }),
-        response: { 202: Type.Object({ job: Job }) },
+        response: { 202: Type.Object({ job: Job, notice: S }) },
       },
     },
-    async (req, reply) => reply.code(202).send({ job: await s.rebuild.start(req.body, who(req)) }),
+    async (req, reply) =>
+      reply.code(202).send({ job: await s.rebuild.start(req.body, who(req)), notice: RUNS_INSTALLED_CODE }),
   );
 
   app.get(

@@ -1,3 +1,4 @@
+import { RUNS_INSTALLED_CODE } from "../../core/notices.js";
 import { clear, h, table } from "../dom.js";
 import { act, btn, type ViewContext } from "./common.js";
 
@@ -93,6 +94,7 @@ export async function rebuild(ctx: ViewContext): Promise<void> {
               : "Runs nixos-rebuild build inside the installed system: checks that the configuration builds. The boot menu is not changed.",
           ),
           flake.value ? h("p", {}, `Flake: ${flake.value}`) : null,
+          h("p", { class: "warn", "data-testid": "runs-installed-code" }, RUNS_INSTALLED_CODE),
           h("p", { class: "muted" }, "It can take a long time and may download from the network."),
         ],
         ok: action === "boot" ? "Rebuild" : "Build",
