@@ -50,16 +50,24 @@ function field(v: unknown): string | null {
   return null;
 }
 
-/** `journalctl -o json`: one object per line. */
-export function parseJournalJson(text: string): JournalEntry[] {
-  const out: JournalEntry[] = [];
+/** The entries of `journalctl -o json` (one object per line), each with its cursor. */
+export function journalObjects(text: string): (Record<string, unknown> & { __CURSOR: string })[] {
+  const out: (Record<string, unknown> & { __CURSOR: string })[] = [];
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
     const e = parseJsonLossless(line, "journalctl -o json");
     if (!isRecord(e) || typeof e.__CURSOR !== "string")
       throw new ParseError("journalctl -o json", "entry without __CURSOR");
+    out.push(e as Record<string, unknown> & { __CURSOR: string });
+  }
+  return out;
+}
+
+/** `journalctl -o json`: one object per line. */
+export function parseJournalJson(text: string): JournalEntry[] {
+  return journalObjects(text).map((e) => {
     const prio = field(e.PRIORITY);
-    out.push({
+    return {
       cursor: e.__CURSOR,
       time: usToIso(e.__REALTIME_TIMESTAMP),
       bootId: field(e._BOOT_ID),
@@ -67,9 +75,8 @@ export function parseJournalJson(text: string): JournalEntry[] {
       unit: field(e._SYSTEMD_UNIT) ?? field(e.UNIT),
       identifier: field(e.SYSLOG_IDENTIFIER),
       message: field(e.MESSAGE) ?? "",
-    });
-  }
-  return out;
+    };
+  });
 }
 
 export type JournalFailure = "no-such-boot" | "bad-cursor" | "no-journal" | "other";

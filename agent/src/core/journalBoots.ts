@@ -1,5 +1,4 @@
-import { ParseError } from "./errors.js";
-import { isRecord, parseJsonLossless } from "./json.js";
+import { journalObjects } from "./journal.js";
 
 /**
  * How far a boot got, from the installed system's journal. The message ids are systemd's
@@ -77,14 +76,9 @@ function usToIso(v: string | null): string | null {
 
 /** `journalctl -o json` lines, with the fields the diagnosis needs. */
 export function parseJournalRecords(text: string): JournalRecord[] {
-  const out: JournalRecord[] = [];
-  for (const line of text.split("\n")) {
-    if (line.trim() === "") continue;
-    const e = parseJsonLossless(line, "journalctl -o json");
-    if (!isRecord(e) || typeof e.__CURSOR !== "string")
-      throw new ParseError("journalctl -o json", "entry without __CURSOR");
+  return journalObjects(text).map((e) => {
     const prio = field(e.PRIORITY);
-    out.push({
+    return {
       cursor: e.__CURSOR,
       time: usToIso(field(e.__REALTIME_TIMESTAMP)),
       bootId: field(e._BOOT_ID),
@@ -94,9 +88,8 @@ export function parseJournalRecords(text: string): JournalRecord[] {
       transport: field(e._TRANSPORT),
       identifier: field(e.SYSLOG_IDENTIFIER),
       message: field(e.MESSAGE) ?? "",
-    });
-  }
-  return out;
+    };
+  });
 }
 
 export interface Located<T> {

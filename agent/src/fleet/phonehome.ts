@@ -41,6 +41,11 @@ export interface PhoneHomeStats {
   pending: boolean;
 }
 
+/** Stats before anything was sent (also what /metrics shows before phone home starts). */
+export function noPhoneHomeYet(): PhoneHomeStats {
+  return { sent: 0, failedAttempts: 0, dropped: 0, lastSuccessAt: null, lastError: null, pending: false };
+}
+
 type Deps = Pick<Services, "detection" | "lock" | "jobs" | "autoMount" | "urls" | "tls" | "version">;
 
 /**
@@ -52,14 +57,7 @@ type Deps = Pick<Services, "detection" | "lock" | "jobs" | "autoMount" | "urls" 
  */
 export class PhoneHome {
   readonly bootId = randomUUID();
-  readonly stats: PhoneHomeStats = {
-    sent: 0,
-    failedAttempts: 0,
-    dropped: 0,
-    lastSuccessAt: null,
-    lastError: null,
-    pending: false,
-  };
+  readonly stats: PhoneHomeStats = noPhoneHomeYet();
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private observing = false;

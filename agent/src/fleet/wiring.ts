@@ -7,7 +7,7 @@ import type { MetricsOptions } from "../http/routes/metrics.js";
 import { httpReportSender } from "../system/callback.js";
 import { readMachineFacts } from "../system/identity.js";
 import type { System } from "../system/system.js";
-import { PhoneHome } from "./phonehome.js";
+import { noPhoneHomeYet, PhoneHome } from "./phonehome.js";
 
 export interface FleetSecrets {
   callbackKey: string | null;
@@ -33,19 +33,10 @@ export async function fleetSecrets(sys: System, c: Config): Promise<FleetSecrets
   const holder: FleetSecrets = { callbackKey, metricsToken, metrics: {}, phoneHome: null };
   holder.metrics = {
     ...(metricsToken ? { token: metricsToken } : {}),
-    ...(c.callback ? { phoneHome: () => holder.phoneHome?.stats ?? emptyStats } : {}),
+    ...(c.callback ? { phoneHome: () => holder.phoneHome?.stats ?? noPhoneHomeYet() } : {}),
   };
   return holder;
 }
-
-const emptyStats = {
-  sent: 0,
-  failedAttempts: 0,
-  dropped: 0,
-  lastSuccessAt: null,
-  lastError: null,
-  pending: false,
-};
 
 /** Phone home when a callback URL is configured; reports are signed with the callback key or the API token. */
 export function startFleet(
