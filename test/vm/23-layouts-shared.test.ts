@@ -80,19 +80,23 @@ describe("scenario 23: five layouts in one rescue boot, mounted one at a time", 
         await expectMountTable(vm, exp);
       });
 
-      it("imports and mounts nothing of the other systems", async () => {
+      // With the gap nothing was mounted (checked by the refusal test): nothing to compare or hand back.
+      it.skipIf(gap !== undefined)("imports and mounts nothing of the other systems", async () => {
         await expectOnlyTheSystem(vm, exp);
       });
 
-      itKnown("hands it back: unmounted, exported, importable by the server without -f", async () => {
-        try {
-          await expectCleanExport(vm, exp);
-        } finally {
-          // whatever happened, the next layout starts from a clean rescue side
-          if ((await mountinfo(vm)).some((m) => isUnder(m.target)) || (await vm.sh("zpool list -H")).trim())
-            await vm.run("umount -R /mnt; zpool export -a");
-        }
-      });
+      it.skipIf(gap !== undefined)(
+        "hands it back: unmounted, exported, importable by the server without -f",
+        async () => {
+          try {
+            await expectCleanExport(vm, exp);
+          } finally {
+            // whatever happened, the next layout starts from a clean rescue side
+            if ((await mountinfo(vm)).some((m) => isUnder(m.target)) || (await vm.sh("zpool list -H")).trim())
+              await vm.run("umount -R /mnt; zpool export -a");
+          }
+        },
+      );
     });
   }
 
