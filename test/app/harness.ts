@@ -6,11 +6,13 @@ import type { OperationLock } from "../../agent/src/app/lock.js";
 import type { MountService } from "../../agent/src/app/mount.js";
 import { createServices, type Services } from "../../agent/src/app/services.js";
 import type { AutoMount } from "../../agent/src/config.js";
+import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import type { checkReach } from "../../agent/src/system/reach.js";
+import type { System } from "../../agent/src/system/system.js";
 import { type FakeConfig, FakeSystem } from "../helpers/fake-system.js";
 import { fakeConfig, makeNixosTree, sandbox, type TreeOptions } from "../helpers/fixtures.js";
-import { capture } from "../helpers/secrets.js";
+import { capture, recordResponses } from "../helpers/secrets.js";
 
 /** Every log line the services wrote, kept for secret scans. */
 export class LogSink extends Writable {
@@ -82,4 +84,36 @@ export async function rig(kase: string, opts: RigOptions = {}): Promise<Rig> {
 
 export function mountedTargets(sys: FakeSystem): string[] {
   return sys.mounts.filter((m) => m.target === "/mnt" || m.target.startsWith("/mnt/")).map((m) => m.target);
+}
+
+/**
+ * The agent as the hostile-disk suites drive it (test/app/hostile, test/host/hostile,
+ * test/fuzz/api-disk): the services on `sys` (given the logger, for RealSystem), auto-mount off,
+ * no detection cache, an info logger with redaction into a LogSink, the HTTP server with every
+ * response recorded for the secret scan.
+ */
+export async function hostileAgent(
+  makeSys: (log: pino.Logger) => System,
+  token: string,
+  o: { root?: string; fileTimeoutMs?: number } = {},
+): Promise<{ app: Awaited<ReturnType<typeof buildServer>>; services: Services; logs: LogSink }> {
+  const logs = new LogSink();
+  const log = pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, logs);
+  const services = createServices(
+    makeSys(log),
+    log,
+    {
+      root: o.root ?? "/mnt",
+      version: "test",
+      autoMount: "off",
+      urls: () => [],
+      detectionMaxAgeMs: 0,
+      jobGraceMs: 200,
+      fileTimeoutMs: o.fileTimeoutMs,
+    },
+    offline,
+  );
+  const app = await buildServer({ token, logger: log, services });
+  recordResponses(app);
+  return { app, services, logs };
 }

@@ -1,16 +1,5 @@
-/**
- * The hostile-disk corpus (test/helpers/hostile-disk.ts) against the services on the recording
- * fake, over HTTP (inject). The fake's sandbox is real files, so the kernel's semantics apply to
- * every planted link, FIFO and device node; rows that need a FAT-less ESP or a dead disk only run
- * here (test/host/hostile.test.ts runs the rest on real ext4 + vfat images on loop devices).
- */
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { createServices } from "../../agent/src/app/services.js";
-import { buildServer } from "../../agent/src/http/server.js";
-import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { FakeSystem } from "../helpers/fake-system.js";
 import { fakeConfig, makeNixosTree, sandbox } from "../helpers/fixtures.js";
 import {
@@ -19,11 +8,12 @@ import {
   currentSystem,
   type HostileCase,
   hashTree,
+  layCanary,
   NEXT_CHANGE,
   planter,
 } from "../helpers/hostile-disk.js";
-import { recordResponses, registerSecret } from "../helpers/secrets.js";
-import { LogSink, offline } from "./harness.js";
+import { registerSecret } from "../helpers/secrets.js";
+import { hostileAgent } from "./harness.js";
 
 const TOKEN = "hostile-fake-token-0123456789abcdef";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -43,8 +33,7 @@ async function run(c: HostileCase) {
   const canary = join(dir, "canary");
   const nonZfs = c.needs?.includes("non-zfs") ?? false;
   await makeNixosTree(root, nonZfs ? { fstab: EXT4_FSTAB } : {});
-  await mkdir(canary);
-  for (const f of ["authorized_keys", "shadow", "fstab"]) await writeFile(join(canary, f), CANARY_TEXT);
+  await layCanary(canary);
   const t = planter(root, canary, await currentSystem(root));
   await c.plant(t);
   let dead = c.needs?.includes("fault") ?? false;
@@ -56,26 +45,11 @@ async function run(c: HostileCase) {
           : undefined,
     }),
   );
-  const logs = new LogSink();
-  const log = pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, logs);
-  const services = createServices(
-    sys,
-    log,
-    {
-      root: "/mnt",
-      version: "test",
-      autoMount: "off",
-      urls: () => [],
-      detectionMaxAgeMs: 0,
-      jobGraceMs: 200,
-      // Short only where a dead disk is simulated: a loaded machine must not time out the others.
-      fileTimeoutMs: dead ? 2_000 : undefined,
-    },
-    offline,
-  );
-  const app = await buildServer({ token: TOKEN, logger: log, services });
+  // Short file deadline only where a dead disk is simulated: a loaded machine must not time out the others.
+  const { app, services, logs } = await hostileAgent(() => sys, TOKEN, {
+    fileTimeoutMs: dead ? 2_000 : undefined,
+  });
   open.push(app);
-  recordResponses(app);
   const mounted = await app.inject({
     method: "POST",
     url: "/v1/mount",

@@ -1,24 +1,7 @@
-/**
- * API fuzz over the DATA ON DISK (issue 10): the requests of test/fuzz/api.test.ts vary the request;
- * here the installed system varies. Each run plants a random combination of the hostile-disk
- * corpus's attacks (test/helpers/hostile-disk.ts: links out, links at write paths, FIFOs, device
- * nodes as root, huge and sparse files, /dev/zero links, hard links, malformed records, odd names)
- * in one tree, mounts it read-only or read-write on the recording fake (real files, so the
- * kernel's own link and FIFO semantics apply), then sends a random sequence of the corpus's requests
- * and the read routes. Invariants, whatever the disk holds: no 5xx, every error is problem+json with
- * a stable code and no stack trace, the agent still answers /v1/status with the lock free, the
- * rescue side's canary tree is unchanged, every write stayed under /mnt, the canary never reaches a
- * response or a log line.
- */
-import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
-import pino from "pino";
 import { afterAll, describe, expect, it } from "vitest";
-import { createServices } from "../../agent/src/app/services.js";
-import { buildServer } from "../../agent/src/http/server.js";
-import { REDACT_PATHS } from "../../agent/src/logger.js";
-import { LogSink, offline } from "../app/harness.js";
+import { hostileAgent } from "../app/harness.js";
 import { FakeSystem } from "../helpers/fake-system.js";
 import { fakeConfig, makeNixosTree, sandbox } from "../helpers/fixtures.js";
 import {
@@ -27,10 +10,11 @@ import {
   currentSystem,
   type HostileCase,
   hashTree,
+  layCanary,
   planter,
   type Req,
 } from "../helpers/hostile-disk.js";
-import { recordResponses, registerSecret } from "../helpers/secrets.js";
+import { registerSecret } from "../helpers/secrets.js";
 
 const TOKEN = "disk-fuzz-token-0123456789abcdef0123";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -68,17 +52,14 @@ async function one(cases: HostileCase[], readonly: boolean, requests: Req[]): Pr
   const root = join(dir, "mnt");
   const canary = join(dir, "canary");
   await makeNixosTree(root, {});
-  await mkdir(canary);
-  for (const f of ["authorized_keys", "shadow", "fstab"]) await writeFile(join(canary, f), CANARY_TEXT);
+  await layCanary(canary);
   const t = planter(root, canary, await currentSystem(root));
   // Later plants may meet what earlier ones made (a link where a directory was): that is just
   // another odd disk, as long as the agent copes.
   for (const c of cases) await c.plant(t).catch(() => undefined);
   // Planting one attack through another's link out may have written into the canary (the test's
   // own doing, not the agent's): lay the canary anew, then only the agent can change it.
-  await rm(canary, { recursive: true, force: true });
-  await mkdir(canary);
-  for (const f of ["authorized_keys", "shadow", "fstab"]) await writeFile(join(canary, f), CANARY_TEXT);
+  await layCanary(canary);
   // journalctl answers as on a journal with no boots (its parsers have their own fuzz).
   const sys = new FakeSystem(
     fakeConfig("single", dir, {
@@ -88,24 +69,8 @@ async function one(cases: HostileCase[], readonly: boolean, requests: Req[]): Pr
           : undefined,
     }),
   );
-  const logs = new LogSink();
-  const log = pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, logs);
-  const services = createServices(
-    sys,
-    log,
-    {
-      root: "/mnt",
-      version: "test",
-      autoMount: "off",
-      urls: () => [],
-      detectionMaxAgeMs: 0,
-      jobGraceMs: 200,
-    },
-    offline,
-  );
-  const app = await buildServer({ token: TOKEN, logger: log, services });
+  const { app, services, logs } = await hostileAgent(() => sys, TOKEN);
   open.push(app);
-  recordResponses(app);
   const before = await hashTree(canary);
   const what = `${cases.map((c) => c.id).join(" + ")} (${readonly ? "ro" : "rw"})`;
   const send = (r: Req) =>

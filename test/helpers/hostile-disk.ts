@@ -704,3 +704,10 @@ export async function hashTree(p: string): Promise<string> {
   await walk(p);
   return h.digest("hex");
 }
+
+/** The rescue side's canary tree (laid anew if it exists): nothing the agent does may change it. */
+export async function layCanary(canary: string): Promise<void> {
+  await rm(canary, { recursive: true, force: true });
+  await mkdir(canary);
+  for (const f of ["authorized_keys", "shadow", "fstab"]) await writeFile(join(canary, f), CANARY_TEXT);
+}

@@ -11,17 +11,13 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServices } from "../../agent/src/app/services.js";
-import { buildServer } from "../../agent/src/http/server.js";
-import { REDACT_PATHS } from "../../agent/src/logger.js";
 import { RealSystem } from "../../agent/src/system/real.js";
-import { LogSink, offline } from "../app/harness.js";
+import { hostileAgent } from "../app/harness.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
 import {
   CANARY_TEXT,
@@ -29,10 +25,11 @@ import {
   currentSystem,
   type HostileCase,
   hashTree,
+  layCanary,
   NEXT_CHANGE,
   planter,
 } from "../helpers/hostile-disk.js";
-import { recordResponses, registerSecret } from "../helpers/secrets.js";
+import { registerSecret } from "../helpers/secrets.js";
 
 const TOKEN = "hostile-host-token-0123456789abcdef";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -92,8 +89,7 @@ describe.skipIf(!!why)("hostile disk, file side: real ext4 on loop devices, real
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "lifeboat-hostile-"));
     canary = join(dir, "canary");
-    await mkdir(canary);
-    for (const f of ["authorized_keys", "shadow", "fstab"]) await writeFile(join(canary, f), CANARY_TEXT);
+    await layCanary(canary);
   });
 
   afterAll(async () => {
@@ -115,23 +111,7 @@ describe.skipIf(!!why)("hostile disk, file side: real ext4 on loop devices, real
     const before = { image: await sha256(img), canary: await hashTree(canary) };
     const loop = (await execa("losetup", ["-f", "--show", img])).stdout.trim();
     try {
-      const logs = new LogSink();
-      const log = pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, logs);
-      const services = createServices(
-        new RealSystem(log),
-        log,
-        {
-          root: mnt,
-          version: "test",
-          autoMount: "off",
-          urls: () => [],
-          detectionMaxAgeMs: 0,
-          jobGraceMs: 200,
-        },
-        offline,
-      );
-      const app = await buildServer({ token: TOKEN, logger: log, services });
-      recordResponses(app);
+      const { app, services, logs } = await hostileAgent((log) => new RealSystem(log), TOKEN, { root: mnt });
       try {
         const mounted = await app.inject({
           method: "POST",
