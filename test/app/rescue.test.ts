@@ -174,6 +174,7 @@ describe("rebuild job", () => {
       "-c",
       TARGET_SHELL_PROGRAM,
       TARGET_SHELL_NAME,
+      "", // the rescue side's resolver lines: the fake has no /etc/resolv.conf
       "nixos-rebuild",
       "boot",
       "--option",

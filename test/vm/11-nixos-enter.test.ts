@@ -84,6 +84,31 @@ describe("scenario 11: rebuild and profile switch inside the installed system (i
     expect((await vm.run("test -e /mnt/run/current-system")).rc).toBe(1);
   });
 
+  it("rebuild on a systemd-resolved system: the resolver chain into /run still gets the rescue DNS", async () => {
+    // nixpkgs nixos/modules/system/boot/resolved.nix: /etc/resolv.conf -> /etc/static/resolv.conf ->
+    // (the etc derivation) -> /run/systemd/resolve/stub-resolv.conf. nixos-enter follows one link from
+    // the rescue side, lands on an absolute link into a store the rescue side does not have, and
+    // gives up ("failed to set up resolv.conf"); inside, the chain ends in the activation's tmpfs /run.
+    const etc = (await vm.sh("readlink /mnt/etc/static")).trim();
+    expect(etc).toMatch(/^\/nix\/store\/[0-9a-z]{32}-etc[^/]*\/etc$/);
+    await vm.sh(
+      [
+        `ln -sfn /run/systemd/resolve/stub-resolv.conf /mnt${etc}/resolv.conf`,
+        "rm -f /mnt/etc/resolv.conf && ln -s /etc/static/resolv.conf /mnt/etc/resolv.conf",
+      ].join(" && "),
+    );
+    const r = await vm.api("POST", "/v1/rebuild", { action: "boot", flake: "/etc/nixos#atlas" });
+    expect(r.status, r.text).toBe(202);
+    const log = await jobLog(vm, r.body.job.id);
+    expect(log).toMatch(/event: end\ndata: \{"state":"succeeded","exitCode":0\}/);
+    expect(log).toContain("failed to set up resolv.conf");
+    const [rebuild] = records(log, "nixos-rebuild");
+    expect(rebuild, log).toContain(`resolv=${NAMESERVER} `);
+    // Written on the activation's tmpfs only: the installed system's /run on disk stays as it was.
+    expect((await vm.run("test -e /mnt/run/systemd/resolve/stub-resolv.conf")).rc).toBe(1);
+    expect(await mounts(vm, "/mnt/run")).toEqual([]);
+  });
+
   it("profile switch job: the installed system's nix-env, then the switched generation's switch-to-configuration", async () => {
     const before = (await vm.sh("readlink /mnt/nix/var/nix/profiles/system")).trim();
     expect(before).toBe("system-3-link");

@@ -50,8 +50,11 @@ export class RebuildService {
     this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
     const { snapshot, backup } = await this.ctx.safeguard(m, "rebuild");
     const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);
-    // The installed system's own nixos-rebuild, with its login environment (core/chroot.ts).
-    const command = inTarget(this.ctx.root, rebuildCommand(req));
+    // The installed system's own nixos-rebuild, with its login environment and, where nixos-enter
+    // cannot bind it (a systemd-resolved chain into /run), the rescue side's resolver (core/chroot.ts).
+    const resolver =
+      (await this.ctx.sys.readFile("/etc/resolv.conf").catch(() => null))?.toString("utf8") ?? "";
+    const command = inTarget(this.ctx.root, rebuildCommand(req), resolver);
     const job = this.jobs.start(
       "rebuild",
       `nixos-rebuild ${req.action}${req.flake ? ` --flake ${req.flake}` : ""}`,

@@ -16,6 +16,19 @@
  * and /run/wrappers/bin, NIX_PATH with nixos-config for channel-based systems, LOCALE_ARCHIVE). The
  * shell program is a constant; the command and its arguments are passed as positional parameters
  * (`exec "$@"`), never interpolated into shell text.
+ *
+ * Name resolution: nixos-enter binds the rescue side's resolv.conf over the target's, following ONE
+ * symlink level from the rescue side. A system with systemd-resolved has a chain
+ * (`/etc/resolv.conf -> /etc/static/resolv.conf -> /nix/store/…-etc/etc/resolv.conf ->
+ * /run/systemd/resolve/stub-resolv.conf`, nixpkgs nixos/modules/system/boot/resolved.nix); the
+ * second link is absolute into the target's store, which does not exist on the rescue side, so the
+ * bind fails ("failed to set up resolv.conf") and inside the chroot the chain ends in the fresh tmpfs
+ * /run of the activation (nixos/modules/tasks/filesystems.nix, boot.specialFileSystems): no DNS, so
+ * `nixos-rebuild` cannot reach a substituter. The program therefore writes the rescue side's
+ * resolver lines where the chain ends when, and only when, /etc/resolv.conf is missing or empty
+ * inside the chroot, the chain (followed link by link INSIDE the chroot, at most 16, no `..`) ends
+ * under /run, and /run is a tmpfs (read from the chroot's /proc/self/mounts): nothing is written
+ * to the installed system's disk, and nothing outside the chroot can be reached.
  */
 
 /** The installed system's profile, as nixos-enter's default `--system`. */
@@ -33,9 +46,27 @@ export const TARGET_SHELL_PROGRAM = [
   "unset __ETC_PROFILE_DONE __NIXOS_SET_ENVIRONMENT_DONE",
   `PATH=/run/wrappers/bin:${SYSTEM_PROFILE}/sw/bin`,
   "export PATH",
+  // $1: the rescue side's resolver lines (may be empty), then the command.
+  "lb_r=$1; shift",
+  'if [ -n "$lb_r" ] && [ ! -s /etc/resolv.conf ]; then',
+  // Follow the chain link by link (readlink -f refuses a chain whose end's directory is missing).
+  "  lb_t=/etc/resolv.conf lb_i=0",
+  '  while [ -L "$lb_t" ] && [ "$lb_i" -lt 16 ]; do',
+  '    lb_l=$(readlink "$lb_t") || break',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+  "    case $lb_l in /*) lb_t=$lb_l ;; *) lb_t=${lb_t%/*}/$lb_l ;; esac",
+  "    lb_i=$((lb_i + 1))",
+  "  done",
+  "  lb_tmpfs=",
+  '  while read -r _ lb_m lb_fs _; do if [ "$lb_m" = /run ]; then if [ "$lb_fs" = tmpfs ]; then lb_tmpfs=1; else lb_tmpfs=; fi; fi; done </proc/self/mounts',
+  "  case $lb_t in */../* | */./* | */.. | *//*) lb_t= ;; esac",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
+  '  case $lb_t in /run/?*) if [ -n "$lb_tmpfs" ] && [ ! -L "$lb_t" ]; then mkdir -p "${lb_t%/*}" && printf \'%s\\n\' "$lb_r" >"$lb_t"; fi ;; esac',
+  "fi",
+  "unset lb_r lb_t lb_i lb_l lb_tmpfs lb_m lb_fs",
   "if [ -r /etc/profile ]; then . /etc/profile; fi",
   'exec "$@"',
-].join("; ");
+].join("\n");
 
 /** `$0` of that shell: shows up in its error messages. */
 export const TARGET_SHELL_NAME = "lifeboat-in-target";
@@ -57,14 +88,39 @@ function assertAbsolute(root: string): void {
  * argv that runs `command` (argv[0] resolved inside the installed system) in the system mounted at
  * `root`, the way an operator would after `nixos-enter --root <root>`.
  */
-export function inTarget(root: string, command: readonly string[]): Command {
+export function inTarget(root: string, command: readonly string[], resolver = ""): Command {
   assertAbsolute(root);
   if (command.length === 0 || command[0] === "") throw new Error("empty command");
   if (command.some((a) => a.includes("\0"))) throw new Error("NUL in an argument");
   return {
     file: NIXOS_ENTER,
-    args: ["--root", root, "--", TARGET_SHELL, "-c", TARGET_SHELL_PROGRAM, TARGET_SHELL_NAME, ...command],
+    args: [
+      "--root",
+      root,
+      "--",
+      TARGET_SHELL,
+      "-c",
+      TARGET_SHELL_PROGRAM,
+      TARGET_SHELL_NAME,
+      resolverLines(resolver),
+      ...command,
+    ],
   };
+}
+
+const RESOLVER_LINE = /^(nameserver|search|domain|options)[ \t]+[A-Za-z0-9.:%_ \t-]{1,250}$/;
+
+/**
+ * The lines of a resolv.conf (resolv.conf(5)) worth carrying into the installed system: nameserver,
+ * search, domain and options with plain values, at most 16; comments and anything else dropped.
+ */
+export function resolverLines(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => RESOLVER_LINE.test(l))
+    .slice(0, 16)
+    .join("\n");
 }
 
 export interface RebuildOptions {
