@@ -5,6 +5,7 @@
   imports = [
     ./service.nix
     ./zfs.nix
+    ./storage-stacks.nix
     ./network.nix
     ./console.nix
     ./ssh.nix

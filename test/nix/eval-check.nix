@@ -455,6 +455,54 @@ in
         expected = true;
       };
 
+    # ---- md RAID and LVM (iso/storage-stacks.nix): nothing assembles or activates at boot on any
+    # rescue system; the agent does it read-only. The installer chain enables boot.swraid (mdadm's
+    # udev assembly) and every NixOS has LVM's udev autoactivation and stage 1's `lvm vgchange -ay`
+    # (test/nix/nixpkgs-facts: installation-device.nix, swraid.nix, lvm.nix, stage-1-init.sh).
+    testStorageStacksStayPut =
+      let
+        rescue = sdbootServer.system.build.lifeboatRescueEntry.rescue;
+        tarball = pkgs.callPackage ../../iso/kexec/tarball.nix { inherit netboot; };
+        settings = cfg: {
+          startRo = lib.elem "md_mod.start_ro=1" cfg.boot.kernelParams;
+          noAutodetect = lib.elem "raid=noautodetect" cfg.boot.kernelParams;
+          mdadmAutoOff = lib.hasInfix "AUTO -all" cfg.boot.swraid.mdadmConf;
+          # lvm.nix's line first, ours appended (a lines option: nothing replaced).
+          lvmConf = cfg.environment.etc."lvm/lvm.conf".text;
+          stage1 = lib.hasInfix "activation/volume_list = [ ]\n" cfg.boot.initrd.preLVMCommands;
+        };
+        lvmConf = "config {}\nactivation/auto_activation_volume_list = [ ]";
+        installerLike = {
+          startRo = true;
+          noAutodetect = true;
+          mdadmAutoOff = true;
+          inherit lvmConf;
+          stage1 = true;
+        };
+      in
+      {
+        expr = {
+          iso = settings iso;
+          netboot = settings netboot;
+          rescueEntry = settings rescue;
+          # The installer profile turns mdadm's udev assembly on; its mdadm.conf says AUTO -all.
+          isoMdadmConf = iso.environment.etc."mdadm.conf".text;
+          netbootSwraid = netboot.boot.swraid.enable;
+          # The lean rescue entry has no installer profile: no mdadm udev rules at all.
+          rescueEntrySwraid = rescue.boot.swraid.enable;
+          kexecCmdline = lib.hasInfix " md_mod.start_ro=1 " "${plain tarball.cmdline} ";
+        };
+        expected = {
+          iso = installerLike;
+          netboot = installerLike;
+          rescueEntry = installerLike;
+          isoMdadmConf = "PROGRAM /nix/store/<coreutils>/bin/true\nAUTO -all";
+          netbootSwraid = true;
+          rescueEntrySwraid = false;
+          kexecCmdline = true;
+        };
+      };
+
     # ---- services.lifeboat.rescueEntry (a server's own ESP)
     testRescueEntrySystemdBoot =
       let

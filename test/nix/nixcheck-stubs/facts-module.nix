@@ -53,6 +53,7 @@ let
     "isoImage.volumeID" = "nixos${
       if config.isoImage.edition != "" then "-${config.isoImage.edition}" else ""
     }-25.11-x86_64";
+    "boot.swraid.enable" = builtins.compareVersions config.system.stateVersion "23.11" < 0;
   };
 
   # The recorded assertions, as predicates over the evaluated configuration; messages are the
@@ -146,6 +147,14 @@ let
             };
             kexecScript = pkgs.nixcheckStub "kexec-boot" { };
             kexecTree = pkgs.nixcheckStub "kexec-tree" { };
+          };
+        };
+      # swraid.nix: the mdadm.conf of stage 2 (and of the initrd) is boot.swraid.mdadmConf, appended.
+      "nixos/modules/tasks/swraid.nix" =
+        { config, lib, ... }:
+        {
+          environment.etc = lib.mkIf config.boot.swraid.enable {
+            "mdadm.conf".text = lib.mkAfter config.boot.swraid.mdadmConf;
           };
         };
       # kernel.nix: system.build.kernel.
