@@ -11,6 +11,8 @@
   zfs,
   util-linux,
   cryptsetup,
+  mdadm,
+  lvm2,
   coreutils,
   systemd,
   nixos-enter,
@@ -27,6 +29,8 @@ let
       zfs
       util-linux
       cryptsetup
+      mdadm
+      lvm2
       coreutils
       systemd
       nixos-enter

@@ -277,6 +277,8 @@ in
         pkgs.gitMinimal
         pkgs.coreutils
         pkgs.systemd
+        pkgs.lvm2
+        pkgs.mdadm
         pkgs.nixos-enter
         pkgs.zfs
       ];

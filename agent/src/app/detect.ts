@@ -21,6 +21,7 @@ import {
 import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
+import type { StackService } from "./stacks.js";
 
 export interface ZfsAvailability {
   available: boolean;
@@ -159,6 +160,8 @@ export class DetectionService {
   private readonly fullAgeMs: number;
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
+  /** Brings md arrays and LVM VGs it sees up read-only (app/stacks.ts); unset: never. */
+  private stacks: StackService | null = null;
 
   constructor(
     private readonly sys: System,
@@ -179,6 +182,10 @@ export class DetectionService {
    */
   pauseWhile(busy: () => boolean): void {
     this.busy = busy;
+  }
+
+  useStacks(stacks: StackService): void {
+    this.stacks = stacks;
   }
 
   /** Start the first detection (with the device scan) in the background: the agent calls it once listening. */
@@ -330,23 +337,19 @@ export class DetectionService {
     const soft = lenient(warnings, this.log);
     const seen = await this.signature();
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
-    const [lsblk, blkid, hostid, zfs] = await Promise.all([
-      this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
-      // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
-      // device re-attached to an ext4, seen on util-linux 2.38): read-only options follow this type.
-      this.sys.run("blkid", ["-c", "/dev/null", "-o", "export"]),
+    const [listed, hostid, zfs] = await Promise.all([
+      this.blockDevices(soft, warnings),
       this.sys.run("hostid", []),
       scan ? this.zfsState() : this.zfsState(this.last),
     ]);
-    let devices: BlockDevice[] = [];
-    if (lsblk.exitCode === 0) devices = soft("lsblk", [], () => parseLsblk(lsblk.stdout));
-    else warnings.push(`lsblk failed: ${lsblk.stderr.trim() || `exit ${lsblk.exitCode}`}`);
-    // blkid exits 2 when it finds nothing, and sees less without root: enrichment only.
-    if (blkid.exitCode === 0)
-      devices = mergeBlkid(
-        devices,
-        soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
-      );
+    let devices = listed;
+    // md members and LVM PVs nobody assembled or activated (nothing at boot does:
+    // iso/storage-stacks.nix): bring them up read-only, then list again to see the arrays and LVs.
+    if (this.stacks?.wants(devices)) {
+      const up = await this.stacks.bringUp(devices);
+      warnings.push(...up.warnings);
+      if (up.changed) devices = await this.blockDevices(soft, warnings);
+    }
     const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts, warnings) : [];
     const candidates = findCandidates({
       devices,
@@ -374,6 +377,26 @@ export class DetectionService {
     };
     this.seen = seen;
     return detection;
+  }
+
+  /** lsblk's tree with what blkid adds. */
+  private async blockDevices(soft: ReturnType<typeof lenient>, warnings: string[]): Promise<BlockDevice[]> {
+    const [lsblk, blkid] = await Promise.all([
+      this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
+      // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
+      // device re-attached to an ext4, seen on util-linux 2.38): read-only options follow this type.
+      this.sys.run("blkid", ["-c", "/dev/null", "-o", "export"]),
+    ]);
+    let devices: BlockDevice[] = [];
+    if (lsblk.exitCode === 0) devices = soft("lsblk", [], () => parseLsblk(lsblk.stdout));
+    else warnings.push(`lsblk failed: ${lsblk.stderr.trim() || `exit ${lsblk.exitCode}`}`);
+    // blkid exits 2 when it finds nothing, and sees less without root: enrichment only.
+    if (blkid.exitCode === 0)
+      devices = mergeBlkid(
+        devices,
+        soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
+      );
+    return devices;
   }
 
   /**

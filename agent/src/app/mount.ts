@@ -12,6 +12,7 @@ import { InstalledSystem, type NixosIdentity } from "./installed.js";
 import type { OperationLock } from "./lock.js";
 import { MOUNT_TABLE } from "./mountExec.js";
 import { MountRun } from "./mountRun.js";
+import type { StackService } from "./stacks.js";
 import { Transaction } from "./transaction.js";
 
 export type { HostIdReport } from "./importer.js";
@@ -42,6 +43,8 @@ export interface MountResult {
 /** Orchestrates import, mount, unmount and export with rollback; one operation at a time. */
 export class MountService {
   private readonly unlockListeners: (() => void)[] = [];
+  /** md arrays and LVM brought up read-only by detection (app/stacks.ts); null: none on this machine. */
+  private stacks: StackService | null = null;
 
   constructor(
     private readonly sys: System,
@@ -50,6 +53,10 @@ export class MountService {
     private readonly log: Logger,
     readonly root: string,
   ) {}
+
+  useStacks(stacks: StackService): void {
+    this.stacks = stacks;
+  }
 
   /** Called after a LUKS container was opened or a ZFS key loaded (auto-mount resumes on it). */
   onUnlock(listener: () => void): void {
@@ -99,7 +106,10 @@ export class MountService {
     const readonly = req.readonly ?? true;
     // The last detection is enough to choose unless a change made it stale (the commands below
     // fail cleanly if the machine changed under it); what is mounted is read fresh from the kernel.
-    let d = await this.detection.forChange();
+    // After a hand-back the md arrays and VGs are down: a mount request brings them up again.
+    let d = this.stacks?.resume()
+      ? await this.detection.refresh({ scan: false })
+      : await this.detection.forChange();
     const warnings: string[] = [];
     const rootMount = (await this.mountedNow()).find((m) => m.target === this.root);
     if (rootMount) {
@@ -124,6 +134,8 @@ export class MountService {
       force: req.force,
       adoptHostId: req.adoptHostId,
     });
+    const stacks = this.stacks;
+    if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     let plan: MountPlan | null = null;
     try {
       if (candidate.kind === "zfs") {
@@ -330,8 +342,25 @@ export class MountService {
     }
   }
 
-  unmount(req: { export?: boolean } = {}): Promise<{ unmounted: string[]; exported: string[] }> {
-    return this.lock.run("unmount", () => this.releaseLocked(req.export ?? false));
+  unmount(
+    req: { export?: boolean } = {},
+  ): Promise<{ unmounted: string[]; exported: string[]; deactivated?: string[] }> {
+    return this.lock.run("unmount", async () => {
+      const r = await this.releaseLocked(req.export ?? false);
+      if (!req.export || !this.stacks) return r;
+      // Hand-back: the VGs and arrays the agent brought up go down too (after the unmounts).
+      const s = await this.stacks.release();
+      await this.detection.refresh({ scan: false });
+      if (s.failures.length > 0)
+        throw new LifeboatError("command-failed", `could not take down: ${s.failures.join("; ")}`, {
+          failedStep: "deactivate md/LVM",
+          ...r,
+          deactivated: [...s.deactivated, ...s.stopped],
+        });
+      return s.deactivated.length || s.stopped.length
+        ? { ...r, deactivated: [...s.deactivated, ...s.stopped] }
+        : r;
+    });
   }
 
   /** Unmount everything under the root (newest first), then optionally export the pools imported under it. */
@@ -511,6 +540,7 @@ export class MountService {
         throw new LifeboatError("command-failed", `cryptsetup open ${c.device} failed: ${stderrLine(r)}`, {
           device: c.device,
         });
+      this.stacks?.resume();
       await this.detection.refresh();
       this.log.info({ device: c.device, mapper: `/dev/mapper/${name}` }, "LUKS container opened");
       this.unlocked();

@@ -26,6 +26,11 @@ function lineKey(m: MountEntry): string {
  */
 export class MountExecutor {
   private table: MountEntry[] | null = null;
+  /**
+   * Read-write runs: called with a device source before it is mounted (app/stacks.ts switches the
+   * md arrays and LVs under it to read-write, recorded in the same transaction).
+   */
+  beforeWritableMount: ((source: string) => Promise<void>) | null = null;
 
   constructor(
     private readonly sys: System,
@@ -80,6 +85,8 @@ export class MountExecutor {
           opened.dir.procPath,
         ];
       }
+      if (!this.readonly && s.method !== "bind" && s.source.startsWith("/dev/"))
+        await this.beforeWritableMount?.(s.source);
       const before = await this.mountTable();
       const r = await this.sys.run("mount", args);
       if (r.exitCode !== 0) {

@@ -17,6 +17,7 @@ import { ConfigService } from "./nixconfig.js";
 import { PowerService } from "./power.js";
 import { RebuildService } from "./rebuild.js";
 import { SnapshotService } from "./snapshots.js";
+import { StackService } from "./stacks.js";
 import type { AutoMountState } from "./status.js";
 
 export interface Services {
@@ -70,6 +71,9 @@ export function createServices(
   const lock = new OperationLock();
   detection.pauseWhile(() => lock.busy !== null);
   const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root);
+  const stacks = new StackService(sys, log.child({ component: "stacks" }));
+  detection.useStacks(stacks);
+  mounts.useStacks(stacks);
   const files = { timeoutMs: o.fileTimeoutMs };
   const writableRoot = async () => {
     const d = await detection.current();

@@ -70,16 +70,20 @@ export function diskOf(tree: BlockDevice[]): Map<string, string> {
 
 export function findEsps(tree: BlockDevice[]): EspCandidate[] {
   const disks = diskOf(tree);
-  return flattenDevices(tree)
-    .filter((d) => d.type === "part" && (d.parttype === ESP_PARTTYPE || d.fstype === "vfat"))
-    .map((d) => ({
-      device: d.path,
-      disk: disks.get(d.path) ?? null,
-      uuid: d.uuid,
-      label: d.label,
-      evidence: d.parttype === ESP_PARTTYPE ? ("parttype" as const) : ("vfat" as const),
-      mounted: d.mountpoints,
-    }));
+  return (
+    flattenDevices(tree)
+      // An md member (an ESP mirrored with metadata 1.0 keeps the ESP type) is the array's, never an ESP itself.
+      .filter((d) => d.type === "part" && d.fstype !== "linux_raid_member")
+      .filter((d) => d.parttype === ESP_PARTTYPE || d.fstype === "vfat")
+      .map((d) => ({
+        device: d.path,
+        disk: disks.get(d.path) ?? null,
+        uuid: d.uuid,
+        label: d.label,
+        evidence: d.parttype === ESP_PARTTYPE ? ("parttype" as const) : ("vfat" as const),
+        mounted: d.mountpoints,
+      }))
+  );
 }
 
 export function findLuks(tree: BlockDevice[]): LuksContainer[] {
@@ -259,6 +263,11 @@ export function findCandidates(input: CandidateInput): Candidate[] {
     if (d.label === "nixos") {
       score += 3;
       reasons.push("filesystem label is 'nixos' (the NixOS manual's label)");
+    }
+    // An LV named root (the NixOS manual's LUKS-on-LVM install, disko's lvm examples) over its siblings.
+    if (d.type === "lvm" && /-root$/.test(d.name)) {
+      score += 2;
+      reasons.push("LVM logical volume named root");
     }
     const disk = disks.get(d.path) ?? d.path;
     if (espDisks.has(disk)) {

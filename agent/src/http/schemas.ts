@@ -259,7 +259,13 @@ export const UnmountBody = Type.Object(
   { export: Type.Optional(Type.Boolean({ description: "also zpool export the pools (clean hand-back)" })) },
   { additionalProperties: false },
 );
-export const UnmountResult = Type.Object({ unmounted: Type.Array(Str), exported: Type.Array(Str) });
+export const UnmountResult = Type.Object({
+  unmounted: Type.Array(Str),
+  exported: Type.Array(Str),
+  deactivated: Type.Optional(
+    Type.Array(Str, { description: "LVM VGs deactivated and md arrays stopped at hand-back (export)" }),
+  ),
+});
 
 export const PassphraseBody = Type.Object(
   { passphrase: Type.String({ minLength: 1, maxLength: 4096, description: "never logged or echoed" }) },

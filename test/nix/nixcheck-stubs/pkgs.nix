@@ -13,6 +13,9 @@ in
   btrfs-progs = stub "btrfs-progs-stub" { };
   xfsprogs = stub "xfsprogs-stub" { };
   kmod = stub "kmod-stub" { };
+  # pkgs/by-name/md/mdadm (mdadm), pkgs/os-specific/linux/lvm2 (lvm2: bin/lvm and its links).
+  mdadm = stub "mdadm-stub" { };
+  lvm2 = stub "lvm2-stub" { };
   systemd = stub "systemd-stub" { };
   curl = stub "curl-stub" { meta.mainProgram = "curl"; };
   jq = stub "jq-stub" { meta.mainProgram = "jq"; };
