@@ -203,7 +203,7 @@ export class StackService {
     const stack = stackBottomUp(parseLsblk(r.stdout));
     let lvs: ReturnType<typeof parseLvsReport> | null = null;
     for (const d of stack) {
-      const md = isMdType(d.type) ? this.arrays.get(d.path) : undefined;
+      const md = isMdType(d.type) ? await this.arrayAt(d.path) : undefined;
       if (md?.readonly) await this.arrayWritable(d.path, md, tx);
       if (d.type === LV_TYPE && !this.writable.has(d.path)) {
         lvs ??= await this.lvs();
@@ -211,6 +211,20 @@ export class StackService {
         if (lv && this.vgs.has(lv.vg) && lv.readonly) await this.lvWritable(d.path, `${lv.vg}/${lv.lv}`, tx);
       }
     }
+  }
+
+  /** The array the agent assembled that is kernel device `path` (its /dev/md/<name> link read again if need be). */
+  private async arrayAt(path: string): Promise<Assembled | undefined> {
+    const known = this.arrays.get(path);
+    if (known) return known;
+    for (const md of new Set(this.arrays.values())) {
+      const link = await this.sys.readlink(md.target);
+      if (link && `/dev/${link.split("/").pop()}` === path) {
+        this.arrays.set(path, md);
+        return md;
+      }
+    }
+    return undefined;
   }
 
   private async arrayWritable(path: string, md: Assembled, tx: Transaction): Promise<void> {

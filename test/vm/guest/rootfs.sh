@@ -8,7 +8,7 @@ ROOT=$1 MIRROR=$2
 PKGS=(
   udev kmod systemd systemd-journal-remote   # udev for /dev/disk/by-*, journald for real journals
   util-linux mount fdisk gdisk e2fsprogs dosfstools cryptsetup-bin btrfs-progs xfsprogs
-  iproute2 procps psmisc busybox-static libstdc++6 ca-certificates less
+  iproute2 procps psmisc busybox-static libstdc++6 ca-certificates less mdadm lvm2
 )
 debootstrap --variant=minbase --include="$(IFS=,; echo "${PKGS[*]}")" bookworm "$ROOT" "$MIRROR"
 
