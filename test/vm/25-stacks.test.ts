@@ -7,10 +7,13 @@
 //
 // Debian's udev rules are the same as NixOS's: mdadm's 64-md-raid-assembly.rules run `mdadm
 // --incremental` on every member at coldplug, lvm2's 69-dm-lvm.rules run `pvscan --cache` and hand
-// `vgchange -aay` to systemd-run (no systemd here: it does not start). The guest boots with what the
-// ISO boots with (iso/storage-stacks.nix: md_mod.start_ro=1 on the command line), and agent.sh's
-// prelude records what udev did and stops it (mdadm --stop of an auto-read-only array writes
-// nothing), so the agent starts from disks nothing has assembled; the hashes are taken after that.
+// `vgchange -aay` (seen here: without the ISO's lvm.conf line, the VG inside the LUKS container was
+// active read-write right after the open, before the agent looked). The guest boots with the ISO's
+// kernel command line (md_mod.start_ro=1); its root image is shared, so the ISO's mdadm.conf and
+// lvm.conf lines are added by agent.sh's prelude, after coldplug: at coldplug mdadm --incremental
+// had put each member into an INACTIVE array (md126/md127, waiting for the missing disk: nothing
+// started, nothing written); the prelude records that (stacks-at-boot.txt) and stops them, so the
+// agent starts from idle members; the hashes are taken after that, before the agent runs.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, promises as fs } from "node:fs";
@@ -114,6 +117,10 @@ const LSBLK = "lsblk --json -o NAME,PATH,TYPE,FSTYPE,LABEL,UUID,PARTTYPE,PARTLAB
  */
 const PRELUDE = [
   "mkdir -p /host/logs",
+  // the rescue side configured as the ISO configures it (iso/storage-stacks.nix), for what udev sees
+  // from now on (a LUKS container opened later: its PV)
+  "echo 'activation/auto_activation_volume_list = [ ]' >>/etc/lvm/lvm.conf",
+  "echo 'AUTO -all' >>/etc/mdadm/mdadm.conf",
   "{ cat /proc/mdstat; dmsetup ls; } >/host/logs/stacks-at-boot.txt 2>&1",
   'for md in /dev/md[0-9]*; do [ -b "$md" ] && mdadm --stop "$md" >>/host/logs/stacks-at-boot.txt 2>&1; done',
   // what the agent will see (fixtures for the unit tests: idle members, their superblocks, a bare disk)

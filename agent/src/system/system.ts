@@ -145,6 +145,9 @@ export const READ_ONLY_COMMANDS: Record<string, (args: readonly string[]) => boo
     ["isLuks", "luksDump", "status"].includes(a[0] ?? "") ||
     (a[0] === "open" && a.includes("--test-passphrase")),
   journalctl: () => true,
+  // superblock and metadata reports; assembling/activating (even read-only) changes the machine's state
+  mdadm: (a) => ["--examine", "--detail"].includes(a[0] ?? ""),
+  lvm: (a) => ["pvs", "vgs", "lvs"].includes(a[0] ?? ""),
   // the diagnosis reads /etc/nixos's history: log, rev-list and diff only read
   git: (a) => {
     const sub = a.find((x, i) => !x.startsWith("-") && a[i - 1] !== "-c");
