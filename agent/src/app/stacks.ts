@@ -55,6 +55,8 @@ export class StackService {
   private readonly writable = new Map<string, string>();
   /** Handed back (export): no automatic bring-up until a mount or an unlock asks again. */
   private held = false;
+  /** Members and PVs tried without success: not tried again by every detection, only on resume(). */
+  private readonly tried = new Set<string>();
 
   constructor(
     private readonly sys: System,
@@ -63,13 +65,16 @@ export class StackService {
 
   /** Anything to assemble or activate in this device tree (and not handed back). */
   wants(devices: BlockDevice[]): boolean {
-    return !this.held && (pendingMdMembers(devices).length > 0 || pendingPvs(devices).length > 0);
+    if (this.held) return false;
+    const fresh = (list: BlockDevice[]) => list.some((d) => !this.tried.has(d.path));
+    return fresh(pendingMdMembers(devices)) || fresh(pendingPvs(devices));
   }
 
-  /** A mount request or an unlock: bring-up is allowed again. True when it was held. */
+  /** A mount request or an unlock: bring-up is allowed (and failed devices are tried) again. True when it was held. */
   resume(): boolean {
     const was = this.held;
     this.held = false;
+    this.tried.clear();
     return was;
   }
 
@@ -91,8 +96,9 @@ export class StackService {
   }
 
   private async assembleArrays(devices: BlockDevice[], report: BringUpReport): Promise<void> {
-    const pending = pendingMdMembers(devices);
+    const pending = pendingMdMembers(devices).filter((d) => !this.tried.has(d.path));
     if (pending.length === 0) return;
+    for (const d of pending) this.tried.add(d.path);
     const members: MdMember[] = [];
     for (const d of pending) {
       const r = await this.sys.run("mdadm", ["--examine", "--export", d.path]);
@@ -130,8 +136,9 @@ export class StackService {
   }
 
   private async activateVgs(devices: BlockDevice[], report: BringUpReport): Promise<void> {
-    const pending = pendingPvs(devices);
+    const pending = pendingPvs(devices).filter((d) => !this.tried.has(d.path));
     if (pending.length === 0) return;
+    for (const d of pending) this.tried.add(d.path);
     const pvs = await this.lvm([
       "pvs",
       "--reportformat",
