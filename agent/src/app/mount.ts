@@ -258,6 +258,8 @@ export class MountService {
     }
     if (!candidate) return this.alreadyMounted(d, readonly, warnings);
     const run = new MountRun(this.sys, this.log, this.root, candidate, d, { readonly });
+    const stacks = this.stacks;
+    if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     const mounted = new Set((await this.mountedNow()).map((m) => m.target));
     let plan: MountPlan;
     try {

@@ -70,12 +70,15 @@ export class StackService {
     return fresh(pendingMdMembers(devices)) || fresh(pendingPvs(devices));
   }
 
-  /** A mount request or an unlock: bring-up is allowed (and failed devices are tried) again. True when it was held. */
+  /**
+   * A mount request or an unlock: bring-up is allowed, and failed devices are tried, again. True when
+   * there is something to try again (the caller then detects afresh).
+   */
   resume(): boolean {
-    const was = this.held;
+    const again = this.held || this.tried.size > 0;
     this.held = false;
     this.tried.clear();
-    return was;
+    return again;
   }
 
   private async lsblk(): Promise<BlockDevice[]> {
