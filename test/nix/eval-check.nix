@@ -469,18 +469,27 @@ in
           startRo = lib.elem "md_mod.start_ro=1" cfg.boot.kernelParams;
           noAutodetect = lib.elem "raid=noautodetect" cfg.boot.kernelParams;
           mdadmAutoOff = lib.hasInfix "AUTO -all" cfg.boot.swraid.mdadmConf;
-          # lvm.nix's line first, ours appended (a lines option: nothing replaced).
-          lvmConf = cfg.environment.etc."lvm/lvm.conf".text;
+          # a lines option: lvm.nix's "config {}" stays, ours is added (the order of the two is the
+          # module system's; the real NixOS may carry more lines, so only presence is checked)
+          lvmConf =
+            lib.hasInfix "activation/auto_activation_volume_list = [ ]" cfg.environment.etc."lvm/lvm.conf".text
+            && lib.hasInfix "config {}" cfg.environment.etc."lvm/lvm.conf".text;
           stage1 = lib.hasInfix "activation/volume_list = [ ]\n" cfg.boot.initrd.preLVMCommands;
         };
-        lvmConf = "config {}\nactivation/auto_activation_volume_list = [ ]";
         installerLike = {
           startRo = true;
           noAutodetect = true;
           mdadmAutoOff = true;
-          inherit lvmConf;
+          lvmConf = true;
           stage1 = true;
         };
+        # the installer's PROGRAM line (a store path) and ours, both in the file swraid.nix writes
+        mdadmConfOf =
+          cfg:
+          let
+            t = cfg.environment.etc."mdadm.conf".text;
+          in
+          lib.hasInfix "AUTO -all" t && lib.hasInfix "PROGRAM /nix/store/" t;
       in
       {
         expr = {
@@ -488,7 +497,8 @@ in
           netboot = settings netboot;
           rescueEntry = settings rescue;
           # The installer profile turns mdadm's udev assembly on; its mdadm.conf says AUTO -all.
-          isoMdadmConf = iso.environment.etc."mdadm.conf".text;
+          isoMdadmConf = mdadmConfOf iso;
+          netbootMdadmConf = mdadmConfOf netboot;
           netbootSwraid = netboot.boot.swraid.enable;
           # The lean rescue entry has no installer profile: no mdadm udev rules at all.
           rescueEntrySwraid = rescue.boot.swraid.enable;
@@ -498,7 +508,8 @@ in
           iso = installerLike;
           netboot = installerLike;
           rescueEntry = installerLike;
-          isoMdadmConf = "PROGRAM /nix/store/<coreutils>/bin/true\nAUTO -all";
+          isoMdadmConf = true;
+          netbootMdadmConf = true;
           netbootSwraid = true;
           rescueEntrySwraid = false;
           kexecCmdline = true;
