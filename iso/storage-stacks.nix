@@ -15,7 +15,7 @@
 # --readonly, LVs activated read-only with metadata_read_only) and switches exactly what a request
 # needs to read-write. The facts this relies on are recorded in test/nix/nixpkgs-facts and checked
 # offline by test/nix/eval-check.nix (testStorageStacksStayPut).
-{ ... }:
+{ config, lib, ... }:
 {
   boot.kernelParams = [
     # md_mod's `start_ro` (Documentation/admin-guide/md.rst): every array starts "auto-read-only";
@@ -48,9 +48,10 @@
   # after these commands, and again while waiting for a missing device. activation/volume_list
   # "defined and empty" = no LV is activated at all. The initrd's lvm reads /etc/lvm/lvm.conf (lvm.nix
   # appends its own settings there the same way). The rescue systems boot from squashfs/RAM, never
-  # from an LV, so nothing of theirs needs activating. (A systemd stage 1 has no LVM unless
-  # boot.initrd.services.lvm.enable, which no Lifeboat image sets.)
-  boot.initrd.preLVMCommands = ''
+  # from an LV, so nothing of theirs needs activating. A systemd stage 1 has no LVM unless
+  # boot.initrd.services.lvm.enable (no Lifeboat image sets it) and refuses preLVMCommands
+  # (systemd/initrd.nix asserts it is empty), hence the condition.
+  boot.initrd.preLVMCommands = lib.mkIf (!config.boot.initrd.systemd.enable) ''
     mkdir -p /etc/lvm
     cat >>/etc/lvm/lvm.conf <<'LIFEBOAT_LVM'
     activation/volume_list = [ ]

@@ -515,6 +515,12 @@ in
           kexecCmdline = true;
         };
       };
+    # nixos/modules/system/boot/systemd/initrd.nix asserts preLVMCommands is empty with a systemd
+    # stage 1 (which has no `lvm vgchange -ay` to stop): the module then leaves it alone.
+    testStorageStacksSystemdStage1 = {
+      expr = (isoWith { boot.initrd.systemd.enable = true; }).boot.initrd.preLVMCommands;
+      expected = "";
+    };
 
     # ---- services.lifeboat.rescueEntry (a server's own ESP)
     testRescueEntrySystemdBoot =
