@@ -7,10 +7,21 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type Candidate, chooseCandidate, findCandidates } from "../../agent/src/core/candidates.js";
+import {
+  type Candidate,
+  chooseCandidate,
+  findCandidates,
+  nixDatasetOf,
+} from "../../agent/src/core/candidates.js";
 import { type BlockDevice, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
 import { type MountStep, planMount } from "../../agent/src/core/plan.js";
+import {
+  type ProbeResult,
+  probeOrder,
+  rolesFromProbes,
+  rootDatasetsOf,
+} from "../../agent/src/core/systemRoot.js";
 import { parseZfsListHp } from "../../agent/src/core/zfs.js";
 import { parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
 import { parseZpoolList } from "../../agent/src/core/zpoolJson.js";
@@ -283,13 +294,23 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
   // The fstab lives in the store, under /nix: the agent first mounts what it can tell is / and /nix
   // from the imported pools' datasets alone. ZFS layouts only (block ones are probed on the disk).
   const ZFS_ROOTS = ["disko-zfs", "openzfs-guide", "odd-names", "luks-zfs", "tmpfs-bpool"] as const;
+  /**
+   * What a read-only look into each legacy dataset finds (agent/src/app/rootProbe.ts), per layout
+   * whose names do not tell: odd-names' datasets hold what test/vm/guest/mklayouts.sh
+   * layout_oddnames puts there (the root gets nixos-tree.sh's /etc/NIXOS and an empty /nix
+   * mountpoint, the /nix dataset the store and /var/nix/profiles, "my files" one report).
+   * test/app/root-probe.test.ts runs the probe itself on the fake; QEMU scenario 23 on the disk.
+   */
+  const LOOKS: Partial<Record<(typeof ZFS_ROOTS)[number], Omit<ProbeResult, "dataset">[]>> = {
+    "odd-names": [
+      // my files, nix.store-2025:a, nixos root: probeOrder's order (shallow first, by name)
+      { etcNixos: false, systemProfile: false, nixDir: false, store: false, profiles: false },
+      { etcNixos: false, systemProfile: false, nixDir: false, store: true, profiles: true },
+      { etcNixos: true, systemProfile: false, nixDir: true, store: false, profiles: false },
+    ],
+  };
   for (const name of ZFS_ROOTS) {
-    // Known gap of issue 12 (open): a legacy root not named …/root or …/nixos (odd-names:
-    // "nixos root") is not recognised before the fstab is read; expected to fail until the
-    // planner probes legacy datasets read-only (test/vm/23-layouts-shared.test.ts checks that the
-    // refusal is clean).
-    const itKnown = name === "odd-names" ? it.fails : it;
-    itKnown(`${name}: the datasets alone give / (or a tmpfs) and /nix when it is a dataset`, () => {
+    it(`${name}: the datasets alone (and, when their names do not tell, a look inside) give / (or a tmpfs) and /nix`, () => {
       const exp = LAYOUT_EXPECTATIONS[name];
       const f = facts(name);
       const after = findCandidates({
@@ -302,7 +323,25 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
       });
       const choice = chooseCandidate(after, exp.pools.includes("rpool") ? "rpool" : exp.pools[0]);
       expect(choice.ok).toBe(true);
-      if (!choice.ok) return;
+      if (!choice.ok || choice.candidate.kind !== "zfs") return;
+      const pool = choice.candidate.pool;
+      const altroots = new Map(f.imported.map((p) => [p.name, p.altroot]));
+      const byName = rootDatasetsOf(f.datasets, pool, altroots);
+      const looks = LOOKS[name];
+      // the agent looks inside exactly when names and mountpoints find neither / nor /nix
+      expect(byName.length === 0 && !nixDatasetOf(f.datasets, pool, altroots), "a look is needed").toBe(
+        looks !== undefined,
+      );
+      let chosen: { root: string | null; nix: string | null } | undefined;
+      if (looks) {
+        const { order, capped } = probeOrder(f.datasets, pool);
+        expect(capped).toBe(0);
+        expect(order).toHaveLength(looks.length);
+        const found = rolesFromProbes(
+          order.map((d, i) => ({ dataset: d.name, ...(looks[i] as Omit<ProbeResult, "dataset">) })),
+        );
+        chosen = { root: found.root, nix: found.nix };
+      }
       const plan = planMount({
         root: ROOT,
         candidate: choice.candidate,
@@ -310,6 +349,7 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
         devices: f.devices,
         datasets: f.datasets,
         fstab: null,
+        ...(chosen ? { chosen } : {}),
       });
       const got = new Map(mountsOf(plan.steps).map((m) => [m.path, m.source]));
       for (const path of ["/", "/nix"]) {

@@ -101,6 +101,11 @@ export interface PlanInput {
   links?: ReadonlyMap<string, string>;
   /** Block-device systems: the layout found by probing (btrfs subvolumes, /nix-only filesystems). */
   layout?: BlockLayout;
+  /**
+   * ZFS systems: the root (and /nix) datasets the app settled on when names and mountpoints do
+   * not tell: the pool's bootfs, the operator's pick, or a read-only look into the datasets.
+   */
+  chosen?: { root: string | null; nix: string | null };
 }
 
 /** Back-compat: the device path an fstab spec resolves to in the inventory, or null. */

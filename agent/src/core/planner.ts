@@ -372,8 +372,10 @@ export class Planner {
   // ── without an fstab: the conventional layout ──────────────────────────────────────────────
 
   zfsConvention(pool: string): void {
-    const rootDs = rootDatasetOf(this.input.datasets, pool, this.altroots);
-    const nixDs = nixDatasetOf(this.input.datasets, pool, this.altroots);
+    const chosen = this.input.chosen;
+    const named = (n: string | null | undefined) => (n ? (this.datasets.get(n) ?? null) : null);
+    const rootDs = named(chosen?.root) ?? rootDatasetOf(this.input.datasets, pool, this.altroots);
+    const nixDs = named(chosen?.nix) ?? nixDatasetOf(this.input.datasets, pool, this.altroots);
     if (rootDs) this.addDataset(rootDs, "/");
     else if (nixDs) this.addTmpfsRoot(`no root dataset in ${pool}, but ${nixDs.name} holds /nix`);
     else
