@@ -15,8 +15,11 @@ import { mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import type { Detection } from "../../agent/src/app/detect.js";
+import { MountRun } from "../../agent/src/app/mountRun.js";
 import { PROBE_DIR } from "../../agent/src/app/rootProbe.js";
 import { createServices } from "../../agent/src/app/services.js";
+import type { Candidate } from "../../agent/src/core/candidates.js";
 import type { CommandResult, RunOptions } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
 import { type FakeConfig, type FakePool, FakeSystem } from "../helpers/fake-system.js";
@@ -219,5 +222,89 @@ describe("a legacy root not named …/root (odd-names): NixOS found by its conte
     expect(err.code).toBe("unmount-failed");
     expect(probeMounts(sys)).toHaveLength(1);
     expect(sys.mounts.filter((m) => m.target.startsWith("/mnt"))).toEqual([]);
+  });
+});
+
+describe("boot environments (rpool/ROOT/a, rpool/ROOT/b; vm-captured/boot-environments)", () => {
+  const be = (name: string) => vc("boot-environments", name);
+  /** Phase 1 of a mount of rpool with the given `zpool get -H -p bootfs` answer (real captures). */
+  async function phase1(bootfs: string, rootDataset: string | null = null) {
+    const dir = await sandbox();
+    await mkdir(join(dir, "mnt", "nix"), { recursive: true });
+    const sys = new FakeSystem({
+      outputs: { ...outputsOf("single"), zfsListHp: be("zfs-list-Hp"), zfsGetCrypto: undefined },
+      pools: [{ name: "rpool", guid: "4242", lastHostId: null }],
+      hostid: "8425e349",
+      sandbox: dir,
+      extra: (file, args) =>
+        file === "zpool" && args[0] === "get"
+          ? { exitCode: 0, stdout: bootfs, stderr: "", timedOut: false, notFound: false, durationMs: 1 }
+          : undefined,
+    });
+    const candidate: Candidate = {
+      kind: "zfs",
+      id: "zfs:rpool",
+      pool: "rpool",
+      guid: "4242",
+      state: "ONLINE",
+      imported: false,
+      importable: true,
+      disks: [],
+      score: 2,
+      reasons: [],
+      partOfSystem: false,
+      bootPool: false,
+    };
+    const d = {
+      imported: [],
+      importable: [],
+      datasets: [],
+      devices: [],
+      hostid: "8425e349",
+    } as unknown as Detection;
+    const run = new MountRun(
+      sys,
+      pino({ level: "silent" }),
+      "/mnt",
+      candidate,
+      d,
+      { readonly: true },
+      rootDataset,
+    );
+    await run.importPools([{ pool: "rpool", guid: "4242" }]);
+    return { sys, run };
+  }
+  const at = (sys: FakeSystem) =>
+    sys.mounts.filter((m) => m.target.startsWith("/mnt")).map((m) => [m.target, m.source]);
+
+  it("the pool's bootfs is mounted at / (zpool get -H -p bootfs), and the choice is said", async () => {
+    const { sys, run } = await phase1(be("zpool-get-bootfs"));
+    await run.bootstrap();
+    expect(at(sys)).toEqual([
+      ["/mnt", "rpool/ROOT/b"],
+      ["/mnt/nix", "rpool/nix"],
+    ]);
+    expect(sys.commandLines()).toContain("zpool get -H -p bootfs rpool");
+    expect(run.warnings.join("\n")).toContain("bootfs rpool/ROOT/b is mounted");
+  });
+
+  it("no bootfs: ambiguous-system offering each environment, nothing mounted", async () => {
+    const { sys, run } = await phase1(be("zpool-get-bootfs-unset"));
+    const err = await rejection(run.bootstrap());
+    expect(err.code).toBe("ambiguous-system");
+    expect(err.extras.candidates).toEqual(["zfs:rpool/ROOT/a", "zfs:rpool/ROOT/b"]);
+    expect(at(sys)).toEqual([]);
+  });
+
+  it("the operator's pick wins over bootfs; bootfs is not even read", async () => {
+    const { sys, run } = await phase1(be("zpool-get-bootfs"), "rpool/ROOT/a");
+    await run.bootstrap();
+    expect(at(sys)[0]).toEqual(["/mnt", "rpool/ROOT/a"]);
+    expect(sys.commandLines().some((l) => l.startsWith("zpool get"))).toBe(false);
+  });
+
+  it("a pick that is no mountable dataset of the pool is refused", async () => {
+    const { run } = await phase1(be("zpool-get-bootfs"), "rpool/ROOT");
+    expect((await rejection(run.bootstrap())).code).toBe("no-system-found");
   });
 });

@@ -179,7 +179,10 @@ export class MountRun {
 
   private altroots(): Map<string, string | null> {
     const r = this.root.replace(/\/+$/, "") || "/";
-    return new Map(this.pools.map((p) => [p.name, p.imported ? p.altroot : r]));
+    const m = new Map(this.pools.map((p) => [p.name, p.imported ? p.altroot : r]));
+    // as the planner does: the candidate's pool is imported by Lifeboat under the root
+    if (this.candidate.kind === "zfs" && !m.has(this.candidate.pool)) m.set(this.candidate.pool, r);
+    return m;
   }
 
   /**

@@ -200,7 +200,16 @@ export function findCandidates(input: CandidateInput): Candidate[] {
     if (imported) {
       const rootDs = rootDatasetOf(input.datasets, pool, altroots);
       const nixDs = rootDs ? null : nixDatasetOf(input.datasets, pool, altroots);
-      if (rootDs) {
+      const roots = rootDatasetsOf(input.datasets, pool, altroots);
+      if (roots.length > 1) {
+        score += 4;
+        reasons.push(
+          `has ${roots.length} root datasets (boot environments: ${roots
+            .slice(0, 8)
+            .map((d) => d.name)
+            .join(", ")}): the pool's bootfs is mounted, else name one as "pool": "<dataset>"`,
+        );
+      } else if (rootDs) {
         score += 4;
         reasons.push(`has a root-like dataset ${rootDs.name}`);
       } else if (nixDs) {
