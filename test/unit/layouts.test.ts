@@ -4,7 +4,7 @@
 // LAYOUT_EXPECTATIONS in test/vm/layouts.ts, the same table the QEMU scenarios 20-24 assert on.
 // The planner is driven the way the agent drives it: a plan before the import (which pools), then the
 // plan with the imported pools' datasets and the installed system's own fstab (which mounts).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
@@ -13,6 +13,7 @@ import {
   findCandidates,
   nixDatasetOf,
 } from "../../agent/src/core/candidates.js";
+import { bindEntriesOf, importUnitPools, type MountUnit, parseMountUnit } from "../../agent/src/core/bootUnits.js";
 import { type BlockDevice, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
 import { type MountStep, planMount } from "../../agent/src/core/plan.js";
@@ -57,6 +58,24 @@ function partOf(layout: string): (serial: string, n: number) => string {
   };
 }
 
+/**
+ * What the generation's systemd units add (app/layout.ts readBootUnits): the unit files
+ * mklayouts.sh wrote into the layout's generations, kept in vm-captured/<layout>/units/.
+ */
+function unitsOf(layout: string): { pools: string[]; binds: ReturnType<typeof bindEntriesOf> } {
+  const dir = join(V, layout, "units");
+  if (!existsSync(dir)) return { pools: [], binds: [] };
+  const names = readdirSync(dir);
+  const wanted = existsSync(join(dir, "local-fs.target.wants"))
+    ? readdirSync(join(dir, "local-fs.target.wants")).filter((n) => n.endsWith(".mount"))
+    : [];
+  const units = wanted
+    .sort()
+    .map((n) => parseMountUnit(n, readFileSync(join(dir, n), "utf8")))
+    .filter((u): u is MountUnit => u !== null);
+  return { pools: importUnitPools(names), binds: bindEntriesOf(units) };
+}
+
 /** What detection knows about a layout's capture boot, before and after its pools are imported */
 function facts(layout: string) {
   const luks = has(layout, "lsblk-json-luks-open");
@@ -67,8 +86,10 @@ function facts(layout: string) {
   const importable = parseZpoolImport(v(layout, luks ? "zpool-import-list-luks-open" : "zpool-import-list"));
   const imported = has(layout, "zpool-list-j") ? parseZpoolList(v(layout, "zpool-list-j")) : [];
   const datasets = has(layout, "zfs-list-Hp") ? parseZfsListHp(v(layout, "zfs-list-Hp")) : [];
-  const fstab = parseFstab(v(layout, "fstab"));
-  return { devices, importable, imported, datasets, fstab };
+  const units = unitsOf(layout);
+  // the fstab as the planner gets it from app/mountRun.ts: its lines, then the units' binds
+  const fstab = [...parseFstab(v(layout, "fstab")), ...units.binds];
+  return { devices, importable, imported, datasets, fstab, bootPools: units.pools };
 }
 
 function wanted(exp: LayoutExpectation, part: (s: string, n: number) => string): string | undefined {
@@ -108,6 +129,7 @@ function plans(name: Shared) {
     datasets: [],
     fstab: f.fstab,
     pools: importable,
+    bootPools: f.bootPools,
   });
   const after = findCandidates({
     devices: f.devices,
@@ -125,6 +147,7 @@ function plans(name: Shared) {
     devices: f.devices,
     datasets: f.datasets,
     fstab: f.fstab,
+    bootPools: f.bootPools,
     pools: [
       ...f.imported.map((p) => ({
         name: p.name,

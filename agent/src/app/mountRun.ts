@@ -17,7 +17,15 @@ import { listDatasets } from "./datasets.js";
 import type { Detection } from "./detect.js";
 import { type ImportRequest, PoolImporter } from "./importer.js";
 import { InstalledSystem } from "./installed.js";
-import { dirExists, lookUpLinks, probeLayout, readSystemFstab, type SystemFstab } from "./layout.js";
+import {
+  type BootUnits,
+  dirExists,
+  lookUpLinks,
+  probeLayout,
+  readBootUnits,
+  readSystemFstab,
+  type SystemFstab,
+} from "./layout.js";
 import { MountExecutor } from "./mountExec.js";
 import { probeDatasets } from "./rootProbe.js";
 import { Transaction } from "./transaction.js";
@@ -54,6 +62,8 @@ export class MountRun {
   private layout: BlockLayout | undefined;
   private fstab: SystemFstab | null = null;
   private links = new Map<string, string>();
+  /** What the generation's systemd units add at boot (pool imports, bind mounts). */
+  private units: BootUnits = { pools: [], binds: [] };
   /** What phase 1 mounted (and the transaction mark before it). */
   private early: MountStep[] = [];
   private earlyMark = 0;
@@ -104,12 +114,19 @@ export class MountRun {
       readonly: this.req.readonly,
       devices: this.devices,
       datasets: this.datasets,
-      fstab: fstab?.entries ?? null,
+      fstab: fstab ? [...fstab.entries, ...this.unitBinds(fstab.entries)] : null,
       pools: this.pools,
       links: this.links,
       layout: this.layout,
       ...(this.chosen ? { chosen: this.chosen } : {}),
+      ...(fstab && this.units.pools.length > 0 ? { bootPools: this.units.pools } : {}),
     });
+  }
+
+  /** The units' binds whose target no fstab line mounts (the fstab wins). */
+  private unitBinds(entries: readonly { target: string }[]) {
+    const taken = new Set(entries.map((e) => e.target.replace(/\/+$/, "") || "/"));
+    return this.units.binds.filter((b) => !taken.has(b.target));
   }
 
   /** Import pools (in order) and list their datasets; a locked dataset stops the run (key-not-loaded). */
@@ -284,15 +301,18 @@ export class MountRun {
 
   /** The installed fstab and the links it names, for a preview of an existing mount (nothing imported). */
   async readFstabOnly(): Promise<SystemFstab | null> {
-    this.fstab = await readSystemFstab(new InstalledSystem(this.sys, this.root), this.warnings);
-    if (this.fstab) this.links = await lookUpLinks(this.sys, this.fstab.entries);
+    const installed = new InstalledSystem(this.sys, this.root);
+    this.fstab = await readSystemFstab(installed, this.warnings);
+    if (this.fstab) {
+      this.links = await lookUpLinks(this.sys, this.fstab.entries);
+      this.units = await readBootUnits(installed, this.fstab.path, this.warnings);
+    }
     return this.fstab;
   }
 
   /** Phase 2 planning: the fstab, the device links it names, and the other pools it needs. */
   async planFromFstab(): Promise<MountPlan> {
-    this.fstab = await readSystemFstab(new InstalledSystem(this.sys, this.root), this.warnings);
-    if (this.fstab) this.links = await lookUpLinks(this.sys, this.fstab.entries);
+    await this.readFstabOnly();
     let plan = this.plan(this.fstab);
     const more = plan.steps.flatMap((s) =>
       s.kind === "import-pool" ? [{ pool: s.pool, guid: s.guid }] : [],
