@@ -8,12 +8,17 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
+  bindEntriesOf,
+  importUnitPools,
+  type MountUnit,
+  parseMountUnit,
+} from "../../agent/src/core/bootUnits.js";
+import {
   type Candidate,
   chooseCandidate,
   findCandidates,
   nixDatasetOf,
 } from "../../agent/src/core/candidates.js";
-import { bindEntriesOf, importUnitPools, type MountUnit, parseMountUnit } from "../../agent/src/core/bootUnits.js";
 import { type BlockDevice, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
 import { type MountStep, planMount } from "../../agent/src/core/plan.js";
