@@ -4,6 +4,8 @@
  * impermanence's persisted directories (bind .mount units wanted by local-fs.target). The units
  * sit where NixOS puts them: the profile's generation's etc/systemd/system, links into the store.
  */
+
+import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -141,5 +143,24 @@ describe("impermanence: persisted directories bind-mounted by .mount units (tmpf
     expect(err.code).toBe("unsafe-mountpoint");
     expect(err.extras.state).toBe("rolled-back");
     expect(r.sys.mounts.filter((m) => m.target !== "/" && m.target !== "/proc")).toEqual([]);
+  });
+
+  it("hostile unit files (a FIFO, a huge file, a link out of the root, a directory) are warnings; the rest mounts, nothing hangs", async () => {
+    const r = await imperm();
+    await units(
+      r.dir,
+      { "etc-nixos.mount": mountUnit("/etc/nixos"), "var-log.mount": "x".repeat(200_000) },
+      {
+        "local-fs.target.wants": ["etc-nixos.mount", "var-log.mount", "fifo.mount", "out.mount", "dir.mount"],
+      },
+    );
+    const U = join(r.dir, "mnt/nix/store/0000000000000000000000000000000a-system-units");
+    execFileSync("mkfifo", [join(U, "fifo.mount")]);
+    await symlink("/proc/self/mounts", join(U, "out.mount"));
+    await mkdir(join(U, "dir.mount"));
+    const res = await r.mounts.mount();
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/persist", "/mnt/etc/nixos"]);
+    const w = res.warnings.join("\n");
+    for (const n of ["var-log.mount", "fifo.mount", "dir.mount"]) expect(w).toContain(`/${n}:`);
   });
 });
