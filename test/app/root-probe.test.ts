@@ -17,7 +17,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { Detection } from "../../agent/src/app/detect.js";
 import { MountRun } from "../../agent/src/app/mountRun.js";
-import { PROBE_DIR } from "../../agent/src/app/rootProbe.js";
+import { PROBE_DIR } from "../../agent/src/app/rootChoice.js";
 import { createServices } from "../../agent/src/app/services.js";
 import type { Candidate } from "../../agent/src/core/candidates.js";
 import type { CommandResult, RunOptions } from "../../agent/src/system/system.js";

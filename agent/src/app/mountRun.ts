@@ -1,16 +1,8 @@
 import type { Logger } from "pino";
-import { type Candidate, nixDatasetOf } from "../core/candidates.js";
+import type { Candidate } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
 import type { MountEntry } from "../core/mounts.js";
 import { type BlockLayout, type MountPlan, type MountStep, type PoolFacts, planMount } from "../core/plan.js";
-import {
-  MAX_PROBES,
-  parseBootfs,
-  pickRoot,
-  probeOrder,
-  rolesFromProbes,
-  rootDatasetsOf,
-} from "../core/systemRoot.js";
 import type { Dataset } from "../core/zfs.js";
 import type { System } from "../system/system.js";
 import { listDatasets } from "./datasets.js";
@@ -27,7 +19,7 @@ import {
   type SystemFstab,
 } from "./layout.js";
 import { MountExecutor } from "./mountExec.js";
-import { probeDatasets } from "./rootProbe.js";
+import { nixByContent, type RootContext, settleRoot } from "./rootChoice.js";
 import { Transaction } from "./transaction.js";
 
 const isMount = (s: MountPlan["steps"][number]): s is MountStep => s.kind === "mount";
@@ -161,7 +153,8 @@ export class MountRun {
 
   /** Phase 1: the root (a dataset, a device, or a tmpfs when the disk holds only /nix) and /nix. */
   async bootstrap(): Promise<void> {
-    if (this.candidate.kind === "zfs") await this.settleRoot(this.candidate.pool);
+    if (this.candidate.kind === "zfs")
+      this.chosen = await settleRoot(this.rootContext(), this.candidate.pool, this.rootDataset);
     this.earlyMark = this.tx.mark();
     const first = this.plan(null);
     let early = first.steps.filter(isMount).filter((s) => s.path === "/" || s.path === "/nix");
@@ -203,69 +196,6 @@ export class MountRun {
   }
 
   /**
-   * Which dataset is `/`: the operator's pick; else by mountpoint or name, the pool's bootfs
-   * among several (boot environments); else, when names tell nothing (or several roots and no
-   * bootfs), a read-only look into the pool's legacy/noauto datasets. Several roots left: the
-   * operator picks (`ambiguous-system`, each offered as "pool/dataset").
-   */
-  private async settleRoot(pool: string): Promise<void> {
-    const mine = this.datasets.filter((d) => d.pool === pool);
-    if (this.rootDataset) {
-      const d = mine.find((x) => x.name === this.rootDataset);
-      if (!d || d.canmount === "off" || d.mountpoint === "none" || d.mountpoint === "-")
-        throw new LifeboatError(
-          "no-system-found",
-          `${this.rootDataset} is not a mountable dataset of ${pool}`,
-          { candidates: rootDatasetsOf(this.datasets, pool, this.altroots()).map((x) => `${x.name}`) },
-        );
-      this.chosen = { root: d.name, nix: null };
-      this.warnings.push(`/ is ${d.name}, as asked`);
-      return;
-    }
-    const roots = rootDatasetsOf(this.datasets, pool, this.altroots());
-    if (roots.length > 1) {
-      this.chosen = {
-        root: await this.bootfsAmong(
-          pool,
-          roots.map((d) => d.name),
-        ),
-        nix: null,
-      };
-      return;
-    }
-    if (roots.length === 1 || nixDatasetOf(this.datasets, pool, this.altroots())) return;
-    const { order, capped } = probeOrder(this.datasets, pool);
-    if (order.length === 0) return;
-    const found = rolesFromProbes(await probeDatasets(this.sys, this.tx, order));
-    if (capped > 0)
-      this.warnings.push(
-        `looked into the first ${MAX_PROBES} legacy/noauto datasets of ${pool} only (${capped} more not looked at): name the root with "pool": "${pool}/<dataset>" if it is not found`,
-      );
-    this.warnings.push(...found.notes);
-    const root = found.ambiguous.length > 0 ? await this.bootfsAmong(pool, found.ambiguous) : found.root;
-    this.chosen = { root, nix: found.nix };
-  }
-
-  /** The pool's bootfs when it is one of `names`, else `ambiguous-system` offering each. */
-  private async bootfsAmong(pool: string, names: string[]): Promise<string> {
-    const r = await this.sys.run("zpool", ["get", "-H", "-p", "bootfs", pool]);
-    const bootfs = r.exitCode === 0 ? parseBootfs(r.stdout, pool) : null;
-    const picked = pickRoot(
-      this.datasets.filter((d) => names.includes(d.name)),
-      bootfs,
-    );
-    if (picked.root) {
-      if (picked.note) this.warnings.push(picked.note);
-      return picked.root.name;
-    }
-    throw new LifeboatError(
-      "ambiguous-system",
-      `${pool} holds several roots (${names.join(", ")}) and its bootfs ${bootfs ? `(${bootfs}) is none of them` : "is not set"}: say which with "pool": "<dataset>"`,
-      { candidates: names.map((n) => `zfs:${n}`), bootfs },
-    );
-  }
-
-  /**
    * A root dataset without its store and no /nix dataset by name or mountpoint: look into the
    * pool's other legacy/noauto datasets for the one holding /nix, and mount it there.
    */
@@ -273,18 +203,25 @@ export class MountRun {
     const rootStep = this.early.find((s) => s.path === "/");
     if (rootStep?.fstype !== "zfs" || this.early.some((s) => s.path === "/nix")) return;
     if (await dirExists(this.sys, this.root, "/nix/store")) return;
-    const { order } = probeOrder(this.datasets, pool, new Set([rootStep.source]));
-    if (order.length === 0) return;
-    const found = rolesFromProbes(await probeDatasets(this.sys, this.tx, order));
-    if (!found.nix) return;
-    this.warnings.push(`${found.nix} holds /nix (found by its content)`);
-    this.chosen = { root: rootStep.source, nix: found.nix };
+    const nix = await nixByContent(this.rootContext(), pool, rootStep.source);
+    if (!nix) return;
+    this.chosen = { root: rootStep.source, nix };
     const nixStep = this.plan(null)
       .steps.filter(isMount)
       .find((s) => s.path === "/nix");
     if (!nixStep) return;
     await this.exec.mount(nixStep, this.tmpfsRoot);
     this.early = [...this.early, nixStep];
+  }
+
+  private rootContext(): RootContext {
+    return {
+      sys: this.sys,
+      tx: this.tx,
+      datasets: this.datasets,
+      altroots: this.altroots(),
+      warnings: this.warnings,
+    };
   }
 
   private async undoTo(mark: number): Promise<void> {

@@ -1,6 +1,15 @@
+import { type Altroots, nixDatasetOf } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
 import type { MountStep } from "../core/plan.js";
-import type { ProbeResult } from "../core/systemRoot.js";
+import {
+  MAX_PROBES,
+  type ProbeResult,
+  parseBootfs,
+  pickRoot,
+  probeOrder,
+  rolesFromProbes,
+  rootDatasetsOf,
+} from "../core/systemRoot.js";
 import type { Dataset } from "../core/zfs.js";
 import type { NodeKind, System } from "../system/system.js";
 import { InstalledSystem } from "./installed.js";
@@ -104,4 +113,84 @@ export async function probeDatasets(
     out.push(result);
   }
   return out;
+}
+
+/** What settling the root needs from the mount run (app/mountRun.ts). */
+export interface RootContext {
+  sys: System;
+  tx: Transaction;
+  /** Datasets of the imported pools. */
+  datasets: Dataset[];
+  altroots: Altroots;
+  /** The run's warnings (the response says what was chosen and why). */
+  warnings: string[];
+}
+
+export type Chosen = { root: string | null; nix: string | null } | undefined;
+
+/**
+ * Which dataset is `/` before the fstab is read: the operator's pick; else by mountpoint or name,
+ * the pool's bootfs among several (boot environments); else, when names tell nothing, a read-only
+ * look into the pool's legacy/noauto datasets. Several roots left: the operator picks
+ * (`ambiguous-system`, each offered as "pool/dataset"). undefined: names and mountpoints tell.
+ */
+export async function settleRoot(ctx: RootContext, pool: string, wanted: string | null): Promise<Chosen> {
+  if (wanted) {
+    const d = ctx.datasets.find((x) => x.pool === pool && x.name === wanted);
+    if (!d || d.canmount === "off" || d.mountpoint === "none" || d.mountpoint === "-")
+      throw new LifeboatError("no-system-found", `${wanted} is not a mountable dataset of ${pool}`, {
+        candidates: rootDatasetsOf(ctx.datasets, pool, ctx.altroots).map((x) => x.name),
+      });
+    ctx.warnings.push(`/ is ${d.name}, as asked`);
+    return { root: d.name, nix: null };
+  }
+  const roots = rootDatasetsOf(ctx.datasets, pool, ctx.altroots);
+  if (roots.length > 1)
+    return {
+      root: await bootfsAmong(
+        ctx,
+        pool,
+        roots.map((d) => d.name),
+      ),
+      nix: null,
+    };
+  if (roots.length === 1 || nixDatasetOf(ctx.datasets, pool, ctx.altroots)) return undefined;
+  const { order, capped } = probeOrder(ctx.datasets, pool);
+  if (order.length === 0) return undefined;
+  const found = rolesFromProbes(await probeDatasets(ctx.sys, ctx.tx, order));
+  if (capped > 0)
+    ctx.warnings.push(
+      `looked into the first ${MAX_PROBES} legacy/noauto datasets of ${pool} only (${capped} more not looked at): name the root with "pool": "${pool}/<dataset>" if it is not found`,
+    );
+  ctx.warnings.push(...found.notes);
+  const root = found.ambiguous.length > 0 ? await bootfsAmong(ctx, pool, found.ambiguous) : found.root;
+  return { root, nix: found.nix };
+}
+
+/** The pool's bootfs (`zpool get -H -p bootfs`) when it is one of `names`, else `ambiguous-system`. */
+export async function bootfsAmong(ctx: RootContext, pool: string, names: string[]): Promise<string> {
+  const r = await ctx.sys.run("zpool", ["get", "-H", "-p", "bootfs", pool]);
+  const bootfs = r.exitCode === 0 ? parseBootfs(r.stdout, pool) : null;
+  const picked = pickRoot(
+    ctx.datasets.filter((d) => names.includes(d.name)),
+    bootfs,
+  );
+  if (picked.root) {
+    if (picked.note) ctx.warnings.push(picked.note);
+    return picked.root.name;
+  }
+  throw new LifeboatError(
+    "ambiguous-system",
+    `${pool} holds several roots (${names.join(", ")}) and its bootfs ${bootfs ? `(${bootfs}) is none of them` : "is not set"}: say which with "pool": "<dataset>"`,
+    { candidates: names.map((n) => `zfs:${n}`), bootfs },
+  );
+}
+
+/** A root without its store: the pool's other legacy/noauto dataset holding /nix, by content. */
+export async function nixByContent(ctx: RootContext, pool: string, root: string): Promise<string | null> {
+  const { order } = probeOrder(ctx.datasets, pool, new Set([root]));
+  if (order.length === 0) return null;
+  const found = rolesFromProbes(await probeDatasets(ctx.sys, ctx.tx, order));
+  if (found.nix) ctx.warnings.push(`${found.nix} holds /nix (found by its content)`);
+  return found.nix;
 }
