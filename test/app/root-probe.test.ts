@@ -222,6 +222,10 @@ describe("a legacy root not named …/root (odd-names): NixOS found by its conte
     expect(err.code).toBe("unmount-failed");
     expect(probeMounts(sys)).toHaveLength(1);
     expect(sys.mounts.filter((m) => m.target.startsWith("/mnt"))).toEqual([]);
+    // the stuck probe is tried again by the rollback and reported as left over, not hidden
+    expect(err.extras.state).toBe("rollback-incomplete");
+    expect(JSON.stringify(err.extras.rollbackFailures)).toContain(PROBE_DIR);
+    expect(sys.imported.size).toBe(1);
   });
 });
 

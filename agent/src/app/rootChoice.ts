@@ -102,13 +102,27 @@ export async function probeDatasets(
       };
     } finally {
       const r = await tx.rollbackTo(mark);
-      if (r.rollbackFailures.length > 0)
+      if (r.rollbackFailures.length > 0) {
+        // still mounted: the run's rollback tries again (and says so if it cannot)
+        tx.record(`probe of ${d.name} left mounted at ${dir}`, {
+          label: `unmounted ${dir}`,
+          kind: "mount",
+          fn: async () => {
+            const u = await sys.run("umount", [dir]);
+            if (u.exitCode !== 0)
+              throw new LifeboatError(
+                "unmount-failed",
+                `unmount ${dir} failed: ${u.stderr.trim().split("\n")[0] ?? ""}`,
+              );
+          },
+        });
         // biome-ignore lint/correctness/noUnsafeFinally: a probe left mounted must stop the run
         throw new LifeboatError(
           "unmount-failed",
           `could not unmount the probe of ${d.name}: ${r.rollbackFailures.join("; ")}`,
           { failedStep: `unmount probe ${d.name}` },
         );
+      }
     }
     out.push(result);
   }
