@@ -4,13 +4,30 @@
 // LAYOUT_EXPECTATIONS in test/vm/layouts.ts, the same table the QEMU scenarios 20-24 assert on.
 // The planner is driven the way the agent drives it: a plan before the import (which pools), then the
 // plan with the imported pools' datasets and the installed system's own fstab (which mounts).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type Candidate, chooseCandidate, findCandidates } from "../../agent/src/core/candidates.js";
+import {
+  bindEntriesOf,
+  importUnitPools,
+  type MountUnit,
+  parseMountUnit,
+} from "../../agent/src/core/bootUnits.js";
+import {
+  type Candidate,
+  chooseCandidate,
+  findCandidates,
+  nixDatasetOf,
+} from "../../agent/src/core/candidates.js";
 import { type BlockDevice, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
 import { type MountStep, planMount } from "../../agent/src/core/plan.js";
+import {
+  type ProbeResult,
+  probeOrder,
+  rolesFromProbes,
+  rootDatasetsOf,
+} from "../../agent/src/core/systemRoot.js";
 import { parseZfsListHp } from "../../agent/src/core/zfs.js";
 import { parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
 import { parseZpoolList } from "../../agent/src/core/zpoolJson.js";
@@ -46,6 +63,24 @@ function partOf(layout: string): (serial: string, n: number) => string {
   };
 }
 
+/**
+ * What the generation's systemd units add (app/layout.ts readBootUnits): the unit files
+ * mklayouts.sh wrote into the layout's generations, kept in vm-captured/<layout>/units/.
+ */
+function unitsOf(layout: string): { pools: string[]; binds: ReturnType<typeof bindEntriesOf> } {
+  const dir = join(V, layout, "units");
+  if (!existsSync(dir)) return { pools: [], binds: [] };
+  const names = readdirSync(dir);
+  const wanted = existsSync(join(dir, "local-fs.target.wants"))
+    ? readdirSync(join(dir, "local-fs.target.wants")).filter((n) => n.endsWith(".mount"))
+    : [];
+  const units = wanted
+    .sort()
+    .map((n) => parseMountUnit(n, readFileSync(join(dir, n), "utf8")))
+    .filter((u): u is MountUnit => u !== null);
+  return { pools: importUnitPools(names), binds: bindEntriesOf(units) };
+}
+
 /** What detection knows about a layout's capture boot, before and after its pools are imported */
 function facts(layout: string) {
   const luks = has(layout, "lsblk-json-luks-open");
@@ -56,8 +91,10 @@ function facts(layout: string) {
   const importable = parseZpoolImport(v(layout, luks ? "zpool-import-list-luks-open" : "zpool-import-list"));
   const imported = has(layout, "zpool-list-j") ? parseZpoolList(v(layout, "zpool-list-j")) : [];
   const datasets = has(layout, "zfs-list-Hp") ? parseZfsListHp(v(layout, "zfs-list-Hp")) : [];
-  const fstab = parseFstab(v(layout, "fstab"));
-  return { devices, importable, imported, datasets, fstab };
+  const units = unitsOf(layout);
+  // the fstab as the planner gets it from app/mountRun.ts: its lines, then the units' binds
+  const fstab = [...parseFstab(v(layout, "fstab")), ...units.binds];
+  return { devices, importable, imported, datasets, fstab, bootPools: units.pools };
 }
 
 function wanted(exp: LayoutExpectation, part: (s: string, n: number) => string): string | undefined {
@@ -97,6 +134,7 @@ function plans(name: Shared) {
     datasets: [],
     fstab: f.fstab,
     pools: importable,
+    bootPools: f.bootPools,
   });
   const after = findCandidates({
     devices: f.devices,
@@ -114,6 +152,7 @@ function plans(name: Shared) {
     devices: f.devices,
     datasets: f.datasets,
     fstab: f.fstab,
+    bootPools: f.bootPools,
     pools: [
       ...f.imported.map((p) => ({
         name: p.name,
@@ -283,13 +322,23 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
   // The fstab lives in the store, under /nix: the agent first mounts what it can tell is / and /nix
   // from the imported pools' datasets alone. ZFS layouts only (block ones are probed on the disk).
   const ZFS_ROOTS = ["disko-zfs", "openzfs-guide", "odd-names", "luks-zfs", "tmpfs-bpool"] as const;
+  /**
+   * What a read-only look into each legacy dataset finds (agent/src/app/rootProbe.ts), per layout
+   * whose names do not tell: odd-names' datasets hold what test/vm/guest/mklayouts.sh
+   * layout_oddnames puts there (the root gets nixos-tree.sh's /etc/NIXOS and an empty /nix
+   * mountpoint, the /nix dataset the store and /var/nix/profiles, "my files" one report).
+   * test/app/root-probe.test.ts runs the probe itself on the fake; QEMU scenario 23 on the disk.
+   */
+  const LOOKS: Partial<Record<(typeof ZFS_ROOTS)[number], Omit<ProbeResult, "dataset">[]>> = {
+    "odd-names": [
+      // my files, nix.store-2025:a, nixos root: probeOrder's order (shallow first, by name)
+      { etcNixos: false, systemProfile: false, nixDir: false, store: false, profiles: false },
+      { etcNixos: false, systemProfile: false, nixDir: false, store: true, profiles: true },
+      { etcNixos: true, systemProfile: false, nixDir: true, store: false, profiles: false },
+    ],
+  };
   for (const name of ZFS_ROOTS) {
-    // Known gap of issue 12 (open): a legacy root not named …/root or …/nixos (odd-names:
-    // "nixos root") is not recognised before the fstab is read; expected to fail until the
-    // planner probes legacy datasets read-only (test/vm/23-layouts-shared.test.ts checks that the
-    // refusal is clean).
-    const itKnown = name === "odd-names" ? it.fails : it;
-    itKnown(`${name}: the datasets alone give / (or a tmpfs) and /nix when it is a dataset`, () => {
+    it(`${name}: the datasets alone (and, when their names do not tell, a look inside) give / (or a tmpfs) and /nix`, () => {
       const exp = LAYOUT_EXPECTATIONS[name];
       const f = facts(name);
       const after = findCandidates({
@@ -302,7 +351,25 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
       });
       const choice = chooseCandidate(after, exp.pools.includes("rpool") ? "rpool" : exp.pools[0]);
       expect(choice.ok).toBe(true);
-      if (!choice.ok) return;
+      if (!choice.ok || choice.candidate.kind !== "zfs") return;
+      const pool = choice.candidate.pool;
+      const altroots = new Map(f.imported.map((p) => [p.name, p.altroot]));
+      const byName = rootDatasetsOf(f.datasets, pool, altroots);
+      const looks = LOOKS[name];
+      // the agent looks inside exactly when names and mountpoints find neither / nor /nix
+      expect(byName.length === 0 && !nixDatasetOf(f.datasets, pool, altroots), "a look is needed").toBe(
+        looks !== undefined,
+      );
+      let chosen: { root: string | null; nix: string | null } | undefined;
+      if (looks) {
+        const { order, capped } = probeOrder(f.datasets, pool);
+        expect(capped).toBe(0);
+        expect(order).toHaveLength(looks.length);
+        const found = rolesFromProbes(
+          order.map((d, i) => ({ dataset: d.name, ...(looks[i] as Omit<ProbeResult, "dataset">) })),
+        );
+        chosen = { root: found.root, nix: found.nix };
+      }
       const plan = planMount({
         root: ROOT,
         candidate: choice.candidate,
@@ -310,6 +377,7 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
         devices: f.devices,
         datasets: f.datasets,
         fstab: null,
+        ...(chosen ? { chosen } : {}),
       });
       const got = new Map(mountsOf(plan.steps).map((m) => [m.path, m.source]));
       for (const path of ["/", "/nix"]) {

@@ -34,7 +34,10 @@ export type MountSource =
   | { zfs: string }
   | { part: string; n: number }
   | { tmpfs: true }
-  /** a bind mount of what is mounted at this path inside the system (fstab fsType none, options bind) */
+  /**
+   * a bind mount of this path inside the system (fstab fsType none, options bind; or an impermanence
+   * .mount unit): what is mounted there, or a directory of the mount holding it
+   */
   | { bind: string };
 
 export interface ExpectedMount {
@@ -44,8 +47,11 @@ export interface ExpectedMount {
   src: MountSource;
   /** btrfs: the subvolume mountinfo shows as the mount's root ("/@nix") */
   subvol?: string;
-  /** fstab: a line of the current generation's fstab; zfs: a dataset ZFS mounts itself (canmount=on) */
-  via: "fstab" | "zfs";
+  /**
+   * fstab: a line of the current generation's fstab; zfs: a dataset ZFS mounts itself (canmount=on);
+   * unit: a .mount unit of the generation's etc/systemd/system that local-fs.target wants
+   */
+  via: "fstab" | "zfs" | "unit";
 }
 
 export interface LayoutExpectation {
@@ -127,13 +133,17 @@ export const LAYOUT_EXPECTATIONS: Record<Exclude<LayoutName, "hostile-zfs">, Lay
   impermanence: {
     name: "impermanence",
     source:
-      'nix-community/impermanence README.org "tmpfs" @7b1d382 (/ is a tmpfs; btrfs subvolumes nix and persistent, /persistent neededForBoot)',
+      'nix-community/impermanence README.org "tmpfs" + nixos.nix @7b1d382 (/ is a tmpfs; btrfs subvolumes nix and persistent, /persistent neededForBoot; persisted directories bind-mounted by systemd .mount units)',
     pools: [],
     mounts: [
       { path: "/", fstype: "tmpfs", src: { tmpfs: true }, via: "fstab" },
       esp("IMPERM0"),
       sub("/nix", "IMPERM0", 2, "/nix"),
       sub("/persistent", "IMPERM0", 2, "/persistent"),
+      // environment.persistence."/persistent".directories: nixos.nix's systemd.mounts (bind units)
+      { path: "/etc/nixos", fstype: "btrfs", src: { bind: "/persistent/etc/nixos" }, via: "unit" },
+      { path: "/var/lib/nixos", fstype: "btrfs", src: { bind: "/persistent/var/lib/nixos" }, via: "unit" },
+      { path: "/var/log", fstype: "btrfs", src: { bind: "/persistent/var/log" }, via: "unit" },
     ],
     request: { device: { part: "IMPERM0", n: 2 } },
   },
@@ -194,14 +204,14 @@ export const LAYOUT_EXPECTATIONS: Record<Exclude<LayoutName, "hostile-zfs">, Lay
   "btrfs-zfs-data": {
     name: "btrfs-zfs-data",
     source:
-      "own mix: btrfs root (@, @nix) + a ZFS data pool the system mounts (tank/media in the fstab, tank/backup by ZFS, boot.zfs.extraPools)",
+      "own mix: btrfs root (@, @nix) + a ZFS data pool only in boot.zfs.extraPools (no fstab line: nixpkgs' zfs-import-tank.service), tank/media and tank/backup mounted by ZFS",
     pools: ["tank"],
     mounts: [
       sub("/", "BTRZ0", 2, "/@"),
       esp("BTRZ0"),
       sub("/nix", "BTRZ0", 2, "/@nix"),
       ds("/srv/backup", "tank/backup", "zfs"),
-      ds("/srv/media", "tank/media"),
+      ds("/srv/media", "tank/media", "zfs"),
     ],
     unmounted: ["tank", "tank/scratch"],
     request: { device: { part: "BTRZ0", n: 2 } },
@@ -290,21 +300,29 @@ export function expectedRows(
   part: (serial: string, n: number) => string,
 ): Row[] {
   const byPath = new Map(exp.mounts.map((m) => [m.path, m]));
+  /** the mount holding `p` (the closest one at or above it) and the rest of the path below it */
+  const holder = (p: string): { m: ExpectedMount; rest: string } => {
+    for (let q = p; ; q = q.slice(0, Math.max(1, q.lastIndexOf("/")))) {
+      const m = byPath.get(q);
+      if (m) return { m, rest: q === "/" ? p : p.slice(q.length) };
+      if (q === "/") throw new Error(`bind of ${p}: no mount holds it`);
+    }
+  };
   const sourceOf = (m: ExpectedMount): string => {
     const s = m.src;
     if ("zfs" in s) return s.zfs;
     if ("part" in s) return part(s.part, s.n);
-    if ("bind" in s) {
-      const b = byPath.get(s.bind);
-      if (!b) throw new Error(`bind of ${s.bind}: not in the table`);
-      return sourceOf(b);
-    }
+    if ("bind" in s) return sourceOf(holder(s.bind).m);
     return "*";
   };
   return exp.mounts.map((m) => {
     const row: Row = { target: under(root, m.path), fstype: m.fstype, source: sourceOf(m) };
     if (m.subvol) row.root = m.subvol;
-    if ("bind" in m.src) row.root = "/";
+    if ("bind" in m.src) {
+      // mountinfo's root of a bind: the path inside the filesystem (btrfs: below the subvolume)
+      const { m: from, rest } = holder(m.src.bind);
+      row.root = `${(from.subvol ?? "").replace(/\/+$/, "")}${rest}` || "/";
+    }
     return row;
   });
 }

@@ -1,3 +1,11 @@
+import {
+  bindEntriesOf,
+  importUnitPools,
+  MAX_MOUNT_UNITS,
+  MAX_UNIT_NAMES,
+  type MountUnit,
+  parseMountUnit,
+} from "../core/bootUnits.js";
 import { type FstabEntry, parseFstab } from "../core/mounts.js";
 import type { BlockLayout } from "../core/plan.js";
 import { linkToLookUp } from "../core/sources.js";
@@ -31,6 +39,57 @@ export async function readSystemFstab(
     if (text !== null) return { path, entries: parseFstab(text, warnings) };
   }
   return null;
+}
+
+export interface BootUnits {
+  /** Pools (or guids) the system imports at boot (`zfs-import-<pool>.service`). */
+  pools: string[];
+  /** Bind mounts its mount units make at boot (impermanence), as fstab lines. */
+  binds: FstabEntry[];
+}
+
+/**
+ * The systemd units of the same generation as the fstab (its `etc/systemd/system`, read through
+ * the confined door): the names of its pool import units, and the bind mounts of the .mount units
+ * local-fs.target pulls in. Capped (names, units, bytes); an unreadable part is a warning.
+ */
+export async function readBootUnits(
+  installed: InstalledSystem,
+  fstabPath: string,
+  warnings: string[],
+): Promise<BootUnits> {
+  const dir = `${fstabPath.replace(/\/fstab$/, "")}/systemd/system`;
+  const names = async (path: string): Promise<string[]> => {
+    try {
+      const l = await installed.files.list(path, { max: MAX_UNIT_NAMES });
+      if (l?.truncated) warnings.push(`${path}: more than ${MAX_UNIT_NAMES} entries, the rest not looked at`);
+      return (l?.entries ?? []).map((e) => e.name);
+    } catch (err) {
+      warnings.push(`could not list ${path}: ${(err as Error).message}`);
+      return [];
+    }
+  };
+  const all = await names(dir);
+  if (all.length === 0) return { pools: [], binds: [] };
+  const wanted = new Set<string>();
+  for (const t of ["local-fs.target.wants", "local-fs.target.requires"])
+    if (all.includes(t)) for (const n of await names(`${dir}/${t}`)) if (n.endsWith(".mount")) wanted.add(n);
+  const units: MountUnit[] = [];
+  const list = [...wanted].sort();
+  if (list.length > MAX_MOUNT_UNITS)
+    warnings.push(
+      `${list.length} mount units wanted by local-fs.target: only the first ${MAX_MOUNT_UNITS} read`,
+    );
+  for (const n of list.slice(0, MAX_MOUNT_UNITS)) {
+    try {
+      const text = await installed.readText(`${dir}/${n}`);
+      const u = text === null ? null : parseMountUnit(n, text, warnings);
+      if (u) units.push(u);
+    } catch (err) {
+      warnings.push(`could not read ${dir}/${n}: ${(err as Error).message}`);
+    }
+  }
+  return { pools: importUnitPools(all), binds: bindEntriesOf(units) };
 }
 
 /** Normalise a link target relative to the link's directory (`../../sda2` from /dev/disk/by-id). */

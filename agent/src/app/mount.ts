@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { type Candidate, chooseCandidate } from "../core/candidates.js";
+import { type Candidate, chooseCandidate, splitWanted } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
 import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
 import type { MountPlan } from "../core/plan.js";
@@ -88,11 +88,18 @@ export class MountService {
   /** The plan a mount would follow now (read-only; nothing runs). */
   async preview(req: MountRequest = {}): Promise<MountPlan> {
     const d = await this.detection.current();
-    const choice = chooseCandidate(d.candidates, req.pool);
+    const wanted = splitWanted(req.pool);
+    const choice = chooseCandidate(d.candidates, wanted.wanted);
     if (!choice.ok) throw this.choiceError(choice.reason, choice.candidates, req.pool, d);
-    const run = new MountRun(this.sys, this.log, this.root, choice.candidate, d, {
-      readonly: req.readonly ?? true,
-    });
+    const run = new MountRun(
+      this.sys,
+      this.log,
+      this.root,
+      choice.candidate,
+      d,
+      { readonly: req.readonly ?? true },
+      wanted.rootDataset,
+    );
     if (!d.mounts.some((m) => m.target === this.root)) return run.plan(null);
     const fstab = await run.readFstabOnly();
     return run.plan(fstab);
@@ -124,16 +131,21 @@ export class MountService {
       warnings.push("released the read-only mount and export to re-import read-write");
       d = await this.detection.refresh();
     }
-    const choice = chooseCandidate(d.candidates, req.pool);
+    const wanted = splitWanted(req.pool);
+    const choice = chooseCandidate(d.candidates, wanted.wanted);
     if (!choice.ok) throw this.choiceError(choice.reason, choice.candidates, req.pool, d);
     const candidate = choice.candidate;
     if (candidate.kind === "zfs" && !d.zfs.available)
       throw new LifeboatError("zfs-unavailable", d.zfs.reason ?? "ZFS is not available");
-    const run = new MountRun(this.sys, this.log, this.root, candidate, d, {
-      readonly,
-      force: req.force,
-      adoptHostId: req.adoptHostId,
-    });
+    const run = new MountRun(
+      this.sys,
+      this.log,
+      this.root,
+      candidate,
+      d,
+      { readonly, force: req.force, adoptHostId: req.adoptHostId },
+      wanted.rootDataset,
+    );
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     let plan: MountPlan | null = null;

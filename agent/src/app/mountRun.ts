@@ -9,8 +9,17 @@ import { listDatasets } from "./datasets.js";
 import type { Detection } from "./detect.js";
 import { type ImportRequest, PoolImporter } from "./importer.js";
 import { InstalledSystem } from "./installed.js";
-import { lookUpLinks, probeLayout, readSystemFstab, type SystemFstab } from "./layout.js";
+import {
+  type BootUnits,
+  dirExists,
+  lookUpLinks,
+  probeLayout,
+  readBootUnits,
+  readSystemFstab,
+  type SystemFstab,
+} from "./layout.js";
 import { MountExecutor } from "./mountExec.js";
+import { nixByContent, type RootContext, settleRoot } from "./rootChoice.js";
 import { Transaction } from "./transaction.js";
 
 const isMount = (s: MountPlan["steps"][number]): s is MountStep => s.kind === "mount";
@@ -45,12 +54,16 @@ export class MountRun {
   private layout: BlockLayout | undefined;
   private fstab: SystemFstab | null = null;
   private links = new Map<string, string>();
+  /** What the generation's systemd units add at boot (pool imports, bind mounts). */
+  private units: BootUnits = { pools: [], binds: [] };
   /** What phase 1 mounted (and the transaction mark before it). */
   private early: MountStep[] = [];
   private earlyMark = 0;
   /** The root is Lifeboat's own tmpfs (mounted in this run). */
   private tmpfsRoot = false;
   private readonly devices: Detection["devices"];
+  /** ZFS: the root and /nix datasets settled on before the fstab (bootfs, operator, probe). */
+  private chosen: { root: string | null; nix: string | null } | undefined;
 
   constructor(
     private readonly sys: System,
@@ -59,6 +72,8 @@ export class MountRun {
     private candidate: Candidate,
     d: Detection,
     private readonly req: ImportRequest,
+    /** The operator's pick among a pool's root datasets (`"pool": "rpool/ROOT/b"`). */
+    private readonly rootDataset: string | null = null,
   ) {
     this.tx = new Transaction(log);
     this.exec = new MountExecutor(sys, root, this.tx, req.readonly);
@@ -91,11 +106,19 @@ export class MountRun {
       readonly: this.req.readonly,
       devices: this.devices,
       datasets: this.datasets,
-      fstab: fstab?.entries ?? null,
+      fstab: fstab ? [...fstab.entries, ...this.unitBinds(fstab.entries)] : null,
       pools: this.pools,
       links: this.links,
       layout: this.layout,
+      ...(this.chosen ? { chosen: this.chosen } : {}),
+      ...(fstab && this.units.pools.length > 0 ? { bootPools: this.units.pools } : {}),
     });
+  }
+
+  /** The units' binds whose target no fstab line mounts (the fstab wins). */
+  private unitBinds(entries: readonly { target: string }[]) {
+    const taken = new Set(entries.map((e) => e.target.replace(/\/+$/, "") || "/"));
+    return this.units.binds.filter((b) => !taken.has(b.target));
   }
 
   /** Import pools (in order) and list their datasets; a locked dataset stops the run (key-not-loaded). */
@@ -130,6 +153,8 @@ export class MountRun {
 
   /** Phase 1: the root (a dataset, a device, or a tmpfs when the disk holds only /nix) and /nix. */
   async bootstrap(): Promise<void> {
+    if (this.candidate.kind === "zfs")
+      this.chosen = await settleRoot(this.rootContext(), this.candidate.pool, this.rootDataset);
     this.earlyMark = this.tx.mark();
     const first = this.plan(null);
     let early = first.steps.filter(isMount).filter((s) => s.path === "/" || s.path === "/nix");
@@ -159,6 +184,44 @@ export class MountRun {
     this.tmpfsRoot = early.some((s) => s.path === "/" && s.fstype === "tmpfs");
     for (const s of early) await this.exec.mount(s, this.tmpfsRoot);
     this.early = early;
+    if (this.candidate.kind === "zfs") await this.findNix(this.candidate.pool);
+  }
+
+  private altroots(): Map<string, string | null> {
+    const r = this.root.replace(/\/+$/, "") || "/";
+    const m = new Map(this.pools.map((p) => [p.name, p.imported ? p.altroot : r]));
+    // as the planner does: the candidate's pool is imported by Lifeboat under the root
+    if (this.candidate.kind === "zfs" && !m.has(this.candidate.pool)) m.set(this.candidate.pool, r);
+    return m;
+  }
+
+  /**
+   * A root dataset without its store and no /nix dataset by name or mountpoint: look into the
+   * pool's other legacy/noauto datasets for the one holding /nix, and mount it there.
+   */
+  private async findNix(pool: string): Promise<void> {
+    const rootStep = this.early.find((s) => s.path === "/");
+    if (rootStep?.fstype !== "zfs" || this.early.some((s) => s.path === "/nix")) return;
+    if (await dirExists(this.sys, this.root, "/nix/store")) return;
+    const nix = await nixByContent(this.rootContext(), pool, rootStep.source);
+    if (!nix) return;
+    this.chosen = { root: rootStep.source, nix };
+    const nixStep = this.plan(null)
+      .steps.filter(isMount)
+      .find((s) => s.path === "/nix");
+    if (!nixStep) return;
+    await this.exec.mount(nixStep, this.tmpfsRoot);
+    this.early = [...this.early, nixStep];
+  }
+
+  private rootContext(): RootContext {
+    return {
+      sys: this.sys,
+      tx: this.tx,
+      datasets: this.datasets,
+      altroots: this.altroots(),
+      warnings: this.warnings,
+    };
   }
 
   private async undoTo(mark: number): Promise<void> {
@@ -175,15 +238,18 @@ export class MountRun {
 
   /** The installed fstab and the links it names, for a preview of an existing mount (nothing imported). */
   async readFstabOnly(): Promise<SystemFstab | null> {
-    this.fstab = await readSystemFstab(new InstalledSystem(this.sys, this.root), this.warnings);
-    if (this.fstab) this.links = await lookUpLinks(this.sys, this.fstab.entries);
+    const installed = new InstalledSystem(this.sys, this.root);
+    this.fstab = await readSystemFstab(installed, this.warnings);
+    if (this.fstab) {
+      this.links = await lookUpLinks(this.sys, this.fstab.entries);
+      this.units = await readBootUnits(installed, this.fstab.path, this.warnings);
+    }
     return this.fstab;
   }
 
   /** Phase 2 planning: the fstab, the device links it names, and the other pools it needs. */
   async planFromFstab(): Promise<MountPlan> {
-    this.fstab = await readSystemFstab(new InstalledSystem(this.sys, this.root), this.warnings);
-    if (this.fstab) this.links = await lookUpLinks(this.sys, this.fstab.entries);
+    await this.readFstabOnly();
     let plan = this.plan(this.fstab);
     const more = plan.steps.flatMap((s) =>
       s.kind === "import-pool" ? [{ pool: s.pool, guid: s.guid }] : [],

@@ -1,5 +1,6 @@
 import { type BlockDevice, ESP_PARTTYPE, flattenDevices, LINUX_ROOT_FSTYPES } from "./lsblk.js";
 import type { MountEntry } from "./mounts.js";
+import { rootDatasetsOf } from "./systemRoot.js";
 import { type Dataset, systemPathOf } from "./zfs.js";
 import type { ImportablePool } from "./zpoolImport.js";
 import type { ImportedPool } from "./zpoolJson.js";
@@ -103,7 +104,6 @@ function inUseOutside(d: BlockDevice, root: string): boolean {
 }
 
 const ROOTISH_POOL = /^(rpool|zroot)$|root|nixos|system/i;
-const ROOTISH_DATASET = /\/(root|nixos|ROOT(\/[^/]+)?)$/;
 /** The OpenZFS guide's boot pool (`bpool`, `compatibility=grub2`) and the usual variants. */
 const BOOT_POOL = /^(bpool|boot|bootpool|boot-pool)([-_].*)?$/i;
 
@@ -114,23 +114,11 @@ export type Altroots = ReadonlyMap<string, string | null>;
  * The dataset a pool's system is mounted from at `/`: a dataset whose mountpoint (altroot taken
  * off) is `/` and that can be mounted (`canmount=on`, or `noauto` as the OpenZFS guide and boot
  * environments set it: the initrd mounts it by name), else a legacy dataset named like a root.
- * Among several, `canmount=on` first, then the shortest name.
+ * Among several, `canmount=on` first, then the shallowest; boot environments at the same depth:
+ * the first by name here (scoring only; the mount picks by bootfs or asks, core/systemRoot.ts).
  */
 export function rootDatasetOf(datasets: Dataset[], pool: string, altroots?: Altroots): Dataset | null {
-  const altroot = altroots?.get(pool) ?? null;
-  let best: Dataset | null = null;
-  let legacy: Dataset | null = null;
-  const better = (a: Dataset, b: Dataset | null) =>
-    b === null ||
-    (a.canmount === "on" && b.canmount !== "on") ||
-    (a.canmount === b.canmount && a.name.split("/").length < b.name.split("/").length);
-  for (const d of datasets) {
-    if (d.pool !== pool || d.canmount === "off") continue;
-    if (d.mountpoint === "legacy") {
-      if (ROOTISH_DATASET.test(d.name) && better(d, legacy)) legacy = d;
-    } else if (systemPathOf(d.mountpoint, altroot) === "/" && better(d, best)) best = d;
-  }
-  return best ?? legacy;
+  return rootDatasetsOf(datasets, pool, altroots)[0] ?? null;
 }
 
 /** The dataset holding /nix (mountpoint /nix, or a legacy dataset named …/nix): NixOS lives wherever /nix does. */
@@ -216,7 +204,16 @@ export function findCandidates(input: CandidateInput): Candidate[] {
     if (imported) {
       const rootDs = rootDatasetOf(input.datasets, pool, altroots);
       const nixDs = rootDs ? null : nixDatasetOf(input.datasets, pool, altroots);
-      if (rootDs) {
+      const roots = rootDatasetsOf(input.datasets, pool, altroots);
+      if (roots.length > 1) {
+        score += 4;
+        reasons.push(
+          `has ${roots.length} root datasets (boot environments: ${roots
+            .slice(0, 8)
+            .map((d) => d.name)
+            .join(", ")}): the pool's bootfs is mounted, else name one as "pool": "<dataset>"`,
+        );
+      } else if (rootDs) {
         score += 4;
         reasons.push(`has a root-like dataset ${rootDs.name}`);
       } else if (nixDs) {
@@ -289,6 +286,17 @@ export function findCandidates(input: CandidateInput): Candidate[] {
     });
   }
   return out.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
+}
+
+/**
+ * What a request's `pool` names: a pool or device (as it is), or one root dataset of a pool
+ * (`rpool/ROOT/b`, also as the candidate id `zfs:rpool/ROOT/b`): then its pool, and the dataset.
+ */
+export function splitWanted(wanted: string | undefined): { wanted?: string; rootDataset: string | null } {
+  if (!wanted) return { rootDataset: null };
+  const name = wanted.startsWith("zfs:") ? wanted.slice(4) : wanted;
+  if (name.startsWith("/") || !name.includes("/")) return { wanted, rootDataset: null };
+  return { wanted: name.slice(0, name.indexOf("/")), rootDataset: name };
 }
 
 export type Choice =

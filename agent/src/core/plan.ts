@@ -101,6 +101,17 @@ export interface PlanInput {
   links?: ReadonlyMap<string, string>;
   /** Block-device systems: the layout found by probing (btrfs subvolumes, /nix-only filesystems). */
   layout?: BlockLayout;
+  /**
+   * ZFS systems: the root (and /nix) datasets the app settled on when names and mountpoints do
+   * not tell: the pool's bootfs, the operator's pick, or a read-only look into the datasets.
+   */
+  chosen?: { root: string | null; nix: string | null };
+  /**
+   * Pools (names or guids) the installed system imports at boot by its `zfs-import-<pool>.service`
+   * units (nixpkgs zfs.nix: data pools and boot.zfs.extraPools): part of the system even when no
+   * fstab line names them; their ZFS-mounted datasets inside the tree are mounted.
+   */
+  bootPools?: string[];
 }
 
 /** Back-compat: the device path an fstab spec resolves to in the inventory, or null. */
@@ -121,6 +132,7 @@ export function planMount(input: PlanInput): MountPlan {
   const { candidate } = input;
   if (input.fstab) {
     for (const e of input.fstab) p.fstabLine(e);
+    for (const pool of input.bootPools ?? []) p.bootPool(pool);
   } else {
     p.complete = false;
     p.note(

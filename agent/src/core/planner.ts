@@ -116,6 +116,24 @@ export class Planner {
     this.systemPools.push(pool);
   }
 
+  /** A pool the system imports at boot (its import unit): used when it is here and importable. */
+  bootPool(nameOrGuid: string): void {
+    const p = this.pools.get(nameOrGuid) ?? [...this.pools.values()].find((x) => x.guid === nameOrGuid);
+    const unit = `zfs-import-${nameOrGuid}.service`;
+    if (!p) {
+      this.note(`the system imports pool ${nameOrGuid} at boot (${unit}) but it is not here: not mounted`);
+      return;
+    }
+    if (this.poolReasons.has(p.name)) return;
+    if (!p.imported && !p.importable) {
+      this.note(
+        `the system imports pool ${p.name} at boot (${unit}) but it cannot be imported here: not mounted`,
+      );
+      return;
+    }
+    this.usePool(p.name, `imported at boot by ${unit} (boot.zfs.extraPools or a data pool)`);
+  }
+
   refuse(path: string, source: string, reason: string): void {
     const essential = ESSENTIAL.has(path);
     this.refused.push({ path, source: source.slice(0, 200), reason, essential });
@@ -372,8 +390,10 @@ export class Planner {
   // ── without an fstab: the conventional layout ──────────────────────────────────────────────
 
   zfsConvention(pool: string): void {
-    const rootDs = rootDatasetOf(this.input.datasets, pool, this.altroots);
-    const nixDs = nixDatasetOf(this.input.datasets, pool, this.altroots);
+    const chosen = this.input.chosen;
+    const named = (n: string | null | undefined) => (n ? (this.datasets.get(n) ?? null) : null);
+    const rootDs = named(chosen?.root) ?? rootDatasetOf(this.input.datasets, pool, this.altroots);
+    const nixDs = named(chosen?.nix) ?? nixDatasetOf(this.input.datasets, pool, this.altroots);
     if (rootDs) this.addDataset(rootDs, "/");
     else if (nixDs) this.addTmpfsRoot(`no root dataset in ${pool}, but ${nixDs.name} holds /nix`);
     else

@@ -227,7 +227,12 @@ export const MountBody = Type.Object(
       Type.Boolean({ description: "zpool import -f; only when the pool's last host is really off" }),
     ),
     pool: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 255, description: "pool name or block device path to mount" }),
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description:
+          "pool name or block device path to mount, or one root dataset of a pool (`rpool/ROOT/b`: a boot environment, or a root the agent cannot tell by name)",
+      }),
     ),
     adoptHostId: Type.Optional(
       Type.Boolean({

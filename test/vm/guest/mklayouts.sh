@@ -14,7 +14,12 @@
 #   luks-zfs      openzfs/openzfs-docs @b0f9846 "NixOS Root on ZFS" (LUKS only: rpool on dm-crypt)
 #   impermanence  nix-community/impermanence @7b1d382 README.org "tmpfs" (/, /nix, /persistent)
 #   btrfs         wiki.nixos.org/wiki/Btrfs (subvolumes + compress=zstd/noatime), with the @ names
-#   nixpkgs       nixos/modules/tasks/filesystems.nix, nixos/lib/utils.nix, nixos-generate-config.pl
+#   nixpkgs       nixos/modules/tasks/filesystems.nix, nixos/lib/utils.nix, nixos-generate-config.pl,
+#                 nixos/modules/tasks/filesystems/zfs.nix (createImportService: zfs-import-<pool>.service
+#                 for every data pool, i.e. the pools of non-neededForBoot zfs fileSystems and
+#                 boot.zfs.extraPools; requiredBy zfs-import.target), nixos/lib/systemd-lib.nix
+#                 (generateUnits: etc/systemd/system is one store path of unit links, wantedBy /
+#                 requiredBy as <target>.wants|requires/<unit> -> ../<unit>)
 # Pools that share a name on real machines (rpool, bpool) get a temporary in-core name here
 # (zpool create -t, made for "pools for other systems"): their labels carry the real name.
 set -euo pipefail
@@ -90,6 +95,41 @@ JSON
   sync
   unset ETCNIXOS
   echo "layout $L: $((SECONDS - T0)) s"
+}
+
+# systemd units of the generations (NixOS renders each unit into its own store path, links them all
+# into one "system-units" store path, and every generation's etc/systemd/system points there)
+# unit NAME REL TEXT: REL = "" or <target>.wants / <target>.requires (wantedBy / requiredBy)
+# (a copy of each goes to $OUT/generated/units/ for the record, links relative as in the store)
+unit() {
+  local U S G=$OUT/generated/units; storeto U system-units; storeto S "unit-$1"
+  mkdir -p "$M$S" "$M$U" "$G"; printf '%s' "$3" >"$M$S/$1"; ln -sfn "$S/$1" "$M$U/$1"; cp "$M$S/$1" "$G/$1"
+  if [ -n "$2" ]; then mkdir -p "$M$U/$2" "$G/$2"; ln -sfn "../$1" "$M$U/$2/$1"; ln -sfn "../$1" "$G/$2/$1"; fi
+}
+link_units() { # every generation's etc/systemd/system -> the units
+  local U e; storeto U system-units
+  for e in "$M"/nix/store/*-etc-*/etc; do ln -sfn "$U" "$e/systemd/system"; done
+}
+# nixpkgs zfs.nix createImportService, rendered the way systemd-lib does (sorted keys, one per line)
+zfs_import_unit() {
+  local S; storeto S "unit-script-zfs-import-$1-start"
+  unit "zfs-import-$1.service" zfs-import.target.requires "[Unit]
+After=systemd-udev-settle.service
+After=systemd-modules-load.service
+After=systemd-ask-password-console.service
+Before=shutdown.target
+Before=zfs-import.target
+Conflicts=shutdown.target
+DefaultDependencies=no
+Description=Import ZFS pool \"$1\"
+Wants=systemd-udev-settle.service
+
+[Service]
+Environment=\"ZFS_FORCE=\"
+ExecStart=$S/bin/zfs-import-$1-start
+RemainAfterExit=true
+Type=oneshot
+"
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -317,6 +357,35 @@ layout_impermanence() {
   NT_CONF_EXTRA=('' '  environment.persistence."/persistent" = {' '    hideMounts = true;' \
     '    directories = [ "/etc/nixos" "/var/log" "/var/lib/nixos" ];' '    files = [ "/etc/machine-id" ];' '  };')
   configs "$P/etc/nixos"; ETCNIXOS=$P/etc/nixos
+  # what nixos.nix @7b1d382 makes of it: systemd.mounts per directory (<escaped where>.mount, Type=none,
+  # Options=bind + x-gvfs-hide for hideMounts, wantedBy local-fs.target; not in the fstab), and a
+  # persist-<escaped target>.service per file (mount-file.bash binds or links it at activation)
+  local d n
+  for d in /etc/nixos /var/log /var/lib/nixos; do
+    n=${d#/}; n=${n//-/\\x2d}; n=${n//\//-}
+    unit "$n.mount" local-fs.target.wants "[Unit]
+Before=local-fs.target
+DefaultDependencies=false
+
+[Mount]
+Options=bind,x-gvfs-hide
+Type=none
+What=/persistent$d
+Where=$d
+"
+  done
+  local MF; storeto MF persistence-mount-file
+  unit 'persist-persistent-etc-machine\x2did.service' local-fs.target.wants "[Unit]
+Before=local-fs.target
+DefaultDependencies=false
+Description=Bind mount or link /persistent/etc/machine-id to /etc/machine-id
+
+[Service]
+ExecStart=$MF /etc/machine-id /persistent/etc/machine-id
+RemainAfterExit=true
+Type=oneshot
+"
+  link_units
   finish
 }
 
@@ -479,9 +548,9 @@ layout_tmpfsbpool() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# g2. (no guide) btrfs root (@, @nix) + a ZFS data pool on a second disk: tank/media (legacy) in the
-#     fstab at /srv/media, tank/backup mounted by ZFS itself (boot.zfs.extraPools), tank/scratch
-#     canmount=noauto (mounted by nobody).
+# g2. (no guide) btrfs root (@, @nix) + a ZFS data pool on a second disk the system imports only through
+#     boot.zfs.extraPools (no fstab line names it: nixpkgs' zfs-import-tank.service is the only record):
+#     tank/media and tank/backup mounted by ZFS itself, tank/scratch canmount=noauto (mounted by nobody).
 layout_btrfszfs() {
   begin btrfs-zfs-data; DISKS=(BTRZ0 BTRZ1)
   local D T; D=$(byid BTRZ0) T=$(byid BTRZ1)
@@ -496,17 +565,17 @@ layout_btrfszfs() {
   mount -o subvol=@nix "$D-part2" "$M/nix"
   mount "$D-part1" "$M/boot"
   zpool create -f -o ashift=12 -O compression=zstd -O mountpoint=none -O canmount=off -R "$M" tank "$T-part1"
-  zfs create -o mountpoint=legacy tank/media
+  zfs create -o mountpoint=/srv/media tank/media
   zfs create -o mountpoint=/srv/backup tank/backup
   zfs create -o mountpoint=/srv/scratch -o canmount=noauto tank/scratch
-  mount -t zfs tank/media "$M/srv/media"
   settle; nt_scan_mounts
-  local k; for k in "${!FS[@]}"; do [[ ${FS[$k]} == /srv/backup* ]] && unset 'FS[k]'; done  # ZFS mounts it
+  local k; for k in "${!FS[@]}"; do [[ ${FS[$k]} == /srv/* ]] && unset 'FS[k]'; done  # ZFS mounts them
   FS=("${FS[@]}")
   tree
   echo "holiday videos" >"$M/srv/media/index.txt"; echo "nightly" >"$M/srv/backup/last.txt"
   NT_CONF_EXTRA=('  boot.supportedFilesystems = [ "zfs" ];' '  boot.zfs.extraPools = [ "tank" ];')
   configs
+  zfs_import_unit tank; link_units
   POOLS=(tank)
   finish
 }
