@@ -177,6 +177,16 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     ]);
   });
 
+  it("read-only: a mount the kernel shows read-write is refused and everything rolled back", async () => {
+    const r = await rig("single", { fake: { landsReadWrite: (source) => source === "nvmepool/home" } });
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("mount-failed");
+    expect(err.extras.failedStep).toBe("mount nvmepool/home at /mnt/home");
+    expect(err.message).toMatch(/read-write in a read-only mount/);
+    expect(err.extras.rolledBack).toContain("unmounted /mnt/home");
+    expect(mountedTargets(r.sys)).toEqual([]);
+  });
+
   it("no fstab in the installed system: conventional layout (legacy root/nix/home/var, the ESP at /boot)", async () => {
     const r = await rig("single", { tree: { fstab: null } });
     await r.sys.removeFile("/mnt/etc/fstab");

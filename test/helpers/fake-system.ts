@@ -66,6 +66,11 @@ export interface FakeConfig {
   mounts?: MountEntry[];
   /** Return a failure for a matching command (fault injection). */
   fail?: (file: string, args: readonly string[]) => Partial<CommandResult> | undefined;
+  /**
+   * Sources whose mount lands read-write whatever the options said (fault injection: a driver or a
+   * bind that ignores `ro`; the kernel's table is what the agent must believe).
+   */
+  landsReadWrite?: (source: string) => boolean;
   /** Fixed: the SPL module hostid parameter cannot be changed (like a hostid pinned by the ISO). */
   splHostIdFixed?: boolean;
   /** /etc/hostid is a symlink into the read-only store (NixOS): writing through it fails. */
@@ -491,7 +496,8 @@ export class FakeSystem implements System {
         return fail(32, `filesystem '${ds}' is already mounted\n`);
       if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
     }
-    const shown = options.filter((x) => x !== "zfsutil" && x !== "defaults");
+    let shown = options.filter((x) => x !== "zfsutil" && x !== "defaults");
+    if (this.cfg.landsReadWrite?.(rawSource)) shown = shown.filter((x) => x !== "ro");
     this.mounts.push({
       source: rawSource,
       target,

@@ -157,4 +157,30 @@ describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
     );
     expect(after).toEqual([]);
   }, 60_000);
+
+  // mount(8) falls back to read-only on a write-protected device unless told -w (util-linux 2.38,
+  // seen here: "WARNING: source write-protected, mounted read-only."); a read-write request must
+  // then fail and roll back, not report a read-write mount that is not.
+  it("a read-write mount of a write-protected device fails and rolls back", async () => {
+    const log = pino({ level: "silent" });
+    const sys = new Recording(new RealSystem(log));
+    const detection = new DetectionService(sys, log, mnt, 0);
+    await detection.refresh();
+    const mounts = new MountService(sys, detection, new OperationLock(), log, mnt);
+    await execa("blockdev", ["--setro", homeDev]);
+    try {
+      const err = await mounts.mount({ pool: rootDev, readonly: false }).then(
+        () => null,
+        (e: unknown) => e as { code?: string; message?: string },
+      );
+      expect(err?.code).toBe("mount-failed");
+      expect(err?.message).toMatch(/write-protected|read-only/);
+      const left = parseProcMounts(await readFile("/proc/mounts", "utf8")).filter((m) =>
+        m.target.startsWith(mnt),
+      );
+      expect(left).toEqual([]);
+    } finally {
+      await execa("blockdev", ["--setrw", homeDev]);
+    }
+  }, 60_000);
 });

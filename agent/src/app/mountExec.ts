@@ -1,5 +1,5 @@
 import { LifeboatError } from "../core/errors.js";
-import { type MountEntry, parseProcMounts } from "../core/mounts.js";
+import { isReadOnly, type MountEntry, parseProcMounts } from "../core/mounts.js";
 import type { MountStep } from "../core/plan.js";
 import type { DirHandle } from "../system/mounttarget.js";
 import type { System } from "../system/system.js";
@@ -78,6 +78,9 @@ export class MountExecutor {
       } else {
         args = [
           "--no-canonicalize",
+          // mount(8): without -w, a read-write mount of a write-protected device quietly falls back
+          // to read-only; a request for read-write must fail instead of being told it got it.
+          ...(this.wantsWritable(s) ? ["-w"] : []),
           "-t",
           s.fstype,
           ...(s.options.length ? ["-o", s.options.join(",")] : []),
@@ -133,10 +136,38 @@ export class MountExecutor {
         `${label} ended up at ${stray.target}, outside ${this.root}: unmounted again`,
         { failedStep: label, path: s.path },
       );
-    if (!added.some((m) => m.target === s.target))
+    const mine = added.find((m) => m.target === s.target);
+    if (!mine)
       throw new LifeboatError(
         "mount-failed",
         `${label}: the mount table does not show it at ${s.target}${added[0] ? ` (it shows ${added[0].target})` : ""}`,
+        { failedStep: label },
+      );
+    this.checkAccess(s, mine, label);
+  }
+
+  /** A read-write step of a read-write mount: not told `ro` by the plan. */
+  private wantsWritable(s: MountStep): boolean {
+    return !this.readonly && s.method !== "bind" && !s.options.includes("ro");
+  }
+
+  /**
+   * The kernel's word on read-only (/proc/self/mounts says `ro` when the mount or its superblock is):
+   * in a read-only run every disk filesystem must be read-only (a tmpfs holds nothing of the disk),
+   * and a read-write step must not have landed read-only. Either way the step fails and the
+   * transaction rolls back.
+   */
+  private checkAccess(s: MountStep, m: MountEntry, label: string): void {
+    if (this.readonly && s.fstype !== "tmpfs" && !isReadOnly(m))
+      throw new LifeboatError(
+        "mount-failed",
+        `${label}: the kernel shows it read-write in a read-only mount: unmounted again`,
+        { failedStep: label },
+      );
+    if (this.wantsWritable(s) && isReadOnly(m))
+      throw new LifeboatError(
+        "mount-failed",
+        `${label}: asked read-write, the kernel mounted it read-only (a read-only device?): unmounted again`,
         { failedStep: label },
       );
   }
