@@ -14,6 +14,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
+import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -641,13 +642,36 @@ export class Vm {
   /** Run a shell command in the guest (bash -c, as root) and return its result. */
   async run(cmd: string, opts: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
     const timeoutMs = opts.timeoutMs ?? 120_000;
-    const res = await this.ctlFetch("/run", {
-      method: "POST",
-      body: JSON.stringify({ cmd, timeoutMs, input: opts.input }),
-      signal: AbortSignal.timeout(timeoutMs + 30_000),
+    // node:http, not fetch: fetch (undici) gives up on a response's headers after 300 s, and the
+    // control server answers only when the command ends (mklayouts.sh runs longer under load).
+    const body = JSON.stringify({ cmd, timeoutMs, input: opts.input });
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: this.ctlPort,
+          path: "/run",
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+          timeout: timeoutMs + 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.on("timeout", () =>
+        req.destroy(new Error(`guest control: no answer in ${timeoutMs + 30_000} ms for ${cmd}`)),
+      );
+      req.on("error", reject);
+      req.end(body);
     });
-    if (!res.ok) throw new Error(`guest control: HTTP ${res.status} for ${cmd}: ${await res.text()}`);
-    return (await res.json()) as RunResult;
+    if (status !== 200) throw new Error(`guest control: HTTP ${status} for ${cmd}: ${text}`);
+    return JSON.parse(text) as RunResult;
   }
 
   /** Like run(), but throws unless the command exits 0; returns stdout. */
