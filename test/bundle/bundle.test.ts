@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -138,6 +139,15 @@ describe("the single-file bundle", () => {
       expect(openapi.openapi).toBe("3.1.0");
       expect(Object.keys(openapi.paths)).toContain("/v1/status");
       expect(openapi.components.responses.Problem).toBeDefined();
+      // The web page, kept deflated in the bundle and inflated for this first request; its inline
+      // script is the one the Content-Security-Policy allows by hash.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1] ?? "";
+      expect(script.length).toBeGreaterThan(1000);
+      const sha = createHash("sha256").update(script, "utf8").digest("base64");
+      expect(page.headers.get("content-security-policy")).toContain(`script-src 'sha256-${sha}'`);
       const bad = await fetch(`http://127.0.0.1:${port}/v1/plan?readonly=maybe`, {
         headers: { authorization: `Bearer ${token}` },
       });
