@@ -1,9 +1,9 @@
-import { Type } from "@sinclair/typebox";
 import type { PhoneHomeStats } from "../../fleet/phonehome.js";
 import { createMetrics } from "../../metrics/metrics.js";
 import { bearer, type FailureLimiter, refuseToken, tokenMatches } from "../auth.js";
 import { sendProblem } from "../problem.js";
 import type { App, Services } from "../server.js";
+import { Type } from "../typebox.js";
 
 export interface MetricsOptions {
   /** A read-only token that opens /metrics and nothing else (Prometheus holds it, not the operator's). */
