@@ -21,6 +21,12 @@ mkdirSync(cache, { recursive: true });
 // generator; light-my-request (`app.inject`, used by tests only). And fast-json-stringify's
 // meta-validation of each response schema (an ajv-generated validator of JSON Schema itself):
 // agent/prebuild.ts has compiled every schema of the bundle through the real one at build time.
+// fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
+// fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
+// registers no plugin (@fastify/swagger runs in agent/prebuild.ts only). fastify's
+// `@fastify/proxy-addr` (and ipaddr.js under it): used only with a `trustProxy` option
+// (request.js buildRequestWithTrustProxy); both servers set `trustProxy: false`.
+// Each entry: what is imported, by which package, and the members of the stub (all throw).
 const STUBS = [
   [/^thread-stream$/, "/node_modules/pino/"],
   [/[\\/]transport(\.js)?$/, "/node_modules/pino/"],
@@ -29,19 +35,26 @@ const STUBS = [
     "/node_modules/fastify/",
   ],
   [/^\.\/lib\/(validator|standalone|schema-validator)$/, "/node_modules/fast-json-stringify/"],
+  [/^semver$/, "/node_modules/fastify/", ["gt", "coerce", "satisfies"]],
+  [/^@fastify\/proxy-addr$/, "/node_modules/fastify/", ["all", "compile"]],
 ];
 const stubs = {
   name: "lifeboat-stubs",
   setup(b) {
-    for (const [filter, importer] of STUBS)
+    for (const [filter, importer, members = []] of STUBS)
       b.onResolve({ filter }, (args) =>
-        args.importer.includes(importer) ? { path: args.path, namespace: "stub" } : undefined,
+        args.importer.includes(importer)
+          ? { path: args.path, namespace: "stub", pluginData: members }
+          : undefined,
       );
     b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
       loader: "js",
       contents: args.path.endsWith("schema-validator")
         ? "module.exports = function () { return true; };"
-        : `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`,
+        : [
+            `const fail = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`,
+            `module.exports = Object.assign(fail, { ${args.pluginData.map((m) => `${m}: fail`).join(", ")} });`,
+          ].join("\n"),
     }));
   },
 };

@@ -67,6 +67,21 @@ describe("the single-file bundle", () => {
     // fast-json-stringify's serializer generator stays (responses are written by schema), its ajv bridge does not.
     expect(from("fast-json-stringify").some((f) => f.endsWith("/index.js"))).toBe(true);
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/validator.js"))).toBe(false);
+    // Left out as well (agent/build.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
+    // prom-client's index (every other metric type, @opentelemetry/api), TypeBox's Type object,
+    // fastify's plugin-version check (semver) and its trustProxy support (proxy-addr, ipaddr.js).
+    for (const pkg of [
+      "@opentelemetry/api",
+      "tdigest",
+      "bintrees",
+      "semver",
+      "@fastify/proxy-addr",
+      "ipaddr.js",
+    ])
+      expect(from(pkg), pkg).toEqual([]);
+    expect(from("prom-client").some((f) => f.endsWith("prom-client/index.js"))).toBe(false);
+    expect(from("prom-client").some((f) => f.endsWith("/lib/gauge.js"))).toBe(true);
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/type/type/type.mjs"))).toBe(false);
   });
 
   it("--version and --help", async () => {
