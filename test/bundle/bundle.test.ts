@@ -69,7 +69,8 @@ describe("the single-file bundle", () => {
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/validator.js"))).toBe(false);
     // Left out as well (agent/build.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
     // prom-client's index (every other metric type, @opentelemetry/api), TypeBox's Type object,
-    // fastify's plugin-version check (semver) and its trustProxy support (proxy-addr, ipaddr.js).
+    // TypeBox's transform codecs, fastify's plugin-version check (semver) and its trustProxy support
+    // (proxy-addr, ipaddr.js), fast-json-stringify's projection (Node 25+).
     for (const pkg of [
       "@opentelemetry/api",
       "tdigest",
@@ -82,6 +83,8 @@ describe("the single-file bundle", () => {
     expect(from("prom-client").some((f) => f.endsWith("prom-client/index.js"))).toBe(false);
     expect(from("prom-client").some((f) => f.endsWith("/lib/gauge.js"))).toBe(true);
     expect(from("@sinclair/typebox").some((f) => f.endsWith("/type/type/type.mjs"))).toBe(false);
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/value/transform/decode.mjs"))).toBe(false);
+    expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/projection.js"))).toBe(false);
   });
 
   it("--version and --help", async () => {
