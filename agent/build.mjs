@@ -2,6 +2,7 @@
 // Usage: node agent/build.mjs [outfile]
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { brotliCompressSync, constants } from "node:zlib";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
@@ -149,10 +150,42 @@ const inlinePage = {
   },
 };
 
+// Node's built-in modules are loaded with `require` (the bundle's, from node:module), as the
+// CommonJS packages in the bundle (fastify, pino) load them, not with ESM `import`: an ESM import of
+// a built-in makes Node build the module's ESM facade, which reads EVERY export once, getters
+// included, at start: node:process's stdin/stdout/stderr streams, allowedNodeEnvironmentFlags and
+// report; node:tls's rootCertificates (~140 root certificates parsed into strings); node:fs's
+// promises… (~0.9 MB of heap for nothing). Each built-in becomes a module of the bundle whose named
+// exports are read from the required module when it is first evaluated, and only those some code
+// imports (the others are pure and dropped): the same values, read once, as with the facade.
+const nodeRequire = createRequire(import.meta.url);
+const builtinsByRequire = {
+  name: "lifeboat-builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === "import-statement" && args.namespace !== "builtin"
+        ? { path: args.path, namespace: "builtin" }
+        : { path: args.path, external: true },
+    );
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
+      const names = Object.keys(nodeRequire(args.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+      return {
+        loader: "js",
+        contents: [
+          `const m = require(${JSON.stringify(args.path)});`,
+          "const get = (k) => m[k];",
+          "export default m;",
+          ...names.map((n, i) => `const _${i} = /* @__PURE__ */ get("${n}");\nexport { _${i} as ${n} };`),
+        ].join("\n"),
+      };
+    });
+  },
+};
+
 const result = await build({
   ...BUNDLE_OPTIONS,
   metafile: true,
-  plugins: [stubs, inlinePage, await prebuiltOpenApi()],
+  plugins: [builtinsByRequire, stubs, inlinePage, await prebuiltOpenApi()],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },

@@ -44,6 +44,9 @@ describe("the single-file bundle", () => {
     expect(text).not.toMatch(/__dirname|import\.meta\.dirname/);
     expect(text).not.toMatch(/new [A-Za-z$_]+\([^)]*workerData|thread-stream-worker|pino-worker/);
     expect((await stat(fresh)).size).toBeLessThan(3 * 1024 * 1024);
+    // Built-ins are required, never imported as ESM (agent/build.mjs: an ESM import builds the
+    // module's facade, which reads every export at start); the banner's node:module is the one.
+    expect(text.match(/\bfrom\s*["']node:[\w/]+["']/g)).toEqual(["from'node:module'"]);
   });
 
   it("carries neither ajv, @fastify/swagger nor yaml; no schema compiler or inject machinery at all", async () => {
