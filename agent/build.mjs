@@ -158,6 +158,12 @@ const inlinePage = {
 // promises… (~0.9 MB of heap for nothing). Each built-in becomes a module of the bundle whose named
 // exports are read from the required module when it is first evaluated, and only those some code
 // imports (the others are pure and dropped): the same values, read once, as with the facade.
+// Built-ins the agent needs only on paths it may never take, of which only plain functions are
+// imported: required on their first call (v8's serialize, for execa's IPC, which also loads
+// worker_threads; zlib for initrds and diagnosis; readline for the client's prompt; dns for the
+// reachability check). Importing anything else from them (a class, a constant, the default
+// export) fails the build.
+const LAZY_BUILTINS = new Set(["node:v8", "node:zlib", "node:readline", "node:dns/promises"]);
 const nodeRequire = createRequire(import.meta.url);
 const builtinsByRequire = {
   name: "lifeboat-builtins-by-require",
@@ -168,7 +174,19 @@ const builtinsByRequire = {
         : { path: args.path, external: true },
     );
     b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
-      const names = Object.keys(nodeRequire(args.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+      const real = nodeRequire(args.path);
+      const names = Object.keys(real).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+      if (LAZY_BUILTINS.has(args.path))
+        return {
+          loader: "js",
+          contents: [
+            `let m = null;`,
+            `const mod = () => (m ??= require(${JSON.stringify(args.path)}));`,
+            ...names
+              .filter((n) => typeof real[n] === "function" && !/^[A-Z]/.test(n))
+              .map((n) => `export const ${n} = (...a) => mod().${n}(...a);`),
+          ].join("\n"),
+        };
       return {
         loader: "js",
         contents: [
