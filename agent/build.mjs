@@ -1,7 +1,7 @@
 // Bundle the agent into ONE file: dist/lifeboat.mjs (minified ESM with a shebang, no runtime lookups).
 // Usage: node agent/build.mjs [outfile]
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { brotliCompressSync, constants } from "node:zlib";
 import { build } from "esbuild";
@@ -209,10 +209,14 @@ const result = await build({
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },
 });
 
-// What the bundle is made of (bytes per input), for `npm run bench`.
+// What the bundle is made of (bytes per input), for `npm run bench` and test/bundle. Written to a
+// new file and renamed over the old one: a node_modules copied with hard links (worktrees) shares
+// the old file's inode, and writing into it would change every copy's.
+const inputsTmp = `${cache}/bundle-inputs-${process.pid}.json`;
 writeFileSync(
-  `${cache}/bundle-inputs.json`,
+  inputsTmp,
   JSON.stringify(Object.values(result.metafile.outputs)[0]?.inputs ?? {}, (k, v) =>
     k === "imports" ? undefined : v,
   ),
 );
+renameSync(inputsTmp, `${cache}/bundle-inputs.json`);
