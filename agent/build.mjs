@@ -1,8 +1,9 @@
 // Bundle the agent into ONE file: dist/lifeboat.mjs (minified ESM with a shebang, no runtime lookups).
 // Usage: node agent/build.mjs [outfile]
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { deflateRawSync } from "node:zlib";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { brotliCompressSync, constants } from "node:zlib";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
 import { buildPage } from "./src/ui/build-page.mjs";
@@ -13,6 +14,20 @@ const outfile = process.argv[2] ?? `${here}dist/lifeboat.mjs`;
 const cache = `${here}node_modules/.cache/lifeboat`;
 mkdirSync(cache, { recursive: true });
 
+// Text kept compressed in the bundle (the OpenAPI document, the web page): brotli at its best
+// setting (~12% smaller than deflate -9 for these), as base64; `unpacked` is the expression that
+// gives the text back, with zlib loaded only then (the bundle's `require`), not at start.
+const packed = (text) =>
+  brotliCompressSync(text, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: constants.BROTLI_MAX_QUALITY,
+      [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+      [constants.BROTLI_PARAM_SIZE_HINT]: Buffer.byteLength(text),
+    },
+  }).toString("base64");
+const unpacked = (b64) =>
+  `require("node:zlib").brotliDecompressSync(Buffer.from(${JSON.stringify(b64)}, "base64")).toString("utf8")`;
+
 // Code paths the agent never takes, replaced by stubs that throw if ever called: pino transports
 // (worker threads loading lib/worker.js: a runtime file lookup); fastify's default schema
 // compilers (ajv, fast-json-stringify's factory: fastify loads them only when no compilers are
@@ -21,6 +36,17 @@ mkdirSync(cache, { recursive: true });
 // generator; light-my-request (`app.inject`, used by tests only). And fast-json-stringify's
 // meta-validation of each response schema (an ajv-generated validator of JSON Schema itself):
 // agent/prebuild.ts has compiled every schema of the bundle through the real one at build time.
+// fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
+// fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
+// registers no plugin (@fastify/swagger runs in agent/prebuild.ts only). fastify's
+// `@fastify/proxy-addr` (and ipaddr.js under it): used only with a `trustProxy` option
+// (request.js buildRequestWithTrustProxy); both servers set `trustProxy: false`.
+// fast-json-stringify's projection: used only with `objectMechanism: 'native'` on V8 ≥ 13.8
+// (Node 25+: lib/v8.js); compilers.ts passes no options, and the agent runs on Node 20 and 22.
+// TypeBox's transform codecs (value/transform/decode.mjs, encode.mjs): run only by a TypeCheck's
+// Decode/Encode (and Value.Decode/Encode/Parse); compilers.ts only calls Check and Errors, and
+// its schemas have no Transform (HasTransform, which Compile runs, stays).
+// Each entry: what is imported, by which package, and the members of the stub (all throw).
 const STUBS = [
   [/^thread-stream$/, "/node_modules/pino/"],
   [/[\\/]transport(\.js)?$/, "/node_modules/pino/"],
@@ -29,28 +55,49 @@ const STUBS = [
     "/node_modules/fastify/",
   ],
   [/^\.\/lib\/(validator|standalone|schema-validator)$/, "/node_modules/fast-json-stringify/"],
+  [/^\.\/lib\/projection$/, "/node_modules/fast-json-stringify/", ["buildProjection"]],
+  [
+    /^\.\/decode\.mjs$/,
+    "/@sinclair/typebox/build/esm/value/transform/",
+    ["TransformDecode", "TransformDecodeCheckError", "TransformDecodeError"],
+  ],
+  [
+    /^\.\/encode\.mjs$/,
+    "/@sinclair/typebox/build/esm/value/transform/",
+    ["TransformEncode", "TransformEncodeCheckError", "TransformEncodeError"],
+  ],
+  [/^semver$/, "/node_modules/fastify/", ["gt", "coerce", "satisfies"]],
+  [/^@fastify\/proxy-addr$/, "/node_modules/fastify/", ["all", "compile"]],
 ];
 const stubs = {
   name: "lifeboat-stubs",
   setup(b) {
-    for (const [filter, importer] of STUBS)
+    for (const [filter, importer, members = []] of STUBS)
       b.onResolve({ filter }, (args) =>
-        args.importer.includes(importer) ? { path: args.path, namespace: "stub" } : undefined,
+        args.importer.includes(importer)
+          ? { path: args.path, namespace: "stub", pluginData: members }
+          : undefined,
       );
-    b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => ({
-      loader: "js",
-      contents: args.path.endsWith("schema-validator")
-        ? "module.exports = function () { return true; };"
-        : `module.exports = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`,
-    }));
+    b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => {
+      if (args.path.endsWith("schema-validator"))
+        return { loader: "js", contents: "module.exports = function () { return true; };" };
+      const fail = `const fail = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`;
+      const members = args.pluginData;
+      return {
+        loader: "js",
+        contents: args.path.endsWith(".mjs")
+          ? `${fail}\nexport { ${members.map((m) => `fail as ${m}`).join(", ")} };`
+          : `${fail}\nmodule.exports = Object.assign(fail, { ${members.map((m) => `${m}: fail`).join(", ")} });`,
+      };
+    });
   },
 };
 
 // The OpenAPI document is generated at build time by the real server with @fastify/swagger
 // (agent/prebuild.ts, which also compiles every route schema once, so a bad one fails the build
-// instead of a first request) and kept deflated in the bundle: the generated module takes the place
-// of agent/src/http/openapi-source.ts, so neither swagger nor its `yaml` is bundled, and nothing
-// is done for the document until someone asks for it.
+// instead of a first request) and kept compressed in the bundle: the generated module takes the
+// place of agent/src/http/openapi-source.ts, so neither swagger nor its `yaml` is bundled, and
+// nothing is done for the document until someone asks for it.
 async function prebuiltOpenApi() {
   // Per-process names: builds may run side by side (tests, the VM lab, the bench).
   const script = `${cache}/prebuild-${process.pid}.mjs`;
@@ -68,15 +115,14 @@ async function prebuiltOpenApi() {
   });
   const run = spawnSync(process.execPath, [script, out], { encoding: "utf8" });
   if (run.status !== 0) throw new Error(`agent/prebuild.ts failed:\n${run.stderr}`);
-  const doc = deflateRawSync(readFileSync(out), { level: 9 }).toString("base64");
+  const doc = packed(readFileSync(out, "utf8"));
   rmSync(script, { force: true });
   rmSync(out, { force: true });
-  // zlib is loaded when the document is first asked for, not at start (the bundle's `require`).
   const contents = [
     `let text = null;`,
     `export const openApiSource = {`,
     `  register: async () => undefined,`,
-    `  document: () => (text ??= require("node:zlib").inflateRawSync(Buffer.from(${JSON.stringify(doc)}, "base64")).toString("utf8")),`,
+    `  document: () => (text ??= ${unpacked(doc)}),`,
     `};`,
   ].join("\n");
   return {
@@ -90,31 +136,87 @@ async function prebuiltOpenApi() {
   };
 }
 
-// The web page (agent/src/ui) is built first and inlined as strings: the bundle serves it from memory.
-const page = await buildPage();
+// The web page (agent/src/ui) is built first and kept in the bundle compressed, like the OpenAPI
+// document (42 KB of text as ~17 KB of base64): unpacked when the page is first asked for (and
+// assembled once, agent/src/http/routes/ui.ts).
+const page = packed(JSON.stringify(await buildPage()));
 const inlinePage = {
   name: "lifeboat-page",
   setup(b) {
     b.onLoad({ filter: /[\\/]agent[\\/]src[\\/]ui[\\/]page\.ts$/ }, () => ({
       loader: "js",
-      contents: `export const PAGE = ${JSON.stringify(page)};`,
+      contents: `export const loadPage = () => JSON.parse(${unpacked(page)});`,
     }));
+  },
+};
+
+// Node's built-in modules are loaded with `require` (the bundle's, from node:module), as the
+// CommonJS packages in the bundle (fastify, pino) load them, not with ESM `import`: an ESM import of
+// a built-in makes Node build the module's ESM facade, which reads EVERY export once, getters
+// included, at start: node:process's stdin/stdout/stderr streams, allowedNodeEnvironmentFlags and
+// report; node:tls's rootCertificates (~140 root certificates parsed into strings); node:fs's
+// promises… (~0.9 MB of heap for nothing). Each built-in becomes a module of the bundle whose named
+// exports are read from the required module when it is first evaluated, and only those some code
+// imports (the others are pure and dropped): the same values, read once, as with the facade.
+// Built-ins the agent needs only on paths it may never take, of which only plain functions are
+// imported: required on their first call (v8's serialize, for execa's IPC, which also loads
+// worker_threads; zlib for initrds and diagnosis; readline for the client's prompt; dns for the
+// reachability check). Importing anything else from them (a class, a constant, the default
+// export) fails the build.
+const LAZY_BUILTINS = new Set(["node:v8", "node:zlib", "node:readline", "node:dns/promises"]);
+const nodeRequire = createRequire(import.meta.url);
+const builtinsByRequire = {
+  name: "lifeboat-builtins-by-require",
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) =>
+      args.kind === "import-statement" && args.namespace !== "builtin"
+        ? { path: args.path, namespace: "builtin" }
+        : { path: args.path, external: true },
+    );
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => {
+      const real = nodeRequire(args.path);
+      const names = Object.keys(real).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+      if (LAZY_BUILTINS.has(args.path))
+        return {
+          loader: "js",
+          contents: [
+            `let m = null;`,
+            `const mod = () => (m ??= require(${JSON.stringify(args.path)}));`,
+            ...names
+              .filter((n) => typeof real[n] === "function" && !/^[A-Z]/.test(n))
+              .map((n) => `export const ${n} = (...a) => mod().${n}(...a);`),
+          ].join("\n"),
+        };
+      return {
+        loader: "js",
+        contents: [
+          `const m = require(${JSON.stringify(args.path)});`,
+          "const get = (k) => m[k];",
+          "export default m;",
+          ...names.map((n, i) => `const _${i} = /* @__PURE__ */ get("${n}");\nexport { _${i} as ${n} };`),
+        ].join("\n"),
+      };
+    });
   },
 };
 
 const result = await build({
   ...BUNDLE_OPTIONS,
   metafile: true,
-  plugins: [stubs, inlinePage, await prebuiltOpenApi()],
+  plugins: [builtinsByRequire, stubs, inlinePage, await prebuiltOpenApi()],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },
 });
 
-// What the bundle is made of (bytes per input), for `npm run bench`.
+// What the bundle is made of (bytes per input), for `npm run bench` and test/bundle. Written to a
+// new file and renamed over the old one: a node_modules copied with hard links (worktrees) shares
+// the old file's inode, and writing into it would change every copy's.
+const inputsTmp = `${cache}/bundle-inputs-${process.pid}.json`;
 writeFileSync(
-  `${cache}/bundle-inputs.json`,
+  inputsTmp,
   JSON.stringify(Object.values(result.metafile.outputs)[0]?.inputs ?? {}, (k, v) =>
     k === "imports" ? undefined : v,
   ),
 );
+renameSync(inputsTmp, `${cache}/bundle-inputs.json`);

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, stat } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -43,6 +44,9 @@ describe("the single-file bundle", () => {
     expect(text).not.toMatch(/__dirname|import\.meta\.dirname/);
     expect(text).not.toMatch(/new [A-Za-z$_]+\([^)]*workerData|thread-stream-worker|pino-worker/);
     expect((await stat(fresh)).size).toBeLessThan(3 * 1024 * 1024);
+    // Built-ins are required, never imported as ESM (agent/build.mjs: an ESM import builds the
+    // module's facade, which reads every export at start); the banner's node:module is the one.
+    expect(text.match(/\bfrom\s*["']node:[\w/]+["']/g)).toEqual(["from'node:module'"]);
   });
 
   it("carries neither ajv, @fastify/swagger nor yaml; no schema compiler or inject machinery at all", async () => {
@@ -66,6 +70,24 @@ describe("the single-file bundle", () => {
     // fast-json-stringify's serializer generator stays (responses are written by schema), its ajv bridge does not.
     expect(from("fast-json-stringify").some((f) => f.endsWith("/index.js"))).toBe(true);
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/validator.js"))).toBe(false);
+    // Left out as well (agent/build.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
+    // prom-client's index (every other metric type, @opentelemetry/api), TypeBox's Type object,
+    // TypeBox's transform codecs, fastify's plugin-version check (semver) and its trustProxy support
+    // (proxy-addr, ipaddr.js), fast-json-stringify's projection (Node 25+).
+    for (const pkg of [
+      "@opentelemetry/api",
+      "tdigest",
+      "bintrees",
+      "semver",
+      "@fastify/proxy-addr",
+      "ipaddr.js",
+    ])
+      expect(from(pkg), pkg).toEqual([]);
+    expect(from("prom-client").some((f) => f.endsWith("prom-client/index.js"))).toBe(false);
+    expect(from("prom-client").some((f) => f.endsWith("/lib/gauge.js"))).toBe(true);
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/type/type/type.mjs"))).toBe(false);
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/value/transform/decode.mjs"))).toBe(false);
+    expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/projection.js"))).toBe(false);
   });
 
   it("--version and --help", async () => {
@@ -138,6 +160,15 @@ describe("the single-file bundle", () => {
       expect(openapi.openapi).toBe("3.1.0");
       expect(Object.keys(openapi.paths)).toContain("/v1/status");
       expect(openapi.components.responses.Problem).toBeDefined();
+      // The web page, kept deflated in the bundle and inflated for this first request; its inline
+      // script is the one the Content-Security-Policy allows by hash.
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1] ?? "";
+      expect(script.length).toBeGreaterThan(1000);
+      const sha = createHash("sha256").update(script, "utf8").digest("base64");
+      expect(page.headers.get("content-security-policy")).toContain(`script-src 'sha256-${sha}'`);
       const bad = await fetch(`http://127.0.0.1:${port}/v1/plan?readonly=maybe`, {
         headers: { authorization: `Bearer ${token}` },
       });

@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import Fastify, { type FastifyBaseLogger } from "fastify";
 import type { Logger } from "pino";
 import { REPORT_MAX_BYTES } from "../core/fleet/report.js";
@@ -7,6 +6,7 @@ import { KEY_ID_HEADER, SIGNATURE_HEADER } from "../core/fleet/sign.js";
 import { bearer, FailureLimiter, refuseToken, tokenMatches } from "../http/auth.js";
 import { schemaCompilers } from "../http/compilers.js";
 import { errorHandler, sendProblem } from "../http/problem.js";
+import { Type } from "../http/typebox.js";
 import { VERSION } from "../version.js";
 import type { Collector } from "./collector.js";
 import { renderFleetPage } from "./page.js";

@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -9,7 +8,7 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import type { Services } from "../app/services.js";
-import { PAGE, type PageParts } from "../ui/page.js";
+import { loadPage, type PageParts } from "../ui/page.js";
 import { bearer, FailureLimiter, refuseToken, tokenMatcher } from "./auth.js";
 import { schemaCompilers } from "./compilers.js";
 import { RequestLogs, requestLogger } from "./logging.js";
@@ -21,6 +20,7 @@ import { type MetricsOptions, registerMetricsRoutes } from "./routes/metrics.js"
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRescueRoutes } from "./routes/rescue.js";
 import { registerUiRoutes } from "./routes/ui.js";
+import { Type } from "./typebox.js";
 
 export type { Services };
 
@@ -151,7 +151,7 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
 
   registerReadRoutes(app, opts.services);
   registerActionRoutes(app, opts.services);
-  registerUiRoutes(app, opts.ui ?? PAGE);
+  registerUiRoutes(app, opts.ui ? () => opts.ui ?? null : loadPage);
   registerRescueRoutes(app, opts.services, opts.token);
   registerMetricsRoutes(app, opts.services, { token: opts.token, limiter }, opts.metrics);
   registerDiagnosisRoutes(app, opts.services);

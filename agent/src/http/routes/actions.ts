@@ -1,4 +1,3 @@
-import { Type } from "@sinclair/typebox";
 import {
   DeviceParam,
   MountBody,
@@ -9,6 +8,7 @@ import {
   UnmountResult,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
+import { Type } from "../typebox.js";
 
 export function registerActionRoutes(app: App, s: Services): void {
   app.post(

@@ -1,6 +1,7 @@
-import { type TSchema, Type } from "@sinclair/typebox";
+import type { TSchema } from "@sinclair/typebox";
 import { problemResponses } from "../schemas.js";
 import type { App, Services } from "../server.js";
+import { Type } from "../typebox.js";
 
 const S = Type.String();
 const NS = Type.Union([S, Type.Null()]);

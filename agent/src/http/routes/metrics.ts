@@ -1,9 +1,9 @@
-import { Type } from "@sinclair/typebox";
 import type { PhoneHomeStats } from "../../fleet/phonehome.js";
 import { createMetrics } from "../../metrics/metrics.js";
 import { bearer, type FailureLimiter, refuseToken, tokenMatches } from "../auth.js";
 import { sendProblem } from "../problem.js";
 import type { App, Services } from "../server.js";
+import { Type } from "../typebox.js";
 
 export interface MetricsOptions {
   /** A read-only token that opens /metrics and nothing else (Prometheus holds it, not the operator's). */
@@ -22,7 +22,8 @@ export function registerMetricsRoutes(
   auth: { token: string; limiter: FailureLimiter },
   opts: MetricsOptions = {},
 ): void {
-  const metrics = createMetrics(s, opts.phoneHome);
+  // The registry and its gauges are made on the first scrape, not while the agent starts.
+  let metrics: ReturnType<typeof createMetrics> | null = null;
   app.get(
     "/metrics",
     {
@@ -47,6 +48,9 @@ export function registerMetricsRoutes(
           );
       },
     },
-    async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()),
+    async (_req, reply) => {
+      metrics ??= createMetrics(s, opts.phoneHome);
+      return reply.type(metrics.contentType).send(await metrics.render());
+    },
   );
 }

@@ -1,4 +1,3 @@
-import { Type } from "@sinclair/typebox";
 import { buildStatus, poolsView } from "../../app/status.js";
 import { LifeboatError } from "../../core/errors.js";
 import {
@@ -13,6 +12,7 @@ import {
   Status,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
+import { Type } from "../typebox.js";
 
 export function registerReadRoutes(app: App, s: Services): void {
   app.get(

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { type TProperties, type TSchema, Type } from "@sinclair/typebox";
+import type { TProperties, TSchema } from "@sinclair/typebox";
 import type { FastifyRequest } from "fastify";
 import type { JobEvent } from "../../app/jobs.js";
 import { RUNS_INSTALLED_CODE } from "../../core/notices.js";
 import type { App, Services } from "../server.js";
+import { Type } from "../typebox.js";
 
 const S = Type.String();
 const NS = Type.Union([S, Type.Null()]);

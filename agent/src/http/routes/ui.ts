@@ -32,15 +32,17 @@ export function assemblePage(parts: PageParts): { html: string; csp: string } {
  * `GET /`: the web page (public: it holds no data; every API call it makes carries the token).
  * One self-contained document, so no other path needs to be public.
  */
-export function registerUiRoutes(app: App, parts: PageParts | null): void {
-  const { html, csp } = assemblePage(parts ?? MISSING);
-  app.get("/", { schema: { hide: true, security: [] } }, async (_req, reply) =>
-    reply
+export function registerUiRoutes(app: App, parts: () => PageParts | null): void {
+  // Assembled (and hashed) on the first request for it, not while the agent starts.
+  let page: { html: string; csp: string } | null = null;
+  app.get("/", { schema: { hide: true, security: [] } }, async (_req, reply) => {
+    page ??= assemblePage(parts() ?? MISSING);
+    return reply
       .type("text/html; charset=utf-8")
-      .header("content-security-policy", csp)
+      .header("content-security-policy", page.csp)
       .header("cache-control", "no-store")
       .header("referrer-policy", "no-referrer")
       .header("x-content-type-options", "nosniff")
-      .send(html),
-  );
+      .send(page.html);
+  });
 }
