@@ -68,7 +68,18 @@ const STUBS = [
   ],
   [/^semver$/, "/node_modules/fastify/", ["gt", "coerce", "satisfies"]],
   [/^@fastify\/proxy-addr$/, "/node_modules/fastify/", ["all", "compile"]],
+  // find-my-way checks its own three constant patterns with safe-regex2 (and ret, its regex parser)
+  // when it loads — the real check runs in the tests, unbundled — and then only routes with regex
+  // parameters, which the agent has none of: after those three calls the stub throws.
+  [/^safe-regex2$/, "/node_modules/find-my-way/"],
+  // execa's verbose mode (never enabled by the agent) prints figures' symbols.
+  [/^figures$/, "/node_modules/execa/"],
 ];
+const STUB_CONTENTS = {
+  "safe-regex2": (fail) =>
+    `${fail}\nlet loadChecks = 3;\nmodule.exports = function () { if (loadChecks > 0) { loadChecks--; return true; } return fail(); };`,
+  figures: (fail) => `${fail}\nexport default new Proxy({}, { get: fail });`,
+};
 const stubs = {
   name: "lifeboat-stubs",
   setup(b) {
@@ -82,6 +93,8 @@ const stubs = {
       if (args.path.endsWith("schema-validator"))
         return { loader: "js", contents: "module.exports = function () { return true; };" };
       const fail = `const fail = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`;
+      const custom = STUB_CONTENTS[args.path];
+      if (custom) return { loader: "js", contents: custom(fail) };
       const members = args.pluginData;
       return {
         loader: "js",
