@@ -159,10 +159,11 @@ describe("resolverLines", () => {
         "nameserver fe80::1%eth0",
         "search lan example.org",
         "options edns0 trust-ad",
-      ].join("\n"),
+      ].join("\\n"),
     );
     expect(resolverLines("")).toBe("");
-    expect(resolverLines("nameserver 1.1.1.1\n".repeat(100)).split("\n")).toHaveLength(16);
+    expect(resolverLines("nameserver 1.1.1.1\n".repeat(100)).split("\\n")).toHaveLength(16);
+    expect(resolverLines("nameserver 10.0.2.3\\c")).toBe("");
   });
 });
 
@@ -176,6 +177,7 @@ const canChroot =
 describe.skipIf(!canChroot)("the resolver step inside a real chroot (root, unshare)", () => {
   const STORE_ETC = "/nix/store/8xq2v0r3k8d1n5s4w6y7z9a0b1c2d3e4-etc/etc";
   const RESOLVER = "nameserver 10.0.2.3\nsearch lan";
+  const RESOLVER_ARG = resolverLines(RESOLVER);
   const made: string[] = [];
   afterAll(() => {
     for (const d of made) rmSync(d, { recursive: true, force: true });
@@ -238,7 +240,7 @@ describe.skipIf(!canChroot)("the resolver step inside a real chroot (root, unsha
         "-c",
         TARGET_SHELL_PROGRAM,
         TARGET_SHELL_NAME,
-        RESOLVER,
+        RESOLVER_ARG,
         ...command,
       ],
       { encoding: "utf8", env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } },

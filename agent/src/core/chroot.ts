@@ -43,30 +43,30 @@ export const TARGET_SHELL = `${SYSTEM_PROFILE}/sw/bin/sh`;
  * /etc/profile return early without setting its PATH and NIX_PATH.
  */
 export const TARGET_SHELL_PROGRAM = [
-  "unset __ETC_PROFILE_DONE __NIXOS_SET_ENVIRONMENT_DONE",
-  `PATH=/run/wrappers/bin:${SYSTEM_PROFILE}/sw/bin`,
-  "export PATH",
-  // $1: the rescue side's resolver lines (may be empty), then the command.
-  "lb_r=$1; shift",
+  "unset __ETC_PROFILE_DONE __NIXOS_SET_ENVIRONMENT_DONE;",
+  `PATH=/run/wrappers/bin:${SYSTEM_PROFILE}/sw/bin;`,
+  "export PATH;",
+  // $1: the rescue side's resolver lines joined by a literal \n (resolverLines), then the command.
+  "lb_r=$1; shift;",
   'if [ -n "$lb_r" ] && [ ! -s /etc/resolv.conf ]; then',
   // Follow the chain link by link (readlink -f refuses a chain whose end's directory is missing).
-  "  lb_t=/etc/resolv.conf lb_i=0",
-  '  while [ -L "$lb_t" ] && [ "$lb_i" -lt 16 ]; do',
-  '    lb_l=$(readlink "$lb_t") || break',
+  "lb_t=/etc/resolv.conf lb_i=0;",
+  'while [ -L "$lb_t" ] && [ "$lb_i" -lt 16 ]; do',
+  'lb_l=$(readlink "$lb_t") || break;',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
-  "    case $lb_l in /*) lb_t=$lb_l ;; *) lb_t=${lb_t%/*}/$lb_l ;; esac",
-  "    lb_i=$((lb_i + 1))",
-  "  done",
-  "  lb_tmpfs=",
-  '  while read -r _ lb_m lb_fs _; do if [ "$lb_m" = /run ]; then if [ "$lb_fs" = tmpfs ]; then lb_tmpfs=1; else lb_tmpfs=; fi; fi; done </proc/self/mounts',
-  "  case $lb_t in */../* | */./* | */.. | *//*) lb_t= ;; esac",
+  "case $lb_l in /*) lb_t=$lb_l ;; *) lb_t=${lb_t%/*}/$lb_l ;; esac;",
+  "lb_i=$((lb_i + 1));",
+  "done;",
+  "lb_tmpfs=;",
+  'while read -r _ lb_m lb_fs _; do if [ "$lb_m" = /run ]; then if [ "$lb_fs" = tmpfs ]; then lb_tmpfs=1; else lb_tmpfs=; fi; fi; done </proc/self/mounts;',
+  "case $lb_t in */../* | */./* | */.. | *//*) lb_t= ;; esac;",
   // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
-  '  case $lb_t in /run/?*) if [ -n "$lb_tmpfs" ] && [ ! -L "$lb_t" ]; then mkdir -p "${lb_t%/*}" && printf \'%s\\n\' "$lb_r" >"$lb_t"; fi ;; esac',
-  "fi",
-  "unset lb_r lb_t lb_i lb_l lb_tmpfs lb_m lb_fs",
-  "if [ -r /etc/profile ]; then . /etc/profile; fi",
+  'case $lb_t in /run/?*) if [ -n "$lb_tmpfs" ] && [ ! -L "$lb_t" ]; then mkdir -p "${lb_t%/*}" && printf \'%b\\n\' "$lb_r" >"$lb_t"; fi ;; esac;',
+  "fi;",
+  "unset lb_r lb_t lb_i lb_l lb_tmpfs lb_m lb_fs;",
+  "if [ -r /etc/profile ]; then . /etc/profile; fi;",
   'exec "$@"',
-].join("\n");
+].join(" ");
 
 /** `$0` of that shell: shows up in its error messages. */
 export const TARGET_SHELL_NAME = "lifeboat-in-target";
@@ -113,6 +113,8 @@ const RESOLVER_LINE = /^(nameserver|search|domain|options)[ \t]+[A-Za-z0-9.:%_ \
 /**
  * The lines of a resolv.conf (resolv.conf(5)) worth carrying into the installed system: nameserver,
  * search, domain and options with plain values, at most 16; comments and anything else dropped.
+ * Joined by a literal `\n` (one argument, one line in a job's log), which the program's `printf %b`
+ * turns back into newlines; the kept lines hold no backslash.
  */
 export function resolverLines(text: string): string {
   return text
@@ -120,7 +122,7 @@ export function resolverLines(text: string): string {
     .map((l) => l.trim())
     .filter((l) => RESOLVER_LINE.test(l))
     .slice(0, 16)
-    .join("\n");
+    .join("\\n");
 }
 
 export interface RebuildOptions {
