@@ -411,6 +411,32 @@ describe("detection never scans next to a change (zpool import scans break a con
     expect(r.sys.commandLines().slice(before)).toContain("zpool import");
   });
 
+  it("after a mount the next detection skips the device scan (an import adds no pool); after an export it scans", async () => {
+    const r = await rig("single");
+    await r.detection.refresh();
+    await r.mounts.mount();
+    const before = r.sys.commandLines().length;
+    const d = await r.detection.current();
+    const after = r.sys.commandLines().slice(before);
+    expect(after).not.toContain("zpool import");
+    expect(after).toContain("zpool list -j");
+    expect(phaseOf(d)).toBe("mounted-ro");
+    expect(d.importable.map((p) => p.name)).not.toContain("nvmepool");
+    await r.mounts.unmount({ export: true });
+    const mark = r.sys.commandLines().length;
+    const e = await r.detection.current();
+    expect(r.sys.commandLines().slice(mark)).toContain("zpool import");
+    expect(e.importable.map((p) => p.name)).toContain("nvmepool");
+  });
+
+  it("the dataset listings of a mount never list snapshots (listsnapshots=on pools hold thousands)", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    const zfs = r.sys.commandLines().filter((l) => /^zfs (list|get)/.test(l));
+    expect(zfs.length).toBeGreaterThan(0);
+    for (const l of zfs) expect(l, l).toMatch(/ -t filesystem,volume /);
+  });
+
   it("refresh() after a change always starts a new detection, even if one was running", async () => {
     const r = await rig("single");
     const first = r.detection.refresh();
