@@ -1,9 +1,10 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
+import { outputsOf } from "../helpers/fixtures.js";
 import { mountedTargets, rig } from "./harness.js";
 
 describe("detection is read-only", () => {
@@ -444,5 +445,45 @@ describe("detection never scans next to a change (zpool import scans break a con
     const [a, b] = await Promise.all([first, second]);
     expect(b.at >= a.at).toBe(true);
     expect(r.sys.commandLines().filter((l) => l === "zpool import")).toHaveLength(2);
+  });
+});
+
+describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
+  // The seed's captured listing plus per-user datasets under nvmepool/home, rows in the captured
+  // `zfs list -H -p` shape (each with its own mountpoint, shown under the altroot /mnt as zfs list prints it).
+  const USERS = 40;
+  const users = Array.from({ length: USERS }, (_, i) => `u${String(i + 1).padStart(3, "0")}`);
+  async function manyRig(fail?: (f: string, a: readonly string[]) => { exitCode: number } | undefined) {
+    const base = outputsOf("single");
+    const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
+    const r = await rig("single", {
+      fake: { outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` }, fail },
+    });
+    for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
+    return r;
+  }
+
+  it("mounts them with one mount --all over verified targets, each checked in the kernel's table", async () => {
+    const r = await manyRig();
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    const targets = mountedTargets(r.sys);
+    for (const u of users) expect(targets).toContain(`/mnt/home/${u}`);
+    const all = r.sys.calls.filter((c) => c.file === "mount" && c.args.includes("--all"));
+    expect(all).toHaveLength(1);
+    expect(r.sys.calls.filter((c) => c.file === "mount").length).toBeLessThan(10);
+    // every user mount is read-only, nodev, nosuid, noexec, with zfsutil for its own mountpoint
+    for (const m of r.sys.mounts.filter((x) => x.target.startsWith("/mnt/home/")))
+      expect(m.options).toEqual(expect.arrayContaining(["ro", "nodev", "nosuid", "noexec"]));
+    expect(res.steps.filter((s) => s.startsWith("mounted nvmepool/home/u"))).toHaveLength(USERS);
+  });
+
+  it("a failed wave rolls the whole mount back and names a step", async () => {
+    const r = await manyRig((f, a) => (f === "mount" && a.includes("--all") ? { exitCode: 32 } : undefined));
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("mount-failed");
+    expect(err.extras.state).toBe("rolled-back");
+    expect(String(err.extras.failedStep)).toMatch(/^mount nvmepool\/home\/u\d{3} at \/mnt\/home\/u\d{3}$/);
+    expect(mountedTargets(r.sys)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
@@ -240,7 +240,7 @@ export class FakeSystem implements System {
       case "zfs":
         return this.zfs(a, o, input);
       case "mount":
-        return this.mount(a, o);
+        return a.includes("--all") ? this.mountAll(a, o) : this.mount(a, o);
       case "umount":
         return this.umount(a);
       case "cryptsetup":
@@ -501,6 +501,57 @@ export class FakeSystem implements System {
         : ["rw", ...shown.filter((x) => x !== "rw")],
     });
     return ok();
+  }
+
+  /**
+   * `mount --all --fstab <file>` (util-linux sys-utils/mount.c, libmount context_mount.c): every
+   * fstab(5) line of the table (a regular file: util-linux 2.38.1 refuses a pipe, "failed to
+   * parse", tried on this host) mounted in order exactly as a
+   * single `mount -t <type> -o <options> <source> <target>` would, `noauto` lines skipped, fields
+   * unescaped (\ooo, libmount's unmangle); a failure is reported on stderr and the rest go on.
+   * Exit (mount(8) "RETURN CODES"): 0 all mounted, 32 none, 64 some.
+   */
+  private mountAll(a: readonly string[], o: FakeOutputs): CommandResult {
+    const at = a.indexOf("--fstab");
+    const file = at < 0 ? "/etc/fstab" : (a[at + 1] as string);
+    // libmount parses a regular file only (a pipe, e.g. /proc/self/fd/0, is "failed to parse").
+    if (file.startsWith("/proc/") || file.startsWith("/dev/"))
+      return fail(1, `mount: ${file}: failed to parse\n`);
+    let table: string;
+    try {
+      table = readFileSync(this.host(file), "utf8");
+    } catch {
+      return fail(1, `mount: ${file}: failed to parse\n`);
+    }
+    const unmangle = (x: string) =>
+      x.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(Number.parseInt(n, 8)));
+    let okCount = 0;
+    let failed = 0;
+    let stderr = "";
+    for (const line of table.split("\n")) {
+      if (line.trim() === "" || line.trimStart().startsWith("#")) continue;
+      const [source = "", target = "", type = "auto", opts = "defaults"] = line
+        .trim()
+        .split(/\s+/)
+        .map(unmangle);
+      if (opts.split(",").includes("noauto")) continue;
+      const args = [
+        "--no-canonicalize",
+        "-t",
+        type,
+        ...(opts === "defaults" ? [] : ["-o", opts]),
+        source,
+        target,
+      ];
+      const r = this.mount(args, o);
+      if (r.exitCode === 0) okCount++;
+      else {
+        failed++;
+        stderr += `mount: ${target}: ${r.stderr.trim()}\n`;
+      }
+    }
+    if (failed === 0) return ok();
+    return fail(okCount === 0 ? 32 : 64, stderr);
   }
 
   /** umount(8) canonicalizes its argument (following links) and unmounts the topmost mount there. */
