@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
@@ -471,6 +471,9 @@ describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
     for (const u of users) expect(targets).toContain(`/mnt/home/${u}`);
     const all = r.sys.calls.filter((c) => c.file === "mount" && c.args.includes("--all"));
     expect(all).toHaveLength(1);
+    // all ZFS: mount(2) without a mount.zfs per dataset; the table file does not outlive the wave
+    expect(all[0]?.args).toContain("--internal-only");
+    expect(existsSync(join(r.dir, "run", "lifeboat", "mount-wave.fstab"))).toBe(false);
     expect(r.sys.calls.filter((c) => c.file === "mount").length).toBeLessThan(10);
     // every user mount is read-only, nodev, nosuid, noexec, with zfsutil for its own mountpoint
     for (const m of r.sys.mounts.filter((x) => x.target.startsWith("/mnt/home/")))

@@ -429,6 +429,7 @@ export class FakeSystem implements System {
     let fstype = "auto";
     let opts: string[] = ["rw"];
     let bind = false;
+    const internal = a.includes("--internal-only") || a.includes("-i");
     const pos: string[] = [];
     for (let i = 0; i < a.length; i++) {
       const x = a[i] as string;
@@ -472,16 +473,19 @@ export class FakeSystem implements System {
         .find((c) => c[0] === ds);
       if (!row) return fail(1, `filesystem '${ds}' cannot be mounted, unable to open the dataset\n`);
       if (p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot))
-        return fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
+        return internal
+          ? fail(32, `mount: ${rawTarget}: permission denied.\n`)
+          : fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
       // cmd/mount_zfs.c: zfsutil only for datasets with their own mountpoint, and required for them.
+      // Without the helper (mount -i) the kernel ignores zfsutil (zfs_vfsops.c: unknown options).
       const legacy = row[1] === "legacy";
-      if (legacy && options.includes("zfsutil"))
+      if (!internal && legacy && options.includes("zfsutil"))
         return fail(
           1,
           o.zfsutilLegacyStderr?.replaceAll("tank/data", ds) ??
             `filesystem '${ds}' cannot be mounted using 'zfs mount'.\n`,
         );
-      if (!legacy && !options.includes("zfsutil"))
+      if (!internal && !legacy && !options.includes("zfsutil"))
         return fail(
           1,
           o.zfsutilMissingStderr?.replaceAll("tank/backups", ds) ??
@@ -491,7 +495,7 @@ export class FakeSystem implements System {
         return fail(32, `filesystem '${ds}' is already mounted\n`);
       if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
     }
-    const shown = options.filter((x) => x !== "zfsutil" && x !== "defaults");
+    const shown = options.filter((x) => x !== "zfsutil" && x !== "defaults" && !x.startsWith("mntpoint="));
     this.mounts.push({
       source: rawSource,
       target,
@@ -535,8 +539,11 @@ export class FakeSystem implements System {
         .split(/\s+/)
         .map(unmangle);
       if (opts.split(",").includes("noauto")) continue;
+      // --internal-only: mount(2) without the mount.<type> helper (mount(8) -i)
+      const internal = a.includes("--internal-only") || a.includes("-i");
       const args = [
         "--no-canonicalize",
+        ...(internal ? ["--internal-only"] : []),
         "-t",
         type,
         ...(opts === "defaults" ? [] : ["-o", opts]),

@@ -187,6 +187,12 @@ export class MountExecutor {
    */
   private async mountWave(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<void> {
     const handles: DirHandle[] = [];
+    // All ZFS: mount(2) straight from util-linux (`--internal-only`), as `zfs mount -a` does from
+    // libzfs, instead of one mount.zfs process per dataset. The kernel (module/os/linux/zfs/
+    // zfs_vfsops.c zfsvfs_parse_options) takes ro/nodev/nosuid/noexec as flags, `mntpoint=` as
+    // mount.zfs passes it, and ignores `zfsutil` (mount.zfs's own legacy check, already done by
+    // the planner); the target is still the verified /proc/<pid>/fd/<n>, resolved by the kernel.
+    const zfsOnly = steps.every((s) => s.fstype === "zfs" && s.method === "mount");
     try {
       const lines: string[] = [];
       for (const s of steps) {
@@ -204,6 +210,8 @@ export class MountExecutor {
         handles.push(opened.dir);
         for (const c of opened.created) this.tx.record(`created mountpoint ${c}`);
         const options = s.options.filter((o) => o !== "noauto");
+        // What mount.zfs would add (cmd/mount_zfs: the target's real path, for .zfs/snapshot).
+        if (zfsOnly && !/[,\s]/.test(s.target)) options.push(`mntpoint=${s.target}`);
         lines.push(
           `${fstabField(s.source)} ${opened.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
         );
@@ -214,7 +222,14 @@ export class MountExecutor {
       await this.sys.writeFile(WAVE_TABLE, `${lines.join("\n")}\n`, 0o600);
       let r: CommandResult;
       try {
-        r = await this.sys.run("mount", ["--all", "--no-canonicalize", "--fstab", WAVE_TABLE], {
+        const args = [
+          "--all",
+          "--no-canonicalize",
+          ...(zfsOnly ? ["--internal-only"] : []),
+          "--fstab",
+          WAVE_TABLE,
+        ];
+        r = await this.sys.run("mount", args, {
           timeoutMs: WAVE_TIMEOUT_MS,
         });
       } finally {
