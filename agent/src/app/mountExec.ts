@@ -1,7 +1,7 @@
 import { LifeboatError } from "../core/errors.js";
 import { type MountEntry, parseProcMounts } from "../core/mounts.js";
 import type { MountStep } from "../core/plan.js";
-import type { DirHandle } from "../system/mounttarget.js";
+import type { DirHandle, OpenedDir } from "../system/mounttarget.js";
 import type { CommandResult, System } from "../system/system.js";
 import { stderrLine } from "./importer.js";
 import type { Transaction } from "./transaction.js";
@@ -194,26 +194,31 @@ export class MountExecutor {
     // the planner); the target is still the verified /proc/<pid>/fd/<n>, resolved by the kernel.
     const zfsOnly = steps.every((s) => s.fstype === "zfs" && s.method === "mount");
     try {
+      // The targets are opened side by side (each walk is its own chain of handles); every handle
+      // is kept for the finally below even when another open failed.
+      const opened = await Promise.allSettled(
+        steps.map((s) => this.sys.openDirInRoot(this.root, s.path, { create: this.mayCreate(s, tmpfsRoot) })),
+      );
+      for (const o of opened) if (o.status === "fulfilled") handles.push(o.value.dir);
       const lines: string[] = [];
-      for (const s of steps) {
+      for (const [i, s] of steps.entries()) {
+        const o = opened[i] as PromiseSettledResult<OpenedDir>;
         const label = `mount ${s.source} at ${s.target}`;
-        const opened = await this.sys
-          .openDirInRoot(this.root, s.path, { create: this.mayCreate(s, tmpfsRoot) })
-          .catch((err: unknown) => {
-            throw err instanceof LifeboatError
-              ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
-                  ...err.extras,
-                  failedStep: label,
-                })
-              : err;
-          });
-        handles.push(opened.dir);
-        for (const c of opened.created) this.tx.record(`created mountpoint ${c}`);
-        const options = s.options.filter((o) => o !== "noauto");
+        if (o.status === "rejected") {
+          const err: unknown = o.reason;
+          throw err instanceof LifeboatError
+            ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
+                ...err.extras,
+                failedStep: label,
+              })
+            : err;
+        }
+        for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
+        const options = s.options.filter((x) => x !== "noauto");
         // What mount.zfs would add (cmd/mount_zfs: the target's real path, for .zfs/snapshot).
         if (zfsOnly && !/[,\s]/.test(s.target)) options.push(`mntpoint=${s.target}`);
         lines.push(
-          `${fstabField(s.source)} ${opened.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
+          `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
         );
       }
       const before = await this.mountTable();
