@@ -89,7 +89,9 @@ describe("issue 13: a pool with ~2,000 datasets and ~20,000 snapshots (auto-moun
     const first = await waitForAutoMount(vm, "s14");
     expect(first.autoMount.state, JSON.stringify(first.autoMount)).toBe("mounted");
     // What ZFS itself would mount (canmount=on, a path mountpoint), under the altroot, plus the ESP.
-    const ds = (await vm.sh("zfs list -H -r -t filesystem -o canmount,mountpoint rpool", { timeoutMs: 600_000 }))
+    const ds = (
+      await vm.sh("zfs list -H -r -t filesystem -o canmount,mountpoint rpool", { timeoutMs: 600_000 })
+    )
       .split("\n")
       .filter(Boolean)
       .map((l) => l.split("\t"))
