@@ -1,9 +1,10 @@
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
+import { outputsOf } from "../helpers/fixtures.js";
 import { mountedTargets, rig } from "./harness.js";
 
 describe("detection is read-only", () => {
@@ -421,6 +422,33 @@ describe("detection never scans next to a change (zpool import scans break a con
     expect(r.sys.commandLines().slice(before)).toContain("zpool import");
   });
 
+  it("after a mount the next detection skips the device scan (an import adds no pool); after an export it scans", async () => {
+    const r = await rig("single");
+    await r.detection.refresh();
+    await r.mounts.mount();
+    const before = r.sys.commandLines().length;
+    const d = await r.detection.current();
+    const after = r.sys.commandLines().slice(before);
+    expect(after).not.toContain("zpool import");
+    expect(after).toContain("zpool list -j");
+    expect(phaseOf(d)).toBe("mounted-ro");
+    expect(d.importable.map((p) => p.name)).not.toContain("nvmepool");
+    // The export asks for a scan (the pool is importable again); the hand-back's own refresh may run it.
+    const mark = r.sys.commandLines().length;
+    await r.mounts.unmount({ export: true });
+    const e = await r.detection.current();
+    expect(r.sys.commandLines().slice(mark)).toContain("zpool import");
+    expect(e.importable.map((p) => p.name)).toContain("nvmepool");
+  });
+
+  it("the dataset listings of a mount never list snapshots (listsnapshots=on pools hold thousands)", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    const zfs = r.sys.commandLines().filter((l) => /^zfs (list|get)/.test(l));
+    expect(zfs.length).toBeGreaterThan(0);
+    for (const l of zfs) expect(l, l).toMatch(/ -t filesystem,volume /);
+  });
+
   it("refresh() after a change always starts a new detection, even if one was running", async () => {
     const r = await rig("single");
     const first = r.detection.refresh();
@@ -428,5 +456,62 @@ describe("detection never scans next to a change (zpool import scans break a con
     const [a, b] = await Promise.all([first, second]);
     expect(b.at >= a.at).toBe(true);
     expect(r.sys.commandLines().filter((l) => l === "zpool import")).toHaveLength(2);
+  });
+});
+
+describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
+  // The seed's captured listing plus per-user datasets under nvmepool/home, rows in the captured
+  // `zfs list -H -p` shape (each with its own mountpoint, shown under the altroot /mnt as zfs list prints it).
+  const USERS = 40;
+  const users = Array.from({ length: USERS }, (_, i) => `u${String(i + 1).padStart(3, "0")}`);
+  async function manyRig(
+    fail?: (f: string, a: readonly string[]) => { exitCode: number } | undefined,
+    landsReadWrite?: (source: string) => boolean,
+  ) {
+    const base = outputsOf("single");
+    const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
+    const r = await rig("single", {
+      fake: { outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` }, fail, landsReadWrite },
+    });
+    for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
+    return r;
+  }
+
+  it("mounts them with one mount --all over verified targets, each checked in the kernel's table", async () => {
+    const r = await manyRig();
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    const targets = mountedTargets(r.sys);
+    for (const u of users) expect(targets).toContain(`/mnt/home/${u}`);
+    const all = r.sys.calls.filter((c) => c.file === "mount" && c.args.includes("--all"));
+    expect(all).toHaveLength(1);
+    // all ZFS: mount(2) without a mount.zfs per dataset; the table file does not outlive the wave
+    expect(all[0]?.args).toContain("--internal-only");
+    expect(existsSync(join(r.dir, "run", "lifeboat", "mount-wave.fstab"))).toBe(false);
+    // root and /nix (phase 1), then /home /var /boot one by one (a run of 3), then the users' wave
+    // once /home is mounted (their targets must be opened inside the mounted home dataset)
+    expect(r.sys.calls.filter((c) => c.file === "mount" && !c.args.includes("--all"))).toHaveLength(5);
+    // every user mount is read-only, nodev, nosuid, noexec, with zfsutil for its own mountpoint
+    for (const m of r.sys.mounts.filter((x) => x.target.startsWith("/mnt/home/")))
+      expect(m.options).toEqual(expect.arrayContaining(["ro", "nodev", "nosuid", "noexec"]));
+    expect(res.steps.filter((s) => s.startsWith("mounted nvmepool/home/u"))).toHaveLength(USERS);
+  });
+
+  it("a wave member the kernel shows read-write in a read-only run: refused, all rolled back", async () => {
+    const r = await manyRig(undefined, (source) => source === "nvmepool/home/u007");
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("mount-failed");
+    expect(err.extras.failedStep).toBe("mount nvmepool/home/u007 at /mnt/home/u007");
+    expect(err.message).toMatch(/read-write in a read-only mount/);
+    expect(mountedTargets(r.sys)).toEqual([]);
+  });
+
+  it("a failed wave rolls the whole mount back and names a step", async () => {
+    const r = await manyRig((f, a) => (f === "mount" && a.includes("--all") ? { exitCode: 32 } : undefined));
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("mount-failed");
+    expect(err.extras.state).toBe("rolled-back");
+    expect(String(err.extras.failedStep)).toMatch(/^mount nvmepool\/home\/u\d{3} at \/mnt\/home\/u\d{3}$/);
+    expect(mountedTargets(r.sys)).toEqual([]);
   });
 });

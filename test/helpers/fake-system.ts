@@ -1,4 +1,4 @@
-import { readlinkSync } from "node:fs";
+import { readFileSync, readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
@@ -245,7 +245,7 @@ export class FakeSystem implements System {
       case "zfs":
         return this.zfs(a, o, input);
       case "mount":
-        return this.mount(a, o);
+        return a.includes("--all") ? this.mountAll(a, o) : this.mount(a, o);
       case "umount":
         return this.umount(a);
       case "cryptsetup":
@@ -434,6 +434,7 @@ export class FakeSystem implements System {
     let fstype = "auto";
     let opts: string[] = ["rw"];
     let bind = false;
+    const internal = a.includes("--internal-only") || a.includes("-i");
     const pos: string[] = [];
     for (let i = 0; i < a.length; i++) {
       const x = a[i] as string;
@@ -477,16 +478,19 @@ export class FakeSystem implements System {
         .find((c) => c[0] === ds);
       if (!row) return fail(1, `filesystem '${ds}' cannot be mounted, unable to open the dataset\n`);
       if (p.encryptionRoot && !this.keysLoaded.has(p.encryptionRoot))
-        return fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
+        return internal
+          ? fail(32, `mount: ${rawTarget}: permission denied.\n`)
+          : fail(2, o.mountLockedStderr ?? "zfs_mount_at() failed: encryption key not loaded");
       // cmd/mount_zfs.c: zfsutil only for datasets with their own mountpoint, and required for them.
+      // Without the helper (mount -i) the kernel ignores zfsutil (zfs_vfsops.c: unknown options).
       const legacy = row[1] === "legacy";
-      if (legacy && options.includes("zfsutil"))
+      if (!internal && legacy && options.includes("zfsutil"))
         return fail(
           1,
           o.zfsutilLegacyStderr?.replaceAll("tank/data", ds) ??
             `filesystem '${ds}' cannot be mounted using 'zfs mount'.\n`,
         );
-      if (!legacy && !options.includes("zfsutil"))
+      if (!internal && !legacy && !options.includes("zfsutil"))
         return fail(
           1,
           o.zfsutilMissingStderr?.replaceAll("tank/backups", ds) ??
@@ -496,7 +500,7 @@ export class FakeSystem implements System {
         return fail(32, `filesystem '${ds}' is already mounted\n`);
       if (this.imported.get(poolName)?.readonly && !options.includes("ro")) options.push("ro");
     }
-    let shown = options.filter((x) => x !== "zfsutil" && x !== "defaults");
+    let shown = options.filter((x) => x !== "zfsutil" && x !== "defaults" && !x.startsWith("mntpoint="));
     if (this.cfg.landsReadWrite?.(rawSource)) shown = shown.filter((x) => x !== "ro");
     this.mounts.push({
       source: rawSource,
@@ -507,6 +511,60 @@ export class FakeSystem implements System {
         : ["rw", ...shown.filter((x) => x !== "rw")],
     });
     return ok();
+  }
+
+  /**
+   * `mount --all --fstab <file>` (util-linux sys-utils/mount.c, libmount context_mount.c): every
+   * fstab(5) line of the table (a regular file: util-linux 2.38.1 refuses a pipe, "failed to
+   * parse", tried on this host) mounted in order exactly as a
+   * single `mount -t <type> -o <options> <source> <target>` would, `noauto` lines skipped, fields
+   * unescaped (\ooo, libmount's unmangle); a failure is reported on stderr and the rest go on.
+   * Exit (mount(8) "RETURN CODES"): 0 all mounted, 32 none, 64 some.
+   */
+  private mountAll(a: readonly string[], o: FakeOutputs): CommandResult {
+    const at = a.indexOf("--fstab");
+    const file = at < 0 ? "/etc/fstab" : (a[at + 1] as string);
+    // libmount parses a regular file only (a pipe, e.g. /proc/self/fd/0, is "failed to parse").
+    if (file.startsWith("/proc/") || file.startsWith("/dev/"))
+      return fail(1, `mount: ${file}: failed to parse\n`);
+    let table: string;
+    try {
+      table = readFileSync(this.host(file), "utf8");
+    } catch {
+      return fail(1, `mount: ${file}: failed to parse\n`);
+    }
+    const unmangle = (x: string) =>
+      x.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(Number.parseInt(n, 8)));
+    let okCount = 0;
+    let failed = 0;
+    let stderr = "";
+    for (const line of table.split("\n")) {
+      if (line.trim() === "" || line.trimStart().startsWith("#")) continue;
+      const [source = "", target = "", type = "auto", opts = "defaults"] = line
+        .trim()
+        .split(/\s+/)
+        .map(unmangle);
+      if (opts.split(",").includes("noauto")) continue;
+      // --internal-only: mount(2) without the mount.<type> helper (mount(8) -i)
+      const internal = a.includes("--internal-only") || a.includes("-i");
+      const args = [
+        "--no-canonicalize",
+        ...(internal ? ["--internal-only"] : []),
+        "-t",
+        type,
+        ...(opts === "defaults" ? [] : ["-o", opts]),
+        source,
+        target,
+      ];
+      const r = this.mount(args, o);
+      if (r.exitCode === 0) okCount++;
+      else {
+        failed++;
+        stderr += `mount: ${target}: ${r.stderr.trim()}\n`;
+      }
+    }
+    if (failed === 0) return ok();
+    return fail(okCount === 0 ? 32 : 64, stderr);
   }
 
   /** umount(8) canonicalizes its argument (following links) and unmounts the topmost mount there. */

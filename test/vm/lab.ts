@@ -493,6 +493,91 @@ export async function ensureDiagnosisDiskSets(): Promise<DiagnosisSets> {
   return { good, failed, toplevels };
 }
 
+// ---------------------------------------------------------------------------------------- big pool
+/** guest/mkbig.sh's case.json */
+export interface BigPoolInfo {
+  case: "big";
+  pools: string[];
+  serverHostid: string;
+  toplevel: string;
+  users: number;
+  containers: number;
+  snapshotsPerDataset: number;
+  filesystems: number;
+}
+export const BIG_POOL = { users: 1600, containers: 400, snapshots: 10 } as const;
+const BIG_DISK_SIZE = "8G";
+
+/**
+ * Issue 13's big pool (guest/mkbig.sh: the OpenZFS guide's rpool with ~2,000 datasets and ~20,000
+ * snapshots), made once in one server boot and cached under its own key (mkbig.sh + nixos-tree.sh +
+ * guest + sizes), so the other disk sets are not re-keyed.
+ */
+export async function ensureBigPool(): Promise<{ dir: string; disks: string[]; info: BigPoolInfo }> {
+  const guest = await ensureGuest();
+  const script = await fs.readFile(path.join(GUEST_DIR, "mkbig.sh"));
+  const tree = await fs.readFile(path.join(GUEST_DIR, "nixos-tree.sh"));
+  const { users, containers, snapshots } = BIG_POOL;
+  const key = sha(
+    script,
+    tree,
+    guest.env.BASE_KEY ?? guest.dir,
+    `${users}/${containers}/${snapshots}`,
+    BIG_DISK_SIZE,
+  );
+  const dir = path.join(CACHE, "disksets", `big-${key}`);
+  if (!existsSync(path.join(dir, "case.json"))) {
+    const t0 = Date.now();
+    log(`making the big pool -> ${dir}`);
+    const staging = `${dir}.tmp-${process.pid}`;
+    await fs.rm(staging, { recursive: true, force: true });
+    await fs.mkdir(staging, { recursive: true });
+    const disk = path.join(staging, "disk0.qcow2");
+    await pexecFile("qemu-img", ["create", "-q", "-f", "qcow2", disk, BIG_DISK_SIZE]);
+    const vm = await boot({
+      name: "mkbig",
+      rawDisks: [disk],
+      agent: false,
+      hostid: SERVER_HOSTID,
+      hostname: SERVER_HOSTNAME,
+      extraShareFiles: {
+        "mkbig.sh": path.join(GUEST_DIR, "mkbig.sh"),
+        "nixos-tree.sh": path.join(GUEST_DIR, "nixos-tree.sh"),
+      },
+    });
+    try {
+      // In the background, polled: one control call may not last longer than fetch's 300 s.
+      await vm.sh(
+        `(bash /host/mkbig.sh ${users} ${containers} ${snapshots} >/host/mkbig.log 2>&1; echo $? >/host/mkbig.rc) </dev/null >/dev/null 2>&1 &`,
+      );
+      const rc = await vm.waitFor(
+        "mkbig.sh",
+        async () =>
+          (await fs.readFile(path.join(vm.shareDir, "mkbig.rc"), "utf8").catch(() => "")).trim() || undefined,
+        3_600_000,
+        5_000,
+      );
+      const out = await fs.readFile(path.join(vm.shareDir, "mkbig.log"), "utf8");
+      await fs.writeFile(path.join(staging, "mkbig.log"), out);
+      if (rc !== "0") throw new Error(`mkbig.sh failed rc=${rc}:\n${out}`);
+      await fs.copyFile(path.join(vm.shareDir, "out", "case.json"), path.join(staging, "case.json"));
+      await fs.cp(path.join(vm.shareDir, "out", "generated"), path.join(staging, "generated"), {
+        recursive: true,
+      });
+    } finally {
+      await vm.shutdown();
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.rename(staging, dir);
+    recordTiming("big pool made (mkbig.sh, one boot)", Date.now() - t0);
+    for (const e of await fs.readdir(path.dirname(dir)))
+      if (/^big-[0-9a-f]{12}$/.test(e) && e !== path.basename(dir))
+        await fs.rm(path.join(path.dirname(dir), e), { recursive: true, force: true });
+  }
+  const info = JSON.parse(await fs.readFile(path.join(dir, "case.json"), "utf8")) as BigPoolInfo;
+  return { dir, disks: [path.join(dir, "disk0.qcow2")], info };
+}
+
 // ---------------------------------------------------------------------------------------- agent bundle
 export const AGENT_ARGS = [
   "--listen",

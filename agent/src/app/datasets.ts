@@ -18,7 +18,19 @@ export async function listDatasets(
   warnings: string[],
 ): Promise<Dataset[]> {
   if (pools.length === 0) return [];
-  const r = await sys.run("zfs", ["list", "-H", "-p", "-r", "-o", ZFS_LIST_COLUMNS.join(","), ...pools]);
+  // `-t filesystem,volume`: never snapshots, even on a pool with listsnapshots=on (a pool can hold
+  // tens of thousands of them; zfs-list(8): without -t that property decides).
+  const r = await sys.run("zfs", [
+    "list",
+    "-H",
+    "-p",
+    "-r",
+    "-t",
+    "filesystem,volume",
+    "-o",
+    ZFS_LIST_COLUMNS.join(","),
+    ...pools,
+  ]);
   if (r.exitCode !== 0) {
     warnings.push(`zfs list ${pools.join(" ")} failed: ${r.stderr.trim().split("\n")[0] ?? ""}`);
     return [];
@@ -30,6 +42,8 @@ export async function listDatasets(
     "get",
     "-j",
     "-r",
+    "-t",
+    "filesystem,volume",
     "encryption,keystatus,keyformat,keylocation,encryptionroot",
     ...encrypted,
   ]);

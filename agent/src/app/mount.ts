@@ -170,7 +170,9 @@ export class MountService {
         warnings.push("no NixOS markers found (/etc/NIXOS, /nix/var/nix/profiles/system)");
       }
       const mounts = mountsUnder(await run.mountTable(), this.root);
-      this.detection.invalidate(mounts);
+      // No device scan for the next detection: an import adds no pool or device, and the last
+      // scan's importable pools less the ones imported now is exactly what is left (detect.ts).
+      this.detection.invalidate(mounts, { scan: false });
       this.log.info(
         {
           candidate: candidate.id,
@@ -285,7 +287,7 @@ export class MountService {
       });
     }
     const mounts = mountsUnder(await run.mountTable(), this.root);
-    this.detection.invalidate(mounts);
+    this.detection.invalidate(mounts, { scan: false });
     this.log.info({ completed: run.tx.done }, "completed a partial mount");
     return {
       ...this.alreadyMounted({ ...d, mounts }, readonly, [

@@ -1,8 +1,8 @@
 import { LifeboatError } from "../core/errors.js";
 import { isReadOnly, type MountEntry, parseProcMounts } from "../core/mounts.js";
 import type { MountStep } from "../core/plan.js";
-import type { DirHandle } from "../system/mounttarget.js";
-import type { System } from "../system/system.js";
+import type { DirHandle, OpenedDir } from "../system/mounttarget.js";
+import type { CommandResult, System } from "../system/system.js";
 import { stderrLine } from "./importer.js";
 import type { Transaction } from "./transaction.js";
 
@@ -16,6 +16,20 @@ function under(root: string, p: string): boolean {
 
 function lineKey(m: MountEntry): string {
   return `${m.source}\0${m.target}\0${m.fstype}`;
+}
+
+/** Sibling mounts at least this many go as one `mount --all` (mountWave); fewer, one by one. */
+export const BATCH_MIN = 16;
+/** At most this many entries per `mount --all` (open directory handles, one command's run time). */
+const BATCH_MAX = 256;
+const WAVE_TIMEOUT_MS = 600_000;
+/** Where a wave's table is written (the rescue system's own tmpfs, root only). */
+const WAVE_TABLE_DIR = "/run/lifeboat";
+const WAVE_TABLE = `${WAVE_TABLE_DIR}/mount-wave.fstab`;
+
+/** An fstab(5) field: whitespace, `#` and `\` as the octal escapes libmount decodes. */
+function fstabField(s: string): string {
+  return s.replace(/[ \t\n\r\v\f#\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
 }
 
 /**
@@ -170,6 +184,174 @@ export class MountExecutor {
         `${label}: asked read-write, the kernel mounted it read-only (a read-only device?): unmounted again`,
         { failedStep: label },
       );
+  }
+
+  /**
+   * Mount the steps in plan order. Runs of steps none of which lands on another (siblings such as a
+   * thousand /home/<user> datasets) go together as one wave: at least BATCH_MIN of them are mounted
+   * by one `mount --all` over a table of verified targets (mountWave); shorter runs one by one.
+   */
+  async mountAll(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<void> {
+    let wave: MountStep[] = [];
+    const paths = new Set<string>();
+    const flush = async () => {
+      if (wave.length >= BATCH_MIN) {
+        for (let i = 0; i < wave.length; i += BATCH_MAX)
+          await this.mountWave(wave.slice(i, i + BATCH_MAX), tmpfsRoot);
+      } else for (const s of wave) await this.mount(s, tmpfsRoot);
+      wave = [];
+      paths.clear();
+    };
+    for (const s of steps) {
+      const alone = s.method === "bind";
+      if (alone || paths.has(s.path) || (s.parent !== null && paths.has(s.parent))) await flush();
+      if (alone) {
+        await this.mount(s, tmpfsRoot);
+        continue;
+      }
+      wave.push(s);
+      paths.add(s.path);
+    }
+    await flush();
+  }
+
+  /**
+   * One wave of sibling mounts with one command: every target opened as for a single mount (no
+   * symlink followed, /proc/<pid>/fd/<n>), one fstab(5) table of them in a rescue-side file, `mount
+   * --all --no-canonicalize` (util-linux mounts the entries in order, each exactly as `mount -t
+   * <type> -o <options> <source> <target>` would), then ONE read of the kernel's table: every new
+   * mount is recorded with its undo, a mount outside the root or missing from where the plan said
+   * fails the wave like a single mount would.
+   */
+  private async mountWave(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<void> {
+    const handles: DirHandle[] = [];
+    // All ZFS: mount(2) straight from util-linux (`--internal-only`), as `zfs mount -a` does from
+    // libzfs, instead of one mount.zfs process per dataset. The kernel (module/os/linux/zfs/
+    // zfs_vfsops.c zfsvfs_parse_options) takes ro/nodev/nosuid/noexec as flags, `mntpoint=` as
+    // mount.zfs passes it, and ignores `zfsutil` (mount.zfs's own legacy check, already done by
+    // the planner); the target is still the verified /proc/<pid>/fd/<n>, resolved by the kernel.
+    const zfsOnly = steps.every((s) => s.fstype === "zfs" && s.method === "mount");
+    try {
+      // The targets are opened side by side (each walk is its own chain of handles); every handle
+      // is kept for the finally below even when another open failed.
+      const opened = await Promise.allSettled(
+        steps.map((s) => this.sys.openDirInRoot(this.root, s.path, { create: this.mayCreate(s, tmpfsRoot) })),
+      );
+      for (const o of opened) if (o.status === "fulfilled") handles.push(o.value.dir);
+      const lines: string[] = [];
+      for (const [i, s] of steps.entries()) {
+        const o = opened[i] as PromiseSettledResult<OpenedDir>;
+        const label = `mount ${s.source} at ${s.target}`;
+        if (o.status === "rejected") {
+          const err: unknown = o.reason;
+          throw err instanceof LifeboatError
+            ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
+                ...err.extras,
+                failedStep: label,
+              })
+            : err;
+        }
+        for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
+        const options = s.options.filter((x) => x !== "noauto");
+        // What mount.zfs would add (cmd/mount_zfs: the target's real path, for .zfs/snapshot).
+        if (zfsOnly && !/[,\s]/.test(s.target)) options.push(`mntpoint=${s.target}`);
+        lines.push(
+          `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
+        );
+      }
+      const before = await this.mountTable();
+      // A regular file on the rescue side: libmount parses no pipe as a table ("failed to parse").
+      await this.sys.mkdir(WAVE_TABLE_DIR);
+      await this.sys.writeFile(WAVE_TABLE, `${lines.join("\n")}\n`, 0o600);
+      let r: CommandResult;
+      try {
+        const args = [
+          "--all",
+          "--no-canonicalize",
+          ...(zfsOnly ? ["--internal-only"] : []),
+          "--fstab",
+          WAVE_TABLE,
+        ];
+        r = await this.sys.run("mount", args, {
+          timeoutMs: WAVE_TIMEOUT_MS,
+        });
+      } finally {
+        await this.sys.removeFile(WAVE_TABLE);
+      }
+      const added = await this.landedAll(steps, before);
+      const missing = steps.find((s) => !added.has(s.target));
+      if (missing) {
+        const label = `mount ${missing.source} at ${missing.target}`;
+        if (/encryption key not loaded/.test(r.stderr))
+          throw new LifeboatError(
+            "key-not-loaded",
+            `${missing.source} is locked: load its encryption key first`,
+            {
+              failedStep: label,
+            },
+          );
+        throw new LifeboatError(
+          "mount-failed",
+          `${label} failed${r.exitCode !== 0 ? `: ${stderrLine(r)}` : ": the mount table does not show it"}`,
+          { failedStep: label },
+        );
+      }
+    } finally {
+      for (const h of handles) await h.close();
+    }
+  }
+
+  /** What a wave added to the kernel's table: each recorded with its undo; refused if outside the root. */
+  private async landedAll(steps: readonly MountStep[], before: MountEntry[]): Promise<Set<string>> {
+    const after = await this.mountTable(true);
+    const seen = new Map<string, number>();
+    for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
+    const bySource = new Map(steps.map((s) => [s.source, s]));
+    const targets = new Set<string>();
+    const fresh: MountEntry[] = [];
+    let stray: MountEntry | undefined;
+    for (const m of after) {
+      const k = lineKey(m);
+      const n = seen.get(k) ?? 0;
+      if (n > 0) {
+        seen.set(k, n - 1);
+        continue;
+      }
+      const s = bySource.get(m.source);
+      this.tx.record(
+        `mounted ${s?.source ?? m.source} at ${m.target}${this.readonly ? " (read-only)" : ""}`,
+        {
+          label: `unmounted ${m.target}`,
+          kind: "mount",
+          fn: async () => {
+            const r = await this.sys.run("umount", [m.target]);
+            if (r.exitCode !== 0)
+              throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`);
+            this.table = null;
+          },
+        },
+      );
+      if (!under(this.root, m.target)) stray ??= m;
+      else {
+        targets.add(m.target);
+        fresh.push(m);
+      }
+    }
+    if (stray) {
+      const s = bySource.get(stray.source);
+      throw new LifeboatError(
+        "unsafe-mountpoint",
+        `mount ${stray.source} ended up at ${stray.target}, outside ${this.root}: unmounted again`,
+        { failedStep: `mount ${stray.source} at ${s?.target ?? "?"}`, path: s?.path ?? null },
+      );
+    }
+    // Read-only as the run says (no `-w` here: on the command line of `mount --all` it would apply
+    // to every entry; a read-write step that landed read-only is caught here instead).
+    for (const m of fresh) {
+      const s = bySource.get(m.source);
+      if (s) this.checkAccess(s, m, `mount ${s.source} at ${s.target}`);
+    }
+    return targets;
   }
 
   /** Re-apply options to a mount Lifeboat made (its tmpfs root): remount through a fresh handle. */

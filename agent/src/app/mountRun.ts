@@ -299,10 +299,10 @@ export class MountRun {
     const rootStep = at(steps, "/");
     if (this.early.length === 0 && rootStep?.fstype === "tmpfs" && !done.has(rootStep.target))
       this.tmpfsRoot = true;
-    for (const s of steps) {
-      if (done.has(s.target)) continue;
-      await this.exec.mount(s, this.tmpfsRoot);
-    }
+    await this.exec.mountAll(
+      steps.filter((s) => !done.has(s.target)),
+      this.tmpfsRoot,
+    );
     // The tmpfs root gets the fstab's options, and is made read-only once its mountpoints exist.
     if (this.tmpfsRoot && rootStep?.fstype === "tmpfs") {
       const base = this.early.find((s) => s.path === "/")?.options ?? [];
