@@ -18,6 +18,19 @@ function lineKey(m: MountEntry): string {
   return `${m.source}\0${m.target}\0${m.fstype}`;
 }
 
+/** Entries of `after` that `before` does not have (counted: the same line may be mounted twice). */
+function addedSince(before: readonly MountEntry[], after: readonly MountEntry[]): MountEntry[] {
+  const seen = new Map<string, number>();
+  for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
+  const added: MountEntry[] = [];
+  for (const m of after) {
+    const n = seen.get(lineKey(m)) ?? 0;
+    if (n > 0) seen.set(lineKey(m), n - 1);
+    else added.push(m);
+  }
+  return added;
+}
+
 /** Sibling mounts at least this many go as one `mount --all` (mountWave); fewer, one by one. */
 export const BATCH_MIN = 16;
 /** At most this many entries per `mount --all` (open directory handles, one command's run time). */
@@ -121,28 +134,8 @@ export class MountExecutor {
 
   /** Find the mount the kernel made, record its undo where it really is, refuse it if misplaced. */
   private async landed(s: MountStep, before: MountEntry[], label: string): Promise<void> {
-    const after = await this.mountTable(true);
-    const seen = new Map<string, number>();
-    for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
-    const added: MountEntry[] = [];
-    for (const m of after) {
-      const k = lineKey(m);
-      const n = seen.get(k) ?? 0;
-      if (n > 0) seen.set(k, n - 1);
-      else added.push(m);
-    }
-    for (const m of added) {
-      this.tx.record(`mounted ${s.source} at ${m.target}${this.readonly ? " (read-only)" : ""}`, {
-        label: `unmounted ${m.target}`,
-        kind: "mount",
-        fn: async () => {
-          const r = await this.sys.run("umount", [m.target]);
-          if (r.exitCode !== 0)
-            throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`);
-          this.table = null;
-        },
-      });
-    }
+    const added = addedSince(before, await this.mountTable(true));
+    for (const m of added) this.recordMount(s.source, m);
     const stray = added.find((m) => !under(this.root, m.target));
     if (stray)
       throw new LifeboatError(
@@ -158,6 +151,20 @@ export class MountExecutor {
         { failedStep: label },
       );
     this.checkAccess(s, mine, label);
+  }
+
+  /** A mount the kernel shows, recorded in the transaction with its undo (unmount where it really is). */
+  private recordMount(source: string, m: MountEntry): void {
+    this.tx.record(`mounted ${source} at ${m.target}${this.readonly ? " (read-only)" : ""}`, {
+      label: `unmounted ${m.target}`,
+      kind: "mount",
+      fn: async () => {
+        const r = await this.sys.run("umount", [m.target]);
+        if (r.exitCode !== 0)
+          throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`);
+        this.table = null;
+      },
+    });
   }
 
   /** A read-write step of a read-write mount: not told `ro` by the plan. */
@@ -303,34 +310,12 @@ export class MountExecutor {
 
   /** What a wave added to the kernel's table: each recorded with its undo; refused if outside the root. */
   private async landedAll(steps: readonly MountStep[], before: MountEntry[]): Promise<Set<string>> {
-    const after = await this.mountTable(true);
-    const seen = new Map<string, number>();
-    for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
     const bySource = new Map(steps.map((s) => [s.source, s]));
     const targets = new Set<string>();
     const fresh: MountEntry[] = [];
     let stray: MountEntry | undefined;
-    for (const m of after) {
-      const k = lineKey(m);
-      const n = seen.get(k) ?? 0;
-      if (n > 0) {
-        seen.set(k, n - 1);
-        continue;
-      }
-      const s = bySource.get(m.source);
-      this.tx.record(
-        `mounted ${s?.source ?? m.source} at ${m.target}${this.readonly ? " (read-only)" : ""}`,
-        {
-          label: `unmounted ${m.target}`,
-          kind: "mount",
-          fn: async () => {
-            const r = await this.sys.run("umount", [m.target]);
-            if (r.exitCode !== 0)
-              throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`);
-            this.table = null;
-          },
-        },
-      );
+    for (const m of addedSince(before, await this.mountTable(true))) {
+      this.recordMount(bySource.get(m.source)?.source ?? m.source, m);
       if (!under(this.root, m.target)) stray ??= m;
       else {
         targets.add(m.target);
