@@ -74,50 +74,30 @@ describe("the bundle as collector and agent", () => {
       interval: 50,
     });
     const aport = await freePort();
-    const agent = start(
-      [
-        "--listen",
-        `127.0.0.1:${aport}`,
-        "--token-file",
-        join(dir, "token"),
-        "--root",
-        join(dir, "mnt"),
-        "--callback",
-        `http://127.0.0.1:${cport}/v1/report`,
-        "--callback-token-file",
-        join(dir, "keys-agent"),
-        "--metrics-token-file",
-        join(dir, "metrics"),
-        "--name",
-        "bundle-host",
-      ],
-      dir,
-    );
+    const agentArgs = [
+      "--listen",
+      `127.0.0.1:${aport}`,
+      "--token-file",
+      join(dir, "token"),
+      "--root",
+      join(dir, "mnt"),
+      "--callback",
+      `http://127.0.0.1:${cport}/v1/report`,
+      "--callback-token-file",
+      join(dir, "keys-agent"),
+      "--metrics-token-file",
+      join(dir, "metrics"),
+      "--name",
+      "bundle-host",
+    ];
+    const agent = start(agentArgs, dir);
     // The callback key file is missing: the agent refuses to start and says why.
     await vi.waitFor(() => expect(agent.out()).toMatch(/callback token file .*keys-agent is missing/), {
       timeout: 20_000,
       interval: 50,
     });
     await writeFile(join(dir, "keys-agent"), `${KEY}\n`, { mode: 0o600 });
-    const agent2 = start(
-      [
-        "--listen",
-        `127.0.0.1:${aport}`,
-        "--token-file",
-        join(dir, "token"),
-        "--root",
-        join(dir, "mnt"),
-        "--callback",
-        `http://127.0.0.1:${cport}/v1/report`,
-        "--callback-token-file",
-        join(dir, "keys-agent"),
-        "--metrics-token-file",
-        join(dir, "metrics"),
-        "--name",
-        "bundle-host",
-      ],
-      dir,
-    );
+    const agent2 = start(agentArgs, dir);
     const fleet = await vi.waitFor(
       async () => {
         const r = await fetch(`http://127.0.0.1:${cport}/v1/fleet`);
