@@ -6,34 +6,19 @@
  * change nothing.
  */
 import { spawnSync } from "node:child_process";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
 import { registerSecret } from "../helpers/secrets.js";
+import { have, repo, tempDirs } from "./shell.js";
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const REBOOT = join(repo, "iso", "rescue-entry", "reboot.sh");
 const LIB = join(repo, "iso", "carry", "lib.sh");
-const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const EMPTY = "070701 empty carry-over stand-in\n";
-const tmps: string[] = [];
-afterAll(() => {
-  for (const t of tmps) rmSync(t, { recursive: true, force: true });
-});
+const tempDir = tempDirs("lifeboat-rescue-reboot-");
 
 function rig(loader: "systemd-boot" | "grub") {
-  const d = mkdtempSync(join(tmpdir(), "lifeboat-rescue-reboot-"));
-  tmps.push(d);
+  const d = tempDir();
   const esp = join(d, "boot");
   const bin = join(d, "bin");
   mkdirSync(join(esp, "loader/entries"), { recursive: true });

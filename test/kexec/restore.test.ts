@@ -5,34 +5,19 @@
  * its README); the DHCP case is constructed from it and says so.
  */
 import { spawnSync } from "node:child_process";
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { have, repo, tempDirs } from "./shell.js";
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const RESTORE = join(repo, "iso", "carry", "restore.sh");
 const HOST = join(repo, "test", "kexec", "fixtures", "host");
-const hasJq = spawnSync("sh", ["-c", "command -v jq"]).status === 0;
+const hasJq = have("jq");
 const TOKEN = "carried-token-for-restore-tests-x7Qp2L";
-const tmps: string[] = [];
-afterAll(() => {
-  for (const t of tmps) rmSync(t, { recursive: true, force: true });
-});
+const tempDir = tempDirs("lifeboat-restore-");
 
 function carry(addresses: string, extra: Record<string, string> = {}) {
-  const d = mkdtempSync(join(tmpdir(), "lifeboat-restore-"));
-  tmps.push(d);
+  const d = tempDir();
   const c = join(d, "carry");
   mkdirSync(c);
   writeFileSync(join(c, "addresses.json"), addresses);
@@ -137,8 +122,7 @@ describe.skipIf(!hasJq)("kexec carry-over restore (real ip -j captures)", () => 
   });
 
   it("nothing to take over: only what is there", () => {
-    const d = mkdtempSync(join(tmpdir(), "lifeboat-restore-"));
-    tmps.push(d);
+    const d = tempDir();
     mkdirSync(join(d, "carry"));
     const r = spawnSync("bash", [RESTORE, join(d, "carry"), join(d, "t"), join(d, "ssh"), join(d, "nm")], {
       encoding: "utf8",

@@ -13,26 +13,19 @@ import {
   copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
 import { registerSecret } from "../helpers/secrets.js";
+import { have, repo, tempDirs } from "./shell.js";
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const RUN = join(repo, "iso", "kexec", "run.sh");
-const have = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 const isRoot = process.getuid?.() === 0;
-const tmps: string[] = [];
-afterAll(() => {
-  for (const t of tmps) rmSync(t, { recursive: true, force: true });
-});
+const tempDir = tempDirs("lifeboat-kexec-test-");
 
 const KERNEL = Buffer.from("MZ stand-in bzImage for the kexec tests\n");
 const INITRD = Buffer.from(
@@ -53,8 +46,7 @@ interface Rig {
 
 /** An unpacked tarball (run, bzImage, initrd, cmdline, a recording kexec) and a fake system root. */
 function rig(): Rig {
-  const dir = mkdtempSync(join(tmpdir(), "lifeboat-kexec-test-"));
-  tmps.push(dir);
+  const dir = tempDir();
   chmodSync(dir, 0o755);
   const tar = join(dir, "lifeboat-kexec");
   const sys = join(dir, "sysroot");
@@ -81,7 +73,7 @@ function rig(): Rig {
     [
       "#!/bin/bash",
       `printf '%s\\n' "$*" >>${log}`,
-      'for a in "$@"; do case $a in --initrd=*) cp "${a#--initrd=}" ' + `${dir}/loaded-initrd ;; esac; done`,
+      `for a in "$@"; do case $a in --initrd=*) cp "\${a#--initrd=}" ${dir}/loaded-initrd ;; esac; done`,
       'if [ "$1" = --load ]; then exit "${FAKE_KEXEC_LOAD_RC:-0}"; fi',
       "exit 0",
       "",
