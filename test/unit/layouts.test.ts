@@ -20,7 +20,7 @@ import {
   nixDatasetOf,
 } from "../../agent/src/core/candidates.js";
 import { type BlockDevice, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
-import { parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
+import { type MountEntry, parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
 import { type MountStep, planMount } from "../../agent/src/core/plan.js";
 import {
   type ProbeResult,
@@ -97,6 +97,18 @@ function facts(layout: string) {
   return { devices, importable, imported, datasets, fstab, bootPools: units.pools };
 }
 
+/** Candidates once the layout's pools are imported (nothing left to import), given what is mounted. */
+function candidatesImported(f: ReturnType<typeof facts>, mounts: MountEntry[] = []) {
+  return findCandidates({
+    devices: f.devices,
+    importable: [],
+    imported: f.imported,
+    datasets: f.datasets,
+    mounts,
+    root: ROOT,
+  });
+}
+
 function wanted(exp: LayoutExpectation, part: (s: string, n: number) => string): string | undefined {
   // alone in their capture boot, the auto-mount layouts are chosen without being named
   if (["openzfs-guide", "impermanence", "tmpfs-bpool"].includes(exp.name)) return undefined;
@@ -136,14 +148,7 @@ function plans(name: Shared) {
     pools: importable,
     bootPools: f.bootPools,
   });
-  const after = findCandidates({
-    devices: f.devices,
-    importable: [],
-    imported: f.imported,
-    datasets: f.datasets,
-    mounts: [],
-    root: ROOT,
-  });
+  const after = candidatesImported(f);
   const candidate = after.find((c) => c.id === choice.candidate.id) ?? choice.candidate;
   const plan = planMount({
     root: ROOT,
@@ -246,16 +251,12 @@ describe("layouts: candidates", () => {
       expect(choice.ok, JSON.stringify(before.map((c) => [c.id, c.score, c.reasons]))).toBe(true);
       // once the system is mounted (the capture's own mount table), a pool it needs besides its root
       // pool belongs to it; a boot pool is never a system of its own, mounted or not
-      const mounted = findCandidates({
-        devices: f.devices,
-        importable: [],
-        imported: f.imported,
-        datasets: f.datasets,
-        mounts: parseProcMounts(v(name, "proc-mounts")).filter(
+      const mounted = candidatesImported(
+        f,
+        parseProcMounts(v(name, "proc-mounts")).filter(
           (m) => m.target === ROOT || m.target.startsWith(`${ROOT}/`),
         ),
-        root: ROOT,
-      });
+      );
       const companions = exp.pools.filter((p) => p === "bpool" || p === "tank");
       for (const p of companions) {
         const offered = (list: Candidate[]) =>
@@ -341,14 +342,7 @@ describe("layouts: before the fstab is read (phase 1: the root and /nix, to find
     it(`${name}: the datasets alone (and, when their names do not tell, a look inside) give / (or a tmpfs) and /nix`, () => {
       const exp = LAYOUT_EXPECTATIONS[name];
       const f = facts(name);
-      const after = findCandidates({
-        devices: f.devices,
-        importable: [],
-        imported: f.imported,
-        datasets: f.datasets,
-        mounts: [],
-        root: ROOT,
-      });
+      const after = candidatesImported(f);
       const choice = chooseCandidate(after, exp.pools.includes("rpool") ? "rpool" : exp.pools[0]);
       expect(choice.ok).toBe(true);
       if (!choice.ok || choice.candidate.kind !== "zfs") return;
