@@ -1,29 +1,8 @@
+import type { Evidence, Proposal, ApiRequest as Request } from "../../core/diagnosis.js";
 import { ApiError } from "../api.js";
 import { clear, h } from "../dom.js";
 import { act, btn, type ViewContext } from "./common.js";
 
-interface Evidence {
-  kind: string;
-  ref: string;
-  detail: string;
-}
-interface Request {
-  method: string;
-  path: string;
-  body?: Record<string, unknown>;
-}
-interface Proposal {
-  id: string;
-  kind: string;
-  title: string;
-  why: string;
-  basis: "evidence" | "guess";
-  needsReadWrite: boolean;
-  caution: string | null;
-  evidence: Evidence[];
-  requests: Request[];
-  config?: { path: string; line: number };
-}
 export interface DiagnosisView {
   summary: string;
   sentence: string;
