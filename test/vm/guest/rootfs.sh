@@ -9,6 +9,7 @@ PKGS=(
   udev kmod systemd systemd-journal-remote   # udev for /dev/disk/by-*, journald for real journals
   util-linux mount fdisk gdisk e2fsprogs dosfstools cryptsetup-bin btrfs-progs xfsprogs
   iproute2 procps psmisc busybox-static libstdc++6 ca-certificates less mdadm lvm2
+  bubblewrap git zstd cpio xz-utils   # the jail for programs fed disk data; real git/decoders on disk data
 )
 debootstrap --variant=minbase --include="$(IFS=,; echo "${PKGS[*]}")" bookworm "$ROOT" "$MIRROR"
 
