@@ -4,23 +4,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
-// The README's Fleet section promises a working scrape config and alert rules: Prometheus' own
-// checker reads them as they are written there.
+// docs/fleet.md promises a working scrape config and alert rules: Prometheus' own checker reads them
+// as they are written there.
 
 const promtool = spawnSync("promtool", ["--version"]).status === 0;
 
 async function fleetYaml(): Promise<{ config: string; rules: string }> {
-  const readme = await readFile(join(import.meta.dirname, "..", "..", "README.md"), "utf8");
-  const section = readme.slice(readme.indexOf("## Fleet rescue"), readme.indexOf("## API"));
+  const page = await readFile(join(import.meta.dirname, "..", "..", "docs", "fleet.md"), "utf8");
+  const start = page.indexOf("## Prometheus");
+  if (start < 0) throw new Error("docs/fleet.md lost its Prometheus section");
+  const next = page.indexOf("\n## ", start + 1);
+  const section = page.slice(start, next < 0 ? undefined : next);
   const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
   const config = blocks.find((b) => b.startsWith("scrape_configs:"));
   const rules = blocks.find((b) => b.startsWith("groups:"));
-  if (!config || !rules) throw new Error("the README's Fleet section lost its scrape config or alert rules");
+  if (!config || !rules)
+    throw new Error("docs/fleet.md's Prometheus section lost its scrape config or alert rules");
   return { config, rules };
 }
 
-describe("README: Prometheus scrape config and alerts for the fleet", () => {
-  it("both are in the Fleet section, scrape config through the collector's http_sd", async () => {
+describe("docs/fleet.md: Prometheus scrape config and alerts for the fleet", () => {
+  it("both are in the Prometheus section, scrape config through the collector's http_sd", async () => {
     const { config, rules } = await fleetYaml();
     expect(config).toMatch(/http_sd_configs:\n\s+- url: http:\/\/collector\.example:9180\/v1\/sd/);
     expect(rules).toContain("lifeboat_pool_health");
