@@ -4,6 +4,7 @@
 # line, the run script, and static kexec and ip binaries so the running system needs neither.
 {
   lib,
+  stdenv,
   runCommand,
   pkgsStatic,
   # the evaluated netboot system (nixosConfigurations.lifeboat-netboot.config)
@@ -14,7 +15,9 @@ let
   build = netboot.system.build;
   kernelFile = netboot.system.boot.loader.kernelFile;
   cmdline = "init=${build.toplevel}/init ${toString netboot.boot.kernelParams}";
-  name = "lifeboat-kexec-${version}-${netboot.nixpkgs.system}";
+  # nixpkgs.system throws once nixpkgs.hostPlatform is set (nixos/modules/misc/nixpkgs.nix); the
+  # package set this is called with is the netboot system's own.
+  name = "lifeboat-kexec-${version}-${stdenv.hostPlatform.system}";
 in
 runCommand "${name}.tar.gz"
   {
