@@ -56,6 +56,11 @@ let
         mkdir $out
         cp ${rescue.system.build.kernel}/${kernelFile} $out/${kernelFile}
         cp ${rescue.system.build.netbootRamdisk}/initrd $out/initrd
+        # systemd-boot loads the entry's initrds back to back without padding; the kernel finds the
+        # uncompressed carry archive only at a 4-byte-aligned offset (init/initramfs.c), so the
+        # initrd ends on one (zero bytes, which the kernel skips). GRUB pads by itself.
+        chmod u+w $out/initrd
+        truncate --size=%4 $out/initrd
         cp ${emptyCarry} $out/carry.cpio
         used=$(du -m --apparent-size -c $out/* | tail -1 | cut -f1)
         echo "Lifeboat rescue entry: $used MiB (budget ${toString cfg.budgetMiB} MiB)"

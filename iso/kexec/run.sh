@@ -109,8 +109,9 @@ chmod 600 "$token_file"
 
 # ---------------------------------------------------------------- 4. extra initramfs, kexec --load
 carry_cpio "$carry" >"$work/carry.cpio"
-# The kernel unpacks concatenated archives in order: the rescue initrd, then ours.
-cat "$here/initrd" "$work/carry.cpio" >"$work/initrd"
+# The kernel unpacks concatenated archives in order: the rescue initrd, then ours, which it only
+# finds at a 4-byte-aligned offset (carry_initrd pads with zero bytes).
+carry_initrd "$here/initrd" "$work/carry.cpio" >"$work/initrd"
 
 cmdline="$(tr '\n' ' ' <"$here/cmdline" | sed 's/[[:space:]]*$//') lifeboat.kexec=1"
 if [ "$dry_run" = 0 ]; then

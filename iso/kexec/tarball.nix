@@ -29,6 +29,10 @@ runCommand "${name}.tar.gz"
     mkdir -p "$d"
     cp ${build.kernel}/${kernelFile} "$d/bzImage"
     cp ${build.netbootRamdisk}/initrd "$d/initrd"
+    # A multiple of 4 bytes, so that an archive appended as it is still lands where the kernel looks
+    # (run.sh pads by itself too: carry_initrd).
+    chmod u+w "$d/initrd"
+    truncate --size=%4 "$d/initrd"
     printf '%s\n' ${lib.escapeShellArg cmdline} >"$d/cmdline"
     install -m 0755 ${./run.sh} "$d/run"
     install -m 0644 ${../carry/lib.sh} "$d/carry-lib.sh"

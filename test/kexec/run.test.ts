@@ -28,8 +28,10 @@ const isRoot = process.getuid?.() === 0;
 const tempDir = tempDirs("lifeboat-kexec-test-");
 
 const KERNEL = Buffer.from("MZ stand-in bzImage for the kexec tests\n");
+// Odd length, as a compressed NixOS initrd usually is: the carry archive must start 4-aligned
+// (./initramfs-boot.test.ts boots a real kernel with it).
 const INITRD = Buffer.from(
-  "\x1f\x8b stand-in initrd: the rescue system's own archive comes first\n",
+  "\x1f\x8b stand-in initrd: the rescue system's own archive comes first!\n",
   "latin1",
 );
 const CMDLINE =
@@ -107,11 +109,16 @@ const kexecCalls = (r: Rig) =>
 function carried(r: Rig): Record<string, string> {
   const all = readFileSync(join(r.dir, "loaded-initrd"));
   expect(all.subarray(0, INITRD.length).equals(INITRD)).toBe(true);
+  // zero bytes up to a multiple of 4, then the archive
+  const start = Math.ceil(INITRD.length / 4) * 4;
+  expect(start).toBeGreaterThan(INITRD.length);
+  expect([...all.subarray(INITRD.length, start)].every((b) => b === 0)).toBe(true);
+  expect(all.subarray(start, start + 6).toString("latin1")).toBe("070701");
   const out = join(r.dir, "extract");
   mkdirSync(out);
   const x = spawnSync("cpio", ["-idm", "--quiet", "--no-absolute-filenames"], {
     cwd: out,
-    input: all.subarray(INITRD.length),
+    input: all.subarray(start),
   });
   expect(x.status, String(x.stderr)).toBe(0);
   const files: Record<string, string> = {};
