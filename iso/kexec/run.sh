@@ -114,8 +114,12 @@ carry_cpio "$carry" >"$work/carry.cpio"
 carry_initrd "$here/initrd" "$work/carry.cpio" >"$work/initrd"
 
 cmdline="$(tr '\n' ' ' <"$here/cmdline" | sed 's/[[:space:]]*$//') lifeboat.kexec=1"
+# kexec_file_load first, kexec_load as the fallback, on kernels from 6.1 on (as nixos-images does:
+# older kernels often fail kexec_file_load).
+syscall=()
+if printf '%s\n' 6.1 "$(uname -r)" | sort -c -V 2>/dev/null; then syscall=(--kexec-syscall-auto); fi
 if [ "$dry_run" = 0 ]; then
-  if ! "$kexec" --load "$here/bzImage" --initrd="$work/initrd" --command-line="$cmdline"; then
+  if ! "$kexec" --load "$here/bzImage" ${syscall[@]+"${syscall[@]}"} --initrd="$work/initrd" --command-line="$cmdline"; then
     "$kexec" --unload >/dev/null 2>&1 || true
     die "kexec --load failed (see above)"
   fi

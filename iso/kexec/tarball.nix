@@ -18,6 +18,10 @@ let
   # nixpkgs.system throws once nixpkgs.hostPlatform is set (nixos/modules/misc/nixpkgs.nix); the
   # package set this is called with is the netboot system's own.
   name = "lifeboat-kexec-${version}-${stdenv.hostPlatform.system}";
+  # `ip` needs no iptables; nix-community/nixos-images builds its kexec tarball's ip this way ("does
+  # not link with iptables enabled"). iptables is an argument of nixpkgs' iproute2
+  # (pkgs/os-specific/linux/iproute/default.nix), whose static build nixpkgs itself tests.
+  iproute2Static = pkgsStatic.iproute2.override { iptables = null; };
 in
 runCommand "${name}.tar.gz"
   {
@@ -37,6 +41,6 @@ runCommand "${name}.tar.gz"
     install -m 0755 ${./run.sh} "$d/run"
     install -m 0644 ${../carry/lib.sh} "$d/carry-lib.sh"
     install -m 0755 ${pkgsStatic.kexec-tools}/bin/kexec "$d/kexec"
-    install -m 0755 ${pkgsStatic.iproute2}/bin/ip "$d/ip"
+    install -m 0755 ${iproute2Static}/bin/ip "$d/ip"
     tar -C "$TMPDIR" --owner=0 --group=0 --mtime=@1 --sort=name -czf "$out" lifeboat-kexec
   ''

@@ -36,6 +36,10 @@ const INITRD = Buffer.from(
 );
 const CMDLINE =
   "init=/nix/store/4w0k8m6cl2m1dcf3n3lgdv0ml7xv5fxb-nixos-system-lifeboat-25.11/init loglevel=4";
+// run.sh asks for kexec_file_load first (--kexec-syscall-auto) on kernels from 6.1 on.
+const release = /^(\d+)\.(\d+)/.exec(spawnSync("uname", ["-r"], { encoding: "utf8" }).stdout);
+const syscallAuto =
+  release !== null && (Number(release[1]) > 6 || (Number(release[1]) === 6 && Number(release[2]) >= 1));
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKexecTestKeyOnlyForTheseTests operator@laptop";
 
 interface Rig {
@@ -139,7 +143,9 @@ describe.skipIf(!isRoot || !have("cpio") || !have("ip"))(
       expect(calls[1]).toBe("-e");
       const [load] = kexecCalls(r);
       expect(load).toMatch(
-        new RegExp(`^--load ${r.tar}/bzImage --initrd=${r.tmp}/lifeboat-kexec\\.\\w+/initrd --command-line=`),
+        new RegExp(
+          `^--load ${r.tar}/bzImage ${syscallAuto ? "--kexec-syscall-auto " : ""}--initrd=${r.tmp}/lifeboat-kexec\\.\\w+/initrd --command-line=`,
+        ),
       );
       expect(load?.endsWith(`--command-line=${CMDLINE} lifeboat.kexec=1`)).toBe(true);
       // The token: printed, written for the caller (0600), and carried into the rescue system.
