@@ -134,6 +134,7 @@ let
       pkgs.gnugrep
       pkgs.gawk
       pkgs.systemd
+      pkgs.util-linux # findmnt
     ]
     ++ lib.optional grub pkgs.grub2; # grub-reboot
     text = ''
@@ -144,6 +145,8 @@ let
         export LIFEBOAT_ENTRY_FILE=${entryFile}
         export LIFEBOAT_CARRY_FILE=${carryFile}
         export LIFEBOAT_CARRY_LIB=${./carry/lib.sh}
+        # grub.nix's boot path is /boot: grub.cfg and grubenv are in /boot/grub
+        export LIFEBOAT_GRUBENV=/boot/grub/grubenv
         exec ${pkgs.bash}/bin/bash ${./rescue-entry/reboot.sh} "$@"
       fi
       if [ "''${1:-}" = help ] || [ "''${1:-}" = --help ]; then
