@@ -15,7 +15,9 @@
  *  - with the carry archive appended as systemd-boot appends a second initrd (no padding): lost,
  *    with the kernel's own message;
  *  - with the initrd that iso/kexec/run.sh hands to `kexec --load` (the real script, a recording
- *    kexec, a fake system root as in ./run.test.ts): the token run.sh printed arrives.
+ *    kexec, a fake system root as in ./run.test.ts): the token run.sh printed arrives. The same
+ *    bytes as the build's padding (`truncate --size=%4`, ESP entry and tarball) followed by the
+ *    archive, which is what systemd-boot loads.
  *
  * Kernel: $LIFEBOAT_TEST_KERNEL, the VM lab guest's, /var/cache/lifeboat-kernel/vmlinuz (.ci/run
  * extracts Debian's there) or a readable /boot/vmlinuz-*. Skipped with the reason when a kernel,
@@ -233,6 +235,17 @@ describe.skipIf(reason !== null)(
         const plain = Buffer.concat([rescue, carry.stdout]);
 
         const loaded = runScript(dir, rescue);
+
+        // The ESP entry and the kexec tarball ship the initrd padded at build (`truncate --size=%4`, as
+        // iso/rescue-entry.nix and iso/kexec/tarball.nix run it); systemd-boot then appends the carry
+        // archive as it is. That is byte for byte what run.sh loads, which the kernel takes below.
+        const paddedFile = join(dir, "padded-initrd");
+        writeFileSync(paddedFile, rescue);
+        const t = spawnSync("truncate", ["--size=%4", paddedFile]);
+        expect(t.status, String(t.stderr)).toBe(0);
+        const carriedArchive = loaded.initrd.subarray(readFileSync(paddedFile).length);
+        expect(carriedArchive.subarray(0, 6).toString("latin1")).toBe("070701");
+        expect(Buffer.concat([readFileSync(paddedFile), carriedArchive]).equals(loaded.initrd)).toBe(true);
         expect(loaded.initrd.subarray(0, rescue.length).equals(rescue)).toBe(true);
 
         const [lost, carried] = await Promise.all([
