@@ -79,8 +79,11 @@
           );
 
           # The module/package tests of test/nix/eval-check.nix against the real NixOS of the pin: every
-          # test must pass and every expected failure must fail. They run at evaluation time, so
-          # `nix flake check --no-build` runs them too.
+          # test must pass and every expected failure must fail, for its reason: Nix cannot read an
+          # error's text, so an expected failed assertion (`assertionsOf`) is compared by the
+          # system's failed assertions, which must be exactly the one with the expected message (the
+          # others fail by the module system, their text is compared offline by test/nix). They run
+          # at evaluation time, so `nix flake check --no-build` runs them too.
           module-eval =
             let
               checks = import ./test/nix/eval-check.nix {
@@ -91,14 +94,29 @@
                 };
               };
               failures = lib.runTests checks.tests;
+              names = lib.attrNames checks.expectFailure;
               notFailing = lib.filter (
                 name: (builtins.tryEval (builtins.deepSeq checks.expectFailure.${name}.expr true)).success
-              ) (lib.attrNames checks.expectFailure);
+              ) names;
+              failedAssertions =
+                cfg: map (a: a.message) (lib.filter (a: !a.assertion) cfg.assertions);
+              wrongReason = lib.filter (
+                name:
+                let
+                  c = checks.expectFailure.${name};
+                  failed = failedAssertions c.assertionsOf;
+                in
+                c ? assertionsOf && !(lib.length failed == 1 && lib.hasInfix c.message (lib.head failed))
+              ) names;
             in
-            if failures == [ ] && notFailing == [ ] then
+            if failures == [ ] && notFailing == [ ] && wrongReason == [ ] then
               pkgs.runCommand "lifeboat-module-eval" { } "touch $out"
             else
-              throw "test/nix/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}; evaluated although expected to fail: ${toString notFailing}";
+              throw "test/nix/eval-check.nix: failed tests: ${lib.generators.toPretty { } failures}; evaluated although expected to fail: ${toString notFailing}; failed for another reason than expected: ${
+                lib.concatMapStringsSep ", " (
+                  n: "${n} (${lib.concatStringsSep " | " (failedAssertions checks.expectFailure.${n}.assertionsOf)})"
+                ) wrongReason
+              }";
 
           agent = self.packages.${system}.agent;
           # The ISO's system closure, without packing the image.

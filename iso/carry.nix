@@ -26,7 +26,9 @@ in
     ];
 
     # Stage 1 unpacked the extra archive into its own root; its /run becomes the system's /run.
-    boot.initrd.postMountCommands = ''
+    # (Only for the scripted stage 1: systemd/initrd.nix refuses postMountCommands, and the
+    # assertion above says why.)
+    boot.initrd.postMountCommands = lib.mkIf (!config.boot.initrd.systemd.enable) ''
       if [ -d /lifeboat-carry ]; then
         mkdir -p /run/lifeboat-carry
         chmod 0700 /run/lifeboat-carry

@@ -23,10 +23,4 @@ in
   # the installer profile sets), or the wrong stick may be mounted when both are plugged in.
   isoImage.volumeID = lib.mkForce "lifeboat-${version}";
   isoImage.appendToMenuLabel = " Lifeboat rescue";
-
-  # No manuals: the installer profile turns them on with mkImageMediaOverride (priority 60), so
-  # only mkForce turns them off. A rescue medium needs the agent, not the NixOS manual.
-  documentation.enable = lib.mkForce false;
-  documentation.man.enable = lib.mkForce false;
-  documentation.nixos.enable = lib.mkForce false;
 }

@@ -5,9 +5,15 @@
 # server reboots into it once (systemd-boot's one-shot entry, or grub-reboot), carrying over the
 # network configuration, root's SSH keys and a fresh token (./carry.nix, ./rescue-entry/reboot.sh).
 #
-# Size: the rescue kernel + initrd must fit next to the generations on the ESP. The budget is
-# stated here (budgetMiB) and checked twice: at evaluation, budget + configurationLimit × the space
-# one generation takes must fit the ESP; at build, the files must fit the budget (the build fails).
+# Where the files go is where nixpkgs' boot loader installation copies extraFiles: systemd-boot under
+# its bootMountPoint (xbootldrMountPoint when set, else the ESP: systemd-boot.nix), GRUB under
+# boot.loader.efi.efiSysMountPoint (grub.nix's extraPrepareConfig; /boot unless set, also without
+# EFI). test/nix/nixpkgs-facts records both.
+#
+# Size: the rescue kernel + initrd must fit next to the generations on the ESP. The room is derived,
+# not guessed: espSizeMiB − configurationLimit × generationMiB, checked at evaluation (there must be
+# some); the build measures what the entry really holds and fails with that size when it does not fit
+# the room (or budgetMiB, when set).
 {
   config,
   lib,
@@ -23,6 +29,10 @@ let
   sdboot = loader.systemd-boot.enable;
   grub = loader.grub.enable;
   esp = loader.efi.efiSysMountPoint;
+  xbootldr = loader.systemd-boot.xbootldrMountPoint;
+  # The directory under which the boot loader installation puts extraFiles (and systemd-boot its
+  # extraEntries).
+  filesRoot = if sdboot && xbootldr != null then xbootldr else esp;
 
   # The rescue system, evaluated with this server's nixpkgs (like nixos-install evaluates a target).
   rescue =
@@ -50,17 +60,35 @@ let
   files =
     pkgs.runCommand "lifeboat-rescue-entry-${version}"
       {
-        passthru = { inherit rescue cmdline; };
+        passthru = {
+          inherit
+            rescue
+            cmdline
+            entryFile
+            carryFile
+            ;
+        };
       }
       ''
         mkdir $out
         cp ${rescue.system.build.kernel}/${kernelFile} $out/${kernelFile}
         cp ${rescue.system.build.netbootRamdisk}/initrd $out/initrd
+        # systemd-boot loads the entry's initrds back to back without padding; the kernel finds the
+        # uncompressed carry archive only at a 4-byte-aligned offset (init/initramfs.c), so the
+        # initrd ends on one (zero bytes, which the kernel skips). GRUB pads by itself.
+        chmod u+w $out/initrd
+        truncate --size=%4 $out/initrd
         cp ${emptyCarry} $out/carry.cpio
         used=$(du -m --apparent-size -c $out/* | tail -1 | cut -f1)
-        echo "Lifeboat rescue entry: $used MiB (budget ${toString cfg.budgetMiB} MiB)"
-        if [ "$used" -gt ${toString cfg.budgetMiB} ]; then
-          echo "the rescue kernel and initrd take $used MiB, more than services.lifeboat.rescueEntry.budgetMiB = ${toString cfg.budgetMiB}" >&2
+        echo "Lifeboat rescue entry: $used MiB (room: ${toString allowedMiB} MiB)"
+        if [ "$used" -gt ${toString allowedMiB} ]; then
+          fit=$(( (${toString cfg.espSizeMiB} - used) / ${toString cfg.generationMiB} ))
+          echo "services.lifeboat.rescueEntry: the rescue kernel, initrd and carry archive take $used MiB; ${roomText}. ${
+            if cfg.budgetMiB != null then
+              "Raise budgetMiB or unset it; "
+            else
+              ""
+          }with this entry the ${toString cfg.espSizeMiB} MiB ESP holds $(( fit < 0 ? 0 : fit )) generations of ${toString cfg.generationMiB} MiB (configurationLimit), or give it more room (espSizeMiB)." >&2
           exit 1
         fi
         echo "$used" >$out/size-mib
@@ -73,7 +101,30 @@ let
   grubId = "lifeboat-rescue";
 
   limit = if sdboot then loader.systemd-boot.configurationLimit else loader.grub.configurationLimit;
-  needMiB = cfg.budgetMiB + (if limit == null then 0 else limit * cfg.generationMiB);
+  generationsMiB = if limit == null then 0 else limit * cfg.generationMiB;
+  # What the ESP leaves for the entry after the generations the boot loader keeps.
+  roomMiB = cfg.espSizeMiB - generationsMiB;
+  allowedMiB = if cfg.budgetMiB == null then roomMiB else lib.min cfg.budgetMiB roomMiB;
+  roomText = "the ${toString cfg.espSizeMiB} MiB ESP leaves ${toString roomMiB} MiB after ${toString limit} generations × ${toString cfg.generationMiB} MiB${
+    lib.optionalString (cfg.budgetMiB != null) " (budgetMiB = ${toString cfg.budgetMiB})"
+  }";
+
+  # Where `lifeboat rescue-reboot` finds the installed entry and the carry archive.
+  entryFile =
+    if sdboot then "${filesRoot}/loader/entries/${sdbootEntry}" else "${filesRoot}/${grubDir}/${kernelFile}";
+  carryFile = "${filesRoot}/${if sdboot then sdbootDir else grubDir}/carry.cpio";
+
+  # GRUB reads the files from the partition holding efiSysMountPoint: their path there is
+  # efiSysMountPoint relative to the nearest mount point of fileSystems.
+  grubPath =
+    let
+      mounts = lib.filter (m: m == "/" || m == esp || lib.hasPrefix "${m}/" esp) (
+        map (fs: fs.mountPoint) (lib.attrValues config.fileSystems)
+      );
+      mount = lib.foldl' (a: b: if lib.stringLength b > lib.stringLength a then b else a) "/" mounts;
+      rel = if mount == "/" then esp else lib.removePrefix mount esp;
+    in
+    "${rel}/${grubDir}";
 
   command = pkgs.writeShellApplication {
     name = "lifeboat";
@@ -83,6 +134,7 @@ let
       pkgs.gnugrep
       pkgs.gawk
       pkgs.systemd
+      pkgs.util-linux # findmnt
     ]
     ++ lib.optional grub pkgs.grub2; # grub-reboot
     text = ''
@@ -90,11 +142,11 @@ let
         shift
         export LIFEBOAT_LOADER=${if sdboot then "systemd-boot" else "grub"}
         export LIFEBOAT_ENTRY_ID=${if sdboot then sdbootEntry else grubId}
-        export LIFEBOAT_ENTRY_FILE=${
-          if sdboot then "${esp}/loader/entries/${sdbootEntry}" else "/boot/${grubDir}/${kernelFile}"
-        }
-        export LIFEBOAT_CARRY_FILE=${if sdboot then "${esp}/${sdbootDir}/carry.cpio" else "/boot/${grubDir}/carry.cpio"}
+        export LIFEBOAT_ENTRY_FILE=${entryFile}
+        export LIFEBOAT_CARRY_FILE=${carryFile}
         export LIFEBOAT_CARRY_LIB=${./carry/lib.sh}
+        # grub.nix's boot path is /boot: grub.cfg and grubenv are in /boot/grub
+        export LIFEBOAT_GRUBENV=/boot/grub/grubenv
         exec ${pkgs.bash}/bin/bash ${./rescue-entry/reboot.sh} "$@"
       fi
       if [ "''${1:-}" = help ] || [ "''${1:-}" = --help ]; then
@@ -111,19 +163,21 @@ in
       `lifeboat rescue-reboot` to reboot into it once'';
 
     budgetMiB = mkOption {
-      type = types.ints.positive;
-      default = 256;
+      type = types.nullOr types.ints.positive;
+      default = null;
       description = ''
-        Most space the rescue kernel and initrd may take on the ESP. The build fails when they are
-        larger; evaluation fails when this budget plus the generations the boot loader keeps
-        (`configurationLimit` × {option}`generationMiB`) does not fit {option}`espSizeMiB`.
+        Most space the rescue kernel and initrd may take on the ESP. `null` (the default): what the
+        ESP leaves after the generations the boot loader keeps ({option}`espSizeMiB` −
+        `configurationLimit` × {option}`generationMiB`). The build measures the entry and fails,
+        giving its size, when it is larger; evaluation fails when the generations alone fill the
+        ESP, or this budget does not fit next to them.
       '';
     };
 
     espSizeMiB = mkOption {
       type = types.ints.positive;
       default = 512;
-      description = "Size of the ESP (or /boot for GRUB without EFI), the NixOS manual's 512 MiB by default.";
+      description = "Size of the partition the entry goes to (the ESP; the XBOOTLDR partition with systemd-boot's xbootldrMountPoint; the one holding /boot for GRUB without EFI), the NixOS manual's 512 MiB by default.";
     };
 
     generationMiB = mkOption {
@@ -150,7 +204,8 @@ in
   };
 
   config = lib.mkIf cfg.enable {
-    # What the entry puts on the ESP (with size-mib; passthru: the rescue system and its cmdline).
+    # What the entry puts on the ESP (with size-mib; passthru: the rescue system, its cmdline and where
+    # the installed files are).
     system.build.lifeboatRescueEntry = files;
 
     assertions = [
@@ -159,14 +214,20 @@ in
         message = "services.lifeboat.rescueEntry needs systemd-boot or GRUB (boot.loader.systemd-boot.enable or boot.loader.grub.enable).";
       }
       {
-        assertion = limit != null && needMiB <= cfg.espSizeMiB;
+        # (without a boot loader the assertion above says all there is to say)
+        assertion =
+          !(sdboot || grub)
+          || (limit != null && allowedMiB > 0 && (cfg.budgetMiB == null || cfg.budgetMiB <= roomMiB));
         message =
+          let
+            opt = "boot.loader.${if sdboot then "systemd-boot" else "grub"}.configurationLimit";
+          in
           if limit == null then
-            "services.lifeboat.rescueEntry: the boot loader keeps every generation (configurationLimit = null), so the ${toString cfg.budgetMiB} MiB rescue entry may not fit the ${toString cfg.espSizeMiB} MiB ESP; set boot.loader.${
-              if sdboot then "systemd-boot" else "grub"
-            }.configurationLimit (at most ${toString ((cfg.espSizeMiB - cfg.budgetMiB) / cfg.generationMiB)})."
+            "services.lifeboat.rescueEntry: the boot loader keeps every generation (configurationLimit = null), so the rescue entry may not fit the ${toString cfg.espSizeMiB} MiB ESP; set ${opt}."
+          else if roomMiB <= 0 then
+            "services.lifeboat.rescueEntry: ${toString limit} generations × ${toString cfg.generationMiB} MiB = ${toString generationsMiB} MiB leave no room for the rescue entry on the ${toString cfg.espSizeMiB} MiB ESP; lower ${opt} (the entry's size is measured when it is built) or raise espSizeMiB if the ESP is larger."
           else
-            "services.lifeboat.rescueEntry: ${toString cfg.budgetMiB} MiB for the rescue entry + ${toString limit} generations × ${toString cfg.generationMiB} MiB = ${toString needMiB} MiB, more than the ${toString cfg.espSizeMiB} MiB ESP; lower configurationLimit to ${toString ((cfg.espSizeMiB - cfg.budgetMiB) / cfg.generationMiB)} or raise espSizeMiB if the ESP is larger.";
+            "services.lifeboat.rescueEntry: budgetMiB = ${toString cfg.budgetMiB} does not fit: ${roomText}; lower ${opt} or budgetMiB.";
       }
     ];
 
@@ -193,18 +254,12 @@ in
         "${grubDir}/initrd" = "${files}/initrd";
         "${grubDir}/carry.cpio" = "${files}/carry.cpio";
       };
-      # The files are on the partition holding /boot: at its root when /boot is a partition, under
-      # /boot when it is a directory of the root file system.
+      # grub.nix installs extraFiles under efiSysMountPoint: the files are on the partition holding it.
       extraEntries = ''
         menuentry "Lifeboat rescue ${version}" --id ${grubId} {
-          if search --no-floppy --set=root --file /${grubDir}/carry.cpio; then
-            set lb=/${grubDir}
-          else
-            search --no-floppy --set=root --file /boot/${grubDir}/carry.cpio
-            set lb=/boot/${grubDir}
-          fi
-          linux $lb/${kernelFile} ${cmdline}
-          initrd $lb/initrd $lb/carry.cpio
+          search --no-floppy --set=root --file ${grubPath}/carry.cpio
+          linux ${grubPath}/${kernelFile} ${cmdline}
+          initrd ${grubPath}/initrd ${grubPath}/carry.cpio
         }
       '';
     };
@@ -216,10 +271,10 @@ in
     systemd.services.lifeboat-rescue-carry-reset = {
       description = "Empty the Lifeboat rescue entry's carry-over archive";
       wantedBy = [ "multi-user.target" ];
-      unitConfig.RequiresMountsFor = if sdboot then esp else "/boot";
+      unitConfig.RequiresMountsFor = filesRoot;
       serviceConfig.Type = "oneshot";
       script = ''
-        f=${if sdboot then "${esp}/${sdbootDir}/carry.cpio" else "/boot/${grubDir}/carry.cpio"}
+        f=${carryFile}
         if [ -e "$f" ] && ! cmp -s "$f" ${emptyCarry}; then
           cp ${emptyCarry} "$f.new" && mv "$f.new" "$f"
         fi

@@ -47,6 +47,16 @@ carry_cpio() {
   done
   _carry_entry TRAILER!!! 0
 }
+# carry_initrd INITRD CARRY — writes INITRD, zero bytes up to a multiple of 4, then CARRY: the initrd
+# to load when CARRY is to arrive. The kernel (init/initramfs.c, unpack_to_rootfs) takes an
+# uncompressed "070701" archive only at a 4-byte-aligned offset of the whole initrd and skips zero
+# bytes between members; after a compressed member of odd length (a NixOS initrd usually is) the
+# archive would be refused ("invalid magic at start of compressed archive") and nothing carried.
+carry_initrd() {
+  cat "$1"
+  _carry_pad "$(wc -c <"$1")"
+  cat "$2"
+}
 _carry_pad() { # zero bytes up to a multiple of 4 after N bytes
   local n=$(($1 % 4))
   [ "$n" = 0 ] || head -c $((4 - n)) /dev/zero

@@ -109,12 +109,17 @@ chmod 600 "$token_file"
 
 # ---------------------------------------------------------------- 4. extra initramfs, kexec --load
 carry_cpio "$carry" >"$work/carry.cpio"
-# The kernel unpacks concatenated archives in order: the rescue initrd, then ours.
-cat "$here/initrd" "$work/carry.cpio" >"$work/initrd"
+# The kernel unpacks concatenated archives in order: the rescue initrd, then ours, which it only
+# finds at a 4-byte-aligned offset (carry_initrd pads with zero bytes).
+carry_initrd "$here/initrd" "$work/carry.cpio" >"$work/initrd"
 
 cmdline="$(tr '\n' ' ' <"$here/cmdline" | sed 's/[[:space:]]*$//') lifeboat.kexec=1"
+# kexec_file_load first, kexec_load as the fallback, on kernels from 6.1 on (as nixos-images does:
+# older kernels often fail kexec_file_load).
+syscall=()
+if printf '%s\n' 6.1 "$(uname -r)" | sort -c -V 2>/dev/null; then syscall=(--kexec-syscall-auto); fi
 if [ "$dry_run" = 0 ]; then
-  if ! "$kexec" --load "$here/bzImage" --initrd="$work/initrd" --command-line="$cmdline"; then
+  if ! "$kexec" --load "$here/bzImage" ${syscall[@]+"${syscall[@]}"} --initrd="$work/initrd" --command-line="$cmdline"; then
     "$kexec" --unload >/dev/null 2>&1 || true
     die "kexec --load failed (see above)"
   fi

@@ -4,6 +4,7 @@
 # line, the run script, and static kexec and ip binaries so the running system needs neither.
 {
   lib,
+  stdenv,
   runCommand,
   pkgsStatic,
   # the evaluated netboot system (nixosConfigurations.lifeboat-netboot.config)
@@ -14,7 +15,13 @@ let
   build = netboot.system.build;
   kernelFile = netboot.system.boot.loader.kernelFile;
   cmdline = "init=${build.toplevel}/init ${toString netboot.boot.kernelParams}";
-  name = "lifeboat-kexec-${version}-${netboot.nixpkgs.system}";
+  # nixpkgs.system throws once nixpkgs.hostPlatform is set (nixos/modules/misc/nixpkgs.nix); the
+  # package set this is called with is the netboot system's own.
+  name = "lifeboat-kexec-${version}-${stdenv.hostPlatform.system}";
+  # `ip` needs no iptables; nix-community/nixos-images builds its kexec tarball's ip this way ("does
+  # not link with iptables enabled"). iptables is an argument of nixpkgs' iproute2
+  # (pkgs/os-specific/linux/iproute/default.nix), whose static build nixpkgs itself tests.
+  iproute2Static = pkgsStatic.iproute2.override { iptables = null; };
 in
 runCommand "${name}.tar.gz"
   {
@@ -26,10 +33,14 @@ runCommand "${name}.tar.gz"
     mkdir -p "$d"
     cp ${build.kernel}/${kernelFile} "$d/bzImage"
     cp ${build.netbootRamdisk}/initrd "$d/initrd"
+    # A multiple of 4 bytes, so that an archive appended as it is still lands where the kernel looks
+    # (run.sh pads by itself too: carry_initrd).
+    chmod u+w "$d/initrd"
+    truncate --size=%4 "$d/initrd"
     printf '%s\n' ${lib.escapeShellArg cmdline} >"$d/cmdline"
     install -m 0755 ${./run.sh} "$d/run"
     install -m 0644 ${../carry/lib.sh} "$d/carry-lib.sh"
     install -m 0755 ${pkgsStatic.kexec-tools}/bin/kexec "$d/kexec"
-    install -m 0755 ${pkgsStatic.iproute2}/bin/ip "$d/ip"
+    install -m 0755 ${iproute2Static}/bin/ip "$d/ip"
     tar -C "$TMPDIR" --owner=0 --group=0 --mtime=@1 --sort=name -czf "$out" lifeboat-kexec
   ''

@@ -7,7 +7,8 @@
 # one-shot entry (`systemctl reboot --boot-loader-entry=`), or GRUB's `grub-reboot`.
 # Set by the `lifeboat` wrapper (iso/rescue-entry.nix): LIFEBOAT_LOADER (systemd-boot|grub),
 # LIFEBOAT_ENTRY_ID, LIFEBOAT_ENTRY_FILE (the installed entry, to check it is there),
-# LIFEBOAT_CARRY_FILE (the extra initrd the entry loads), LIFEBOAT_CARRY_LIB (../carry/lib.sh).
+# LIFEBOAT_CARRY_FILE (the extra initrd the entry loads), LIFEBOAT_CARRY_LIB (../carry/lib.sh),
+# LIFEBOAT_GRUBENV (GRUB: its environment block, where grub-reboot writes).
 set -euo pipefail
 umask 077
 yes=0
@@ -37,6 +38,21 @@ done
 [ -e "$LIFEBOAT_ENTRY_FILE" ] ||
   die "the rescue entry is not installed ($LIFEBOAT_ENTRY_FILE is missing): rebuild with services.lifeboat.rescueEntry.enable (nixos-rebuild boot)"
 [ -d "$(dirname "$LIFEBOAT_CARRY_FILE")" ] || die "$(dirname "$LIFEBOAT_CARRY_FILE") is missing: is the ESP mounted?"
+if [ "$LIFEBOAT_LOADER" = grub ]; then
+  # grub-reboot sets next_entry in GRUB's environment block; NixOS's grub.cfg boots it once and
+  # clears it with save_env, which GRUB only does on a plain disk (no LVM or RAID) and a
+  # non-checksumming file system (GNU GRUB manual, "The GRUB environment block"). Elsewhere the
+  # one-shot entry would stay, and every later boot would start the rescue system.
+  envdir=$(dirname "${LIFEBOAT_GRUBENV:?}")
+  read -r envfs envsrc < <(findmnt -n -o FSTYPE,SOURCE -T "$envdir" 2>/dev/null || true) || true
+  case "${envfs:-}:${envsrc:-}" in
+    zfs:* | btrfs:* | *:/dev/md* | *:/dev/mapper/* | *:/dev/dm-*)
+      where=$envfs
+      case $envfs in zfs | btrfs) ;; *) where=$envsrc ;; esac
+      die "GRUB cannot clear a one-shot entry in $LIFEBOAT_GRUBENV on $where (its save_env writes only to plain disks and file systems without checksums): every later boot would start the rescue system. Reboot and choose \"Lifeboat rescue\" in the GRUB menu at the console instead."
+      ;;
+  esac
+fi
 if [ "$yes" = 0 ]; then
   [ -t 0 ] || die "not confirmed: run with --yes"
   printf 'Reboot this server once into the Lifeboat rescue system now? Type yes: '

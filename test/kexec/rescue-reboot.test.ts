@@ -28,6 +28,16 @@ function rig(loader: "systemd-boot" | "grub") {
   writeFileSync(join(esp, "efi/lifeboat/carry.cpio"), EMPTY);
   for (const tool of ["systemctl", "grub-reboot"])
     writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >>${d}/calls\n`, { mode: 0o755 });
+  // findmnt -n -o FSTYPE,SOURCE -T <dir of grubenv>: what ${d}/grubenv-fs says (a plain vfat ESP
+  // unless a test writes another answer)
+  writeFileSync(join(d, "grubenv-fs"), "vfat /dev/vda1\n");
+  writeFileSync(
+    join(bin, "findmnt"),
+    `#!/bin/sh\necho "findmnt $*" >>${d}/findmnt-calls\ncat ${d}/grubenv-fs\n`,
+    {
+      mode: 0o755,
+    },
+  );
   const env = {
     PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
     LIFEBOAT_LOADER: loader,
@@ -35,6 +45,7 @@ function rig(loader: "systemd-boot" | "grub") {
     LIFEBOAT_ENTRY_FILE: join(esp, "loader/entries/lifeboat-rescue.conf"),
     LIFEBOAT_CARRY_FILE: join(esp, "efi/lifeboat/carry.cpio"),
     LIFEBOAT_CARRY_LIB: LIB,
+    LIFEBOAT_GRUBENV: join(esp, "grub/grubenv"),
   };
   const run = (args: string[]) => {
     const r = spawnSync("bash", [REBOOT, ...args], { encoding: "utf8", env, input: "" });
@@ -75,6 +86,29 @@ describe.skipIf(process.getuid?.() !== 0 || !have("cpio") || !have("ip"))("lifeb
     const res = r.run(["--yes", "--token-file", join(r.d, "t")]);
     expect(res.status, res.stderr).toBe(0);
     expect(r.calls()).toBe("grub-reboot lifeboat-rescue\nsystemctl reboot\n");
+  });
+
+  // GNU GRUB manual, "The GRUB environment block": save_env only writes to a plain disk (no LVM or
+  // RAID) and a non-checksumming file system (no ZFS; btrfs neither). GRUB could not clear the
+  // one-shot next_entry there, and every later boot would start the rescue entry.
+  it.each([
+    ["zfs bpool/boot", /GRUB cannot clear .* on zfs/],
+    ["btrfs /dev/vda2", /GRUB cannot clear .* on btrfs/],
+    ["ext4 /dev/md127", /GRUB cannot clear .* on \/dev\/md127/],
+    ["ext4 /dev/mapper/vg-boot", /GRUB cannot clear .* on \/dev\/mapper\/vg-boot/],
+  ])("GRUB: refuses when its environment block is on %s (nothing changed, no reboot)", (fs, message) => {
+    const r = rig("grub");
+    writeFileSync(join(r.d, "grubenv-fs"), `${fs}\n`);
+    const res = r.run(["--yes", "--token-file", join(r.d, "t")]);
+    expect(res.status).toBe(1);
+    expect(res.stderr).toMatch(message);
+    expect(res.stderr).toMatch(/choose "Lifeboat rescue" in the GRUB menu/);
+    expect(readFileSync(join(r.d, "findmnt-calls"), "utf8")).toBe(
+      `findmnt -n -o FSTYPE,SOURCE -T ${join(r.esp, "grub")}\n`,
+    );
+    expect(r.calls()).toBe("");
+    expect(readFileSync(r.carry, "utf8")).toBe(EMPTY);
+    expect(existsSync(join(r.d, "t"))).toBe(false);
   });
 
   it("refuses without the entry, or without confirmation: nothing changed, no reboot", () => {

@@ -28,12 +28,18 @@ const isRoot = process.getuid?.() === 0;
 const tempDir = tempDirs("lifeboat-kexec-test-");
 
 const KERNEL = Buffer.from("MZ stand-in bzImage for the kexec tests\n");
+// Odd length, as a compressed NixOS initrd usually is: the carry archive must start 4-aligned
+// (./initramfs-boot.test.ts boots a real kernel with it).
 const INITRD = Buffer.from(
-  "\x1f\x8b stand-in initrd: the rescue system's own archive comes first\n",
+  "\x1f\x8b stand-in initrd: the rescue system's own archive comes first!\n",
   "latin1",
 );
 const CMDLINE =
   "init=/nix/store/4w0k8m6cl2m1dcf3n3lgdv0ml7xv5fxb-nixos-system-lifeboat-25.11/init loglevel=4";
+// run.sh asks for kexec_file_load first (--kexec-syscall-auto) on kernels from 6.1 on.
+const release = /^(\d+)\.(\d+)/.exec(spawnSync("uname", ["-r"], { encoding: "utf8" }).stdout);
+const syscallAuto =
+  release !== null && (Number(release[1]) > 6 || (Number(release[1]) === 6 && Number(release[2]) >= 1));
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKexecTestKeyOnlyForTheseTests operator@laptop";
 
 interface Rig {
@@ -107,11 +113,16 @@ const kexecCalls = (r: Rig) =>
 function carried(r: Rig): Record<string, string> {
   const all = readFileSync(join(r.dir, "loaded-initrd"));
   expect(all.subarray(0, INITRD.length).equals(INITRD)).toBe(true);
+  // zero bytes up to a multiple of 4, then the archive
+  const start = Math.ceil(INITRD.length / 4) * 4;
+  expect(start).toBeGreaterThan(INITRD.length);
+  expect([...all.subarray(INITRD.length, start)].every((b) => b === 0)).toBe(true);
+  expect(all.subarray(start, start + 6).toString("latin1")).toBe("070701");
   const out = join(r.dir, "extract");
   mkdirSync(out);
   const x = spawnSync("cpio", ["-idm", "--quiet", "--no-absolute-filenames"], {
     cwd: out,
-    input: all.subarray(INITRD.length),
+    input: all.subarray(start),
   });
   expect(x.status, String(x.stderr)).toBe(0);
   const files: Record<string, string> = {};
@@ -132,7 +143,9 @@ describe.skipIf(!isRoot || !have("cpio") || !have("ip"))(
       expect(calls[1]).toBe("-e");
       const [load] = kexecCalls(r);
       expect(load).toMatch(
-        new RegExp(`^--load ${r.tar}/bzImage --initrd=${r.tmp}/lifeboat-kexec\\.\\w+/initrd --command-line=`),
+        new RegExp(
+          `^--load ${r.tar}/bzImage ${syscallAuto ? "--kexec-syscall-auto " : ""}--initrd=${r.tmp}/lifeboat-kexec\\.\\w+/initrd --command-line=`,
+        ),
       );
       expect(load?.endsWith(`--command-line=${CMDLINE} lifeboat.kexec=1`)).toBe(true);
       // The token: printed, written for the caller (0600), and carried into the rescue system.

@@ -35,12 +35,23 @@ let
 
   iso = eval [ ../../iso/image.nix ];
   netboot = eval [ ../../iso/netboot.nix ];
-  # A server with the rescue entry (nixosModules.default), systemd-boot or GRUB.
+  # A server with the rescue entry (nixosModules.default), systemd-boot or GRUB: a root file system
+  # (stage-1.nix asserts one) and the disk GRUB is installed to (grub.nix asserts one), so that only
+  # what a test is about can fail.
   server =
     extra:
     eval [
       ../../iso/service.nix
-      { services.lifeboat.rescueEntry.enable = true; }
+      {
+        services.lifeboat.rescueEntry.enable = true;
+        # ext4, not ZFS: a ZFS file system turns ZFS on, whose assertions (hostId) are not what these
+        # tests are about
+        fileSystems."/" = {
+          device = "/dev/disk/by-label/nixos";
+          fsType = "ext4";
+        };
+        boot.loader.grub.devices = lib.mkDefault [ "/dev/disk/by-id/virtio-server" ];
+      }
       extra
     ];
   sdbootServer = server {
@@ -67,8 +78,47 @@ let
 
   # Forces a whole value, so that type errors inside it surface (for expectFailure).
   force = v: builtins.deepSeq v v;
+
+  # An expected failure that is a failed assertion: the system's toplevel must fail, and (checked by
+  # testAssertionFailuresFailForTheirReason, here and against the real NixOS) the failed assertions
+  # must be exactly one, with that message: not "some assertion failed".
+  failsAssertion = cfg: message: {
+    expr = cfg.system.build.toplevel.drvPath;
+    inherit message;
+    assertionsOf = cfg;
+  };
+  failedAssertions = cfg: map (a: a.message) (lib.filter (a: !a.assertion) cfg.assertions);
+
+  # GRUB with the ESP at /boot/efi below a /boot partition (the OpenZFS guides' layout, with /boot on
+  # bpool there).
+  grubEspServer = server {
+    boot.loader.grub = {
+      enable = true;
+      efiSupport = true;
+      configurationLimit = 4;
+    };
+    boot.loader.efi.efiSysMountPoint = "/boot/efi";
+    fileSystems."/boot" = {
+      device = "/dev/disk/by-label/boot";
+      fsType = "ext4";
+    };
+    fileSystems."/boot/efi" = {
+      device = "/dev/disk/by-uuid/ESP";
+      fsType = "vfat";
+    };
+  };
+  # systemd-boot with an XBOOTLDR partition at /boot and the ESP at /efi.
+  xbootldrServer = server {
+    boot.loader.systemd-boot = {
+      enable = true;
+      configurationLimit = 5;
+      xbootldrMountPoint = "/boot";
+    };
+    boot.loader.grub.enable = false;
+    boot.loader.efi.efiSysMountPoint = "/efi";
+  };
 in
-{
+lib.fix (self: {
   tests = {
     # ---- services.lifeboat
     testServiceOnlyWhenEnabled = {
@@ -596,7 +646,8 @@ in
         expr = {
           files = lib.attrNames cfg.boot.loader.grub.extraFiles;
           entry = lib.hasInfix "--id lifeboat-rescue" cfg.boot.loader.grub.extraEntries;
-          initrds = lib.hasInfix "initrd $lb/initrd $lb/carry.cpio" cfg.boot.loader.grub.extraEntries;
+          # efiSysMountPoint is /boot, a directory of the root file system here
+          initrds = lib.hasInfix "initrd /boot/lifeboat/initrd /boot/lifeboat/carry.cpio" cfg.boot.loader.grub.extraEntries;
         };
         expected = {
           files = [
@@ -609,6 +660,159 @@ in
         };
       };
 
+    # grub.nix copies extraFiles under boot.loader.efi.efiSysMountPoint: with the ESP at /boot/efi the
+    # files are there, `lifeboat rescue-reboot` writes the carry archive there, and GRUB finds them at
+    # /lifeboat on the ESP.
+    testRescueEntryGrubEspBelowBoot =
+      let
+        cfg = grubEspServer;
+        e = cfg.system.build.lifeboatRescueEntry;
+      in
+      {
+        expr = {
+          inherit (e) carryFile entryFile;
+          search = lib.hasInfix "search --no-floppy --set=root --file /lifeboat/carry.cpio\n" cfg.boot.loader.grub.extraEntries;
+          initrds = lib.hasInfix "initrd /lifeboat/initrd /lifeboat/carry.cpio\n" cfg.boot.loader.grub.extraEntries;
+          reset = lib.hasInfix "f=/boot/efi/lifeboat/carry.cpio\n" cfg.systemd.services.lifeboat-rescue-carry-reset.script;
+          mounts = cfg.systemd.services.lifeboat-rescue-carry-reset.unitConfig.RequiresMountsFor;
+          toplevel = lib.hasPrefix "/nix/store/" cfg.system.build.toplevel.drvPath;
+        };
+        expected = {
+          carryFile = "/boot/efi/lifeboat/carry.cpio";
+          entryFile = "/boot/efi/lifeboat/bzImage";
+          search = true;
+          initrds = true;
+          reset = true;
+          mounts = "/boot/efi";
+          toplevel = true;
+        };
+      };
+    # systemd-boot.nix installs extraFiles and extraEntries under xbootldrMountPoint when it is set.
+    testRescueEntrySystemdBootXbootldr =
+      let
+        e = xbootldrServer.system.build.lifeboatRescueEntry;
+      in
+      {
+        expr = {
+          inherit (e) carryFile entryFile;
+          mounts = xbootldrServer.systemd.services.lifeboat-rescue-carry-reset.unitConfig.RequiresMountsFor;
+        };
+        expected = {
+          carryFile = "/boot/efi/lifeboat/carry.cpio";
+          entryFile = "/boot/loader/entries/lifeboat-rescue.conf";
+          mounts = "/boot";
+        };
+      };
+    testRescueEntrySystemdBootPaths = {
+      expr = {
+        inherit (sdbootServer.system.build.lifeboatRescueEntry) carryFile entryFile;
+      };
+      expected = {
+        carryFile = "/boot/efi/lifeboat/carry.cpio";
+        entryFile = "/boot/loader/entries/lifeboat-rescue.conf";
+      };
+    };
+    # The room for the entry is derived (512 MiB − 5 generations × 48 MiB), and the build measures
+    # the files against it; the initrd is padded to a multiple of 4 (systemd-boot appends the carry
+    # archive without padding).
+    testRescueEntryBuildChecksMeasuredSize =
+      let
+        build = sdbootServer.system.build.lifeboatRescueEntry.buildCommand;
+      in
+      {
+        expr = {
+          budget = sdbootServer.services.lifeboat.rescueEntry.budgetMiB;
+          room = lib.hasInfix "(room: 272 MiB)" build;
+          measured = lib.hasInfix "du -m --apparent-size" build;
+          message = lib.hasInfix "the rescue kernel, initrd and carry archive take $used MiB; the 512 MiB ESP leaves 272 MiB after 5 generations" build;
+          padded = lib.hasInfix "truncate --size=%4 $out/initrd" build;
+        };
+        expected = {
+          budget = null;
+          room = true;
+          measured = true;
+          message = true;
+          padded = true;
+        };
+      };
+    # Every expected failure that is an assertion fails with exactly that one assertion.
+    testAssertionFailuresFailForTheirReason = {
+      expr = lib.filterAttrs (_: v: v != null) (
+        lib.mapAttrs (
+          _: c:
+          let
+            failed = failedAssertions c.assertionsOf;
+          in
+          if lib.length failed == 1 && lib.hasInfix c.message (lib.head failed) then null else failed
+        ) (lib.filterAttrs (_: c: c ? assertionsOf) self.expectFailure)
+      );
+      expected = { };
+    };
+    # The test servers themselves pass every assertion (root file system, GRUB devices, …).
+    testServersPassAssertions = {
+      expr = map failedAssertions [
+        sdbootServer
+        grubEspServer
+        xbootldrServer
+      ];
+      expected = [
+        [ ]
+        [ ]
+        [ ]
+      ];
+    };
+
+    # ---- netboot/kexec image contents
+    # netboot-base.nix brings the installer profile, which turns the manuals on at
+    # mkImageMediaOverride; netboot-minimal.nix man pages at mkOverride 500. None on a rescue system
+    # that lives in RAM.
+    testNetbootWithoutDocs = {
+      expr = {
+        inherit (netboot.documentation) enable;
+        man = netboot.documentation.man.enable;
+        nixos = netboot.documentation.nixos.enable;
+        doc = netboot.documentation.doc.enable;
+        info = netboot.documentation.info.enable;
+      };
+      expected = {
+        enable = false;
+        man = false;
+        nixos = false;
+        doc = false;
+        info = false;
+      };
+    };
+    # netboot-minimal.nix: no redistributable firmware (mkOverride 70); a module of the user's own
+    # can still turn it on with mkForce.
+    testNetbootFirmware = {
+      expr = {
+        default = netboot.hardware.enableRedistributableFirmware;
+        forced = (netbootWith { hardware.enableRedistributableFirmware = lib.mkForce true; }).hardware.enableRedistributableFirmware;
+      };
+      expected = {
+        default = false;
+        forced = true;
+      };
+    };
+    # The tarball's ip is iproute2 without iptables (as nixos-images builds it), its initrd is padded.
+    testKexecTarballContents =
+      let
+        tarball = pkgs.callPackage ../../iso/kexec/tarball.nix { inherit netboot; };
+        build = plain tarball.buildCommand;
+      in
+      {
+        expr = {
+          ip = lib.hasInfix "${plain (pkgs.pkgsStatic.iproute2.override { iptables = null; })}/bin/ip " build;
+          padded = lib.hasInfix "truncate --size=%4 \"$d/initrd\"" build;
+          name = lib.hasSuffix "-x86_64-linux.tar.gz" tarball.name;
+        };
+        expected = {
+          ip = true;
+          padded = true;
+          name = true;
+        };
+      };
+
     # The whole system evaluates: assertions hold and (with the stubs) every value type-checks.
     testIsoToplevelEvaluates = {
       expr = lib.hasPrefix "/nix/store/" iso.system.build.toplevel.drvPath;
@@ -616,8 +820,10 @@ in
     };
   };
 
-  # Each must fail with an error containing `message` (test/nix checks the message; flake.nix's
-  # module-eval, against the real NixOS of the pin, checks that evaluation fails).
+  # Each must fail with an error containing `message`. test/nix checks the message; flake.nix's
+  # module-eval, against the real NixOS of the pin, checks that evaluation fails and, for failed
+  # assertions (`assertionsOf`), that exactly this one assertion fails (Nix cannot catch an error's
+  # text; the assertion list it can read).
   expectFailure = {
     # What iso/zfs.nix did before: the installer chain (profiles/base.nix) sets
     # networking.hostId = lib.mkDefault "8425e349", and a second mkDefault of another value cannot
@@ -640,40 +846,70 @@ in
       expr = (isoWith { networking.useDHCP = true; }).system.build.toplevel.drvPath;
       message = "The option `networking.useDHCP' has conflicting definition values";
     };
-    # The ESP budget is checked at evaluation: a boot loader that keeps every generation…
-    rescueEntryUnlimitedGenerations = {
-      expr =
-        (server {
-          boot.loader.systemd-boot.enable = true;
-          boot.loader.grub.enable = false;
-        }).system.build.toplevel.drvPath;
-      message = "the boot loader keeps every generation (configurationLimit = null)";
-    };
-    # … or too many of them for 512 MiB (GRUB keeps 100 by default).
-    rescueEntryOverBudget = {
-      expr = (server { boot.loader.grub.enable = true; }).system.build.toplevel.drvPath;
-      message = "more than the 512 MiB ESP; lower configurationLimit to 5";
-    };
-    rescueEntryNeedsABootLoader = {
-      expr = (server { boot.loader.grub.enable = false; }).system.build.toplevel.drvPath;
-      message = "services.lifeboat.rescueEntry needs systemd-boot or GRUB";
-    };
-    # The carry-over hooks scripted stage 1.
-    carryNeedsScriptedStage1 = {
-      expr = (netbootWith { boot.initrd.systemd.enable = true; }).system.build.toplevel.drvPath;
-      message = "needs the scripted stage 1";
-    };
+    # The ESP room is checked at evaluation: a boot loader that keeps every generation…
+    rescueEntryUnlimitedGenerations = failsAssertion (server {
+      boot.loader.systemd-boot.enable = true;
+      boot.loader.grub.enable = false;
+    }) "the boot loader keeps every generation (configurationLimit = null)";
+    # … or so many that they alone fill 512 MiB (GRUB keeps 100 by default).
+    rescueEntryOverBudget = failsAssertion (server {
+      boot.loader.grub.enable = true;
+    }) "100 generations × 48 MiB = 4800 MiB leave no room for the rescue entry on the 512 MiB ESP";
+    # … or a budget that does not fit next to them.
+    rescueEntryBudgetTooLarge = failsAssertion (server {
+      boot.loader.grub = {
+        enable = true;
+        configurationLimit = 5;
+      };
+      services.lifeboat.rescueEntry.budgetMiB = 300;
+    }) "budgetMiB = 300 does not fit: the 512 MiB ESP leaves 272 MiB after 5 generations";
+    rescueEntryNeedsABootLoader = failsAssertion (server {
+      boot.loader.grub.enable = false;
+    }) "services.lifeboat.rescueEntry needs systemd-boot or GRUB";
+    # stage-1.nix: a server without a root file system (what the test servers had before).
+    serverNeedsARootFileSystem = failsAssertion (eval [
+      ../../iso/service.nix
+      {
+        services.lifeboat.rescueEntry.enable = true;
+        boot.loader.grub.enable = false;
+        boot.loader.systemd-boot = {
+          enable = true;
+          configurationLimit = 5;
+        };
+      }
+    ]) "The ‘fileSystems’ option does not specify your root file system.";
+    # grub.nix: GRUB without the disk to install to.
+    grubNeedsDevices = failsAssertion (server {
+      boot.loader.grub = {
+        enable = true;
+        configurationLimit = 4;
+        devices = lib.mkForce [ ];
+      };
+    }) "You must set the option ‘boot.loader.grub.devices’ or 'boot.loader.grub.mirroredBoots' to make the system bootable.";
+    # The carry-over hooks scripted stage 1 (and leaves postMountCommands empty otherwise, so that
+    # systemd/initrd.nix's own assertion does not fire as well). A lean system: nothing else in it
+    # sets a scripted-stage-1 hook.
+    carryNeedsScriptedStage1 = failsAssertion (eval [
+      ../../iso/service.nix
+      ../../iso/carry.nix
+      {
+        services.lifeboat.enable = true;
+        boot.initrd.systemd.enable = true;
+        boot.loader.grub.enable = false;
+        fileSystems."/" = {
+          device = "/dev/disk/by-label/nixos";
+          fsType = "ext4";
+        };
+      }
+    ]) "needs the scripted stage 1";
     # iso-image.nix: the ISO 9660 volume identifier holds 32 bytes.
-    isoVolumeIdTooLong = {
-      expr = (isoWith { isoImage.volumeID = lib.mkOverride 10 "lifeboat-0123456789-0123456789-xyz"; })
-        .system.build.toplevel.drvPath;
-      message = "characters longer than the limit of 32";
-    };
+    isoVolumeIdTooLong = failsAssertion (isoWith {
+      isoImage.volumeID = lib.mkOverride 10 "lifeboat-0123456789-0123456789-xyz";
+    }) "characters longer than the limit of 32";
     # network-interfaces.nix: 8 hex digits.
-    hostIdFormat = {
-      expr = (isoWith { networking.hostId = "lifeboat"; }).system.build.toplevel.drvPath;
-      message = "Invalid value given to the networking.hostId option.";
-    };
+    hostIdFormat = failsAssertion (isoWith {
+      networking.hostId = "lifeboat";
+    }) "Invalid value given to the networking.hostId option.";
     autoMountEnum = {
       expr = force (unit (enabled { services.lifeboat.autoMount = "yes"; })).environment;
       message = "services.lifeboat.autoMount' is not of type";
@@ -696,4 +932,4 @@ in
       message = "The option `services.lifeboat.automount' does not exist";
     };
   };
-}
+})

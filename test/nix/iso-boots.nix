@@ -71,8 +71,12 @@ let
         "-m 2048 -smp 2"
         "-netdev user,id=net0 -device virtio-net-pci,netdev=net0"
       ]
-      ++ lib.optional (medium == "cdrom") "-cdrom ${iso}"
-      ++ lib.optional (medium == "usb") "-device usb-ehci -drive id=stick,file=${iso},if=none,readonly=on,format=raw -device usb-storage,drive=stick"
+      # The medium boots first, always (bootindex: SeaBIOS and OVMF both follow QEMU's bootorder).
+      # Without it SeaBIOS tries the server's virtio disk before the USB stick (and QEMU's default
+      # order puts hard disks before CD-ROMs): once seeded, its GPT's protective MBR carries the
+      # boot signature, and the second boot would start the empty disk instead of Lifeboat.
+      ++ lib.optional (medium == "cdrom") "-drive id=cd,file=${iso},if=none,media=cdrom,readonly=on -device ide-cd,drive=cd,bootindex=1"
+      ++ lib.optional (medium == "usb") "-device usb-ehci -drive id=stick,file=${iso},if=none,readonly=on,format=raw -device usb-storage,drive=stick,bootindex=1"
       ++ lib.optional uefi "-drive if=pflash,format=raw,unit=0,readonly=on,file=${pkgs.OVMF.firmware} -drive if=pflash,format=raw,unit=1,readonly=on,file=${pkgs.OVMF.variables}"
     );
 
@@ -89,7 +93,7 @@ let
         # The server's disk: a file that survives the machine's crash and next boot.
         disk = os.path.join(tempfile.mkdtemp(), "server.qcow2")
         subprocess.run(["${pkgs.qemu_test}/bin/qemu-img", "create", "-f", "qcow2", disk, "2G"], check=True)
-        start = "${startCommand opts} -drive file=" + disk + ",if=virtio,format=qcow2"
+        start = "${startCommand opts} -drive id=server,file=" + disk + ",if=none,format=qcow2 -device virtio-blk-pci,drive=server,bootindex=2"
         machine = create_machine(start)
 
         def boot():

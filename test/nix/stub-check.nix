@@ -53,6 +53,50 @@ let
   # (by the recorded path: an attribute name may hold a dot, e.g. environment.etc."lvm/lvm.conf")
   winners = lib.filterAttrs (_: decidable) byOption;
   expectedWinners = lib.mapAttrs (_: winner) winners;
+
+  # Servers with the rescue entry in the boot loader layouts that matter; where the recorded loader
+  # facts (grub.nix, systemd-boot.nix: system.build.nixcheckBootFiles in the stubs) install its files.
+  server =
+    extra:
+    (eval [
+      ../../iso/service.nix
+      {
+        services.lifeboat.rescueEntry.enable = true;
+        fileSystems."/".device = "rpool/root";
+        boot.loader.grub.devices = lib.mkDefault [ "/dev/vda" ];
+      }
+      extra
+    ]).config;
+  layouts = {
+    systemd-boot = server {
+      boot.loader.grub.enable = false;
+      boot.loader.systemd-boot = {
+        enable = true;
+        configurationLimit = 3;
+      };
+    };
+    systemd-boot-xbootldr = server {
+      boot.loader.grub.enable = false;
+      boot.loader.efi.efiSysMountPoint = "/efi";
+      boot.loader.systemd-boot = {
+        enable = true;
+        configurationLimit = 3;
+        xbootldrMountPoint = "/boot";
+      };
+    };
+    grub-bios = server { boot.loader.grub.configurationLimit = 3; };
+    grub-esp-below-boot = server {
+      boot.loader.grub.configurationLimit = 3;
+      boot.loader.efi.efiSysMountPoint = "/boot/efi";
+      fileSystems."/boot/efi".device = "/dev/disk/by-uuid/ESP";
+    };
+  };
+
+  pkgs = nixcheck.pkgsFor { };
+  isoBoots = import ./iso-boots.nix {
+    inherit pkgs lib;
+    lifeboat = eval [ ../../iso/image.nix ];
+  };
 in
 {
   tests = {
@@ -104,6 +148,44 @@ in
         baseName = "nixos-minimal-25.11.20260510.8fd9daa-x86_64-linux";
         hostIdFromBaseProfile = [ true ];
       };
+    };
+
+    # `lifeboat rescue-reboot` and the carry reset write where the boot loader installation put the
+    # entry's files, in every layout.
+    testRescueEntryFilesWhereTheLoaderPutsThem = {
+      expr = lib.mapAttrs (
+        _: cfg:
+        let
+          e = cfg.system.build.lifeboatRescueEntry;
+          installed = lib.attrValues cfg.system.build.nixcheckBootFiles;
+        in
+        {
+          carry = lib.elem e.carryFile installed;
+          entry = lib.elem e.entryFile installed;
+        }
+      ) layouts;
+      expected = lib.mapAttrs (_: _: {
+        carry = true;
+        entry = true;
+      }) layouts;
+    };
+
+    # checks.iso-boots-*: the medium boots first (bootindex=1), the server's disk after it.
+    testIsoBootsMediumFirst = {
+      expr = lib.mapAttrs (
+        _: t:
+        let
+          script = t.testScript;
+        in
+        {
+          medium = lib.hasInfix "drive=cd,bootindex=1" script || lib.hasInfix "drive=stick,bootindex=1" script;
+          disk = lib.hasInfix "drive=server,bootindex=2" script;
+        }
+      ) isoBoots;
+      expected = lib.mapAttrs (_: _: {
+        medium = true;
+        disk = true;
+      }) isoBoots;
     };
 
     # The installer evaluates as a whole against the stubs (its own assertions hold).

@@ -98,6 +98,26 @@ let
         assertion = !config.boot.zfs.forceImportAll || config.boot.zfs.forceImportRoot;
         message = fill "zfs-force-import-all-needs-root" { };
       };
+      root-file-system = {
+        assertion =
+          !config.boot.initrd.enable || lib.any (fs: fs.mountPoint == "/") (lib.attrValues config.fileSystems);
+        message = fill "root-file-system" { };
+      };
+      # one assertion per scripted-stage-1 hook the project sets
+      systemd-initrd-scripted-hook =
+        map
+          (name: {
+            assertion = !config.boot.initrd.systemd.enable || config.boot.initrd.${name} == "";
+            message = fill "systemd-initrd-scripted-hook" { inherit name; };
+          })
+          [
+            "preLVMCommands"
+            "postMountCommands"
+          ];
+      grub-devices = {
+        assertion = !config.boot.loader.grub.enable || config.boot.loader.grub.mirroredBoots != [ ];
+        message = fill "grub-devices" { };
+      };
       zfs-kernel-compatible = {
         assertion = !zfsOn || (zfsModule != null && !(zfsModule.meta.broken or false));
         message = fill "zfs-kernel-compatible" {
@@ -157,6 +177,46 @@ let
             "mdadm.conf".text = lib.mkAfter config.boot.swraid.mdadmConf;
           };
         };
+      # grub.nix: devices from device, mirroredBoots from devices; extraFiles are installed under
+      # boot.loader.efi.efiSysMountPoint (extraPrepareConfig). nixcheckBootFiles (stub only) says
+      # where each file lands, for stub-check.nix.
+      "nixos/modules/system/boot/loader/grub/grub.nix" =
+        { config, lib, ... }:
+        let
+          cfg = config.boot.loader.grub;
+          efi = config.boot.loader.efi;
+        in
+        {
+          config = lib.mkIf cfg.enable {
+            boot.loader.grub.devices = lib.mkIf (cfg.device != "") [ cfg.device ];
+            boot.loader.grub.mirroredBoots = lib.mkIf (cfg.devices != [ ]) [
+              {
+                path = "/boot";
+                inherit (cfg) devices;
+                inherit (efi) efiSysMountPoint;
+              }
+            ];
+            system.build.nixcheckBootFiles = lib.mapAttrs (n: _: "${efi.efiSysMountPoint}/${n}") cfg.extraFiles;
+          };
+        };
+      # systemd-boot.nix: extraFiles and extraEntries are installed under bootMountPoint
+      # (xbootldrMountPoint when set, else efiSysMountPoint).
+      "nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix" =
+        { config, lib, ... }:
+        let
+          cfg = config.boot.loader.systemd-boot;
+          bootMountPoint =
+            if cfg.xbootldrMountPoint != null then cfg.xbootldrMountPoint else config.boot.loader.efi.efiSysMountPoint;
+        in
+        {
+          config = lib.mkIf cfg.enable {
+            system.build.nixcheckBootFiles =
+              lib.mapAttrs (n: _: "${bootMountPoint}/${n}") cfg.extraFiles
+              // lib.mapAttrs' (
+                n: _: lib.nameValuePair "loader/entries/${n}" "${bootMountPoint}/loader/entries/${n}"
+              ) cfg.extraEntries;
+          };
+        };
       # kernel.nix: system.build.kernel.
       "nixos/modules/system/boot/kernel.nix" =
         { config, ... }:
@@ -203,7 +263,8 @@ let
     {
       imports = map stubPath m.imports ++ [ (extrasFor file) ];
       config = lib.mkMerge (
-        map define m.definitions ++ [ { assertions = map (id: asserts.${id}) (m.assertions or [ ]); } ]
+        map define m.definitions
+        ++ [ { assertions = lib.flatten (map (id: asserts.${id}) (m.assertions or [ ])); } ]
       );
     };
 

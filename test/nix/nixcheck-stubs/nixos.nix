@@ -1,6 +1,7 @@
 # NixOS option declarations Lifeboat sets that ../shared/nixcheck's stubs lack, with the names and
 # types of nixos-25.11 (services/networking/avahi-daemon.nix, virtualisation/qemu-vm.nix,
-# system/activation/top-level.nix, system/boot/networkd.nix; avahi's are also in
+# system/activation/top-level.nix, system/boot/networkd.nix, tasks/filesystems.nix,
+# system/boot/loader/grub/grub.nix; avahi's, fileSystems and mirroredBoots are also in
 # ../nixpkgs-facts, checked by stub-check.nix). Only declarations: what these modules do with the
 # values is not modelled.
 { config, lib, ... }:
@@ -99,6 +100,57 @@ in
         );
         default = [ ];
       };
+    };
+
+    # tasks/filesystems.nix: attrsOf submodule; only the sub-options the facts and the test servers
+    # set (mountPoint defaults to the attribute name, as in NixOS).
+    fileSystems = mkOption {
+      type = types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              mountPoint = mkOption {
+                type = types.str;
+                default = name;
+              };
+              device = mkOption {
+                type = types.nullOr types.str;
+                default = null;
+              };
+              fsType = mkOption {
+                type = types.str;
+                default = "auto";
+              };
+              options = mkOption {
+                type = types.listOf types.str;
+                default = [ "defaults" ];
+              };
+              neededForBoot = bool false;
+            };
+          }
+        )
+      );
+      default = { };
+    };
+    # system/boot/loader/grub/grub.nix: mirroredBoots (what the GRUB assertion looks at).
+    boot.loader.grub.mirroredBoots = mkOption {
+      type = types.listOf (
+        types.submodule {
+          options = {
+            path = mkOption { type = types.str; };
+            efiSysMountPoint = mkOption {
+              type = types.nullOr types.str;
+              default = null;
+            };
+            devices = mkOption {
+              type = types.listOf types.str;
+              default = [ ];
+            };
+          };
+        }
+      );
+      default = [ ];
     };
 
     # system/activation/top-level.nix (listOf pathInStore in 25.11: store paths only).

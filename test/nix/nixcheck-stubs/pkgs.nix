@@ -63,7 +63,30 @@ in
   grub2 = stub "grub-stub" { };
   pkgsStatic = (prev.pkgsStatic or { }) // {
     kexec-tools = stub "kexec-tools-static-stub" { };
-    iproute2 = stub "iproute2-static-stub" { };
+    # pkgs/os-specific/linux/iproute/default.nix: callPackage'd with these arguments (facts:
+    # packages."pkgsStatic.iproute2"), so `.override { iptables = null; }` works and a wrong
+    # argument name fails as in nixpkgs.
+    iproute2 = lib.makeOverridable (
+      {
+        iptables,
+        db,
+        libmnl,
+        python3,
+        elfutils,
+        libbpf,
+      }:
+      # buildInputs in the derivation, so that the override changes it as it does in nixpkgs
+      final.stdenv.mkDerivation {
+        pname = "iproute2-static";
+        version = facts.packages."pkgsStatic.iproute2".value;
+        buildInputs = [
+          db
+          iptables
+          libmnl
+          python3
+        ];
+      }
+    ) (lib.genAttrs facts.packages."pkgsStatic.iproute2".args (n: stub "${n}-static-stub" { }));
   };
 
   # ZFS and the default kernel at the pin (facts: ../nixpkgs-facts/nixos-25.11.json `packages`).
@@ -120,8 +143,8 @@ in
 
   # testers.runNixOSTest: evaluates the test module like the real one at the level the stubs
   # allow: `name`, `testScript` (string, or function of { nodes }) and every node as a NixOS system
-  # through the stub lib.nixosSystem (so unknown options and type errors in nodes fail), then
-  # returns a stub derivation.
+  # through the stub lib.nixosSystem with the recorded qemu-vm.nix (so unknown options, type
+  # errors and failed assertions in nodes fail), then returns a stub derivation.
   testers = (prev.testers or { }) // {
     runNixOSTest =
       test:
@@ -154,6 +177,8 @@ in
             modules = [
               node
               { nixpkgs.hostPlatform = final.system; }
+              # nixos/lib/testing imports qemu-vm.nix into every node (root file system, GRUB device)
+              ../nixos/modules/virtualisation/qemu-vm.nix
             ];
           }).config
         ) t.nodes;
