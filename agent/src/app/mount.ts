@@ -474,7 +474,9 @@ export class MountService {
         throw new LifeboatError("key-already-loaded", `the keys of ${pool} are already loaded`, { pool });
       const loaded: string[] = [];
       for (const root of roots) {
-        const r = await this.sys.run("zfs", ["load-key", root], {
+        // `-L prompt`: the passphrase comes from the operator on stdin, never from where the disk's
+        // keylocation points (file:///… on the rescue side, https://… fetched): core/zfsProperties.ts.
+        const r = await this.sys.run("zfs", ["load-key", "-L", "prompt", root], {
           input: `${passphrase}\n`,
           secretInput: true,
           timeoutMs: 60_000,
