@@ -120,5 +120,6 @@ export function bindEntriesOf(units: readonly MountUnit[]): FstabEntry[] {
       options: ["bind", ...u.options.filter((o) => o !== "bind" && o !== "rbind" && !o.startsWith("x-"))],
       freq: 0,
       passno: 0,
+      unit: u.name,
     }));
 }
