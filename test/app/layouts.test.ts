@@ -85,7 +85,10 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
       if (/^zpool import .*(tank|17239120421616948929)$/.test(steps[i] ?? "")) {
         // A pool the fstab names besides the root's: its failure skips it (and its lines), never the system.
         const res = await r.mounts.mount();
-        expect(res.skipped.map((e) => [e.kind, e.path, e.source]), `step ${i}`).toEqual([
+        expect(
+          res.skipped.map((e) => [e.kind, e.path, e.source]),
+          `step ${i}`,
+        ).toEqual([
           ["fstab", "/srv/data", "tank/data"],
           ["pool", "", "tank"],
         ]);

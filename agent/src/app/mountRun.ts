@@ -78,7 +78,7 @@ export class MountRun {
   private fstab: SystemFstab | null = null;
   private links = new Map<string, string>();
   /** What the generation's systemd units add at boot (pool imports, bind mounts). */
-  private units: BootUnits = { pools: [], binds: [] };
+  private units: BootUnits = { pools: [], binds: [], skipped: [] };
   /** What phase 1 mounted (and the transaction mark before it). */
   private early: MountStep[] = [];
   private earlyMark = 0;
@@ -228,6 +228,16 @@ export class MountRun {
    * `/` or `/nix` stops the run in bootstrap/mountPlan (lockedEssential).
    */
   checkKeys(pool: string): void {
+    const idle = this.datasets.filter(
+      (x) => x.pool === pool && x.keystatus === "unavailable" && x.canmount === "noauto",
+    );
+    if (idle.length > 0)
+      this.warnings.push(
+        `locked, not mounted at boot (canmount=noauto), left locked: ${idle
+          .slice(0, 20)
+          .map((x) => x.name)
+          .join(", ")}${idle.length > 20 ? ", …" : ""}`,
+      );
     const locked = this.datasets.filter(
       (x) =>
         x.pool === pool &&
@@ -396,7 +406,8 @@ export class MountRun {
         { refused: plan.refused, failedStep: `plan ${essential[0]?.path}` },
       );
     // Everything else the plan skipped: acknowledged (read-write), and whatever lands on it skipped too.
-    this.acknowledge(plan.refused);
+    this.acknowledge([...plan.refused, ...this.units.skipped]);
+    this.skipped.push(...this.units.skipped);
     this.exec.skipPaths(plan.refused.map((r) => r.path));
     const steps = plan.steps.filter(isMount);
     const at = (list: MountStep[], p: string) => list.find((s) => s.path === p);

@@ -150,6 +150,8 @@ export class Planner {
     }
     if (this.poolReasons.has(p.name)) return;
     if (!p.imported && !p.importable) {
+      // Its import failed in this run: the run lists it with the failure already.
+      if (p.failure) return;
       this.skip(
         "",
         p.name,
