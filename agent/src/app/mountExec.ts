@@ -124,7 +124,7 @@ export class MountExecutor {
 
   /**
    * A failed step that may be skipped: not essential, refused before anything was mounted (its
-   * target or bind source unsafe: the disk's doing) or locked. A mount command that fails for
+   * target or bind source unsafe: the disk's doing; its mountpoint missing read-only) or locked. A mount command that fails for
    * another reason, or a mount the kernel made in the wrong place, fails the whole run (rolled
    * back): that says the machine, not one entry, is in trouble.
    */
@@ -133,7 +133,7 @@ export class MountExecutor {
       !this.skipper ||
       ESSENTIAL.has(s.path) ||
       !(err instanceof LifeboatError) ||
-      !SKIPPABLE.has(err.code) ||
+      !(SKIPPABLE.has(err.code) || err.extras.missingMountpoint === true) ||
       this.fatal.has(err)
     )
       return false;
