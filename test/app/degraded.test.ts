@@ -138,3 +138,34 @@ describe("degrade, don't refuse", () => {
     expect(r.sys.imported.size).toBe(0);
   });
 });
+
+describe("a rebuild needs every entry it may depend on, or the operator's word", () => {
+  it("after a read-write mount that acknowledged a skipped entry: the rebuild starts; an entry nobody acknowledged: 409 skipped-entries, nothing done", async () => {
+    const fstab = `${ZFS_FSTAB}/dev/disk/by-uuid/3302-674B /srv/data vfat umask=0077 0 2\n`;
+    const r = await rig("single", {
+      tree: { fstab },
+      fake: {
+        spawnScript: (file, args) =>
+          file === "nixos-enter" && args.includes("nixos-rebuild") ? { lines: [], exitCode: 0 } : undefined,
+      },
+    });
+    await mkdir(join(r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(r.dir, "mnt/srv"));
+    await r.mounts.mount({ readonly: false, acceptSkipped: ["/srv/data"] });
+    // Drop the acknowledgment, as if the entry had been skipped without the operator's word.
+    const report = r.mounts.lastReport;
+    if (report) report.accepted.length = 0;
+    const before = r.sys.commandLines().length;
+    const err = await rejection(r.services.rebuild.start({ action: "build" }, "test"));
+    expect(err.code).toBe("skipped-entries");
+    expect(err.extras.skipped).toEqual([expect.objectContaining({ path: "/srv/data" })]);
+    expect(
+      r.sys
+        .commandLines()
+        .slice(before)
+        .filter((l) => l.startsWith("zfs snapshot")),
+    ).toEqual([]);
+    const job = await r.services.rebuild.start({ action: "build", acceptSkipped: ["/srv/data"] }, "test");
+    expect((await r.services.jobs.wait(job.id)).state).toBe("succeeded");
+  });
+});
