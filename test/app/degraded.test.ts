@@ -169,3 +169,23 @@ describe("a rebuild needs every entry it may depend on, or the operator's word",
     expect((await r.services.jobs.wait(job.id)).state).toBe("succeeded");
   });
 });
+
+describe("auto-mount in read-write mode with an entry that would be skipped", () => {
+  it("degrades to a read-only mount and says what read-write needs", async () => {
+    const { AutoMounter } = await import("../../agent/src/app/automount.js");
+    const pino = (await import("pino")).default;
+    const fstab = `${ZFS_FSTAB}/dev/disk/by-uuid/3302-674B /srv/data vfat umask=0077 0 2\n`;
+    const r = await rig("single", { tree: { fstab } });
+    await mkdir(join(r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(r.dir, "mnt/srv"));
+    const auto = new AutoMounter("readwrite", r.mounts, pino({ level: "silent" }), {
+      attempts: 1,
+      delayMs: 1,
+    });
+    await auto.run();
+    expect(auto.state.state).toBe("mounted");
+    expect(auto.state.detail).toMatch(/\(read-only\); read-write would leave out entries/);
+    expect(r.sys.mounts.find((m) => m.target === "/mnt")?.options).toContain("ro");
+    expect(r.mounts.lastReport?.skipped.map((e) => e.path)).toEqual(["/srv/data"]);
+  });
+});
