@@ -132,7 +132,7 @@ export class MountService {
       this.root,
       choice.candidate,
       d,
-      { readonly: req.readonly ?? true },
+      { readonly: req.readonly ?? true, requested: req.pool !== undefined },
       wanted.rootDataset,
     );
     if (!d.mounts.some((m) => m.target === this.root)) return run.plan(null);

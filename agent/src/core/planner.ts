@@ -82,7 +82,7 @@ export class Planner {
   readonly poolReasons = new Map<string, Omit<PoolReason, "pool">>();
   readonly locked: { path: string; dataset: string; essential: boolean }[] = [];
   /** What the entry being planned is (an fstab line, a mount unit's bind, a dataset). */
-  private kindNow: SkippedKind = "fstab";
+  private kindNow: SkippedKind = "dataset";
   private unitNow: string | undefined;
   private suppressed = 0;
   complete = true;
