@@ -130,19 +130,71 @@ describe("impermanence: persisted directories bind-mounted by .mount units (tmpf
     expect(res.warnings.join("\n")).toContain('home.mount: Where="/etc" does not match the unit name');
   });
 
-  it("a unit's What= through a symlink on the disk is refused like an fstab bind: nothing mounted outside /mnt, rolled back", async () => {
+  it("a unit's What= through a symlink on the disk: that unit skipped and named, the safe ones mounted, nothing outside /mnt", async () => {
     const r = await imperm();
     await rm(join(r.dir, "mnt/persist/etc/nixos"), { recursive: true });
     await symlink("/root", join(r.dir, "mnt/persist/etc/nixos"));
     await units(
       r.dir,
+      { "etc-nixos.mount": mountUnit("/etc/nixos"), "var-log.mount": mountUnit("/var/log") },
+      { "local-fs.target.wants": ["etc-nixos.mount", "var-log.mount"] },
+    );
+    const res = await r.mounts.mount();
+    expect(res.skipped).toHaveLength(1);
+    expect(res.skipped[0]).toMatchObject({
+      kind: "mount-unit",
+      path: "/etc/nixos",
+      source: "etc-nixos.mount",
+    });
+    expect(res.skipped[0]?.reason).toMatch(/symbolic link .*refusing to mount through it/);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/persist", "/mnt/var/log"]);
+    // Read-write: refused until acknowledged, rolled back, nothing left mounted.
+    const rw = await imperm();
+    await rm(join(rw.dir, "mnt/persist/etc/nixos"), { recursive: true });
+    await symlink("/root", join(rw.dir, "mnt/persist/etc/nixos"));
+    await units(
+      rw.dir,
       { "etc-nixos.mount": mountUnit("/etc/nixos") },
       { "local-fs.target.wants": ["etc-nixos.mount"] },
     );
-    const err = await rejection(r.mounts.mount());
-    expect(err.code).toBe("unsafe-mountpoint");
+    const err = await rejection(rw.mounts.mount({ readonly: false }));
+    expect(err.code).toBe("skipped-entries");
     expect(err.extras.state).toBe("rolled-back");
-    expect(r.sys.mounts.filter((m) => m.target !== "/" && m.target !== "/proc")).toEqual([]);
+    expect(rw.sys.mounts.filter((m) => m.target !== "/" && m.target !== "/proc")).toEqual([]);
+  });
+
+  it("a unit whose Where= runs through a link out of the root, one whose Where= is not its name: both skipped and named, the rest mounted", async () => {
+    const r = await rig("single", { tree: { fstab: ZFS_FSTAB } });
+    await mkdir(join(r.dir, "mnt/persist/data"), { recursive: true });
+    await mkdir(join(r.dir, "mnt/opt/x"), { recursive: true });
+    await mkdir(join(r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(r.dir, "mnt/srv"));
+    await units(
+      r.dir,
+      {
+        "srv-www.mount": mountUnit("/srv/www", "/persist/data"),
+        "opt-x.mount": mountUnit("/opt/x", "/persist/data"),
+        "opt-y.mount": mountUnit("/root", "/persist/data"),
+      },
+      { "local-fs.target.wants": ["srv-www.mount", "opt-x.mount", "opt-y.mount"] },
+    );
+    const res = await r.mounts.mount();
+    expect(res.skipped.map((e) => [e.kind, e.path, e.source])).toEqual([
+      ["mount-unit", "/opt/y", "opt-y.mount"],
+      ["mount-unit", "/srv/www", "srv-www.mount"],
+    ]);
+    expect(res.skipped[0]?.reason).toMatch(/does not match the unit name/);
+    expect(mountedTargets(r.sys)).toEqual([
+      "/mnt",
+      "/mnt/nix",
+      "/mnt/home",
+      "/mnt/var",
+      "/mnt/boot",
+      "/mnt/opt/x",
+    ]);
+    expect(
+      r.sys.mounts.filter((m) => !["/", "/proc"].includes(m.target) && !m.target.startsWith("/mnt")),
+    ).toEqual([]);
   });
 
   it("hostile unit files (a FIFO, a huge file, a link out of the root, a directory) are warnings; the rest mounts, nothing hangs", async () => {

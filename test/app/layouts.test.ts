@@ -62,7 +62,7 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
     expect(r.sys.imported.size).toBe(0);
   });
 
-  it("a fault at every mutating step rolls back everything: no mount, no import, hostid restored", async () => {
+  it("a fault at every mutating step rolls back everything (but tank's import: tank skipped, the rest mounted)", async () => {
     const probe = await rig("two-pools", { tree: { fstab } });
     await prepare(probe.dir);
     await probe.mounts.mount();
@@ -82,6 +82,21 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
         },
       });
       await prepare(r.dir);
+      if (/^zpool import .*(tank|17239120421616948929)$/.test(steps[i] ?? "")) {
+        // A pool the fstab names besides the root's: its failure skips it (and its lines), never the system.
+        const res = await r.mounts.mount();
+        expect(
+          res.skipped.map((e) => [e.kind, e.path, e.source]),
+          `step ${i}`,
+        ).toEqual([
+          ["fstab", "/srv/data", "tank/data"],
+          ["pool", "", "tank"],
+        ]);
+        expect(r.sys.imported.has("tank"), `step ${i}`).toBe(false);
+        expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+        expect(outside(r.sys), `step ${i}`).toEqual([]);
+        continue;
+      }
       const err = await rejection(r.mounts.mount());
       expect(err.extras.state, `step ${i}: ${steps[i]}`).toBe("rolled-back");
       expect(mountedTargets(r.sys), `step ${i}`).toEqual([]);
@@ -91,16 +106,34 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
     }
   });
 
-  it("a data pool last used by yet another host: refused, and the pool already imported is exported again", async () => {
+  it("a data pool last used by yet another host: skipped with the reason (never forced), the root pool mounted", async () => {
     const r = await rig("two-pools", { tree: { fstab } });
     await prepare(r.dir);
     const tank = r.sys.cfg.pools.find((p) => p.name === "tank");
     if (tank) tank.lastHostId = "deadbeef";
-    const err = await rejection(r.mounts.mount());
-    expect(err.code).toBe("pool-in-use-elsewhere");
-    expect(err.extras).toMatchObject({ pool: "tank", state: "rolled-back" });
-    expect(r.sys.imported.size).toBe(0);
-    expect(r.sys.hostid).toBe("00bab10c");
+    const res = await r.mounts.mount({ force: true });
+    expect(res.skipped[0]).toMatchObject({ kind: "fstab", path: "/srv/data" });
+    expect(res.skipped[0]?.reason).toMatch(/pool tank cannot be imported \(pool tank was last used by/);
+    expect(res.skipped[1]).toMatchObject({ kind: "pool", source: "tank", essential: false });
+    expect(res.skipped[1]?.reason).toMatch(/^pool tank was last used by atlas/);
+    expect(res.pools.map((p) => [p.pool, p.importedBecause])).toEqual([["nvmepool", "root"]]);
+    expect([...r.sys.imported.keys()]).toEqual(["nvmepool"]);
+    // `force` is for the pool the operator mounts, never for one the disk names.
+    expect(r.sys.commandLines().filter((l) => l.startsWith("zpool import") && l.includes(" -f"))).toEqual([]);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    // Read-write without acknowledging it: refused, nothing left behind; with it: mounted.
+    const rw = await rig("two-pools", { tree: { fstab } });
+    await prepare(rw.dir);
+    const t2 = rw.sys.cfg.pools.find((p) => p.name === "tank");
+    if (t2) t2.lastHostId = "deadbeef";
+    const err = await rejection(rw.mounts.mount({ readonly: false }));
+    expect(err.code).toBe("skipped-entries");
+    expect(err.status).toBe(409);
+    expect(err.extras).toMatchObject({ state: "rolled-back", skipped: [{ kind: "pool", source: "tank" }] });
+    expect(rw.sys.imported.size).toBe(0);
+    const ok = await rw.mounts.mount({ readonly: false, acceptSkipped: ["tank", "/srv/data"] });
+    expect(ok.readonly).toBe(false);
+    expect(ok.skipped.map((e) => e.path || e.source)).toEqual(["/srv/data", "tank"]);
   });
 });
 
@@ -154,33 +187,53 @@ describe("hostile mount targets: symlinks and non-directories at every depth", (
     ["/srv (depth 1) is a file", "/srv/data", async (d) => writeFile(join(d, "mnt/srv"), "not a directory")],
   ];
   for (const [name, target, plant] of cases) {
-    it(`${name}: unsafe-mountpoint, rolled back, nothing mounted outside /mnt`, async () => {
+    it(`${name}: skipped and named, everything else mounted, nothing outside /mnt; read-write needs it acknowledged`, async () => {
       const fstab = `${ZFS_FSTAB}/dev/disk/by-uuid/3302-674B ${target} vfat umask=0077 0 2\n`;
-      for (const readonly of [true, false]) {
-        const r = await rig("single", { tree: { fstab } });
-        await mkdir(join(r.dir, "etc"), { recursive: true });
-        await plant(r.dir);
-        const err = await rejection(r.mounts.mount({ readonly }));
-        expect(err.code, name).toBe("unsafe-mountpoint");
-        expect(err.status).toBe(422);
-        expect(err.extras.state).toBe("rolled-back");
-        expect(outside(r.sys)).toEqual([]);
-        expect(mountedTargets(r.sys)).toEqual([]);
-        expect(r.sys.imported.size).toBe(0);
-      }
+      const r = await rig("single", { tree: { fstab } });
+      await mkdir(join(r.dir, "etc"), { recursive: true });
+      await plant(r.dir);
+      const res = await r.mounts.mount();
+      expect(res.skipped).toHaveLength(1);
+      expect(res.skipped[0]).toMatchObject({ kind: "fstab", path: target, essential: false });
+      expect(res.skipped[0]?.reason).toMatch(/refused/);
+      expect(outside(r.sys)).toEqual([]);
+      expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+      expect(r.mounts.lastReport?.skipped.map((e) => e.path)).toEqual([target]);
+
+      const rw = await rig("single", { tree: { fstab } });
+      await mkdir(join(rw.dir, "etc"), { recursive: true });
+      await plant(rw.dir);
+      const err = await rejection(rw.mounts.mount({ readonly: false }));
+      expect(err.code, name).toBe("skipped-entries");
+      expect(err.status).toBe(409);
+      expect(err.extras.state).toBe("rolled-back");
+      expect((err.extras.skipped as { path: string }[]).map((e) => e.path)).toEqual([target]);
+      expect(outside(rw.sys)).toEqual([]);
+      expect(mountedTargets(rw.sys)).toEqual([]);
+      expect(rw.sys.imported.size).toBe(0);
+      const ok = await rw.mounts.mount({ readonly: false, acceptSkipped: [target] });
+      expect(ok.skipped.map((e) => e.path)).toEqual([target]);
+      expect(outside(rw.sys)).toEqual([]);
     });
   }
 
-  it("a dataset whose own mountpoint runs through a link (tank/backups at /srv/backups, /srv → /etc)", async () => {
+  it("a dataset whose own mountpoint runs through a link (tank/backups at /srv/backups, /srv → /etc): skipped, the rest mounted", async () => {
     const r = await rig("two-pools", {
       tree: { fstab: `${ZFS_FSTAB}tank/data /srv/data zfs defaults 0 0\n` },
     });
     await mkdir(join(r.dir, "etc"), { recursive: true });
     await symlink("/etc", join(r.dir, "mnt/srv"));
-    const err = await rejection(r.mounts.mount());
-    expect(err.code).toBe("unsafe-mountpoint");
+    const res = await r.mounts.mount();
+    expect(res.skipped.map((e) => [e.kind, e.path, e.source])).toEqual([
+      ["fstab", "/srv/data", "tank/data"],
+      ["dataset", "/srv/backups", "tank/backups"],
+    ]);
+    expect(res.pools.map((p) => [p.pool, p.importedBecause])).toEqual([
+      ["nvmepool", "root"],
+      ["tank", "fstab"],
+    ]);
     expect(outside(r.sys)).toEqual([]);
-    expect(r.sys.imported.size).toBe(0);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
   });
 
   it("the fake models the kernel: a naive mount through the same link lands outside the root", async () => {

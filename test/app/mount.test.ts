@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
@@ -263,6 +263,22 @@ describe("other disk sets", () => {
         .filter((c) => c.file === "zfs" && c.args[0] === "load-key")
         .every((c) => c.input === "<secret>"),
     ).toBe(true);
+  });
+
+  it("keylocation=file:///<rescue-side file holding the key>: never read; a wrong passphrase fails, the key stays unloaded", async () => {
+    const r = await rig("encrypted");
+    const keyFile = join(r.dir, "rescue-side-key");
+    writeFileSync(keyFile, "correct-horse-battery\n");
+    const pool = r.sys.cfg.pools.find((p) => p.name === "nvmepool");
+    if (pool) pool.keylocation = `file://${keyFile}`;
+    expect((await rejection(r.mounts.mount())).code).toBe("key-not-loaded");
+    const wrong = await rejection(r.mounts.loadKey("nvmepool", "wrongpassphrase"));
+    expect(wrong.code).toBe("wrong-passphrase");
+    expect(r.sys.keysLoaded.has("nvmepool")).toBe(false);
+    const calls = r.sys.calls.filter((c) => c.file === "zfs" && c.args[0] === "load-key");
+    expect(calls.map((c) => c.args)).toEqual([["load-key", "-L", "prompt", "nvmepool"]]);
+    // The operator's passphrase (stdin) is what loads it.
+    expect((await r.mounts.loadKey("nvmepool", "correct-horse-battery")).loaded).toEqual(["nvmepool"]);
   });
 
   it("ext4 root on a plain partition: mounted without journal replay", async () => {

@@ -132,6 +132,32 @@ describe("lifeboat client", () => {
     expect(a.r.sys.mounts.some((m) => m.target === "/mnt" && !m.options.includes("ro"))).toBe(true);
   });
 
+  it("an entry that cannot be mounted safely: read-only mounts the rest and lists it; --rw needs --accept-skipped (not --yes); status says why", async () => {
+    const { mkdir, symlink } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const { ZFS_FSTAB } = await import("../helpers/fixtures.js");
+    const a = await agent({
+      tree: { fstab: `${ZFS_FSTAB}/dev/disk/by-uuid/3302-674B /srv/data vfat umask=0077 0 2\n` },
+    });
+    await mkdir(join(a.r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(a.r.dir, "mnt/srv"));
+    const ro = io();
+    expect(await runClient(["--host", a.host, "--yes", "mount"], ro)).toBe(0);
+    expect(ro.stdout).toMatch(/\nskipped: \/srv\/data \(fstab \/dev\/nvme0n1p1\): .*symbolic link/);
+    const st = io();
+    expect(await runClient(["--host", a.host, "status"], st)).toBe(0);
+    expect(st.stdout).toContain("pool nvmepool: imported because root");
+    expect(st.stdout).toContain("skipped: /srv/data (fstab");
+    expect(await runClient(["--host", a.host, "--yes", "unmount", "--export"], io())).toBe(0);
+    const rw = io();
+    expect(await runClient(["--host", a.host, "--yes", "mount", "--rw"], rw)).toBe(1);
+    expect(rw.stderr).toContain("would be left out: /srv/data");
+    expect(a.r.sys.mounts.some((m) => m.target === "/mnt")).toBe(false);
+    const ok = io();
+    expect(await runClient(["--host", a.host, "--yes", "mount", "--rw", "--accept-skipped"], ok)).toBe(0);
+    expect(a.r.sys.mounts.some((m) => m.target === "/mnt" && !m.options.includes("ro"))).toBe(true);
+  });
+
   it("generations, then boot default N (with the change stated first)", async () => {
     const a = await agent({ mountRw: true });
     const g = io();

@@ -52,6 +52,11 @@ export interface FakePool {
   lastHostId: string | null;
   encryptionRoot?: string;
   passphrase?: string;
+  /**
+   * The encryption root's keylocation as the disk sets it (default `prompt`). As zfs-load-key(8)
+   * does: without `-L`, a `file://` location is read (on the rescue side) and stdin is ignored.
+   */
+  keylocation?: string;
   /** The import fails: devices missing. */
   unavailable?: boolean;
 }
@@ -369,7 +374,14 @@ export class FakeSystem implements System {
         return fail(255, o.loadKeyChildStderr ?? "Key load error: Keys must be loaded for encryption root\n");
       if (this.keysLoaded.has(target))
         return fail(255, o.loadKeyAgainStderr ?? "Key load error: Key already loaded\n");
-      if (input.replace(/\n$/, "") !== p.passphrase)
+      const location = a.includes("-L") ? a[a.indexOf("-L") + 1] : (p.keylocation ?? "prompt");
+      const given =
+        location === "prompt"
+          ? input
+          : location?.startsWith("file://")
+            ? (readFileSync(location.slice("file://".length), "utf8") ?? "")
+            : "";
+      if (given.replace(/\n$/, "") !== p.passphrase)
         return fail(255, o.loadKeyWrongStderr ?? "Key load error: Incorrect key provided\n");
       this.keysLoaded.add(target);
       return ok();

@@ -157,7 +157,7 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
   ];
 
   for (const [name, target, plant] of depths) {
-    it(`a target symlinked out of the root, ${name}: unsafe-mountpoint, nothing mounted outside, canary unchanged`, async () => {
+    it(`a target symlinked out of the root, ${name}: skipped and named (read-write: 409 until acknowledged), the root mounted, nothing outside, canary unchanged`, async () => {
       const root = await image(`root-${target.replace(/\//g, "_")}`, "lbt-root");
       const data = await image(`data-${target.replace(/\//g, "_")}`, "lbt-data");
       await install(
@@ -166,21 +166,27 @@ describe.skipIf(!!why)("host: hostile ext4 disks on loop devices", () => {
         plant,
       );
       const mnt = join(dir, `mnt-${loops.length}`);
-      for (const readonly of [true, false]) {
-        const err = await service(mnt)
-          .mount({ pool: root.dev, readonly })
-          .then(
-            () => null,
-            (e: unknown) => e,
-          );
-        expect(err).toBeInstanceOf(LifeboatError);
-        expect((err as LifeboatError).code).toBe("unsafe-mountpoint");
-        expect((err as LifeboatError).status).toBe(422);
-        expect((err as LifeboatError).extras.state).toBe("rolled-back");
-        // Nothing of ours is mounted anywhere: not in the root, not over the canary, not elsewhere.
-        expect(await ours()).toEqual([]);
-        expect(await hashTree(canary)).toBe(canaryHash);
-      }
+      const svc = service(mnt);
+      const res = await svc.mount({ pool: root.dev, readonly: true });
+      expect(res.skipped.map((e) => [e.kind, e.path])).toEqual([["fstab", target]]);
+      expect(res.skipped[0]?.reason).toMatch(/symbolic link/);
+      // The root only: not the data disk, not over the canary, nothing elsewhere.
+      expect((await ours()).map((m) => m.point)).toEqual([mnt]);
+      expect(await hashTree(canary)).toBe(canaryHash);
+      await svc.unmount();
+      const err = await service(mnt)
+        .mount({ pool: root.dev, readonly: false })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(err).toBeInstanceOf(LifeboatError);
+      expect((err as LifeboatError).code).toBe("skipped-entries");
+      expect((err as LifeboatError).status).toBe(409);
+      expect((err as LifeboatError).extras.state).toBe("rolled-back");
+      // Nothing of ours is mounted anywhere: not in the root, not over the canary, not elsewhere.
+      expect(await ours()).toEqual([]);
+      expect(await hashTree(canary)).toBe(canaryHash);
     }, 60_000);
   }
 

@@ -351,3 +351,50 @@ describe("actions over HTTP", () => {
     expect(logs.lines.length).toBeGreaterThan(4);
   });
 });
+
+describe("degraded mounts over HTTP: skipped entries in the mount result and the status; read-write needs them acknowledged", () => {
+  it("an fstab line through a link out: 200 read-only with it skipped; read-write 409 skipped-entries until acceptSkipped names it", async () => {
+    const { mkdir, symlink } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const { ZFS_FSTAB } = await import("../helpers/fixtures.js");
+    const fstab = `${ZFS_FSTAB}/dev/disk/by-uuid/3302-674B /srv/data vfat umask=0077 0 2\n`;
+    const r = await rig("single", { tree: { fstab } });
+    await mkdir(join(r.dir, "etc"), { recursive: true });
+    await symlink("/etc", join(r.dir, "mnt/srv"));
+    const { app } = await server("single", r);
+    open.push(app);
+    const ro = await app.inject({ method: "POST", url: "/v1/mount", headers: auth, payload: {} });
+    expect(ro.statusCode, ro.body).toBe(200);
+    expect(ro.json().skipped).toEqual([
+      expect.objectContaining({ kind: "fstab", path: "/srv/data", source: "/dev/nvme0n1p1" }),
+    ]);
+    expect(ro.json().pools).toEqual([expect.objectContaining({ pool: "nvmepool", importedBecause: "root" })]);
+    const st = (await app.inject({ url: "/v1/status", headers: auth })).json();
+    expect(st.skipped.map((e: { path: string }) => e.path)).toEqual(["/srv/data"]);
+    expect(st.systemPools).toEqual([expect.objectContaining({ pool: "nvmepool", importedBecause: "root" })]);
+
+    const rw = await app.inject({
+      method: "POST",
+      url: "/v1/mount",
+      headers: auth,
+      payload: { readonly: false },
+    });
+    expect(rw.statusCode, rw.body).toBe(409);
+    expect(rw.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(rw.json()).toMatchObject({
+      code: "skipped-entries",
+      skipped: [{ path: "/srv/data", kind: "fstab" }],
+    });
+    const ok = await app.inject({
+      method: "POST",
+      url: "/v1/mount",
+      headers: auth,
+      payload: { readonly: false, acceptSkipped: ["/srv/data"] },
+    });
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json()).toMatchObject({ readonly: false, skipped: [{ path: "/srv/data" }] });
+    const un = await app.inject({ method: "POST", url: "/v1/unmount", headers: auth, payload: {} });
+    expect(un.statusCode).toBe(200);
+    expect((await app.inject({ url: "/v1/status", headers: auth })).json().skipped).toEqual([]);
+  });
+});

@@ -79,7 +79,15 @@ describe("mount units (systemd.mount(5))", () => {
     );
     expect(u).toMatchObject({ what: "/persist/srv", where: "/srv", type: "none" });
     expect(bindEntriesOf(u ? [u] : [])).toEqual([
-      { source: "/persist/srv", target: "/srv", fstype: "none", options: ["bind", "ro"], freq: 0, passno: 0 },
+      {
+        source: "/persist/srv",
+        target: "/srv",
+        fstype: "none",
+        options: ["bind", "ro"],
+        freq: 0,
+        passno: 0,
+        unit: "srv.mount",
+      },
     ]);
     const nfs = parseMountUnit("mnt-nas.mount", "[Mount]\nWhat=nas:/x\nWhere=/mnt/nas\nType=nfs\n");
     const tmp = parseMountUnit(

@@ -103,11 +103,20 @@ export class AutoMounter {
         return;
       }
       try {
-        const r = await this.mounts.mount({ readonly: this.mode === "readonly", requireNixos: true });
+        let fallback = "";
+        const r = await this.mounts
+          .mount({ readonly: this.mode === "readonly", requireNixos: true })
+          .catch(async (err: unknown) => {
+            // Read-write would leave entries out and nobody acknowledged them: degrade to read-only
+            // (the operator gets the system to look at) and say what read-write needs.
+            if (!(err instanceof LifeboatError) || err.code !== "skipped-entries") throw err;
+            fallback = `; read-write would leave out entries, mounted read-only instead (${err.message})`;
+            return this.mounts.mount({ readonly: true, requireNixos: true });
+          });
         this.state = {
           ...this.state,
           state: "mounted",
-          detail: `${r.result}: ${r.candidate}${r.readonly ? " (read-only)" : ""}`,
+          detail: `${r.result}: ${r.candidate}${r.readonly ? " (read-only)" : ""}${fallback}`,
         };
         this.awaitingUnlock = false;
         return;

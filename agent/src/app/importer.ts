@@ -56,40 +56,47 @@ export class PoolImporter {
     this.hostid = hostidReport("not-needed", live);
   }
 
-  private args(id: string, force: boolean): string[] {
+  private args(id: string, force: boolean, readonly: boolean): string[] {
     return [
       "import",
       "-N",
       "-R",
       this.root,
-      ...(this.req.readonly ? ["-o", "readonly=on"] : []),
+      ...(readonly ? ["-o", "readonly=on"] : []),
       ...(force ? ["-f"] : []),
       id,
     ];
   }
 
-  private done(pool: string, forced: boolean): void {
+  private done(pool: string, forced: boolean, readonly: boolean): void {
     this.imported.push(pool);
     this.forced ||= forced;
-    this.tx.record(
-      `imported ${pool}${this.req.readonly ? " read-only" : ""}${forced ? " with -f (forced)" : ""}`,
-      {
-        label: `exported ${pool}`,
-        kind: "import",
-        fn: async () => {
-          const r = await this.sys.run("zpool", ["export", pool]);
-          if (r.exitCode !== 0)
-            throw new LifeboatError("command-failed", `export ${pool} failed: ${stderrLine(r)}`);
-        },
+    this.tx.record(`imported ${pool}${readonly ? " read-only" : ""}${forced ? " with -f (forced)" : ""}`, {
+      label: `exported ${pool}`,
+      kind: "import",
+      fn: async () => {
+        const r = await this.sys.run("zpool", ["export", pool]);
+        if (r.exitCode !== 0)
+          throw new LifeboatError("command-failed", `export ${pool} failed: ${stderrLine(r)}`);
       },
-    );
+    });
   }
 
-  async importPool(pool: string, guid: string | null): Promise<void> {
+  /**
+   * `opts`: pools the disk names besides the root's (its fstab, its import units) are never forced
+   * (`force: false`), and those only an import unit names are read-only whatever the request.
+   */
+  async importPool(
+    pool: string,
+    guid: string | null,
+    opts: { readonly?: boolean; force?: boolean } = {},
+  ): Promise<void> {
     const id = guid ?? pool;
+    const readonly = opts.readonly ?? this.req.readonly;
+    const mayForce = opts.force ?? this.req.force ?? false;
     const failedStep = `import ${pool}`;
-    let r = await this.sys.run("zpool", this.args(id, false));
-    if (r.exitCode === 0) return this.done(pool, false);
+    let r = await this.sys.run("zpool", this.args(id, false, readonly));
+    if (r.exitCode === 0) return this.done(pool, false, readonly);
     let failure = classifyImportFailure(r.stderr);
     if (failure.kind === "in-use-elsewhere") {
       const current = this.hostid.current;
@@ -109,8 +116,8 @@ export class PoolImporter {
           lastHostId: failure.lastHostId,
           splParameterWritten: splWritten,
         };
-        r = await this.sys.run("zpool", this.args(id, false));
-        if (r.exitCode === 0) return this.done(pool, false);
+        r = await this.sys.run("zpool", this.args(id, false, readonly));
+        if (r.exitCode === 0) return this.done(pool, false, readonly);
         failure = classifyImportFailure(r.stderr);
       } else if (this.hostid.action !== "adopted") {
         this.hostid = hostidReport("kept", this.live, {
@@ -118,9 +125,9 @@ export class PoolImporter {
           lastHostId: failure.lastHostId,
         });
       }
-      if (failure.kind === "in-use-elsewhere" && this.req.force) {
-        r = await this.sys.run("zpool", this.args(id, true));
-        if (r.exitCode === 0) return this.done(pool, true);
+      if (failure.kind === "in-use-elsewhere" && mayForce) {
+        r = await this.sys.run("zpool", this.args(id, true, readonly));
+        if (r.exitCode === 0) return this.done(pool, true, readonly);
         failure = classifyImportFailure(r.stderr);
       }
       if (failure.kind === "in-use-elsewhere") {

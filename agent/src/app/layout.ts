@@ -7,7 +7,7 @@ import {
   parseMountUnit,
 } from "../core/bootUnits.js";
 import { type FstabEntry, parseFstab } from "../core/mounts.js";
-import type { BlockLayout } from "../core/plan.js";
+import type { BlockLayout, RefusedLine } from "../core/plan.js";
 import { linkToLookUp } from "../core/sources.js";
 import type { System } from "../system/system.js";
 import type { InstalledSystem } from "./installed.js";
@@ -46,6 +46,8 @@ export interface BootUnits {
   pools: string[];
   /** Bind mounts its mount units make at boot (impermanence), as fstab lines. */
   binds: FstabEntry[];
+  /** Mount units systemd itself would refuse (Where= not the unit's name): skipped entries. */
+  skipped: RefusedLine[];
 }
 
 /**
@@ -70,11 +72,12 @@ export async function readBootUnits(
     }
   };
   const all = await names(dir);
-  if (all.length === 0) return { pools: [], binds: [] };
+  if (all.length === 0) return { pools: [], binds: [], skipped: [] };
   const wanted = new Set<string>();
   for (const t of ["local-fs.target.wants", "local-fs.target.requires"])
     if (all.includes(t)) for (const n of await names(`${dir}/${t}`)) if (n.endsWith(".mount")) wanted.add(n);
   const units: MountUnit[] = [];
+  const skipped: RefusedLine[] = [];
   const list = [...wanted].sort();
   if (list.length > MAX_MOUNT_UNITS)
     warnings.push(
@@ -83,13 +86,13 @@ export async function readBootUnits(
   for (const n of list.slice(0, MAX_MOUNT_UNITS)) {
     try {
       const text = await installed.readText(`${dir}/${n}`);
-      const u = text === null ? null : parseMountUnit(n, text, warnings);
+      const u = text === null ? null : parseMountUnit(n, text, warnings, skipped);
       if (u) units.push(u);
     } catch (err) {
       warnings.push(`could not read ${dir}/${n}: ${(err as Error).message}`);
     }
   }
-  return { pools: importUnitPools(all), binds: bindEntriesOf(units) };
+  return { pools: importUnitPools(all), binds: bindEntriesOf(units), skipped };
 }
 
 /** Normalise a link target relative to the link's directory (`../../sda2` from /dev/disk/by-id). */

@@ -2,8 +2,9 @@ import type { Logger } from "pino";
 import { type Candidate, chooseCandidate, splitWanted } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
 import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
-import type { MountPlan } from "../core/plan.js";
+import type { MountPlan, PoolReason, SkippedEntry } from "../core/plan.js";
 import { classifyLoadKeyFailure } from "../core/zfs.js";
+import { loadKeyArgs } from "../core/zfsProperties.js";
 import { parseZpoolList } from "../core/zpoolJson.js";
 import type { CommandResult, System } from "../system/system.js";
 import type { Detection, DetectionService } from "./detect.js";
@@ -24,6 +25,19 @@ export interface MountRequest {
   adoptHostId?: boolean;
   /** Auto-mount at start: give up (and roll back) unless the root really is NixOS. */
   requireNixos?: boolean;
+  /**
+   * Read-write: the skipped entries (paths inside the system, sources, pool names) the operator
+   * accepts to leave out; without them a read-write mount that would skip anything is refused.
+   */
+  acceptSkipped?: string[];
+}
+
+/** What the last mount left out and why each pool is there: kept until the system is released. */
+export interface MountReport {
+  skipped: SkippedEntry[];
+  pools: PoolReason[];
+  /** The skipped entries the operator acknowledged for read-write. */
+  accepted: string[];
 }
 
 export interface MountResult {
@@ -38,6 +52,10 @@ export interface MountResult {
   mounts: MountEntry[];
   nixos: NixosIdentity | null;
   warnings: string[];
+  /** Entries not mounted (unsafe, broken, locked) with their reasons; everything else is mounted. */
+  skipped: SkippedEntry[];
+  /** Why each pool of the system was imported. */
+  pools: PoolReason[];
 }
 
 /** Orchestrates import, mount, unmount and export with rollback; one operation at a time. */
@@ -45,6 +63,23 @@ export class MountService {
   private readonly unlockListeners: (() => void)[] = [];
   /** md arrays and LVM brought up read-only by detection (app/stacks.ts); null: none on this machine. */
   private stacks: StackService | null = null;
+  /** The last mount's skipped entries and pool reasons (null once released). */
+  private report: MountReport | null = null;
+
+  /** What the mount in place left out, and why each pool is imported (GET /v1/status). */
+  get lastReport(): MountReport | null {
+    return this.report;
+  }
+
+  private remember(plan: MountPlan | null, run: MountRun, accepted: readonly string[] = []): MountReport {
+    const report: MountReport = {
+      skipped: [...(plan?.refused ?? []), ...run.skipped],
+      pools: plan?.poolReasons ?? [],
+      accepted: [...accepted],
+    };
+    this.report = report;
+    return report;
+  }
 
   constructor(
     private readonly sys: System,
@@ -97,7 +132,7 @@ export class MountService {
       this.root,
       choice.candidate,
       d,
-      { readonly: req.readonly ?? true },
+      { readonly: req.readonly ?? true, requested: req.pool !== undefined },
       wanted.rootDataset,
     );
     if (!d.mounts.some((m) => m.target === this.root)) return run.plan(null);
@@ -143,7 +178,13 @@ export class MountService {
       this.root,
       candidate,
       d,
-      { readonly, force: req.force, adoptHostId: req.adoptHostId },
+      {
+        readonly,
+        force: req.force,
+        adoptHostId: req.adoptHostId,
+        acceptSkipped: req.acceptSkipped,
+        requested: req.pool !== undefined,
+      },
       wanted.rootDataset,
     );
     const stacks = this.stacks;
@@ -170,6 +211,7 @@ export class MountService {
         warnings.push("no NixOS markers found (/etc/NIXOS, /nix/var/nix/profiles/system)");
       }
       const mounts = mountsUnder(await run.mountTable(), this.root);
+      const report = this.remember(plan, run, req.acceptSkipped);
       // No device scan for the next detection: an import adds no pool or device, and the last
       // scan's importable pools less the ones imported now is exactly what is left (detect.ts).
       this.detection.invalidate(mounts, { scan: false });
@@ -195,6 +237,8 @@ export class MountService {
         mounts,
         nixos,
         warnings: [...warnings, ...run.warnings, ...plan.notes],
+        skipped: report.skipped,
+        pools: report.pools,
       };
     } catch (err) {
       throw await this.failed(run.tx, err);
@@ -271,7 +315,10 @@ export class MountService {
       );
     }
     if (!candidate) return this.alreadyMounted(d, readonly, warnings);
-    const run = new MountRun(this.sys, this.log, this.root, candidate, d, { readonly });
+    const run = new MountRun(this.sys, this.log, this.root, candidate, d, {
+      readonly,
+      acceptSkipped: this.report?.accepted,
+    });
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     const mounted = new Set((await this.mountedNow()).map((m) => m.target));
@@ -281,12 +328,17 @@ export class MountService {
       const missing = plan.steps.filter((s) => s.kind === "mount" && !mounted.has(s.target));
       if (missing.length === 0 && run.tx.done.length === 0) return this.alreadyMounted(d, readonly, warnings);
       await run.mountPlan(plan, mounted);
+      if (run.tx.done.length === 0) {
+        this.remember(plan, run, this.report?.accepted);
+        return this.alreadyMounted(d, readonly, [...warnings, ...run.warnings]);
+      }
     } catch (err) {
       throw await this.rolledBack(run.tx, err, {
         note: "the mounts that existed before this request were left as they were",
       });
     }
     const mounts = mountsUnder(await run.mountTable(), this.root);
+    const report = this.remember(plan, run, this.report?.accepted);
     this.detection.invalidate(mounts, { scan: false });
     this.log.info({ completed: run.tx.done }, "completed a partial mount");
     return {
@@ -298,6 +350,8 @@ export class MountService {
       result: "completed",
       plan,
       steps: run.tx.done,
+      skipped: report.skipped,
+      pools: report.pools,
     };
   }
 
@@ -316,6 +370,8 @@ export class MountService {
       mounts: d.mounts,
       nixos: null,
       warnings,
+      skipped: this.report?.skipped ?? [],
+      pools: this.report?.pools ?? [],
     };
   }
 
@@ -427,6 +483,7 @@ export class MountService {
           : [],
       );
     }
+    this.report = null;
     this.detection.invalidate(await this.mountedNow());
     this.log.info({ unmounted, exported }, "released");
     return { unmounted, exported };
@@ -474,7 +531,9 @@ export class MountService {
         throw new LifeboatError("key-already-loaded", `the keys of ${pool} are already loaded`, { pool });
       const loaded: string[] = [];
       for (const root of roots) {
-        const r = await this.sys.run("zfs", ["load-key", root], {
+        // `-L prompt`: the passphrase comes from the operator on stdin, never from where the disk's
+        // keylocation points (file:///… on the rescue side, https://… fetched): core/zfsProperties.ts.
+        const r = await this.sys.run("zfs", loadKeyArgs(root), {
           input: `${passphrase}\n`,
           secretInput: true,
           timeoutMs: 60_000,

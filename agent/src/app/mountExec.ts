@@ -31,6 +31,12 @@ function addedSince(before: readonly MountEntry[], after: readonly MountEntry[])
   return added;
 }
 
+/** Paths without which the installed system is unusable: never skipped, their failure fails the mount. */
+const ESSENTIAL = new Set(["/", "/nix", "/nix/store"]);
+
+/** Failures of one entry that skip it (degrade) instead of failing the run. */
+const SKIPPABLE = new Set<string>(["unsafe-mountpoint", "key-not-loaded"]);
+
 /** Sibling mounts at least this many go as one `mount --all` (mountWave); fewer, one by one. */
 export const BATCH_MIN = 16;
 /** At most this many entries per `mount --all` (open directory handles, one command's run time). */
@@ -58,6 +64,17 @@ export class MountExecutor {
    * md arrays and LVs under it to read-write, recorded in the same transaction).
    */
   beforeWritableMount: ((source: string) => Promise<void>) | null = null;
+  /**
+   * Degrade, don't refuse: called when a step that is not `/` or `/nix` cannot be mounted safely
+   * (target or bind source refused by the door, the mount failing, a key not loaded) or lands on a
+   * skipped path. It records the skip, or throws (a read-write run without the operator's
+   * acknowledgment). Null: every failure fails the run.
+   */
+  skipper: ((s: MountStep, reason: string) => void) | null = null;
+  /** Paths skipped in this run (the plan's refused entries and the steps skipped here). */
+  private readonly skippedPaths = new Set<string>();
+  /** Failures found after the kernel mounted something (misplaced, wrong access): never skipped. */
+  private readonly fatal = new WeakSet<object>();
 
   constructor(
     private readonly sys: System,
@@ -80,7 +97,60 @@ export class MountExecutor {
     return tmpfsRoot && s.parent === "/";
   }
 
+  /** Paths the plan already skipped: whatever would land on them or bind from them is skipped too. */
+  skipPaths(paths: Iterable<string>): void {
+    for (const p of paths) if (p && !ESSENTIAL.has(p)) this.skippedPaths.add(p);
+  }
+
+  /** The skipped path this step lands on (or binds from), if any; the step is then skipped too. */
+  private skippedAbove(s: MountStep): boolean {
+    if (this.skippedPaths.size === 0 || ESSENTIAL.has(s.path)) return false;
+    const inside = (p: string, q: string) => p === q || p.startsWith(`${q}/`);
+    for (const q of this.skippedPaths) {
+      const on = s.path.startsWith(`${q}/`);
+      const from = s.method === "bind" && s.from !== undefined && inside(s.from, q);
+      if (!on && !from) continue;
+      this.skip(s, on ? `it lands on ${q}, which is skipped` : `its source is on ${q}, which is skipped`);
+      return true;
+    }
+    return false;
+  }
+
+  private skip(s: MountStep, reason: string): void {
+    if (!this.skipper) throw new LifeboatError("mount-failed", `mount ${s.source} at ${s.target}: ${reason}`);
+    this.skipper(s, reason);
+    this.skippedPaths.add(s.path);
+  }
+
+  /**
+   * A failed step that may be skipped: not essential, refused before anything was mounted (its
+   * target or bind source unsafe: the disk's doing; its mountpoint missing read-only) or locked. A mount command that fails for
+   * another reason, or a mount the kernel made in the wrong place, fails the whole run (rolled
+   * back): that says the machine, not one entry, is in trouble.
+   */
+  private maySkip(s: MountStep, err: unknown): boolean {
+    if (
+      !this.skipper ||
+      ESSENTIAL.has(s.path) ||
+      !(err instanceof LifeboatError) ||
+      !(SKIPPABLE.has(err.code) || err.extras.missingMountpoint === true) ||
+      this.fatal.has(err)
+    )
+      return false;
+    this.skip(s, err.message);
+    return true;
+  }
+
   async mount(s: MountStep, tmpfsRoot: boolean): Promise<void> {
+    if (this.skippedAbove(s)) return;
+    try {
+      await this.mountOne(s, tmpfsRoot);
+    } catch (err) {
+      if (!this.maySkip(s, err)) throw err;
+    }
+  }
+
+  private async mountOne(s: MountStep, tmpfsRoot: boolean): Promise<void> {
     const label = `mount ${s.source} at ${s.target}`;
     const handles: DirHandle[] = [];
     try {
@@ -126,7 +196,10 @@ export class MountExecutor {
           });
         throw new LifeboatError("mount-failed", `${label} failed: ${stderrLine(r)}`, { failedStep: label });
       }
-      await this.landed(s, before, label);
+      await this.landed(s, before, label).catch((err: unknown) => {
+        if (err instanceof Error) this.fatal.add(err);
+        throw err;
+      });
     } finally {
       for (const h of handles) await h.close();
     }
@@ -202,6 +275,7 @@ export class MountExecutor {
     let wave: MountStep[] = [];
     const paths = new Set<string>();
     const flush = async () => {
+      wave = wave.filter((s) => !this.skippedAbove(s));
       if (wave.length >= BATCH_MIN) {
         for (let i = 0; i < wave.length; i += BATCH_MAX)
           await this.mountWave(wave.slice(i, i + BATCH_MAX), tmpfsRoot);
@@ -246,18 +320,23 @@ export class MountExecutor {
       );
       for (const o of opened) if (o.status === "fulfilled") handles.push(o.value.dir);
       const lines: string[] = [];
+      const tried: MountStep[] = [];
       for (const [i, s] of steps.entries()) {
         const o = opened[i] as PromiseSettledResult<OpenedDir>;
         const label = `mount ${s.source} at ${s.target}`;
         if (o.status === "rejected") {
           const err: unknown = o.reason;
-          throw err instanceof LifeboatError
-            ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
-                ...err.extras,
-                failedStep: label,
-              })
-            : err;
+          const e =
+            err instanceof LifeboatError
+              ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
+                  ...err.extras,
+                  failedStep: label,
+                })
+              : err;
+          if (this.maySkip(s, e)) continue;
+          throw e;
         }
+        tried.push(s);
         for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
         const options = s.options.filter((x) => x !== "noauto");
         // What mount.zfs would add (cmd/mount_zfs: the target's real path, for .zfs/snapshot).
@@ -266,6 +345,7 @@ export class MountExecutor {
           `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
         );
       }
+      if (tried.length === 0) return;
       const before = await this.mountTable();
       // A regular file on the rescue side: libmount parses no pipe as a table ("failed to parse").
       await this.sys.mkdir(WAVE_TABLE_DIR);
@@ -285,23 +365,26 @@ export class MountExecutor {
       } finally {
         await this.sys.removeFile(WAVE_TABLE);
       }
-      const added = await this.landedAll(steps, before);
-      const missing = steps.find((s) => !added.has(s.target));
-      if (missing) {
+      const added = await this.landedAll(tried, before).catch((err: unknown) => {
+        if (err instanceof Error) this.fatal.add(err);
+        throw err;
+      });
+      for (const missing of tried.filter((s) => !added.has(s.target))) {
         const label = `mount ${missing.source} at ${missing.target}`;
-        if (/encryption key not loaded/.test(r.stderr))
-          throw new LifeboatError(
-            "key-not-loaded",
-            `${missing.source} is locked: load its encryption key first`,
-            {
-              failedStep: label,
-            },
-          );
-        throw new LifeboatError(
-          "mount-failed",
-          `${label} failed${r.exitCode !== 0 ? `: ${stderrLine(r)}` : ": the mount table does not show it"}`,
-          { failedStep: label },
-        );
+        const e = /encryption key not loaded/.test(r.stderr)
+          ? new LifeboatError(
+              "key-not-loaded",
+              `${missing.source} is locked: load its encryption key first`,
+              {
+                failedStep: label,
+              },
+            )
+          : new LifeboatError(
+              "mount-failed",
+              `${label} failed${r.exitCode !== 0 ? `: ${stderrLine(r)}` : ": the mount table does not show it"}`,
+              { failedStep: label },
+            );
+        if (!this.maySkip(missing, e)) throw e;
       }
     } finally {
       for (const h of handles) await h.close();

@@ -2,7 +2,15 @@ import type { Logger } from "pino";
 import type { Candidate } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
 import type { MountEntry } from "../core/mounts.js";
-import { type BlockLayout, type MountPlan, type MountStep, type PoolFacts, planMount } from "../core/plan.js";
+import {
+  type BlockLayout,
+  type MountPlan,
+  type MountStep,
+  type PoolFacts,
+  planMount,
+  type SkippedEntry,
+  type SkippedKind,
+} from "../core/plan.js";
 import type { Dataset } from "../core/zfs.js";
 import type { System } from "../system/system.js";
 import { listDatasets } from "./datasets.js";
@@ -23,6 +31,19 @@ import { nixByContent, type RootContext, settleRoot } from "./rootChoice.js";
 import { Transaction } from "./transaction.js";
 
 const isMount = (s: MountPlan["steps"][number]): s is MountStep => s.kind === "mount";
+const ESSENTIAL = new Set(["/", "/nix", "/nix/store"]);
+
+function kindOfStep(s: MountStep): SkippedKind {
+  if (s.unit) return "mount-unit";
+  return s.origin === "fstab" ? "fstab" : "dataset";
+}
+
+/** An entry the operator acknowledged by its path inside the system, its source, or its pool name. */
+function acknowledged(e: SkippedEntry, accept: ReadonlySet<string>): boolean {
+  return (
+    (e.path !== "" && accept.has(e.path)) || accept.has(e.source) || accept.has(e.source.split(" ")[0] ?? "")
+  );
+}
 
 function subvolOf(s: MountStep): string | null {
   const o = s.options.find((x) => x.startsWith("subvol="));
@@ -47,6 +68,8 @@ function same(a: MountStep | undefined, b: MountStep | undefined): boolean {
 export class MountRun {
   readonly tx: Transaction;
   readonly warnings: string[] = [];
+  /** Entries skipped while the plan ran (pools that failed to import, steps that could not mount). */
+  readonly skipped: SkippedEntry[] = [];
   readonly exec: MountExecutor;
   readonly importer: PoolImporter;
   private pools: PoolFacts[];
@@ -55,7 +78,7 @@ export class MountRun {
   private fstab: SystemFstab | null = null;
   private links = new Map<string, string>();
   /** What the generation's systemd units add at boot (pool imports, bind mounts). */
-  private units: BootUnits = { pools: [], binds: [] };
+  private units: BootUnits = { pools: [], binds: [], skipped: [] };
   /** What phase 1 mounted (and the transaction mark before it). */
   private early: MountStep[] = [];
   private earlyMark = 0;
@@ -71,12 +94,23 @@ export class MountRun {
     private readonly root: string,
     private candidate: Candidate,
     d: Detection,
-    private readonly req: ImportRequest,
+    private readonly req: ImportRequest & { acceptSkipped?: readonly string[]; requested?: boolean },
     /** The operator's pick among a pool's root datasets (`"pool": "rpool/ROOT/b"`). */
     private readonly rootDataset: string | null = null,
   ) {
     this.tx = new Transaction(log);
     this.exec = new MountExecutor(sys, root, this.tx, req.readonly);
+    this.exec.skipper = (s, reason) => {
+      const e: SkippedEntry = {
+        path: s.path,
+        source: s.unit ?? s.source,
+        reason,
+        essential: false,
+        kind: kindOfStep(s),
+      };
+      this.acknowledge([e]);
+      this.skipped.push(e);
+    };
     this.importer = new PoolImporter(sys, log, root, this.tx, d.hostid, req);
     const r = root.replace(/\/+$/, "") || "/";
     this.pools = [
@@ -112,7 +146,25 @@ export class MountRun {
       layout: this.layout,
       ...(this.chosen ? { chosen: this.chosen } : {}),
       ...(fstab && this.units.pools.length > 0 ? { bootPools: this.units.pools } : {}),
+      ...(this.req.requested ? { requested: true } : {}),
     });
+  }
+
+  /**
+   * Read-only runs skip what is unsafe, broken or locked and mount the rest. A read-write run
+   * writes to the system as a whole: it needs every entry, or the operator's acknowledgment of
+   * each skipped one (`acceptSkipped`: its path, source or pool); otherwise 409 skipped-entries.
+   */
+  private acknowledge(entries: readonly SkippedEntry[]): void {
+    if (this.req.readonly) return;
+    const accept = new Set(this.req.acceptSkipped ?? []);
+    const missing = entries.filter((e) => !acknowledged(e, accept));
+    if (missing.length === 0) return;
+    throw new LifeboatError(
+      "skipped-entries",
+      `a read-write mount would leave out ${missing.map((e) => `${e.path || e.source} (${e.reason})`).join("; ")}: mount read-only, fix them, or acknowledge them with "acceptSkipped": [${missing.map((e) => JSON.stringify(e.path || e.source)).join(", ")}]`,
+      { skipped: missing },
+    );
   }
 
   /** The units' binds whose target no fstab line mounts (the fstab wins). */
@@ -121,27 +173,83 @@ export class MountRun {
     return this.units.binds.filter((b) => !taken.has(b.target));
   }
 
-  /** Import pools (in order) and list their datasets; a locked dataset stops the run (key-not-loaded). */
-  async importPools(pools: { pool: string; guid: string | null }[]): Promise<void> {
+  /**
+   * Import pools (in order) and list their datasets. The root pool: a locked dataset it mounts at
+   * boot stops the run (key-not-loaded). Any other pool the disk names (`others`: its fstab, its
+   * import units) is never forced, and its failure (missing, hostid, broken) skips it with its
+   * reason unless it holds `/` or `/nix`; its locked datasets are skipped by the plan.
+   */
+  async importPools(
+    pools: { pool: string; guid: string | null; readonly?: boolean; essential?: boolean }[],
+    others = false,
+  ): Promise<void> {
     if (pools.length === 0) return;
+    const names: string[] = [];
     for (const p of pools) {
-      await this.importer.importPool(p.pool, p.guid);
+      try {
+        await this.importer.importPool(
+          p.pool,
+          p.guid,
+          others ? { force: false, readonly: p.readonly || this.req.readonly } : {},
+        );
+      } catch (err) {
+        if (!others || p.essential || !(err instanceof LifeboatError)) throw err;
+        const e: SkippedEntry = {
+          path: "",
+          source: p.pool,
+          reason: err.message,
+          essential: false,
+          kind: "pool",
+        };
+        this.acknowledge([e]);
+        this.skipped.push(e);
+        this.pools = this.pools.map((x) =>
+          x.name === p.pool ? { ...x, importable: false, failure: err.message } : x,
+        );
+        continue;
+      }
+      names.push(p.pool);
       this.pools = this.pools.map((x) =>
         x.name === p.pool ? { ...x, imported: true, altroot: this.root } : x,
       );
     }
-    const names = pools.map((p) => p.pool);
+    if (names.length === 0) return;
     const fresh = await listDatasets(this.sys, names, this.warnings);
     this.datasets = [...this.datasets.filter((d) => !names.includes(d.pool)), ...fresh];
     if (this.candidate.kind === "zfs" && names.includes(this.candidate.pool))
       this.candidate = { ...this.candidate, imported: true };
-    for (const p of names) this.checkKeys(p);
+    if (!others) for (const p of names) this.checkKeys(p);
   }
 
+  /**
+   * The root pool's locked datasets that ZFS mounts at boot (canmount=on with a mountpoint of
+   * its own): the mount waits for their key. A locked dataset the system does not mount at boot
+   * (canmount=noauto, legacy ones no fstab line names) is skipped by the plan instead; a locked
+   * `/` or `/nix` stops the run in bootstrap/mountPlan (lockedEssential).
+   */
   checkKeys(pool: string): void {
-    const locked = this.datasets.filter(
-      (x) => x.pool === pool && x.keystatus === "unavailable" && x.canmount !== "off",
+    const idle = this.datasets.filter(
+      (x) => x.pool === pool && x.keystatus === "unavailable" && x.canmount === "noauto",
     );
+    if (idle.length > 0)
+      this.warnings.push(
+        `locked, not mounted at boot (canmount=noauto), left locked: ${idle
+          .slice(0, 20)
+          .map((x) => x.name)
+          .join(", ")}${idle.length > 20 ? ", …" : ""}`,
+      );
+    const locked = this.datasets.filter(
+      (x) =>
+        x.pool === pool &&
+        x.keystatus === "unavailable" &&
+        x.canmount === "on" &&
+        x.mountpoint !== "legacy" &&
+        x.mountpoint !== "none",
+    );
+    this.keyNotLoaded(pool, locked);
+  }
+
+  private keyNotLoaded(pool: string, locked: Dataset[]): void {
     if (locked.length === 0) return;
     const roots = [...new Set(locked.map((x) => x.encryptionRoot ?? x.pool))];
     throw new LifeboatError(
@@ -157,6 +265,7 @@ export class MountRun {
       this.chosen = await settleRoot(this.rootContext(), this.candidate.pool, this.rootDataset);
     this.earlyMark = this.tx.mark();
     const first = this.plan(null);
+    this.lockedEssential(first);
     let early = first.steps.filter(isMount).filter((s) => s.path === "/" || s.path === "/nix");
     const rootStep = early.find((s) => s.path === "/");
     if (!rootStep)
@@ -251,11 +360,21 @@ export class MountRun {
   async planFromFstab(): Promise<MountPlan> {
     await this.readFstabOnly();
     let plan = this.plan(this.fstab);
+    const holds = (pool: string) =>
+      plan.steps.some(
+        (s) =>
+          s.kind === "mount" &&
+          ESSENTIAL.has(s.path) &&
+          s.fstype === "zfs" &&
+          s.source.split("/")[0] === pool,
+      );
     const more = plan.steps.flatMap((s) =>
-      s.kind === "import-pool" ? [{ pool: s.pool, guid: s.guid }] : [],
+      s.kind === "import-pool"
+        ? [{ pool: s.pool, guid: s.guid, readonly: s.readonly, essential: holds(s.pool) }]
+        : [],
     );
     if (more.length > 0) {
-      await this.importPools(more);
+      await this.importPools(more, true);
       plan = this.plan(this.fstab);
     }
     if (!this.fstab)
@@ -267,8 +386,18 @@ export class MountRun {
     return plan;
   }
 
+  /** A locked `/` or `/nix`: nothing can be mounted until its key is loaded (the mount waits for it). */
+  private lockedEssential(plan: MountPlan): void {
+    const names = new Set(plan.locked.filter((l) => l.essential).map((l) => l.dataset));
+    if (names.size === 0) return;
+    const locked = this.datasets.filter((d) => names.has(d.name));
+    const pool = locked[0]?.pool ?? [...names][0]?.split("/")[0] ?? "";
+    this.keyNotLoaded(pool, locked);
+  }
+
   /** Phase 2: mount the plan (after re-doing phase 1 if the fstab disagrees with it). */
   async mountPlan(plan: MountPlan, mounted: ReadonlySet<string> = new Set()): Promise<void> {
+    this.lockedEssential(plan);
     const essential = plan.refused.filter((r) => r.essential);
     if (essential.length > 0)
       throw new LifeboatError(
@@ -276,6 +405,10 @@ export class MountRun {
         `the installed fstab's ${essential.map((r) => `${r.path} (${r.reason})`).join("; ")} cannot be mounted safely`,
         { refused: plan.refused, failedStep: `plan ${essential[0]?.path}` },
       );
+    // Everything else the plan skipped: acknowledged (read-write), and whatever lands on it skipped too.
+    this.acknowledge([...plan.refused, ...this.units.skipped]);
+    this.skipped.push(...this.units.skipped);
+    this.exec.skipPaths(plan.refused.map((r) => r.path));
     const steps = plan.steps.filter(isMount);
     const at = (list: MountStep[], p: string) => list.find((s) => s.path === p);
     if (!at(steps, "/"))

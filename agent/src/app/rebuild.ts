@@ -1,5 +1,6 @@
 import { inTarget, rebuildCommand } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
+import type { SkippedEntry } from "../core/plan.js";
 import { checkReach } from "../system/reach.js";
 import type { RescueContext } from "./context.js";
 import type { JobManager, JobView } from "./jobs.js";
@@ -8,7 +9,12 @@ export interface RebuildRequest {
   action: "boot" | "build";
   flake?: string;
   extraArgs?: string[];
+  /** Skipped entries of the mount in place the rebuild may go without (paths, sources, pools). */
+  acceptSkipped?: string[];
 }
+
+/** What the mount in place left out, and what the operator acknowledged (MountService.lastReport). */
+export type SkippedNow = () => { skipped: SkippedEntry[]; accepted: string[] } | null;
 
 const FLAKE = /^[A-Za-z0-9/._~+-]+(#[A-Za-z0-9._-]+)?$|^#[A-Za-z0-9._-]+$/;
 const ARG = /^[A-Za-z0-9@%+=:,./_-]{1,200}$/;
@@ -32,7 +38,22 @@ export class RebuildService {
     private readonly ctx: RescueContext,
     private readonly jobs: JobManager,
     private readonly reach: typeof checkReach = checkReach,
+    private readonly skippedNow: SkippedNow = () => null,
   ) {}
+
+  /** A rebuild builds the whole system: every entry it may depend on, or the operator's word. */
+  private checkSkipped(req: RebuildRequest): void {
+    const now = this.skippedNow();
+    if (!now) return;
+    const ok = new Set([...now.accepted, ...(req.acceptSkipped ?? [])]);
+    const missing = now.skipped.filter((e) => !(ok.has(e.path) || ok.has(e.source)));
+    if (missing.length > 0)
+      throw new LifeboatError(
+        "skipped-entries",
+        `the mount in place left out ${missing.map((e) => e.path || e.source).join(", ")}: a rebuild may depend on them; fix them and mount again, or acknowledge them with "acceptSkipped"`,
+        { skipped: missing },
+      );
+  }
 
   async start(req: RebuildRequest, who: string): Promise<JobView> {
     if (req.flake !== undefined && !FLAKE.test(req.flake))
@@ -47,6 +68,7 @@ export class RebuildService {
           `extra argument not allowed: ${JSON.stringify(a.slice(0, 100))}`,
         );
     const m = await this.ctx.writable();
+    this.checkSkipped(req);
     this.ctx.lock.assertFree(); // before the snapshot: nothing is done when busy
     const { snapshot, backup } = await this.ctx.safeguard(m, "rebuild");
     const nixConf = await m.installed.readText("/etc/nix/nix.conf").catch(() => null);

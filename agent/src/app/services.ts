@@ -136,7 +136,7 @@ export function createServices(
     audit,
     boot,
     config,
-    rebuild: new RebuildService(ctx, jobs, reach),
+    rebuild: new RebuildService(ctx, jobs, reach, () => mounts.lastReport),
     snapshots: new SnapshotService(ctx),
     journal: new JournalService(ctx),
     diagnosis: new DiagnosisService(ctx, boot, config),

@@ -2,6 +2,7 @@ import type { Candidate } from "../core/candidates.js";
 import { isReadOnly } from "../core/mounts.js";
 import { unhealthyVdevs } from "../core/zpoolJson.js";
 import { type Detection, type DetectionAge, type Phase, phaseOf } from "./detect.js";
+import type { MountReport } from "./mount.js";
 
 export interface AutoMountState {
   mode: string;
@@ -110,6 +111,8 @@ export function buildStatus(
     tls?: { fingerprint: string } | null;
     /** How old `d` is; without it, as old as it says it is and no refresh known. */
     detection?: DetectionAge;
+    /** What the mount in place skipped and why each pool is imported (MountService.lastReport). */
+    mount?: MountReport | null;
   },
 ) {
   let facts = factsOf.get(d);
@@ -124,6 +127,8 @@ export function buildStatus(
     autoMount: extra.autoMount,
     urls: extra.urls,
     tls: extra.tls ?? null,
+    skipped: facts.mounted ? (extra.mount?.skipped ?? []) : [],
+    systemPools: facts.mounted ? (extra.mount?.pools ?? []) : [],
     detection: extra.detection ?? {
       at: d.at,
       ageMs: Math.max(0, Date.now() - Date.parse(d.at)),

@@ -19,7 +19,9 @@ Commands:
   status                         what was found, what is mounted, warnings
   diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
   disks | pools                  block devices; pools with their state
-  mount [--rw] [--force] [--pool P]   show the plan, confirm, mount (read-only unless --rw)
+  mount [--rw] [--force] [--pool P] [--accept-skipped]   show the plan, confirm, mount (read-only
+                                 unless --rw); entries that cannot be mounted safely are skipped and
+                                 listed; --rw needs them acknowledged (asked, or --accept-skipped)
   unmount [--export]             unmount (and export the pools)
   unlock POOL                    load the key of an encrypted pool (passphrase prompt)
   generations                    NixOS generations
@@ -104,7 +106,18 @@ const VALUED = new Set([
   "--collector-fingerprint",
   "--apply",
 ]);
-const BOOLEAN = new Set(["--json", "--yes", "-y", "--rw", "--force", "--export", "--build", "--help", "-h"]);
+const BOOLEAN = new Set([
+  "--json",
+  "--yes",
+  "-y",
+  "--rw",
+  "--force",
+  "--accept-skipped",
+  "--export",
+  "--build",
+  "--help",
+  "-h",
+]);
 
 export function parseArgs(argv: string[]): Args {
   const positional: string[] = [];
@@ -195,13 +208,24 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
   switch (cmd) {
     case "status": {
       const s = await c.json<
-        J & { warnings: string[]; urls: string[]; pools: { importable: string[]; imported: string[] } }
+        J & {
+          warnings: string[];
+          urls: string[];
+          pools: { importable: string[]; imported: string[] };
+          skipped?: Skipped[];
+          systemPools?: { pool: string; importedBecause: string; readonly: boolean }[];
+        }
       >("GET", "/v1/status");
       print(s, () =>
         [
           `${s.summary}`,
           `  phase:   ${s.phase}`,
           `  pools:   imported ${s.pools.imported.join(", ") || "-"}; importable ${s.pools.importable.join(", ") || "-"}`,
+          ...(s.systemPools ?? []).map(
+            (p) =>
+              `  pool ${p.pool}: imported because ${p.importedBecause}${p.readonly ? " (read-only)" : ""}`,
+          ),
+          ...(s.skipped ?? []).map((e) => `  skipped: ${skippedText(e)}`),
           ...s.warnings.map((w) => `  warning: ${w}`),
           ...(s.busy ? [`  busy:    ${(s.busy as J).name}`] : []),
           "",
@@ -262,24 +286,49 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       const readonly = !has(a, "--rw");
       const pool = one(a, "--pool");
       const q = new URLSearchParams({ readonly: String(readonly), ...(pool ? { pool } : {}) });
-      const plan = await c.json<{ candidate: string; steps: J[]; notes: string[] }>("GET", `/v1/plan?${q}`);
+      const plan = await c.json<{ candidate: string; steps: J[]; notes: string[]; refused?: Skipped[] }>(
+        "GET",
+        `/v1/plan?${q}`,
+      );
       if (!json) {
         io.err(`${readonly ? "Read-only" : "Read-WRITE"} mount of ${plan.candidate}:\n`);
         for (const [i, s] of plan.steps.entries()) io.err(`  ${i + 1}. ${stepText(s)}\n`);
+        for (const e of plan.refused ?? []) io.err(`  left out: ${skippedText(e)}\n`);
         for (const n of plan.notes) io.err(`  note: ${n}\n`);
         if (has(a, "--force"))
           io.err("  FORCED import: only if the machine that last used the pool is off.\n");
       }
       if (!(await confirmed(io, a, "Mount?"))) return 1;
-      const r = await c.json<{ result: string; warnings: string[]; mounts: J[] }>("POST", "/v1/mount", {
-        readonly,
-        ...(pool ? { pool } : {}),
-        ...(has(a, "--force") ? { force: true } : {}),
-      });
+      type Result = { result: string; warnings: string[]; mounts: J[]; skipped?: Skipped[] };
+      const send = (acceptSkipped?: string[]) =>
+        c.json<Result>("POST", "/v1/mount", {
+          readonly,
+          ...(pool ? { pool } : {}),
+          ...(has(a, "--force") ? { force: true } : {}),
+          ...(acceptSkipped ? { acceptSkipped } : {}),
+        });
+      let r: Result;
+      try {
+        r = await send();
+      } catch (e) {
+        // Read-write would leave entries out: the operator acknowledges them by name (or --accept-skipped).
+        if (!(e instanceof ClientError) || e.code !== "skipped-entries") throw e;
+        const left = (e.problem.skipped as Skipped[] | undefined) ?? [];
+        for (const x of left) io.err(`  would be left out: ${skippedText(x)}\n`);
+        if (!has(a, "--accept-skipped")) {
+          // --yes is no acknowledgment of what is left out: that takes --accept-skipped or a person.
+          if (has(a, "--yes")) {
+            io.err("not mounted: read-write would leave these out; --accept-skipped goes on without them\n");
+            return 1;
+          }
+          if (!(await confirmed(io, a, "Mount read-write without them?"))) return 1;
+        }
+        r = await send(left.map((x) => x.path || x.source));
+      }
       print(
         r,
         () =>
-          `${r.result}: ${r.mounts.length} file systems${r.warnings.map((w) => `\nwarning: ${w}`).join("")}\n`,
+          `${r.result}: ${r.mounts.length} file systems${(r.skipped ?? []).map((x) => `\nskipped: ${skippedText(x)}`).join("")}${r.warnings.map((w) => `\nwarning: ${w}`).join("")}\n`,
       );
       return 0;
     }
@@ -500,6 +549,17 @@ const PRIO = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "deb
 
 function created(v: string): string {
   return /^\d+$/.test(v) ? new Date(Number(v) * 1000).toISOString().replace(/\.000Z$/, "Z") : v;
+}
+
+interface Skipped {
+  kind: string;
+  path: string;
+  source: string;
+  reason: string;
+}
+
+function skippedText(e: Skipped): string {
+  return `${e.path || e.source} (${e.kind}${e.path && e.source ? ` ${e.source}` : ""}): ${e.reason}`;
 }
 
 function stepText(s: J): string {

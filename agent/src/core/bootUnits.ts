@@ -1,4 +1,5 @@
 import type { FstabEntry } from "./mounts.js";
+import type { RefusedLine } from "./plan.js";
 
 /**
  * What the installed system's systemd units add to its fstab at boot. Pure: fed unit names and
@@ -67,7 +68,12 @@ export interface MountUnit {
  * wins, `#`/`;` comments, no line continuations written by NixOS). A unit whose Where= does not
  * match its name is one systemd itself refuses to load: refused here too.
  */
-export function parseMountUnit(name: string, text: string, warnings: string[] = []): MountUnit | null {
+export function parseMountUnit(
+  name: string,
+  text: string,
+  warnings: string[] = [],
+  skipped: RefusedLine[] = [],
+): MountUnit | null {
   let section = "";
   const kv = new Map<string, string>();
   for (const raw of text.split("\n")) {
@@ -89,9 +95,15 @@ export function parseMountUnit(name: string, text: string, warnings: string[] = 
     return null;
   }
   if (pathOfMountUnit(name) !== where) {
-    warnings.push(
-      `${name}: Where=${JSON.stringify(where.slice(0, 100))} does not match the unit name (systemd refuses it): skipped`,
-    );
+    const reason = `Where=${JSON.stringify(where.slice(0, 100))} does not match the unit name (systemd refuses it)`;
+    warnings.push(`${name}: ${reason}: skipped`);
+    skipped.push({
+      path: pathOfMountUnit(name) ?? "",
+      source: name,
+      reason,
+      essential: false,
+      kind: "mount-unit",
+    });
     return null;
   }
   return {
@@ -120,5 +132,6 @@ export function bindEntriesOf(units: readonly MountUnit[]): FstabEntry[] {
       options: ["bind", ...u.options.filter((o) => o !== "bind" && o !== "rbind" && !o.startsWith("x-"))],
       freq: 0,
       passno: 0,
+      unit: u.name,
     }));
 }

@@ -37,6 +37,8 @@ export const errorStatus = {
   /** The installed fstab's / or /nix line is refused (unsafe option, source outside the inventory, unknown type read-only). */
   "unsafe-fstab": 422,
   "read-only-mount": 409,
+  /** Read-write or rebuild while entries of the system are skipped (unsafe, broken, locked) and not acknowledged. */
+  "skipped-entries": 409,
   "precondition-failed": 412,
   "precondition-required": 428,
   "confirm-mismatch": 422,

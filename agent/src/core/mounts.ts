@@ -10,6 +10,8 @@ export interface MountEntry {
 export interface FstabEntry extends MountEntry {
   freq: number;
   passno: number;
+  /** Made from this mount unit of the generation (core/bootUnits.ts), not read from the fstab. */
+  unit?: string;
 }
 
 /** Undo the octal escapes the kernel and fstab use for space, tab, newline and backslash. */

@@ -20,6 +20,8 @@ export type PlanStep =
       altroot: string;
       /** Why the system needs it: its root, or what its fstab mounts from it. */
       reason: string;
+      /** `root`, `fstab`, `extraPools unit zfs-import-<pool>.service` or `request` (PoolReason). */
+      importedBecause: string;
     }
   | {
       kind: "mount";
@@ -39,17 +41,41 @@ export type PlanStep =
       from?: string;
       /** Path of the planned mount this one lands on (null for the root). */
       parent: string | null;
+      /** A bind made by this mount unit of the generation (not by an fstab line). */
+      unit?: string;
     };
 
 export type MountStep = Extract<PlanStep, { kind: "mount" }>;
 export type ImportStep = Extract<PlanStep, { kind: "import-pool" }>;
 
+/** What a skipped entry of the installed system is: where the agent found it. */
+export type SkippedKind = "fstab" | "mount-unit" | "dataset" | "pool";
+
+/**
+ * An entry of the installed system that is not mounted (or, for a pool, not imported): unsafe,
+ * broken or locked. Everything else still mounts; `essential` ones (`/`, `/nix`) stop the mount.
+ */
 export interface RefusedLine {
+  /** Path inside the installed system ("" for a pool none of whose mounts is known yet). */
   path: string;
+  /** fstab source, dataset, mount unit name, or pool name. */
   source: string;
   reason: string;
   /** The system cannot be used without it (`/`, `/nix`). */
   essential: boolean;
+  kind: SkippedKind;
+}
+export type SkippedEntry = RefusedLine;
+
+/** Why a pool is part of the system: its root, an fstab line, a boot-time import unit, the request. */
+export interface PoolReason {
+  pool: string;
+  /** `root`, `fstab`, `extraPools unit zfs-import-<pool>.service`, or `request`. */
+  importedBecause: string;
+  /** The longer sentence (what the fstab mounts from it…). */
+  reason: string;
+  /** Imported read-only whatever the request says (pools only a boot unit names). */
+  readonly: boolean;
 }
 
 export interface MountPlan {
@@ -63,8 +89,16 @@ export interface MountPlan {
   /** Every pool the system needs, its root pool first. */
   pools: string[];
   steps: PlanStep[];
-  /** fstab lines that are not mounted because they are unsafe or cannot be resolved. */
+  /**
+   * Entries not mounted because they are unsafe, cannot be resolved or are locked (fstab lines,
+   * mount units, datasets): skipped, everything else mounts. Children of a skipped path are
+   * skipped when the plan runs.
+   */
   refused: RefusedLine[];
+  /** Why each pool of `pools` is part of the system. */
+  poolReasons: PoolReason[];
+  /** Locked datasets the plan would mount (their entries are in `refused`). */
+  locked: { path: string; dataset: string; essential: boolean }[];
   notes: string[];
 }
 
@@ -74,6 +108,8 @@ export interface PoolFacts {
   imported: boolean;
   importable: boolean;
   altroot: string | null;
+  /** Why Lifeboat's import of it failed in this run (it is then not importable). */
+  failure?: string;
 }
 
 /** How a block-device system is laid out, when the caller probed it (no fstab read yet). */
@@ -112,6 +148,8 @@ export interface PlanInput {
    * fstab line names them; their ZFS-mounted datasets inside the tree are mounted.
    */
   bootPools?: string[];
+  /** The operator named the root pool in the request (`importedBecause: "request"`). */
+  requested?: boolean;
 }
 
 /** Back-compat: the device path an fstab spec resolves to in the inventory, or null. */
@@ -162,6 +200,8 @@ export function planMount(input: PlanInput): MountPlan {
     pools: p.systemPools,
     steps,
     refused: p.refused,
+    poolReasons: p.systemPools.map((pool) => p.poolReason(pool)),
+    locked: p.locked,
     notes: p.finishNotes(),
   };
 }

@@ -9,7 +9,16 @@ import {
 import { classifyOptions, finalOptions, isMountableType } from "./mountOptions.js";
 import { orderMounts } from "./mountOrder.js";
 import type { FstabEntry } from "./mounts.js";
-import type { MountRole, MountStep, PlanInput, PlanStep, PoolFacts, RefusedLine } from "./plan.js";
+import type {
+  MountRole,
+  MountStep,
+  PlanInput,
+  PlanStep,
+  PoolFacts,
+  PoolReason,
+  RefusedLine,
+  SkippedKind,
+} from "./plan.js";
 import { cleanTarget, isBootloaderPath, joinRoot, roleOf } from "./planPaths.js";
 import { type DeviceIndex, indexDevices, resolveSource } from "./sources.js";
 import { type Dataset, isDatasetName, systemPathOf } from "./zfs.js";
@@ -70,7 +79,11 @@ export class Planner {
   readonly paths = new Map<string, number>();
   readonly sources = new Set<string>();
   readonly systemPools: string[] = [];
-  readonly poolReasons = new Map<string, string>();
+  readonly poolReasons = new Map<string, Omit<PoolReason, "pool">>();
+  readonly locked: { path: string; dataset: string; essential: boolean }[] = [];
+  /** What the entry being planned is (an fstab line, a mount unit's bind, a dataset). */
+  private kindNow: SkippedKind = "dataset";
+  private unitNow: string | undefined;
   private suppressed = 0;
   complete = true;
   readonly index: DeviceIndex;
@@ -98,7 +111,8 @@ export class Planner {
         p.imported ? p.altroot : input.root.replace(/\/+$/, "") || "/",
       ]),
     );
-    if (c.kind === "zfs") this.usePool(c.pool, "the system's root pool");
+    if (c.kind === "zfs")
+      this.usePool(c.pool, "the system's root pool", input.requested ? "request" : "root");
   }
 
   note(text: string): void {
@@ -110,10 +124,15 @@ export class Planner {
     return this.suppressed > 0 ? [...this.notes, `… and ${this.suppressed} more notes`] : this.notes;
   }
 
-  usePool(pool: string, reason: string): void {
+  usePool(pool: string, reason: string, importedBecause: string, readonly = false): void {
     if (this.poolReasons.has(pool)) return;
-    this.poolReasons.set(pool, reason);
+    this.poolReasons.set(pool, { reason, importedBecause, readonly });
     this.systemPools.push(pool);
+  }
+
+  poolReason(pool: string): PoolReason {
+    const r = this.poolReasons.get(pool) ?? { reason: "", importedBecause: "root", readonly: false };
+    return { pool, ...r, readonly: r.readonly || this.input.readonly };
   }
 
   /** A pool the system imports at boot (its import unit): used when it is here and importable. */
@@ -121,24 +140,58 @@ export class Planner {
     const p = this.pools.get(nameOrGuid) ?? [...this.pools.values()].find((x) => x.guid === nameOrGuid);
     const unit = `zfs-import-${nameOrGuid}.service`;
     if (!p) {
-      this.note(`the system imports pool ${nameOrGuid} at boot (${unit}) but it is not here: not mounted`);
+      this.skip(
+        "",
+        nameOrGuid,
+        `the system imports pool ${nameOrGuid} at boot (${unit}) but it is not here`,
+        "pool",
+      );
       return;
     }
     if (this.poolReasons.has(p.name)) return;
     if (!p.imported && !p.importable) {
-      this.note(
-        `the system imports pool ${p.name} at boot (${unit}) but it cannot be imported here: not mounted`,
+      // Its import failed in this run: the run lists it with the failure already.
+      if (p.failure) return;
+      this.skip(
+        "",
+        p.name,
+        `the system imports pool ${p.name} at boot (${unit}) but it cannot be imported here (${p.failure ?? "devices missing"})`,
+        "pool",
       );
       return;
     }
-    this.usePool(p.name, `imported at boot by ${unit} (boot.zfs.extraPools or a data pool)`);
+    // Named by the disk alone (no fstab line needs it): imported read-only whatever the request.
+    this.usePool(
+      p.name,
+      `imported at boot by ${unit} (boot.zfs.extraPools or a data pool)`,
+      `extraPools unit ${unit}`,
+      true,
+    );
   }
 
   refuse(path: string, source: string, reason: string): void {
+    const unit = this.kindNow === "mount-unit" && this.unitNow ? `${this.unitNow} (What=${source})` : source;
+    this.skip(path, unit, reason, this.kindNow);
+  }
+
+  /** An entry not mounted: listed with its reason (and as a note); `/` or `/nix` makes the plan incomplete. */
+  skip(path: string, source: string, reason: string, kind: SkippedKind): void {
     const essential = ESSENTIAL.has(path);
-    this.refused.push({ path, source: source.slice(0, 200), reason, essential });
-    this.note(`not mounted: ${path} (${source.slice(0, 100)}): ${reason}`);
+    this.refused.push({ path, source: source.slice(0, 200), reason, essential, kind });
+    this.note(`not mounted: ${path || "pool"} (${source.slice(0, 100)}): ${reason}`);
     if (essential) this.complete = false;
+  }
+
+  /** A locked dataset the system would mount: skipped, and remembered (its key may be loaded later). */
+  private lockedDataset(path: string, d: Dataset | undefined, name: string): void {
+    const essential = ESSENTIAL.has(path);
+    this.locked.push({ path, dataset: name, essential });
+    const root = d?.encryptionRoot ?? name.split("/")[0];
+    this.refuse(
+      path,
+      name,
+      `locked: the encryption key of ${root} is not loaded (load it, then mount again to complete)`,
+    );
   }
 
   /** Add a mount unless its path is taken (first wins: fstab order, then ZFS's own mounts). */
@@ -146,19 +199,19 @@ export class Planner {
   add(d: Draft, track = true): boolean {
     if (this.paths.has(d.path)) return false;
     this.paths.set(d.path, this.drafts.length);
-    this.drafts.push(d);
+    this.drafts.push(this.unitNow && this.kindNow === "mount-unit" ? { ...d, unit: this.unitNow } : d);
     if (d.method === "mount" && track) this.sources.add(d.source);
     return true;
   }
 
   private readonly optionCache = new Map<string, string[] | null>();
   /** Final options; identical inputs share one (never mutated) array: 100k datasets, a handful of lists. */
-  options(fstype: string, kept: string[], path: string): string[] | null {
-    const exec = needsExec(path, this.input.readonly);
-    const key = `${fstype}\0${exec}\0${kept.join(",")}`;
+  options(fstype: string, kept: string[], path: string, readonly = this.input.readonly): string[] | null {
+    const exec = needsExec(path, readonly);
+    const key = `${fstype}\0${exec}\0${readonly}\0${kept.join(",")}`;
     let o = this.optionCache.get(key);
     if (o === undefined) {
-      o = finalOptions(fstype, kept, { readonly: this.input.readonly, exec });
+      o = finalOptions(fstype, kept, { readonly, exec });
       this.optionCache.set(key, o);
     }
     return o;
@@ -167,6 +220,17 @@ export class Planner {
   // ── fstab ────────────────────────────────────────────────────────────────────────────────────
 
   fstabLine(e: FstabEntry): void {
+    this.kindNow = e.unit ? "mount-unit" : "fstab";
+    this.unitNow = e.unit;
+    try {
+      this.fstabLineOf(e);
+    } finally {
+      this.kindNow = "dataset";
+      this.unitNow = undefined;
+    }
+  }
+
+  private fstabLineOf(e: FstabEntry): void {
     if (e.fstype === "swap" || e.target === "none" || e.target === "swap") return;
     const probe = classifyOptions(e.options, "none");
     // NixOS writes bind mounts with fsType "none" (or "auto"): the option decides.
@@ -258,21 +322,19 @@ export class Planner {
     const facts = this.pools.get(pool);
     if (!facts || (!facts.imported && !facts.importable)) {
       const why = facts
-        ? `pool ${pool} cannot be imported (devices missing)`
+        ? `pool ${pool} cannot be imported (${facts.failure ?? "devices missing"})`
         : `pool ${pool} was not found on this machine`;
-      if (ESSENTIAL.has(path)) this.complete = false;
-      this.note(`${path}: ${why}`);
+      this.refuse(path, name, why);
       return;
     }
-    this.usePool(pool, `the installed fstab mounts ${name} at ${path}`);
+    this.usePool(pool, `the installed fstab mounts ${name} at ${path}`, "fstab");
     const ds = this.datasets.get(name);
     if (!ds && facts.imported) {
       this.refuse(path, name, `dataset ${name} does not exist`);
       return;
     }
     if (ds?.keystatus === "unavailable") {
-      this.note(`${path}: ${name} is locked (encryption key not loaded)`);
-      if (ESSENTIAL.has(path)) this.complete = false;
+      this.lockedDataset(path, ds, name);
       return;
     }
     // mount.zfs (cmd/mount_zfs.c) refuses `zfsutil` on a legacy dataset and demands it otherwise:
@@ -352,6 +414,7 @@ export class Planner {
 
   /** Datasets `zfs mount -a` (NixOS's zfs-mount.service) mounts: canmount=on with a mountpoint. */
   zfsMounts(): void {
+    this.kindNow = "dataset";
     const pools = new Set(this.systemPools);
     for (const d of this.input.datasets) {
       if (!pools.has(d.pool) || d.canmount !== "on") continue;
@@ -364,7 +427,7 @@ export class Planner {
         continue;
       }
       if (d.keystatus === "unavailable") {
-        this.note(`${clean}: ${d.name} is locked (encryption key not loaded)`);
+        this.lockedDataset(clean, d, d.name);
         continue;
       }
       if (this.paths.has(clean)) {
@@ -378,7 +441,12 @@ export class Planner {
           source: d.name,
           path: clean,
           fstype: "zfs",
-          options: this.options("zfs", ["zfsutil"], clean) as string[],
+          options: this.options(
+            "zfs",
+            ["zfsutil"],
+            clean,
+            this.input.readonly || this.poolReasons.get(d.pool)?.readonly === true,
+          ) as string[],
           method: "mount",
           origin: "datasets",
         },
@@ -417,8 +485,8 @@ export class Planner {
 
   private addDataset(d: Dataset, path: string): void {
     if (d.keystatus === "unavailable") {
-      this.note(`${path}: ${d.name} is locked (encryption key not loaded)`);
-      if (ESSENTIAL.has(path)) this.complete = false;
+      this.kindNow = "dataset";
+      this.lockedDataset(path, d, d.name);
       return;
     }
     this.add({
@@ -488,7 +556,13 @@ export class Planner {
 
   steps(): PlanStep[] {
     const { ordered, parents, cyclic } = orderMounts(this.drafts);
-    for (const c of cyclic) this.refuse(c.path, c.source, "bind mounts that depend on each other");
+    for (const c of cyclic)
+      this.skip(
+        c.path,
+        c.unit ?? c.source,
+        "bind mounts that depend on each other",
+        c.unit ? "mount-unit" : "fstab",
+      );
     const mounts: MountStep[] = new Array(ordered.length);
     for (let i = 0; i < ordered.length; i++) {
       const d = ordered[i] as Draft;
@@ -504,19 +578,22 @@ export class Planner {
         origin: d.origin,
         ...(d.from !== undefined ? { from: d.from } : {}),
         parent: parents[i]?.path ?? null,
+        ...(d.unit !== undefined ? { unit: d.unit } : {}),
       };
     }
     const imports: PlanStep[] = [];
     for (const pool of this.systemPools) {
       const p = this.pools.get(pool);
       if (!p || p.imported) continue;
+      const r = this.poolReason(pool);
       imports.push({
         kind: "import-pool",
         pool,
         guid: p.guid,
-        readonly: this.input.readonly,
+        readonly: r.readonly,
         altroot: this.input.root,
-        reason: this.poolReasons.get(pool) ?? "",
+        reason: r.reason,
+        importedBecause: r.importedBecause,
       });
     }
     return [...imports, ...mounts];

@@ -133,6 +133,38 @@ export const Luks = Type.Object({ device: Str, name: Str, uuid: NStr, opened: NS
 
 export const ZfsState = Type.Object({ available: Type.Boolean(), version: NStr, reason: NStr });
 
+export const SkippedEntry = Type.Object(
+  {
+    kind: Type.Union(
+      ["fstab", "mount-unit", "dataset", "pool"].map((k) => Type.Literal(k)),
+      {
+        description:
+          "where the entry comes from: an fstab line, a mount unit of the generation, a dataset, a pool",
+      },
+    ),
+    path: Type.String({ description: "path inside the installed system (empty for a pool)" }),
+    source: Type.String({ description: "fstab source, dataset, mount unit, or pool name" }),
+    reason: Type.String({ description: "why it is not mounted" }),
+    essential: Type.Boolean({ description: "/ or /nix: the system cannot be mounted without it" }),
+  },
+  { description: "an entry of the installed system that is not mounted" },
+);
+
+export const PoolReason = Type.Object(
+  {
+    pool: Str,
+    importedBecause: Type.String({
+      description:
+        'why the pool is imported: "root", "fstab", "extraPools unit zfs-import-<pool>.service" or "request"',
+    }),
+    reason: Str,
+    readonly: Type.Boolean({
+      description: "imported read-only (pools only an import unit names always are)",
+    }),
+  },
+  { description: "a pool of the system and why it is imported" },
+);
+
 export const Phase = Type.Union(
   ["nothing-found", "found", "imported", "locked", "mounted-ro", "mounted-rw"].map((p) => Type.Literal(p)),
   { description: "where the rescue stands" },
@@ -160,6 +192,13 @@ export const Status = Type.Object({
   tls: Nullable(
     Type.Object({ fingerprint: Type.String({ description: "SHA-256 of the self-signed certificate" }) }),
   ),
+  skipped: Type.Array(SkippedEntry, {
+    description:
+      "entries of the system the mount in place left out (unsafe, broken, locked) and why; everything else is mounted",
+  }),
+  systemPools: Type.Array(PoolReason, {
+    description: "the pools of the mount in place and why each was imported",
+  }),
   detectedAt: Str,
   detection: Type.Object(
     {
@@ -189,6 +228,8 @@ export const PlanStep = Type.Object({
   method: Type.Optional(Str),
   origin: Type.Optional(Str),
   reason: Type.Optional(Str),
+  importedBecause: Type.Optional(Str),
+  unit: Type.Optional(Str),
   from: Type.Optional(
     Type.String({ description: "bind mounts: the directory inside the system shown at path" }),
   ),
@@ -203,10 +244,13 @@ export const MountPlan = Type.Object({
   pools: Type.Optional(Type.Array(Str, { description: "every pool the system needs, its root pool first" })),
   steps: Type.Array(PlanStep),
   refused: Type.Optional(
-    Type.Array(Type.Object({ path: Str, source: Str, reason: Str, essential: Type.Boolean() }), {
-      description: "fstab lines not mounted: unsafe or not resolvable",
+    Type.Array(SkippedEntry, {
+      description:
+        "entries not mounted: unsafe, not resolvable, or locked (children of them are skipped too)",
     }),
   ),
+  poolReasons: Type.Optional(Type.Array(PoolReason)),
+  locked: Type.Optional(Type.Array(Type.Object({ path: Str, dataset: Str, essential: Type.Boolean() }))),
   notes: Type.Array(Str),
 });
 
@@ -241,6 +285,13 @@ export const MountBody = Type.Object(
         description: "adopt the pool's last hostid on the live system instead of forcing",
       }),
     ),
+    acceptSkipped: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+        maxItems: 1000,
+        description:
+          "read-write: the skipped entries (paths inside the system, sources, pool names) to leave out; without them a read-write mount that would skip anything answers 409 skipped-entries",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -259,6 +310,10 @@ export const MountResult = Type.Object({
     Type.Object({ nixos: Type.Boolean(), markers: Type.Array(Str), version: NStr, system: NStr }),
   ),
   warnings: Type.Array(Str),
+  skipped: Type.Array(SkippedEntry, {
+    description: "entries not mounted, and why; everything else is mounted",
+  }),
+  pools: Type.Array(PoolReason, { description: "why each pool of the system was imported" }),
 });
 
 export const UnmountBody = Type.Object(

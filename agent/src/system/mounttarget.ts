@@ -116,7 +116,7 @@ export async function openDirInRoot(
             throw new LifeboatError(
               "mount-failed",
               `mountpoint ${shown} does not exist in the installed system (read-only: not created)`,
-              { path: shown },
+              { path: shown, missingMountpoint: true },
             );
           if (code === "ENOTDIR" || code === "ELOOP") throw await describe(at, shown);
           throw err;

@@ -33,6 +33,7 @@ export function registerReadRoutes(app: App, s: Services): void {
         urls: s.urls(),
         tls: s.tls,
         detection: s.detection.age(d),
+        mount: s.mounts.lastReport,
       });
     },
   );

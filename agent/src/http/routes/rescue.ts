@@ -232,6 +232,13 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
           action: Type.Union([Type.Literal("boot"), Type.Literal("build")]),
           flake: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),
           extraArgs: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 16 })),
+          acceptSkipped: Type.Optional(
+            Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+              maxItems: 1000,
+              description:
+                "entries the mount in place skipped that the rebuild may go without (else 409 skipped-entries, unless the read-write mount acknowledged them)",
+            }),
+          ),
         }),
         response: { 202: Type.Object({ job: Job, notice: S }) },
       },

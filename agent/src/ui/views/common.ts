@@ -31,6 +31,55 @@ export interface Status {
   autoMount: { mode: string; state: string; detail: string | null };
   urls: string[];
   tls?: { fingerprint: string } | null;
+  /** Entries of the system the mount in place left out, and why. */
+  skipped?: SkippedEntry[];
+  /** The pools of the mount in place and why each was imported. */
+  systemPools?: { pool: string; importedBecause: string; readonly: boolean }[];
+}
+
+export interface SkippedEntry {
+  kind: string;
+  path: string;
+  source: string;
+  reason: string;
+  essential: boolean;
+}
+
+const KIND_WORDS: Record<string, string> = {
+  fstab: "fstab line",
+  "mount-unit": "mount unit",
+  dataset: "dataset",
+  pool: "pool",
+};
+
+/** What a mount left out (unsafe, broken, locked), one line each: where, what, why. */
+export function skippedList(
+  list: readonly SkippedEntry[] | undefined,
+  label = "Not mounted (skipped)",
+): Child {
+  if (!list?.length) return null;
+  return h(
+    "section",
+    { "aria-label": label, id: "skipped" },
+    h("h2", {}, label),
+    h(
+      "p",
+      {},
+      "Everything else is mounted. These entries of the installed system were left out; a read-write mount needs each of them fixed or acknowledged.",
+    ),
+    h(
+      "ul",
+      { class: "warnings" },
+      ...list.map((e) =>
+        h(
+          "li",
+          {},
+          h("strong", {}, e.path || e.source),
+          ` (${KIND_WORDS[e.kind] ?? e.kind}${e.path && e.source ? ` ${e.source}` : ""}): ${e.reason}`,
+        ),
+      ),
+    ),
+  );
 }
 
 export interface ViewContext {

@@ -1,5 +1,6 @@
+import { ApiError } from "../api.js";
 import { type Child, clear, h } from "../dom.js";
-import { act, btn, type Status, type ViewContext } from "./common.js";
+import { act, btn, type SkippedEntry, type Status, skippedList, type ViewContext } from "./common.js";
 import type { Importable, Imported } from "./disks.js";
 
 interface PlanStep {
@@ -12,6 +13,7 @@ interface PlanStep {
   path?: string;
   fstype?: string;
   options?: string[];
+  importedBecause?: string;
 }
 interface Plan {
   candidate: string;
@@ -19,12 +21,13 @@ interface Plan {
   root: string;
   complete: boolean;
   steps: PlanStep[];
+  refused?: SkippedEntry[];
   notes: string[];
 }
 
 function stepText(s: PlanStep): string {
   if (s.kind === "import-pool")
-    return `Import pool ${s.pool} ${s.readonly ? "read-only" : "read-write"} under ${s.altroot}`;
+    return `Import pool ${s.pool} ${s.readonly ? "read-only" : "read-write"} under ${s.altroot}${s.importedBecause ? ` (because: ${s.importedBecause})` : ""}`;
   if (s.kind === "mount")
     return `Mount ${s.source} on ${s.path} (${s.target}, ${s.fstype}${s.options?.length ? `, ${s.options.join(",")}` : ""})`;
   return `${s.kind} ${[s.pool, s.source, s.target].filter(Boolean).join(" ")}`;
@@ -36,6 +39,7 @@ function planView(p: Plan): HTMLElement {
     { class: "plan" },
     h("p", {}, `${p.readonly ? "Read-only" : "Read-write"} mount of ${p.candidate} at ${p.root}:`),
     h("ol", { class: "plan" }, ...p.steps.map((s) => h("li", {}, stepText(s)))),
+    skippedList(p.refused, "Left out"),
     p.notes.length ? h("ul", { class: "warnings" }, ...p.notes.map((n) => h("li", {}, n))) : null,
     p.complete
       ? null
@@ -124,13 +128,39 @@ export async function mount(ctx: ViewContext): Promise<void> {
         danger: force.checked,
       });
       if (!ok) return;
-      const r = await ctx.api.post<{ result: string; warnings: string[]; steps: string[] }>("/v1/mount", {
-        readonly: readonly(),
-        ...(pick.value ? { pool: pick.value } : {}),
-        ...(force.checked ? { force: true } : {}),
-      });
+      type Result = { result: string; warnings: string[]; steps: string[]; skipped?: SkippedEntry[] };
+      const send = (acceptSkipped?: string[]) =>
+        ctx.api.post<Result>("/v1/mount", {
+          readonly: readonly(),
+          ...(pick.value ? { pool: pick.value } : {}),
+          ...(force.checked ? { force: true } : {}),
+          ...(acceptSkipped ? { acceptSkipped } : {}),
+        });
+      let r: Result;
+      try {
+        r = await send();
+      } catch (err) {
+        // Read-write with entries left out: the operator acknowledges them by name, or nothing happens.
+        if (!(err instanceof ApiError) || err.code !== "skipped-entries") throw err;
+        const left = (err.problem.skipped as SkippedEntry[] | undefined) ?? [];
+        const again = await ctx.confirm({
+          title: "Mount read-write without these?",
+          body: [
+            skippedList(left, "Would be left out"),
+            h(
+              "p",
+              { class: "warn" },
+              "A rebuild or a change may then depend on what is missing. Fix them on the disk, or go on without them.",
+            ),
+          ],
+          ok: "Mount read-write without them",
+          danger: true,
+        });
+        if (!again) return;
+        r = await send(left.map((e) => e.path || e.source));
+      }
       ctx.notice(
-        `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.warnings.length ? ` ${r.warnings.join(" ")}` : ""}`,
+        `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.skipped?.length ? ` Left out: ${r.skipped.map((e) => e.path || e.source).join(", ")}.` : ""}${r.warnings.length ? ` ${r.warnings.join(" ")}` : ""}`,
         "info",
       );
       await ctx.refreshPhase();

@@ -1,5 +1,5 @@
 import { type Child, clear, h, kv, table } from "../dom.js";
-import { act, btn, PHASE_WORDS, type Status, type ViewContext, warnings } from "./common.js";
+import { act, btn, PHASE_WORDS, type Status, skippedList, type ViewContext, warnings } from "./common.js";
 import { diagnosisSection } from "./diagnosis.js";
 
 function unlockForms(ctx: ViewContext, s: Status): Child[] {
@@ -105,6 +105,7 @@ export async function overview(ctx: ViewContext): Promise<void> {
     h("h1", { id: "summary" }, s.summary),
     s.phase === "mounted-ro" || s.phase === "mounted-rw" ? diagnosisSection(ctx) : null,
     warnings(s.warnings),
+    skippedList(s.skipped),
     s.locked.length || s.luks.some((l) => !l.opened)
       ? h("section", { "aria-label": "Unlock" }, h("h2", {}, "Unlock"), ...unlockForms(ctx, s))
       : null,
@@ -125,6 +126,16 @@ export async function overview(ctx: ViewContext): Promise<void> {
           `${s.pools.imported.length ? `imported: ${s.pools.imported.join(", ")}` : ""}${s.pools.importable.length ? ` importable: ${s.pools.importable.join(", ")}` : ""}`.trim() ||
             "none",
         ],
+        ...(s.systemPools?.length
+          ? [
+              [
+                "Why imported",
+                s.systemPools
+                  .map((p) => `${p.pool}: ${p.importedBecause}${p.readonly ? " (read-only)" : ""}`)
+                  .join("; "),
+              ] as [string, string],
+            ]
+          : []),
         [
           "ZFS",
           s.zfs.available
