@@ -93,6 +93,9 @@ const SYSTEM_FILES = ["/etc/ld.so.cache"];
 
 export class JailRefused extends Error {}
 
+/** The programs the jail is made of (on the agent's PATH: iso/agent-commands.json lists them). */
+export const JAIL_TOOLS = ["bwrap", "setpriv", "prlimit"] as const;
+
 /** The first executable `name` on `path`, links resolved; null when none. */
 export function which(name: string, path = process.env.PATH ?? ""): string | null {
   if (name.includes("/")) return executable(name);
@@ -191,7 +194,7 @@ export function jailArgv(
 /** The tools on this machine's PATH, or why the jail cannot run. */
 export function findTools(program: string): JailTools | { missing: string } {
   const found: Partial<JailTools> = {};
-  for (const name of ["bwrap", "setpriv", "prlimit"] as const) {
+  for (const name of JAIL_TOOLS) {
     const p = which(name);
     if (!p) return { missing: name };
     found[name] = p;
