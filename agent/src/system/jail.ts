@@ -75,8 +75,22 @@ export interface JailOptions {
   group?: number;
   /** The program's environment (nothing of the agent's is passed on). */
   env?: Record<string, string>;
-  /** Shorter deadline than the profile's. */
-  deadlineMs?: number;
+  /** Lower limits than the profile's (a value above the profile's is ignored). */
+  limits?: Partial<JailProfile>;
+}
+
+/** The profile's limits, lowered by `opts.limits` (never raised). */
+export function limitsOf(profile: JailProfileName, opts: JailOptions): JailProfile {
+  const p: JailProfile = JAIL_PROFILES[profile];
+  const o = opts.limits ?? {};
+  const low = (k: keyof JailProfile) => Math.min(p[k], o[k] ?? p[k]);
+  return {
+    memoryBytes: low("memoryBytes"),
+    cpuSeconds: low("cpuSeconds"),
+    processes: low("processes"),
+    deadlineMs: low("deadlineMs"),
+    maxOutputBytes: low("maxOutputBytes"),
+  };
 }
 
 /** Where the jail's tools and the program live on this machine (absolute, links resolved). */
@@ -165,7 +179,12 @@ export function jailArgv(
   for (const l of layout)
     argv.push(...(l.link === null ? ["--ro-bind", l.path, l.path] : ["--symlink", l.link, l.path]));
   for (const f of SYSTEM_FILES) argv.push("--ro-bind-try", f, f);
-  argv.push("--proc", "/proc", "--dev", "/dev", "--ro-bind", opts.data, opts.data, "--chdir", "/");
+  argv.push("--proc", "/proc", "--dev", "/dev");
+  // The directories on the way to the data, made 0755 (bwrap makes missing parents of a bind 0700,
+  // which nobody could not cross); they hold nothing else.
+  const parts = opts.data.split("/").filter(Boolean);
+  for (let i = 1; i < parts.length; i++) argv.push("--dir", `/${parts.slice(0, i).join("/")}`);
+  argv.push("--ro-bind", opts.data, opts.data, "--chdir", "/");
   const group =
     opts.group !== undefined && Number.isInteger(opts.group) && opts.group >= 0 ? opts.group : null;
   argv.push(

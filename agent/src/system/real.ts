@@ -7,11 +7,11 @@ import type { InitrdInfo } from "../core/initrd.js";
 import { Decoders } from "./decoders.js";
 import {
   findTools,
-  JAIL_PROFILES,
   type JailOptions,
   type JailProfileName,
   JailRefused,
   jailArgv,
+  limitsOf,
   systemLayout,
 } from "./jail.js";
 import { type OpenedDir, openDirInRoot } from "./mounttarget.js";
@@ -205,7 +205,7 @@ export class RealSystem implements System {
     try {
       return {
         bwrap: tools.bwrap,
-        argv: jailArgv(tools, systemLayout(), JAIL_PROFILES[profile], args, opts),
+        argv: jailArgv(tools, systemLayout(), limitsOf(profile, opts), args, opts),
       };
     } catch (err) {
       if (err instanceof JailRefused)
@@ -221,7 +221,7 @@ export class RealSystem implements System {
     opts: JailOptions,
   ): Promise<JailedResult> {
     const started = performance.now();
-    const limits = JAIL_PROFILES[profile];
+    const limits = limitsOf(profile, opts);
     const j = this.jail(profile, file, args, opts);
     if ("why" in j)
       return {
@@ -235,7 +235,7 @@ export class RealSystem implements System {
       };
     const r = await execa(j.bwrap, j.argv, {
       reject: false,
-      timeout: Math.min(opts.deadlineMs ?? limits.deadlineMs, limits.deadlineMs),
+      timeout: limits.deadlineMs,
       killSignal: "SIGKILL",
       maxBuffer: limits.maxOutputBytes,
       input: "",
@@ -270,7 +270,7 @@ export class RealSystem implements System {
   }
 
   spawnJailed(profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions): Spawned {
-    const limits = JAIL_PROFILES[profile];
+    const limits = limitsOf(profile, opts);
     const j = this.jail(profile, file, args, opts);
     if ("why" in j) {
       const listeners: ((l: OutputLine) => void)[] = [];
@@ -290,7 +290,7 @@ export class RealSystem implements System {
     this.log.debug({ cmd: [file, ...args], jail: profile, data: opts.data, pid: child.pid }, "jailed spawn");
     return this.lines(child, {
       bytes: limits.maxOutputBytes,
-      deadlineMs: Math.min(opts.deadlineMs ?? limits.deadlineMs, limits.deadlineMs),
+      deadlineMs: limits.deadlineMs,
     });
   }
 
