@@ -169,6 +169,16 @@ describe("commands the agent runs (agent/src) vs iso/agent-commands.json", () =>
     }
   });
 
+  it("docs/security.md's table shows every command of the inventory", () => {
+    const doc = readFileSync(join(repo, "docs", "security.md"), "utf8");
+    const rows = doc.split("\n").filter((l) => l.startsWith("| `"));
+    for (const cmd of Object.keys(list.commands))
+      expect(
+        rows.some((r) => (r.split("|")[1] ?? "").includes(`\`${cmd}\``)),
+        cmd,
+      ).toBe(true);
+  });
+
   it("a jailed program is run only through the jail, with the profile the inventory names", () => {
     for (const [cmd, e] of Object.entries(list.commands)) {
       const profile = /^jail:([a-z]+)/.exec(e.confinement)?.[1];
