@@ -112,7 +112,11 @@ describe.skipIf(!!why)("hostile disk, file side: real ext4 on loop devices, real
     const before = { image: await sha256(img), canary: await hashTree(canary) };
     const loop = (await execa("losetup", ["-f", "--show", img])).stdout.trim();
     try {
-      const { app, services, logs } = await hostileAgent((log) => new RealSystem(log, decoderEntry()), TOKEN, { root: mnt });
+      const { app, services, logs } = await hostileAgent(
+        (log) => new RealSystem(log, decoderEntry()),
+        TOKEN,
+        { root: mnt },
+      );
       try {
         const mounted = await app.inject({
           method: "POST",
