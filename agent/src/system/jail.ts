@@ -64,7 +64,11 @@ export const JAIL_PROFILES = {
 
 export type JailProfileName = keyof typeof JAIL_PROFILES;
 
-/** The unprivileged user and group jailed programs run as (nobody/nogroup on Debian, nobody/nogroup on NixOS). */
+/**
+ * The unprivileged user and group jailed programs run as: nobody/nogroup on Debian, and on NixOS
+ * (nixos/modules/misc/ids.nix: ids.uids.nobody = 65534, ids.gids.nogroup = 65534). Numeric: setpriv
+ * needs no passwd entry, and none is bound into the jail.
+ */
 export const JAIL_UID = 65534;
 export const JAIL_GID = 65534;
 
