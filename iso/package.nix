@@ -17,6 +17,7 @@
   systemd,
   nixos-enter,
   gitMinimal,
+  bubblewrap,
 }:
 let
   packageJson = lib.importJSON ../package.json;
@@ -35,13 +36,17 @@ let
       systemd
       nixos-enter
       gitMinimal
+      bubblewrap
       ;
   };
   named =
     name:
     byName.${name} or (throw "iso/agent-commands.json names package `${name}`, which iso/package.nix does not take");
   runtimeTools = map named (
-    lib.unique (lib.attrValues commands.commands ++ lib.attrValues (removeAttrs commands.helpers [ "about" ]))
+    lib.unique (
+      map (c: c.package) (lib.attrValues commands.commands)
+      ++ lib.attrValues (removeAttrs commands.helpers [ "about" ])
+    )
   );
 in
 stdenvNoCC.mkDerivation {
@@ -72,7 +77,9 @@ stdenvNoCC.mkDerivation {
   passthru = {
     inherit runtimeTools;
     # command -> package, as put on PATH (for tests and for people reading the closure)
-    commands = lib.mapAttrs (_: named) (commands.commands // removeAttrs commands.helpers [ "about" ]);
+    commands =
+      lib.mapAttrs (_: c: named c.package) commands.commands
+      // lib.mapAttrs (_: named) (removeAttrs commands.helpers [ "about" ]);
     nodejs = nodejs_22;
   };
 

@@ -11,6 +11,7 @@ import { LifeboatError } from "./core/errors.js";
 import { fleetSecrets, startFleet } from "./fleet/wiring.js";
 import { buildServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
+import { serveDecoderJob } from "./system/decoders.js";
 import { listenUrls } from "./system/network.js";
 import { RealSystem } from "./system/real.js";
 import { certificateNames, dualProtocolServer, listenOn } from "./tls/serve.js";
@@ -126,16 +127,18 @@ async function main(argv: string[]): Promise<number> {
   return -1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    if (code >= 0) process.exit(code);
-  },
-  (err: unknown) => {
-    if (err instanceof LifeboatError) {
-      process.stderr.write(`lifeboat: ${err.message}\n`);
-      process.exit(2);
-    }
-    process.stderr.write(`lifeboat: ${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+// The same file is also the decoder worker (system/decoders.ts): that thread serves one job, no agent.
+if (!serveDecoderJob())
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (err: unknown) => {
+      if (err instanceof LifeboatError) {
+        process.stderr.write(`lifeboat: ${err.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`lifeboat: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );

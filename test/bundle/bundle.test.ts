@@ -90,6 +90,24 @@ describe("the single-file bundle", () => {
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/projection.js"))).toBe(false);
   });
 
+  it("is its own decoder worker: started as one, it reads an initrd and answers, nothing else runs", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const bytes = readFileSync(join(ROOT, "test", "fixtures", "diagnosis", "systemd-zstd.initrd"));
+    const options = { workerData: { lifeboat: "decoder", job: { kind: "initrd", bytes } }, stdout: true };
+    const w = new Worker(new URL(`file://${fresh}`), options);
+    let printed = "";
+    w.stdout.on("data", (b: Buffer) => {
+      printed += b.toString();
+    });
+    const reply = await new Promise<{ ok?: { stage1: string; loaded: string[] } }>((resolve, reject) => {
+      w.once("message", resolve);
+      w.once("error", reject);
+    });
+    await w.terminate();
+    expect(reply.ok).toMatchObject({ stage1: "systemd", loaded: ["vfio_pci", "vfio"] });
+    expect(printed).toBe("");
+  });
+
   it("--version and --help", async () => {
     const v = await execa("node", [fresh, "--version"]);
     expect(v.stdout).toMatch(/^lifeboat \d+\.\d+\.\d+/);

@@ -2,13 +2,17 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
+import type { InitrdInfo } from "../../agent/src/core/initrd.js";
 import type { MountEntry } from "../../agent/src/core/mounts.js";
+import { Decoders } from "../../agent/src/system/decoders.js";
+import type { JailOptions, JailProfileName } from "../../agent/src/system/jail.js";
 import { type OpenedDir, openDirInRoot } from "../../agent/src/system/mounttarget.js";
 import { NodeDirFs } from "../../agent/src/system/rootfs-node.js";
 import type {
   CommandResult,
   DirFs,
   FileInfo,
+  JailedResult,
   NodeStat,
   OpenHow,
   OutputLine,
@@ -18,6 +22,7 @@ import type {
   System,
 } from "../../agent/src/system/system.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
+import { decoderEntry } from "./decoder-entry.js";
 
 /** Real captured outputs a fake machine replays (see test/fixtures/captured). */
 export interface FakeOutputs {
@@ -118,6 +123,8 @@ export interface RecordedCall {
   /** Stdin is recorded only as a marker; secrets are never kept. */
   input?: "<secret>" | "<none>" | string;
   mutating: boolean;
+  /** Run through the jail (system/jail.ts): its profile and the one directory it was given. */
+  jail?: { profile: JailProfileName; data: string; group?: number };
 }
 
 const LIVE_MOUNTS: MountEntry[] = [
@@ -214,6 +221,33 @@ export class FakeSystem implements System {
         (wake as (() => void) | null)?.();
       },
     };
+  }
+
+  /** Initrds are decoded by the real decoder workers (test/helpers/decoder-entry.ts builds their entry). */
+  decodeInitrd(bytes: Buffer): Promise<InitrdInfo> {
+    this.decoders ??= new Decoders(decoderEntry());
+    return this.decoders.initrd(bytes);
+  }
+  private decoders: Decoders | null = null;
+
+  /** The jail is the real one's contract: the program runs as `run` does here, the call records what it was given. */
+  async runJailed(
+    profile: JailProfileName,
+    file: string,
+    args: readonly string[],
+    opts: JailOptions,
+  ): Promise<JailedResult> {
+    const r = await this.run(file, args, { env: opts.env });
+    const call = this.calls[this.calls.length - 1] as RecordedCall;
+    call.jail = { profile, data: opts.data, ...(opts.group !== undefined ? { group: opts.group } : {}) };
+    return { ...r, truncated: false };
+  }
+
+  spawnJailed(profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions): Spawned {
+    const p = this.spawn(file, args, { env: opts.env });
+    const call = this.calls[this.calls.length - 1] as RecordedCall;
+    call.jail = { profile, data: opts.data, ...(opts.group !== undefined ? { group: opts.group } : {}) };
+    return p;
   }
 
   /** A program answered through `extra` prints the same when it is spawned (journalctl paging). */

@@ -380,6 +380,19 @@ export const CASES: HostileCase[] = [
     code: "not-found",
   },
   {
+    // The diagnosis reads the journal by the same path as GET /v1/journal (it used to follow this link).
+    id: "diagnosis-journal-machine-dir-link-out",
+    attack: "link out",
+    mode: "ro",
+    plant: (t) => t.link("/var/log/journal/0123456789abcdef0123456789abcdef", t.canary),
+    request: { url: "/v1/diagnosis" },
+    status: 200,
+    check: (b) => {
+      expect(b.journal).toMatchObject({ state: "unreadable" });
+      expect(b.journal.detail).toMatch(/is a link in the journal directory/);
+    },
+  },
+  {
     id: "journal-fifo",
     attack: "FIFO",
     mode: "ro",

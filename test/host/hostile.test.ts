@@ -18,6 +18,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RealSystem } from "../../agent/src/system/real.js";
 import { hostileAgent } from "../app/harness.js";
+import { decoderEntry } from "../helpers/decoder-entry.js";
 import { makeNixosTree } from "../helpers/fixtures.js";
 import {
   CANARY_TEXT,
@@ -111,7 +112,11 @@ describe.skipIf(!!why)("hostile disk, file side: real ext4 on loop devices, real
     const before = { image: await sha256(img), canary: await hashTree(canary) };
     const loop = (await execa("losetup", ["-f", "--show", img])).stdout.trim();
     try {
-      const { app, services, logs } = await hostileAgent((log) => new RealSystem(log), TOKEN, { root: mnt });
+      const { app, services, logs } = await hostileAgent(
+        (log) => new RealSystem(log, decoderEntry()),
+        TOKEN,
+        { root: mnt },
+      );
       try {
         const mounted = await app.inject({
           method: "POST",

@@ -9,6 +9,7 @@ import { OperationLock } from "../../agent/src/app/lock.js";
 import { MountService } from "../../agent/src/app/mount.js";
 import { flattenDevices, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
 import { parseProcMounts } from "../../agent/src/core/mounts.js";
+import type { JailOptions, JailProfileName } from "../../agent/src/system/jail.js";
 import { RealSystem } from "../../agent/src/system/real.js";
 import {
   isReadOnlyCommand,
@@ -61,6 +62,15 @@ class Recording implements System {
     this.commands.push({ file, args: [...args] });
     return this.inner.spawn(file, args, opts);
   }
+  runJailed(profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions) {
+    this.commands.push({ file, args: [...args] });
+    return this.inner.runJailed(profile, file, args, opts);
+  }
+  spawnJailed(profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions) {
+    this.commands.push({ file, args: [...args] });
+    return this.inner.spawnJailed(profile, file, args, opts);
+  }
+  decodeInitrd = (b: Buffer) => this.inner.decodeInitrd(b);
   readFile = (p: string) => this.inner.readFile(p);
   writeFile = (p: string, d: string | Uint8Array, m?: number) => this.inner.writeFile(p, d, m);
   removeFile = (p: string) => this.inner.removeFile(p);

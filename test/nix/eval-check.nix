@@ -323,6 +323,7 @@ lib.fix (self: {
       expr = map (p: p.pname or p.name) agent.runtimeTools;
       expected = map (p: p.pname or p.name) [
         pkgs.util-linux
+        pkgs.bubblewrap
         pkgs.cryptsetup
         pkgs.gitMinimal
         pkgs.coreutils

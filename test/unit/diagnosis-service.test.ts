@@ -3,8 +3,10 @@
 // journalctl answers with the REAL outputs the guest's journalctl gave for the same queries on the
 // journal its journald wrote (test/fixtures/vm-captured/diag/good/index.tsv lists each command).
 import { readFileSync } from "node:fs";
-import { lutimes, mkdir, symlink, writeFile } from "node:fs/promises";
+import { lutimes, mkdir, mkdtemp, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { execa } from "execa";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildServer } from "../../agent/src/http/server.js";
@@ -191,7 +193,54 @@ describe("GET /v1/diagnosis (fake system, real journal outputs, real initrds)", 
     const journal = r.sys.commandLines().filter((c) => c.startsWith("journalctl"));
     expect(journal[0]).toBe("journalctl -D /mnt/var/log/journal --list-boots -o json --no-pager");
     expect(journal.every((c) => c.includes(" -D /mnt/var/log/journal "))).toBe(true);
+    // every journalctl ran jailed, given only the journal directory
+    const calls = r.sys.calls.filter((c) => c.file === "journalctl");
+    expect(calls.length).toBeGreaterThan(1);
+    for (const c of calls) expect(c.jail).toMatchObject({ profile: "journal", data: "/mnt/var/log/journal" });
   });
+
+  it("a zstd initrd bomb (real cpio + zstd: 13 KB → 400 MiB) ends as too-large; three at once, /healthz answers meanwhile", async () => {
+    const work = await mkdtemp(join(tmpdir(), "lifeboat-bomb-"));
+    try {
+      await mkdir(join(work, "stage"));
+      await writeFile(join(work, "stage", "firmware.bin"), "");
+      await truncate(join(work, "stage", "firmware.bin"), 400 * 1024 * 1024);
+      const bomb = join(work, "bomb.initrd");
+      await execa("sh", ["-c", `echo firmware.bin | cpio -o -H newc --quiet | zstd -q -c > ${bomb}`], {
+        cwd: join(work, "stage"),
+      });
+      const { r, app } = await server();
+      // generation 5's initrd (the one its toplevel and bootspec name) is the bomb
+      await execa("cp", [
+        bomb,
+        join(r.dir, "mnt", `/nix/store/${"5".repeat(32)}-initrd-linux-6.6.80/initrd`),
+      ]);
+      await r.mounts.mount();
+      let finished = 0;
+      const runs = [1, 2, 3].map(() =>
+        app.inject({ url: "/v1/diagnosis", headers: auth }).finally(() => {
+          finished++;
+        }),
+      );
+      const health = await app.inject({ url: "/healthz" });
+      const pendingWhenHealthy = 3 - finished;
+      const done = await Promise.all(runs);
+      expect(health.statusCode).toBe(200);
+      expect(pendingWhenHealthy).toBeGreaterThan(0);
+      for (const res of done) {
+        expect(res.statusCode).toBe(200);
+        const d = res.json();
+        expect(d).toMatchObject({ lastGood: 4, firstBad: 5 });
+        expect(JSON.stringify(d)).toMatch(
+          /generation 5: unreadable initrd \(too-large\): too large to read: it inflates past 256 MiB/,
+        );
+        // generation 4's real initrd is still read
+        expect(JSON.stringify(d)).not.toMatch(/generation 4: unreadable/);
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it("no journal directory: said, with the journald setting read from the installed system", async () => {
     const { r, app } = await server();

@@ -6,12 +6,10 @@ import {
   type DiagnosisInput,
   diagnose,
   type GenerationFacts,
-  type GitFacts,
   type InitrdFacts,
   type JournalFacts,
 } from "../core/diagnosis.js";
-import { GIT_LOG_FORMAT, gitInvocation, parseGitLog, parseUnifiedDiff } from "../core/gitlog.js";
-import { readInitrd } from "../core/initrd.js";
+import { LifeboatError } from "../core/errors.js";
 import { parseListBoots } from "../core/journal.js";
 import {
   failedUnits,
@@ -27,15 +25,10 @@ import { parseBootEntry } from "../core/loader.js";
 import type { RootFs } from "../system/rootfs.js";
 import type { BootService } from "./boot.js";
 import type { MountedRoot, RescueContext } from "./context.js";
+import { gitHistory } from "./gitHistory.js";
+import { type JournalDir, JournalReader } from "./journal.js";
 import type { ConfigService } from "./nixconfig.js";
 
-/** Where journald keeps a persistent journal: the default, and where impermanence setups persist /var/log. */
-const JOURNAL_DIRS = [
-  "/var/log/journal",
-  "/persist/var/log/journal",
-  "/nix/persist/var/log/journal",
-  "/persistent/var/log/journal",
-];
 const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;
 const MAX_CONFIG_FILES = 60;
@@ -51,10 +44,6 @@ class InstalledFiles {
   private readonly fs: RootFs;
   constructor(m: MountedRoot) {
     this.fs = m.installed.files;
-  }
-  /** Host path of a real directory of the installed system (for journalctl -D, git --git-dir). */
-  async hostDir(path: string): Promise<string | null> {
-    return this.fs.hostDir(path);
   }
   async list(path: string): Promise<string[] | null> {
     return (await this.fs.list(path))?.entries.map((e) => e.name) ?? null;
@@ -76,11 +65,15 @@ class InstalledFiles {
 
 /** GET /v1/diagnosis: which generation last booted, what changed since, which fix fits. Read-only. */
 export class DiagnosisService {
+  /** The journal is read by the same confined, jailed path as GET /v1/journal. */
+  private readonly reader: JournalReader;
   constructor(
     private readonly ctx: RescueContext,
     private readonly boot: BootService,
     private readonly config: ConfigService,
-  ) {}
+  ) {
+    this.reader = new JournalReader(ctx);
+  }
 
   async diagnose(): Promise<Diagnosis> {
     const m = await this.ctx.mounted();
@@ -145,7 +138,7 @@ export class DiagnosisService {
     if (first.lastGood !== null && first.firstBad !== null) {
       const good = gens.find((x) => x.number === first.lastGood);
       const bad = gens.find((x) => x.number === first.firstBad);
-      input.git = await this.git(files, good?.date ?? null, bad?.date ?? null);
+      input.git = await gitHistory(this.ctx.sys, m.installed.files, good?.date ?? null, bad?.date ?? null);
     }
     const d = diagnose(input);
     if (input.git.state !== "ok" && input.git.state !== "no-repository" && input.git.detail)
@@ -160,16 +153,13 @@ export class DiagnosisService {
       facts: { state, dir, detail, bootsTotal: 0, bootsExamined: 0, firstEntry: null },
       boots: [],
     });
-    let dir: string | null = null;
-    let shown: string | null = null;
-    for (const d of JOURNAL_DIRS) {
-      const st = await files.stat(d).catch(() => null);
-      if (st?.type === "dir") {
-        dir = await files.hostDir(d);
-        shown = d;
-        break;
-      }
+    let dir: JournalDir | null;
+    try {
+      dir = await this.reader.locate();
+    } catch (err) {
+      return none("unreadable", "/var/log/journal", (err as Error).message);
     }
+    const shown = dir?.shown ?? null;
     if (!dir) {
       const conf = await files.text("/etc/systemd/journald.conf").catch(() => null);
       const storage = conf ? /^\s*Storage\s*=\s*(\S+)/m.exec(conf)?.[1] : undefined;
@@ -181,7 +171,7 @@ export class DiagnosisService {
         "no /var/log/journal (nor a persisted copy): logs lived in memory, or /var/log is not persisted",
       );
     }
-    const r = await this.ctx.sys.run("journalctl", ["-D", dir, "--list-boots", "-o", "json", "--no-pager"]);
+    const r = await this.reader.run(dir, ["--list-boots", "-o", "json", "--no-pager"]);
     if (r.notFound) return none("unreadable", shown, "journalctl is not available on the rescue system");
     if (r.exitCode !== 0) {
       if (/No journal files were found/i.test(r.stderr)) return none("empty", shown, null);
@@ -217,11 +207,12 @@ export class DiagnosisService {
 
   /** Up to `max` records of a journalctl query, stopping early (a boot's journal can be large). */
   private async records(
+    dir: JournalDir,
     args: string[],
     max: number,
     stop?: (r: JournalRecord) => boolean,
   ): Promise<JournalRecord[]> {
-    const p = this.ctx.sys.spawn("journalctl", args);
+    const p = this.reader.spawn(dir, args);
     const lines: string[] = [];
     let done = false;
     p.onLine((l) => {
@@ -256,17 +247,17 @@ export class DiagnosisService {
   }
 
   private async bootFacts(
-    dir: string,
+    dir: JournalDir,
     b: { index: number; bootId: string; first: string | null; last: string | null },
   ): Promise<BootFacts> {
-    const base = ["-D", dir, "-b", b.bootId, "-o", "json", "--no-pager", FIELDS];
-    const kernel = await this.records([...base, "_TRANSPORT=kernel"], 300, (r) =>
+    const base = ["-b", b.bootId, "-o", "json", "--no-pager", FIELDS];
+    const kernel = await this.records(dir, [...base, "_TRANSPORT=kernel"], 300, (r) =>
       /^(?:Kernel )?[Cc]ommand line: /.test(r.message),
     );
-    const steps = await this.records([...base, ...milestoneMatches()], 60);
-    const fails = await this.records([...base, ...failureMatches()], 100);
-    const errs = await this.records([...base, "-p", "3", "-n", "10", "_TRANSPORT=kernel"], 10);
-    const tail = await this.records([...base, "-n", "1"], 1);
+    const steps = await this.records(dir, [...base, ...milestoneMatches()], 60);
+    const fails = await this.records(dir, [...base, ...failureMatches()], 100);
+    const errs = await this.records(dir, [...base, "-p", "3", "-n", "10", "_TRANSPORT=kernel"], 10);
+    const tail = await this.records(dir, [...base, "-n", "1"], 1);
     const at = (r: JournalRecord): Located<string> => ({ value: r.message, cursor: r.cursor, time: r.time });
     return {
       bootId: b.bootId,
@@ -332,9 +323,10 @@ export class DiagnosisService {
       }
       if (!buf) continue;
       try {
-        return { path: c, info: readInitrd(buf), note: null };
+        return { path: c, info: await this.ctx.sys.decodeInitrd(buf), note: null };
       } catch (err) {
-        return { path: c, info: null, note: `unreadable initrd: ${(err as Error).message}` };
+        const code = err instanceof LifeboatError ? ` (${err.code})` : "";
+        return { path: c, info: null, note: `unreadable initrd${code}: ${(err as Error).message}` };
       }
     }
     return { path: candidates[0] ?? null, info: null, note: "the initrd file is missing" };
@@ -406,74 +398,5 @@ export class DiagnosisService {
     } catch {
       return [];
     }
-  }
-
-  /**
-   * Commits of /etc/nixos between the two generations' dates, and where the .nix files changed. The
-   * repository is untrusted: git runs with no system/global config, no hooks, no pager, no fsmonitor,
-   * no external diff or textconv, no replace objects and no optional locks; a `.git` that is a link or
-   * a file (a worktree's pointer), links at its top, alternates or a commondir are refused.
-   */
-  private async git(files: InstalledFiles, since: string | null, until: string | null): Promise<GitFacts> {
-    const empty = (state: GitFacts["state"], detail: string | null): GitFacts => ({
-      state,
-      detail,
-      commits: [],
-      changes: [],
-    });
-    const st = await files.stat("/etc/nixos/.git", false).catch(() => null);
-    if (!st) return empty("no-repository", null);
-    if (st.type !== "dir")
-      return empty("refused", "/etc/nixos/.git is not a plain directory (a link or a worktree pointer)");
-    for (const p of ["HEAD", "config", "objects", "refs", "packed-refs", "objects/pack", "objects/info"]) {
-      const s = await files.stat(`/etc/nixos/.git/${p}`, false).catch(() => null);
-      if (s?.type === "link") return empty("refused", `/etc/nixos/.git/${p} is a symbolic link`);
-    }
-    for (const p of ["objects/info/alternates", "commondir"])
-      if (await files.stat(`/etc/nixos/.git/${p}`, false).catch(() => null))
-        return empty("refused", `/etc/nixos/.git/${p} points git elsewhere`);
-    if (!since || !until) return empty("failed", "a generation date is unknown");
-    const gitDir = await files.hostDir("/etc/nixos/.git");
-    if (!gitDir) return empty("no-repository", null);
-    const { env, args: safe } = gitInvocation(gitDir);
-    const run = (args: string[]) => this.ctx.sys.run("git", [...safe, ...args], { env, timeoutMs: 20_000 });
-    const log = await run([
-      "log",
-      "--no-color",
-      "--no-show-signature",
-      "--no-mailmap",
-      `--since=${since}`,
-      `--until=${until}`,
-      "-n",
-      "50",
-      `--format=${GIT_LOG_FORMAT}`,
-      "HEAD",
-      "--",
-    ]);
-    if (log.notFound) return empty("unavailable", "git is not available on the rescue system");
-    if (log.exitCode !== 0)
-      return empty("failed", log.stderr.trim().split("\n")[0] ?? `exit ${log.exitCode}`);
-    const commits = parseGitLog(log.stdout);
-    const at = async (date: string) => {
-      const r = await run(["rev-list", "-n", "1", `--before=${date}`, "HEAD", "--"]);
-      return r.exitCode === 0 && /^[0-9a-f]{40,64}\s*$/.test(r.stdout) ? r.stdout.trim() : null;
-    };
-    const [a, b] = [await at(since), await at(until)];
-    let changes: GitFacts["changes"] = [];
-    if (a && b && a !== b) {
-      const d = await run([
-        "diff",
-        "--unified=0",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        a,
-        b,
-        "--",
-        "*.nix",
-      ]);
-      if (d.exitCode === 0) changes = parseUnifiedDiff(d.stdout.slice(0, 256 * 1024)).slice(0, 20);
-    }
-    return { state: "ok", detail: null, commits, changes };
   }
 }

@@ -27,35 +27,54 @@ const BOOT = /^(-?\d{1,4}|[0-9a-f]{32})$/;
 const PRIORITY = /^([0-7]|emerg|alert|crit|err|warning|notice|info|debug)$/;
 const UNIT = /^[A-Za-z0-9@:._\\-]{1,256}$/;
 const CURSOR = /^[A-Za-z0-9=;_-]{1,512}$/;
-const JOURNAL = "/var/log/journal";
+/** Where journald keeps a persistent journal: the default, and where impermanence setups persist /var/log. */
+export const JOURNAL_DIRS = [
+  "/var/log/journal",
+  "/persist/var/log/journal",
+  "/nix/persist/var/log/journal",
+  "/persistent/var/log/journal",
+];
 /** Output kept per request, in bytes (entries can be large: the cap is not only a count). */
 const MAX_BYTES = 8 * 1024 * 1024;
 const MAX_BOOTS_BYTES = 4 * 1024 * 1024;
 const TIMEOUT_MS = 60_000;
 const MAX_JOURNAL_ENTRIES = 10_000;
 
-/** The installed system's own journal (<root>/var/log/journal), read with journalctl -D. */
-export class JournalService {
+/** A journal directory of the installed system, resolved and checked (JournalReader.locate). */
+export interface JournalDir {
+  /** Host path (what journalctl -D gets, and the one directory bound into its jail). */
+  host: string;
+  /** Path inside the installed system, as shown to the operator. */
+  shown: string;
+  /** Owning group (journal files are 0640 root:systemd-journal): the jailed reader's one group. */
+  group?: number;
+}
+
+/**
+ * The one path by which the installed system's journal is read, for GET /v1/journal and the
+ * diagnosis alike: the directory is resolved inside the root through the door (a link such as
+ * impermanence's /var/log → /persist/var/log stays inside it); journalctl opens every file below it
+ * by path, so the two levels it reads (the directory, its machine-id directories) must hold only
+ * directories and regular files: a link (out of the disk or not), FIFO or device node refuses the
+ * journal. journalctl itself runs jailed (system/jail.ts) with only that directory bound read-only.
+ */
+export class JournalReader {
   constructor(private readonly ctx: RescueContext) {}
 
-  /**
-   * The journal directory's host path, resolved inside the root (a link such as impermanence's
-   * /var/log → /persist/var/log stays inside it). journalctl opens every file below it by path,
-   * so the two levels it reads (the directory, its machine-id directories) must hold only
-   * directories and regular files: a link, FIFO or device node there refuses the request.
-   */
-  private async dir(): Promise<string> {
+  /** The first of `candidates` that exists; null when none does. Throws `unsafe-file` for a hostile tree. */
+  async locate(candidates: readonly string[] = JOURNAL_DIRS): Promise<JournalDir | null> {
     const m = await this.ctx.mounted();
     const files = m.installed.files;
-    const dir = await files.hostDir(JOURNAL);
-    if (!dir)
-      throw new LifeboatError(
-        "not-found",
-        "the installed system has no persistent journal (/var/log/journal): its logs were only in memory",
-      );
-    const canonical = dir.slice(this.ctx.root.replace(/\/+$/, "").length) || "/";
-    await this.checkTree(files, canonical, 0);
-    return dir;
+    for (const path of candidates) {
+      const st = await files.stat(path);
+      if (st?.kind !== "dir") continue;
+      const host = await files.hostDir(path);
+      if (!host) continue;
+      const canonical = host.slice(this.ctx.root.replace(/\/+$/, "").length) || "/";
+      await this.checkTree(files, canonical, 0);
+      return { host, shown: path, ...(st.gid !== undefined ? { group: st.gid } : {}) };
+    }
+    return null;
   }
 
   private async checkTree(files: RootFs, dir: string, depth: number): Promise<void> {
@@ -78,6 +97,38 @@ export class JournalService {
     }
   }
 
+  /** journalctl -D <dir> args…, jailed. */
+  run(dir: JournalDir, args: readonly string[]) {
+    return this.ctx.sys.runJailed("journal", "journalctl", ["-D", dir.host, ...args], this.jail(dir));
+  }
+
+  /** The same, streaming. */
+  spawn(dir: JournalDir, args: readonly string[]) {
+    return this.ctx.sys.spawnJailed("journal", "journalctl", ["-D", dir.host, ...args], this.jail(dir));
+  }
+
+  private jail(dir: JournalDir) {
+    return { data: dir.host, ...(dir.group !== undefined ? { group: dir.group } : {}) };
+  }
+}
+
+/** The installed system's own journal (<root>/var/log/journal), read with journalctl -D. */
+export class JournalService {
+  private readonly reader: JournalReader;
+  constructor(ctx: RescueContext) {
+    this.reader = new JournalReader(ctx);
+  }
+
+  private async dir(): Promise<JournalDir> {
+    const dir = await this.reader.locate([JOURNAL_DIRS[0] as string]);
+    if (!dir)
+      throw new LifeboatError(
+        "not-found",
+        "the installed system has no persistent journal (/var/log/journal): its logs were only in memory",
+      );
+    return dir;
+  }
+
   private fail(stderr: string): never {
     const kind = classifyJournalFailure(stderr);
     const msg = stderr.trim().split("\n")[0] ?? "journalctl failed";
@@ -88,7 +139,7 @@ export class JournalService {
   }
 
   async boots() {
-    const out = await this.collect(["-D", await this.dir(), "--list-boots", "-o", "json"], {
+    const out = await this.collect(await this.dir(), ["--list-boots", "-o", "json"], {
       maxBytes: MAX_BOOTS_BYTES,
       keep: "first",
     });
@@ -106,10 +157,11 @@ export class JournalService {
    * (paging forward; the process is stopped at the cap) or the last ones (the tail of a boot).
    */
   private async collect(
+    dir: JournalDir,
     args: string[],
     o: { maxBytes: number; maxLines?: number; keep: "first" | "last" },
   ): Promise<{ lines: string[]; errors: string[]; exitCode: number | null; truncated: boolean }> {
-    const p = this.ctx.sys.spawn("journalctl", args);
+    const p = this.reader.spawn(dir, args);
     const lines: string[] = [];
     const errors: string[] = [];
     let bytes = 0;
@@ -154,7 +206,12 @@ export class JournalService {
     const r = await p.done.finally(() => clearTimeout(timer));
     if (r.notFound)
       throw new LifeboatError("command-failed", "journalctl is not installed on the rescue system");
-    return { lines, errors, exitCode: stopped ? 0 : r.exitCode, truncated };
+    return {
+      lines,
+      errors,
+      exitCode: stopped ? 0 : r.exitCode,
+      truncated: truncated || r.truncated === true,
+    };
   }
 
   /** Entries of journalctl's JSON lines; a line that does not parse is skipped (and counted). */
@@ -183,13 +240,15 @@ export class JournalService {
       throw new LifeboatError("validation-failed", "bad unit name");
     if (q.cursor !== undefined && !CURSOR.test(q.cursor))
       throw new LifeboatError("validation-failed", "bad cursor");
-    const args = ["-D", await this.dir(), "-o", "json", "--no-pager"];
+    const dir = await this.dir();
+    const args = ["-o", "json", "--no-pager"];
     if (q.boot !== undefined) args.push("-b", q.boot);
     if (q.priority !== undefined) args.push("-p", q.priority);
     if (q.unit !== undefined) args.push("-u", q.unit);
     const forward = q.cursor !== undefined;
     // Forward paging streams and stops after `limit` entries (a whole journal can be large).
     const out = await this.collect(
+      dir,
       forward ? [...args, "--after-cursor", q.cursor as string] : [...args, "-n", String(limit)],
       { maxBytes: MAX_BYTES, maxLines: forward ? limit : undefined, keep: forward ? "first" : "last" },
     );

@@ -29,8 +29,15 @@ export interface InitrdInfo {
   notes: string[];
 }
 
-const MAX_OUTPUT = 512 * 1024 * 1024;
+/** Inflated bytes read from a compressed part; more ends the read with InitrdTooLarge. */
+export const MAX_INFLATED = 256 * 1024 * 1024;
+/** Archive entries kept; more ends the read with InitrdTooLarge. */
+export const MAX_ENTRIES = 200_000;
 const KEEP_DATA = 256 * 1024;
+const MAX_NAME = 4096;
+
+/** The initrd inflates (or lists) past the caps: a bomb, or not an initrd worth reading. */
+export class InitrdTooLarge extends Error {}
 
 interface CpioEntry {
   type: "file" | "dir" | "link" | "other";
@@ -55,16 +62,176 @@ function formatAt(buf: Buffer, off: number): string | null {
   return null;
 }
 
-function zstdDecompress(data: Buffer): Buffer {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const d = new Decompress((chunk) => {
-    total += chunk.length;
-    if (total > MAX_OUTPUT) throw new Error("decompressed initrd larger than 512 MiB");
-    chunks.push(chunk);
-  });
-  d.push(data, true);
-  return Buffer.concat(chunks);
+/** mode, size and name size of the newc header at `off` (110 bytes available). */
+function cpioHeader(buf: Buffer, off: number): { mode: number; size: number; nameSize: number } {
+  const hex = (i: number) => Number.parseInt(buf.toString("latin1", off + 6 + i * 8, off + 14 + i * 8), 16);
+  const mode = hex(1);
+  const size = hex(6);
+  const nameSize = hex(11);
+  if (!Number.isFinite(mode) || !Number.isFinite(size) || !Number.isFinite(nameSize) || nameSize < 1)
+    throw new Error(`bad cpio header at byte ${off}`);
+  return { mode, size, nameSize };
+}
+
+function entryOf(mode: number, size: number, data: Buffer | null): CpioEntry {
+  const kind = mode & 0o170000;
+  const type = kind === 0o100000 ? "file" : kind === 0o040000 ? "dir" : kind === 0o120000 ? "link" : "other";
+  return {
+    type,
+    size,
+    data: type === "file" && data ? data : null,
+    link: type === "link" && data ? data.toString("utf8") : null,
+  };
+}
+
+function keep(entries: Map<string, CpioEntry>, name: string, e: CpioEntry): void {
+  if (name === "TRAILER!!!") return;
+  entries.set(name, e);
+  if (entries.size > MAX_ENTRIES) throw new InitrdTooLarge(`more than ${MAX_ENTRIES} archive entries`);
+}
+
+/**
+ * newc cpio archives read as a stream of inflated chunks: only headers, names and the small files
+ * it looks into (KEEP_DATA) are held, so an archive inflating to any size costs no more memory
+ * than its entry list. Inflated bytes are counted against MAX_INFLATED.
+ */
+class CpioStream {
+  private pos = 0;
+  private phase: "seek" | "header" | "name" | "pad" | "data" | "skip" | "stop" = "seek";
+  private need = 0;
+  private acc: Buffer[] = [];
+  private accLen = 0;
+  private head = { mode: 0, size: 0, nameSize: 0 };
+  private name = "";
+  private after: "data" | "seek" = "seek";
+  error: string | null = null;
+  constructor(private readonly entries: Map<string, CpioEntry>) {}
+
+  push(chunk: Uint8Array): void {
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.pos + buf.length > MAX_INFLATED)
+      throw new InitrdTooLarge(`it inflates past ${MAX_INFLATED / 1024 / 1024} MiB`);
+    let i = 0;
+    while (i < buf.length && this.phase !== "stop") {
+      if (this.phase === "seek") {
+        if (buf[i] === 0) {
+          i++;
+          this.pos++;
+          continue;
+        }
+        this.phase = "header";
+        this.need = 110;
+      }
+      if (this.phase === "pad" || this.phase === "skip") {
+        const n = Math.min(this.need, buf.length - i);
+        i += n;
+        this.pos += n;
+        this.need -= n;
+        if (this.need === 0) this.next(null);
+        continue;
+      }
+      const n = Math.min(this.need - this.accLen, buf.length - i);
+      this.acc.push(buf.subarray(i, i + n));
+      this.accLen += n;
+      i += n;
+      this.pos += n;
+      if (this.accLen === this.need) {
+        const whole = Buffer.concat(this.acc);
+        this.acc = [];
+        this.accLen = 0;
+        this.next(whole);
+      }
+    }
+  }
+
+  /** A phase's bytes are complete: go on to the next. */
+  private next(bytes: Buffer | null): void {
+    const align = () => (4 - (this.pos % 4)) % 4;
+    const skipThen = (n: number, then: "data" | "seek"): void => {
+      this.after = then;
+      if (n === 0) this.startAfter();
+      else {
+        this.phase = "pad";
+        this.need = n;
+      }
+    };
+    switch (this.phase) {
+      case "header": {
+        const b = bytes as Buffer;
+        if (formatAt(b, 0) !== "cpio") {
+          this.error = `not a cpio archive at inflated byte ${this.pos - 110}`;
+          this.phase = "stop";
+          return;
+        }
+        this.head = cpioHeader(b, 0);
+        if (this.head.nameSize > MAX_NAME) throw new Error(`a file name of ${this.head.nameSize} bytes`);
+        this.phase = "name";
+        this.need = this.head.nameSize;
+        return;
+      }
+      case "name":
+        this.name = (bytes as Buffer)
+          .toString("utf8", 0, this.head.nameSize - 1)
+          .replace(/^\.?\/+/, "")
+          .replace(/\/+$/, "");
+        skipThen(align(), "data");
+        return;
+      case "pad":
+        this.startAfter();
+        return;
+      case "data":
+        keep(this.entries, this.name, entryOf(this.head.mode, this.head.size, bytes));
+        skipThen(align(), "seek");
+        return;
+      case "skip":
+        keep(this.entries, this.name, entryOf(this.head.mode, this.head.size, null));
+        skipThen(align(), "seek");
+        return;
+    }
+  }
+
+  private startAfter(): void {
+    if (this.after === "seek") {
+      this.phase = "seek";
+      return;
+    }
+    const { mode, size } = this.head;
+    const kind = mode & 0o170000;
+    const wanted = (kind === 0o100000 && size <= KEEP_DATA) || (kind === 0o120000 && size <= MAX_NAME);
+    if (size === 0) {
+      keep(this.entries, this.name, entryOf(mode, size, wanted ? Buffer.alloc(0) : null));
+      this.phase = "seek";
+      return;
+    }
+    this.phase = wanted ? "data" : "skip";
+    this.need = size;
+  }
+
+  /** The stream ended: an archive cut short is a note. */
+  end(): void {
+    if (this.error) return;
+    if (this.phase !== "seek" && this.phase !== "stop")
+      this.error = `cpio archive cut short (in ${this.phase === "name" || this.phase === "header" ? "a header" : JSON.stringify(this.name.slice(0, 80))})`;
+  }
+}
+
+/** Inflate a zstd or gzip stream into `cpio`, chunk by chunk. */
+function inflateInto(fmt: "gzip" | "zstd", data: Buffer, cpio: CpioStream): void {
+  if (fmt === "zstd") {
+    const d = new Decompress((chunk) => cpio.push(chunk));
+    d.push(data, true);
+    return;
+  }
+  // zlib has no synchronous streaming: the output is capped instead (MAX_INFLATED + 1 bytes at most).
+  let plain: Buffer;
+  try {
+    plain = gunzipSync(data, { maxOutputLength: MAX_INFLATED + 1 });
+  } catch (err) {
+    if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE")
+      throw new InitrdTooLarge(`it inflates past ${MAX_INFLATED / 1024 / 1024} MiB`);
+    throw err;
+  }
+  cpio.push(plain);
 }
 
 /** Parse newc cpio archives from `buf` at `off` (one or more, zero padding between). */
@@ -74,12 +241,7 @@ function readCpio(buf: Buffer, start: number, out: Map<string, CpioEntry>): numb
     while (off < buf.length && buf[off] === 0) off++;
     if (off >= buf.length || formatAt(buf, off) !== "cpio") return off;
     if (off + 110 > buf.length) throw new Error("cpio archive cut short in a header");
-    const hex = (i: number) => Number.parseInt(buf.toString("latin1", off + 6 + i * 8, off + 14 + i * 8), 16);
-    const mode = hex(1);
-    const size = hex(6);
-    const nameSize = hex(11);
-    if (!Number.isFinite(mode) || !Number.isFinite(size) || !Number.isFinite(nameSize) || nameSize < 1)
-      throw new Error(`bad cpio header at byte ${off}`);
+    const { mode, size, nameSize } = cpioHeader(buf, off);
     const nameEnd = off + 110 + nameSize;
     if (nameEnd > buf.length) throw new Error("cpio archive cut short in a file name");
     const name = buf
@@ -91,16 +253,9 @@ function readCpio(buf: Buffer, start: number, out: Map<string, CpioEntry>): numb
     if (dataEnd > buf.length)
       throw new Error(`cpio archive cut short in ${JSON.stringify(name.slice(0, 80))}`);
     off = (dataEnd + 3) & ~3;
-    if (name === "TRAILER!!!") continue;
     const kind = mode & 0o170000;
-    const type =
-      kind === 0o100000 ? "file" : kind === 0o040000 ? "dir" : kind === 0o120000 ? "link" : "other";
-    out.set(name, {
-      type,
-      size,
-      data: type === "file" && size <= KEEP_DATA ? buf.subarray(dataStart, dataEnd) : null,
-      link: type === "link" ? buf.toString("utf8", dataStart, dataEnd) : null,
-    });
+    const wanted = (kind === 0o100000 && size <= KEEP_DATA) || kind === 0o120000;
+    keep(out, name, entryOf(mode, size, wanted ? buf.subarray(dataStart, dataEnd) : null));
   }
   return off;
 }
@@ -146,6 +301,10 @@ export function scriptedStage1Modules(script: string): string[] | null {
   return (m[1] as string).split(/\s+/).filter(Boolean).map(moduleName);
 }
 
+/**
+ * Read an initrd file. Throws InitrdTooLarge past MAX_INFLATED inflated bytes or MAX_ENTRIES
+ * entries (a decompression bomb). Runs off the event loop, in a decoder worker (system/decoders.ts).
+ */
 export function readInitrd(buf: Buffer): InitrdInfo {
   const entries = new Map<string, CpioEntry>();
   const segments: string[] = [];
@@ -167,23 +326,17 @@ export function readInitrd(buf: Buffer): InitrdInfo {
     }
     if (fmt === "gzip" || fmt === "zstd") {
       segments.push(fmt);
-      let plain: Buffer;
+      const cpio = new CpioStream(entries);
       try {
-        plain =
-          fmt === "gzip"
-            ? gunzipSync(buf.subarray(off), { maxOutputLength: MAX_OUTPUT })
-            : zstdDecompress(buf.subarray(off));
+        inflateInto(fmt, buf.subarray(off), cpio);
+        cpio.end();
       } catch (err) {
+        if (err instanceof InitrdTooLarge) throw err;
         notes.push(`the ${fmt} part at byte ${off} could not be decompressed: ${(err as Error).message}`);
         break;
       }
-      try {
-        readCpio(plain, 0, entries);
-      } catch (err) {
-        notes.push(
-          `the ${fmt} part at byte ${off} is not a readable cpio archive: ${(err as Error).message}`,
-        );
-      }
+      if (cpio.error)
+        notes.push(`the ${fmt} part at byte ${off} is not a readable cpio archive: ${cpio.error}`);
       break; // a compressed stream runs to the end of the file (further members are inside it)
     }
     segments.push(fmt ?? "unknown");

@@ -3,11 +3,23 @@ import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFi
 import type { Readable } from "node:stream";
 import { execa } from "execa";
 import type { Logger } from "pino";
+import type { InitrdInfo } from "../core/initrd.js";
+import { Decoders } from "./decoders.js";
+import {
+  findTools,
+  type JailOptions,
+  type JailProfileName,
+  JailRefused,
+  jailArgv,
+  limitsOf,
+  systemLayout,
+} from "./jail.js";
 import { type OpenedDir, openDirInRoot } from "./mounttarget.js";
 import { NodeDirFs } from "./rootfs-node.js";
 import type {
   CommandResult,
   FileInfo,
+  JailedResult,
   OutputLine,
   RunOptions,
   Spawned,
@@ -72,7 +84,21 @@ function errno(err: unknown): string | undefined {
 
 export class RealSystem implements System {
   readonly dirfs = new NodeDirFs();
-  constructor(private readonly log: Logger) {}
+  private readonly decoders: Decoders;
+  /**
+   * `decoderEntry`: the file decoder workers start (system/decoders.ts); in the bundle, the bundle
+   * itself. Tests that run the sources give a built entry (test/helpers/decoder-entry.ts).
+   */
+  constructor(
+    private readonly log: Logger,
+    decoderEntry: URL | string = new URL(import.meta.url),
+  ) {
+    this.decoders = new Decoders(decoderEntry);
+  }
+
+  decodeInitrd(bytes: Buffer): Promise<InitrdInfo> {
+    return this.decoders.initrd(bytes);
+  }
 
   async run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<CommandResult> {
     const started = performance.now();
@@ -110,8 +136,28 @@ export class RealSystem implements System {
       env: { LC_ALL: "C", ...opts.env },
     });
     this.log.debug({ cmd: [file, ...args], pid: child.pid }, "spawned");
+    return this.lines(child);
+  }
+
+  /** A spawned child's output as lines; `cap`: stop (SIGKILL) once this many bytes came out. */
+  private lines(child: ReturnType<typeof execa>, cap?: { bytes: number; deadlineMs: number }): Spawned {
     const listeners: ((l: OutputLine) => void)[] = [];
+    let seen = 0;
+    let truncated = false;
+    const timer = cap
+      ? setTimeout(() => {
+          truncated = true;
+          child.kill("SIGKILL");
+        }, cap.deadlineMs)
+      : null;
     const emit = (line: OutputLine) => {
+      if (truncated) return;
+      seen += Buffer.byteLength(line.text) + 1;
+      if (cap && seen > cap.bytes) {
+        truncated = true;
+        child.kill("SIGKILL");
+        return;
+      }
       for (const l of listeners) l(line);
     };
     const closed: Promise<void>[] = [];
@@ -126,10 +172,12 @@ export class RealSystem implements System {
     }
     const done = child.then(async (r) => {
       await Promise.all(closed);
+      if (timer) clearTimeout(timer);
       return {
         exitCode: r.exitCode ?? null,
         signal: r.signal ?? null,
         notFound: errno(r.cause) === "ENOENT",
+        ...(cap ? { truncated } : {}),
       };
     });
     return {
@@ -137,6 +185,113 @@ export class RealSystem implements System {
       done,
       kill: (signal) => child.kill(signal),
     };
+  }
+
+  /** The jail's command line, or why the program cannot be run jailed here. */
+  private jail(
+    profile: JailProfileName,
+    file: string,
+    args: readonly string[],
+    opts: JailOptions,
+  ): { bwrap: string; argv: string[] } | { notFound: boolean; why: string } {
+    const tools = findTools(file);
+    if ("missing" in tools)
+      return tools.missing === file
+        ? { notFound: true, why: `${file}: not found` }
+        : {
+            notFound: false,
+            why: `the jail cannot run: ${tools.missing} is not installed on the rescue system, and ${file} is never given disk data outside it`,
+          };
+    try {
+      return {
+        bwrap: tools.bwrap,
+        argv: jailArgv(tools, systemLayout(), limitsOf(profile, opts), args, opts),
+      };
+    } catch (err) {
+      if (err instanceof JailRefused)
+        return { notFound: false, why: `the jail refused ${file}: ${err.message}` };
+      throw err;
+    }
+  }
+
+  async runJailed(
+    profile: JailProfileName,
+    file: string,
+    args: readonly string[],
+    opts: JailOptions,
+  ): Promise<JailedResult> {
+    const started = performance.now();
+    const limits = limitsOf(profile, opts);
+    const j = this.jail(profile, file, args, opts);
+    if ("why" in j)
+      return {
+        exitCode: j.notFound ? 127 : 126,
+        stdout: "",
+        stderr: `${j.why}\n`,
+        timedOut: false,
+        notFound: j.notFound,
+        durationMs: 0,
+        truncated: false,
+      };
+    const r = await execa(j.bwrap, j.argv, {
+      reject: false,
+      timeout: limits.deadlineMs,
+      killSignal: "SIGKILL",
+      maxBuffer: limits.maxOutputBytes,
+      input: "",
+      stripFinalNewline: false,
+      extendEnv: false,
+      env: { LC_ALL: "C", PATH: "/usr/bin:/bin", ...opts.env },
+    });
+    const result: JailedResult = {
+      exitCode: r.exitCode ?? (r.timedOut ? 124 : 137),
+      stdout: String(r.stdout ?? ""),
+      stderr: String(r.stderr ?? ""),
+      timedOut: r.timedOut === true,
+      notFound: false,
+      durationMs: Math.round(performance.now() - started),
+      truncated: r.isMaxBuffer === true,
+    };
+    if (result.truncated) result.stderr += `\n${file}: output cut at ${limits.maxOutputBytes} bytes\n`;
+    if (result.timedOut) result.stderr += `\n${file}: killed after ${limits.deadlineMs} ms\n`;
+    this.log.debug(
+      {
+        cmd: [file, ...args],
+        jail: profile,
+        data: opts.data,
+        exitCode: result.exitCode,
+        ms: result.durationMs,
+        timedOut: result.timedOut,
+        truncated: result.truncated,
+      },
+      "jailed command",
+    );
+    return result;
+  }
+
+  spawnJailed(profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions): Spawned {
+    const limits = limitsOf(profile, opts);
+    const j = this.jail(profile, file, args, opts);
+    if ("why" in j) {
+      const listeners: ((l: OutputLine) => void)[] = [];
+      const done = new Promise<void>((r) => setImmediate(r)).then(() => {
+        for (const l of listeners) l({ stream: "stderr", text: j.why });
+        return { exitCode: j.notFound ? 127 : 126, signal: null, notFound: j.notFound, truncated: false };
+      });
+      return { onLine: (l) => listeners.push(l), done, kill: () => {} };
+    }
+    const child = execa(j.bwrap, j.argv, {
+      reject: false,
+      buffer: false,
+      input: "",
+      extendEnv: false,
+      env: { LC_ALL: "C", PATH: "/usr/bin:/bin", ...opts.env },
+    });
+    this.log.debug({ cmd: [file, ...args], jail: profile, data: opts.data, pid: child.pid }, "jailed spawn");
+    return this.lines(child, {
+      bytes: limits.maxOutputBytes,
+      deadlineMs: limits.deadlineMs,
+    });
   }
 
   async readFile(path: string): Promise<Buffer | null> {

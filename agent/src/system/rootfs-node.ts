@@ -45,6 +45,7 @@ function statOf(s: BigIntStats): NodeStat {
     mode: Number(s.mode & 0o7777n),
     nlink: Number(s.nlink),
     mtimeMs: Number(s.mtimeMs),
+    gid: Number(s.gid),
   };
 }
 

@@ -33,6 +33,8 @@ export interface RootEntry {
   mode: number;
   nlink: number;
   mtimeMs: number;
+  /** Owning group, when the primitives report it. */
+  gid?: number;
 }
 
 export interface ListEntry {
@@ -308,8 +310,8 @@ export class RootFs {
       const loc = await this.chase(o, path, { follow: opts.follow ?? true });
       this.confine(loc, base, path);
       if (!loc.st) return null;
-      const { kind, size, mode, nlink, mtimeMs } = loc.st;
-      return { path: loc.path, kind, size, mode, nlink, mtimeMs };
+      const { kind, size, mode, nlink, mtimeMs, gid } = loc.st;
+      return { path: loc.path, kind, size, mode, nlink, mtimeMs, ...(gid !== undefined ? { gid } : {}) };
     });
   }
 

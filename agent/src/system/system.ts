@@ -1,3 +1,5 @@
+import type { InitrdInfo } from "../core/initrd.js";
+import type { JailOptions, JailProfileName } from "./jail.js";
 import type { OpenedDir } from "./mounttarget.js";
 
 /**
@@ -30,12 +32,18 @@ export interface OutputLine {
   truncated?: boolean;
 }
 
+/** A jailed program's result (system/jail.ts). */
+export interface JailedResult extends CommandResult {
+  /** The output passed the profile's cap: it was cut and the jail killed. */
+  truncated: boolean;
+}
+
 /** A long-running process whose output is consumed line by line (rebuild jobs, journal paging). */
 export interface Spawned {
   /** Called for each output line, in order, until the process ends. */
   onLine(listener: (line: OutputLine) => void): void;
   /** Resolves when the process has ended (never rejects). */
-  done: Promise<{ exitCode: number | null; signal: string | null; notFound: boolean }>;
+  done: Promise<{ exitCode: number | null; signal: string | null; notFound: boolean; truncated?: boolean }>;
   kill(signal: "SIGTERM" | "SIGKILL"): void;
 }
 
@@ -55,6 +63,24 @@ export interface FileInfo {
 export interface System {
   run(file: string, args: readonly string[], opts?: RunOptions): Promise<CommandResult>;
   spawn(file: string, args: readonly string[], opts?: SpawnOptions): Spawned;
+  /**
+   * Run a program on disk data in the jail (system/jail.ts): the only way a program is given the
+   * installed system's data. `opts.data` is the one directory it may read, resolved through
+   * system/rootfs.ts. Without the jail's tools the program is not run (exit 126, stderr says why).
+   */
+  runJailed(
+    profile: JailProfileName,
+    file: string,
+    args: readonly string[],
+    opts: JailOptions,
+  ): Promise<JailedResult>;
+  /** The same, streaming (journal paging); the profile's deadline and output cap hold. */
+  spawnJailed(profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions): Spawned;
+  /**
+   * What an initrd file holds, decoded off the event loop (system/decoders.ts: a worker with a heap
+   * cap and a deadline). Throws LifeboatError `too-large` for a bomb.
+   */
+  decodeInitrd(bytes: Buffer): Promise<InitrdInfo>;
   /** null when the file does not exist. */
   readFile(path: string): Promise<Buffer | null>;
   writeFile(path: string, data: string | Uint8Array, mode?: number): Promise<void>;
@@ -94,6 +120,8 @@ export interface NodeStat {
   mode: number;
   nlink: number;
   mtimeMs: number;
+  /** Owning group (the jail keeps it as the one supplementary group for data only that group reads). */
+  gid?: number;
 }
 
 /**

@@ -22,6 +22,8 @@ in
   nixos-enter = stub "nixos-enter-stub" { meta.mainProgram = "nixos-enter"; };
   # pkgs/top-level/all-packages.nix: git without GUI, Perl/Python extras (the diagnosis runs `git log`).
   gitMinimal = stub "git-minimal-stub" { meta.mainProgram = "git"; };
+  # pkgs/by-name/bu/bubblewrap: bin/bwrap, the jail for programs given disk data (agent/src/system/jail.ts).
+  bubblewrap = stub "bubblewrap-stub" { meta.mainProgram = "bwrap"; };
   # pkgs/by-name/ni/nixos-rebuild-ng: `withNgSuffix` decides the command name.
   nixos-rebuild-ng = final.callPackage (
     {
