@@ -1,3 +1,4 @@
+import { knownUsers, unreachableReasons } from "./classes/reach.js";
 import type { BootView, DiagnosisInput, Evidence, GenerationStatus, GenerationView } from "./types.js";
 import { day, plural } from "./words.js";
 
@@ -7,6 +8,7 @@ export function mapBoots(input: DiagnosisInput): BootView[] {
     if (g.toplevel) owner.set(g.toplevel, g.number);
     for (const s of g.specialisations) owner.set(s, g.number);
   }
+  const users = knownUsers(input.boots);
   return input.boots.map((b) => {
     let toplevel: string | null = null;
     if (b.cmdline)
@@ -26,6 +28,7 @@ export function mapBoots(input: DiagnosisInput): BootView[] {
     for (const f of b.failedUnits) evidence.push({ kind: "journal", ref: f.cursor, detail: f.message });
     if (!m.shutdown && b.lastEntry)
       evidence.push({ kind: "journal", ref: b.lastEntry.cursor, detail: `last entry: ${b.lastEntry.value}` });
+    const unreachable = unreachableReasons(b, users);
     return {
       bootId: b.bootId,
       index: b.index,
@@ -38,6 +41,8 @@ export function mapBoots(input: DiagnosisInput): BootView[] {
       ended: m.shutdown ? "shutdown" : "abrupt",
       failedUnits: b.failedUnits.map((f) => ({ unit: f.unit, message: f.message, count: f.count })),
       kernelErrors: b.kernelErrors.map((k) => k.value),
+      reachable: unreachable.length === 0,
+      unreachable,
       evidence,
     };
   });
@@ -47,7 +52,8 @@ export function bootWords(b: BootView): string {
   const reached = b.reached === "multi-user" ? "reached multi-user" : "reached stage 2 but not multi-user";
   const ended = b.ended === "shutdown" ? "clean shutdown" : "the journal ends abruptly";
   const units = b.failedUnits.length ? `; failed: ${b.failedUnits.map((f) => f.unit).join(", ")}` : "";
-  return `${reached}, ${ended}${units}`;
+  const reach = b.reachable ? "" : `; could not be reached: ${b.unreachable.join("; ")}`;
+  return `${reached}, ${ended}${units}${reach}`;
 }
 
 export function generationViews(input: DiagnosisInput, boots: BootView[]): GenerationView[] {
@@ -65,9 +71,10 @@ export function generationViews(input: DiagnosisInput, boots: BootView[]): Gener
         status = "unknown";
         words = "no journal to tell whether it booted";
       } else if (last) {
-        const good = mine.some((b) => b.reached === "multi-user");
-        status = last.reached === "multi-user" ? "booted" : "failed";
-        words = `${mine.length} ${plural(mine.length, "boot", "boots")}, the last on ${day(last.first)}: ${bootWords(last)}${status === "failed" && good ? " (earlier boots of it reached multi-user)" : ""}`;
+        const ok = (b: BootView) => b.reached === "multi-user" && b.reachable;
+        const good = mine.some(ok);
+        status = ok(last) ? "booted" : "failed";
+        words = `${mine.length} ${plural(mine.length, "boot", "boots")}, the last on ${day(last.first)}: ${bootWords(last)}${status === "failed" && good ? " (earlier boots of it reached multi-user and could be reached)" : ""}`;
       } else if (firstEntry && g.date && g.date < firstEntry) {
         status = "before-journal";
         words = `built ${day(g.date)}, before the journal's first entry (${day(firstEntry)}): its boots were rotated away`;

@@ -1,5 +1,6 @@
 import { bootWords, generationViews, mapBoots } from "./boots.js";
 import { changesBetween } from "./changes.js";
+import { classify } from "./classes/index.js";
 import { proposals } from "./proposals.js";
 import type {
   BootView,
@@ -51,7 +52,7 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
       });
   // The last good generation: the one of the newest boot that reached multi-user.
   const good = boots
-    .filter((b) => b.reached === "multi-user" && b.generation !== null)
+    .filter((b) => b.reached === "multi-user" && b.reachable && b.generation !== null)
     .sort((a, b) => b.index - a.index)[0];
   let lastGood = good ? (facts.get(good.generation as number) ?? null) : null;
   let basis: Proposal["basis"] = "evidence";
@@ -96,7 +97,9 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
         if (v.status === "failed") {
           const last = boots.find((b) => b.bootId === v.lastBoot) as BootView;
           parts.push(
-            `generation ${g.number} booted on ${day(last.first)} but ${last.failedUnits.length ? `${last.failedUnits.map((f) => f.unit).join(", ")} failed and ` : "did not reach multi-user and "}${last.ended === "shutdown" ? "it was shut down" : "the journal ends abruptly"}`,
+            last.reached === "multi-user" && !last.reachable
+              ? `generation ${g.number} booted on ${day(last.first)} to multi-user but could not be reached: ${last.unreachable.join("; ")}`
+              : `generation ${g.number} booted on ${day(last.first)} but ${last.failedUnits.length ? `${last.failedUnits.map((f) => f.unit).join(", ")} failed and ` : "did not reach multi-user and "}${last.ended === "shutdown" ? "it was shut down" : "the journal ends abruptly"}`,
           );
         } else if (v.status === "booted")
           parts.push(
@@ -147,7 +150,18 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
         : `Nothing readable differs between ${c.from} and ${c.to}.`,
     );
   }
-  const props = proposals(input, gens, boots, lastGood, bad, changes, basis);
+  const general = proposals(input, gens, boots, lastGood, bad, changes, basis);
+  const { findings, proposals: props } = classify({
+    input,
+    boots,
+    gens,
+    lastGood,
+    bad,
+    changes,
+    proposals: general,
+  });
+  const cause = findings[0] && findings[0].class !== "undecided" ? findings[0].cause : null;
+  if (cause) para.splice(1, 0, `Cause (${findings[0]?.confidence}): ${cause}`);
   if (props.length)
     para.push(
       `Proposed, nothing done yet: ${props.map((p) => p.title.charAt(0).toLowerCase() + p.title.slice(1)).join("; ")}.`,
@@ -174,6 +188,8 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
     generations: gens,
     changes,
     proposals: props,
+    findings,
+    cause,
     notes,
   };
 }

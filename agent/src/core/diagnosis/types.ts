@@ -1,7 +1,7 @@
 import type { PackageDiff, UnitDiff } from "../closure.js";
 import type { ChangedLine, GitCommit } from "../gitlog.js";
 import type { InitrdInfo } from "../initrd.js";
-import type { BootMilestones, FailedUnit, Located } from "../journalBoots.js";
+import type { BootMilestones, FailedUnit, JournalRecord, Located } from "../journalBoots.js";
 
 /** The diagnosis's facts (what app/diagnosis.ts gathers) and its answer (what GET /v1/diagnosis returns). */
 
@@ -22,6 +22,11 @@ export interface BootFacts {
   failedUnits: FailedUnit[];
   kernelErrors: Located<string>[];
   lastEntry: Located<string> | null;
+  /**
+   * The records the failure classes read (core/diagnosis/classes/): errors and warnings, sshd's own
+   * lines (logins), emergency/rescue targets reached, the kernel's interface renames. Absent: not read.
+   */
+  notable?: JournalRecord[];
 }
 
 export interface InitrdFacts {
@@ -49,6 +54,8 @@ export interface GenerationFacts {
   units: Map<string, string> | null;
   /** Store paths the generation links to (toplevel links + sw); null when unreadable. */
   packages: string[] | null;
+  /** Its etc/fstab (what its stage 1 and systemd mount); absent/null: not read or unreadable. */
+  fstab?: string | null;
 }
 
 export type JournalState = "ok" | "missing" | "volatile" | "unreadable" | "empty";
@@ -76,8 +83,19 @@ export interface DiagnosisInput {
   loader: "systemd-boot" | "grub" | "unknown";
   /** Recursive snapshots of the root pool (null: not ZFS or unreadable). */
   snapshots: { snapshot: string; created: string | null }[] | null;
-  configFiles: { path: string; text: string }[];
+  configFiles: { path: string; text: string; etag?: string }[];
   git: GitFacts;
+  /** Block devices the rescue system sees now (lsblk/blkid); absent/null: unknown. */
+  devices?: DeviceFacts[] | null;
+}
+
+export interface DeviceFacts {
+  path: string;
+  fstype: string | null;
+  uuid: string | null;
+  label: string | null;
+  partuuid: string | null;
+  partlabel: string | null;
 }
 
 export type BootOutcome = "multi-user" | "stage-2";
@@ -94,6 +112,9 @@ export interface BootView {
   ended: "shutdown" | "abrupt";
   failedUnits: { unit: string; message: string; count: number }[];
   kernelErrors: string[];
+  /** Could it be reached and logged into? false with the reasons (sshd or the network failed, emergency mode, logins refused). */
+  reachable: boolean;
+  unreachable: string[];
   evidence: Evidence[];
 }
 
@@ -132,14 +153,15 @@ export interface Changes {
 }
 
 export interface ApiRequest {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "PUT";
   path: string;
   body?: Record<string, unknown>;
+  headers?: Record<string, string>;
 }
 
 export interface Proposal {
   id: string;
-  kind: "loader-default" | "kernel-param" | "snapshot-rollback" | "open-config";
+  kind: "loader-default" | "kernel-param" | "snapshot-rollback" | "open-config" | "config-edit" | "rebuild";
   title: string;
   why: string;
   /** "evidence": the journal and the closures support it; "guess": they cannot (no journal). */
@@ -150,6 +172,33 @@ export interface Proposal {
   requests: ApiRequest[];
   /** For open-config: the file (under /etc/nixos) and line to look at. */
   config?: { path: string; line: number };
+  /** For config-edit: the change as a unified diff (the request's body holds the whole new file). */
+  diff?: string;
+}
+
+/** The failure classes of docs/diagnosis.md, each a module under core/diagnosis/classes/. */
+export type FailureClass =
+  | "stage1-module"
+  | "root-device-missing"
+  | "mount-failed"
+  | "sshd-failed"
+  | "network-missing"
+  | "logins-refused"
+  | "generations-gone"
+  | "undecided";
+
+/** One explanation of the failure: the cause in a sentence, how sure, what shows it, what fixes it. */
+export interface Finding {
+  class: FailureClass;
+  /** The generation that failed (null: not one generation). */
+  generation: number | null;
+  cause: string;
+  confidence: "high" | "medium" | "low";
+  evidence: Evidence[];
+  /** In the order to try them; each an API request, nothing done yet. */
+  fixes: Proposal[];
+  /** What evidence would decide, when this does not. */
+  needs: string[];
 }
 
 export interface Diagnosis {
@@ -164,5 +213,8 @@ export interface Diagnosis {
   generations: GenerationView[];
   changes: Changes | null;
   proposals: Proposal[];
+  /** Most likely first; the first one's cause is `cause`. */
+  findings: Finding[];
+  cause: string | null;
   notes: string[];
 }
