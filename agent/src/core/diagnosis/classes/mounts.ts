@@ -9,23 +9,29 @@ export function addNofail(file: ConfigFile, target: string): { text: string; lin
   const q = target.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const lines = file.text.split("\n");
   const head = lines.findIndex(
-    (l) => new RegExp(`fileSystems\\s*\\.\\s*"${q}"\\s*=\\s*\\{`).test(l) && !/^\s*#/.test(l),
+    (l) => new RegExp(`fileSystems\\s*\\.\\s*"${q}"\\s*=\\s*(\\{|$)`).test(l) && !/^\s*#/.test(l),
   );
   if (head >= 0) {
+    // nixos-generate-config writes `fileSystems."/x" =` then `{ device = …;` on the next line
     let depth = 0;
+    let opened = false;
     for (let i = head; i < lines.length; i++) {
       const l = lines[i] as string;
-      if (i > head && depth === 1 && /^\s*options\s*=\s*\[/.test(l)) {
+      if (depth === 1 && /^\s*options\s*=\s*\[/.test(l)) {
         if (/"nofail"/.test(l)) return null;
         lines[i] = l.replace(/\[\s*/, '[ "nofail" ');
         return { text: lines.join("\n"), line: i + 1 };
       }
-      depth += (l.match(/\{/g) ?? []).length - (l.match(/\}/g) ?? []).length;
-      if (depth <= 0) {
+      const opens = (l.match(/\{/g) ?? []).length;
+      depth += opens - (l.match(/\}/g) ?? []).length;
+      if (opens) opened = true;
+      if (opened && depth <= 0) {
+        if (i === head) return null; // a one-line entry: left to the operator
         const indent = /^(\s*)/.exec(lines[i - 1] ?? "")?.[1] ?? "    ";
         lines.splice(i, 0, `${indent}options = [ "nofail" ];`);
         return { text: lines.join("\n"), line: i + 1 };
       }
+      if (i > head + 40) return null;
     }
     return null;
   }
@@ -71,14 +77,13 @@ export function mountFailed(c: ClassContext): Finding[] {
         return null;
       }
     })();
-    // booting the last good generation helps only if it does not mount the same thing the same way
+    // the last good generation mounting the same device the same way booted then: the device was there
     const sameInGood =
       goodFstab !== null &&
       fstab !== null &&
       goodFstab.source === fstab.source &&
       !goodFstab.options.includes("nofail");
-    const fixes: Proposal[] = [];
-    if (!sameInGood) fixes.push(...bootLastGood(c));
+    const fixes: Proposal[] = [...bootLastGood(c)];
     if (g.bootEntry)
       fixes.push({
         id: `mask-emergency-${g.number}`,

@@ -17,9 +17,9 @@ const entries = (text: string | null | undefined) => {
  * The root (or another stage-1 file system) names a device no disk has: a wrong UUID or label in
  * `fileSystems` (a reinstalled or replaced disk, a copied hardware-configuration.nix). Stage 1 waits
  * for it ("waiting for device … to appear", nixos/modules/system/boot/stage-1-init.sh) and never
- * reaches the point where a journal is written. Public report:
- * https://discourse.nixos.org/t/waiting-for-device-dev-disk-by-uuid-to-appear/ (and the NixOS wiki's
- * installation notes on by-uuid names).
+ * reaches the point where a journal is written. Public reports:
+ * https://github.com/NixOS/nixpkgs/issues/62444 (nixos-generate-config wrote a no-longer-existing UUID:
+ * "the machine will fail to boot"), https://github.com/NixOS/nixpkgs/issues/24584 ("waiting for device to appear").
  */
 export function rootDeviceMissing(c: ClassContext): Finding[] {
   const devices = c.input.devices;

@@ -15,11 +15,20 @@ export function sshdFailed(c: ClassContext): Finding[] {
     const own = (facts.notable ?? []).filter(
       (r) => (r.identifier === "sshd" || r.unit === fail.unit) && r.priority !== null && r.priority <= 3,
     );
-    const first = own.find((r) => r.identifier === "sshd") ?? null;
+    const first =
+      own.find((r) => r.identifier === "sshd" && r.priority !== null && r.priority <= 2) ??
+      own.find((r) => r.identifier === "sshd") ??
+      null;
     // "/etc/ssh/sshd_config line 12: Bad configuration option: X" names the setting; else look for openssh
     const option = first ? /Bad configuration option: (\S+)/.exec(first.message)?.[1] : undefined;
+    // "error: Bind to port 22 on 192.168.77.222 failed: Cannot assign requested address." names the address
+    const bind = own
+      .map((r) => /^error: Bind to port \d+ on (\S+) failed/.exec(r.message)?.[1])
+      .find((x) => x !== undefined);
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     const hit =
       (option ? findLine(c.input.configFiles, new RegExp(option.replace(/[^A-Za-z0-9]/g, ""), "i")) : null) ??
+      (bind ? findLine(c.input.configFiles, new RegExp(esc(bind.replace(/^\[|\]$/g, "")))) : null) ??
       findLine(c.input.configFiles, /services\.openssh|openssh\s*=|\bsshd\b/);
     out.push({
       class: "sshd-failed",
