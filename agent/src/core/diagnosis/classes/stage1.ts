@@ -1,5 +1,6 @@
 import type { Finding } from "../types.js";
-import { bootLastGood, type ClassContext } from "./context.js";
+import { plural, ranges } from "../words.js";
+import { bootLastGood, type ClassContext, lastBootOf } from "./context.js";
 
 /**
  * Stage 1 hangs or panics on a kernel module new in the generation's initrd (the seed: vfio_pci
@@ -11,11 +12,30 @@ export function stage1Module(c: ClassContext): Finding[] {
   const p = c.proposals.find((x) => x.kind === "kernel-param");
   if (!p || !c.changes) return [];
   const forced = c.changes.initrd.loadedAdded;
+  const mods = forced.length ? forced : c.changes.initrd.modulesAdded.slice(0, 5);
+  const noBoot = c.bad
+    .filter((g) => c.gens.find((v) => v.number === g.number)?.status === "no-boot")
+    .map((g) => g.number);
+  const stage2 = c.bad.flatMap((g) => {
+    const b = lastBootOf(c, g.number);
+    return b && b.view.failedUnits.length
+      ? [
+          `generation ${g.number} reached stage 2, where ${b.view.failedUnits.map((f) => f.unit).join(", ")} failed`,
+        ]
+      : [];
+  });
+  const parts = [
+    `${mods.join(", ")} ${plural(mods.length, "is", "are")} new in generation ${c.changes.to}'s initrd${forced.length ? " and loaded unconditionally in stage 1" : ""}`,
+    ...(noBoot.length
+      ? [`${ranges(noBoot)} never got as far as mounting the root (no boot in the journal)`]
+      : []),
+    ...stage2,
+  ];
   return [
     {
       class: "stage1-module",
-      generation: c.changes.to,
-      cause: `Generation ${c.changes.to}'s stage 1 hangs on a kernel module new in its initrd: ${p.why}.`,
+      generation: noBoot[0] ?? c.changes.to,
+      cause: `A kernel module stops the boot in stage 1: ${parts.join("; ")}.`,
       confidence: forced.length ? "medium" : "low",
       evidence: p.evidence,
       fixes: [...bootLastGood(c), p],
