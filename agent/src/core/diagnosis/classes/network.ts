@@ -20,6 +20,7 @@ function interfaceOf(unit: string): string | null {
 function renames(records: JournalRecord[]): { from: string; to: string; record: JournalRecord }[] {
   const out: { from: string; to: string; record: JournalRecord }[] = [];
   for (const r of records) {
+    if (r.transport !== "kernel") continue; // only the kernel's own line counts, not a process's text
     const m = /(?:^|\s)([^\s:]+): renamed from (\S+)$/.exec(r.message);
     if (m) out.push({ to: m[1] as string, from: m[2] as string, record: r });
   }
