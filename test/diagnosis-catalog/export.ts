@@ -178,7 +178,9 @@ export function bootRecords(b: BootSpec): Rec[] {
     },
     ...b.records,
   ];
-  const last = Math.max(...out.map((r) => r.at));
+  // multi-user is reached after the start-up records (the first two minutes), later ones happen while it runs
+  const last = Math.max(...out.filter((r) => r.at <= 120).map((r) => r.at));
+  const end = Math.max(...out.map((r) => r.at));
   if (b.multiUser)
     out.push(
       pid1(last + 0.5, "Reached target multi-user.target - Multi-User System.", {
@@ -193,7 +195,7 @@ export function bootRecords(b: BootSpec): Rec[] {
     );
   if (b.clean)
     out.push({
-      at: last + 3600,
+      at: end + 3600,
       fields: {
         PRIORITY: "6",
         SYSLOG_FACILITY: "4",

@@ -150,6 +150,23 @@ const EXTERN = "/dev/disk/by-id/usb-WD_Elements_25A3_574343374B364C594C59454C-0:
 const EXTERN_UNIT =
   "dev-disk-by\\x2did-usb\\x2dWD_Elements_25A3_574343374B364C594C59454C\\x2d0:0\\x2dpart1.device";
 
+/** A service's stdout/stderr line as journald stores it (priority info, whatever it says). */
+const stdout = (at: number, ident: string, pid: number, unit: string, message: string) => ({
+  at,
+  fields: {
+    PRIORITY: "6",
+    SYSLOG_FACILITY: "3",
+    SYSLOG_IDENTIFIER: ident,
+    _TRANSPORT: "stdout",
+    _PID: String(pid),
+    _UID: "0",
+    _SYSTEMD_UNIT: unit,
+    MESSAGE: message,
+  },
+});
+
+const UPGRADE_AT = t("2025-03-01T04:12:00Z") - t("2025-02-11T10:00:00Z");
+
 export const SCENARIOS: Scenario[] = [
   {
     // After an update the USB disk's /dev/disk/by-id link is gone; the mount times out, emergency mode.
@@ -469,6 +486,71 @@ ${HW_TAIL}`,
       goodBoot("root-device-missing-41a", t("2025-02-11T10:00:00Z")),
       // 42 hung in stage 1 (no journal); the operator picked 41 in the boot menu
       goodBoot("root-device-missing-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // The nightly upgrade built 42 but could not copy its kernel to the full ESP: no entry, never booted.
+    name: "bootloader-not-updated",
+    class: "bootloader-not-updated",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/23926",
+      "https://github.com/nakato/nixos-bpir3-example/issues/8",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z"),
+      gen(42, "2025-03-01T04:15:00Z", { kernel: "6.6.80", entry: false }),
+    ],
+    config: {
+      "configuration.nix": configuration(`  services.openssh.enable = true;
+  system.autoUpgrade.enable = true;
+`),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("bootloader-not-updated-41a", t("2025-02-11T10:00:00Z"), 41, [
+        pid1(UPGRADE_AT, "Starting nixos-upgrade.service - NixOS Upgrade...", {
+          unit: "nixos-upgrade.service",
+        }),
+        stdout(
+          UPGRADE_AT + 30,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "building the system configuration...",
+        ),
+        stdout(
+          UPGRADE_AT + 307,
+          "nixos-upgrade-start",
+          2995908,
+          "nixos-upgrade.service",
+          "cat: write error: No space left on device",
+        ),
+        stdout(
+          UPGRADE_AT + 307,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "warning: error(s) occurred while switching to the new configuration",
+        ),
+        pid1(
+          UPGRADE_AT + 307.1,
+          "nixos-upgrade.service: Main process exited, code=exited, status=1/FAILURE",
+          { id: ID.exited, unit: "nixos-upgrade.service", priority: 5 },
+        ),
+        pid1(UPGRADE_AT + 307.1, "nixos-upgrade.service: Failed with result 'exit-code'.", {
+          id: ID.result,
+          unit: "nixos-upgrade.service",
+          priority: 4,
+        }),
+        pid1(UPGRADE_AT + 307.1, "Failed to start nixos-upgrade.service - NixOS Upgrade.", {
+          id: ID.failed,
+          unit: "nixos-upgrade.service",
+          priority: 3,
+          result: "failed",
+        }),
+      ]),
+      goodBoot("bootloader-not-updated-41b", t("2025-03-02T10:00:00Z")),
     ],
   },
 ];

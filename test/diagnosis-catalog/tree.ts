@@ -13,6 +13,8 @@ export interface GenerationSpec {
   params: string[];
   fstab: string;
   units: string[];
+  /** Has a systemd-boot entry (default true): false for a generation the boot loader never got. */
+  entry?: boolean;
 }
 
 export const toplevel = (n: number) =>
@@ -69,10 +71,11 @@ export async function layGenerations(
     await l(`nix/var/nix/profiles/system-${g.n}-link`, top);
     const d = new Date(g.date);
     await lutimes(join(root, `nix/var/nix/profiles/system-${g.n}-link`), d, d);
-    await w(
-      `boot/loader/entries/nixos-generation-${g.n}.conf`,
-      `title NixOS\nversion Generation ${g.n} NixOS 24.11 (Linux ${g.kernel}), built on ${g.date.slice(0, 10)}\nlinux /EFI/nixos/${storeHash(`${g.n}-k`)}-linux-${g.kernel}-bzImage.efi\ninitrd /EFI/nixos/${storeHash(`${g.n}-i`)}-initrd-linux-${g.kernel}-initrd.efi\noptions init=${top}/init ${g.params.join(" ")}\nmachine-id 4e94ca0830aecd9a467e26d22b49108a\nsort-key nixos\n`,
-    );
+    if (g.entry !== false)
+      await w(
+        `boot/loader/entries/nixos-generation-${g.n}.conf`,
+        `title NixOS\nversion Generation ${g.n} NixOS 24.11 (Linux ${g.kernel}), built on ${g.date.slice(0, 10)}\nlinux /EFI/nixos/${storeHash(`${g.n}-k`)}-linux-${g.kernel}-bzImage.efi\ninitrd /EFI/nixos/${storeHash(`${g.n}-i`)}-initrd-linux-${g.kernel}-initrd.efi\noptions init=${top}/init ${g.params.join(" ")}\nmachine-id 4e94ca0830aecd9a467e26d22b49108a\nsort-key nixos\n`,
+      );
   }
   const newest = Math.max(...gens.map((g) => g.n));
   await l("nix/var/nix/profiles/system", `system-${newest}-link`);

@@ -249,5 +249,28 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(hw).toContain('device = "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7"');
       expect(hw).not.toContain("0f3c6a0e");
     });
+
+    it("bootloader-not-updated: 42 has no entry; the cause is in 41's boot that built it (ESP full)", async () => {
+      const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("bootloader-not-updated");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        'Generation 42 never got a boot-loader entry, so it never booted: installing it failed in the boot of generation 41 that built it because /boot (the ESP) was full ("cat: write error: No space left on device").',
+      );
+      expect(d.sentence).toMatch(
+        /; 42 has no boot-loader entry: never booted \(the boot loader was not updated for it\)\.$/,
+      );
+      expect(d.generations.find((g) => g.number === 42)?.words).toMatch(
+        /^no boot-loader entry: it was never booted/,
+      );
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(2);
+      // the fix offered is a rebuild, with the caution that /boot must have room first (not automated yet)
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["rebuild"]);
+      expect(f?.fixes[0]?.caution).toMatch(/^fails again while \/boot is full/);
+      expect(d.proposals.some((p) => p.kind === "kernel-param")).toBe(false);
+    });
   },
 );

@@ -288,7 +288,7 @@ export class DiagnosisService {
       failedUnits: failedUnits(fails),
       kernelErrors: errs.map(at),
       lastEntry: tail[0] ? at(tail[0]) : null,
-      notable: await this.notable(base),
+      notable: await this.notable(base, failedUnits(fails).map((f) => f.unit)),
     };
   }
 
@@ -296,9 +296,9 @@ export class DiagnosisService {
    * What the failure classes read of a boot (core/diagnosis/classes/): its warnings and errors; sshd's
    * own lines (logins accepted and refused; sshd-session since OpenSSH 9.8) and emergency/rescue
    * targets reached; the kernel's interface renames (`-g` needs journalctl built with PCRE2, as
-   * NixOS's is: without it that query yields nothing).
+   * NixOS's is: without it that query yields nothing); the last lines of each failed service.
    */
-  private async notable(base: string[]): Promise<JournalRecord[]> {
+  private async notable(base: string[], failed: string[]): Promise<JournalRecord[]> {
     const errors = await this.records([...base, "-p", "4"], 300);
     const logins = await this.records(
       [
@@ -314,8 +314,12 @@ export class DiagnosisService {
       300,
     );
     const renames = await this.records([...base, "_TRANSPORT=kernel", "-g", "renamed from"], 50);
+    // the last lines a failed service printed (its stdout/stderr are priority info)
+    const tails: JournalRecord[] = [];
+    for (const u of failed.filter((x) => x.endsWith(".service")).slice(0, 4))
+      tails.push(...(await this.records([...base, `_SYSTEMD_UNIT=${u}`, "-n", "12"], 12)));
     const seen = new Set<string>();
-    return [...errors, ...logins, ...renames].filter((r) => !seen.has(r.cursor) && seen.add(r.cursor));
+    return [...errors, ...logins, ...renames, ...tails].filter((r) => !seen.has(r.cursor) && seen.add(r.cursor));
   }
 
   // ------------------------------------------------------------------------------------ closures

@@ -1,5 +1,12 @@
 import { knownUsers, unreachableReasons } from "./classes/reach.js";
-import type { BootView, DiagnosisInput, Evidence, GenerationStatus, GenerationView } from "./types.js";
+import type {
+  BootView,
+  DiagnosisInput,
+  Evidence,
+  GenerationFacts,
+  GenerationStatus,
+  GenerationView,
+} from "./types.js";
 import { day, plural } from "./words.js";
 
 export function mapBoots(input: DiagnosisInput): BootView[] {
@@ -56,6 +63,15 @@ export function bootWords(b: BootView): string {
   return `${reached}, ${ended}${units}${reach}`;
 }
 
+/** systemd-boot: a generation without an entry while others have one was never installed for booting. */
+export function neverInstalled(input: DiagnosisInput, g: GenerationFacts): boolean {
+  return (
+    input.loader === "systemd-boot" &&
+    g.bootEntry === null &&
+    input.generations.some((x) => x.bootEntry !== null)
+  );
+}
+
 export function generationViews(input: DiagnosisInput, boots: BootView[]): GenerationView[] {
   const journalOk = input.journal.state === "ok";
   const firstEntry = input.journal.firstEntry;
@@ -80,7 +96,9 @@ export function generationViews(input: DiagnosisInput, boots: BootView[]): Gener
         words = `built ${day(g.date)}, before the journal's first entry (${day(firstEntry)}): its boots were rotated away`;
       } else {
         status = "no-boot";
-        words = "no boot in the journal";
+        words = neverInstalled(input, g)
+          ? "no boot-loader entry: it was never booted (the boot loader was not updated for it)"
+          : "no boot in the journal";
       }
       if (!g.closurePresent) words += "; its closure is not in the store (garbage-collected): it cannot boot";
       return {

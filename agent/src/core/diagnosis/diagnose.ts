@@ -1,4 +1,4 @@
-import { bootWords, generationViews, mapBoots } from "./boots.js";
+import { bootWords, generationViews, mapBoots, neverInstalled } from "./boots.js";
 import { changesBetween } from "./changes.js";
 import { classify } from "./classes/index.js";
 import { proposals } from "./proposals.js";
@@ -89,8 +89,15 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
       sentence = `${head}; it is the newest generation: no newer configuration explains a failure.`;
     else {
       const parts: string[] = [];
+      const noEntry = bad
+        .filter(
+          (g) => gens.find((x) => x.number === g.number)?.status === "no-boot" && neverInstalled(input, g),
+        )
+        .map((g) => g.number);
       const noBoot = bad
-        .filter((g) => gens.find((x) => x.number === g.number)?.status === "no-boot")
+        .filter(
+          (g) => gens.find((x) => x.number === g.number)?.status === "no-boot" && !noEntry.includes(g.number),
+        )
         .map((g) => g.number);
       for (const g of bad) {
         const v = gens.find((x) => x.number === g.number) as GenerationView;
@@ -106,6 +113,10 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
             `generation ${g.number} booted to multi-user too (${day(boots.find((b) => b.bootId === v.lastBoot)?.first ?? null)})`,
           );
       }
+      if (noEntry.length)
+        parts.push(
+          `${ranges(noEntry)} ${plural(noEntry.length, "has", "have")} no boot-loader entry: never booted (the boot loader was not updated for ${plural(noEntry.length, "it", "them")})`,
+        );
       if (noBoot.length)
         parts.push(
           `${ranges(noBoot)} ${plural(noBoot.length, "has", "have")} no boot in the journal: ${plural(noBoot.length, "it hangs", "they hang")} before the root is mounted`,

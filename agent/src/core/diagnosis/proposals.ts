@@ -81,7 +81,9 @@ export function proposals(
   if (changes && input.loader === "systemd-boot") {
     const forced = changes.initrd.loadedAdded;
     const mods = forced.length ? forced : changes.initrd.modulesAdded.slice(0, 5);
-    const hung = gens.some((g) => bad.some((b) => b.number === g.number) && g.status === "no-boot");
+    const hung = gens.some(
+      (g) => bad.some((b) => b.number === g.number && b.bootEntry !== null) && g.status === "no-boot",
+    );
     const entries = bad.filter((g) => g.bootEntry !== null);
     if (mods.length && entries.length && (hung || forced.length)) {
       const param = `module_blacklist=${mods.join(",")}`;

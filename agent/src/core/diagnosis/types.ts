@@ -184,6 +184,7 @@ export type FailureClass =
   | "sshd-failed"
   | "network-missing"
   | "logins-refused"
+  | "bootloader-not-updated"
   | "generations-gone"
   | "undecided";
 

@@ -125,6 +125,7 @@ const Finding = Type.Object({
       "sshd-failed",
       "network-missing",
       "logins-refused",
+      "bootloader-not-updated",
       "generations-gone",
       "undecided",
     ].map((k) => Type.Literal(k)),

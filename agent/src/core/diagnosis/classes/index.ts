@@ -1,4 +1,5 @@
 import type { Finding, Proposal } from "../types.js";
+import { bootloaderNotUpdated } from "./bootloader.js";
 import type { ClassContext } from "./context.js";
 import { generationsGone } from "./gone.js";
 import { loginsRefused } from "./logins.js";
@@ -17,6 +18,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   networkMissing,
   loginsRefused,
   rootDeviceMissing,
+  bootloaderNotUpdated,
   stage1Module,
   generationsGone,
 ];

@@ -1,3 +1,4 @@
+import { neverInstalled } from "../boots.js";
 import type { Finding } from "../types.js";
 import { plural, ranges } from "../words.js";
 import { bootLastGood, type ClassContext, lastBootOf } from "./context.js";
