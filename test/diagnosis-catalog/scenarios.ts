@@ -553,4 +553,29 @@ ${HW_TAIL}`,
       goodBoot("bootloader-not-updated-41b", t("2025-03-02T10:00:00Z")),
     ],
   },
+  {
+    // networking.hostId changed with boot.zfs.forceImportRoot = false: stage 1 will not import the pool.
+    name: "hostid-changed",
+    class: "hostid-changed",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/pull/526302",
+      "https://github.com/nix-community/srvos/pull/465",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { hostid: "8425e349" }),
+      gen(42, "2025-03-01T09:00:00Z", { hostid: "2f1c9a6b" }),
+    ],
+    config: {
+      "configuration.nix": configuration(
+        "  services.openssh.enable = true;\n  boot.zfs.forceImportRoot = false;\n",
+      ).replace('networking.hostId = "8425e349";', 'networking.hostId = "2f1c9a6b";'),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("hostid-changed-41a", t("2025-02-11T10:00:00Z")),
+      // 42 stopped in stage 1 (no journal); the operator picked 41 in the boot menu
+      goodBoot("hostid-changed-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
 ];

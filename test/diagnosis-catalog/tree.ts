@@ -3,6 +3,7 @@
 // (their mtimes are the generation dates), systemd-boot entries on the ESP and loader.conf.
 import { lutimes, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import { storeHash } from "./export.js";
 
 export interface GenerationSpec {
@@ -15,6 +16,8 @@ export interface GenerationSpec {
   units: string[];
   /** Has a systemd-boot entry (default true): false for a generation the boot loader never got. */
   entry?: boolean;
+  /** networking.hostId: etc/hostid as NixOS writes it (4 bytes, little-endian). */
+  hostid?: string;
 }
 
 export const toplevel = (n: number) =>
@@ -25,7 +28,7 @@ export async function layGenerations(
   gens: GenerationSpec[],
   config: Record<string, string>,
 ): Promise<void> {
-  const w = async (p: string, data: string) => {
+  const w = async (p: string, data: string | Buffer) => {
     await mkdir(dirname(join(root, p)), { recursive: true });
     await writeFile(join(root, p), data);
   };
@@ -63,6 +66,7 @@ export async function layGenerations(
     );
     await l(`${top}/etc`, `${E}/etc`);
     await w(`${E}/etc/fstab`, g.fstab);
+    if (g.hostid) await w(`${E}/etc/hostid`, Buffer.from(encodeHostIdFile(g.hostid)));
     await l(`${E}/etc/systemd/system`, U);
     for (const u of g.units) {
       await w(`${s(`unit-${u}`)}/${u}`, "[Unit]\n");

@@ -272,5 +272,33 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(f?.fixes[0]?.caution).toMatch(/^fails again while \/boot is full/);
       expect(d.proposals.some((p) => p.kind === "kernel-param")).toBe(false);
     });
+
+    it("hostid-changed: 42 changed networking.hostId with forceImportRoot off; zfs_force=1 and the hostId edit apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "hostid-changed") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("hostid-changed");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        "Generation 42 changed networking.hostId from 8425e349 to 2f1c9a6b and boot.zfs.forceImportRoot is false: its stage 1 finds the root pool last used by another system and does not import it.",
+      );
+      expect(f?.fixes.map((p) => p.kind)).toEqual([
+        "loader-default",
+        "kernel-param",
+        "config-edit",
+        "rebuild",
+      ]);
+      await apply(app, f?.fixes[1] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"), "utf8")).toMatch(
+        /^options .* zfs_force=1$/m,
+      );
+      const edit = f?.fixes[2] as Proposal;
+      expect(edit.diff).toContain('+  networking.hostId = "8425e349";');
+      await apply(app, edit);
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
+        'networking.hostId = "8425e349";',
+      );
+    });
   },
 );

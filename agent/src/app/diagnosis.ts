@@ -12,6 +12,7 @@ import {
   type JournalFacts,
 } from "../core/diagnosis.js";
 import { GIT_LOG_FORMAT, gitInvocation, parseGitLog, parseUnifiedDiff } from "../core/gitlog.js";
+import { decodeHostIdFile } from "../core/hostid.js";
 import { readInitrd } from "../core/initrd.js";
 import { parseListBoots } from "../core/journal.js";
 import {
@@ -150,7 +151,10 @@ export class DiagnosisService {
     // the failure classes read the fstab of the last good generation and of the bad ones
     for (const n of [first.lastGood, ...first.bad].filter((x): x is number => x !== null).slice(0, 10)) {
       const g = gens.find((x) => x.number === n);
-      if (g) g.fstab = await this.fstab(files, g);
+      if (g) {
+        g.fstab = await this.fstab(files, g);
+        g.hostid = await this.hostid(files, g);
+      }
     }
     if (first.lastGood !== null && first.firstBad !== null) {
       const good = gens.find((x) => x.number === first.lastGood);
@@ -288,7 +292,10 @@ export class DiagnosisService {
       failedUnits: failedUnits(fails),
       kernelErrors: errs.map(at),
       lastEntry: tail[0] ? at(tail[0]) : null,
-      notable: await this.notable(base, failedUnits(fails).map((f) => f.unit)),
+      notable: await this.notable(
+        base,
+        failedUnits(fails).map((f) => f.unit),
+      ),
     };
   }
 
@@ -319,7 +326,9 @@ export class DiagnosisService {
     for (const u of failed.filter((x) => x.endsWith(".service")).slice(0, 4))
       tails.push(...(await this.records([...base, `_SYSTEMD_UNIT=${u}`, "-n", "12"], 12)));
     const seen = new Set<string>();
-    return [...errors, ...logins, ...renames, ...tails].filter((r) => !seen.has(r.cursor) && seen.add(r.cursor));
+    return [...errors, ...logins, ...renames, ...tails].filter(
+      (r) => !seen.has(r.cursor) && seen.add(r.cursor),
+    );
   }
 
   // ------------------------------------------------------------------------------------ closures
@@ -441,6 +450,17 @@ export class DiagnosisService {
       };
       walk(d.devices);
       return out;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The generation's etc/hostid (networking.hostId: 4 bytes, host byte order). */
+  private async hostid(files: InstalledFiles, g: GenerationFacts): Promise<string | null> {
+    if (!g.closurePresent || !g.toplevel) return null;
+    const b = await files.bytes(`${g.toplevel}/etc/hostid`, 64).catch(() => null);
+    try {
+      return b && b.length === 4 ? decodeHostIdFile(b) : null;
     } catch {
       return null;
     }

@@ -56,6 +56,8 @@ export interface GenerationFacts {
   packages: string[] | null;
   /** Its etc/fstab (what its stage 1 and systemd mount); absent/null: not read or unreadable. */
   fstab?: string | null;
+  /** Its etc/hostid (networking.hostId) as 8 hex digits; absent/null: none or not read. */
+  hostid?: string | null;
 }
 
 export type JournalState = "ok" | "missing" | "volatile" | "unreadable" | "empty";
@@ -185,6 +187,7 @@ export type FailureClass =
   | "network-missing"
   | "logins-refused"
   | "bootloader-not-updated"
+  | "hostid-changed"
   | "generations-gone"
   | "undecided";
 

@@ -126,6 +126,7 @@ const Finding = Type.Object({
       "network-missing",
       "logins-refused",
       "bootloader-not-updated",
+      "hostid-changed",
       "generations-gone",
       "undecided",
     ].map((k) => Type.Literal(k)),

@@ -2,6 +2,7 @@ import type { Finding, Proposal } from "../types.js";
 import { bootloaderNotUpdated } from "./bootloader.js";
 import type { ClassContext } from "./context.js";
 import { generationsGone } from "./gone.js";
+import { hostidChanged } from "./hostid.js";
 import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
@@ -18,6 +19,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   networkMissing,
   loginsRefused,
   rootDeviceMissing,
+  hostidChanged,
   bootloaderNotUpdated,
   stage1Module,
   generationsGone,
