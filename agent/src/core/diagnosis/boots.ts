@@ -48,7 +48,8 @@ export function mapBoots(input: DiagnosisInput): BootView[] {
       ended: m.shutdown ? "shutdown" : "abrupt",
       failedUnits: b.failedUnits.map((f) => ({ unit: f.unit, message: f.message, count: f.count })),
       kernelErrors: b.kernelErrors.map((k) => k.value),
-      reachable: unreachable.length === 0,
+      // reached multi-user and nothing says it could not be reached or logged into
+      reachable: (m.multiUser !== null || m.startupFinished !== null) && unreachable.length === 0,
       unreachable,
       evidence,
     };

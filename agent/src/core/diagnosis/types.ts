@@ -114,7 +114,7 @@ export interface BootView {
   ended: "shutdown" | "abrupt";
   failedUnits: { unit: string; message: string; count: number }[];
   kernelErrors: string[];
-  /** Could it be reached and logged into? false with the reasons (sshd or the network failed, emergency mode, logins refused). */
+  /** Could it be reached and logged into: multi-user reached and no reason against it (sshd or the network failed, emergency mode, logins refused). */
   reachable: boolean;
   unreachable: string[];
   evidence: Evidence[];
