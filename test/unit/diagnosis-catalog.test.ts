@@ -6,7 +6,7 @@
 // sent through the API as the diagnosis wrote it, must change the installed system as it says.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -267,9 +267,44 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
         /^no boot-loader entry: it was never booted/,
       );
       expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(2);
-      // the fix offered is a rebuild, with the caution that /boot must have room first (not automated yet)
-      expect(f?.fixes.map((p) => p.kind)).toEqual(["rebuild"]);
-      expect(f?.fixes[0]?.caution).toMatch(/^fails again while \/boot is full/);
+      // free /boot: generations 1–3 (older than 41, not the default) go, with the kernel only they use
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["esp-free", "rebuild"]);
+      const free = f?.fixes[0] as Proposal;
+      expect(free.requests).toEqual([
+        { method: "POST", path: "/v1/boot/esp/free", body: { generations: [1, 2, 3] } },
+      ]);
+      const efi = "mnt/boot/EFI/nixos";
+      const old = [
+        "d091193c4z96ab1fff067b5zcd26ab6z-linux-6.6.69-bzImage.efi",
+        "d96aczd77fdc0ff39459976a1967af46-initrd-linux-6.6.69-initrd.efi",
+      ];
+      await mkdir(join(r.dir, efi), { recursive: true });
+      for (const n of old) await writeFile(join(r.dir, efi, n), Buffer.alloc(4096, 7));
+      await writeFile(join(r.dir, efi, "kept-by-41.efi"), "x");
+      await apply(app, free);
+      expect(
+        (await readdir(join(r.dir, "mnt/boot/loader/entries"))).filter((n) => n.endsWith(".conf")).sort(),
+      ).toEqual(["nixos-generation-41.conf"]);
+      expect((await readdir(join(r.dir, efi))).sort()).toEqual(["kept-by-41.efi"]);
+      const [stamp] = await readdir(join(r.dir, "mnt/var/lib/lifeboat/esp-removed"));
+      expect(
+        (await readdir(join(r.dir, "mnt/var/lib/lifeboat/esp-removed", stamp as string))).sort(),
+      ).toEqual([
+        `EFI_nixos_${old[0]}`,
+        `EFI_nixos_${old[1]}`,
+        "loader_entries_nixos-generation-1.conf",
+        "loader_entries_nixos-generation-2.conf",
+        "loader_entries_nixos-generation-3.conf",
+      ]);
+      // the default is never removed
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/boot/esp/free",
+        headers: auth,
+        payload: { generations: [41] },
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: "validation-failed" });
       expect(d.proposals.some((p) => p.kind === "kernel-param")).toBe(false);
     });
 

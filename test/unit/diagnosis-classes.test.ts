@@ -12,6 +12,7 @@ import { deviceRef, findDevice } from "../../agent/src/core/diagnosis/classes/de
 import { addNofail } from "../../agent/src/core/diagnosis/classes/mounts.js";
 import { knownUsers, logins, unreachableReasons } from "../../agent/src/core/diagnosis/classes/reach.js";
 import type { BootFacts } from "../../agent/src/core/diagnosis.js";
+import { planEspFree } from "../../agent/src/core/espFree.js";
 import { failedUnits, type JournalRecord, parseJournalRecords } from "../../agent/src/core/journalBoots.js";
 import { JOURNAL_REMOTE, writeJournal } from "../diagnosis-catalog/export.js";
 
@@ -127,5 +128,38 @@ describe("readers", () => {
     expect(unifiedDiff("c.nix", "a\nc\n", "a\nb\nc\n")).toBe(
       "--- a/c.nix\n+++ b/c.nix\n@@ -2,0 +2,1 @@\n+b\n",
     );
+  });
+});
+
+describe("freeing the ESP", () => {
+  it("removes the entries asked for and only the NixOS copies no kept entry uses; nothing outside EFI/nixos", () => {
+    const plan = planEspFree(
+      [
+        {
+          file: "nixos-generation-1.conf",
+          paths: ["/EFI/nixos/a-linux-6.6.69-bzImage.efi", "/EFI/nixos/b-initrd.efi"],
+        },
+        {
+          file: "nixos-generation-2.conf",
+          paths: ["/EFI/nixos/a-linux-6.6.69-bzImage.efi", "/EFI/nixos/c-initrd.efi"],
+        },
+        {
+          file: "nixos-generation-3.conf",
+          paths: ["/efi/NIXOS/A-LINUX-6.6.69-BZIMAGE.EFI", "/EFI/nixos/d-initrd.efi"],
+        },
+        {
+          file: "evil.conf",
+          paths: [
+            "/EFI/nixos/../../loader/loader.conf",
+            "/EFI/Microsoft/Boot/bootmgfw.efi",
+            "\\EFI\\nixos\\e.efi",
+          ],
+        },
+      ],
+      new Set(["nixos-generation-1.conf", "nixos-generation-2.conf", "evil.conf"]),
+    );
+    expect(plan.entries).toEqual(["nixos-generation-1.conf", "nixos-generation-2.conf", "evil.conf"]);
+    // a- is still used by generation 3 (the ESP is FAT: names compare without case)
+    expect(plan.files).toEqual(["EFI/nixos/b-initrd.efi", "EFI/nixos/c-initrd.efi", "EFI/nixos/e.efi"]);
   });
 });

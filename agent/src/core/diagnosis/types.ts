@@ -163,7 +163,14 @@ export interface ApiRequest {
 
 export interface Proposal {
   id: string;
-  kind: "loader-default" | "kernel-param" | "snapshot-rollback" | "open-config" | "config-edit" | "rebuild";
+  kind:
+    | "loader-default"
+    | "kernel-param"
+    | "snapshot-rollback"
+    | "open-config"
+    | "config-edit"
+    | "rebuild"
+    | "esp-free";
   title: string;
   why: string;
   /** "evidence": the journal and the closures support it; "guess": they cannot (no journal). */

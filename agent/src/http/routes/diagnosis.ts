@@ -94,9 +94,15 @@ const Changes = Type.Object({
 const Proposal = Type.Object({
   id: S,
   kind: Type.Union(
-    ["loader-default", "kernel-param", "snapshot-rollback", "open-config", "config-edit", "rebuild"].map(
-      (k) => Type.Literal(k),
-    ),
+    [
+      "loader-default",
+      "kernel-param",
+      "snapshot-rollback",
+      "open-config",
+      "config-edit",
+      "rebuild",
+      "esp-free",
+    ].map((k) => Type.Literal(k)),
   ),
   title: S,
   why: S,

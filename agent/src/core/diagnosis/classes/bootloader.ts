@@ -1,6 +1,7 @@
 import type { JournalRecord } from "../../journalBoots.js";
 import { neverInstalled } from "../boots.js";
-import type { BootFacts, Finding } from "../types.js";
+import type { BootFacts, Finding, Proposal } from "../types.js";
+import { ranges } from "../words.js";
 import { rebuildBoot } from "./config.js";
 import { type ClassContext, journalEvidence } from "./context.js";
 
@@ -9,6 +10,36 @@ const INSTALL_FAILED =
   /No space left on device|cannot copy \S+ to \/boot|error\(s\) occurred while switching to the new configuration|Failed to install|systemd-boot-builder|install-grub/;
 const ENOSPC = /No space left on device/;
 const REBUILD_UNITS = /^(?:nixos-upgrade|nixos-rebuild[^.]*)\.service$/;
+
+/** Remove the entries (and kernels only they use) of generations older than the last good one, never the default. */
+function freeEsp(c: ClassContext, bad: number): Proposal[] {
+  const lg = c.lastGood;
+  if (!lg) return [];
+  const old = c.input.generations
+    .filter((x) => x.bootEntry !== null && x.number < lg.number && !x.bootDefault)
+    .map((x) => x.number)
+    .sort((a, b) => a - b);
+  if (old.length === 0) return [];
+  return [
+    {
+      id: "esp-free",
+      kind: "esp-free",
+      title: `Free /boot: remove the boot entries of generations ${ranges(old)} and the kernels and initrds only they use`,
+      why: `/boot was too full to install generation ${bad}; these entries are older than generation ${lg.number}, the last that booted`,
+      basis: "evidence",
+      needsReadWrite: true,
+      caution: `generations ${ranges(old)} can then no longer be picked in the boot menu (their closures stay in the store); every removed file is copied to the installed root first (/var/lib/lifeboat/esp-removed/), after a snapshot`,
+      evidence: [],
+      requests: [{ method: "POST", path: "/v1/boot/esp/free", body: { generations: old } }],
+    },
+  ];
+}
+
+const rebuildAfterFree = (bad: number): Proposal => ({
+  ...rebuildBoot(`installs generation ${bad}'s configuration again, now that /boot has room`),
+  caution:
+    "runs nixos-rebuild boot inside nixos-enter as a job (network check and snapshot first); lowering boot.loader.systemd-boot.configurationLimit keeps /boot from filling again",
+});
 
 /** The boot that was running when the generation was made (its profile link's time). */
 function runningAt(c: ClassContext, date: string): BootFacts | null {
@@ -57,16 +88,10 @@ export function bootloaderNotUpdated(c: ClassContext): Finding[] {
         ...lines.slice(0, 4).map(journalEvidence),
       ],
       fixes: full
-        ? [
-            {
-              ...rebuildBoot(`installs generation ${g.number}'s configuration again, once /boot has room`),
-              caution:
-                "fails again while /boot is full: the kernels and initrds of generations no longer needed (in /boot/EFI/nixos) must be removed first, which Lifeboat does not do yet; lowering boot.loader.systemd-boot.configurationLimit keeps it from filling again",
-            },
-          ]
+        ? [...freeEsp(c, g.number), rebuildAfterFree(g.number)]
         : [rebuildBoot(`installs the boot loader entry for the configuration as it is now`)],
       needs: full
-        ? ["the ESP's free space and which files in /boot/EFI/nixos no entry uses"]
+        ? ["the ESP's free space (the rescue system can read it with df once /boot is mounted)"]
         : [
             "the output of the nixos-rebuild that made it (in the journal only when it ran as a unit, such as nixos-upgrade.service)",
             "whether /boot was mounted when it ran (an unmounted /boot gets the files on the root file system instead)",
