@@ -18,6 +18,7 @@ import { LogSink, rig } from "../app/harness.js";
 import { exportText, JOURNAL_REMOTE, MACHINE_ID, writeJournal } from "../diagnosis-catalog/export.js";
 import { SCENARIOS, type Scenario } from "../diagnosis-catalog/scenarios.js";
 import { layGenerations } from "../diagnosis-catalog/tree.js";
+import type { FileOp } from "../helpers/fake-system.js";
 
 const TOKEN = "catalog-token-0123456789abcdef-SECRET";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -52,12 +53,13 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((a) => a.close()));
 });
 
-async function broken(s: Scenario) {
+async function broken(s: Scenario, fileFault?: (op: FileOp, path: string) => string | undefined) {
   let sandbox = "";
   const fstab = s.rig === "ext4" ? s.gens.find((g) => g.n === 41)?.fstab : undefined;
   const r = await rig(s.rig, {
     tree: fstab ? { fstab } : {},
     fake: {
+      fileFault,
       extra: (file, args) => (file === "journalctl" ? journalctl(sandbox, args) : undefined),
       spawnScript: (file, args) => {
         if (file !== "journalctl") return undefined;
@@ -334,6 +336,25 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
         'networking.hostId = "8425e349";',
       );
+    });
+
+    it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {
+      const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
+      const { r, app } = await broken(s, (op, path) =>
+        op === "unlink" && path.endsWith("/loader/entries/nixos-generation-2.conf") ? "EIO" : undefined,
+      );
+      const entries = join(r.dir, "mnt/boot/loader/entries");
+      const before = (await readdir(entries)).sort();
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/boot/esp/free",
+        headers: auth,
+        payload: { generations: [1, 2, 3] },
+      });
+      expect(res.statusCode).toBe(502);
+      expect(res.json()).toMatchObject({ code: "file-failed" });
+      expect(res.json().detail).toMatch(/put back what was removed/);
+      expect((await readdir(entries)).sort()).toEqual(before);
     });
   },
 );

@@ -386,19 +386,23 @@ export class BootService {
       const plan = planEspFree(refs, new Set(targets.map((e) => e.file)));
       const paths = [...plan.entries.map((f) => `loader/entries/${f}`), ...plan.files];
       const backupDir = await files.mkdirs(`/var/lib/lifeboat/esp-removed/${snapshotStamp()}`);
-      const saved: { path: string; data: Buffer }[] = [];
+      // one file in memory at a time: the copy on the installed root is what a failure restores from
+      const saved: { path: string; backup: string; size: number }[] = [];
       for (const rel of paths) {
         const data = await files.readFile(`${esp}/${rel}`, { max: MAX_ESP_FILE, follow: false });
         if (data === null) continue;
         const r = await files.createNew(`${backupDir}/${rel.replace(/\//g, "_")}`, data);
         if (!r.created) throw new LifeboatError("unsafe-file", `${r.path}: exists; refused`);
-        saved.push({ path: rel, data });
+        saved.push({ path: rel, backup: r.path, size: data.length });
       }
       const removed: typeof saved = [];
       try {
         for (const f of saved) if (await files.remove(`${esp}/${f.path}`)) removed.push(f);
       } catch (err) {
-        for (const f of removed) await files.createNew(`${esp}/${f.path}`, f.data).catch(() => undefined);
+        for (const f of removed) {
+          const data = await files.readFile(f.backup, { max: MAX_ESP_FILE }).catch(() => null);
+          if (data) await files.createNew(`${esp}/${f.path}`, data).catch(() => undefined);
+        }
         throw new LifeboatError(
           "file-failed",
           `removing ${esp} files failed, put back what was removed: ${(err as Error).message}`,
@@ -406,7 +410,7 @@ export class BootService {
       }
       return {
         removed: removed.map((f) => `${esp}/${f.path}`),
-        freedBytes: removed.reduce((n, f) => n + f.data.length, 0),
+        freedBytes: removed.reduce((n, f) => n + f.size, 0),
         backup: backupDir,
       };
     });
