@@ -10,6 +10,8 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
+import { diagnoseCommand } from "../../agent/src/client/diagnose.js";
+import type { Connection } from "../../agent/src/client/http.js";
 import type { Diagnosis, Proposal } from "../../agent/src/core/diagnosis.js";
 import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
@@ -355,6 +357,37 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(res.json()).toMatchObject({ code: "file-failed" });
       expect(res.json().detail).toMatch(/put back what was removed/);
       expect((await readdir(entries)).sort()).toEqual(before);
+    });
+
+    it("lifeboat client diagnose --apply sends a config edit with its If-Match and shows its diff", async () => {
+      const s = SCENARIOS.find((x) => x.name === "network-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const conn = {
+        json: async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+          const res = await app.inject({
+            method: method as "GET",
+            url: path,
+            headers: { ...auth, ...headers },
+            ...(method === "GET" ? {} : { payload: body as object }),
+          });
+          if (res.statusCode >= 400) throw new Error(res.body);
+          return res.json();
+        },
+      } as unknown as Connection;
+      const d = await diagnose(app);
+      const n = d.proposals.findIndex((p) => p.kind === "config-edit") + 1;
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: (x: string) => out.push(x),
+        err: (x: string) => err.push(x),
+        confirm: async () => true,
+      };
+      expect(await diagnoseCommand(conn, io, { json: false, yes: true, apply: String(n) })).toBe(0);
+      expect(err.join("")).toContain("  | +  networking.interfaces.ens3.ipv4.addresses");
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
+        "networking.interfaces.ens3.ipv4.addresses",
+      );
     });
   },
 );
