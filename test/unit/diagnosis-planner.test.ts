@@ -118,6 +118,11 @@ describe("planner on scenario 12's real journals", () => {
     expect(d.sentence).toMatch(
       /^Generation 4 booted last \(\d{4}-\d\d-\d\d, clean shutdown\); 5–6 have no boot in the journal: they hang before the root is mounted\.$/,
     );
+    expect(d.findings[0]).toMatchObject({ class: "stage1-module", generation: 5, confidence: "medium" });
+    expect(d.cause).toBe(
+      "A kernel module stops the boot in stage 1: vfio_pci, vfio, vfio_iommu_type1 are new in generation 5's initrd and loaded unconditionally in stage 1; 5–6 never got as far as mounting the root (no boot in the journal).",
+    );
+    expect(d.findings[0]?.needs[0]).toMatch(/^a console capture of a boot of generation 5/);
     expect(d.generations.map((g) => [g.number, g.status])).toEqual([
       [6, "no-boot"],
       [5, "no-boot"],
@@ -147,6 +152,10 @@ describe("planner on scenario 12's real journals", () => {
     expect(b5?.evidence.some((e) => e.detail.includes("Failed with result 'exit-code'"))).toBe(true);
     const why = d.proposals.filter((p) => p.kind === "open-config").map((p) => p.why);
     expect(why).toContain("it configures vfio-bind, which failed in generations 5–6");
+    expect(d.findings.map((f) => f.class)).toEqual(["stage1-module"]);
+    expect(d.cause).toBe(
+      "A kernel module stops the boot in stage 1: vfio_pci, vfio, vfio_iommu_type1 are new in generation 5's initrd and loaded unconditionally in stage 1; 6 never got as far as mounting the root (no boot in the journal); generation 5 reached stage 2, where vfio-bind.service failed.",
+    );
   });
 
   it("a snapshot from before the first bad generation is offered last, with its danger", () => {
@@ -183,6 +192,8 @@ describe("planner on scenario 12's real journals", () => {
     );
     expect(d.proposals.some((p) => p.kind === "loader-default")).toBe(false);
     expect(d.gone.map((g) => g.generation)).toContain(4);
+    expect(d.findings[0]).toMatchObject({ class: "generations-gone", generation: 4, confidence: "high" });
+    expect(d.findings[0]?.needs[0]).toMatch(/a snapshot from before the bad generation/);
   });
 
   it("a boot of a generation that no longer exists is reported as gone", () => {

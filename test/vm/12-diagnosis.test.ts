@@ -110,6 +110,11 @@ describe("scenario 12a/c: 4 booted, 5 and 6 hang in stage 1 (then: no journal at
       after: ["1.26.3"],
     });
     expect(d.changes.packages.added.map((p: any) => p.pname)).toContain("qemu");
+    expect(d.findings[0]).toMatchObject({ class: "stage1-module", confidence: "medium" });
+    expect(d.cause).toBe(
+      "A kernel module stops the boot in stage 1: vfio_pci, vfio, vfio_iommu_type1 are new in generation 5's initrd and loaded unconditionally in stage 1; 5–6 never got as far as mounting the root (no boot in the journal).",
+    );
+    expect(d.boots.every((b: any) => b.reachable === (b.reached === "multi-user"))).toBe(true);
     const kinds = d.proposals.map((p: any) => p.kind);
     expect(kinds.slice(0, 2)).toEqual(["loader-default", "kernel-param"]);
     expect(d.proposals[0].requests).toEqual([
@@ -188,5 +193,8 @@ describe("scenario 12b: generation 5 reached stage 2, vfio-bind.service failed, 
     expect(d.proposals[0]).toMatchObject({ kind: "loader-default", requests: [{ body: { generation: 4 } }] });
     const open = d.proposals.filter((p: any) => p.kind === "open-config");
     expect(open.map((p: any) => p.why).join("\n")).toContain("vfio-bind, which failed");
+    expect(d.cause).toBe(
+      "A kernel module stops the boot in stage 1: vfio_pci, vfio, vfio_iommu_type1 are new in generation 5's initrd and loaded unconditionally in stage 1; 6 never got as far as mounting the root (no boot in the journal); generation 5 reached stage 2, where vfio-bind.service failed.",
+    );
   });
 });

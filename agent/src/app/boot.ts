@@ -1,5 +1,6 @@
 import { inTarget, profileSwitchCommands } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
+import { type EspEntryRefs, planEspFree } from "../core/espFree.js";
 import {
   generationOfLink,
   kernelVersionOf,
@@ -17,7 +18,7 @@ import {
   validateKernelParam,
 } from "../core/loader.js";
 import type { ListEntry, RootFs } from "../system/rootfs.js";
-import { espOf, type RescueContext } from "./context.js";
+import { espOf, type RescueContext, snapshotStamp } from "./context.js";
 import type { JobManager, JobView } from "./jobs.js";
 
 export interface Generation {
@@ -61,6 +62,8 @@ const ENTRY_ID = /^[A-Za-z0-9@%+=:,._-]{1,200}$/;
 const MAX_SMALL = 64 * 1024;
 const MAX_GRUB = 1024 * 1024;
 const MAX_ENTRIES = 2_000;
+/** A kernel or initrd copy on the ESP (read whole to keep its backup). */
+const MAX_ESP_FILE = 256 * 1024 * 1024;
 
 /** A LifeboatError's message (hostile or broken disk data), anything else rethrown. */
 function diskProblem(err: unknown): string {
@@ -349,6 +352,66 @@ export class BootService {
         after: edit.after,
         changed: edit.text !== text,
         backup,
+      };
+    });
+  }
+
+  /**
+   * Free a full ESP: remove the boot entries of the given generations and the kernel/initrd copies
+   * in EFI/nixos/ that no remaining entry uses. Never the boot default, never every entry. Each file
+   * is copied to the installed root first (/var/lib/lifeboat/esp-removed/<time>/, after the
+   * change's snapshot); a removal that fails puts back what was removed.
+   */
+  async freeEsp(generations: number[], who: string) {
+    if (generations.length === 0) throw new LifeboatError("validation-failed", "no generation given");
+    return this.ctx.change("esp-free", `generations ${generations.join(",")}`, who, async () => {
+      const { esp, view, files } = await this.systemdBoot();
+      const targets = view.entries.filter((e) => e.generation !== null && generations.includes(e.generation));
+      const missing = generations.filter((g) => !targets.some((e) => e.generation === g));
+      if (missing.length)
+        throw new LifeboatError("not-found", `no boot entry for generation ${missing.join(", ")}`, {
+          generations: view.entries.map((e) => e.generation),
+        });
+      const def = targets.find((e) => e.isDefault);
+      if (def) throw new LifeboatError("validation-failed", `${def.id} is the boot default: not removed`);
+      if (targets.length >= view.entries.length)
+        throw new LifeboatError("validation-failed", "that would remove every boot entry");
+      const refs: EspEntryRefs[] = [];
+      for (const e of view.entries) {
+        const text =
+          (await files.readText(`${esp}/loader/entries/${e.file}`, { max: MAX_SMALL, follow: false })) ?? "";
+        const b = parseBootEntry(text);
+        refs.push({ file: e.file, paths: [...(b.linux ? [b.linux] : []), ...b.initrd] });
+      }
+      const plan = planEspFree(refs, new Set(targets.map((e) => e.file)));
+      const paths = [...plan.entries.map((f) => `loader/entries/${f}`), ...plan.files];
+      const backupDir = await files.mkdirs(`/var/lib/lifeboat/esp-removed/${snapshotStamp()}`);
+      // one file in memory at a time: the copy on the installed root is what a failure restores from
+      const saved: { path: string; backup: string; size: number }[] = [];
+      for (const rel of paths) {
+        const data = await files.readFile(`${esp}/${rel}`, { max: MAX_ESP_FILE, follow: false });
+        if (data === null) continue;
+        const r = await files.createNew(`${backupDir}/${rel.replace(/\//g, "_")}`, data);
+        if (!r.created) throw new LifeboatError("unsafe-file", `${r.path}: exists; refused`);
+        saved.push({ path: rel, backup: r.path, size: data.length });
+      }
+      const removed: typeof saved = [];
+      try {
+        for (const f of saved) if (await files.remove(`${esp}/${f.path}`)) removed.push(f);
+      } catch (err) {
+        for (const f of removed) {
+          const data = await files.readFile(f.backup, { max: MAX_ESP_FILE }).catch(() => null);
+          if (data) await files.createNew(`${esp}/${f.path}`, data).catch(() => undefined);
+        }
+        throw new LifeboatError(
+          "file-failed",
+          `removing ${esp} files failed, put back what was removed: ${(err as Error).message}`,
+        );
+      }
+      return {
+        removed: removed.map((f) => `${esp}/${f.path}`),
+        freedBytes: removed.reduce((n, f) => n + f.size, 0),
+        backup: backupDir,
       };
     });
   }

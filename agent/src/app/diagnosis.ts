@@ -2,6 +2,7 @@ import { parseBootspecDocument } from "../core/bootspec.js";
 import { isUnitName, parseStoreName } from "../core/closure.js";
 import {
   type BootFacts,
+  type DeviceFacts,
   type Diagnosis,
   type DiagnosisInput,
   diagnose,
@@ -10,6 +11,7 @@ import {
   type JournalFacts,
 } from "../core/diagnosis.js";
 import { LifeboatError } from "../core/errors.js";
+import { decodeHostIdFile } from "../core/hostid.js";
 import { parseListBoots } from "../core/journal.js";
 import {
   failedUnits,
@@ -17,11 +19,13 @@ import {
   findCommandLine,
   type JournalRecord,
   type Located,
+  MESSAGE_ID,
   milestoneMatches,
   milestones,
   parseJournalRecords,
 } from "../core/journalBoots.js";
 import { parseBootEntry } from "../core/loader.js";
+import type { BlockDevice } from "../core/lsblk.js";
 import type { RootFs } from "../system/rootfs.js";
 import type { BootService } from "./boot.js";
 import type { MountedRoot, RescueContext } from "./context.js";
@@ -85,6 +89,7 @@ export class DiagnosisService {
       this.snapshots(m),
       this.configFiles(),
     ]);
+    const devices = await this.devices();
     const esp = bootView?.esp ? `${bootView.esp}` : null;
     const gens: GenerationFacts[] = [];
     for (const g of generations) {
@@ -117,6 +122,7 @@ export class DiagnosisService {
       snapshots,
       configFiles,
       git: { state: "no-repository", detail: null, commits: [], changes: [] },
+      devices,
     };
     // First pass: which two generations to compare; then read only those two closures.
     const first = diagnose(input);
@@ -133,6 +139,14 @@ export class DiagnosisService {
       if (g.closurePresent && g.toplevel) {
         g.units = await this.units(files, g.toplevel);
         g.packages = await this.packages(files, g.toplevel);
+      }
+    }
+    // the failure classes read the fstab of the last good generation and of the bad ones
+    for (const n of [first.lastGood, ...first.bad].filter((x): x is number => x !== null).slice(0, 10)) {
+      const g = gens.find((x) => x.number === n);
+      if (g) {
+        g.fstab = await this.fstab(files, g);
+        g.hostid = await this.hostid(files, g);
       }
     }
     if (first.lastGood !== null && first.firstBad !== null) {
@@ -269,7 +283,45 @@ export class DiagnosisService {
       failedUnits: failedUnits(fails),
       kernelErrors: errs.map(at),
       lastEntry: tail[0] ? at(tail[0]) : null,
+      notable: await this.notable(
+        dir,
+        base,
+        failedUnits(fails).map((f) => f.unit),
+      ),
     };
+  }
+
+  /**
+   * What the failure classes read of a boot (core/diagnosis/classes/): its warnings and errors; sshd's
+   * own lines (logins accepted and refused; sshd-session since OpenSSH 9.8) and emergency/rescue
+   * targets reached; the kernel's interface renames (`-g` needs journalctl built with PCRE2, as
+   * NixOS's is: without it that query yields nothing); the last lines of each failed service.
+   */
+  private async notable(dir: JournalDir, base: string[], failed: string[]): Promise<JournalRecord[]> {
+    const errors = await this.records(dir, [...base, "-p", "4"], 300);
+    const logins = await this.records(
+      dir,
+      [
+        ...base,
+        "SYSLOG_IDENTIFIER=sshd",
+        "SYSLOG_IDENTIFIER=sshd-session",
+        "+",
+        `MESSAGE_ID=${MESSAGE_ID.unitStarted}`,
+        ...["emergency.target", "emergency.service", "rescue.target", "rescue.service"].map(
+          (u) => `UNIT=${u}`,
+        ),
+      ],
+      300,
+    );
+    const renames = await this.records(dir, [...base, "_TRANSPORT=kernel", "-g", "renamed from"], 50);
+    // the last lines a failed service printed (its stdout/stderr are priority info)
+    const tails: JournalRecord[] = [];
+    for (const u of failed.filter((x) => x.endsWith(".service")).slice(0, 4))
+      tails.push(...(await this.records(dir, [...base, `_SYSTEMD_UNIT=${u}`, "-n", "12"], 12)));
+    const seen = new Set<string>();
+    return [...errors, ...logins, ...renames, ...tails].filter(
+      (r) => !seen.has(r.cursor) && seen.add(r.cursor),
+    );
   }
 
   // ------------------------------------------------------------------------------------ closures
@@ -372,6 +424,48 @@ export class DiagnosisService {
 
   // ------------------------------------------------------------------------------------ the rest
 
+  /** The block devices the rescue system sees (detection's lsblk + blkid), flattened. */
+  private async devices(): Promise<DeviceFacts[] | null> {
+    try {
+      const d = await this.ctx.detection.current();
+      const out: DeviceFacts[] = [];
+      const walk = (xs: BlockDevice[]) => {
+        for (const x of xs) {
+          out.push({
+            path: x.path,
+            fstype: x.fstype,
+            uuid: x.uuid,
+            label: x.label,
+            partuuid: x.partuuid,
+            partlabel: x.partlabel,
+          });
+          walk(x.children ?? []);
+        }
+      };
+      walk(d.devices);
+      return out;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The generation's etc/hostid (networking.hostId: 4 bytes, host byte order). */
+  private async hostid(files: InstalledFiles, g: GenerationFacts): Promise<string | null> {
+    if (!g.closurePresent || !g.toplevel) return null;
+    const b = await files.bytes(`${g.toplevel}/etc/hostid`, 64).catch(() => null);
+    try {
+      return b && b.length === 4 ? decodeHostIdFile(b) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The generation's etc/fstab (through its etc link, as systemd and stage 1 read it). */
+  private async fstab(files: InstalledFiles, g: GenerationFacts): Promise<string | null> {
+    if (!g.closurePresent || !g.toplevel) return null;
+    return files.text(`${g.toplevel}/etc/fstab`, 256 * 1024).catch(() => null);
+  }
+
   private async snapshots(m: MountedRoot): Promise<{ snapshot: string; created: string | null }[] | null> {
     if (!m.pool) return null;
     try {
@@ -386,14 +480,16 @@ export class DiagnosisService {
     }
   }
 
-  private async configFiles(): Promise<{ path: string; text: string }[]> {
+  private async configFiles(): Promise<{ path: string; text: string; etag: string }[]> {
     try {
       const tree = await this.config.tree();
-      const out: { path: string; text: string }[] = [];
+      const out: { path: string; text: string; etag: string }[] = [];
       for (const f of tree.files
         .filter((x) => x.path.endsWith(".nix") && x.size <= MAX_CONFIG_BYTES)
-        .slice(0, MAX_CONFIG_FILES))
-        out.push({ path: f.path, text: (await this.config.read(f.path)).content });
+        .slice(0, MAX_CONFIG_FILES)) {
+        const r = await this.config.read(f.path);
+        out.push({ path: f.path, text: r.content, etag: r.etag });
+      }
       return out;
     } catch {
       return [];

@@ -18,6 +18,8 @@ import type { InstalledSystem } from "./installed.js";
  * `nixos-rebuild boot` without a switch). Both resolve their store links inside the root.
  */
 const FSTABS = ["/nix/var/nix/profiles/system/etc/fstab", "/etc/fstab"];
+/** The activated generation's fstab: the fallback when the profile's cannot mount the root. */
+export const ACTIVATED_FSTAB = "/etc/fstab";
 
 export interface SystemFstab {
   path: string;
@@ -28,8 +30,9 @@ export interface SystemFstab {
 export async function readSystemFstab(
   installed: InstalledSystem,
   warnings: string[],
+  paths: readonly string[] = FSTABS,
 ): Promise<SystemFstab | null> {
-  for (const path of FSTABS) {
+  for (const path of paths) {
     let text: string | null = null;
     try {
       text = await installed.readText(path);

@@ -18,6 +18,7 @@ import type { Detection } from "./detect.js";
 import { type ImportRequest, PoolImporter } from "./importer.js";
 import { InstalledSystem } from "./installed.js";
 import {
+  ACTIVATED_FSTAB,
   type BootUnits,
   dirExists,
   lookUpLinks,
@@ -346,9 +347,9 @@ export class MountRun {
   }
 
   /** The installed fstab and the links it names, for a preview of an existing mount (nothing imported). */
-  async readFstabOnly(): Promise<SystemFstab | null> {
+  async readFstabOnly(paths?: readonly string[]): Promise<SystemFstab | null> {
     const installed = new InstalledSystem(this.sys, this.root);
-    this.fstab = await readSystemFstab(installed, this.warnings);
+    this.fstab = await readSystemFstab(installed, this.warnings, paths);
     if (this.fstab) {
       this.links = await lookUpLinks(this.sys, this.fstab.entries);
       this.units = await readBootUnits(installed, this.fstab.path, this.warnings);
@@ -360,6 +361,30 @@ export class MountRun {
   async planFromFstab(): Promise<MountPlan> {
     await this.readFstabOnly();
     let plan = this.plan(this.fstab);
+    // A new generation whose fstab names a root device no disk has (a wrong UUID in
+    // hardware-configuration.nix) never booted; the activated one behind /etc/fstab did. Mount by
+    // that one rather than refuse the whole system (the diagnosis then explains the new one).
+    const profileFstab = this.fstab;
+    if (profileFstab && profileFstab.path !== ACTIVATED_FSTAB && plan.refused.some((r) => r.essential)) {
+      const alt = await this.readFstabOnly([ACTIVATED_FSTAB]);
+      const altPlan = alt ? this.plan(alt) : null;
+      if (altPlan && !altPlan.refused.some((r) => r.essential)) {
+        const why = plan.refused
+          .filter((r) => r.essential)
+          .map((r) => `${r.path} (${r.reason})`)
+          .join("; ");
+        plan = {
+          ...altPlan,
+          notes: [...altPlan.notes, `${profileFstab.path}: ${why}; mounted by ${ACTIVATED_FSTAB} instead`],
+        };
+        this.warnings.push(
+          `the system profile's fstab cannot mount ${why}: used ${ACTIVATED_FSTAB} (the activated generation)`,
+        );
+      } else {
+        await this.readFstabOnly();
+        plan = this.plan(this.fstab);
+      }
+    }
     const holds = (pool: string) =>
       plan.steps.some(
         (s) =>

@@ -9,8 +9,14 @@ interface Proposal {
   basis: string;
   caution: string | null;
   evidence: { kind: string; ref: string; detail: string }[];
-  requests: { method: string; path: string; body?: Record<string, unknown> }[];
+  requests: {
+    method: string;
+    path: string;
+    body?: Record<string, unknown>;
+    headers?: Record<string, string>;
+  }[];
   config?: { path: string; line: number };
+  diff?: string;
 }
 interface Diagnosis {
   summary: string;
@@ -18,6 +24,7 @@ interface Diagnosis {
   generations: { number: number; date: string | null; status: string; words: string }[];
   changes: unknown;
   proposals: Proposal[];
+  findings?: { class: string; confidence: string; needs: string[] }[];
   notes: string[];
 }
 
@@ -28,7 +35,13 @@ export interface DiagnoseIO {
 }
 
 const req = (r: Proposal["requests"][number]) =>
-  `${r.method} ${r.path}${r.body ? ` ${JSON.stringify(r.body)}` : ""}`;
+  `${r.method} ${r.path}${r.body ? ` ${r.method === "PUT" ? "(the edited file, diff shown)" : JSON.stringify(r.body)}` : ""}`;
+const indent = (text: string, pad: string) =>
+  text
+    .trimEnd()
+    .split("\n")
+    .map((l) => `${pad}${l}\n`)
+    .join("");
 
 /**
  * `lifeboat client diagnose [--apply N] [--json] [--yes]`: the diagnosis, and (with --apply) the
@@ -56,11 +69,13 @@ export async function diagnoseCommand(
     for (const [i, p] of d.proposals.entries()) {
       io.out(`  ${i + 1}. ${p.title}${p.basis === "guess" ? " (a guess: no journal evidence)" : ""}\n`);
       io.out(`     why: ${p.why}\n`);
+      if (p.diff) io.out(indent(p.diff, "     | "));
       for (const r of p.requests) io.out(`     ${req(r)}\n`);
       if (p.config)
         io.out(`     then: lifeboat client config edit ${p.config.path}   (line ${p.config.line})\n`);
       for (const e of p.evidence.slice(0, 3)) io.out(`     evidence: ${e.detail} [${e.kind} ${e.ref}]\n`);
     }
+    for (const n of d.findings?.[0]?.needs ?? []) io.out(`would decide: ${n}\n`);
     for (const n of d.notes) io.out(`note: ${n}\n`);
     return 0;
   }
@@ -75,13 +90,14 @@ export async function diagnoseCommand(
     return 0;
   }
   io.err(`${p.title}\n  why: ${p.why}\n${p.caution ? `  caution: ${p.caution}\n` : ""}`);
+  if (p.diff) io.err(indent(p.diff, "  | "));
   for (const r of p.requests) io.err(`  ${req(r)}\n`);
   if (!opts.yes && !(await io.confirm("Send these requests?"))) {
     io.err("Nothing done (answer y to proceed, or pass --yes).\n");
     return 1;
   }
   const results: unknown[] = [];
-  for (const r of p.requests) results.push(await c.json(r.method, r.path, r.body ?? {}));
+  for (const r of p.requests) results.push(await c.json(r.method, r.path, r.body ?? {}, r.headers ?? {}));
   io.out(opts.json ? `${JSON.stringify(results, null, 2)}\n` : `done: ${p.title}\n`);
   return 0;
 }

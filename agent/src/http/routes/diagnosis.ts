@@ -38,6 +38,8 @@ const Boot = Type.Object({
   ended: Type.Union([Type.Literal("shutdown"), Type.Literal("abrupt")]),
   failedUnits: Type.Array(Type.Object({ unit: S, message: S, count: Type.Integer() })),
   kernelErrors: Strings,
+  reachable: Type.Boolean(),
+  unreachable: Strings,
   evidence: Type.Array(Evidence),
 });
 
@@ -92,7 +94,15 @@ const Changes = Type.Object({
 const Proposal = Type.Object({
   id: S,
   kind: Type.Union(
-    ["loader-default", "kernel-param", "snapshot-rollback", "open-config"].map((k) => Type.Literal(k)),
+    [
+      "loader-default",
+      "kernel-param",
+      "snapshot-rollback",
+      "open-config",
+      "config-edit",
+      "rebuild",
+      "esp-free",
+    ].map((k) => Type.Literal(k)),
   ),
   title: S,
   why: S,
@@ -102,12 +112,37 @@ const Proposal = Type.Object({
   evidence: Type.Array(Evidence),
   requests: Type.Array(
     Type.Object({
-      method: Type.Union([Type.Literal("GET"), Type.Literal("POST")]),
+      method: Type.Union([Type.Literal("GET"), Type.Literal("POST"), Type.Literal("PUT")]),
       path: S,
       body: Type.Optional(Type.Record(S, Type.Unknown())),
+      headers: Type.Optional(Type.Record(S, S)),
     }),
   ),
   config: Type.Optional(Type.Object({ path: S, line: Type.Integer() })),
+  diff: Type.Optional(S),
+});
+
+const Finding = Type.Object({
+  class: Type.Union(
+    [
+      "stage1-module",
+      "root-device-missing",
+      "mount-failed",
+      "sshd-failed",
+      "network-missing",
+      "logins-refused",
+      "bootloader-not-updated",
+      "hostid-changed",
+      "generations-gone",
+      "undecided",
+    ].map((k) => Type.Literal(k)),
+  ),
+  generation: NI,
+  cause: S,
+  confidence: Type.Union([Type.Literal("high"), Type.Literal("medium"), Type.Literal("low")]),
+  evidence: Type.Array(Evidence),
+  fixes: Type.Array(Proposal),
+  needs: Strings,
 });
 
 export const DiagnosisSchema = Type.Object({
@@ -122,6 +157,8 @@ export const DiagnosisSchema = Type.Object({
   generations: Type.Array(Generation),
   changes: Nullable(Changes),
   proposals: Type.Array(Proposal),
+  findings: Type.Array(Finding),
+  cause: NS,
   notes: Strings,
 });
 

@@ -153,6 +153,21 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
   );
 
   app.post(
+    "/v1/boot/esp/free",
+    {
+      schema: {
+        summary:
+          "Free a full ESP: remove the boot entries of these generations and the kernels/initrds only they use (copied to the installed root first; never the default)",
+        body: Obj({ generations: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 200 }) }),
+        response: {
+          200: Changed(Type.Object({ removed: Type.Array(S), freedBytes: Type.Integer(), backup: S })),
+        },
+      },
+    },
+    async (req) => s.boot.freeEsp(req.body.generations, who(req)),
+  );
+
+  app.post(
     "/v1/boot/entries/:id/revert",
     {
       schema: {

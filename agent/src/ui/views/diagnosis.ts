@@ -11,7 +11,9 @@ export interface DiagnosisView {
   notes: string[];
 }
 
-const requestText = (r: Request) => `${r.method} ${r.path}${r.body ? ` ${JSON.stringify(r.body)}` : ""}`;
+/** A request as the operator confirms it; a config edit's whole new file is shown as its diff instead. */
+const requestText = (r: Request) =>
+  `${r.method} ${r.path}${r.body ? ` ${r.method === "PUT" ? "(the edited file, diff above)" : JSON.stringify(r.body)}` : ""}`;
 
 function evidenceList(ev: Evidence[]): HTMLElement {
   return h(
@@ -49,6 +51,7 @@ async function apply(ctx: ViewContext, p: Proposal, button: HTMLButtonElement): 
       body: [
         h("p", {}, p.why),
         p.caution ? h("p", { class: p.kind === "snapshot-rollback" ? "bad" : "warn" }, p.caution) : null,
+        p.diff ? h("pre", { class: "diff" }, p.diff) : null,
         h("p", {}, "These requests are sent, in this order:"),
         h("pre", {}, p.requests.map(requestText).join("\n")),
       ],
@@ -57,7 +60,7 @@ async function apply(ctx: ViewContext, p: Proposal, button: HTMLButtonElement): 
     });
     if (!ok) return;
     try {
-      for (const r of p.requests) await ctx.api.request(r.method, r.path, r.body ?? {});
+      for (const r of p.requests) await ctx.api.request(r.method, r.path, r.body ?? {}, r.headers ?? {});
     } catch (err) {
       if (err instanceof ApiError && err.code === "read-only-mount")
         return ctx.notice(`${err.message} — use the Mount view to re-mount read-write, then come back.`);
@@ -76,6 +79,7 @@ function proposalCard(ctx: ViewContext, p: Proposal): HTMLElement {
     p.basis === "guess" ? h("span", { class: "badge warn", title: "no journal evidence" }, " guess") : null,
     h("p", {}, p.why),
     p.caution ? h("p", { class: "muted" }, p.caution) : null,
+    p.diff ? h("pre", { class: "diff" }, p.diff) : null,
     h("pre", { class: "request" }, p.requests.map(requestText).join("\n")),
     evidenceList(p.evidence),
     h(

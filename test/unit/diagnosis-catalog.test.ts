@@ -1,0 +1,393 @@
+// The diagnosis against the catalog of failures that stop NixOS servers (docs/diagnosis.md): each
+// class's journal is written by systemd's own code (systemd-journal-remote, from the export text
+// test/fixtures/diagnosis/catalog/<class>.export that test/diagnosis-catalog/ generates), read by the
+// real journalctl, on generations laid out as nixos-rebuild leaves them and the devices of a real
+// capture. The diagnosis must name the class first, cite journal lines that exist, and its fix,
+// sent through the API as the diagnosis wrote it, must change the installed system as it says.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import pino from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { diagnoseCommand } from "../../agent/src/client/diagnose.js";
+import type { Connection } from "../../agent/src/client/http.js";
+import type { Diagnosis, Proposal } from "../../agent/src/core/diagnosis.js";
+import { buildServer } from "../../agent/src/http/server.js";
+import { REDACT_PATHS } from "../../agent/src/logger.js";
+import type { CommandResult, OutputLine } from "../../agent/src/system/system.js";
+import { LogSink, rig } from "../app/harness.js";
+import { exportText, JOURNAL_REMOTE, MACHINE_ID, writeJournal } from "../diagnosis-catalog/export.js";
+import { SCENARIOS, type Scenario } from "../diagnosis-catalog/scenarios.js";
+import { layGenerations } from "../diagnosis-catalog/tree.js";
+import type { FileOp } from "../helpers/fake-system.js";
+
+const TOKEN = "catalog-token-0123456789abcdef-SECRET";
+const auth = { authorization: `Bearer ${TOKEN}` };
+const EXPORTS = join(import.meta.dirname, "..", "fixtures", "diagnosis", "catalog");
+const exportFile = (s: Scenario) => join(EXPORTS, `${s.name}.export`);
+
+/** journalctl for real, on the sandbox's copy of the installed system (-D /mnt/… → <sandbox>/mnt/…). */
+function journalctl(sandbox: string, args: readonly string[]): CommandResult {
+  const real = args.map((a, i) => (args[i - 1] === "-D" ? `${sandbox}${a}` : a));
+  try {
+    const stdout = execFileSync("journalctl", real, {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      maxBuffer: 64 << 20,
+    });
+    return { exitCode: 0, stdout, stderr: "", timedOut: false, notFound: false, durationMs: 1 };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string; stderr?: string };
+    return {
+      exitCode: err.status ?? 1,
+      stdout: err.stdout ?? "",
+      stderr: err.stderr ?? "",
+      timedOut: false,
+      notFound: false,
+      durationMs: 1,
+    };
+  }
+}
+
+const open: { close: () => Promise<unknown> }[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((a) => a.close()));
+});
+
+async function broken(s: Scenario, fileFault?: (op: FileOp, path: string) => string | undefined) {
+  let sandbox = "";
+  const fstab = s.rig === "ext4" ? s.gens.find((g) => g.n === 41)?.fstab : undefined;
+  const r = await rig(s.rig, {
+    tree: fstab ? { fstab } : {},
+    fake: {
+      fileFault,
+      extra: (file, args) => (file === "journalctl" ? journalctl(sandbox, args) : undefined),
+      spawnScript: (file, args) => {
+        if (file !== "journalctl") return undefined;
+        const res = journalctl(sandbox, args);
+        const lines: OutputLine[] = res.stdout
+          .split("\n")
+          .filter(Boolean)
+          .map((text) => ({ stream: "stdout", text }));
+        return { lines, exitCode: res.exitCode };
+      },
+    },
+  });
+  sandbox = r.dir;
+  await layGenerations(`${r.dir}/mnt`, s.gens, s.config);
+  const dir = `${r.dir}/mnt/var/log/journal/${MACHINE_ID}`;
+  await rm(dir, { recursive: true, force: true });
+  writeJournal(readFileSync(exportFile(s), "utf8"), `${dir}/system.journal`);
+  const app = await buildServer({
+    token: TOKEN,
+    logger: pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, new LogSink()),
+    services: r.services,
+  });
+  open.push(app);
+  await r.mounts.mount({ readonly: false });
+  return { r, app };
+}
+
+/** Send a proposal's requests as the diagnosis wrote them; every one must succeed. */
+async function apply(app: Awaited<ReturnType<typeof buildServer>>, p: Proposal) {
+  for (const q of p.requests) {
+    const res = await app.inject({
+      method: q.method,
+      url: q.path,
+      headers: { ...auth, ...(q.headers ?? {}) },
+      ...(q.body ? { payload: q.body } : {}),
+    });
+    expect(res.statusCode, `${q.method} ${q.path}: ${res.body}`).toBeLessThan(300);
+  }
+}
+
+describe("the catalog's export texts are what test/diagnosis-catalog generates", () => {
+  for (const s of SCENARIOS)
+    it(s.name, () => {
+      const text = exportText(s.boots);
+      if (process.env.LIFEBOAT_WRITE_EXPORTS === "1") writeFileSync(exportFile(s), text);
+      expect(readFileSync(exportFile(s), "utf8")).toBe(text);
+    });
+});
+
+describe.skipIf(!existsSync(JOURNAL_REMOTE))(
+  "GET /v1/diagnosis on each catalog failure (real journal files)",
+  () => {
+    const diagnose = async (app: Awaited<ReturnType<typeof buildServer>>): Promise<Diagnosis> => {
+      const res = await app.inject({ url: "/v1/diagnosis", headers: auth });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json();
+    };
+    /** Every journal line the finding cites is a message of that journal (real journalctl --cursor). */
+    const citesRealLines = (r: { dir: string }, d: Diagnosis) => {
+      const ev = d.findings[0]?.evidence.filter((e) => e.kind === "journal") ?? [];
+      for (const e of ev) {
+        const out = journalctl(r.dir, [
+          "-D",
+          "/mnt/var/log/journal",
+          `--cursor=${e.ref}`,
+          "-n",
+          "1",
+          "-o",
+          "cat",
+          "--no-pager",
+        ]);
+        expect(out.stdout.split("\n")[0]).toBe(e.detail);
+      }
+      return ev.length;
+    };
+
+    it("mount-failed: /mnt/extern timed out, emergency mode; the hotfix and the nofail edit apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "mount-failed") as Scenario;
+      const { r, app } = await broken(s);
+      const before = r.sys.mutations().length;
+      const d = await diagnose(app);
+      expect(r.sys.mutations().slice(before)).toEqual([]);
+      const f = d.findings[0];
+      expect(f?.class).toBe("mount-failed");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toMatch(
+        /^\/mnt\/extern \(mnt-extern\.mount\) could not be mounted in generation 42's boot: its device .*usb-WD_Elements.* never appeared; local-fs\.target failed and systemd entered emergency mode/,
+      );
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(3);
+      expect(d.generations.find((g) => g.number === 42)?.status).toBe("failed");
+      expect(f?.fixes.map((p) => p.kind)).toEqual([
+        "loader-default",
+        "kernel-param",
+        "config-edit",
+        "rebuild",
+      ]);
+      expect(f?.needs[0]).toMatch(/generation 41 mounts \/mnt\/extern from the same device/);
+      const hot = f?.fixes[1] as Proposal;
+      await apply(app, hot);
+      const entry = await readFile(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"), "utf8");
+      expect(entry).toMatch(/^options .* systemd\.mask=emergency\.service systemd\.mask=emergency\.target$/m);
+      const edit = f?.fixes[2] as Proposal;
+      expect(edit.diff).toContain('+      options = [ "nofail" ];');
+      await apply(app, edit);
+      const hw = await readFile(join(r.dir, "mnt/etc/nixos/hardware-configuration.nix"), "utf8");
+      expect(hw).toContain(
+        `usb-WD_Elements_25A3_574343374B364C594C59454C-0:0-part1";\n      fsType = "ext4";\n      options = [ "nofail" ];\n    };`,
+      );
+    });
+
+    it("sshd-failed: 42 reached multi-user but sshd could not bind; booting 41 by default applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "sshd-failed") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("sshd-failed");
+      expect(d.cause).toBe(
+        `sshd did not start in generation 42's boot (sshd: "fatal: Cannot bind any address."), so the server could not be logged into although it booted.`,
+      );
+      expect(d.lastGood).toBe(41);
+      expect(d.boots[0]).toMatchObject({ generation: 42, reached: "multi-user", reachable: false });
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(2);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "open-config"]);
+      expect(f?.fixes[1]?.config).toEqual({ path: "configuration.nix", line: 13 });
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("network-missing: eth0 became ens3; the rename edit and booting 41 apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "network-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("network-missing");
+      expect(d.cause).toMatch(
+        /^Generation 42 configures the network on eth0, but the kernel named that interface ens3 \("virtio_net virtio0 ens3: renamed from eth0"\)/,
+      );
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(2);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      await apply(app, f?.fixes[1] as Proposal);
+      const conf = await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8");
+      expect(conf).toContain("networking.interfaces.ens3.ipv4.addresses");
+      expect(conf).toContain('interface = "ens3";');
+      expect(conf).not.toMatch(/\beth0\b/);
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("logins-refused: root's logins refused on 42 (scanners' noise ignored); booting 41 applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "logins-refused") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("logins-refused");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toMatch(
+        /^Every SSH login of root was refused on generation 42 \(3 refused, none accepted\) while root logged in before: .*users\.mutableUsers = false/,
+      );
+      expect(d.boots.find((b) => b.generation === 41)?.reachable).toBe(true);
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(4);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "open-config", "open-config"]);
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("root-device-missing: 42's root UUID is on no disk; the UUID edit applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "root-device-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("root-device-missing");
+      expect(d.cause).toBe(
+        "Generation 42 mounts / from /dev/disk/by-uuid/0f3c6a0e-8d1b-4c1e-9a57-2b7d9e4c5a10, which no disk of this machine has: its stage 1 waits for that device and gives up before the root is mounted; generation 41 mounted it from /dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7 (/dev/nvme0n1p2).",
+      );
+      expect(d.generations.find((g) => g.number === 42)?.status).toBe("no-boot");
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain(
+        '+    { device = "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7";',
+      );
+      await apply(app, edit);
+      const hw = await readFile(join(r.dir, "mnt/etc/nixos/hardware-configuration.nix"), "utf8");
+      expect(hw).toContain('device = "/dev/disk/by-uuid/b49dfb2e-68df-4dcf-9beb-c7932824fef7"');
+      expect(hw).not.toContain("0f3c6a0e");
+    });
+
+    it("bootloader-not-updated: 42 has no entry; the cause is in 41's boot that built it (ESP full)", async () => {
+      const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("bootloader-not-updated");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        'Generation 42 never got a boot-loader entry, so it never booted: installing it failed in the boot of generation 41 that built it because /boot (the ESP) was full ("cat: write error: No space left on device").',
+      );
+      expect(d.sentence).toMatch(
+        /; 42 has no boot-loader entry: never booted \(the boot loader was not updated for it\)\.$/,
+      );
+      expect(d.generations.find((g) => g.number === 42)?.words).toMatch(
+        /^no boot-loader entry: it was never booted/,
+      );
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(2);
+      // free /boot: generations 1–3 (older than 41, not the default) go, with the kernel only they use
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["esp-free", "rebuild"]);
+      const free = f?.fixes[0] as Proposal;
+      expect(free.requests).toEqual([
+        { method: "POST", path: "/v1/boot/esp/free", body: { generations: [1, 2, 3] } },
+      ]);
+      const efi = "mnt/boot/EFI/nixos";
+      const old = [
+        "d091193c4z96ab1fff067b5zcd26ab6z-linux-6.6.69-bzImage.efi",
+        "d96aczd77fdc0ff39459976a1967af46-initrd-linux-6.6.69-initrd.efi",
+      ];
+      await mkdir(join(r.dir, efi), { recursive: true });
+      for (const n of old) await writeFile(join(r.dir, efi, n), Buffer.alloc(4096, 7));
+      await writeFile(join(r.dir, efi, "kept-by-41.efi"), "x");
+      await apply(app, free);
+      expect(
+        (await readdir(join(r.dir, "mnt/boot/loader/entries"))).filter((n) => n.endsWith(".conf")).sort(),
+      ).toEqual(["nixos-generation-41.conf"]);
+      expect((await readdir(join(r.dir, efi))).sort()).toEqual(["kept-by-41.efi"]);
+      const [stamp] = await readdir(join(r.dir, "mnt/var/lib/lifeboat/esp-removed"));
+      expect(
+        (await readdir(join(r.dir, "mnt/var/lib/lifeboat/esp-removed", stamp as string))).sort(),
+      ).toEqual([
+        `EFI_nixos_${old[0]}`,
+        `EFI_nixos_${old[1]}`,
+        "loader_entries_nixos-generation-1.conf",
+        "loader_entries_nixos-generation-2.conf",
+        "loader_entries_nixos-generation-3.conf",
+      ]);
+      // the default is never removed
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/boot/esp/free",
+        headers: auth,
+        payload: { generations: [41] },
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: "validation-failed" });
+      expect(d.proposals.some((p) => p.kind === "kernel-param")).toBe(false);
+    });
+
+    it("hostid-changed: 42 changed networking.hostId with forceImportRoot off; zfs_force=1 and the hostId edit apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "hostid-changed") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("hostid-changed");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        "Generation 42 changed networking.hostId from 8425e349 to 2f1c9a6b and boot.zfs.forceImportRoot is false: its stage 1 finds the root pool last used by another system and does not import it.",
+      );
+      expect(f?.fixes.map((p) => p.kind)).toEqual([
+        "loader-default",
+        "kernel-param",
+        "config-edit",
+        "rebuild",
+      ]);
+      await apply(app, f?.fixes[1] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"), "utf8")).toMatch(
+        /^options .* zfs_force=1$/m,
+      );
+      const edit = f?.fixes[2] as Proposal;
+      expect(edit.diff).toContain('+  networking.hostId = "8425e349";');
+      await apply(app, edit);
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
+        'networking.hostId = "8425e349";',
+      );
+    });
+
+    it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {
+      const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
+      const { r, app } = await broken(s, (op, path) =>
+        op === "unlink" && path.endsWith("/loader/entries/nixos-generation-2.conf") ? "EIO" : undefined,
+      );
+      const entries = join(r.dir, "mnt/boot/loader/entries");
+      const before = (await readdir(entries)).sort();
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/boot/esp/free",
+        headers: auth,
+        payload: { generations: [1, 2, 3] },
+      });
+      expect(res.statusCode).toBe(502);
+      expect(res.json()).toMatchObject({ code: "file-failed" });
+      expect(res.json().detail).toMatch(/put back what was removed/);
+      expect((await readdir(entries)).sort()).toEqual(before);
+    });
+
+    it("lifeboat client diagnose --apply sends a config edit with its If-Match and shows its diff", async () => {
+      const s = SCENARIOS.find((x) => x.name === "network-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const conn = {
+        json: async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+          const res = await app.inject({
+            method: method as "GET",
+            url: path,
+            headers: { ...auth, ...headers },
+            ...(method === "GET" ? {} : { payload: body as object }),
+          });
+          if (res.statusCode >= 400) throw new Error(res.body);
+          return res.json();
+        },
+      } as unknown as Connection;
+      const d = await diagnose(app);
+      const n = d.proposals.findIndex((p) => p.kind === "config-edit") + 1;
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: (x: string) => out.push(x),
+        err: (x: string) => err.push(x),
+        confirm: async () => true,
+      };
+      expect(await diagnoseCommand(conn, io, { json: false, yes: true, apply: String(n) })).toBe(0);
+      expect(err.join("")).toContain("  | +  networking.interfaces.ens3.ipv4.addresses");
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
+        "networking.interfaces.ens3.ipv4.addresses",
+      );
+    });
+  },
+);
