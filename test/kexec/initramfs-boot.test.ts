@@ -154,7 +154,7 @@ function boot(dir: string, name: string, initrd: Buffer, cmdline: string): Promi
         ["-m", "256", "-smp", "1"],
         ["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"],
         ["-kernel", kernel as string, "-initrd", file],
-        ["-append", `console=ttyS0 panic=-1 loglevel=4 ${cmdline}`],
+        ["-append", `console=ttyS0 panic=-1 loglevel=4 no_timer_check ${cmdline}`],
       ].flat(),
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -986,6 +986,9 @@ export async function boot(opts: BootOptions): Promise<Vm> {
     "root=/dev/vda",
     "rw",
     "panic=-1",
+    // TCG on a loaded host: the kernel's IO-APIC timer check can fail and panic ("IO-APIC + timer
+    // doesn't work"); no_timer_check skips that check (seen here at load 8+).
+    "no_timer_check",
     "quiet",
     "net.ifnames=0",
     "systemd.show_status=0",
