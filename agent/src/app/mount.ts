@@ -113,10 +113,12 @@ export class MountService {
     const readonly = req.readonly ?? true;
     // The last detection is enough to choose unless a change made it stale (the commands below
     // fail cleanly if the machine changed under it); what is mounted is read fresh from the kernel.
-    // After a hand-back the md arrays and VGs are down: a mount request brings them up again.
-    let d = this.stacks?.resume()
-      ? await this.detection.refresh({ scan: false })
-      : await this.detection.forChange();
+    // After a hand-back the md arrays and VGs are down: a mount request brings them up again. It
+    // detects again for that only when the last detection shows md members or PVs to bring up (a
+    // machine without any pays no second detection inside its mount request).
+    const again = this.stacks?.resume() ?? false;
+    let d = await this.detection.forChange();
+    if (again && this.stacks?.wants(d.devices)) d = await this.detection.refresh({ scan: false });
     const warnings: string[] = [];
     const rootMount = (await this.mountedNow()).find((m) => m.target === this.root);
     if (rootMount) {
