@@ -597,3 +597,24 @@ describe("concurrent wave mounts (`mount --all --fork`): any entries failing, an
     );
   });
 });
+
+describe("a mount request after a hand-back runs no detection of its own (nothing md/LVM to bring up)", () => {
+  it("mount → hand-back → fresh detection → mount: the second mount request runs only import, listing and mounts", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    await r.mounts.unmount({ export: true });
+    await r.detection.refresh();
+    const mark = r.sys.commandLines().length;
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    const ran = r.sys.commandLines().slice(mark);
+    expect(ran.filter((l) => /^(lsblk|blkid|hostid|zpool (list|status)|zpool import$)/.test(l))).toEqual([]);
+    expect(ran.map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual([
+      "zpool import",
+      "zfs list",
+      "mount --no-canonicalize",
+      "mount --no-canonicalize",
+      "mount --all",
+    ]);
+  });
+});

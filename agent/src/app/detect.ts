@@ -379,6 +379,18 @@ export class DetectionService {
     return detection;
   }
 
+  /**
+   * Is any pool imported? OpenZFS keeps one directory per imported pool in POOL_WATCH, next to its
+   * global kstats (regular files: arcstats, dbgmsg, zil…). False only when that directory was read
+   * and holds no directory at all; anything unreadable or unexpected counts as "maybe".
+   */
+  private async anyPoolImported(): Promise<boolean> {
+    const names = await this.sys.readdir(POOL_WATCH);
+    if (names === null) return true;
+    const infos = await Promise.all(names.map((n) => this.sys.lstat(`${POOL_WATCH}/${n}`)));
+    return infos.some((i) => i === null || i.type !== "file");
+  }
+
   /** lsblk's tree with what blkid adds. */
   private async blockDevices(soft: ReturnType<typeof lenient>, warnings: string[]): Promise<BlockDevice[]> {
     const [lsblk, blkid] = await Promise.all([
@@ -425,20 +437,26 @@ export class DetectionService {
       return { ...empty, warnings, availability: { available: false, version: null, reason } };
     }
     const guard = lenient(warnings, this.log);
+    // No pool imported (the kernel's kstats say so for certain): nothing for `zpool list`/`status`
+    // to show, two processes fewer (the rescue system's state at boot and after a hand-back).
+    const none = { exitCode: 0, stdout: "", stderr: "" };
+    const pools = await this.anyPoolImported();
     const [listJ, statusJ, version] = await Promise.all([
-      this.sys.run("zpool", ["list", "-j"]),
-      this.sys.run("zpool", ["status", "-j"]),
+      pools ? this.sys.run("zpool", ["list", "-j"]) : none,
+      pools ? this.sys.run("zpool", ["status", "-j"]) : none,
       this.sys.readFile("/sys/module/zfs/version"),
     ]);
     const imported =
-      listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
+      pools && listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
     const importable = list
       ? guard("zpool import", [], () => parseZpoolImport(list.stdout))
       : (previous?.importable ?? []).filter(
           (p) => !imported.some((i) => i.name === p.name || i.guid === p.id),
         );
     const status =
-      statusJ.exitCode === 0 ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout)) : [];
+      pools && statusJ.exitCode === 0
+        ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout))
+        : [];
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
       // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list
