@@ -306,3 +306,22 @@ describe("no imported pool, by the kernel's kstats: no `zpool list`/`zpool statu
     expect(bare.commands()).toEqual(expect.arrayContaining(["zpool list -j", "zpool status -j"]));
   });
 });
+
+describe("the live hostid: /etc/hostid read as gethostid() reads it, `hostid` only without the file", () => {
+  it("with the file: no process, the same value `hostid` prints", async () => {
+    const m = await machine();
+    const d = await m.det.refresh();
+    expect(m.commands()).not.toContain("hostid");
+    const printed = (await m.sys.run("hostid", [])).stdout.trim();
+    expect(d.hostid).toBe(printed);
+  });
+
+  it("without it: `hostid` runs", async () => {
+    const m = await machine();
+    const read = m.sys.readFile.bind(m.sys);
+    m.sys.readFile = async (p: string) => (p === "/etc/hostid" ? null : read(p));
+    const d = await m.det.refresh();
+    expect(m.commands()).toContain("hostid");
+    expect(d.hostid).toBe("00bab10c");
+  });
+});
