@@ -211,5 +211,6 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       mountTimeline: timeline,
       boot: bootMarks,
     });
-  });
+    // Rounds slow down with the host's load (and a baseline side restarts the agent): 2 h at most.
+  }, 7_200_000);
 });

@@ -162,7 +162,9 @@ export class MountService {
       await run.bootstrap();
       plan = await run.planFromFstab();
       await run.mountPlan(plan);
+      run.lap("phase 2 mounted");
       const nixos = await new InstalledSystem(this.sys, this.root).identify();
+      run.lap("identified");
       if (!nixos.nixos) {
         if (req.requireNixos)
           throw new LifeboatError(

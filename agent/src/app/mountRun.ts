@@ -67,7 +67,7 @@ export class MountRun {
 
   constructor(
     private readonly sys: System,
-    log: Logger,
+    private readonly log: Logger,
     private readonly root: string,
     private candidate: Candidate,
     d: Detection,
@@ -93,6 +93,14 @@ export class MountRun {
     ];
     this.datasets = d.datasets;
     this.devices = d.devices;
+  }
+
+  private stepAt = performance.now();
+  /** Debug: how long the agent's own work since the last mark took (the command log has the commands'). */
+  lap(step: string): void {
+    const now = performance.now();
+    this.log.debug({ step, ms: Math.round(now - this.stepAt) }, "mount step");
+    this.stepAt = now;
   }
 
   get pool(): string | null {
@@ -153,8 +161,10 @@ export class MountRun {
 
   /** Phase 1: the root (a dataset, a device, or a tmpfs when the disk holds only /nix) and /nix. */
   async bootstrap(): Promise<void> {
+    this.lap("imported and listed");
     if (this.candidate.kind === "zfs")
       this.chosen = await settleRoot(this.rootContext(), this.candidate.pool, this.rootDataset);
+    this.lap("root chosen");
     this.earlyMark = this.tx.mark();
     const first = this.plan(null);
     let early = first.steps.filter(isMount).filter((s) => s.path === "/" || s.path === "/nix");
@@ -239,10 +249,17 @@ export class MountRun {
   /** The installed fstab and the links it names, for a preview of an existing mount (nothing imported). */
   async readFstabOnly(): Promise<SystemFstab | null> {
     const installed = new InstalledSystem(this.sys, this.root);
+    this.lap("phase 1 done");
     this.fstab = await readSystemFstab(installed, this.warnings);
+    this.lap("fstab read");
     if (this.fstab) {
-      this.links = await lookUpLinks(this.sys, this.fstab.entries);
-      this.units = await readBootUnits(installed, this.fstab.path, this.warnings);
+      const fstab = this.fstab;
+      // independent reads: the device links the fstab names, the generation's boot units
+      [this.links, this.units] = await Promise.all([
+        lookUpLinks(this.sys, fstab.entries),
+        readBootUnits(installed, fstab.path, this.warnings),
+      ]);
+      this.lap("links and boot units read");
     }
     return this.fstab;
   }
@@ -258,6 +275,7 @@ export class MountRun {
       await this.importPools(more);
       plan = this.plan(this.fstab);
     }
+    this.lap("planned");
     if (!this.fstab)
       plan = {
         ...plan,
