@@ -17,7 +17,9 @@ import type { InstalledSystem } from "./installed.js";
  * uses), then the activated one behind /etc/fstab (an older or newer generation after
  * `nixos-rebuild boot` without a switch). Both resolve their store links inside the root.
  */
-const FSTABS = ["/nix/var/nix/profiles/system/etc/fstab", "/etc/fstab"];
+/** The fstab of the generation the system profile points at: tried first. */
+export const SYSTEM_FSTAB = "/nix/var/nix/profiles/system/etc/fstab";
+const FSTABS = [SYSTEM_FSTAB, "/etc/fstab"];
 
 export interface SystemFstab {
   path: string;

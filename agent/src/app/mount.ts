@@ -161,9 +161,13 @@ export class MountService {
       }
       await run.bootstrap();
       plan = await run.planFromFstab();
+      const identify = () => new InstalledSystem(this.sys, this.root).identify();
+      // Read side by side with phase 2's mounts when they cannot change what it reads (mountRun.ts).
+      const early = run.identifiesDuringPhase2(plan) ? identify() : null;
+      early?.catch(() => undefined);
       await run.mountPlan(plan);
       run.lap("phase 2 mounted");
-      const nixos = await new InstalledSystem(this.sys, this.root).identify();
+      const nixos = early ? await early : await identify();
       run.lap("identified");
       if (!nixos.nixos) {
         if (req.requireNixos)

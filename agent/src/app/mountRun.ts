@@ -16,6 +16,7 @@ import {
   probeLayout,
   readBootUnits,
   readSystemFstab,
+  SYSTEM_FSTAB,
   type SystemFstab,
 } from "./layout.js";
 import { MountExecutor } from "./mountExec.js";
@@ -250,14 +251,22 @@ export class MountRun {
   async readFstabOnly(): Promise<SystemFstab | null> {
     const installed = new InstalledSystem(this.sys, this.root);
     this.lap("phase 1 done");
-    this.fstab = await readSystemFstab(installed, this.warnings);
+    // The boot units of the system profile's generation are read side by side with its fstab (the
+    // usual place: readSystemFstab tries it first); their warnings are kept only if that fstab is
+    // the one found, else they are read again next to the fstab found.
+    const unitWarnings: string[] = [];
+    const [fstab, profileUnits] = await Promise.all([
+      readSystemFstab(installed, this.warnings),
+      readBootUnits(installed, SYSTEM_FSTAB, unitWarnings).catch(() => null),
+    ]);
+    this.fstab = fstab;
     this.lap("fstab read");
-    if (this.fstab) {
-      const fstab = this.fstab;
-      // independent reads: the device links the fstab names, the generation's boot units
+    if (fstab) {
+      const sameGeneration = fstab.path === SYSTEM_FSTAB && profileUnits !== null;
+      if (sameGeneration) this.warnings.push(...unitWarnings);
       [this.links, this.units] = await Promise.all([
         lookUpLinks(this.sys, fstab.entries),
-        readBootUnits(installed, fstab.path, this.warnings),
+        sameGeneration ? profileUnits : readBootUnits(installed, fstab.path, this.warnings),
       ]);
       this.lap("links and boot units read");
     }
@@ -327,6 +336,24 @@ export class MountRun {
       const want = [...(this.req.readonly ? ["ro"] : []), ...rootStep.options];
       if (this.req.readonly || want.join(",") !== base.join(",")) await this.exec.remount("/", want);
     }
+  }
+
+  /**
+   * May the installed system be identified (/etc/NIXOS, the system profile under /nix) while phase 2
+   * mounts? Only when nothing phase 2 mounts can change what those paths show: phase 1's / and /nix
+   * are the fstab's (nothing is mounted again), no bind mount (impermanence binds /etc), no tmpfs
+   * root, and no step at /, at /etc or /nix, or under them.
+   */
+  identifiesDuringPhase2(plan: MountPlan): boolean {
+    const steps = plan.steps.filter(isMount);
+    const at = (list: MountStep[], p: string) => list.find((s) => s.path === p);
+    if (this.tmpfsRoot || this.early.length === 0) return false;
+    if (!same(at(this.early, "/"), at(steps, "/")) || !same(at(this.early, "/nix"), at(steps, "/nix")))
+      return false;
+    const done = new Set(this.early.map((s) => s.path));
+    const touches = (p: string) =>
+      p === "/" || ["/etc", "/nix"].some((d) => p === d || p.startsWith(`${d}/`));
+    return steps.every((s) => done.has(s.path) || (s.method !== "bind" && !touches(s.path)));
   }
 
   async mountTable(): Promise<MountEntry[]> {
