@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
-import { outputsOf } from "../helpers/fixtures.js";
+import { outputsOf, ZFS_FSTAB } from "../helpers/fixtures.js";
 import { mountedTargets, rig } from "./harness.js";
 
 describe("detection is read-only", () => {
@@ -616,5 +617,40 @@ describe("a mount request after a hand-back runs no detection of its own (nothin
       "mount --no-canonicalize",
       "mount --all",
     ]);
+  });
+});
+
+describe("identifying the system while phase 2 mounts, only when phase 2 cannot change what it reads", () => {
+  async function identifyMoment(fstab?: string) {
+    const { InstalledSystem } = await import("../../agent/src/app/installed.js");
+    const r = await rig("single", fstab ? { tree: { fstab } } : {});
+    await mkdir(join(r.dir, "mnt", "srv", "etc"), { recursive: true });
+    await mkdir(join(r.dir, "mnt", "etc", "nixos"), { recursive: true });
+    const waves: number[] = [];
+    const orig = InstalledSystem.prototype.identify;
+    InstalledSystem.prototype.identify = function (this: InstanceType<typeof InstalledSystem>) {
+      waves.push(r.sys.waveTables.length);
+      return orig.call(this);
+    };
+    try {
+      const res = await r.mounts.mount();
+      return { res, wavesBefore: waves[0], r };
+    } finally {
+      InstalledSystem.prototype.identify = orig;
+    }
+  }
+
+  it("the seed's server: read before the wave of /home, /var, /boot has run", async () => {
+    const { res, wavesBefore } = await identifyMoment();
+    expect(res.nixos).toMatchObject({ nixos: true });
+    expect(wavesBefore).toBe(0);
+  });
+
+  it("a bind onto /etc/nixos in phase 2: read only after every mount", async () => {
+    const fstab = `${ZFS_FSTAB}/srv/etc /etc/nixos none bind 0 0\n`;
+    const { res, wavesBefore, r } = await identifyMoment(fstab);
+    expect(mountedTargets(r.sys)).toContain("/mnt/etc/nixos");
+    expect(res.nixos).toMatchObject({ nixos: true });
+    expect(wavesBefore).toBe(1);
   });
 });
