@@ -151,6 +151,8 @@ export class MountService {
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     let plan: MountPlan | null = null;
+    /** The identification read side by side with phase 2 (it holds directories of the root open). */
+    let early: Promise<NixosIdentity> | null = null;
     try {
       if (candidate.kind === "zfs") {
         if (!candidate.imported) await run.importPools([{ pool: candidate.pool, guid: candidate.guid }]);
@@ -163,7 +165,7 @@ export class MountService {
       plan = await run.planFromFstab();
       const identify = () => new InstalledSystem(this.sys, this.root).identify();
       // Read side by side with phase 2's mounts when they cannot change what it reads (mountRun.ts).
-      const early = run.identifiesDuringPhase2(plan) ? identify() : null;
+      early = run.identifiesDuringPhase2(plan) ? identify() : null;
       early?.catch(() => undefined);
       await run.mountPlan(plan);
       run.lap("phase 2 mounted");
@@ -205,6 +207,8 @@ export class MountService {
         warnings: [...warnings, ...run.warnings, ...plan.notes],
       };
     } catch (err) {
+      // Its open directories would keep the root busy: the rollback unmounts only once it is done.
+      await early?.catch(() => undefined);
       throw await this.failed(run.tx, err);
     }
   }
