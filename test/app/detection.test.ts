@@ -273,3 +273,55 @@ describe("stale-while-revalidate detection", () => {
     expect(sys.commandLines().join("\n")).not.toMatch(/snapshot/);
   });
 });
+
+describe("no imported pool, by the kernel's kstats: no `zpool list`/`zpool status`", () => {
+  // /proc/spl/kstat/zfs as OpenZFS 2.3.2 shows it in the lab guest: global kstats are files, each
+  // imported pool a directory.
+  const KSTAT = "proc/spl/kstat/zfs";
+  const globals = ["abdstats", "arcstats", "dbgmsg", "import_progress", "zil"];
+  async function withKstats(pools: string[]) {
+    const m = await machine();
+    const { writeFile } = await import("node:fs/promises");
+    await mkdir(`${m.dir}/${KSTAT}`, { recursive: true });
+    for (const g of globals) await writeFile(`${m.dir}/${KSTAT}/${g}`, "");
+    for (const p of pools) await mkdir(`${m.dir}/${KSTAT}/${p}`);
+    return m;
+  }
+
+  it("only files there: the device scan runs, the listings of imported pools do not", async () => {
+    const m = await withKstats([]);
+    const d = await m.det.refresh();
+    expect(m.commands()).toContain("zpool import");
+    expect(m.commands().filter((l) => /^zpool (list|status)/.test(l))).toEqual([]);
+    expect(d.imported).toEqual([]);
+    expect(d.candidates.map((c) => c.id)).toEqual(["zfs:nvmepool"]);
+  });
+
+  it("a pool's directory there (or no kstats to read): both listings run", async () => {
+    const m = await withKstats(["nvmepool"]);
+    await m.det.refresh();
+    expect(m.commands()).toEqual(expect.arrayContaining(["zpool list -j", "zpool status -j"]));
+    const bare = await machine();
+    await bare.det.refresh();
+    expect(bare.commands()).toEqual(expect.arrayContaining(["zpool list -j", "zpool status -j"]));
+  });
+});
+
+describe("the live hostid: /etc/hostid read as gethostid() reads it, `hostid` only without the file", () => {
+  it("with the file: no process, the same value `hostid` prints", async () => {
+    const m = await machine();
+    const d = await m.det.refresh();
+    expect(m.commands()).not.toContain("hostid");
+    const printed = (await m.sys.run("hostid", [])).stdout.trim();
+    expect(d.hostid).toBe(printed);
+  });
+
+  it("without it: `hostid` runs", async () => {
+    const m = await machine();
+    const read = m.sys.readFile.bind(m.sys);
+    m.sys.readFile = async (p: string) => (p === "/etc/hostid" ? null : read(p));
+    const d = await m.det.refresh();
+    expect(m.commands()).toContain("hostid");
+    expect(d.hostid).toBe("00bab10c");
+  });
+});

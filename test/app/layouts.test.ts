@@ -21,11 +21,15 @@ const LIVE = new Set(["/", "/proc"]);
 const outside = (sys: FakeSystem) =>
   sys.mounts.filter((m) => !LIVE.has(m.target) && m.target !== "/mnt" && !m.target.startsWith("/mnt/"));
 
-const mutatingRuns = (sys: FakeSystem) =>
-  sys
-    .mutations()
-    .filter((c) => c.op === "run")
-    .map((c) => [c.file, ...c.args].join(" "));
+/** A fault probe: records every point a mutating command can fail (each entry of a wave included). */
+const failurePoints = () => {
+  const steps: string[] = [];
+  const fail = (file: string, args: readonly string[]) => {
+    if (!isReadOnlyCommand(file, args)) steps.push([file, ...args].join(" "));
+    return undefined;
+  };
+  return { steps, fail };
+};
 
 describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab mounts tank/data)", () => {
   const fstab = `${ZFS_FSTAB}tank/data /srv/data zfs defaults 0 0\n`;
@@ -53,8 +57,10 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
       source: "tank/backups",
       options: expect.arrayContaining(["ro", "nodev", "nosuid", "noexec"]),
     });
-    const backups = r.sys.calls.find((c) => c.file === "mount" && c.args.includes("tank/backups"));
-    expect(backups?.args).toContain("ro,zfsutil,nodev,nosuid,noexec");
+    // tank/data and tank/backups are siblings under /srv: one wave, ZFS by mount(2) as `zfs mount` does
+    expect(r.sys.waveTables.flat()).toContain(
+      "tank/backups /mnt/srv/backups zfs ro,zfsutil,nodev,nosuid,noexec,mntpoint=/mnt/srv/backups 0 0",
+    );
     expect(r.sys.commandLines().some((l) => l.includes(" -f"))).toBe(false);
     // Unmount + export hands back both pools.
     const out = await r.mounts.unmount({ export: true });
@@ -63,10 +69,10 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
   });
 
   it("a fault at every mutating step rolls back everything (but tank's import: tank skipped, the rest mounted)", async () => {
-    const probe = await rig("two-pools", { tree: { fstab } });
+    const { steps, fail } = failurePoints();
+    const probe = await rig("two-pools", { tree: { fstab }, fake: { fail } });
     await prepare(probe.dir);
     await probe.mounts.mount();
-    const steps = mutatingRuns(probe.sys);
     expect(steps.length).toBeGreaterThan(8);
     for (let i = 0; i < steps.length; i++) {
       let n = 0;

@@ -1,10 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
-import { outputsOf } from "../helpers/fixtures.js";
+import { outputsOf, ZFS_FSTAB } from "../helpers/fixtures.js";
 import { mountedTargets, rig } from "./harness.js";
 
 describe("detection is read-only", () => {
@@ -52,14 +54,26 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
       "writeFile /etc/hostid",
       "writeFile /sys/module/spl/parameters/spl_hostid",
       "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
-      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/root /mnt",
-      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/nix /mnt/nix",
-      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/home /mnt/home",
-      "mount --no-canonicalize -t zfs -o ro,nodev,nosuid,noexec nvmepool/var /mnt/var",
-      "mount --no-canonicalize -t vfat -o ro,fmask=0022,dmask=0022,errors=remount-ro,nodev,nosuid,noexec /dev/nvme0n1p1 /mnt/boot",
+      // ZFS by mount(2) without mount.zfs (as `zfs mount` does), with the mntpoint= it would add
+      "mount --no-canonicalize --internal-only -t zfs -o ro,nodev,nosuid,noexec,mntpoint=/mnt nvmepool/root /mnt",
+      "mount --no-canonicalize --internal-only -t zfs -o ro,nodev,nosuid,noexec,mntpoint=/mnt/nix nvmepool/nix /mnt/nix",
+      // the three siblings at once: one table of verified targets, one `mount --all --fork`
+      "mkdir /run/lifeboat",
+      "writeFile /run/lifeboat/mount-wave.fstab",
+      "mount --all --fork --no-canonicalize --internal-only --fstab /run/lifeboat/mount-wave.fstab",
+      "removeFile /run/lifeboat/mount-wave.fstab",
     ]);
-    const raw = r.sys.calls.filter((c) => c.file === "mount").map((c) => c.raw?.at(-1));
+    const raw = r.sys.calls
+      .filter((c) => c.file === "mount" && !c.args.includes("--all"))
+      .map((c) => c.raw?.at(-1));
     expect(raw.every((t) => /^\/proc\/\d+\/fd\/\d+$/.test(t ?? ""))).toBe(true);
+    expect(r.sys.waveTables).toEqual([
+      [
+        "nvmepool/home /mnt/home zfs ro,nodev,nosuid,noexec,mntpoint=/mnt/home 0 0",
+        "nvmepool/var /mnt/var zfs ro,nodev,nosuid,noexec,mntpoint=/mnt/var 0 0",
+        "/dev/nvme0n1p1 /mnt/boot vfat ro,fmask=0022,dmask=0022,errors=remount-ro,nodev,nosuid,noexec 0 0",
+      ],
+    ]);
     expect(r.sys.commandLines().some((l) => l.includes(" -f"))).toBe(false);
     expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
     expect(phaseOf(await r.detection.refresh())).toBe("mounted-ro");
@@ -129,12 +143,19 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
   });
 
   it("a failure at any mutating step rolls everything back (nothing mounted or imported, hostid restored)", async () => {
-    const probe = await rig("single");
+    // Every point a mutating command can fail, each entry of a `mount --all --fork` wave included
+    // (each is its own child: one fails while its siblings land).
+    const steps: string[] = [];
+    const probe = await rig("single", {
+      fake: {
+        fail: (file, args) => {
+          if (!isReadOnlyCommand(file, args)) steps.push([file, ...args].join(" "));
+          return undefined;
+        },
+      },
+    });
     await probe.mounts.mount();
-    const steps = probe.sys
-      .mutations()
-      .filter((c) => c.op === "run")
-      .map((c) => [c.file, ...c.args].join(" "));
+    expect(steps.filter((l) => l.includes("/mnt/home") || l.includes("/mnt/boot"))).toHaveLength(2);
     expect(steps.length).toBeGreaterThan(5);
     for (let i = 0; i < steps.length; i++) {
       let n = 0;
@@ -170,7 +191,10 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     expect(err.code).toBe("mount-failed");
     expect(err.extras.failedStep).toBe("mount nvmepool/home at /mnt/home");
     expect(err.message).toContain("wrong fs type");
+    // /home's siblings in the same wave (/var, /boot) landed: undone as well
     expect(err.extras.rolledBack).toEqual([
+      "unmounted /mnt/boot",
+      "unmounted /mnt/var",
       "unmounted /mnt/nix",
       "unmounted /mnt",
       "exported nvmepool",
@@ -500,13 +524,14 @@ describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
     const targets = mountedTargets(r.sys);
     for (const u of users) expect(targets).toContain(`/mnt/home/${u}`);
     const all = r.sys.calls.filter((c) => c.file === "mount" && c.args.includes("--all"));
-    expect(all).toHaveLength(1);
-    // all ZFS: mount(2) without a mount.zfs per dataset; the table file does not outlive the wave
-    expect(all[0]?.args).toContain("--internal-only");
+    expect(all).toHaveLength(2);
+    // kernel-mounted types: mount(2) without a mount.zfs per dataset; the table file does not outlive the wave
+    for (const c of all) expect(c.args).toEqual(expect.arrayContaining(["--fork", "--internal-only"]));
     expect(existsSync(join(r.dir, "run", "lifeboat", "mount-wave.fstab"))).toBe(false);
-    // root and /nix (phase 1), then /home /var /boot one by one (a run of 3), then the users' wave
+    // root and /nix (phase 1) one by one, then /home /var /boot as one wave, then the users' wave
     // once /home is mounted (their targets must be opened inside the mounted home dataset)
-    expect(r.sys.calls.filter((c) => c.file === "mount" && !c.args.includes("--all"))).toHaveLength(5);
+    expect(r.sys.calls.filter((c) => c.file === "mount" && !c.args.includes("--all"))).toHaveLength(2);
+    expect(r.sys.waveTables.map((t) => t.length)).toEqual([3, USERS]);
     // every user mount is read-only, nodev, nosuid, noexec, with zfsutil for its own mountpoint
     for (const m of r.sys.mounts.filter((x) => x.target.startsWith("/mnt/home/")))
       expect(m.options).toEqual(expect.arrayContaining(["ro", "nodev", "nosuid", "noexec"]));
@@ -523,11 +548,125 @@ describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
   });
 
   it("a failed wave rolls the whole mount back and names a step", async () => {
-    const r = await manyRig((f, a) => (f === "mount" && a.includes("--all") ? { exitCode: 32 } : undefined));
+    let waves = 0;
+    const r = await manyRig((f, a) =>
+      f === "mount" && a.includes("--all") && ++waves === 2 ? { exitCode: 32 } : undefined,
+    );
     const err = await rejection(r.mounts.mount());
     expect(err.code).toBe("mount-failed");
     expect(err.extras.state).toBe("rolled-back");
     expect(String(err.extras.failedStep)).toMatch(/^mount nvmepool\/home\/u\d{3} at \/mnt\/home\/u\d{3}$/);
     expect(mountedTargets(r.sys)).toEqual([]);
+  });
+});
+
+describe("concurrent wave mounts (`mount --all --fork`): any entries failing, any landing wrong", () => {
+  // Whichever children of a wave fail (each entry is mounted by its own forked child, side by side),
+  // and whichever of those that landed the kernel shows read-write in a read-only run, the mount
+  // fails naming one step, and EVERYTHING is undone: the siblings that did land, the earlier
+  // phases, the import and the adopted hostid.
+  const USERS = 12;
+  const users = Array.from({ length: USERS }, (_, i) => `u${String(i + 1).padStart(3, "0")}`);
+  const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
+  const targets = ["/mnt/home", "/mnt/var", "/mnt/boot", ...users.map((u) => `/mnt/home/${u}`)];
+  const sources = [
+    "nvmepool/home",
+    "nvmepool/var",
+    "/dev/nvme0n1p1",
+    ...users.map((u) => `nvmepool/home/${u}`),
+  ];
+
+  it("rolls back completely, the entries that landed included", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.subarray(targets.map((_, i) => i)),
+        fc.subarray(sources.map((_, i) => i)),
+        async (failing, landRw) => {
+          fc.pre(failing.length > 0 || landRw.length > 0);
+          const failTargets = new Set(failing.map((i) => targets[i]));
+          const rwSources = new Set(landRw.map((i) => sources[i]));
+          const base = outputsOf("single");
+          const r = await rig("single", {
+            fake: {
+              outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` },
+              fail: (f, a) =>
+                f === "mount" && !a.includes("--all") && failTargets.has(a.at(-1) ?? "")
+                  ? { exitCode: 32, stderr: "mount: injected failure\n" }
+                  : undefined,
+              landsReadWrite: (source) => rwSources.has(source),
+            },
+          });
+          for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
+          const err = await rejection(r.mounts.mount());
+          expect(["mount-failed", "unsafe-mountpoint"]).toContain(err.code);
+          expect(err.extras.state).toBe("rolled-back");
+          expect(String(err.extras.failedStep)).toMatch(/^mount \S+ at \/mnt/);
+          expect(mountedTargets(r.sys)).toEqual([]);
+          expect(r.sys.imported.size).toBe(0);
+          expect(r.sys.hostid).toBe("00bab10c");
+          // every mount that landed was undone (the rollback list names each one)
+          const landed = (err.extras.done as string[]).filter((l) => l.startsWith("mounted "));
+          const undone = (err.extras.rolledBack as string[]).filter((l) => l.startsWith("unmounted "));
+          expect(undone).toHaveLength(landed.length);
+        },
+      ),
+      { seed: 2212, numRuns: 40 },
+    );
+  });
+});
+
+describe("a mount request after a hand-back runs no detection of its own (nothing md/LVM to bring up)", () => {
+  it("mount → hand-back → fresh detection → mount: the second mount request runs only import, listing and mounts", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    await r.mounts.unmount({ export: true });
+    await r.detection.refresh();
+    const mark = r.sys.commandLines().length;
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    const ran = r.sys.commandLines().slice(mark);
+    expect(ran.filter((l) => /^(lsblk|blkid|hostid|zpool (list|status)|zpool import$)/.test(l))).toEqual([]);
+    expect(ran.map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual([
+      "zpool import",
+      "zfs list",
+      "mount --no-canonicalize",
+      "mount --no-canonicalize",
+      "mount --all",
+    ]);
+  });
+});
+
+describe("identifying the system while phase 2 mounts, only when phase 2 cannot change what it reads", () => {
+  async function identifyMoment(fstab?: string) {
+    const { InstalledSystem } = await import("../../agent/src/app/installed.js");
+    const r = await rig("single", fstab ? { tree: { fstab } } : {});
+    await mkdir(join(r.dir, "mnt", "srv", "etc"), { recursive: true });
+    await mkdir(join(r.dir, "mnt", "etc", "nixos"), { recursive: true });
+    const waves: number[] = [];
+    const orig = InstalledSystem.prototype.identify;
+    InstalledSystem.prototype.identify = function (this: InstanceType<typeof InstalledSystem>) {
+      waves.push(r.sys.waveTables.length);
+      return orig.call(this);
+    };
+    try {
+      const res = await r.mounts.mount();
+      return { res, wavesBefore: waves[0], r };
+    } finally {
+      InstalledSystem.prototype.identify = orig;
+    }
+  }
+
+  it("the seed's server: read before the wave of /home, /var, /boot has run", async () => {
+    const { res, wavesBefore } = await identifyMoment();
+    expect(res.nixos).toMatchObject({ nixos: true });
+    expect(wavesBefore).toBe(0);
+  });
+
+  it("a bind onto /etc/nixos in phase 2: read only after every mount", async () => {
+    const fstab = `${ZFS_FSTAB}/srv/etc /etc/nixos none bind 0 0\n`;
+    const { res, wavesBefore, r } = await identifyMoment(fstab);
+    expect(mountedTargets(r.sys)).toContain("/mnt/etc/nixos");
+    expect(res.nixos).toMatchObject({ nixos: true });
+    expect(wavesBefore).toBe(1);
   });
 });

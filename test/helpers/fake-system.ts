@@ -146,6 +146,8 @@ function fail(exitCode: number, stderr: string): CommandResult {
  */
 export class FakeSystem implements System {
   readonly calls: RecordedCall[] = [];
+  /** The tables `mount --all --fstab` read, in order (targets as the kernel resolved them). */
+  readonly waveTables: string[][] = [];
   readonly imported = new Map<string, { readonly: boolean; altroot: string | null; forced: boolean }>();
   readonly keysLoaded = new Set<string>();
   readonly snapshots: string[] = [];
@@ -565,6 +567,8 @@ export class FakeSystem implements System {
    * parse", tried on this host) mounted in order exactly as a
    * single `mount -t <type> -o <options> <source> <target>` would, `noauto` lines skipped, fields
    * unescaped (\ooo, libmount's unmangle); a failure is reported on stderr and the rest go on.
+   * `--fork` (one child per entry, side by side) is modelled in order: siblings only, so the
+   * order does not change what ends up mounted; `cfg.fail` is asked for every entry as well.
    * Exit (mount(8) "RETURN CODES"): 0 all mounted, 32 none, 64 some.
    */
   private mountAll(a: readonly string[], o: FakeOutputs): CommandResult {
@@ -579,6 +583,12 @@ export class FakeSystem implements System {
     } catch {
       return fail(1, `mount: ${file}: failed to parse\n`);
     }
+    this.waveTables.push(
+      table
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => l.replace(/\/proc\/\d+\/fd\/\d+/g, (x) => this.kernelPath(x))),
+    );
     const unmangle = (x: string) =>
       x.replace(/\\([0-7]{3})/g, (_, n: string) => String.fromCharCode(Number.parseInt(n, 8)));
     let okCount = 0;
@@ -602,7 +612,13 @@ export class FakeSystem implements System {
         source,
         target,
       ];
-      const r = this.mount(args, o);
+      // Each entry is its own child under --fork: a fault injected into one fails that entry alone
+      // (args as the single mount would show them, the target as the kernel resolves it).
+      const injected = this.cfg.fail?.(
+        "mount",
+        args.map((x) => (/^\/proc\/\d+\/fd\/\d+$/.test(x) ? this.kernelPath(x) : x)),
+      );
+      const r = injected ? { ...fail(32, "injected failure\n"), ...injected } : this.mount(args, o);
       if (r.exitCode === 0) okCount++;
       else {
         failed++;

@@ -12,11 +12,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   abba,
+  abcOrder,
   agentLogLines,
+  agentSwitcher,
+  BASELINE_AGENT,
+  bootTimeline,
   type CommandKind,
   commandsBetween,
   countByKind,
   fmt,
+  hostLoad,
   type StepTime,
   spread,
   timeInGuest,
@@ -38,7 +43,8 @@ const SCRIPT = [
 ].join(" && ");
 
 interface Round {
-  side: "A" | "B";
+  side: "A" | "B" | "C";
+  load: number;
   detect: number;
   mount: number;
   after?: number;
@@ -48,14 +54,16 @@ interface Round {
 
 describe("bench: agent mount vs the same commands as a shell script (interleaved rounds, guest clock)", () => {
   let vm: Vm;
+  let bootMarks: Awaited<ReturnType<typeof bootTimeline>> | null = null;
   beforeAll(async () => {
     vm = await boot({ name: "s10-bench", diskSet: await ensureDiskSet("single") });
     await waitForAutoMount(vm, "s10");
+    bootMarks = await bootTimeline(vm);
   });
   afterAll(() => finish(vm));
 
   /** Back to the start state: the side that mounted releases (the agent through its API), all exported. */
-  async function reset(last: "A" | "B" | null): Promise<void> {
+  async function reset(last: "A" | "B" | "C" | null): Promise<void> {
     if ((await mounts(vm, "/mnt")).length > 0) {
       if (last === "B") await vm.sh("umount -R /mnt && zpool export nvmepool");
       else expectOk(await vm.api("POST", "/v1/unmount", { export: true }));
@@ -66,12 +74,25 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
 
   it(`measures ${ROUNDS} rounds each`, async () => {
     const rounds: Round[] = [];
-    let last: "A" | "B" | null = null;
-    for (const side of abba(ROUNDS)) {
+    let last: "A" | "B" | "C" | null = null;
+    // which agent runs: this one (A) from boot; the baseline (C) after a restart into it
+    let running: "A" | "C" = "A";
+    const restart = await agentSwitcher(vm);
+    let timeline: { cmd: string; ms: number; atMs: number }[] = [];
+    for (const side of BASELINE_AGENT ? abcOrder(ROUNDS) : abba(ROUNDS)) {
       await reset(last);
+      if (side !== "B" && side !== running) {
+        // as systemd would restart lifeboat.service: its auto-mount runs, then it is released again
+        await vm.sh(restart(side));
+        await vm.waitForApi(120_000);
+        await waitForAutoMount(vm, `s10 restart ${side}`);
+        running = side;
+        await reset(side);
+      }
       last = side;
+      const load = await hostLoad();
       let t: StepTime[];
-      if (side === "A") {
+      if (side !== "B") {
         t = await timeInGuest(vm, [
           { name: "detect", http: { method: "GET", path: "/v1/status?refresh=1" } },
           { name: "mount", http: { method: "POST", path: "/v1/mount", body: { readonly: true } } },
@@ -84,7 +105,7 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
         ]);
       }
       const [detect, mount, after] = t as [StepTime, StepTime, StepTime | undefined];
-      const round: Round = { side, detect: detect.ms, mount: mount.ms, after: after?.ms };
+      const round: Round = { side, load, detect: detect.ms, mount: mount.ms, after: after?.ms };
       const ms = await mounts(vm, "/mnt");
       expect(ms.map((m) => m.target).sort()).toEqual([
         "/mnt",
@@ -105,16 +126,39 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
         // what the detect step ran is detection; inside the mount request, by kind
         const inDetect = commandsBetween(lines, detect.start, detect.end).length;
         round.commands.detect = inDetect + countByKind(inMount).detect;
+        // where the mount request's time goes: each command, when it started (ms into the request), how long it ran
+        if (side === "A")
+          timeline = lines
+            .filter((l) => l.msg === "command" && l.cmd && l.time >= mount.start && l.time <= mount.end)
+            .map((l) => {
+              const ms = Number(l.ms ?? 0);
+              return {
+                cmd: (l.cmd ?? []).slice(0, 3).join(" "),
+                ms,
+                atMs: Math.round(l.time - ms - mount.start),
+              };
+            });
       }
       rounds.push(round);
       log(
-        `s10 round ${rounds.length} ${side}: detect ${detect.ms.toFixed(0)} ms, mount ${mount.ms.toFixed(0)} ms${after ? `, after ${after.ms.toFixed(0)} ms` : ""}`,
+        `s10 round ${rounds.length} ${side}: detect ${detect.ms.toFixed(0)} ms, mount ${mount.ms.toFixed(0)} ms${after ? `, after ${after.ms.toFixed(0)} ms` : ""} (host load ${load})`,
       );
     }
     await reset(last);
 
     const A = rounds.filter((r) => r.side === "A");
     const B = rounds.filter((r) => r.side === "B");
+    const C = rounds.filter((r) => r.side === "C");
+    const baseline =
+      C.length > 0
+        ? {
+            detect: spread(C.map((r) => r.detect)),
+            mount: spread(C.map((r) => r.mount)),
+            after: spread(C.map((r) => r.after ?? 0)),
+            total: spread(C.map((r) => r.detect + r.mount)),
+          }
+        : null;
+    const loads = rounds.map((r) => r.load);
     const agent = {
       detect: spread(A.map((r) => r.detect)),
       mount: spread(A.map((r) => r.mount)),
@@ -126,13 +170,24 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     const ratio = Number((agent.mount.median / shell.mount.median).toFixed(2));
     const ratioWithDetect = Number((agentTotal.median / shellTotal.median).toFixed(2));
     const commands = A[A.length - 1]?.commands;
+    const baselineRatio = baseline ? Number((baseline.mount.median / shell.mount.median).toFixed(2)) : null;
+    const baselineRatioWithDetect = baseline
+      ? Number((baseline.total.median / shellTotal.median).toFixed(2))
+      : null;
     recordTiming("s10: shell import+mount (guest clock, median)", shell.mount.median);
     recordTiming("s10: agent POST /v1/mount (guest clock, median)", agent.mount.median);
     const report = [
       `VM mount bench, ${ROUNDS} rounds each (ABBA), guest clock, TCG:`,
       `  agent  detect ${fmt(agent.detect)}  mount ${fmt(agent.mount)}  after ${fmt(agent.after)}`,
       `  shell  detect ${fmt(shell.detect)}  mount ${fmt(shell.mount)}`,
-      `  mount ${ratio}×   detect + mount ${ratioWithDetect}×   (target ≤ 1.3×)`,
+      ...(baseline
+        ? [
+            `  baseline detect ${fmt(baseline.detect)}  mount ${fmt(baseline.mount)}  after ${fmt(baseline.after)}  (mount ${baselineRatio}×, detect + mount ${baselineRatioWithDetect}×)`,
+          ]
+        : []),
+      `  mount ${ratio}×   detect + mount ${ratioWithDetect}×   (target ≤ 1.0×); host load ${Math.min(...loads)}–${Math.max(...loads)}`,
+      `  the mount request, ms in: ${timeline.map((x) => `${x.atMs} ${x.cmd} (${x.ms})`).join(" | ")}`,
+      `  boot (guest uptime, s): ${(bootMarks?.marks ?? []).map((m) => `${m.s} ${m.what}`).join(" | ")}; before the guest's clock (QEMU, firmware, kernel load) ${bootMarks?.preKernelS} s`,
       `  agent commands per step (last round): ${JSON.stringify(commands)}`,
       `  the mount request ran: ${(A[A.length - 1]?.mountCommands ?? []).map((c) => c.slice(0, 3).join(" ")).join(" | ")}`,
     ].join("\n");
@@ -149,8 +204,13 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       shell,
       agentTotal,
       shellTotal,
+      ...(baseline ? { baseline, baselineRatio, baselineRatioWithDetect } : {}),
+      hostLoad: { min: Math.min(...loads), max: Math.max(...loads) },
       commands,
       mountCommands: A[A.length - 1]?.mountCommands?.map((c) => c.join(" ")),
+      mountTimeline: timeline,
+      boot: bootMarks,
     });
-  });
+    // Rounds slow down with the host's load (and a baseline side restarts the agent): 2 h at most.
+  }, 7_200_000);
 });

@@ -14,9 +14,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   abba,
+  abcOrder,
   agentLogLines,
+  agentSwitcher,
+  BASELINE_AGENT,
   commandsBetween,
+  hostLoad,
   type LogLine,
+  type Spread,
   spread,
   timeInGuest,
   writeVmResults,
@@ -38,6 +43,21 @@ function lastAutoMount(lines: LogLine[]): { ms: number; commands: string[][] } |
   const t0 = lines[start]?.time as number;
   if (!mounted) return undefined;
   return { ms: mounted.time - t0, commands: commandsBetween(lines, t0, mounted.time) };
+}
+
+/** The last auto-mount's commands: when each started (ms after "listening") and how long it ran. */
+function autoMountTimeline(lines: LogLine[]): { cmd: string; ms: number; atMs: number }[] {
+  const start = lines.findLastIndex((l) => l.msg === "listening");
+  const t0 = lines[start]?.time ?? 0;
+  const end = lines.slice(start).find((l) => l.msg === "mounted")?.time ?? Number.POSITIVE_INFINITY;
+  return lines
+    .slice(start)
+    .filter((l) => l.msg === "command" && l.time <= end)
+    .map((l) => {
+      const ms = Number(l.ms ?? 0);
+      // pino stamps a command's line when it ended
+      return { cmd: (l.cmd ?? []).slice(0, 3).join(" "), ms, atMs: Math.round(l.time - ms - t0) };
+    });
 }
 
 /** A command that would list snapshots: `-t` naming snapshot/all, or a `zfs list`/`zfs get` without `-t`. */
@@ -86,12 +106,10 @@ describe.skipIf(!BIG)(
       expect(await mounts(vm, "/mnt")).toEqual([]);
     }
 
-    /** Restart the agent (its auto-mount runs again) and wait until it settled. */
-    async function restartAgent(): Promise<void> {
-      await vm.sh(
-        "kill $(cat /run/agent.pid) && while kill -0 $(cat /run/agent.pid) 2>/dev/null; do sleep 0.2; done; " +
-          "(setsid bash /lab/agent.sh </dev/null >>/host/logs/agent.log 2>&1 & echo $! >/run/agent.pid)",
-      );
+    /** Restart the agent, this one (A) or the baseline (C): its auto-mount runs again. */
+    async function restartAgent(side: "A" | "C"): Promise<void> {
+      const restart = await agentSwitcher(vm);
+      await vm.sh(restart(side));
       await vm.waitForApi(120_000);
     }
 
@@ -122,30 +140,39 @@ describe.skipIf(!BIG)(
 
       const agentMs: number[] = [];
       const handMs: number[] = [];
+      const baselineMs: number[] = [];
+      const loads: number[] = [];
       let commands: string[][] = [];
-      for (const side of abba(ROUNDS)) {
+      let timeline: { cmd: string; ms: number; atMs: number }[] = [];
+      for (const side of BASELINE_AGENT ? abcOrder(ROUNDS) : abba(ROUNDS)) {
         await release();
-        if (side === "A") {
-          await restartAgent();
+        loads.push(await hostLoad());
+        if (side === "A" || side === "C") {
+          await restartAgent(side);
           const s = await waitForAutoMount(vm, "s14 round");
           expect(s.autoMount.state, JSON.stringify(s.autoMount)).toBe("mounted");
-          const run = lastAutoMount(await agentLogLines(vm));
+          const lines = await agentLogLines(vm);
+          const run = lastAutoMount(lines);
           expect(run).toBeDefined();
-          agentMs.push(run?.ms ?? 0);
-          commands = run?.commands ?? [];
-          expect(commands.filter(listsSnapshots).map((c) => c.join(" "))).toEqual([]);
+          (side === "A" ? agentMs : baselineMs).push(run?.ms ?? 0);
+          expect((run?.commands ?? []).filter(listsSnapshots).map((c) => c.join(" "))).toEqual([]);
+          if (side === "A") {
+            commands = run?.commands ?? [];
+            timeline = autoMountTimeline(lines);
+          }
         } else {
           const [t] = await timeInGuest(vm, [{ name: "by hand", sh: BY_HAND }]);
           handMs.push(t?.ms ?? 0);
         }
         await checkMounted(`round ${agentMs.length + handMs.length} (${side})`);
-        log(
-          `s14 round ${agentMs.length + handMs.length} ${side}: ${(side === "A" ? agentMs : handMs).at(-1)?.toFixed(0)} ms`,
-        );
+        const n = agentMs.length + handMs.length + baselineMs.length;
+        const last = (side === "A" ? agentMs : side === "B" ? handMs : baselineMs).at(-1);
+        log(`s14 round ${n} ${side}: ${last?.toFixed(0)} ms (host load ${loads.at(-1)})`);
       }
       const agent = spread(agentMs);
       const hand = spread(handMs);
       const ratio = Number((agent.median / hand.median).toFixed(2));
+      const baseline: Spread | null = baselineMs.length > 0 ? spread(baselineMs) : null;
       const byKind: Record<string, number> = {};
       for (const c of commands) {
         const k = c[0] === "mount" || c[0] === "umount" ? c[0] : c.slice(0, 2).join(" ");
@@ -157,8 +184,12 @@ describe.skipIf(!BIG)(
         `\nbig pool (${expected.length - 1} datasets mounted + ESP, ~${BIG_POOL.snapshots} snapshots each), ${ROUNDS} rounds each (ABBA), guest clock:\n` +
           `  agent listening → mounted ${agent.median} ms (${agent.min}–${agent.max})\n` +
           `  by hand                   ${hand.median} ms (${hand.min}–${hand.max})\n` +
-          `  ratio ${ratio}× (target ≤ 1.2×); first auto-mount (hostid adopted) ${firstRun?.ms} ms\n` +
-          `  agent commands (last round): ${commands.length} ${JSON.stringify(byKind)}\n`,
+          (baseline
+            ? `  baseline agent            ${baseline.median} ms (${baseline.min}–${baseline.max}), ${(baseline.median / hand.median).toFixed(2)}×\n`
+            : "") +
+          `  ratio ${ratio}× (target ≤ 1.0×); first auto-mount (hostid adopted) ${firstRun?.ms} ms; host load ${Math.min(...loads)}–${Math.max(...loads)}\n` +
+          `  agent commands (last round): ${commands.length} ${JSON.stringify(byKind)}\n` +
+          `  where the time goes (last A round, ms after "listening"): ${timeline.map((t) => `${t.atMs} ${t.cmd} ${t.ms}`).join(" | ")}\n`,
       );
       await writeVmResults({
         bigPool: {
@@ -171,8 +202,13 @@ describe.skipIf(!BIG)(
           byHandMs: hand,
           ratio,
           firstAutoMountMs: firstRun?.ms,
+          ...(baseline
+            ? { baselineMs: baseline, baselineRatio: Number((baseline.median / hand.median).toFixed(2)) }
+            : {}),
+          hostLoad: { min: Math.min(...loads), max: Math.max(...loads) },
           commands: commands.length,
           commandsByKind: byKind,
+          timeline,
         },
       });
     }, 7_200_000);

@@ -150,10 +150,114 @@ export function abba(n: number): ("A" | "B")[] {
   return out;
 }
 
+/**
+ * With a baseline agent (LIFEBOAT_VM_BASELINE_AGENT=<bundle>, e.g. the previous release's): three
+ * sides, A (this agent), B (the shell), C (the baseline), in rounds A B C C B A …, each side first
+ * and last as often as the others, so load on the host weighs on all three alike.
+ */
+export function abcOrder(n: number): ("A" | "B" | "C")[] {
+  const out: ("A" | "B" | "C")[] = [];
+  for (let i = 0; out.length < 3 * n; i++)
+    out.push(...(i % 2 === 0 ? (["A", "B", "C"] as const) : (["C", "B", "A"] as const)));
+  return out;
+}
+
+/** The baseline bundle to compare with (same guest boot), or null. */
+export const BASELINE_AGENT = process.env.LIFEBOAT_VM_BASELINE_AGENT || null;
+
+/**
+ * Install the baseline bundle in the guest and return the command that restarts the agent as `side`
+ * (the guest's /lab/agent.sh, with /host/lifeboat.mjs or the baseline bundle), the way systemd
+ * restarts lifeboat.service: stop the running one, start the other, pid in /run/agent.pid.
+ */
+export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C") => string> {
+  if (BASELINE_AGENT) {
+    const { copyFile } = await import("node:fs/promises");
+    await copyFile(BASELINE_AGENT, path.join(vm.shareDir, "lifeboat-baseline.mjs"));
+    await vm.sh(
+      "sed 's#/host/lifeboat.mjs#/host/lifeboat-baseline.mjs#' /lab/agent.sh >/run/agent-baseline.sh",
+    );
+  }
+  return (side) =>
+    "kill $(cat /run/agent.pid) && while kill -0 $(cat /run/agent.pid) 2>/dev/null; do sleep 0.2; done; " +
+    `(setsid bash ${side === "C" ? "/run/agent-baseline.sh" : "/lab/agent.sh"} </dev/null >>/host/logs/agent.log 2>&1 & echo $! >/run/agent.pid)`;
+}
+
+/** The load on the host (1-minute average) now: reported next to every figure. */
+export async function hostLoad(): Promise<number> {
+  const { loadavg } = await import("node:os");
+  return Number((loadavg()[0] ?? 0).toFixed(1));
+}
+
 /** Merge one scenario's figures into bench/results-vm.json (scenario 10 at the top level, 14 under bigPool). */
 export async function writeVmResults(update: Record<string, unknown>): Promise<void> {
   const { writeFile } = await import("node:fs/promises");
   const file = path.join(import.meta.dirname, "..", "..", "bench", "results-vm.json");
   const old = JSON.parse(await readFile(file, "utf8").catch(() => "{}")) as Record<string, unknown>;
   await writeFile(file, `${JSON.stringify({ ...old, ...update }, null, 2)}\n`);
+}
+
+export interface BootMark {
+  what: string;
+  /** guest uptime (s): seconds since the guest's kernel started */
+  s: number;
+}
+
+/**
+ * Boot of the rescue guest → system mounted, by the guest's clock (seconds of uptime): init's own
+ * marks on the console (udev settled, modules loaded, READY), when init started the agent, the
+ * agent's "listening" and first "mounted" lines (wall clock, turned into uptime with the guest's
+ * own offset), and the commands of that first auto-mount with their run times. `preKernelS`: what
+ * QEMU took before the guest's clock started (host clock, QEMU start → API ready, less the guest's
+ * uptime then; firmware and kernel loading under TCG).
+ */
+export async function bootTimeline(vm: Vm): Promise<{
+  marks: BootMark[];
+  preKernelS: number | null;
+  autoMount: { cmd: string; startS: number; ms: number }[];
+}> {
+  const { readFile } = await import("node:fs/promises");
+  const [up, wall] = (await vm.sh("cat /proc/uptime; date +%s%3N")).trim().split("\n");
+  const offsetMs = Number(wall) - Number(up?.split(" ")[0]) * 1000;
+  const toS = (t: number) => Number(((t - offsetMs) / 1000).toFixed(2));
+  const marks: BootMark[] = [];
+  const consoleText = await readFile(vm.consoleLog, "utf8").catch(() => "");
+  for (const [re, what] of [
+    [/udev settled uptime=([\d.]+)/, "init: udev settled (coldplug)"],
+    [/modules loaded uptime=([\d.]+)/, "init: zfs and 9p modules loaded"],
+    [/READY uptime=([\d.]+)/, "init: network up, agent service started"],
+  ] as const) {
+    const m = re.exec(consoleText);
+    if (m) marks.push({ what, s: Number(m[1]) });
+  }
+  const started = await vm.agentStartedUptime();
+  if (started !== undefined) marks.push({ what: "agent process started (node)", s: started });
+  const lines = await agentLogLines(vm);
+  const listening = lines.find((l) => l.msg === "listening");
+  const mounted = lines.find((l) => l.msg === "mounted");
+  if (listening) marks.push({ what: 'agent "listening" (HTTP API and page served)', s: toS(listening.time) });
+  const autoMount: { cmd: string; startS: number; ms: number }[] = [];
+  if (listening && mounted) {
+    for (const l of lines)
+      if (l.msg === "command" && l.time >= listening.time && l.time <= mounted.time) {
+        const ms = Number(l.ms ?? 0);
+        autoMount.push({ cmd: (l.cmd ?? []).slice(0, 3).join(" "), startS: toS(l.time - ms), ms });
+      }
+    marks.push({ what: 'auto-mount "mounted" (system mounted read-only)', s: toS(mounted.time) });
+    // the first status answer after it (a reader's detection: what the page waits for to show it)
+    const next = lines.filter((l) => l.msg === "command" && l.time > mounted.time);
+    const firstGap = next.findIndex((l, i) => i > 0 && l.time - (next[i - 1]?.time ?? 0) > 1500);
+    const read = firstGap < 0 ? next : next.slice(0, firstGap);
+    const last = read.at(-1);
+    if (last)
+      marks.push({ what: "first status read after it (the page shows the system)", s: toS(last.time) });
+  }
+  marks.sort((a, b) => a.s - b.s);
+  // host clock since QEMU started, less the guest's uptime at (about) the same moment
+  const hostNow = Date.now();
+  const guestNow = await vm.uptime();
+  const preKernelS = vm.startedAt
+    ? Number(((hostNow - vm.startedAt) / 1000 - guestNow - (Date.now() - hostNow) / 2000).toFixed(1))
+    : null;
+  return { marks, preKernelS, autoMount };
 }

@@ -35,6 +35,8 @@ export class AutoMounter {
   private running = false;
   /** Stopped at something locked: an unlock or a key load starts it again. */
   private awaitingUnlock = false;
+  /** No look yet since the agent started: the first detection (with its device scan) is fresh. */
+  private firstLook = true;
 
   constructor(
     private readonly mode: AutoMount,
@@ -69,8 +71,11 @@ export class AutoMounter {
   private async attempts(): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       this.state = { ...this.state, state: "running" };
-      // Look without the change lock (a reader never scans while a change runs).
-      const d = await this.mounts.detection.current(true);
+      // Look without the change lock (a reader never scans while a change runs). The very first
+      // look takes the agent's first detection (a device scan, started now or by the first answer
+      // already) instead of queueing a second full one behind it; every later look is a new one.
+      const d = await this.mounts.detection.current(!this.firstLook);
+      this.firstLook = false;
       const locked = lockedLuks(d);
       const choice = chooseCandidate(d.candidates);
       if (!choice.ok && choice.reason === "none") {

@@ -8,7 +8,7 @@ import {
   type LuksContainer,
 } from "../core/candidates.js";
 import { ParseError } from "../core/errors.js";
-import { parseHostIdOutput } from "../core/hostid.js";
+import { decodeHostIdFile, parseHostIdOutput } from "../core/hostid.js";
 import { type BlockDevice, LSBLK_COLUMNS, mergeBlkid, parseBlkidExport, parseLsblk } from "../core/lsblk.js";
 import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
 import {
@@ -21,6 +21,7 @@ import {
 import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
+import { HOSTID_FILE } from "./hostid.js";
 import type { StackService } from "./stacks.js";
 
 export interface ZfsAvailability {
@@ -339,7 +340,7 @@ export class DetectionService {
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
     const [listed, hostid, zfs] = await Promise.all([
       this.blockDevices(soft, warnings),
-      this.sys.run("hostid", []),
+      this.liveHostId(soft),
       scan ? this.zfsState() : this.zfsState(this.last),
     ]);
     let devices = listed;
@@ -363,7 +364,7 @@ export class DetectionService {
       at: new Date(startedAt).toISOString(),
       root: this.root,
       zfs: zfs.availability,
-      hostid: hostid.exitCode === 0 ? soft("hostid", null, () => parseHostIdOutput(hostid.stdout)) : null,
+      hostid,
       devices,
       esps: findEsps(devices),
       luks: findLuks(devices),
@@ -377,6 +378,30 @@ export class DetectionService {
     };
     this.seen = seen;
     return detection;
+  }
+
+  /**
+   * Is any pool imported? OpenZFS keeps one directory per imported pool in POOL_WATCH, next to its
+   * global kstats (regular files: arcstats, dbgmsg, zil…). False only when that directory was read
+   * and holds no directory at all; anything unreadable or unexpected counts as "maybe".
+   */
+  private async anyPoolImported(): Promise<boolean> {
+    const names = await this.sys.readdir(POOL_WATCH);
+    if (names === null) return true;
+    const infos = await Promise.all(names.map((n) => this.sys.lstat(`${POOL_WATCH}/${n}`)));
+    return infos.some((i) => i === null || i.type !== "file");
+  }
+
+  /**
+   * The live hostid as `hostid` prints it: glibc's gethostid() reads /etc/hostid (4 bytes, host
+   * order; core/hostid.ts), so the file read gives the same answer without a process. Without the
+   * file (gethostid() then derives one from the host's address), the command runs as before.
+   */
+  private async liveHostId(soft: ReturnType<typeof lenient>): Promise<string | null> {
+    const file = await this.sys.readFile(HOSTID_FILE).catch(() => null);
+    if (file && file.length >= 4) return soft("/etc/hostid", null, () => decodeHostIdFile(file));
+    const r = await this.sys.run("hostid", []);
+    return r.exitCode === 0 ? soft("hostid", null, () => parseHostIdOutput(r.stdout)) : null;
   }
 
   /** lsblk's tree with what blkid adds. */
@@ -425,20 +450,26 @@ export class DetectionService {
       return { ...empty, warnings, availability: { available: false, version: null, reason } };
     }
     const guard = lenient(warnings, this.log);
+    // No pool imported (the kernel's kstats say so for certain): nothing for `zpool list`/`status`
+    // to show, two processes fewer (the rescue system's state at boot and after a hand-back).
+    const none = { exitCode: 0, stdout: "", stderr: "" };
+    const pools = await this.anyPoolImported();
     const [listJ, statusJ, version] = await Promise.all([
-      this.sys.run("zpool", ["list", "-j"]),
-      this.sys.run("zpool", ["status", "-j"]),
+      pools ? this.sys.run("zpool", ["list", "-j"]) : none,
+      pools ? this.sys.run("zpool", ["status", "-j"]) : none,
       this.sys.readFile("/sys/module/zfs/version"),
     ]);
     const imported =
-      listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
+      pools && listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
     const importable = list
       ? guard("zpool import", [], () => parseZpoolImport(list.stdout))
       : (previous?.importable ?? []).filter(
           (p) => !imported.some((i) => i.name === p.name || i.guid === p.id),
         );
     const status =
-      statusJ.exitCode === 0 ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout)) : [];
+      pools && statusJ.exitCode === 0
+        ? guard("zpool status -j", [], () => parseZpoolStatus(statusJ.stdout))
+        : [];
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
       // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list

@@ -17,9 +17,11 @@ import type { InstalledSystem } from "./installed.js";
  * uses), then the activated one behind /etc/fstab (an older or newer generation after
  * `nixos-rebuild boot` without a switch). Both resolve their store links inside the root.
  */
-const FSTABS = ["/nix/var/nix/profiles/system/etc/fstab", "/etc/fstab"];
+/** The fstab of the generation the system profile points at: tried first. */
+export const SYSTEM_FSTAB = "/nix/var/nix/profiles/system/etc/fstab";
 /** The activated generation's fstab: the fallback when the profile's cannot mount the root. */
 export const ACTIVATED_FSTAB = "/etc/fstab";
+const FSTABS = [SYSTEM_FSTAB, ACTIVATED_FSTAB];
 
 export interface SystemFstab {
   path: string;

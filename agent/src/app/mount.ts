@@ -148,10 +148,12 @@ export class MountService {
     const readonly = req.readonly ?? true;
     // The last detection is enough to choose unless a change made it stale (the commands below
     // fail cleanly if the machine changed under it); what is mounted is read fresh from the kernel.
-    // After a hand-back the md arrays and VGs are down: a mount request brings them up again.
-    let d = this.stacks?.resume()
-      ? await this.detection.refresh({ scan: false })
-      : await this.detection.forChange();
+    // After a hand-back the md arrays and VGs are down: a mount request brings them up again. It
+    // detects again for that only when the last detection shows md members or PVs to bring up (a
+    // machine without any pays no second detection inside its mount request).
+    const again = this.stacks?.resume() ?? false;
+    let d = await this.detection.forChange();
+    if (again && this.stacks?.wants(d.devices)) d = await this.detection.refresh({ scan: false });
     const warnings: string[] = [];
     const rootMount = (await this.mountedNow()).find((m) => m.target === this.root);
     if (rootMount) {
@@ -190,6 +192,8 @@ export class MountService {
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     let plan: MountPlan | null = null;
+    /** The identification read side by side with phase 2 (it holds directories of the root open). */
+    let early: Promise<NixosIdentity> | null = null;
     try {
       if (candidate.kind === "zfs") {
         if (!candidate.imported) await run.importPools([{ pool: candidate.pool, guid: candidate.guid }]);
@@ -200,8 +204,14 @@ export class MountService {
       }
       await run.bootstrap();
       plan = await run.planFromFstab();
+      const identify = () => new InstalledSystem(this.sys, this.root).identify();
+      // Read side by side with phase 2's mounts when they cannot change what it reads (mountRun.ts).
+      early = run.identifiesDuringPhase2(plan) ? identify() : null;
+      early?.catch(() => undefined);
       await run.mountPlan(plan);
-      const nixos = await new InstalledSystem(this.sys, this.root).identify();
+      run.lap("phase 2 mounted");
+      const nixos = early ? await early : await identify();
+      run.lap("identified");
       if (!nixos.nixos) {
         if (req.requireNixos)
           throw new LifeboatError(
@@ -241,6 +251,8 @@ export class MountService {
         pools: report.pools,
       };
     } catch (err) {
+      // Its open directories would keep the root busy: the rollback unmounts only once it is done.
+      await early?.catch(() => undefined);
       throw await this.failed(run.tx, err);
     }
   }

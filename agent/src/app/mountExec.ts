@@ -37,14 +37,35 @@ const ESSENTIAL = new Set(["/", "/nix", "/nix/store"]);
 /** Failures of one entry that skip it (degrade) instead of failing the run. */
 const SKIPPABLE = new Set<string>(["unsafe-mountpoint", "key-not-loaded"]);
 
-/** Sibling mounts at least this many go as one `mount --all` (mountWave); fewer, one by one. */
-export const BATCH_MIN = 16;
+/**
+ * Sibling mounts at least this many go as one `mount --all --fork` (mountWave); a lone step goes by
+ * itself. Measured in the lab (docs/performance.md): one process for the seed's /home, /var and
+ * /boot instead of three, and each entry mounted in its own forked child, side by side.
+ */
+export const BATCH_MIN = 2;
 /** At most this many entries per `mount --all` (open directory handles, one command's run time). */
 const BATCH_MAX = 256;
 const WAVE_TIMEOUT_MS = 600_000;
 /** Where a wave's table is written (the rescue system's own tmpfs, root only). */
 const WAVE_TABLE_DIR = "/run/lifeboat";
 const WAVE_TABLE = `${WAVE_TABLE_DIR}/mount-wave.fstab`;
+
+/**
+ * Filesystems the kernel mounts by itself: mount(8) runs no helper for them (util-linux has no
+ * mount.<type> for these, the kernel takes every option the planner gives), except ZFS, whose
+ * helper mount.zfs only checks the `zfsutil`/legacy pairing the planner already settled and then
+ * calls mount(2) with the same flags (cmd/mount_zfs): `zfs mount` itself mounts without it. These
+ * are mounted with `--internal-only` (no helper process, and no helper found on PATH ever runs).
+ */
+const KERNEL_MOUNTED = new Set(["zfs", "vfat", "ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs"]);
+
+/** The options a step is mounted with: with `--internal-only`, ZFS gets what mount.zfs would add. */
+function mountOptions(s: MountStep, internal: boolean): string[] {
+  const options = s.options.filter((x) => x !== "noauto");
+  // cmd/mount_zfs passes the target's real path (for .zfs/snapshot); libmount splits on commas.
+  if (internal && s.fstype === "zfs" && !/[,\s]/.test(s.target)) options.push(`mntpoint=${s.target}`);
+  return options;
+}
 
 /** An fstab(5) field: whitespace, `#` and `\` as the octal escapes libmount decodes. */
 function fstabField(s: string): string {
@@ -173,14 +194,18 @@ export class MountExecutor {
         // No options: the bind keeps the flags of the mount it comes from (ro, nodev, nosuid…).
         args = ["--no-canonicalize", "--bind", from.dir.procPath, opened.dir.procPath];
       } else {
+        // ZFS without mount.zfs (one process less per dataset, as `zfs mount` does): KERNEL_MOUNTED.
+        const internal = s.fstype === "zfs";
+        const options = internal ? mountOptions(s, true) : s.options;
         args = [
           "--no-canonicalize",
+          ...(internal ? ["--internal-only"] : []),
           // mount(8): without -w, a read-write mount of a write-protected device quietly falls back
           // to read-only; a request for read-write must fail instead of being told it got it.
           ...(this.wantsWritable(s) ? ["-w"] : []),
           "-t",
           s.fstype,
-          ...(s.options.length ? ["-o", s.options.join(",")] : []),
+          ...(options.length ? ["-o", options.join(",")] : []),
           s.source,
           opened.dir.procPath,
         ];
@@ -299,19 +324,25 @@ export class MountExecutor {
   /**
    * One wave of sibling mounts with one command: every target opened as for a single mount (no
    * symlink followed, /proc/<pid>/fd/<n>), one fstab(5) table of them in a rescue-side file, `mount
-   * --all --no-canonicalize` (util-linux mounts the entries in order, each exactly as `mount -t
-   * <type> -o <options> <source> <target>` would), then ONE read of the kernel's table: every new
-   * mount is recorded with its undo, a mount outside the root or missing from where the plan said
-   * fails the wave like a single mount would.
+   * --all --fork --no-canonicalize` (util-linux forks one child per entry, each mounting it exactly
+   * as `mount -t <type> -o <options> <source> <target>` would, side by side as `zfs mount -a` does
+   * with its threads, and waits for them all), then ONE read of the kernel's table: every new mount
+   * is recorded with its undo, whichever children succeeded; a mount outside the root or missing
+   * from where the plan said fails the wave like a single mount would (and the caller rolls back).
+   * Siblings only (none lands on another), so the order the children finish in does not matter.
    */
   private async mountWave(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<void> {
     const handles: DirHandle[] = [];
-    // All ZFS: mount(2) straight from util-linux (`--internal-only`), as `zfs mount -a` does from
-    // libzfs, instead of one mount.zfs process per dataset. The kernel (module/os/linux/zfs/
-    // zfs_vfsops.c zfsvfs_parse_options) takes ro/nodev/nosuid/noexec as flags, `mntpoint=` as
-    // mount.zfs passes it, and ignores `zfsutil` (mount.zfs's own legacy check, already done by
-    // the planner); the target is still the verified /proc/<pid>/fd/<n>, resolved by the kernel.
-    const zfsOnly = steps.every((s) => s.fstype === "zfs" && s.method === "mount");
+    // Kernel-mounted types only (KERNEL_MOUNTED): mount(2) straight from util-linux
+    // (`--internal-only`), as `zfs mount -a` does from libzfs, instead of one mount.zfs process per
+    // dataset. The kernel (module/os/linux/zfs/zfs_vfsops.c zfsvfs_parse_options) takes
+    // ro/nodev/nosuid/noexec as flags, `mntpoint=` as mount.zfs passes it, and ignores `zfsutil`
+    // (mount.zfs's own legacy check, already done by the planner); the target is still the
+    // verified /proc/<pid>/fd/<n>, resolved by the kernel.
+    const internal = steps.every((s) => KERNEL_MOUNTED.has(s.fstype) && s.method === "mount");
+    // `-w` applies to every entry of `mount --all`: only when every step asks for read-write (a
+    // read-write step that landed read-only is caught by checkAccess either way).
+    const writable = steps.every((s) => this.wantsWritable(s));
     try {
       // The targets are opened side by side (each walk is its own chain of handles); every handle
       // is kept for the finally below even when another open failed.
@@ -338,14 +369,16 @@ export class MountExecutor {
         }
         tried.push(s);
         for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
-        const options = s.options.filter((x) => x !== "noauto");
-        // What mount.zfs would add (cmd/mount_zfs: the target's real path, for .zfs/snapshot).
-        if (zfsOnly && !/[,\s]/.test(s.target)) options.push(`mntpoint=${s.target}`);
+        const options = mountOptions(s, internal);
         lines.push(
           `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
         );
       }
       if (tried.length === 0) return;
+      // Read-write runs: md arrays and LVs under the devices switched first, one at a time, each
+      // recorded in the transaction (as for a single mount).
+      if (!this.readonly)
+        for (const s of tried) if (s.source.startsWith("/dev/")) await this.beforeWritableMount?.(s.source);
       const before = await this.mountTable();
       // A regular file on the rescue side: libmount parses no pipe as a table ("failed to parse").
       await this.sys.mkdir(WAVE_TABLE_DIR);
@@ -354,8 +387,10 @@ export class MountExecutor {
       try {
         const args = [
           "--all",
+          "--fork",
           "--no-canonicalize",
-          ...(zfsOnly ? ["--internal-only"] : []),
+          ...(internal ? ["--internal-only"] : []),
+          ...(writable ? ["-w"] : []),
           "--fstab",
           WAVE_TABLE,
         ];
@@ -393,12 +428,15 @@ export class MountExecutor {
 
   /** What a wave added to the kernel's table: each recorded with its undo; refused if outside the root. */
   private async landedAll(steps: readonly MountStep[], before: MountEntry[]): Promise<Set<string>> {
+    // By target first: btrfs subvolumes of one device are siblings with the same source.
+    const byTarget = new Map(steps.map((s) => [s.target, s]));
     const bySource = new Map(steps.map((s) => [s.source, s]));
+    const stepOf = (m: MountEntry) => byTarget.get(m.target) ?? bySource.get(m.source);
     const targets = new Set<string>();
     const fresh: MountEntry[] = [];
     let stray: MountEntry | undefined;
     for (const m of addedSince(before, await this.mountTable(true))) {
-      this.recordMount(bySource.get(m.source)?.source ?? m.source, m);
+      this.recordMount(stepOf(m)?.source ?? m.source, m);
       if (!under(this.root, m.target)) stray ??= m;
       else {
         targets.add(m.target);
@@ -413,11 +451,16 @@ export class MountExecutor {
         { failedStep: `mount ${stray.source} at ${s?.target ?? "?"}`, path: s?.path ?? null },
       );
     }
-    // Read-only as the run says (no `-w` here: on the command line of `mount --all` it would apply
-    // to every entry; a read-write step that landed read-only is caught here instead).
+    // Read-only as the run says, by the kernel's flags, for every mount the wave made.
     for (const m of fresh) {
-      const s = bySource.get(m.source);
+      const s = stepOf(m);
       if (s) this.checkAccess(s, m, `mount ${s.source} at ${s.target}`);
+      else if (this.readonly && m.fstype !== "tmpfs" && !isReadOnly(m))
+        throw new LifeboatError(
+          "mount-failed",
+          `mount ${m.source} at ${m.target}: the kernel shows it read-write in a read-only mount: unmounted again`,
+          { failedStep: `mount ${m.source} at ${m.target}` },
+        );
     }
     return targets;
   }

@@ -25,6 +25,7 @@ import {
   probeLayout,
   readBootUnits,
   readSystemFstab,
+  SYSTEM_FSTAB,
   type SystemFstab,
 } from "./layout.js";
 import { MountExecutor } from "./mountExec.js";
@@ -91,7 +92,7 @@ export class MountRun {
 
   constructor(
     private readonly sys: System,
-    log: Logger,
+    private readonly log: Logger,
     private readonly root: string,
     private candidate: Candidate,
     d: Detection,
@@ -128,6 +129,14 @@ export class MountRun {
     ];
     this.datasets = d.datasets;
     this.devices = d.devices;
+  }
+
+  private stepAt = performance.now();
+  /** Debug: how long the agent's own work since the last mark took (the command log has the commands'). */
+  lap(step: string): void {
+    const now = performance.now();
+    this.log.debug({ step, ms: Math.round(now - this.stepAt) }, "mount step");
+    this.stepAt = now;
   }
 
   get pool(): string | null {
@@ -262,8 +271,10 @@ export class MountRun {
 
   /** Phase 1: the root (a dataset, a device, or a tmpfs when the disk holds only /nix) and /nix. */
   async bootstrap(): Promise<void> {
+    this.lap("imported and listed");
     if (this.candidate.kind === "zfs")
       this.chosen = await settleRoot(this.rootContext(), this.candidate.pool, this.rootDataset);
+    this.lap("root chosen");
     this.earlyMark = this.tx.mark();
     const first = this.plan(null);
     this.lockedEssential(first);
@@ -349,10 +360,26 @@ export class MountRun {
   /** The installed fstab and the links it names, for a preview of an existing mount (nothing imported). */
   async readFstabOnly(paths?: readonly string[]): Promise<SystemFstab | null> {
     const installed = new InstalledSystem(this.sys, this.root);
-    this.fstab = await readSystemFstab(installed, this.warnings, paths);
-    if (this.fstab) {
-      this.links = await lookUpLinks(this.sys, this.fstab.entries);
-      this.units = await readBootUnits(installed, this.fstab.path, this.warnings);
+    this.lap("phase 1 done");
+    // The boot units of the generation whose fstab is tried first are read side by side with that
+    // fstab (readSystemFstab tries it first); their warnings are kept only if that fstab is the one
+    // found, else they are read again next to the fstab found.
+    const first = paths?.[0] ?? SYSTEM_FSTAB;
+    const unitWarnings: string[] = [];
+    const [fstab, firstUnits] = await Promise.all([
+      readSystemFstab(installed, this.warnings, paths),
+      readBootUnits(installed, first, unitWarnings).catch(() => null),
+    ]);
+    this.fstab = fstab;
+    this.lap("fstab read");
+    if (fstab) {
+      const sameGeneration = fstab.path === first && firstUnits !== null;
+      if (sameGeneration) this.warnings.push(...unitWarnings);
+      [this.links, this.units] = await Promise.all([
+        lookUpLinks(this.sys, fstab.entries),
+        sameGeneration ? firstUnits : readBootUnits(installed, fstab.path, this.warnings),
+      ]);
+      this.lap("links and boot units read");
     }
     return this.fstab;
   }
@@ -402,6 +429,7 @@ export class MountRun {
       await this.importPools(more, true);
       plan = this.plan(this.fstab);
     }
+    this.lap("planned");
     if (!this.fstab)
       plan = {
         ...plan,
@@ -467,6 +495,24 @@ export class MountRun {
       const want = [...(this.req.readonly ? ["ro"] : []), ...rootStep.options];
       if (this.req.readonly || want.join(",") !== base.join(",")) await this.exec.remount("/", want);
     }
+  }
+
+  /**
+   * May the installed system be identified (/etc/NIXOS, the system profile under /nix) while phase 2
+   * mounts? Only when nothing phase 2 mounts can change what those paths show: phase 1's / and /nix
+   * are the fstab's (nothing is mounted again), no bind mount (impermanence binds /etc), no tmpfs
+   * root, and no step at /, at /etc or /nix, or under them.
+   */
+  identifiesDuringPhase2(plan: MountPlan): boolean {
+    const steps = plan.steps.filter(isMount);
+    const at = (list: MountStep[], p: string) => list.find((s) => s.path === p);
+    if (this.tmpfsRoot || this.early.length === 0) return false;
+    if (!same(at(this.early, "/"), at(steps, "/")) || !same(at(this.early, "/nix"), at(steps, "/nix")))
+      return false;
+    const done = new Set(this.early.map((s) => s.path));
+    const touches = (p: string) =>
+      p === "/" || ["/etc", "/nix"].some((d) => p === d || p.startsWith(`${d}/`));
+    return steps.every((s) => done.has(s.path) || (s.method !== "bind" && !touches(s.path)));
   }
 
   async mountTable(): Promise<MountEntry[]> {
