@@ -50,12 +50,19 @@ export class JournalService {
     const dir = await files.hostDir(JOURNAL);
     if (!dir)
       throw new LifeboatError(
-        "not-found",
-        "the installed system has no persistent journal (/var/log/journal): its logs were only in memory",
+        "no-journal",
+        "the installed system keeps no persistent journal (no /var/log/journal): its logs were only in memory",
+        { journal: "none" },
       );
     const canonical = dir.slice(this.ctx.root.replace(/\/+$/, "").length) || "/";
     await this.checkTree(files, canonical, 0);
     return dir;
+  }
+
+  /** Whether the installed system keeps a persistent journal (cheap: one directory lookup). */
+  async kept(): Promise<boolean> {
+    const m = await this.ctx.mounted();
+    return (await m.installed.files.hostDir(JOURNAL).catch(() => null)) !== null;
   }
 
   private async checkTree(files: RootFs, dir: string, depth: number): Promise<void> {

@@ -37,6 +37,14 @@ export const errorStatus = {
   /** The installed fstab's / or /nix line is refused (unsafe option, source outside the inventory, unknown type read-only). */
   "unsafe-fstab": 422,
   "read-only-mount": 409,
+  /** An unmount or export found the mount held by processes (`holders` names them, as fuser would). */
+  "target-busy": 409,
+  /** A reader stopped because a change of the mounts needed them (it is redone after). */
+  cancelled: 409,
+  /** The installed system keeps no persistent journal (its logs were only in memory). */
+  "no-journal": 404,
+  /** A kernel parameter the system cannot boot without (init=, the root's root=/zfs=) was to be removed. */
+  "protected-kernel-param": 422,
   "precondition-failed": 412,
   "precondition-required": 428,
   "confirm-mismatch": 422,

@@ -66,6 +66,11 @@ export interface MountPlan {
   /** fstab lines that are not mounted because they are unsafe or cannot be resolved. */
   refused: RefusedLine[];
   notes: string[];
+  /**
+   * Read-only → read-write: what is released first (every mount under the root, newest first, then
+   * the pools exported), before the read-write import and the mounts of `steps`.
+   */
+  release?: { kind: "unmount" | "export-pool"; target: string }[];
 }
 
 export interface PoolFacts {
