@@ -212,7 +212,7 @@ describe("lifeboat client", () => {
     const a = await agent({ mountRw: true });
     const s = io({ confirm: true });
     expect(await runClient(["--host", a.host, "snapshot"], s)).toBe(0);
-    expect(s.stdout).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z\n$/);
+    expect(s.stdout).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z-requested\n$/);
     const bad = io();
     expect(await runClient(["--host", a.host, "frobnicate"], bad)).toBe(2);
     expect(bad.stderr).toContain('unknown command "frobnicate"');

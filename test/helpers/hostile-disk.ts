@@ -377,7 +377,7 @@ export const CASES: HostileCase[] = [
     },
     request: { url: "/v1/journal?boot=0" },
     status: 404,
-    code: "not-found",
+    code: "no-journal",
   },
   {
     id: "journal-fifo",

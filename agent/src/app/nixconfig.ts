@@ -130,7 +130,7 @@ export class ConfigService {
     // The same content again: nothing to write, no snapshot.
     const unchanged = async (m: MountedRoot) => {
       const text = await current(m);
-      return text !== null && text.equals(Buffer.from(content))
+      return text?.equals(Buffer.from(content))
         ? { path: rel, etag: etagOf(text), backup: null as string | null }
         : null;
     };

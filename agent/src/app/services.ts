@@ -60,6 +60,8 @@ export interface ServiceOptions {
   /** Deadline of each file operation on the installed system (tests shorten it). */
   fileTimeoutMs?: number;
   rebootDelayMs?: number;
+  /** Compute the diagnosis in the background after a mount and after each change (default: on). */
+  backgroundDiagnosis?: boolean;
 }
 
 /** Wiring of every use case on one System (real or fake): used by main and by the tests alike. */
@@ -151,9 +153,12 @@ export function createServices(
   );
   jobEnded = () => ctx.changed();
   // Every change of the installed system makes the diagnosis stale; a mount starts it at once.
+  const warm = () => {
+    if (o.backgroundDiagnosis !== false) diagnoses.warm();
+  };
   ctx.onChanged(() => {
     diagnoses.invalidate();
-    diagnoses.warm();
+    warm();
   });
   mounts.observe(async (e) => {
     await audit.record({
@@ -165,7 +170,7 @@ export function createServices(
     });
     auto.noteChange(e);
     diagnoses.invalidate();
-    if (e.result === "ok" && (e.action === "mount" || e.action === "remount-rw")) diagnoses.warm();
+    if (e.result === "ok" && (e.action === "mount" || e.action === "remount-rw")) warm();
   });
   return {
     version: o.version,

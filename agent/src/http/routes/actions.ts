@@ -8,8 +8,8 @@ import {
   UnmountResult,
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
-import { requester } from "../who.js";
 import { Type } from "../typebox.js";
+import { requester } from "../who.js";
 
 export function registerActionRoutes(app: App, s: Services, token: string): void {
   const who = requester(token);

@@ -111,7 +111,10 @@ const Proposal = Type.Object({
   done: Nullable(
     Type.Object(
       { at: S, action: S, target: NS, snapshot: NS },
-      { description: "this rescue already made the change it asks for (from the audit): not to be proposed again" },
+      {
+        description:
+          "this rescue already made the change it asks for (from the audit): not to be proposed again",
+      },
     ),
   ),
 });

@@ -3,8 +3,8 @@ import type { JobEvent } from "../../app/jobs.js";
 import { summarize } from "../../app/summary.js";
 import { RUNS_INSTALLED_CODE } from "../../core/notices.js";
 import type { App, Services } from "../server.js";
-import { requester } from "../who.js";
 import { Type } from "../typebox.js";
+import { requester } from "../who.js";
 
 const S = Type.String();
 const NS = Type.Union([S, Type.Null()]);
@@ -83,7 +83,11 @@ const ChangeLine = Type.Object({
   undo: Type.Union([Undo, Type.Null()]),
 });
 const ChangeSummarySchema = Type.Object({
-  state: Type.Union([Type.Literal("nothing-changed"), Type.Literal("changed"), Type.Literal("ready-to-reboot")]),
+  state: Type.Union([
+    Type.Literal("nothing-changed"),
+    Type.Literal("changed"),
+    Type.Literal("ready-to-reboot"),
+  ]),
   sentence: S,
   changes: Type.Array(ChangeLine),
   failed: Type.Array(ChangeLine),
@@ -409,15 +413,13 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
     snapshot: S,
     created: S,
     used: S,
-    before: Type.Union(
-      [
-        Type.Object(
-          { at: S, action: S, target: NS, result: S },
-          { description: "the change this snapshot was taken before (this rescue's audit)" },
-        ),
-        Type.Null(),
-      ],
-    ),
+    before: Type.Union([
+      Type.Object(
+        { at: S, action: S, target: NS, result: S },
+        { description: "the change this snapshot was taken before (this rescue's audit)" },
+      ),
+      Type.Null(),
+    ]),
   });
   app.get(
     "/v1/snapshots",
