@@ -49,7 +49,9 @@ async function agent(opts: RigOptions = {}) {
 }
 
 /** Wait until status satisfies `ok` (polls the API as the page does; no fixed sleeps). */
-async function until(call: Awaited<ReturnType<typeof agent>>["call"], ok: (s: any) => boolean) {
+// biome-ignore lint/suspicious/noExplicitAny: a status body, read field by field
+type Json = any;
+async function until(call: Awaited<ReturnType<typeof agent>>["call"], ok: (s: Json) => boolean) {
   for (let i = 0; i < 2_000; i++) {
     const s = (await call("GET", "/v1/status")).body;
     if (ok(s)) return s;
