@@ -1,51 +1,7 @@
 import { type Child, clear, h } from "../dom.js";
 import { act, btn, type Status, type ViewContext } from "./common.js";
 import type { Importable, Imported } from "./disks.js";
-
-interface PlanStep {
-  kind: string;
-  pool?: string;
-  readonly?: boolean;
-  altroot?: string;
-  source?: string;
-  target?: string;
-  path?: string;
-  fstype?: string;
-  options?: string[];
-}
-interface Plan {
-  candidate: string;
-  readonly: boolean;
-  root: string;
-  complete: boolean;
-  steps: PlanStep[];
-  notes: string[];
-}
-
-function stepText(s: PlanStep): string {
-  if (s.kind === "import-pool")
-    return `Import pool ${s.pool} ${s.readonly ? "read-only" : "read-write"} under ${s.altroot}`;
-  if (s.kind === "mount")
-    return `Mount ${s.source} on ${s.path} (${s.target}, ${s.fstype}${s.options?.length ? `, ${s.options.join(",")}` : ""})`;
-  return `${s.kind} ${[s.pool, s.source, s.target].filter(Boolean).join(" ")}`;
-}
-
-function planView(p: Plan): HTMLElement {
-  return h(
-    "div",
-    { class: "plan" },
-    h("p", {}, `${p.readonly ? "Read-only" : "Read-write"} mount of ${p.candidate} at ${p.root}:`),
-    h("ol", { class: "plan" }, ...p.steps.map((s) => h("li", {}, stepText(s)))),
-    p.notes.length ? h("ul", { class: "warnings" }, ...p.notes.map((n) => h("li", {}, n))) : null,
-    p.complete
-      ? null
-      : h(
-          "p",
-          { class: "warn" },
-          "Not final yet: the rest is decided once more is known (see the notes above).",
-        ),
-  );
-}
+import { type Plan, planView, withProgress } from "./progress.js";
 
 export async function mount(ctx: ViewContext): Promise<void> {
   const [s, pools] = await Promise.all([
@@ -124,19 +80,22 @@ export async function mount(ctx: ViewContext): Promise<void> {
         danger: force.checked,
       });
       if (!ok) return;
-      const r = await ctx.api.post<{ result: string; warnings: string[]; steps: string[] }>("/v1/mount", {
-        readonly: readonly(),
-        ...(pick.value ? { pool: pick.value } : {}),
-        ...(force.checked ? { force: true } : {}),
-      });
+      const r = await withProgress(ctx, planBox, () =>
+        ctx.api.post<{ result: string; warnings: string[]; steps: string[] }>("/v1/mount", {
+          readonly: readonly(),
+          ...(pick.value ? { pool: pick.value } : {}),
+          ...(force.checked ? { force: true } : {}),
+        }),
+      );
       ctx.notice(
-        `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.warnings.length ? ` ${r.warnings.join(" ")}` : ""}`,
+        `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.warnings.length ? ` Warnings: ${r.warnings.join(" ")}` : ""}`,
         "info",
       );
       await ctx.refreshPhase();
       ctx.go("overview");
     });
   const exportBox = h("input", { type: "checkbox", id: "unmount-export" });
+  const progressBox = h("div", {});
   const doUnmount = (button: HTMLButtonElement) =>
     act(ctx, button, async () => {
       const ok = await ctx.confirm({
@@ -151,9 +110,11 @@ export async function mount(ctx: ViewContext): Promise<void> {
         ok: exportBox.checked ? "Unmount and export" : "Unmount",
       });
       if (!ok) return;
-      const r = await ctx.api.post<{ unmounted: string[]; exported: string[] }>("/v1/unmount", {
-        export: exportBox.checked,
-      });
+      const r = await withProgress(ctx, progressBox, () =>
+        ctx.api.post<{ unmounted: string[]; exported: string[] }>("/v1/unmount", {
+          export: exportBox.checked,
+        }),
+      );
       ctx.notice(
         `Unmounted ${r.unmounted.length} file systems${r.exported.length ? `; exported ${r.exported.join(", ")}` : ""}.`,
         "info",
@@ -215,6 +176,7 @@ export async function mount(ctx: ViewContext): Promise<void> {
             { class: "row" },
             btn("Unmount…", (e) => void doUnmount(e.currentTarget as HTMLButtonElement), "", "unmount"),
           ),
+          progressBox,
         )
       : null,
   );
