@@ -10,8 +10,11 @@ import type { RunOptions, Spawned, SpawnOptions, System } from "../system/system
  */
 export interface Scope {
   signal: AbortSignal;
-  /** Told of each command the scope starts (the diagnosis shows them as its progress). */
-  onCommand?: (file: string, args: readonly string[]) => void;
+  /**
+   * Told of each command the scope starts (the diagnosis shows them as its progress); the function
+   * it returns is called when the command has ended.
+   */
+  onCommand?: (file: string, args: readonly string[]) => () => void;
 }
 
 export const cancelScope = new AsyncLocalStorage<Scope>();
@@ -26,22 +29,32 @@ export function cancellable(sys: System): System {
     if (!scope) return sys.run(file, args, opts);
     const signal = scope.signal;
     if (signal.aborted) return Promise.reject(cancelledError());
-    scope.onCommand?.(file, args);
-    return sys.run(file, args, { ...opts, signal }).then((r) => {
-      if (signal.aborted) throw cancelledError();
-      return r;
-    });
+    const ended = scope.onCommand?.(file, args);
+    return sys.run(file, args, { ...opts, signal }).then(
+      (r) => {
+        ended?.();
+        if (signal.aborted) throw cancelledError();
+        return r;
+      },
+      (err: unknown) => {
+        ended?.();
+        throw err;
+      },
+    );
   };
   const spawn = (file: string, args: readonly string[], opts?: SpawnOptions): Spawned => {
     const scope = cancelScope.getStore();
     if (scope?.signal.aborted) throw cancelledError();
-    scope?.onCommand?.(file, args);
+    const ended = scope?.onCommand?.(file, args);
     const p = sys.spawn(file, args, opts);
     if (!scope) return p;
     const signal = scope.signal;
     const stop = () => p.kill("SIGKILL");
     signal.addEventListener("abort", stop, { once: true });
-    void p.done.then(() => signal.removeEventListener("abort", stop));
+    void p.done.then(() => {
+      ended?.();
+      signal.removeEventListener("abort", stop);
+    });
     return p;
   };
   return new Proxy(sys, {

@@ -150,10 +150,22 @@ export class DiagnosisCache {
     const abort = new AbortController();
     const since = new Date().toISOString();
     this.view = { ...this.view, state: "running", since, step: "reading the installed system", error: null };
+    // The steps of the commands running now (the journal and the snapshots are read side by side).
+    const active: string[] = [];
+    const show = () => {
+      if (this.running?.version === version && this.view.state === "running")
+        this.view = { ...this.view, step: [...new Set(active)].join(", ") || "reading the installed system" };
+    };
     const scope = {
       signal: abort.signal,
       onCommand: (file: string, args: readonly string[]) => {
-        if (this.running?.version === version) this.view = { ...this.view, step: stepOf(file, args) };
+        const step = stepOf(file, args);
+        active.push(step);
+        show();
+        return () => {
+          active.splice(active.indexOf(step), 1);
+          show();
+        };
       },
     };
     const promise = this.readers.read(

@@ -146,8 +146,20 @@ export class MountService {
     const pools = [
       ...new Set(mounted.filter((m) => m.fstype === "zfs").map((m) => m.source.split("/")[0] as string)),
     ];
+    // The pools come back read-write: their imports are part of the plan again.
+    const imports = pools
+      .filter((p) => !plan.steps.some((x) => x.kind === "import-pool" && x.pool === p))
+      .map((p) => ({
+        kind: "import-pool" as const,
+        pool: p,
+        guid: null,
+        readonly: false,
+        altroot: this.root,
+        reason: "imported again read-write",
+      }));
     return {
       ...plan,
+      steps: [...imports, ...plan.steps],
       release: [
         ...[...mounted].reverse().map((m) => ({ kind: "unmount" as const, target: m.target })),
         ...pools.map((p) => ({ kind: "export-pool" as const, target: p })),
@@ -276,8 +288,9 @@ export class MountService {
         steps: run.tx.done,
         mounts,
         nixos,
-        warnings: [...warnings, ...run.warnings, ...plan.notes],
-        notes,
+        // Which fstab was read is information; the plan's other notes (not mounted, locked…) warn.
+        warnings: [...warnings, ...run.warnings, ...plan.notes.filter((n) => !n.startsWith("fstab: "))],
+        notes: [...notes, ...plan.notes.filter((n) => n.startsWith("fstab: "))],
       };
     } catch (err) {
       throw await this.failed(run.tx, err);

@@ -25,7 +25,7 @@ export function changesSection(sum: ChangeSummary): HTMLElement {
   return h(
     "section",
     { "aria-label": "What this rescue changed", id: "changes", "data-state": sum.state },
-    h("h2", {}, sum.state === "ready-to-reboot" ? "Ready to reboot" : "What this rescue changed"),
+    h("h2", {}, "What this rescue changed"),
     h("p", { id: "changes-sentence" }, sum.sentence),
     sum.changes.length
       ? table(

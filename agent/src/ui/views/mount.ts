@@ -88,7 +88,7 @@ export async function mount(ctx: ViewContext): Promise<void> {
         }),
       );
       ctx.notice(
-        `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.warnings.length ? ` Warnings: ${r.warnings.join(" ")}` : ""}`,
+        `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.warnings.length ? ` ${r.warnings.join(" ")}` : ""}`,
         "info",
       );
       await ctx.refreshPhase();
