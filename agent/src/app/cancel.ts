@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { LifeboatError } from "../core/errors.js";
-import type { RunOptions, Spawned, SpawnOptions, System } from "../system/system.js";
+import type { DirFs, RunOptions, Spawned, SpawnOptions, System } from "../system/system.js";
 
 /**
  * Cancellation of a reader (the background diagnosis) without threading a signal through every
@@ -19,6 +19,84 @@ export interface Scope {
 
 export const cancelScope = new AsyncLocalStorage<Scope>();
 
+/**
+ * What a scope holds open now: its running commands and open file descriptors. A reader is over
+ * only when they are all closed: a cancelled reader's branches that still run (a Promise.all whose
+ * other half failed) may hold a directory under the root open, which makes an unmount "busy".
+ */
+export class Holding {
+  private count = 0;
+  private readonly fds = new Set<number>();
+  private waiters: (() => void)[] = [];
+  take(): void {
+    this.count++;
+  }
+  drop(): void {
+    this.count = Math.max(0, this.count - 1);
+    if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+  }
+  opened(fd: number): void {
+    this.fds.add(fd);
+    this.take();
+  }
+  closed(fd: number): void {
+    if (this.fds.delete(fd)) this.drop();
+  }
+  /** Resolves once nothing is held. */
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  }
+}
+
+const holdingOf = new WeakMap<Scope, Holding>();
+
+/** What `scope` holds open (made on first use). */
+export function holdingFor(scope: Scope): Holding {
+  let h = holdingOf.get(scope);
+  if (!h) {
+    h = new Holding();
+    holdingOf.set(scope, h);
+  }
+  return h;
+}
+
+/** The descriptors a scope opens are counted; once it is cancelled, it opens nothing new. */
+function countedDirFs(inner: DirFs): DirFs {
+  const open = async (fn: () => Promise<number>): Promise<number> => {
+    const scope = cancelScope.getStore();
+    if (!scope) return fn();
+    if (scope.signal.aborted) throw cancelledError();
+    const h = holdingFor(scope);
+    h.take();
+    try {
+      const fd = await fn();
+      h.opened(fd);
+      return fd;
+    } finally {
+      h.drop();
+    }
+  };
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === "openRoot") return (path: string) => open(() => target.openRoot(path));
+      if (prop === "openAt")
+        return (dir: number, name: string, how: Parameters<DirFs["openAt"]>[2], mode?: number) =>
+          open(() => target.openAt(dir, name, how, mode));
+      if (prop === "close")
+        return async (fd: number) => {
+          try {
+            return await target.close(fd);
+          } finally {
+            const scope = cancelScope.getStore();
+            if (scope) holdingFor(scope).closed(fd);
+          }
+        };
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
 export function cancelledError(): LifeboatError {
   return new LifeboatError("cancelled", "cancelled: a change of the mounts needed them", {});
 }
@@ -29,7 +107,13 @@ export function cancellable(sys: System): System {
     if (!scope) return sys.run(file, args, opts);
     const signal = scope.signal;
     if (signal.aborted) return Promise.reject(cancelledError());
-    const ended = scope.onCommand?.(file, args);
+    const shown = scope.onCommand?.(file, args);
+    const h = holdingFor(scope);
+    h.take();
+    const ended = () => {
+      shown?.();
+      h.drop();
+    };
     return sys.run(file, args, { ...opts, signal }).then(
       (r) => {
         ended?.();
@@ -45,9 +129,15 @@ export function cancellable(sys: System): System {
   const spawn = (file: string, args: readonly string[], opts?: SpawnOptions): Spawned => {
     const scope = cancelScope.getStore();
     if (scope?.signal.aborted) throw cancelledError();
-    const ended = scope?.onCommand?.(file, args);
+    if (!scope) return sys.spawn(file, args, opts);
+    const shown = scope.onCommand?.(file, args);
+    const h = holdingFor(scope);
     const p = sys.spawn(file, args, opts);
-    if (!scope) return p;
+    h.take();
+    const ended = () => {
+      shown?.();
+      h.drop();
+    };
     const signal = scope.signal;
     const stop = () => p.kill("SIGKILL");
     signal.addEventListener("abort", stop, { once: true });
@@ -57,10 +147,12 @@ export function cancellable(sys: System): System {
     });
     return p;
   };
+  const dirfs = countedDirFs(sys.dirfs);
   return new Proxy(sys, {
     get(target, prop, receiver) {
       if (prop === "run") return run;
       if (prop === "spawn") return spawn;
+      if (prop === "dirfs") return dirfs;
       const v = Reflect.get(target, prop, receiver);
       return typeof v === "function" ? v.bind(target) : v;
     },

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { ApiRequest, Diagnosis, Proposal } from "../core/diagnosis.js";
 import { LifeboatError } from "../core/errors.js";
 import type { Audit, AuditEntry } from "./audit.js";
-import { cancelScope } from "./cancel.js";
+import { cancelScope, holdingFor } from "./cancel.js";
 import type { DiagnosisService } from "./diagnosis.js";
 import type { OperationLock } from "./lock.js";
 import type { ReaderGate } from "./readers.js";
@@ -168,9 +168,16 @@ export class DiagnosisCache {
         };
       },
     };
+    // Over only when it holds nothing open any more (a cancelled one's other branches included).
     const promise = this.readers.read(
       "diagnosis",
-      () => cancelScope.run(scope, () => this.service.diagnose()),
+      async () => {
+        try {
+          return await cancelScope.run(scope, () => this.service.diagnose());
+        } finally {
+          await holdingFor(scope).idle();
+        }
+      },
       () => abort.abort(),
     );
     const run = { version, promise, abort };
