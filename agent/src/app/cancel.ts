@@ -37,16 +37,31 @@ export class Holding {
   }
   opened(fd: number): void {
     this.fds.add(fd);
+    openedBy.set(fd, this);
     this.take();
   }
   closed(fd: number): void {
     if (this.fds.delete(fd)) this.drop();
   }
-  /** Resolves once nothing is held. */
-  idle(): Promise<void> {
-    return this.count === 0 ? Promise.resolve() : new Promise((r) => this.waiters.push(r));
+  /**
+   * Resolves once nothing is held, or after `boundMs` (a call on a dead disk may never return: the
+   * change then goes on, and an unmount that finds the target busy says so).
+   */
+  idle(boundMs = 5_000): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((r) => {
+      const t = setTimeout(r, boundMs);
+      t.unref?.();
+      this.waiters.push(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
   }
 }
+
+/** Which scope opened a descriptor (a close is matched by number, whatever context it runs in). */
+const openedBy = new Map<number, Holding>();
 
 const holdingOf = new WeakMap<Scope, Holding>();
 
@@ -84,11 +99,12 @@ function countedDirFs(inner: DirFs): DirFs {
           open(() => target.openAt(dir, name, how, mode));
       if (prop === "close")
         return async (fd: number) => {
+          const by = openedBy.get(fd);
+          openedBy.delete(fd);
           try {
             return await target.close(fd);
           } finally {
-            const scope = cancelScope.getStore();
-            if (scope) holdingFor(scope).closed(fd);
+            by?.closed(fd);
           }
         };
       const v = Reflect.get(target, prop, receiver);

@@ -27,6 +27,8 @@ export class ReadersCancelled extends Error {
 
 export class ReaderGate {
   private readonly active = new Set<Reader>();
+  /** How long a change waits for readers it cancelled before it goes on. */
+  constructor(private readonly cancelBoundMs = 10_000) {}
   /** The change that holds the gate closed (and what it waits for), or null. */
   private closed: { name: string; opened: Promise<void>; open: () => void } | null = null;
 
@@ -76,10 +78,24 @@ export class ReaderGate {
     });
     this.closed = { name, opened, open };
     try {
-      for (const r of this.active) r.cancel?.();
-      while (this.active.size > 0) {
-        waiting?.([...this.active].map((r) => r.name));
-        await Promise.race([...this.active].map((r) => r.done));
+      // Cancelled readers are given a bound (a call on a dead disk may never return); the others
+      // (a journal read, a file) end by their own deadlines and are waited for.
+      const cancelled = new Set<Reader>();
+      for (const r of this.active)
+        if (r.cancel) {
+          r.cancel();
+          cancelled.add(r);
+        }
+      const bound = new Promise<"bound">((r) => {
+        const t = setTimeout(() => r("bound"), this.cancelBoundMs);
+        t.unref?.();
+      });
+      let boundPassed = false;
+      const left = () => [...this.active].filter((r) => !(boundPassed && cancelled.has(r)));
+      while (left().length > 0) {
+        waiting?.(left().map((r) => r.name));
+        const which = await Promise.race([...left().map((r) => r.done), bound]);
+        if (which === "bound") boundPassed = true;
       }
       waiting?.([]);
       return await fn();
