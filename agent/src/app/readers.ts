@@ -94,7 +94,7 @@ export class ReaderGate {
       const left = () => [...this.active].filter((r) => !(boundPassed && cancelled.has(r)));
       while (left().length > 0) {
         waiting?.(left().map((r) => r.name));
-        const which = await Promise.race([...left().map((r) => r.done), bound]);
+        const which = await Promise.race([...left().map((r) => r.done), ...(boundPassed ? [] : [bound])]);
         if (which === "bound") boundPassed = true;
       }
       waiting?.([]);
