@@ -81,6 +81,8 @@ describe.skipIf(!existsSync(CHROMIUM))("the operator's walk in the page (Chromiu
     const { r, base, release, holding } = await agent();
     const page = await browser.newPage();
     await page.setViewportSize({ width, height });
+    // A loaded machine (the whole suite, QEMU beside it) can be slow: wait on the page, not the clock.
+    page.setDefaultTimeout(90_000);
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     const shot = (name: string) =>
@@ -176,6 +178,6 @@ describe.skipIf(!existsSync(CHROMIUM))("the operator's walk in the page (Chromiu
     await page.close();
   }
 
-  it("desktop 1280×800", async () => walk(1280, 800, "desktop"), 120_000);
-  it("phone 390×844", async () => walk(390, 844, "phone"), 120_000);
+  it("desktop 1280×800", async () => walk(1280, 800, "desktop"), 300_000);
+  it("phone 390×844", async () => walk(390, 844, "phone"), 300_000);
 });
