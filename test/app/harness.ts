@@ -44,6 +44,8 @@ export interface RigOptions {
   fake?: Partial<FakeConfig>;
   autoMount?: AutoMount;
   reach?: typeof checkReach;
+  /** The diagnosis in the background after mounts and changes, as the agent does (off by default here). */
+  backgroundDiagnosis?: boolean;
 }
 
 /** Network check stand-in: tests never reach the internet. */
@@ -67,6 +69,7 @@ export async function rig(kase: string, opts: RigOptions = {}): Promise<Rig> {
       detectionMaxAgeMs: 0,
       jobGraceMs: 200,
       rebootDelayMs: 0,
+      backgroundDiagnosis: opts.backgroundDiagnosis ?? false,
     },
     opts.reach ?? offline,
   );
@@ -110,6 +113,7 @@ export async function hostileAgent(
       detectionMaxAgeMs: 0,
       jobGraceMs: 200,
       fileTimeoutMs: o.fileTimeoutMs,
+      backgroundDiagnosis: false,
     },
     offline,
   );

@@ -347,7 +347,10 @@ describe("unmount", () => {
         ? { exitCode: 32, stderr: "umount: /mnt/home: target is busy.\n" }
         : undefined;
     const err = await rejection(r.mounts.unmount({ export: true }));
-    expect(err.code).toBe("unmount-failed");
+    // "target is busy" is a 409 naming who holds it (nobody here: /proc of the fake is empty).
+    expect(err.code).toBe("target-busy");
+    expect(err.status).toBe(409);
+    expect(err.extras.holders).toEqual([]);
     expect(err.extras.state).toBe("rolled-back");
     expect(mountedTargets(r.sys).sort()).toEqual(["/mnt", "/mnt/boot", "/mnt/home", "/mnt/nix", "/mnt/var"]);
     expect(r.sys.imported.has("nvmepool")).toBe(true);

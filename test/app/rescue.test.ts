@@ -77,7 +77,7 @@ describe("change: needs read-write, snapshot first, audited", () => {
     const r = await mountedRw();
     for (const id of ["nixos-generation-3", "nixos-generation-2", "nixos-generation-1"]) {
       const res = await r.services.boot.kernelParams(id, ["module_blacklist=vfio_pci"], [], WHO);
-      expect(res.snapshot).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z$/);
+      expect(res.snapshot).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z-kernel-params$/);
       expect(res.result.after).toContain("module_blacklist=vfio_pci");
     }
     const text = await readFile(host(r, "/mnt/boot/loader/entries/nixos-generation-3.conf"), "utf8");

@@ -165,7 +165,10 @@ describe("lifeboat client", () => {
     expect(g.stdout).toMatch(/^GEN\s+DATE\s+NIXOS\s+KERNEL\s+FLAGS\n3\s.*current,boot-default/);
     const d = io({ confirm: true });
     expect(await runClient(["--host", a.host, "boot", "default", "2"], d)).toBe(0);
-    expect(d.stderr).toContain("generation 2 (NixOS 24.11.20250102) by default instead of 3");
+    // Named as the boot menu names them.
+    expect(d.stderr).toContain(
+      "The boot menu will start by default:\n  NixOS (Generation 2 NixOS 24.11.20250107.7dc3f5e (Vicuna), Linux Kernel 6.6.69, Built on 2025-01-09)\ninstead of:\n  NixOS (Generation 3",
+    );
     expect(d.stdout).toMatch(/^generation 2 is the boot default \(snapshot nvmepool@lifeboat-/);
     const after = io();
     await runClient(["--host", a.host, "--json", "generations"], after);
@@ -234,11 +237,63 @@ describe("lifeboat client", () => {
     expect(code).toBe(3);
   });
 
+  it("log JOB writes the whole log to stdout (so > file and | less get it)", async () => {
+    const lines: OutputLine[] = [
+      { stream: "stdout", text: "building the system configuration..." },
+      { stream: "stderr", text: "error: attribute 'nope' missing" },
+    ];
+    const a = await agent({ mountRw: true, fake: { spawnScript: () => ({ lines, exitCode: 3 }) } });
+    const job = await a.r.services.rebuild.start({ action: "boot" }, "test");
+    await a.r.services.jobs.wait(job.id);
+    const o = io();
+    expect(await runClient(["--host", a.host, "log", job.id], o)).toBe(3);
+    expect(o.stdout).toContain("building the system configuration...\n");
+    expect(o.stdout).toContain("error: attribute 'nope' missing\n");
+    // the command as an operator types it, not the ~900-character wrapper
+    expect(o.stdout).toMatch(/^\$ nixos-enter --root \/mnt -- nixos-rebuild boot/m);
+    expect(o.stdout.split("\n").every((l) => l.length < 300)).toBe(true);
+    expect(o.stderr).not.toContain("building");
+  });
+
+  it("a change while read-only: says so and gives the exact command before asking anything", async () => {
+    const a = await agent();
+    await a.r.mounts.mount();
+    const o = io({ confirm: true });
+    expect(await runClient(["--host", a.host, "boot", "default", "2"], o)).toBe(1);
+    expect(o.asked).toEqual([]);
+    expect(o.stderr).toContain("mounted read-only; this change needs read-write");
+    expect(o.stderr).toContain(`Re-mount read-write first:\n  lifeboat client --host ${a.host} mount --rw\n`);
+    expect(o.stderr).not.toContain("POST /v1/mount");
+  });
+
+  it("re-mount read-write prints its steps as information; export ends with 'Ready to reboot' and the summary", async () => {
+    const a = await agent();
+    await a.r.mounts.mount();
+    const m = io();
+    expect(await runClient(["--host", a.host, "--yes", "mount", "--rw"], m)).toBe(0);
+    expect(m.stderr).toMatch(/\d+\. unmount \/mnt\/boot\n/);
+    expect(m.stderr).toContain("export pool nvmepool (to import it read-write)");
+    expect(m.stdout).toContain("released the read-only mount and exported the pools");
+    expect(m.stdout).not.toContain("warning: released");
+    const noop = io();
+    expect(await runClient(["--host", a.host, "--yes", "boot", "default", "3"], noop)).toBe(0);
+    expect(noop.stdout).toBe("generation 3 already was the boot default: unchanged, no snapshot taken\n");
+    expect(await runClient(["--host", a.host, "--yes", "boot", "default", "2"], io())).toBe(0);
+    const ex = io();
+    expect(await runClient(["--host", a.host, "--yes", "export"], ex)).toBe(0);
+    expect(ex.stdout).toMatch(/^Ready to reboot: the pools are exported; 1 change/);
+    expect(ex.stdout).toContain("boot default: generation 3 → generation 2");
+    expect(ex.stdout).toContain("to undo: set the boot default back to generation 3");
+    const ch = io();
+    expect(await runClient(["--host", a.host, "changes"], ch)).toBe(0);
+    expect(ch.stdout).toBe(ex.stdout);
+  });
+
   it("snapshot, and usage errors", async () => {
     const a = await agent({ mountRw: true });
     const s = io({ confirm: true });
     expect(await runClient(["--host", a.host, "snapshot"], s)).toBe(0);
-    expect(s.stdout).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z\n$/);
+    expect(s.stdout).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z-requested\n$/);
     const bad = io();
     expect(await runClient(["--host", a.host, "frobnicate"], bad)).toBe(2);
     expect(bad.stderr).toContain('unknown command "frobnicate"');

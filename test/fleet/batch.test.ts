@@ -99,11 +99,13 @@ describe("lifeboat client --hosts", () => {
     const before = await Promise.all(agents.map((a) => a.r.sys.mutations().length));
     const dry = io();
     const args = ["--hosts", file, "kernel-params", "default", "--add", "module_blacklist=vfio_pci"];
-    expect(await runClient(args, dry)).toBe(0);
+    // zeus is mounted read-only: the dry run already says it needs read-write (before any plan).
+    expect(await runClient(args, dry)).toBe(1);
     expect(dry.asked).toEqual([]);
-    expect(dry.stdout.match(/\+ module_blacklist=vfio_pci/g)).toHaveLength(3);
+    expect(dry.stdout.match(/\+ module_blacklist=vfio_pci/g)).toHaveLength(2);
     expect(dry.stdout).toMatch(/== atlas \(.*\): planned\n {2}Boot entry nixos-generation-3:/);
-    expect(dry.stdout).toContain("3 server(s): 0 ok, 3 planned, 0 failed — dry run");
+    expect(dry.stdout).toMatch(/\nzeus\s+failed\s+1\s+[\d.]+s\s+.*\[read-only-mount\]/);
+    expect(dry.stdout).toContain("3 server(s): 0 ok, 2 planned, 1 failed — dry run");
     expect(await Promise.all(agents.map((a) => a.r.sys.mutations().length))).toEqual(before);
     for (const a of agents) expect(await entryOptions(a)).not.toContain("module_blacklist=vfio_pci");
 

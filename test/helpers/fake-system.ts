@@ -1,6 +1,7 @@
-import { readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { mappedPaths } from "../../agent/src/core/holders.js";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import type { InitrdInfo } from "../../agent/src/core/initrd.js";
 import type { MountEntry } from "../../agent/src/core/mounts.js";
@@ -92,6 +93,12 @@ export interface FakeConfig {
     file: string,
     args: readonly string[],
   ) => { lines: OutputLine[]; exitCode: number; hang?: boolean } | undefined;
+  /**
+   * A `run` that takes time: it returns after the promise settles (or at once when its signal
+   * aborts, like a killed process). While it runs, the paths in its arguments are in use (umount
+   * of a mount above them is "target is busy", as the kernel says for an open directory).
+   */
+  hold?: (file: string, args: readonly string[]) => Promise<void> | undefined;
   /** Replies to `run` calls the model does not know (e.g. journalctl, zfs snapshot). */
   extra?: (file: string, args: readonly string[], input: string) => CommandResult | undefined;
   /**
@@ -188,7 +195,66 @@ export class FakeSystem implements System {
     });
     const injected = this.cfg.fail?.(file, shown);
     if (injected) return { ...fail(1, "injected failure\n"), ...injected };
+    const held = this.cfg.hold?.(file, args);
+    if (held) {
+      const proc = { file, args: [...args] };
+      this.running.add(proc);
+      try {
+        const killed = await new Promise<boolean>((resolve) => {
+          if (opts.signal?.aborted) return resolve(true);
+          opts.signal?.addEventListener("abort", () => resolve(true), { once: true });
+          held.then(
+            () => resolve(false),
+            () => resolve(false),
+          );
+        });
+        if (killed) return { ...fail(143, ""), exitCode: 143 };
+      } finally {
+        this.running.delete(proc);
+      }
+    }
     return this.dispatch(file, args, opts.input ?? "");
+  }
+
+  /** Commands running now (held runs, spawned processes not ended): their paths are in use. */
+  readonly running = new Set<{ file: string; args: string[] }>();
+
+  /**
+   * Whether anything uses `target` or a path below it, as the kernel sees it: a running command's
+   * path argument, or a process of the sandbox's /proc (cwd, root, exe, fd/*, maps): the model of
+   * other programs on the rescue system (a shell left in /mnt/home, a pager on a file).
+   */
+  private inUse(target: string): boolean {
+    const below = (p: string) => p === target || p.startsWith(`${target}/`);
+    for (const p of this.running) if (p.args.some((a) => a.startsWith("/") && below(a))) return true;
+    const proc = this.host("/proc");
+    let pids: string[] = [];
+    try {
+      pids = readdirSync(proc).filter((n) => /^\d+$/.test(n));
+    } catch {
+      return false;
+    }
+    const link = (p: string) => {
+      try {
+        return readlinkSync(p);
+      } catch {
+        return null;
+      }
+    };
+    for (const pid of pids) {
+      const base = `${proc}/${pid}`;
+      const links = ["cwd", "root", "exe"].map((n) => link(`${base}/${n}`));
+      let fds: string[] = [];
+      try {
+        fds = readdirSync(`${base}/fd`);
+      } catch {}
+      links.push(...fds.map((fd) => link(`${base}/fd/${fd}`)));
+      if (links.some((l) => l !== null && below(l))) return true;
+      try {
+        if (mappedPaths(readFileSync(`${base}/maps`, "utf8")).some(below)) return true;
+      } catch {}
+    }
+    return false;
   }
 
   private pool(nameOrGuid: string): FakePool | undefined {
@@ -202,6 +268,8 @@ export class FakeSystem implements System {
     const listeners: ((l: OutputLine) => void)[] = [];
     let killed: string | null = null;
     let wake: (() => void) | null = null;
+    const proc = { file, args: [...args] };
+    this.running.add(proc);
     const done = (async () => {
       await new Promise((r) => setImmediate(r));
       if (!script) return { exitCode: 127, signal: null, notFound: true };
@@ -214,7 +282,7 @@ export class FakeSystem implements System {
       return killed
         ? { exitCode: null, signal: killed, notFound: false }
         : { exitCode: script.exitCode, signal: null, notFound: false };
-    })();
+    })().finally(() => this.running.delete(proc));
     return {
       onLine: (l) => listeners.push(l),
       done,
@@ -641,6 +709,7 @@ export class FakeSystem implements System {
     if (i < 0) return fail(32, `umount: ${target}: not mounted.\n`);
     if (this.mounts.some((m, j) => j > i && m.target.startsWith(`${target === "/" ? "" : target}/`)))
       return fail(32, `umount: ${target}: target is busy.\n`);
+    if (this.inUse(target)) return fail(32, `umount: ${target}: target is busy.\n`);
     this.mounts.splice(i, 1);
     return ok();
   }

@@ -377,7 +377,7 @@ export const CASES: HostileCase[] = [
     },
     request: { url: "/v1/journal?boot=0" },
     status: 404,
-    code: "not-found",
+    code: "no-journal",
   },
   {
     // The diagnosis reads the journal by the same path as GET /v1/journal (it used to follow this link).

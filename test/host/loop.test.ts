@@ -168,6 +168,39 @@ describe.skipIf(!!why)("host integration: ext4 'NixOS' on loop devices", () => {
     expect(after).toEqual([]);
   }, 60_000);
 
+  // A real busy mount: a process with its working directory in /mnt/home (as a shell left there
+  // would be). umount(8) says "target is busy"; the agent answers 409 target-busy naming the
+  // process from /proc, rolls back, and unmounts once it is gone.
+  it("'target is busy' from another process: 409 naming it (pid, command, cwd), rolled back", async () => {
+    const log = pino({ level: "silent" });
+    const sys = new Recording(new RealSystem(log));
+    const detection = new DetectionService(sys, log, mnt, 0);
+    await detection.refresh();
+    const mounts = new MountService(sys, detection, new OperationLock(), log, mnt);
+    await mounts.mount({ pool: rootDev });
+    const holder = execa("sleep", ["600"], { cwd: join(mnt, "home"), reject: false });
+    try {
+      const err = await mounts.unmount().then(
+        () => null,
+        (e: unknown) => e as { code?: string; status?: number; extras?: Record<string, unknown> },
+      );
+      expect(err?.code).toBe("target-busy");
+      expect(err?.status).toBe(409);
+      expect(err?.extras?.holders).toEqual([
+        { pid: holder.pid, command: "sleep", uses: [`cwd ${mnt}/home`] },
+      ]);
+      expect(err?.extras?.state).toBe("rolled-back");
+      const still = parseProcMounts(await readFile("/proc/mounts", "utf8")).filter((m) =>
+        m.target.startsWith(mnt),
+      );
+      expect(still.map((m) => m.target)).toEqual([mnt, `${mnt}/home`]);
+    } finally {
+      holder.kill("SIGKILL");
+      await holder;
+    }
+    expect((await mounts.unmount()).unmounted).toEqual([`${mnt}/home`, mnt]);
+  }, 60_000);
+
   // mount(8) falls back to read-only on a write-protected device unless told -w (util-linux 2.38,
   // seen here: "WARNING: source write-protected, mounted read-only."); a read-write request must
   // then fail and roll back, not report a read-write mount that is not.

@@ -162,7 +162,11 @@ describe.skipIf(skipReason !== null)(
       await page.click('button.set-default[data-generation="2"]');
       await dialog.waitFor();
       expect(await page.textContent("#confirm-title")).toBe("Boot generation 2 by default?");
-      expect(await page.textContent("#confirm-body")).toContain("instead of generation 3");
+      // Named as the boot menu names them, not "NixOS".
+      expect(await page.textContent("#confirm-body")).toContain(
+        "NixOS (Generation 2 NixOS 24.11.20250107.7dc3f5e (Vicuna), Linux Kernel 6.6.69",
+      );
+      expect(await page.textContent("#confirm-body")).toContain("instead of: NixOS (Generation 3");
       await page.click("#confirm-ok");
       await page.waitForFunction(() =>
         document.getElementById("notice")?.textContent?.includes("Generation 2 is now"),

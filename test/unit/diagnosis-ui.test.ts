@@ -28,7 +28,8 @@ describe.skipIf(!existsSync(CHROMIUM))("the overview's diagnosis (Chromium)", ()
   let base: string;
   beforeAll(async () => {
     const r = await rig("single");
-    await r.mounts.mount();
+    // Read-write: a proposal that changes the system is offered only then (read-only shows it disabled).
+    await r.mounts.mount({ readonly: false });
     app = await buildServer({
       token: TOKEN,
       logger: pino({ level: "info" }, new LogSink()),

@@ -1,6 +1,8 @@
 // Scenario 1: the seed's server (single NVMe disk, nvmepool root/nix/home/var legacy, ESP, pool last
 // used by atlas 8425e349 and never exported). Auto-mount read-only; then read-write; then unmount +
-// export; then a second boot AS THE SERVER imports the pool without -f (the clean handoff).
+// export; then a second boot AS THE SERVER imports the pool without -f (the clean handoff). On the
+// way, the operator's walk through the page's own requests: re-mount during a diagnosis, a no-op
+// change, a real one, an export refused by a shell left in /mnt/home, the summary after export.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liveHostid, mountAt, mounts, poolProp, pools } from "./guest-state.js";
 import { boot, type DiskSet, ensureDiskSet, SERVER_HOSTID, SERVER_HOSTNAME, type Vm } from "./lab.js";
@@ -84,9 +86,27 @@ describe("scenario 1: the seed's server", () => {
     expectOk(await vm.api("GET", "/v1/plan"));
   });
 
-  it("re-mounts read-write (export + import rw)", async () => {
+  it("re-mounts read-write (export + import rw) while the diagnosis reads the disk: the page's own requests", async () => {
+    // The page's walk: the overview asks for the diagnosis (computed in the background after the
+    // mount; ?refresh starts it again now), and the operator re-mounts read-write while it runs.
+    const diagnosis = vm.api("GET", "/v1/diagnosis?refresh=true");
+    let reading: any = null;
+    for (let i = 0; i < 200 && !reading; i++) {
+      const st = (await vm.api("GET", "/v1/status")).body;
+      if (st.busy?.kind === "reading" && st.diagnosis.state === "running") reading = st;
+    }
+    expect(reading?.busy.name, "the diagnosis is visible in busy while it runs").toBe("diagnosis");
+    const plan = await vm.api("GET", "/v1/plan?readonly=false");
+    expectOk(plan);
+    expect(plan.body.release.map((x: any) => `${x.kind} ${x.target}`)).toEqual(
+      expect.arrayContaining(["unmount /mnt/nix", "unmount /mnt", "export-pool nvmepool"]),
+    );
     const r = await vm.api("POST", "/v1/mount", { readonly: false });
     expectOk(r);
+    // The request that waited for the diagnosis still gets one (computed again on the new mounts).
+    const d = await diagnosis;
+    expectOk(d);
+    expect(d.body.computedAt).toEqual(expect.any(String));
     expect(r.body.readonly).toBe(false);
     expect(r.body.pool).toBe("nvmepool");
     expect(await poolProp(vm, "nvmepool", "readonly")).toBe("off");
@@ -100,9 +120,47 @@ describe("scenario 1: the seed's server", () => {
     await vm.sh(`echo handoff > ${MARKER} && sync`);
   });
 
-  it("unmounts and exports: nothing left mounted or imported", async () => {
-    const r = await vm.api("POST", "/v1/unmount", { export: true });
+  it("a no-op change answers unchanged without a snapshot; a real one is named in its snapshot", async () => {
+    const count = async () => (await vm.sh("zfs list -H -t snapshot -o name -r nvmepool | wc -l")).trim();
+    const before = await count();
+    const same = await vm.api("POST", "/v1/boot/default", { generation: 3 });
+    expectOk(same);
+    expect(same.body).toMatchObject({ unchanged: true, snapshot: null });
+    expect(await count()).toBe(before);
+    const boot = (await vm.api("GET", "/v1/boot")).body;
+    const entry = boot.entries.find((e: any) => e.isDefault);
+    expect(entry.name).toMatch(/^NixOS \(Generation 3 NixOS 24\.11/);
+    expect(entry.protected.some((p: string) => p.startsWith("init=/nix/store/"))).toBe(true);
+    const kp = await vm.api("POST", `/v1/boot/entries/${entry.id}/kernel-params`, {
+      add: ["module_blacklist=vfio_pci"],
+    });
+    expectOk(kp);
+    expect(kp.body.snapshot).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z-kernel-params$/);
+    expect(await vm.sh(`cat /mnt/boot/loader/entries/${entry.file}`)).toContain("module_blacklist=vfio_pci");
+  });
+
+  it("export refused while a shell sits in /mnt/home: 409 naming it; then exported, ready to reboot with the summary", async () => {
+    await vm.sh("(cd /mnt/home && exec sleep 600) >/dev/null 2>&1 & echo $! > /tmp/holder.pid");
+    const busy = await vm.api("POST", "/v1/export", {});
+    expectProblem(busy, 409);
+    expect(busy.body.code).toBe("target-busy");
+    const pid = Number((await vm.sh("cat /tmp/holder.pid")).trim());
+    expect(busy.body.holders).toEqual(
+      expect.arrayContaining([expect.objectContaining({ pid, command: "sleep", uses: ["cwd /mnt/home"] })]),
+    );
+    expect((await vm.api("GET", "/v1/status")).body.phase).toBe("mounted-rw");
+    await vm.sh(`kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.1; done`);
+    const r = await vm.api("POST", "/v1/export", {});
     expectOk(r);
+    const sum = (await vm.api("GET", "/v1/changes")).body;
+    expect(sum.state).toBe("ready-to-reboot");
+    expect(sum.changes.map((c: any) => c.action)).toEqual(["kernel-params"]);
+    expect(sum.changes[0].undo.request.path).toMatch(/\/revert$/);
+    const audit = (await vm.api("GET", "/v1/audit")).body.entries.map((e: any) => `${e.action} ${e.result}`);
+    expect(audit).toEqual(expect.arrayContaining(["remount-rw ok", "export failed", "export ok"]));
+  });
+
+  it("nothing left mounted or imported after the export", async () => {
     const snap = await guestSnapshot(vm);
     expect(await mounts(vm, "/mnt"), snap).toEqual([]);
     expect(await pools(vm), snap).toEqual({});

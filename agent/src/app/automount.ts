@@ -3,7 +3,7 @@ import type { AutoMount } from "../config.js";
 import { chooseCandidate } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
 import type { Detection } from "./detect.js";
-import type { MountService } from "./mount.js";
+import type { MountEvent, MountService } from "./mount.js";
 import type { AutoMountState } from "./status.js";
 
 const WAITING = [
@@ -50,6 +50,27 @@ export class AutoMounter {
       this.log.info("unlocked: auto-mount looks again");
       void this.run();
     });
+  }
+
+  /**
+   * A mount, re-mount, unmount or export asked for by someone: the line says what the start did
+   * and what happened since, so it is never stale ("mounted … (read-only); since: re-mounted read-write").
+   */
+  noteChange(e: MountEvent): void {
+    if (this.mode === "off" || e.who === "auto-mount" || e.result !== "ok") return;
+    if (this.state.state !== "mounted" && this.state.state !== "superseded") return;
+    const words = {
+      mount: "mounted",
+      "remount-rw": "re-mounted read-write",
+      unmount: "unmounted",
+      export: "exported",
+    }[e.action];
+    const first = this.state.detail?.split("; since: ")[0] ?? "";
+    this.state = {
+      ...this.state,
+      state: "superseded",
+      detail: `${first}; since: ${words} on request at ${new Date().toISOString().slice(11, 19)} UTC`,
+    };
   }
 
   private waitFor(detail: string, unlock: boolean): void {

@@ -9,6 +9,7 @@ import {
   parseSystemStorePath,
 } from "../core/generations.js";
 import { parseGrubCfg } from "../core/grub.js";
+import { protectedParams, refuseProtected } from "../core/kernelParams.js";
 import {
   editEntryOptions,
   generationOfEntry,
@@ -37,6 +38,10 @@ export interface Generation {
 export interface BootEntryView {
   id: string;
   file: string;
+  /** As the boot menu shows it: "NixOS (Generation 3 NixOS 24.11…, Linux Kernel 6.6.69, Built on 2025-01-09)". */
+  name: string;
+  /** Parameters the system cannot boot without (init=, root=, zfs=): never removed. */
+  protected: string[];
   title: string | null;
   version: string | null;
   linux: string | null;
@@ -56,6 +61,21 @@ export interface BootView {
 }
 
 const PROFILES = "/nix/var/nix/profiles";
+
+/**
+ * An entry's name as systemd-boot's menu shows it: every NixOS entry is titled "NixOS", so the menu
+ * adds the version line ("Generation 3 NixOS 24.11…, Linux Kernel 6.6.69, Built on 2025-01-09").
+ */
+export function menuName(
+  title: string | null,
+  version: string | null,
+  generation: number | null,
+  id: string,
+): string {
+  const t = title?.trim() || id;
+  if (version?.trim()) return `${t} (${version.trim()})`;
+  return generation !== null ? `${t} (Generation ${generation})` : `${t} (${id})`;
+}
 const BACKUP_SUFFIX = ".lifeboat-orig";
 const ENTRY_ID = /^[A-Za-z0-9@%+=:,._-]{1,200}$/;
 /** Caps for what is read from the disk: closure files, loader.conf, boot entries, grub.cfg. */
@@ -177,9 +197,12 @@ export class BootService {
           continue;
         }
         const e = parseBootEntry(text);
+        const id = file.replace(/\.conf$/, "");
         entries.push({
-          id: file.replace(/\.conf$/, ""),
+          id,
           file,
+          name: menuName(e.title, e.version, generationOfEntry(file), id),
+          protected: protectedParams(e.options),
           title: e.title,
           version: e.version,
           linux: e.linux,
@@ -216,6 +239,8 @@ export class BootService {
         entries: cfg.entries.map((e, i) => ({
           id: String(i),
           file: "grub.cfg",
+          name: e.submenu ? `${e.submenu} › ${e.title}` : e.title,
+          protected: protectedParams(e.options),
           title: e.submenu ? `${e.submenu} › ${e.title}` : e.title,
           version: null,
           linux: e.linux,
@@ -269,24 +294,47 @@ export class BootService {
 
   /** Fast rollback without chroot: point loader.conf's default at the generation's entry. */
   async setDefault(generation: number, who: string) {
-    return this.ctx.change("boot-default", `generation ${generation}`, who, async () => {
-      const { esp, view, files } = await this.systemdBoot();
+    const entryOf = (view: BootView) => {
       const entry = view.entries.find((e) => e.generation === generation && !e.id.includes("specialisation"));
       if (!entry)
         throw new LifeboatError("not-found", `no boot entry for generation ${generation}`, {
           generations: view.entries.map((e) => e.generation),
         });
-      const path = `${esp}/loader/loader.conf`;
-      const before = (await files.readText(path, { max: MAX_SMALL })) ?? "";
-      const backup = await this.keepOriginal(files, path, before);
-      await files.replace(path, setLoaderDefault(before, entry.file));
-      return {
-        loader: "systemd-boot",
-        default: entry.file,
-        previous: view.default,
-        backup,
-      };
-    });
+      return entry;
+    };
+    // Already the default: nothing to write, no snapshot.
+    const unchanged = async () => {
+      const { esp, view } = await this.systemdBoot();
+      const entry = entryOf(view);
+      return entry.isDefault
+        ? {
+            loader: "systemd-boot",
+            default: entry.file,
+            previous: view.default,
+            backup: `${esp}/loader/loader.conf${BACKUP_SUFFIX}`,
+          }
+        : null;
+    };
+    return this.ctx.change(
+      "boot-default",
+      `generation ${generation}`,
+      who,
+      async () => {
+        const { esp, view, files } = await this.systemdBoot();
+        const entry = entryOf(view);
+        const path = `${esp}/loader/loader.conf`;
+        const before = (await files.readText(path, { max: MAX_SMALL })) ?? "";
+        const backup = await this.keepOriginal(files, path, before);
+        await files.replace(path, setLoaderDefault(before, entry.file));
+        return {
+          loader: "systemd-boot",
+          default: entry.file,
+          previous: view.default,
+          backup,
+        };
+      },
+      { unchanged },
+    );
   }
 
   /** The full rollback, as a job: switch the profile and reinstall the boot loader from it. */
@@ -334,7 +382,7 @@ export class BootService {
     for (const p of [...add, ...remove]) validateKernelParam(p);
     if (add.length + remove.length === 0)
       throw new LifeboatError("validation-failed", "nothing to add or remove");
-    return this.ctx.change("kernel-params", id, who, async () => {
+    const read = async () => {
       const { esp, view, files } = await this.systemdBoot();
       const entry = view.entries.find((e) => e.id === id);
       if (!entry)
@@ -343,17 +391,40 @@ export class BootService {
         });
       const path = `${esp}/loader/entries/${entry.file}`;
       const text = (await files.readText(path, { max: MAX_SMALL, follow: false })) ?? "";
-      const edit = editEntryOptions(text, add, remove);
-      const backup = await this.keepOriginal(files, path, text);
-      if (edit.text !== text) await files.replace(path, edit.text, { follow: false });
-      return {
-        entry: id,
-        before: edit.before,
-        after: edit.after,
-        changed: edit.text !== text,
-        backup,
-      };
-    });
+      refuseProtected(remove, entry.options);
+      return { path, text, files, edit: editEntryOptions(text, add, remove) };
+    };
+    // Every parameter to add is there, none to remove is: nothing to write, no snapshot.
+    const unchanged = async () => {
+      const { path, text, edit } = await read();
+      return edit.text === text
+        ? {
+            entry: id,
+            before: edit.before,
+            after: edit.after,
+            changed: false,
+            backup: `${path}${BACKUP_SUFFIX}`,
+          }
+        : null;
+    };
+    return this.ctx.change(
+      "kernel-params",
+      id,
+      who,
+      async () => {
+        const { path, text, files, edit } = await read();
+        const backup = await this.keepOriginal(files, path, text);
+        if (edit.text !== text) await files.replace(path, edit.text, { follow: false });
+        return {
+          entry: id,
+          before: edit.before,
+          after: edit.after,
+          changed: edit.text !== text,
+          backup,
+        };
+      },
+      { unchanged },
+    );
   }
 
   /**

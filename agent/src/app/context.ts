@@ -22,7 +22,15 @@ export interface MountedRoot {
 export interface ChangeResult<T> {
   result: T;
   snapshot: string | null;
+  /** The change would change nothing: nothing was written and no snapshot taken. */
+  unchanged: boolean;
 }
+
+/** Where a read-only refusal points: the request that re-mounts read-write (for clients, not people). */
+export const NEEDS_READ_WRITE = {
+  needs: { readonly: false },
+  fix: { method: "POST", path: "/v1/mount", body: { readonly: false } },
+} as const;
 
 /** ISO 8601 basic format, valid in a ZFS snapshot name: 20261125T210000Z. */
 export function snapshotStamp(d = new Date()): string {
@@ -52,6 +60,17 @@ export class RescueContext {
     private readonly fileTimeoutMs?: number,
   ) {}
 
+  private readonly changedListeners: (() => void)[] = [];
+
+  /** Told after every change (done or failed) and job end: the diagnosis is recomputed. */
+  onChanged(listener: () => void): void {
+    this.changedListeners.push(listener);
+  }
+
+  changed(): void {
+    for (const l of this.changedListeners) l();
+  }
+
   async mounted(): Promise<MountedRoot> {
     const d = await this.detection.current();
     const rootMount = d.mounts.find((m) => m.target === this.root);
@@ -74,15 +93,19 @@ export class RescueContext {
     if (m.readonly)
       throw new LifeboatError(
         "read-only-mount",
-        'the installed system is mounted read-only: re-mount it read-write first (POST /v1/mount {"readonly": false})',
+        "the installed system is mounted read-only: re-mount it read-write first",
+        { ...NEEDS_READ_WRITE },
       );
     return m;
   }
 
-  /** `zfs snapshot -r pool@lifeboat-<stamp>`; null (and a note) for a non-ZFS root. */
-  async snapshot(pool: string | null, label = "lifeboat"): Promise<string | null> {
+  /**
+   * `zfs snapshot -r pool@lifeboat-<stamp>[-<change>]`, named after the change it comes before;
+   * null for a non-ZFS root.
+   */
+  async snapshot(pool: string | null, change?: string): Promise<string | null> {
     if (!pool) return null;
-    const name = `${pool}@${label}-${snapshotStamp()}`;
+    const name = `${pool}@lifeboat-${snapshotStamp()}${change ? `-${change.replace(/[^A-Za-z0-9_.:-]/g, "-")}` : ""}`;
     const r = await this.sys.run("zfs", ["snapshot", "-r", name]);
     if (r.exitCode !== 0) {
       if (/dataset already exists/.test(r.stderr)) return name;
@@ -106,7 +129,7 @@ export class RescueContext {
     label: string,
   ): Promise<{ snapshot: string | null; backup: string | null }> {
     await this.audit.ready();
-    if (m.pool) return { snapshot: await this.snapshot(m.pool), backup: null };
+    if (m.pool) return { snapshot: await this.snapshot(m.pool, label), backup: null };
     const backup = await backupBootState(
       m.installed.files,
       espOf(this.root, m.mounts),
@@ -134,22 +157,39 @@ export class RescueContext {
 
   /**
    * A change to the installed system: one at a time, read-write mount required, recursive
-   * snapshot first (ZFS), audited whether it succeeds or not.
+   * snapshot first (ZFS, named after the change), audited whether it succeeds or not (a refusal
+   * too). `unchanged`: what the change would find already so (then nothing is written, no
+   * snapshot is taken, and the answer says `unchanged`).
    */
   async change<T>(
     action: string,
     target: string | null,
     who: string,
     fn: (m: MountedRoot) => Promise<T>,
+    opts: { unchanged?: (m: MountedRoot) => Promise<T | null> } = {},
   ): Promise<ChangeResult<T>> {
     return this.lock.run(action, async () => {
-      const m = await this.writable();
-      await this.audit.ready(); // a planted FIFO or link at the audit log refuses the change up front
-      const snapshot = await this.snapshot(m.pool);
+      let snapshot: string | null = null;
+      let touched = false;
       try {
+        const m = await this.writable();
+        await this.audit.ready(); // a planted FIFO or link at the audit log refuses the change up front
+        const same = opts.unchanged ? await opts.unchanged(m) : null;
+        if (same !== null) {
+          await this.audit.record({
+            who,
+            action,
+            target,
+            result: "ok",
+            detail: { unchanged: true, result: same },
+          });
+          return { result: same, snapshot: null, unchanged: true };
+        }
+        touched = true;
+        snapshot = await this.snapshot(m.pool, action);
         const result = await fn(m);
-        await this.audit.record({ who, action, target, result: "ok", detail: { snapshot } });
-        return { result, snapshot };
+        await this.audit.record({ who, action, target, result: "ok", detail: { snapshot, result } });
+        return { result, snapshot, unchanged: false };
       } catch (err) {
         const e = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
         await this.audit.record({
@@ -160,6 +200,8 @@ export class RescueContext {
           detail: { snapshot, code: e.code, error: e.message },
         });
         throw new LifeboatError(e.code, e.message, { ...e.extras, snapshot });
+      } finally {
+        if (touched) this.changed();
       }
     });
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { shownCommand } from "../core/chroot.js";
 import { LifeboatError } from "../core/errors.js";
 import type { JobRecord, JobState } from "../core/jobrecord.js";
 import type { System } from "../system/system.js";
@@ -83,7 +84,11 @@ class Job {
       createdAt: this.createdAt.toISOString(),
       endedAt: this.endedAt?.toISOString() ?? null,
       durationMs: this.endedAt ? this.endedAt.getTime() - this.createdAt.getTime() : null,
-      steps: this.steps.map((s) => ({ label: s.label, command: [s.file, ...s.args] })),
+      steps: this.steps.map((s) => ({
+        label: s.label,
+        command: [s.file, ...s.args],
+        shown: shownCommand(s).join(" "),
+      })),
       currentStep: this.currentStep,
       lines: this.total,
       droppedLines: this.dropped,
@@ -139,7 +144,7 @@ export class JobManager {
       for (const [i, step] of job.steps.entries()) {
         if (job.cancelRequested) break;
         job.currentStep = i;
-        job.push("lifeboat", `$ ${[step.file, ...step.args].join(" ")}`);
+        job.push("lifeboat", `$ ${shownCommand(step).join(" ")}`);
         const p = this.sys.spawn(step.file, step.args);
         job.kill = p.kill;
         p.onLine((l) => job.push(l.stream, l.text));

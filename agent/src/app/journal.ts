@@ -77,6 +77,12 @@ export class JournalReader {
     return null;
   }
 
+  /** Whether the installed system keeps a persistent journal (cheap: one directory lookup). */
+  async kept(): Promise<boolean> {
+    const m = await this.ctx.mounted();
+    return (await m.installed.files.hostDir(JOURNAL_DIRS[0] as string).catch(() => null)) !== null;
+  }
+
   private async checkTree(files: RootFs, dir: string, depth: number): Promise<void> {
     const listing = await files.list(dir, { max: MAX_JOURNAL_ENTRIES });
     if (!listing) return;
@@ -119,12 +125,18 @@ export class JournalService {
     this.reader = new JournalReader(ctx);
   }
 
+  /** Whether the installed system keeps a persistent journal (what the page offers depends on it). */
+  kept(): Promise<boolean> {
+    return this.reader.kept();
+  }
+
   private async dir(): Promise<JournalDir> {
     const dir = await this.reader.locate([JOURNAL_DIRS[0] as string]);
     if (!dir)
       throw new LifeboatError(
-        "not-found",
-        "the installed system has no persistent journal (/var/log/journal): its logs were only in memory",
+        "no-journal",
+        "the installed system keeps no persistent journal (no /var/log/journal): its logs were only in memory",
+        { journal: "none" },
       );
     return dir;
   }

@@ -9,6 +9,20 @@ interface Holder {
   startedMs: number;
   /** Longer than this, the holder is reported stuck; null for jobs (a rebuild can take hours). */
   boundMs: number | null;
+  /** The step it is on now (re-mount: "unmount /mnt/nix", "import nvmepool read-write"…). */
+  step: string | null;
+  /** Steps it has finished, in order. */
+  steps: string[];
+  /** Readers it waits for before it starts (app/readers.ts). */
+  waitingFor: string[];
+}
+
+export interface Busy {
+  name: string;
+  since: string;
+  step: string | null;
+  steps: string[];
+  waitingFor: string[];
 }
 
 /**
@@ -19,9 +33,37 @@ interface Holder {
  */
 export class OperationLock {
   private current: Holder | null = null;
+  private free: (() => void)[] = [];
 
-  get busy(): { name: string; since: string } | null {
-    return this.current ? { name: this.current.name, since: this.current.since } : null;
+  /** Resolves when nothing holds the lock (at once when free). */
+  whenFree(): Promise<void> {
+    if (!this.current) return Promise.resolve();
+    return new Promise((r) => this.free.push(r));
+  }
+
+  get busy(): Busy | null {
+    const c = this.current;
+    return c
+      ? { name: c.name, since: c.since, step: c.step, steps: [...c.steps], waitingFor: [...c.waitingFor] }
+      : null;
+  }
+
+  /** What the holder does now (shown until the next step starts). */
+  progress(step: string): void {
+    if (this.current) this.current.step = step;
+  }
+
+  /** A step the holder has finished (a transaction's record: "imported nvmepool", "mounted /mnt/nix"). */
+  stepDone(label: string): void {
+    const c = this.current;
+    if (!c) return;
+    c.steps.push(label);
+    if (c.steps.length > 200) c.steps.shift();
+  }
+
+  /** The readers the holder waits for ([] once it may start). */
+  waiting(names: string[]): void {
+    if (this.current) this.current.waitingFor = names;
   }
 
   /** Throw `busy` if something runs (checked before work that will take the lock later, e.g. a job). */
@@ -44,10 +86,20 @@ export class OperationLock {
   /** Take the lock now or throw `busy`; the returned function releases it (once). */
   acquire(name: string, boundMs: number | null = null): () => void {
     this.assertFree();
-    const mine: Holder = { name, since: new Date().toISOString(), startedMs: Date.now(), boundMs };
+    const mine: Holder = {
+      name,
+      since: new Date().toISOString(),
+      startedMs: Date.now(),
+      boundMs,
+      step: null,
+      steps: [],
+      waitingFor: [],
+    };
     this.current = mine;
     return () => {
-      if (this.current === mine) this.current = null;
+      if (this.current !== mine) return;
+      this.current = null;
+      for (const r of this.free.splice(0)) r();
     };
   }
 

@@ -8,11 +8,13 @@ import { loadKeyArgs } from "../core/zfsProperties.js";
 import { parseZpoolList } from "../core/zpoolJson.js";
 import type { CommandResult, System } from "../system/system.js";
 import type { Detection, DetectionService } from "./detect.js";
+import { describeHolders, holdersOf } from "./holders.js";
 import { type HostIdReport, hostidReport, stderrLine } from "./importer.js";
 import { InstalledSystem, type NixosIdentity } from "./installed.js";
 import type { OperationLock } from "./lock.js";
 import { MOUNT_TABLE } from "./mountExec.js";
 import { MountRun } from "./mountRun.js";
+import { ReaderGate } from "./readers.js";
 import type { StackService } from "./stacks.js";
 import { Transaction } from "./transaction.js";
 
@@ -56,11 +58,23 @@ export interface MountResult {
   skipped: SkippedEntry[];
   /** Why each pool of the system was imported. */
   pools: PoolReason[];
+  /** What was done on the way, for information (not warnings). */
+  notes?: string[];
+}
+
+/** A change of the mounts, as the audit and the auto-mount line are told of it. */
+export interface MountEvent {
+  who: string;
+  action: "mount" | "remount-rw" | "unmount" | "export";
+  target: string | null;
+  result: "ok" | "failed";
+  detail: Record<string, unknown>;
 }
 
 /** Orchestrates import, mount, unmount and export with rollback; one operation at a time. */
 export class MountService {
   private readonly unlockListeners: (() => void)[] = [];
+  private readonly observers: ((e: MountEvent) => Promise<void> | void)[] = [];
   /** md arrays and LVM brought up read-only by detection (app/stacks.ts); null: none on this machine. */
   private stacks: StackService | null = null;
   /** The last mount's skipped entries and pool reasons (null once released). */
@@ -87,7 +101,29 @@ export class MountService {
     private readonly lock: OperationLock,
     private readonly log: Logger,
     readonly root: string,
+    /** Readers of the mounts (diagnosis, journal, files): a change waits for them or cancels them. */
+    readonly readers: ReaderGate = new ReaderGate(),
   ) {}
+
+  /** Told of every mount, re-mount, unmount and export requested (done or failed), inside the lock. */
+  observe(listener: (e: MountEvent) => Promise<void> | void): void {
+    this.observers.push(listener);
+  }
+
+  private async tell(e: MountEvent): Promise<void> {
+    for (const o of this.observers) {
+      try {
+        await o(e);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "mount observer failed");
+      }
+    }
+  }
+
+  /** Run `fn` holding the lock and the mounts to itself: readers are cancelled or waited for first. */
+  private exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(name, () => this.readers.exclusive(name, fn, (names) => this.lock.waiting(names)));
+  }
 
   useStacks(stacks: StackService): void {
     this.stacks = stacks;
@@ -135,13 +171,65 @@ export class MountService {
       { readonly: req.readonly ?? true, requested: req.pool !== undefined },
       wanted.rootDataset,
     );
-    if (!d.mounts.some((m) => m.target === this.root)) return run.plan(null);
+    const rootMount = d.mounts.find((m) => m.target === this.root);
+    if (!rootMount) return run.plan(null);
     const fstab = await run.readFstabOnly();
-    return run.plan(fstab);
+    const plan = run.plan(fstab);
+    if (req.readonly !== false || !isReadOnly(rootMount)) return plan;
+    // Read-only → read-write releases everything first, as mount() will.
+    const mounted = d.mounts.filter((m) => m.target === this.root || m.target.startsWith(`${this.root}/`));
+    const pools = [
+      ...new Set(mounted.filter((m) => m.fstype === "zfs").map((m) => m.source.split("/")[0] as string)),
+    ];
+    // The pools come back read-write: their imports are part of the plan again.
+    const imports = pools
+      .filter((p) => !plan.steps.some((x) => x.kind === "import-pool" && x.pool === p))
+      .map((p) => ({
+        kind: "import-pool" as const,
+        pool: p,
+        guid: null,
+        readonly: false,
+        altroot: this.root,
+        reason: "imported again read-write",
+        importedBecause: "request",
+      }));
+    return {
+      ...plan,
+      steps: [...imports, ...plan.steps],
+      release: [
+        ...[...mounted].reverse().map((m) => ({ kind: "unmount" as const, target: m.target })),
+        ...pools.map((p) => ({ kind: "export-pool" as const, target: p })),
+      ],
+    };
   }
 
-  mount(req: MountRequest = {}): Promise<MountResult> {
-    return this.lock.run("mount", () => this.mountLocked(req));
+  /** `who`: the requester, for the audit (the auto-mount at start when absent). */
+  mount(req: MountRequest = {}, who = "auto-mount"): Promise<MountResult> {
+    return this.exclusive("mount", async () => {
+      const before = (await this.mountedNow()).find((m) => m.target === this.root);
+      const action = before && isReadOnly(before) && req.readonly === false ? "remount-rw" : "mount";
+      try {
+        const r = await this.mountLocked(req);
+        await this.tell({
+          who,
+          action,
+          target: r.candidate,
+          result: "ok",
+          detail: { result: r.result, readonly: r.readonly, steps: r.steps },
+        });
+        return r;
+      } catch (err) {
+        const e = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
+        await this.tell({
+          who,
+          action,
+          target: req.pool ?? null,
+          result: "failed",
+          detail: { readonly: req.readonly ?? true, code: e.code, error: e.message, state: e.extras.state },
+        });
+        throw err;
+      }
+    });
   }
 
   private async mountLocked(req: MountRequest): Promise<MountResult> {
@@ -155,6 +243,8 @@ export class MountService {
     let d = await this.detection.forChange();
     if (again && this.stacks?.wants(d.devices)) d = await this.detection.refresh({ scan: false });
     const warnings: string[] = [];
+    /** Information, not warnings: what was done on the way. */
+    const notes: string[] = [];
     const rootMount = (await this.mountedNow()).find((m) => m.target === this.root);
     if (rootMount) {
       const mountedRo = isReadOnly(rootMount);
@@ -164,8 +254,9 @@ export class MountService {
         return this.completeMount(d, rootMount, mountedRo, warnings);
       }
       // Read-only → read-write: release everything (unmount + export), then import read-write.
+      this.lock.progress("release the read-only mount");
       await this.releaseLocked(true);
-      warnings.push("released the read-only mount and export to re-import read-write");
+      notes.push("released the read-only mount and exported the pools, to import them read-write");
       d = await this.detection.refresh();
     }
     const wanted = splitWanted(req.pool);
@@ -191,19 +282,23 @@ export class MountService {
     );
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
+    run.tx.onRecord = (label) => this.lock.stepDone(label);
     let plan: MountPlan | null = null;
     /** The identification read side by side with phase 2 (it holds directories of the root open). */
     let early: Promise<NixosIdentity> | null = null;
     try {
       if (candidate.kind === "zfs") {
+        this.lock.progress(`import ${candidate.pool}${readonly ? " read-only" : " read-write"}`);
         if (!candidate.imported) await run.importPools([{ pool: candidate.pool, guid: candidate.guid }]);
         else {
-          if (!readonly) warnings.push(`${candidate.pool} was already imported; kept as it is`);
+          if (!readonly) notes.push(`${candidate.pool} was already imported; kept as it is`);
           run.checkKeys(candidate.pool);
         }
       }
+      this.lock.progress("mount the root and read its fstab");
       await run.bootstrap();
       plan = await run.planFromFstab();
+      this.lock.progress("mount the file systems");
       const identify = () => new InstalledSystem(this.sys, this.root).identify();
       // Read side by side with phase 2's mounts when they cannot change what it reads (mountRun.ts).
       early = run.identifiesDuringPhase2(plan) ? identify() : null;
@@ -246,7 +341,9 @@ export class MountService {
         steps: run.tx.done,
         mounts,
         nixos,
-        warnings: [...warnings, ...run.warnings, ...plan.notes],
+        // Which fstab was read is information; the plan's other notes (not mounted, locked…) warn.
+        warnings: [...warnings, ...run.warnings, ...plan.notes.filter((n) => !n.startsWith("fstab: "))],
+        notes: [...notes, ...plan.notes.filter((n) => n.startsWith("fstab: "))],
         skipped: report.skipped,
         pools: report.pools,
       };
@@ -426,10 +523,37 @@ export class MountService {
     }
   }
 
+  /** `who`: the requester, audited here (export and reboot audit themselves: none given). */
   unmount(
     req: { export?: boolean } = {},
+    who?: string,
   ): Promise<{ unmounted: string[]; exported: string[]; deactivated?: string[] }> {
-    return this.lock.run("unmount", async () => {
+    const action = req.export ? "export" : "unmount";
+    return this.exclusive(action, async () => {
+      try {
+        const r = await this.unmountLocked(req);
+        if (who)
+          await this.tell({ who, action, target: r.exported.join(", ") || null, result: "ok", detail: r });
+        return r;
+      } catch (err) {
+        const e = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
+        if (who)
+          await this.tell({
+            who,
+            action,
+            target: null,
+            result: "failed",
+            detail: { code: e.code, error: e.message, state: e.extras.state },
+          });
+        throw err;
+      }
+    });
+  }
+
+  private async unmountLocked(req: {
+    export?: boolean;
+  }): Promise<{ unmounted: string[]; exported: string[]; deactivated?: string[] }> {
+    {
       const r = await this.releaseLocked(req.export ?? false);
       if (!req.export || !this.stacks) return r;
       // Hand-back: the VGs and arrays the agent brought up go down too (after the unmounts).
@@ -444,23 +568,21 @@ export class MountService {
       return s.deactivated.length || s.stopped.length
         ? { ...r, deactivated: [...s.deactivated, ...s.stopped] }
         : r;
-    });
+    }
   }
 
   /** Unmount everything under the root (newest first), then optionally export the pools imported under it. */
   private async releaseLocked(exportPools: boolean): Promise<{ unmounted: string[]; exported: string[] }> {
     const mounts = (await this.mountedNow()).reverse();
     const tx = new Transaction(this.log);
+    tx.onRecord = (label) => this.lock.stepDone(label);
     const unmounted: string[] = [];
     const exported: string[] = [];
     try {
       for (const m of mounts) {
+        this.lock.progress(`unmount ${m.target}`);
         const r = await this.sys.run("umount", [m.target]);
-        if (r.exitCode !== 0) {
-          throw new LifeboatError("unmount-failed", `unmount ${m.target} failed: ${stderrLine(r)}`, {
-            failedStep: `unmount ${m.target}`,
-          });
-        }
+        if (r.exitCode !== 0) throw await this.unmountFailure(m.target, stderrLine(r));
         unmounted.push(m.target);
         tx.record(`unmounted ${m.target}`, {
           label: `remounted ${m.source} at ${m.target}`,
@@ -475,6 +597,7 @@ export class MountService {
           ...mounts.filter((m) => m.fstype === "zfs").map((m) => m.source.split("/")[0] as string),
         ]);
         for (const p of pools) {
+          this.lock.progress(`export ${p}`);
           const r = await this.sys.run("zpool", ["export", p]);
           if (r.exitCode !== 0)
             throw new LifeboatError("pool-busy", `export ${p} failed: ${stderrLine(r)}`, {
@@ -499,6 +622,25 @@ export class MountService {
     this.detection.invalidate(await this.mountedNow());
     this.log.info({ unmounted, exported }, "released");
     return { unmounted, exported };
+  }
+
+  /**
+   * An unmount refused: "target is busy" names the processes that hold it (from /proc, as fuser
+   * would): a 409 the operator can act on (close that shell, stop that program), never a 500.
+   */
+  private async unmountFailure(target: string, why: string): Promise<LifeboatError> {
+    if (!/busy/i.test(why))
+      return new LifeboatError("unmount-failed", `unmount ${target} failed: ${why}`, {
+        failedStep: `unmount ${target}`,
+      });
+    const holders = await holdersOf(this.sys, target).catch(() => []);
+    return new LifeboatError(
+      "target-busy",
+      holders.length > 0
+        ? `${target} is in use: ${describeHolders(holders)}; end or leave them, then try again`
+        : `${target} is in use (${why}), and no process holds files there: a mount inside it, or the kernel (e.g. a swap file or a loop device)`,
+      { failedStep: `unmount ${target}`, target, holders },
+    );
   }
 
   /** Put back a mount a failed unmount sequence had taken down, onto the same verified directory. */

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { LifeboatError } from "../core/errors.js";
-import { type RescueContext, snapshotStamp } from "./context.js";
+import { type MountedRoot, type RescueContext, snapshotStamp } from "./context.js";
 
 const BASE = "/etc/nixos";
 const MAX_FILE = 1024 * 1024;
@@ -115,47 +115,72 @@ export class ConfigService {
       );
     if (Buffer.byteLength(content) > MAX_FILE)
       throw new LifeboatError("too-large", "content larger than 1 MiB");
-    return this.ctx.change("config-write", path, who, async (m) => {
-      const files = m.installed.files;
-      const current = await files.readFile(path, { within: BASE, max: MAX_FILE });
-      if (ifMatch === "*" ? current !== null : current === null || etagOf(current) !== ifMatch)
+    const current = async (m: MountedRoot) => {
+      const text = await m.installed.files.readFile(path, { within: BASE, max: MAX_FILE });
+      if (ifMatch === "*" ? text !== null : text === null || etagOf(text) !== ifMatch)
         throw new LifeboatError(
           "precondition-failed",
           `${rel} changed since you read it (or does not exist): reload and merge`,
           {
-            currentEtag: current ? etagOf(current) : null,
+            currentEtag: text ? etagOf(text) : null,
           },
         );
-      // The backup sits next to the file the path resolves to, created exclusively.
-      const real = (await files.realpath(path)) ?? path;
-      let backup: string | null = null;
-      if (current) {
-        const stamp = snapshotStamp();
-        for (const name of [`${real}.lifeboat-${stamp}`, `${real}.lifeboat-${stamp}-${randomHex()}`]) {
-          const r = await files.createNew(name, current, { within: BASE });
-          if (r.created) {
-            backup = r.path;
-            break;
-          }
-        }
-        if (!backup)
+      return text;
+    };
+    // The same content again: nothing to write, no snapshot.
+    const unchanged = async (m: MountedRoot) => {
+      const text = await current(m);
+      return text?.equals(Buffer.from(content))
+        ? { path: rel, etag: etagOf(text), backup: null as string | null }
+        : null;
+    };
+    return this.ctx.change(
+      "config-write",
+      path,
+      who,
+      async (m) => {
+        const files = m.installed.files;
+        const current = await files.readFile(path, { within: BASE, max: MAX_FILE });
+        if (ifMatch === "*" ? current !== null : current === null || etagOf(current) !== ifMatch)
           throw new LifeboatError(
-            "unsafe-file",
-            `no backup of ${rel} could be created next to it; nothing changed`,
+            "precondition-failed",
+            `${rel} changed since you read it (or does not exist): reload and merge`,
+            {
+              currentEtag: current ? etagOf(current) : null,
+            },
           );
-      }
-      try {
-        await files.replace(path, content, { within: BASE, createParents: true });
-      } catch (err) {
-        if (backup) await files.remove(backup).catch(() => undefined);
-        if (err instanceof LifeboatError && err.code !== "file-failed") throw err;
-        throw new LifeboatError(
-          "command-failed",
-          `writing ${rel} failed, nothing changed: ${(err as Error).message}`,
-        );
-      }
-      return { path: rel, etag: etagOf(content), backup };
-    });
+        // The backup sits next to the file the path resolves to, created exclusively.
+        const real = (await files.realpath(path)) ?? path;
+        let backup: string | null = null;
+        if (current) {
+          const stamp = snapshotStamp();
+          for (const name of [`${real}.lifeboat-${stamp}`, `${real}.lifeboat-${stamp}-${randomHex()}`]) {
+            const r = await files.createNew(name, current, { within: BASE });
+            if (r.created) {
+              backup = r.path;
+              break;
+            }
+          }
+          if (!backup)
+            throw new LifeboatError(
+              "unsafe-file",
+              `no backup of ${rel} could be created next to it; nothing changed`,
+            );
+        }
+        try {
+          await files.replace(path, content, { within: BASE, createParents: true });
+        } catch (err) {
+          if (backup) await files.remove(backup).catch(() => undefined);
+          if (err instanceof LifeboatError && err.code !== "file-failed") throw err;
+          throw new LifeboatError(
+            "command-failed",
+            `writing ${rel} failed, nothing changed: ${(err as Error).message}`,
+          );
+        }
+        return { path: rel, etag: etagOf(content), backup };
+      },
+      { unchanged },
+    );
   }
 }
 

@@ -26,11 +26,28 @@ export class PowerService {
       );
   }
 
+  /** A failed export or reboot is in the audit too (what failed, and in which state it was left). */
+  private async failedToo<T>(who: string, action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err instanceof LifeboatError ? err : new LifeboatError("internal", (err as Error).message);
+      await this.audit.record({
+        who,
+        action,
+        target: null,
+        result: "failed",
+        detail: { code: e.code, error: e.message, state: e.extras.state ?? null },
+      });
+      throw err;
+    }
+  }
+
   async export(who: string) {
     this.noJob("exporting");
     // Recorded first, while the rescued system's audit file is still mounted.
     await this.audit.record({ who, action: "export", target: null, result: "started", detail: {} });
-    const r = await this.mounts.unmount({ export: true });
+    const r = await this.failedToo(who, "export", () => this.mounts.unmount({ export: true }));
     await this.audit.record({
       who,
       action: "export",
@@ -45,7 +62,7 @@ export class PowerService {
     this.noJob("rebooting");
     // Always export first: a clean export is what lets the server import its pool at boot.
     await this.audit.record({ who, action: "reboot", target: null, result: "started", detail: {} });
-    const r = await this.mounts.unmount({ export: true });
+    const r = await this.failedToo(who, "reboot", () => this.mounts.unmount({ export: true }));
     await this.audit.record({
       who,
       action: "reboot",

@@ -5,9 +5,11 @@ import type { System } from "../system/system.js";
 import { AUDIT_DIR, Audit } from "./audit.js";
 import { AutoMounter } from "./automount.js";
 import { BootService } from "./boot.js";
+import { cancellable } from "./cancel.js";
 import { RescueContext } from "./context.js";
 import { DetectionService } from "./detect.js";
 import { DiagnosisService } from "./diagnosis.js";
+import { DiagnosisCache } from "./diagnosisCache.js";
 import { InstalledSystem } from "./installed.js";
 import { JobManager, type JobView } from "./jobs.js";
 import { JournalService } from "./journal.js";
@@ -15,6 +17,7 @@ import { OperationLock } from "./lock.js";
 import { MountService } from "./mount.js";
 import { ConfigService } from "./nixconfig.js";
 import { PowerService } from "./power.js";
+import { ReaderGate } from "./readers.js";
 import { RebuildService } from "./rebuild.js";
 import { SnapshotService } from "./snapshots.js";
 import { StackService } from "./stacks.js";
@@ -33,6 +36,10 @@ export interface Services {
   snapshots: SnapshotService;
   journal: JournalService;
   diagnosis: DiagnosisService;
+  /** The diagnosis computed once per state of the installed system (background, cancellable). */
+  diagnoses: DiagnosisCache;
+  /** Readers of the mounted system, ordered with the changes of the mounts. */
+  readers: ReaderGate;
   power: PowerService;
   auto: AutoMounter;
   autoMount: () => AutoMountState;
@@ -53,15 +60,20 @@ export interface ServiceOptions {
   /** Deadline of each file operation on the installed system (tests shorten it). */
   fileTimeoutMs?: number;
   rebootDelayMs?: number;
+  /** Compute the diagnosis in the background after a mount and after each change (default: on). */
+  backgroundDiagnosis?: boolean;
 }
 
 /** Wiring of every use case on one System (real or fake): used by main and by the tests alike. */
 export function createServices(
-  sys: System,
+  machine: System,
   log: Logger,
   o: ServiceOptions,
   reach?: ConstructorParameters<typeof RebuildService>[2],
 ): Services {
+  // Commands a cancelled reader started are stopped (app/cancel.ts); all others run as they are.
+  const sys = cancellable(machine);
+  const readers = new ReaderGate();
   const detection = new DetectionService(
     sys,
     log.child({ component: "detect" }),
@@ -70,7 +82,7 @@ export function createServices(
   );
   const lock = new OperationLock();
   detection.pauseWhile(() => lock.busy !== null);
-  const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root);
+  const mounts = new MountService(sys, detection, lock, log.child({ component: "mount" }), o.root, readers);
   const stacks = new StackService(sys, log.child({ component: "stacks" }));
   detection.useStacks(stacks);
   mounts.useStacks(stacks);
@@ -85,6 +97,8 @@ export function createServices(
     (await detection.current()).mounts.some((x) => x.target === o.root)
       ? new InstalledSystem(sys, o.root, files)
       : null;
+  // A job (rebuild, profile switch) changed the installed system: told once the context exists.
+  let jobEnded = () => {};
   const jobs = new JobManager(sys, lock, log.child({ component: "jobs" }), {
     graceMs: o.jobGraceMs,
     store: {
@@ -105,6 +119,7 @@ export function createServices(
       },
     },
     onEnd: async (job, lines) => {
+      jobEnded();
       await audit.append(`jobs/${job.id}.log`, lines.map((l) => `${l.at} ${l.stream} ${l.text}\n`).join(""));
       await audit.record({
         who: job.who,
@@ -127,6 +142,36 @@ export function createServices(
   const auto = new AutoMounter(o.autoMount, mounts, log.child({ component: "auto-mount" }));
   const boot = new BootService(ctx, jobs);
   const config = new ConfigService(ctx);
+  const diagnosis = new DiagnosisService(ctx, boot, config);
+  const diagnoses = new DiagnosisCache(
+    diagnosis,
+    readers,
+    lock,
+    audit,
+    log.child({ component: "diagnosis" }),
+    async () => (await detection.current()).mounts.some((x) => x.target === o.root),
+  );
+  jobEnded = () => ctx.changed();
+  // Every change of the installed system makes the diagnosis stale; a mount starts it at once.
+  const warm = () => {
+    if (o.backgroundDiagnosis !== false) diagnoses.warm();
+  };
+  ctx.onChanged(() => {
+    diagnoses.invalidate();
+    warm();
+  });
+  mounts.observe(async (e) => {
+    await audit.record({
+      who: e.who,
+      action: e.action,
+      target: e.target,
+      result: e.result,
+      detail: e.detail,
+    });
+    auto.noteChange(e);
+    diagnoses.invalidate();
+    if (e.result === "ok" && (e.action === "mount" || e.action === "remount-rw")) warm();
+  });
   return {
     version: o.version,
     detection,
@@ -139,7 +184,9 @@ export function createServices(
     rebuild: new RebuildService(ctx, jobs, reach, () => mounts.lastReport),
     snapshots: new SnapshotService(ctx),
     journal: new JournalService(ctx),
-    diagnosis: new DiagnosisService(ctx, boot, config),
+    diagnosis,
+    diagnoses,
+    readers,
     power: new PowerService(sys, mounts, jobs, audit, log.child({ component: "power" }), o.rebootDelayMs),
     auto,
     autoMount: () => auto.state,

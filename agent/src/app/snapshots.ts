@@ -16,14 +16,29 @@ export class SnapshotService {
 
   async list() {
     const pool = await this.pool();
-    return { pool, snapshots: (await this.ctx.listSnapshots(pool)).reverse() };
+    // Each snapshot with the change it was taken before (this rescue's audit names it).
+    const before = new Map<string, { at: string; action: string; target: string | null; result: string }>();
+    for (const e of this.ctx.audit.list())
+      if (typeof e.detail.snapshot === "string" && !before.has(e.detail.snapshot))
+        before.set(e.detail.snapshot, { at: e.at, action: e.action, target: e.target, result: e.result });
+    const named = (name: string) => before.get(name) ?? before.get(`${pool}@${name.split("@")[1]}`) ?? null;
+    return {
+      pool,
+      snapshots: (await this.ctx.listSnapshots(pool)).reverse().map((x) => ({ ...x, before: named(x.name) })),
+    };
   }
 
   async create(who: string) {
     return this.ctx.lock.run("snapshot", async () => {
       const m = await this.ctx.writable();
-      const name = await this.ctx.snapshot(m.pool);
-      await this.ctx.audit.record({ who, action: "snapshot", target: name, result: "ok", detail: {} });
+      const name = await this.ctx.snapshot(m.pool, "requested");
+      await this.ctx.audit.record({
+        who,
+        action: "snapshot",
+        target: name,
+        result: "ok",
+        detail: { snapshot: name },
+      });
       return { snapshot: name };
     });
   }

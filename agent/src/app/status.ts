@@ -2,11 +2,14 @@ import type { Candidate } from "../core/candidates.js";
 import { isReadOnly } from "../core/mounts.js";
 import { unhealthyVdevs } from "../core/zpoolJson.js";
 import { type Detection, type DetectionAge, type Phase, phaseOf } from "./detect.js";
+import type { DiagnosisState } from "./diagnosisCache.js";
+import type { Busy } from "./lock.js";
 import type { MountReport } from "./mount.js";
+import type { Reading } from "./readers.js";
 
 export interface AutoMountState {
   mode: string;
-  state: "off" | "pending" | "running" | "retrying" | "mounted" | "waiting" | "failed";
+  state: "off" | "pending" | "running" | "retrying" | "mounted" | "waiting" | "failed" | "superseded";
   detail: string | null;
 }
 
@@ -105,7 +108,12 @@ export function buildStatus(
   d: Detection,
   extra: {
     version: string;
-    busy: { name: string; since: string } | null;
+    busy: (Busy & { kind: "change" | "reading" }) | null;
+    /** Readers of the installed system now (diagnosis, journal, files). */
+    reading?: Reading[];
+    diagnosis?: DiagnosisState;
+    /** What the installed system keeps: null when not mounted (or not looked at yet). */
+    installed?: { journal: "persistent" | "none" } | null;
     autoMount: AutoMountState;
     urls: string[];
     tls?: { fingerprint: string } | null;
@@ -124,6 +132,9 @@ export function buildStatus(
     version: extra.version,
     ...facts,
     busy: extra.busy,
+    reading: extra.reading ?? [],
+    diagnosis: extra.diagnosis ?? { state: "none", since: null, step: null, computedAt: null, error: null },
+    installed: extra.installed ?? null,
     autoMount: extra.autoMount,
     urls: extra.urls,
     tls: extra.tls ?? null,
@@ -148,3 +159,26 @@ export function poolsView(d: Detection) {
 }
 
 export { candidateView };
+
+/**
+ * `busy` as status shows it: the change that runs (with its step, what it finished and the readers
+ * it waits for), else the readers of the installed system (the diagnosis with its step).
+ */
+export function busyView(
+  change: Busy | null,
+  reading: Reading[],
+  diagnosisStep: string | null,
+): (Busy & { kind: "change" | "reading" }) | null {
+  if (change) return { ...change, kind: "change" };
+  const first = reading[0];
+  if (!first) return null;
+  const names = [...new Set(reading.map((r) => r.name))];
+  return {
+    name: names.join(", "),
+    since: first.since,
+    step: names.includes("diagnosis") ? diagnosisStep : null,
+    steps: [],
+    waitingFor: [],
+    kind: "reading",
+  };
+}

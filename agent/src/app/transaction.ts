@@ -21,10 +21,13 @@ export interface RollbackReport {
 export class Transaction {
   readonly done: string[] = [];
   private readonly undos: Undo[] = [];
+  /** Told each step as it is recorded (the lock's progress, shown in /v1/status `busy`). */
+  onRecord: ((label: string) => void) | null = null;
   constructor(private readonly log: Logger) {}
 
   record(label: string, undo?: Undo): void {
     this.done.push(label);
+    this.onRecord?.(label);
     if (undo) this.undos.push(undo);
   }
 

@@ -1,5 +1,6 @@
 import { table } from "./format.js";
 import { ClientError, type Connection } from "./http.js";
+import { withProgress } from "./progress.js";
 
 interface Proposal {
   id: string;
@@ -17,6 +18,8 @@ interface Proposal {
   }[];
   config?: { path: string; line: number };
   diff?: string;
+  /** This rescue already made the change it asks for. */
+  done?: { at: string; snapshot: string | null } | null;
 }
 interface Diagnosis {
   summary: string;
@@ -52,7 +55,8 @@ export async function diagnoseCommand(
   io: DiagnoseIO,
   opts: { json: boolean; yes: boolean; apply: string | undefined },
 ): Promise<number> {
-  const d = await c.json<Diagnosis>("GET", "/v1/diagnosis");
+  // Computed once per state of the installed system; while it runs, its progress goes to stderr.
+  const d = await withProgress(c, io.err, c.json<Diagnosis>("GET", "/v1/diagnosis"));
   if (opts.apply === undefined) {
     if (opts.json) {
       io.out(`${JSON.stringify(d, null, 2)}\n`);
@@ -68,6 +72,10 @@ export async function diagnoseCommand(
     if (d.proposals.length) io.out("\nProposed (nothing runs until you confirm: diagnose --apply N):\n");
     for (const [i, p] of d.proposals.entries()) {
       io.out(`  ${i + 1}. ${p.title}${p.basis === "guess" ? " (a guess: no journal evidence)" : ""}\n`);
+      if (p.done)
+        io.out(
+          `     already done at ${p.done.at.slice(11, 19)}${p.done.snapshot ? ` (snapshot before: ${p.done.snapshot})` : ""}\n`,
+        );
       io.out(`     why: ${p.why}\n`);
       if (p.diff) io.out(indent(p.diff, "     | "));
       for (const r of p.requests) io.out(`     ${req(r)}\n`);
@@ -83,6 +91,10 @@ export async function diagnoseCommand(
   const p = d.proposals[n - 1];
   if (!Number.isInteger(n) || !p)
     throw new ClientError(`--apply takes a proposal number (1–${d.proposals.length})`, 0, "usage");
+  if (p.done) {
+    io.err(`Already done at ${p.done.at.slice(11, 19)}: ${p.title}. Nothing sent.\n`);
+    return 0;
+  }
   if (p.kind === "open-config") {
     io.err(
       `Nothing to apply: run  lifeboat client config edit ${p.config?.path ?? ""}  (line ${p.config?.line ?? "?"})\n`,

@@ -8,6 +8,7 @@ import { runBatch } from "./batch.js";
 import { diagnoseCommand } from "./diagnose.js";
 import { bytes, table } from "./format.js";
 import { ClientError, Connection, parseHost } from "./http.js";
+import { withProgress } from "./progress.js";
 import { promptSecret, promptYesNo } from "./prompt.js";
 
 export const CLIENT_HELP = `lifeboat client — use a Lifeboat agent from another machine
@@ -18,6 +19,7 @@ Usage: lifeboat client --host ADDR[:PORT] [--token T] [--fingerprint SHA256] [--
 Commands:
   status                         what was found, what is mounted, warnings
   diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
+  changes                        what this rescue changed: where, the snapshot before it, how to undo
   disks | pools                  block devices; pools with their state
   mount [--rw] [--force] [--pool P] [--accept-skipped]   show the plan, confirm, mount (read-only
                                  unless --rw); entries that cannot be mounted safely are skipped and
@@ -30,7 +32,7 @@ Commands:
   kernel-params ENTRY|default [--add P]… [--remove P]…   edit a boot entry's kernel parameters
   config [ls] | config get PATH | config edit PATH   /etc/nixos files ($EDITOR for edit)
   rebuild [--build] [--flake F]  nixos-rebuild boot (or build); streams the log; exit code = the job's
-  jobs | log JOB                 jobs; the log of one
+  jobs | log JOB                 jobs; the log of one (to stdout)
   journal [--boot -1] [--priority P] [--unit U] [--limit N]   the installed system's journal
   snapshots | snapshot           list; take one now
   export | reboot                hand the pools back; export and restart the machine
@@ -186,8 +188,36 @@ export async function runClient(argv: string[], io: ClientIO = processIO()): Pro
   } catch (e) {
     const err = e as ClientError;
     io.err(`lifeboat client: ${err.message}${err.code && err.status ? ` [${err.code}]` : ""}\n`);
+    if (err.code === "read-only-mount") io.err(`Re-mount read-write first:\n  ${remountCommand(args, io)}\n`);
     return err.code === "usage" ? 2 : 1;
   }
+}
+
+/** The exact command that re-mounts read-write, with the host this one used. */
+function remountCommand(a: Args, io: ClientIO): string {
+  const host = one(a, "--host") ?? io.env.LIFEBOAT_HOST;
+  const fp = one(a, "--fingerprint");
+  return `lifeboat client${host ? ` --host ${host}` : ""}${fp ? ` --fingerprint ${fp}` : ""} mount --rw`;
+}
+
+/**
+ * Before a change is asked about: it needs the installed system mounted read-write. Read-only, it
+ * says so and gives the exact command, before anything is shown or confirmed.
+ */
+async function needsReadWrite(c: Connection, a: Args, io: ClientIO): Promise<void> {
+  const s = await c.json<{ mounted: { readonly: boolean } | null }>("GET", "/v1/status");
+  if (!s.mounted)
+    throw new ClientError(
+      `the installed system is not mounted: mount it read-write first:\n  ${remountCommand(a, io)}`,
+      409,
+      "not-mounted",
+    );
+  if (s.mounted.readonly)
+    throw new ClientError(
+      "the installed system is mounted read-only; this change needs read-write",
+      409,
+      "read-only-mount",
+    );
 }
 
 async function confirmed(io: ClientIO, a: Args, question: string): Promise<boolean> {
@@ -227,7 +257,9 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
           ),
           ...(s.skipped ?? []).map((e) => `  skipped: ${skippedText(e)}`),
           ...s.warnings.map((w) => `  warning: ${w}`),
-          ...(s.busy ? [`  busy:    ${(s.busy as J).name}`] : []),
+          ...(s.busy
+            ? [`  busy:    ${(s.busy as J).name}${(s.busy as J).step ? `: ${str((s.busy as J).step)}` : ""}`]
+            : []),
           "",
         ].join("\n"),
       );
@@ -235,6 +267,11 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
     }
     case "diagnose":
       return diagnoseCommand(c, io, { json, yes: has(a, "--yes"), apply: one(a, "--apply") });
+    case "changes": {
+      const sum = await c.json<Summary>("GET", "/v1/changes");
+      print(sum, () => summaryText(sum));
+      return 0;
+    }
     case "disks": {
       const d = await c.json<{ disks: Dev[] }>("GET", "/v1/disks");
       const rows: string[][] = [];
@@ -286,27 +323,48 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       const readonly = !has(a, "--rw");
       const pool = one(a, "--pool");
       const q = new URLSearchParams({ readonly: String(readonly), ...(pool ? { pool } : {}) });
-      const plan = await c.json<{ candidate: string; steps: J[]; notes: string[]; refused?: Skipped[] }>(
-        "GET",
-        `/v1/plan?${q}`,
-      );
+      const plan = await c.json<{
+        candidate: string;
+        steps: J[];
+        notes: string[];
+        refused?: Skipped[];
+        release?: { kind: string; target: string }[];
+      }>("GET", `/v1/plan?${q}`);
       if (!json) {
         io.err(`${readonly ? "Read-only" : "Read-WRITE"} mount of ${plan.candidate}:\n`);
-        for (const [i, s] of plan.steps.entries()) io.err(`  ${i + 1}. ${stepText(s)}\n`);
+        const lines = [
+          ...(plan.release ?? []).map((r) =>
+            r.kind === "unmount"
+              ? `unmount ${r.target}`
+              : `export pool ${r.target} (to import it read-write)`,
+          ),
+          ...plan.steps.map(stepText),
+        ];
+        for (const [i, l] of lines.entries()) io.err(`  ${i + 1}. ${l}\n`);
         for (const e of plan.refused ?? []) io.err(`  left out: ${skippedText(e)}\n`);
         for (const n of plan.notes) io.err(`  note: ${n}\n`);
         if (has(a, "--force"))
           io.err("  FORCED import: only if the machine that last used the pool is off.\n");
       }
       if (!(await confirmed(io, a, "Mount?"))) return 1;
-      type Result = { result: string; warnings: string[]; mounts: J[]; skipped?: Skipped[] };
+      type Result = {
+        result: string;
+        warnings: string[];
+        notes?: string[];
+        mounts: J[];
+        skipped?: Skipped[];
+      };
       const send = (acceptSkipped?: string[]) =>
-        c.json<Result>("POST", "/v1/mount", {
-          readonly,
-          ...(pool ? { pool } : {}),
-          ...(has(a, "--force") ? { force: true } : {}),
-          ...(acceptSkipped ? { acceptSkipped } : {}),
-        });
+        withProgress(
+          c,
+          io.err,
+          c.json<Result>("POST", "/v1/mount", {
+            readonly,
+            ...(pool ? { pool } : {}),
+            ...(has(a, "--force") ? { force: true } : {}),
+            ...(acceptSkipped ? { acceptSkipped } : {}),
+          }),
+        );
       let r: Result;
       try {
         r = await send();
@@ -328,7 +386,7 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       print(
         r,
         () =>
-          `${r.result}: ${r.mounts.length} file systems${(r.skipped ?? []).map((x) => `\nskipped: ${skippedText(x)}`).join("")}${r.warnings.map((w) => `\nwarning: ${w}`).join("")}\n`,
+          `${r.result}: ${r.mounts.length} file systems${(r.notes ?? []).map((n) => `\n${n}`).join("")}${(r.skipped ?? []).map((x) => `\nskipped: ${skippedText(x)}`).join("")}${r.warnings.map((w) => `\nwarning: ${w}`).join("")}\n`,
       );
       return 0;
     }
@@ -336,9 +394,11 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       const exp = has(a, "--export");
       if (!(await confirmed(io, a, exp ? "Unmount everything and export the pools?" : "Unmount everything?")))
         return 1;
-      const r = await c.json<{ unmounted: string[]; exported: string[] }>("POST", "/v1/unmount", {
-        export: exp,
-      });
+      const r = await withProgress(
+        c,
+        io.err,
+        c.json<{ unmounted: string[]; exported: string[] }>("POST", "/v1/unmount", { export: exp }),
+      );
       print(r, () => `unmounted ${r.unmounted.length}; exported ${r.exported.join(", ") || "-"}\n`);
       return 0;
     }
@@ -379,20 +439,32 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
         const n = Number(rest[1]);
         if (!Number.isInteger(n) || n < 1)
           throw new ClientError("boot default N (a generation number)", 0, "usage");
-        const g = await c.json<{ generations: J[] }>("GET", "/v1/generations");
+        await needsReadWrite(c, a, io);
+        const [g, b] = await Promise.all([
+          c.json<{ generations: J[] }>("GET", "/v1/generations"),
+          c.json<{ entries: J[] }>("GET", "/v1/boot").catch(() => ({ entries: [] as J[] })),
+        ]);
         const cur = g.generations.find((x) => x.bootDefault);
         const want = g.generations.find((x) => x.number === n);
         if (!want) throw new ClientError(`there is no generation ${n}`, 0, "usage");
+        // As the boot menu names them.
+        const named = (x: J) =>
+          str(
+            b.entries.find((e) => e.generation === x.number && !str(e.id).includes("specialisation"))?.name,
+          ) || `generation ${str(x.number)} (NixOS ${str(x.nixosVersion)})`;
         io.err(
-          `The boot menu will start generation ${n} (NixOS ${str(want.nixosVersion)}) by default${cur ? ` instead of ${str(cur.number)}` : ""}; a snapshot is taken first.\n`,
+          `The boot menu will start by default:\n  ${named(want)}\n${cur && cur !== want ? `instead of:\n  ${named(cur)}\n` : ""}A snapshot is taken first.\n`,
         );
         if (!(await confirmed(io, a, `Boot generation ${n} by default?`))) return 1;
-        const r = await c.json<{ result: J; snapshot: string | null }>("POST", "/v1/boot/default", {
-          generation: n,
-        });
-        print(
-          r,
-          () => `generation ${n} is the boot default${r.snapshot ? ` (snapshot ${r.snapshot})` : ""}\n`,
+        const r = await c.json<{ result: J; snapshot: string | null; unchanged?: boolean }>(
+          "POST",
+          "/v1/boot/default",
+          { generation: n },
+        );
+        print(r, () =>
+          r.unchanged
+            ? `generation ${n} already was the boot default: unchanged, no snapshot taken\n`
+            : `generation ${n} is the boot default${r.snapshot ? ` (snapshot ${r.snapshot} taken before)` : ""}\n`,
         );
         return 0;
       }
@@ -401,11 +473,11 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
         b,
         () =>
           `loader: ${b.loader}, default: ${b.default ?? "-"}\n${table(
-            ["ENTRY", "DEFAULT", "VERSION", "OPTIONS"],
+            ["ENTRY", "DEFAULT", "NAME (as the boot menu shows it)", "OPTIONS"],
             b.entries.map((e) => [
               str(e.id),
               e.isDefault ? "*" : "",
-              str(e.version),
+              str(e.name ?? e.title),
               (e.options as string[]).join(" "),
             ]),
           )}`,
@@ -418,17 +490,30 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       const remove = a.flags.get("--remove") ?? [];
       if (!id || (!add.length && !remove.length))
         throw new ClientError("kernel-params ENTRY --add P … --remove P …", 0, "usage");
-      const b = await c.json<{ entries: { id: string; options: string[]; isDefault?: boolean }[] }>(
-        "GET",
-        "/v1/boot",
-      );
+      await needsReadWrite(c, a, io);
+      const b = await c.json<{
+        entries: {
+          id: string;
+          name?: string;
+          options: string[];
+          isDefault?: boolean;
+          protected?: string[];
+        }[];
+      }>("GET", "/v1/boot");
       // `default`: the entry the boot menu starts (its id differs from server to server).
       const e = b.entries.find(
         (x) => x.id === id || `${x.id}.conf` === id || (id === "default" && x.isDefault),
       );
       if (!e) throw new ClientError(`no boot entry ${id} (see: lifeboat client boot)`, 0, "usage");
+      const kept = remove.filter((p) => (e.protected ?? []).includes(p));
+      if (kept.length)
+        throw new ClientError(
+          `the system cannot boot without ${kept.join(" ")}: it is kept`,
+          422,
+          "protected-kernel-param",
+        );
       const after = applyKernelParams(e.options, add, remove);
-      io.err(`Boot entry ${e.id}:\n`);
+      io.err(`Boot entry ${e.id}: ${e.name ?? ""}\n`);
       for (const p of e.options.filter((x) => !after.includes(x))) io.err(`  - ${p}\n`);
       for (const p of after.filter((x) => !e.options.includes(x))) io.err(`  + ${p}\n`);
       if (!(await confirmed(io, a, "Change the boot entry?"))) return 1;
@@ -436,7 +521,11 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
         add,
         remove,
       });
-      print(r, () => `boot entry ${e.id} changed\n`);
+      print(r, () =>
+        r.unchanged
+          ? `boot entry ${e.id} already had these parameters: unchanged, no snapshot taken\n`
+          : `boot entry ${e.id} changed${r.snapshot ? ` (snapshot ${str(r.snapshot)} taken before)` : ""}\n`,
+      );
       return 0;
     }
     case "config":
@@ -444,6 +533,7 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
     case "rebuild": {
       const action = has(a, "--build") ? "build" : "boot";
       const flake = one(a, "--flake");
+      if (action === "boot") await needsReadWrite(c, a, io);
       io.err(
         action === "boot"
           ? "nixos-rebuild boot inside the installed system: a new generation becomes the boot default (snapshot first).\n"
@@ -469,7 +559,7 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
     }
     case "log": {
       if (!rest[0]) throw new ClientError("log JOB", 0, "usage");
-      return followJob(c, rest[0], io, json);
+      return followJob(c, rest[0], io, json, true);
     }
     case "journal": {
       const q = new URLSearchParams({ boot: one(a, "--boot") ?? "-1", limit: one(a, "--limit") ?? "200" });
@@ -505,6 +595,7 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       return 0;
     }
     case "snapshot": {
+      await needsReadWrite(c, a, io);
       if (!(await confirmed(io, a, "Take a recursive snapshot of the root pool?"))) return 1;
       const r = await c.json<{ snapshot: string | null }>("POST", "/v1/snapshots", {});
       print(r, () => `${r.snapshot}\n`);
@@ -518,12 +609,26 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
           : "Unmounts everything, exports the pools and RESTARTS the machine.\n",
       );
       if (!(await confirmed(io, a, cmd === "export" ? "Export?" : "Reboot now?"))) return 1;
-      const r = await c.json<J>(
-        "POST",
-        cmd === "export" ? "/v1/export" : "/v1/reboot",
-        cmd === "export" ? {} : { export: true },
+      const r = await withProgress(
+        c,
+        io.err,
+        c.json<J>(
+          "POST",
+          cmd === "export" ? "/v1/export" : "/v1/reboot",
+          cmd === "export" ? {} : { export: true },
+        ),
       );
-      print(r, () => (cmd === "export" ? "exported\n" : "rebooting\n"));
+      if (json) {
+        print(r, () => "");
+        return 0;
+      }
+      if (cmd === "reboot") {
+        io.out("rebooting\n");
+        return 0;
+      }
+      // Ready to reboot, with what this rescue changed (never "nothing has been changed" after changes).
+      const sum = await c.json<Summary>("GET", "/v1/changes");
+      io.out(summaryText(sum));
       return 0;
     }
     default:
@@ -569,8 +674,17 @@ function stepText(s: J): string {
   return `${str(s.kind)} ${str(s.pool ?? s.source)}`;
 }
 
-/** Streams a job's log: stdout lines to stdout, the rest to stderr; exit code = the job's. */
-async function followJob(c: Connection, id: string, io: ClientIO, json: boolean): Promise<number> {
+/**
+ * Streams a job's log: stdout lines to stdout, the rest to stderr (`log JOB`: every line to stdout,
+ * so `> file` and `| less` get the whole log); exit code = the job's.
+ */
+async function followJob(
+  c: Connection,
+  id: string,
+  io: ClientIO,
+  json: boolean,
+  allToStdout = false,
+): Promise<number> {
   let end: { state: string; exitCode: number | null } | null = null;
   await c.stream(`/v1/jobs/${encodeURIComponent(id)}/log`, (e) => {
     const d = JSON.parse(e.data || "{}") as {
@@ -580,7 +694,8 @@ async function followJob(c: Connection, id: string, io: ClientIO, json: boolean)
       exitCode?: number | null;
     };
     if (json) io.out(`${JSON.stringify({ event: e.event, ...d })}\n`);
-    else if (e.event === "line") (d.stream === "stdout" ? io.out : io.err)(`${d.text ?? ""}\n`);
+    else if (e.event === "line")
+      (d.stream === "stdout" || allToStdout ? io.out : io.err)(`${d.text ?? ""}\n`);
     if (e.event === "end") end = { state: d.state ?? "unknown", exitCode: d.exitCode ?? null };
   });
   const r = end as { state: string; exitCode: number | null } | null;
@@ -620,6 +735,7 @@ async function config(c: Connection, a: Args, io: ClientIO, rest: string[]): Pro
     return 0;
   }
   if (sub !== "edit") throw new ClientError(`config ls|get|edit, not ${sub}`, 0, "usage");
+  await needsReadWrite(c, a, io);
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-edit-"));
   const local = join(dir, basename(path));
   let keep = false;
@@ -656,4 +772,30 @@ async function config(c: Connection, a: Args, io: ClientIO, rest: string[]): Pro
   } finally {
     if (!keep) await rm(dir, { recursive: true, force: true });
   }
+}
+
+interface Summary {
+  state: string;
+  sentence: string;
+  changes: {
+    at: string;
+    what: string;
+    where: string | null;
+    snapshot: string | null;
+    undo: { text: string } | null;
+  }[];
+  failed: { at: string; what: string }[];
+}
+
+/** What this rescue changed, for people: the sentence, then each change with its snapshot and undo. */
+function summaryText(sum: Summary): string {
+  const lines = [sum.sentence];
+  for (const c of sum.changes) {
+    lines.push(`  ${c.at.slice(11, 19)} ${c.what}${c.where ? ` (${c.where})` : ""}`);
+    lines.push(
+      `           snapshot before: ${c.snapshot ?? "none"}${c.undo ? `; to undo: ${c.undo.text}` : ""}`,
+    );
+  }
+  for (const f of sum.failed) lines.push(`  ${f.at.slice(11, 19)} failed, not made: ${f.what}`);
+  return `${lines.join("\n")}\n`;
 }

@@ -158,3 +158,24 @@ export function profileSwitchCommands(generation: number): {
     installBoot: [`${SYSTEM_PROFILE}/bin/switch-to-configuration`, "boot"],
   };
 }
+
+/**
+ * The command as an operator would type it: an `inTarget` wrapper (nixos-enter, the target's shell,
+ * its program and the resolver lines: ~900 characters) shown as `nixos-enter --root /mnt -- <command>`;
+ * anything else as it is.
+ */
+export function shownCommand(c: Command): string[] {
+  const a = c.args;
+  if (
+    c.file === NIXOS_ENTER &&
+    a[0] === "--root" &&
+    a[2] === "--" &&
+    a[3] === TARGET_SHELL &&
+    a[4] === "-c" &&
+    a[5] === TARGET_SHELL_PROGRAM &&
+    a[6] === TARGET_SHELL_NAME &&
+    a.length > 8
+  )
+    return ["nixos-enter", "--root", a[1] as string, "--", ...a.slice(8)];
+  return [c.file, ...a];
+}

@@ -39,6 +39,14 @@ export const errorStatus = {
   "read-only-mount": 409,
   /** Read-write or rebuild while entries of the system are skipped (unsafe, broken, locked) and not acknowledged. */
   "skipped-entries": 409,
+  /** An unmount or export found the mount held by processes (`holders` names them, as fuser would). */
+  "target-busy": 409,
+  /** A reader stopped because a change of the mounts needed them (it is redone after). */
+  cancelled: 409,
+  /** The installed system keeps no persistent journal (its logs were only in memory). */
+  "no-journal": 404,
+  /** A kernel parameter the system cannot boot without (init=, the root's root=/zfs=) was to be removed. */
+  "protected-kernel-param": 422,
   "precondition-failed": 412,
   "precondition-required": 428,
   "confirm-mismatch": 422,

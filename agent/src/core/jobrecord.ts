@@ -12,7 +12,8 @@ export interface JobRecord {
   createdAt: string;
   endedAt: string | null;
   durationMs: number | null;
-  steps: { label: string; command: string[] }[];
+  /** `shown`: the command as an operator would type it (core/chroot.ts shownCommand). */
+  steps: { label: string; command: string[]; shown?: string }[];
   currentStep: number;
   lines: number;
   droppedLines: number;

@@ -100,6 +100,11 @@ export interface MountPlan {
   /** Locked datasets the plan would mount (their entries are in `refused`). */
   locked: { path: string; dataset: string; essential: boolean }[];
   notes: string[];
+  /**
+   * Read-only → read-write: what is released first (every mount under the root, newest first, then
+   * the pools exported), before the read-write import and the mounts of `steps`.
+   */
+  release?: { kind: "unmount" | "export-pool"; target: string }[];
 }
 
 export interface PoolFacts {

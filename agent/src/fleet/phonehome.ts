@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Detection } from "../app/detect.js";
 import { InstalledSystem } from "../app/installed.js";
 import type { Services } from "../app/services.js";
-import { buildStatus } from "../app/status.js";
+import { buildStatus, busyView } from "../app/status.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryDelayMs } from "../core/fleet/backoff.js";
 import { buildReport, type FleetReport, type ReportPhase, type ReportReason } from "../core/fleet/report.js";
 import { KEY_ID_HEADER, keyIdOf, SIGNATURE_HEADER, signBody } from "../core/fleet/sign.js";
@@ -172,7 +172,7 @@ export class PhoneHome {
   private async parts(d: Detection): Promise<Omit<FleetReport, "v" | "reason" | "seq" | "sentAt">> {
     const st = buildStatus(d, {
       version: this.s.version,
-      busy: this.s.lock.busy,
+      busy: busyView(this.s.lock.busy, [], null),
       autoMount: this.s.autoMount(),
       urls: this.s.urls(),
       tls: this.s.tls,

@@ -186,7 +186,42 @@ export const Status = Type.Object({
   luks: Type.Array(Luks),
   locked: Type.Array(Str, { description: "encrypted datasets whose key is not loaded" }),
   warnings: Type.Array(Str),
-  busy: Nullable(Type.Object({ name: Str, since: Str })),
+  busy: Nullable(
+    Type.Object(
+      {
+        name: Str,
+        since: Str,
+        kind: Type.Union([Type.Literal("change"), Type.Literal("reading")]),
+        step: Type.Union([Str, Type.Null()], { description: "what it does now" }),
+        steps: Type.Array(Str, { description: "steps it has finished, in order" }),
+        waitingFor: Type.Array(Str, { description: "readers a change waits for before it starts" }),
+      },
+      {
+        description:
+          "what runs: a change (one at a time; with its steps as they happen) or, else, readers of the installed system",
+      },
+    ),
+  ),
+  reading: Type.Array(Type.Object({ name: Str, since: Str }), {
+    description:
+      "readers of the installed system now (diagnosis, journal, files): a change of the mounts waits for or cancels them",
+  }),
+  diagnosis: Type.Object(
+    {
+      state: Type.Union(["none", "running", "ready", "failed"].map((k) => Type.Literal(k))),
+      since: NStr,
+      step: NStr,
+      computedAt: NStr,
+      error: NStr,
+    },
+    { description: "the diagnosis is computed once per state of the installed system, in the background" },
+  ),
+  installed: Nullable(
+    Type.Object(
+      { journal: Type.Union([Type.Literal("persistent"), Type.Literal("none")]) },
+      { description: "what the mounted system keeps (null: not mounted, or not looked at yet)" },
+    ),
+  ),
   autoMount: Type.Object({ mode: Str, state: Str, detail: NStr }),
   urls: Type.Array(Str),
   tls: Nullable(
@@ -252,6 +287,18 @@ export const MountPlan = Type.Object({
   poolReasons: Type.Optional(Type.Array(PoolReason)),
   locked: Type.Optional(Type.Array(Type.Object({ path: Str, dataset: Str, essential: Type.Boolean() }))),
   notes: Type.Array(Str),
+  release: Type.Optional(
+    Type.Array(
+      Type.Object({
+        kind: Type.Union([Type.Literal("unmount"), Type.Literal("export-pool")]),
+        target: Type.String({ description: "the mount point, or the pool" }),
+      }),
+      {
+        description:
+          "read-only → read-write: what is unmounted and exported first (then the pools are imported read-write and mounted again)",
+      },
+    ),
+  ),
 });
 
 export const HostIdReport = Type.Object({
@@ -314,6 +361,7 @@ export const MountResult = Type.Object({
     description: "entries not mounted, and why; everything else is mounted",
   }),
   pools: Type.Array(PoolReason, { description: "why each pool of the system was imported" }),
+  notes: Type.Optional(Type.Array(Str, { description: "what was done on the way, for information" })),
 });
 
 export const UnmountBody = Type.Object(

@@ -150,7 +150,7 @@ export async function buildServer(opts: ServerOptions): Promise<App> {
   );
 
   registerReadRoutes(app, opts.services);
-  registerActionRoutes(app, opts.services);
+  registerActionRoutes(app, opts.services, opts.token);
   registerUiRoutes(app, opts.ui ? () => opts.ui ?? null : loadPage);
   registerRescueRoutes(app, opts.services, opts.token);
   registerMetricsRoutes(app, opts.services, { token: opts.token, limiter }, opts.metrics);

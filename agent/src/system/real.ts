@@ -109,6 +109,7 @@ export class RealSystem implements System {
       stripFinalNewline: false,
       env: { LC_ALL: "C", ...opts.env },
       forceKillAfterDelay: 5_000,
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
     });
     const result: CommandResult = {
       exitCode: r.exitCode ?? (r.timedOut ? 124 : 1),

@@ -23,6 +23,8 @@ export interface RunOptions {
   secretInput?: boolean;
   timeoutMs?: number;
   env?: Record<string, string>;
+  /** Stop the command when this aborts (a reader cancelled by a change of the mounts). */
+  signal?: AbortSignal;
 }
 
 export interface OutputLine {

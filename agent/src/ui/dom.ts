@@ -38,9 +38,14 @@ export function table(head: string[], rows: Child[][], label?: string): HTMLElem
     { class: "scroll" },
     h(
       "table",
-      label ? { "aria-label": label } : {},
+      // On a phone each row becomes a block of "header: value" lines (style.css, table.stack).
+      label ? { "aria-label": label, class: "stack" } : { class: "stack" },
       h("thead", {}, h("tr", {}, ...head.map((t) => h("th", { scope: "col" }, t)))),
-      h("tbody", {}, ...rows.map((r) => h("tr", {}, ...r.map((c) => h("td", {}, c))))),
+      h(
+        "tbody",
+        {},
+        ...rows.map((r) => h("tr", {}, ...r.map((c, i) => h("td", { "data-label": head[i] ?? "" }, c)))),
+      ),
     ),
   );
 }

@@ -9,8 +9,10 @@ import {
 } from "../schemas.js";
 import type { App, Services } from "../server.js";
 import { Type } from "../typebox.js";
+import { requester } from "../who.js";
 
-export function registerActionRoutes(app: App, s: Services): void {
+export function registerActionRoutes(app: App, s: Services, token: string): void {
+  const who = requester(token);
   app.post(
     "/v1/mount",
     {
@@ -21,7 +23,7 @@ export function registerActionRoutes(app: App, s: Services): void {
         response: { 200: MountResult },
       },
     },
-    async (req) => s.mounts.mount(req.body),
+    async (req) => s.mounts.mount(req.body, who(req)),
   );
 
   app.post(
@@ -34,7 +36,7 @@ export function registerActionRoutes(app: App, s: Services): void {
         response: { 200: UnmountResult },
       },
     },
-    async (req) => s.mounts.unmount(req.body),
+    async (req) => s.mounts.unmount(req.body, who(req)),
   );
 
   app.post(

@@ -120,6 +120,17 @@ const Proposal = Type.Object({
   ),
   config: Type.Optional(Type.Object({ path: S, line: Type.Integer() })),
   diff: Type.Optional(S),
+  done: Type.Optional(
+    Nullable(
+      Type.Object(
+        { at: S, action: S, target: NS, snapshot: NS },
+        {
+          description:
+            "this rescue already made the change it asks for (from the audit): not to be proposed again",
+        },
+      ),
+    ),
+  ),
 });
 
 const Finding = Type.Object({
@@ -160,6 +171,7 @@ export const DiagnosisSchema = Type.Object({
   findings: Type.Array(Finding),
   cause: NS,
   notes: Strings,
+  computedAt: Type.String({ description: "when it was computed; reused until the installed system changes" }),
 });
 
 export function registerDiagnosisRoutes(app: App, s: Services): void {
@@ -168,10 +180,14 @@ export function registerDiagnosisRoutes(app: App, s: Services): void {
     {
       schema: {
         summary:
-          "Which generation last booted and how far later ones got, what changed since, and the fixes that fit (nothing runs)",
+          "Which generation last booted and how far later ones got, what changed since, and the fixes that fit (nothing runs); computed once per state of the installed system (progress in /v1/status `diagnosis`)",
+        querystring: Type.Object(
+          { refresh: Type.Optional(Type.Boolean({ description: "compute it again now" })) },
+          { additionalProperties: false },
+        ),
         response: { 200: DiagnosisSchema, ...problemResponses },
       },
     },
-    async () => s.diagnosis.diagnose(),
+    async (req) => s.diagnoses.get(req.query.refresh ?? false),
   );
 }

@@ -1,4 +1,5 @@
-import { buildStatus, poolsView } from "../../app/status.js";
+import type { Detection } from "../../app/detect.js";
+import { buildStatus, busyView, poolsView } from "../../app/status.js";
 import { LifeboatError } from "../../core/errors.js";
 import {
   BlockDevice,
@@ -14,6 +15,19 @@ import {
 import type { App, Services } from "../server.js";
 import { Type } from "../typebox.js";
 
+/** What the mounted system keeps (its journal): looked at once per detection, never while the mounts change. */
+const installedOf = new WeakMap<Detection, { journal: "persistent" | "none" }>();
+async function installedFacts(s: Services, d: Detection) {
+  if (!d.mounts.some((m) => m.target === d.root)) return null;
+  const known = installedOf.get(d);
+  if (known || s.readers.holding || s.lock.busy) return known ?? null;
+  const kept = await s.readers.read("status", () => s.journal.kept()).catch(() => null);
+  if (kept === null) return null;
+  const facts = { journal: kept ? ("persistent" as const) : ("none" as const) };
+  installedOf.set(d, facts);
+  return facts;
+}
+
 export function registerReadRoutes(app: App, s: Services): void {
   app.get(
     "/v1/status",
@@ -26,9 +40,14 @@ export function registerReadRoutes(app: App, s: Services): void {
     },
     async (req) => {
       const d = await s.detection.current(req.query.refresh ?? false);
+      const diagnosis = s.diagnoses.state;
+      const reading = s.readers.readers;
       return buildStatus(d, {
         version: s.version,
-        busy: s.lock.busy,
+        busy: busyView(s.lock.busy, reading, diagnosis.step),
+        reading,
+        diagnosis,
+        installed: await installedFacts(s, d),
         autoMount: s.autoMount(),
         urls: s.urls(),
         tls: s.tls,

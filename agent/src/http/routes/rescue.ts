@@ -1,15 +1,20 @@
-import { createHash } from "node:crypto";
 import type { TProperties, TSchema } from "@sinclair/typebox";
-import type { FastifyRequest } from "fastify";
 import type { JobEvent } from "../../app/jobs.js";
+import { summarize } from "../../app/summary.js";
 import { RUNS_INSTALLED_CODE } from "../../core/notices.js";
 import type { App, Services } from "../server.js";
 import { Type } from "../typebox.js";
+import { requester } from "../who.js";
 
 const S = Type.String();
 const NS = Type.Union([S, Type.Null()]);
 const Obj = <T extends TProperties>(props: T) => Type.Object(props, { additionalProperties: false });
-const Changed = <T extends TSchema>(result: T) => Type.Object({ result, snapshot: NS });
+const Changed = <T extends TSchema>(result: T) =>
+  Type.Object({
+    result,
+    snapshot: NS,
+    unchanged: Type.Boolean({ description: "nothing needed changing: nothing written, no snapshot taken" }),
+  });
 
 const Generation = Type.Object({
   number: Type.Integer(),
@@ -26,6 +31,8 @@ const Generation = Type.Object({
 const BootEntry = Type.Object({
   id: S,
   file: S,
+  name: Type.String({ description: "as the boot menu shows it (title and version line)" }),
+  protected: Type.Array(S, { description: "parameters the system cannot boot without (never removed)" }),
   title: NS,
   version: NS,
   linux: NS,
@@ -43,7 +50,13 @@ const Job = Type.Object({
   createdAt: S,
   endedAt: NS,
   durationMs: Type.Union([Type.Number(), Type.Null()]),
-  steps: Type.Array(Type.Object({ label: S, command: Type.Array(S) })),
+  steps: Type.Array(
+    Type.Object({
+      label: S,
+      command: Type.Array(S),
+      shown: Type.Optional(Type.String({ description: "the command as an operator would type it" })),
+    }),
+  ),
   currentStep: Type.Integer(),
   lines: Type.Integer(),
   droppedLines: Type.Integer(),
@@ -53,14 +66,36 @@ const JobId = Type.Object({ id: Type.String({ format: "uuid" }) });
 const EntryId = Type.Object({ id: Type.String({ pattern: "^[A-Za-z0-9@%+=:,._-]{1,200}$" }) });
 const Param = Type.String({ minLength: 1, maxLength: 256, pattern: "^[\\x21-\\x7e]+$" });
 
-/** Identity for the audit: which token (a short hash, never the token) from which address. */
-function tokenId(token: string): string {
-  return `tok-${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
-}
+const Undo = Type.Object({
+  text: S,
+  request: Type.Union([
+    Type.Object({ method: Type.Literal("POST"), path: S, body: Type.Record(S, Type.Unknown()) }),
+    Type.Null(),
+  ]),
+});
+const ChangeLine = Type.Object({
+  at: S,
+  action: S,
+  what: S,
+  where: NS,
+  result: S,
+  snapshot: Type.Union([S, Type.Null()], { description: "the snapshot taken just before it" }),
+  undo: Type.Union([Undo, Type.Null()]),
+});
+const ChangeSummarySchema = Type.Object({
+  state: Type.Union([
+    Type.Literal("nothing-changed"),
+    Type.Literal("changed"),
+    Type.Literal("ready-to-reboot"),
+  ]),
+  sentence: S,
+  changes: Type.Array(ChangeLine),
+  failed: Type.Array(ChangeLine),
+  snapshots: Type.Array(S),
+});
 
 export function registerRescueRoutes(app: App, s: Services, token: string): void {
-  const id = tokenId(token);
-  const who = (req: FastifyRequest) => `${id}@${req.ip}`;
+  const who = requester(token);
 
   app.get(
     "/v1/generations",
@@ -77,7 +112,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         },
       },
     },
-    async () => s.boot.generations(),
+    async () => s.readers.read("generations", () => s.boot.generations()),
   );
 
   app.get(
@@ -97,7 +132,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         },
       },
     },
-    async () => s.boot.boot(),
+    async () => s.readers.read("boot entries", () => s.boot.boot()),
   );
 
   app.post(
@@ -197,7 +232,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         },
       },
     },
-    async () => s.config.tree(),
+    async () => s.readers.read("configuration", () => s.config.tree()),
   );
 
   app.get(
@@ -209,7 +244,9 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
       },
     },
     async (req, reply) => {
-      const f = await s.config.read((req.params as { "*": string })["*"]);
+      const f = await s.readers.read("configuration", () =>
+        s.config.read((req.params as { "*": string })["*"]),
+      );
       reply.header("etag", f.etag);
       return f;
     },
@@ -276,7 +313,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         },
       },
     },
-    async () => s.jobs.listAll(),
+    async () => s.readers.read("jobs", () => s.jobs.listAll()),
   );
   app.get(
     "/v1/jobs/:id",
@@ -350,7 +387,7 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         },
       },
     },
-    async () => s.journal.boots(),
+    async () => s.readers.read("journal", () => s.journal.boots()),
   );
 
   app.get(
@@ -389,10 +426,23 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         },
       },
     },
-    async (req) => s.journal.entries(req.query),
+    async (req) => s.readers.read("journal", () => s.journal.entries(req.query)),
   );
 
-  const Snapshot = Type.Object({ name: S, dataset: S, snapshot: S, created: S, used: S });
+  const Snapshot = Type.Object({
+    name: S,
+    dataset: S,
+    snapshot: S,
+    created: S,
+    used: S,
+    before: Type.Union([
+      Type.Object(
+        { at: S, action: S, target: NS, result: S },
+        { description: "the change this snapshot was taken before (this rescue's audit)" },
+      ),
+      Type.Null(),
+    ]),
+  });
   app.get(
     "/v1/snapshots",
     {
@@ -451,6 +501,24 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
       },
     },
     async (req) => s.power.reboot(who(req)),
+  );
+
+  app.get(
+    "/v1/changes",
+    {
+      schema: {
+        summary:
+          "What this rescue changed on the installed system: each change, where, the snapshot before it and how to undo it; after export, ready to reboot",
+        response: { 200: ChangeSummarySchema },
+      },
+    },
+    async () => {
+      const d = await s.detection.current();
+      return summarize(
+        s.audit.list(),
+        d.mounts.some((m) => m.target === d.root),
+      );
+    },
   );
 
   app.get(

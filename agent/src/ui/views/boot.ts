@@ -1,9 +1,14 @@
 import { applyKernelParams } from "../diff.js";
 import { clear, h, kv } from "../dom.js";
-import { act, btn, type ViewContext } from "./common.js";
+import { act, btn, type Status, type ViewContext } from "./common.js";
+import { readWriteNotice } from "./progress.js";
 
 interface BootEntry {
   id: string;
+  /** As the boot menu shows it. */
+  name: string;
+  /** Parameters the system cannot boot without: shown, never offered for removal. */
+  protected: string[];
   title: string | null;
   version: string | null;
   options: string[];
@@ -22,12 +27,16 @@ function paramDiff(before: string[], after: string[]): HTMLElement {
 }
 
 export async function boot(ctx: ViewContext): Promise<void> {
-  const b = await ctx.api.get<{
-    loader: string;
-    default: string | null;
-    entries: BootEntry[];
-    notes?: string[];
-  }>("/v1/boot");
+  const [b, s] = await Promise.all([
+    ctx.api.get<{
+      loader: string;
+      default: string | null;
+      entries: BootEntry[];
+      notes?: string[];
+    }>("/v1/boot"),
+    ctx.api.get<Status>("/v1/status"),
+  ]);
+  const readonly = s.mounted?.readonly === true;
   const editor = (e: BootEntry): HTMLElement => {
     const add = h("input", {
       type: "text",
@@ -35,7 +44,14 @@ export async function boot(ctx: ViewContext): Promise<void> {
       placeholder: "e.g. systemd.unit=rescue.target nomodeset",
       size: 40,
     });
-    const removes = e.options.map((o) => h("input", { type: "checkbox", value: o }));
+    const removes = e.options.map((o) =>
+      h("input", {
+        type: "checkbox",
+        value: o,
+        disabled: e.protected.includes(o),
+        title: e.protected.includes(o) ? "the system cannot boot without it" : undefined,
+      }),
+    );
     const apply = (button: HTMLButtonElement) =>
       act(ctx, button, async () => {
         const toAdd = add.value.split(/\s+/).filter(Boolean);
@@ -44,8 +60,9 @@ export async function boot(ctx: ViewContext): Promise<void> {
           return ctx.notice("Nothing to change: add a parameter or tick one to remove.");
         const after = applyKernelParams(e.options, toAdd, toRemove);
         const ok = await ctx.confirm({
-          title: `Change kernel parameters of “${e.title ?? e.id}”?`,
+          title: "Change the kernel parameters of this boot entry?",
           body: [
+            h("p", {}, h("strong", {}, e.name)),
             h(
               "p",
               {},
@@ -57,12 +74,17 @@ export async function boot(ctx: ViewContext): Promise<void> {
           ok: "Change the boot entry",
         });
         if (!ok) return;
-        await ctx.api.post(`/v1/boot/entries/${encodeURIComponent(e.id)}/kernel-params`, {
-          add: toAdd,
-          remove: toRemove,
-        });
+        const r = await ctx.api.post<{ unchanged?: boolean; snapshot?: string | null }>(
+          `/v1/boot/entries/${encodeURIComponent(e.id)}/kernel-params`,
+          { add: toAdd, remove: toRemove },
+        );
         ctx.rerender();
-        ctx.notice(`Boot entry ${e.id} changed.`, "info");
+        ctx.notice(
+          r.unchanged
+            ? `${e.name}: the parameters already were so; nothing changed, no snapshot taken.`
+            : `${e.name} changed.${r.snapshot ? ` Snapshot taken before: ${r.snapshot}.` : ""}`,
+          "info",
+        );
       });
     return h(
       "details",
@@ -74,21 +96,42 @@ export async function boot(ctx: ViewContext): Promise<void> {
             "div",
             {},
             h("p", { class: "muted" }, "Remove:"),
-            ...e.options.map((o, i) => h("label", {}, removes[i], h("code", {}, o))),
+            ...e.options.map((o, i) =>
+              h(
+                "label",
+                {},
+                removes[i],
+                h("code", {}, o),
+                e.protected.includes(o) ? h("span", { class: "muted" }, " (needed to boot: kept)") : null,
+              ),
+            ),
           )
         : null,
       h(
         "div",
         { class: "row" },
-        btn("Preview and apply…", (ev) => void apply(ev.currentTarget as HTMLButtonElement), "primary"),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "primary",
+            disabled: readonly,
+            title: readonly ? "needs the installed system mounted read-write" : undefined,
+            onclick: (ev: Event) => void apply(ev.currentTarget as HTMLButtonElement),
+          },
+          "Preview and apply…",
+        ),
       ),
     );
   };
   const revert = (e: BootEntry, button: HTMLButtonElement) =>
     act(ctx, button, async () => {
       const ok = await ctx.confirm({
-        title: `Restore the original boot entry ${e.id}?`,
-        body: [h("p", {}, "The entry goes back to what it was before Lifeboat changed it.")],
+        title: "Restore the original boot entry?",
+        body: [
+          h("p", {}, h("strong", {}, e.name)),
+          h("p", {}, "The entry goes back to what it was before Lifeboat changed it."),
+        ],
         ok: "Restore",
       });
       if (!ok) return;
@@ -99,6 +142,7 @@ export async function boot(ctx: ViewContext): Promise<void> {
   clear(
     ctx.main,
     h("h1", {}, "Boot entries"),
+    readWriteNotice(ctx, s),
     h("p", {}, `Boot loader: ${b.loader}${b.default ? `, default entry ${b.default}` : ""}.`),
     b.loader === "grub"
       ? h("p", { class: "warn" }, "GRUB entries are shown read-only: change the generation default instead.")
@@ -107,8 +151,8 @@ export async function boot(ctx: ViewContext): Promise<void> {
     ...b.entries.map((e) =>
       h(
         "section",
-        { "aria-label": e.title ?? e.id },
-        h("h2", {}, e.title ?? e.id, e.isDefault ? h("span", { class: "badge ok" }, " default") : null),
+        { "aria-label": e.name, "data-entry": e.id },
+        h("h2", {}, e.name, e.isDefault ? h("span", { class: "badge ok" }, " default") : null),
         kv([
           ["Entry", h("code", {}, e.id)],
           ["Version", e.version ?? ""],

@@ -27,7 +27,16 @@ export interface Status {
   luks: { device: string; name: string; opened: string | null }[];
   locked: string[];
   warnings: string[];
-  busy: { name: string; since: string } | null;
+  busy: {
+    name: string;
+    since: string;
+    kind: "change" | "reading";
+    step: string | null;
+    steps: string[];
+    waitingFor: string[];
+  } | null;
+  diagnosis: { state: string; since: string | null; step: string | null; computedAt: string | null };
+  installed: { journal: "persistent" | "none" } | null;
   autoMount: { mode: string; state: string; detail: string | null };
   urls: string[];
   tls?: { fingerprint: string } | null;

@@ -1,7 +1,8 @@
 import { ApiError, encodePath } from "../api.js";
 import { hunks, lineDiff } from "../diff.js";
 import { bytes, clear, h } from "../dom.js";
-import { act, btn, type ViewContext } from "./common.js";
+import { act, btn, type Status, type ViewContext } from "./common.js";
+import { readWriteNotice } from "./progress.js";
 
 function diffView(before: string, after: string): HTMLElement {
   const d = lineDiff(before, after);
@@ -25,11 +26,14 @@ function diffView(before: string, after: string): HTMLElement {
 }
 
 export async function config(ctx: ViewContext): Promise<void> {
-  const tree = await ctx.api.get<{
-    files: { path: string; size: number }[];
-    flake: unknown;
-    hosts?: string[];
-  }>("/v1/config");
+  const [tree, s] = await Promise.all([
+    ctx.api.get<{
+      files: { path: string; size: number }[];
+      flake: unknown;
+      hosts?: string[];
+    }>("/v1/config"),
+    ctx.api.get<Status>("/v1/status"),
+  ]);
   const editorBox = h("div", { id: "editor" });
   const open = async (path: string) => {
     const { data, res } = await ctx.api.request<{ path: string; content: string; etag: string }>(
@@ -60,7 +64,7 @@ export async function config(ctx: ViewContext): Promise<void> {
         });
         if (!ok) return;
         try {
-          const r = await ctx.api.request<{ result?: { etag?: string } }>(
+          const r = await ctx.api.request<{ result?: { etag?: string }; unchanged?: boolean }>(
             "PUT",
             `/v1/config/${encodePath(path)}`,
             { content: area.value },
@@ -68,7 +72,12 @@ export async function config(ctx: ViewContext): Promise<void> {
           );
           etag = r.res.headers.get("etag") ?? r.data?.result?.etag ?? etag;
           base = area.value;
-          ctx.notice(`${path} saved.`, "info");
+          ctx.notice(
+            r.data?.unchanged
+              ? `${path} is unchanged: nothing written, no snapshot taken.`
+              : `${path} saved.`,
+            "info",
+          );
         } catch (err) {
           if (!(err instanceof ApiError && err.status === 412)) throw err;
           const theirs = await ctx.api.request<{ content: string; etag: string }>(
@@ -134,6 +143,7 @@ export async function config(ctx: ViewContext): Promise<void> {
   clear(
     ctx.main,
     h("h1", {}, "Configuration (/etc/nixos)"),
+    readWriteNotice(ctx, s),
     h(
       "p",
       {},

@@ -1,14 +1,23 @@
 import type { Evidence, Proposal, ApiRequest as Request } from "../../core/diagnosis.js";
 import { ApiError } from "../api.js";
 import { clear, h } from "../dom.js";
-import { act, btn, type ViewContext } from "./common.js";
+import { act, type Status, type ViewContext } from "./common.js";
+
+/** What this rescue already did about a proposal (from the audit). */
+interface Done {
+  at: string;
+  action: string;
+  target: string | null;
+  snapshot: string | null;
+}
 
 export interface DiagnosisView {
   summary: string;
   sentence: string;
   journal: { state: string; detail: string | null };
-  proposals: Proposal[];
+  proposals: (Proposal & { done?: Done | null })[];
   notes: string[];
+  computedAt?: string;
 }
 
 /** A request as the operator confirms it; a config edit's whole new file is shown as its diff instead. */
@@ -71,10 +80,15 @@ async function apply(ctx: ViewContext, p: Proposal, button: HTMLButtonElement): 
   });
 }
 
-function proposalCard(ctx: ViewContext, p: Proposal): HTMLElement {
+function proposalCard(
+  ctx: ViewContext,
+  p: Proposal & { done?: Done | null },
+  readonly: boolean,
+): HTMLElement {
+  const blocked = readonly && p.needsReadWrite;
   return h(
     "li",
-    { class: "proposal", "data-kind": p.kind },
+    { class: "proposal", "data-kind": p.kind, "data-done": p.done ? "yes" : "no" },
     h("strong", {}, p.title),
     p.basis === "guess" ? h("span", { class: "badge warn", title: "no journal evidence" }, " guess") : null,
     h("p", {}, p.why),
@@ -82,28 +96,60 @@ function proposalCard(ctx: ViewContext, p: Proposal): HTMLElement {
     p.diff ? h("pre", { class: "diff" }, p.diff) : null,
     h("pre", { class: "request" }, p.requests.map(requestText).join("\n")),
     evidenceList(p.evidence),
-    h(
-      "div",
-      { class: "row" },
-      btn(
-        p.kind === "open-config" ? "Open the configuration" : "Review and do it…",
-        (e) => void apply(ctx, p, e.currentTarget as HTMLButtonElement),
-        p.kind === "snapshot-rollback" ? "" : "primary",
-      ),
-    ),
+    p.done
+      ? h(
+          "p",
+          { class: "done-already" },
+          `Already done at ${new Date(p.done.at).toLocaleTimeString()}${p.done.snapshot ? ` (snapshot taken before: ${p.done.snapshot})` : ""}.`,
+        )
+      : h(
+          "div",
+          { class: "row" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: p.kind === "snapshot-rollback" ? "" : "primary",
+              disabled: blocked,
+              onclick: (e: Event) => void apply(ctx, p, e.currentTarget as HTMLButtonElement),
+            },
+            p.kind === "open-config" ? "Open the configuration" : "Review and do it…",
+          ),
+          blocked ? h("span", { class: "muted" }, "needs read-write (re-mount above)") : null,
+        ),
   );
 }
 
+/** While the diagnosis is computed: how long, and what it reads now (from /v1/status). */
+async function progress(ctx: ViewContext, line: HTMLElement, done: () => boolean): Promise<void> {
+  while (!done() && !ctx.signal.aborted) {
+    const s = await ctx.api.get<Status>("/v1/status").catch(() => null);
+    if (done()) return;
+    const d = s?.diagnosis;
+    if (d?.state === "running" && d.since) {
+      const secs = Math.max(0, Math.round((Date.now() - Date.parse(d.since)) / 1000));
+      clear(line, `Diagnosing for ${secs} s: ${d.step ?? "reading the installed system"}…`);
+    } else if (s?.busy?.kind === "change") clear(line, `Waiting for ${s.busy.name} to finish…`);
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
 /** The overview's first section: the diagnosis sentence, its summary and the proposed fixes. */
-export function diagnosisSection(ctx: ViewContext): HTMLElement {
-  const box = h(
-    "section",
-    { "aria-label": "Diagnosis", id: "diagnosis" },
-    h("h2", {}, "Diagnosis"),
-    h("p", { class: "muted" }, "Reading the installed system's journal and generations…"),
+export function diagnosisSection(ctx: ViewContext, s: Status): HTMLElement {
+  const line = h(
+    "p",
+    { class: "muted", id: "diagnosis-progress" },
+    "Reading the installed system's journal and generations…",
   );
+  const box = h("section", { "aria-label": "Diagnosis", id: "diagnosis" }, h("h2", {}, "Diagnosis"), line);
+  const readonly = s.mounted?.readonly === true;
+  let finished = false;
+  void progress(ctx, line, () => finished);
   void ctx.api
     .get<DiagnosisView>("/v1/diagnosis")
+    .finally(() => {
+      finished = true;
+    })
     .then((d) =>
       clear(
         box,
@@ -115,7 +161,11 @@ export function diagnosisSection(ctx: ViewContext): HTMLElement {
               "div",
               {},
               h("h3", {}, "Proposed fixes (nothing runs until you confirm)"),
-              h("ol", { "aria-label": "Proposed fixes" }, ...d.proposals.map((p) => proposalCard(ctx, p))),
+              h(
+                "ol",
+                { "aria-label": "Proposed fixes" },
+                ...d.proposals.map((p) => proposalCard(ctx, p, readonly)),
+              ),
             )
           : h("p", {}, "No fix to propose from what the disk shows."),
         ...d.notes.map((n) => h("p", { class: "muted" }, n)),

@@ -1,6 +1,6 @@
-import { ApiError } from "../api.js";
 import { clear, h, table } from "../dom.js";
-import { act, type ViewContext } from "./common.js";
+import { act, type Status, type ViewContext } from "./common.js";
+import { readWriteNotice } from "./progress.js";
 
 interface Generation {
   number: number;
@@ -13,22 +13,32 @@ interface Generation {
   closurePresent: boolean;
 }
 
-const needsRw = (err: unknown) =>
-  err instanceof ApiError && (err.code === "read-only-mount" || err.code === "not-mounted");
+interface BootEntry {
+  generation: number | null;
+  name: string;
+  id: string;
+}
 
 export async function generations(ctx: ViewContext): Promise<void> {
-  const { generations: gens } = await ctx.api.get<{ generations: Generation[] }>("/v1/generations");
+  const [{ generations: gens }, s, boot] = await Promise.all([
+    ctx.api.get<{ generations: Generation[] }>("/v1/generations"),
+    ctx.api.get<Status>("/v1/status"),
+    ctx.api.get<{ entries: BootEntry[] }>("/v1/boot").catch(() => ({ entries: [] as BootEntry[] })),
+  ]);
+  const readonly = s.mounted?.readonly === true;
   const current = gens.find((g) => g.bootDefault);
+  // As the boot menu names it: "NixOS (Generation 3 NixOS 24.11…, Linux Kernel 6.6.69, Built on …)".
+  const menuName = (g: Generation) =>
+    boot.entries.find((e) => e.generation === g.number && !e.id.includes("specialisation"))?.name ??
+    `Generation ${g.number} (NixOS ${g.nixosVersion ?? "?"}, Linux ${g.kernelVersion ?? "?"})`;
   const setDefault = (g: Generation, button: HTMLButtonElement) =>
     act(ctx, button, async () => {
       const ok = await ctx.confirm({
         title: `Boot generation ${g.number} by default?`,
         body: [
-          h(
-            "p",
-            {},
-            `The boot menu will start generation ${g.number} (NixOS ${g.nixosVersion ?? "?"}, kernel ${g.kernelVersion ?? "?"}) by default${current ? ` instead of generation ${current.number}` : ""}.`,
-          ),
+          h("p", {}, "The boot menu will start this entry by default:"),
+          h("p", {}, h("strong", {}, menuName(g))),
+          current ? h("p", {}, `instead of: ${menuName(current)}`) : null,
           h(
             "p",
             {},
@@ -38,24 +48,21 @@ export async function generations(ctx: ViewContext): Promise<void> {
         ok: `Boot generation ${g.number} by default`,
       });
       if (!ok) return;
-      try {
-        const r = await ctx.api.post<{ snapshot?: string | null }>("/v1/boot/default", {
-          generation: g.number,
-        });
-        ctx.rerender();
-        ctx.notice(
-          `Generation ${g.number} is now the boot default.${r?.snapshot ? ` Snapshot: ${r.snapshot}.` : ""}`,
-          "info",
-        );
-      } catch (err) {
-        if (needsRw(err))
-          ctx.notice(`${(err as Error).message} — use the Mount view to re-mount read-write.`);
-        else throw err;
-      }
+      const r = await ctx.api.post<{ snapshot?: string | null; unchanged?: boolean }>("/v1/boot/default", {
+        generation: g.number,
+      });
+      ctx.rerender();
+      ctx.notice(
+        r.unchanged
+          ? `Generation ${g.number} already was the boot default: nothing changed, no snapshot taken.`
+          : `Generation ${g.number} is now the boot default.${r?.snapshot ? ` Snapshot taken before: ${r.snapshot}.` : ""}`,
+        "info",
+      );
     });
   clear(
     ctx.main,
     h("h1", {}, "Generations"),
+    readWriteNotice(ctx, s),
     h(
       "p",
       { class: "muted" },
@@ -90,7 +97,8 @@ export async function generations(ctx: ViewContext): Promise<void> {
                 type: "button",
                 class: "set-default",
                 "data-generation": g.number,
-                disabled: !g.closurePresent,
+                disabled: !g.closurePresent || readonly,
+                title: readonly ? "needs the installed system mounted read-write" : undefined,
                 onclick: (e: Event) => void setDefault(g, e.currentTarget as HTMLButtonElement),
               },
               "Boot this by default…",

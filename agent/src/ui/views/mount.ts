@@ -2,54 +2,7 @@ import { ApiError } from "../api.js";
 import { type Child, clear, h } from "../dom.js";
 import { act, btn, type SkippedEntry, type Status, skippedList, type ViewContext } from "./common.js";
 import type { Importable, Imported } from "./disks.js";
-
-interface PlanStep {
-  kind: string;
-  pool?: string;
-  readonly?: boolean;
-  altroot?: string;
-  source?: string;
-  target?: string;
-  path?: string;
-  fstype?: string;
-  options?: string[];
-  importedBecause?: string;
-}
-interface Plan {
-  candidate: string;
-  readonly: boolean;
-  root: string;
-  complete: boolean;
-  steps: PlanStep[];
-  refused?: SkippedEntry[];
-  notes: string[];
-}
-
-function stepText(s: PlanStep): string {
-  if (s.kind === "import-pool")
-    return `Import pool ${s.pool} ${s.readonly ? "read-only" : "read-write"} under ${s.altroot}${s.importedBecause ? ` (because: ${s.importedBecause})` : ""}`;
-  if (s.kind === "mount")
-    return `Mount ${s.source} on ${s.path} (${s.target}, ${s.fstype}${s.options?.length ? `, ${s.options.join(",")}` : ""})`;
-  return `${s.kind} ${[s.pool, s.source, s.target].filter(Boolean).join(" ")}`;
-}
-
-function planView(p: Plan): HTMLElement {
-  return h(
-    "div",
-    { class: "plan" },
-    h("p", {}, `${p.readonly ? "Read-only" : "Read-write"} mount of ${p.candidate} at ${p.root}:`),
-    h("ol", { class: "plan" }, ...p.steps.map((s) => h("li", {}, stepText(s)))),
-    skippedList(p.refused, "Left out"),
-    p.notes.length ? h("ul", { class: "warnings" }, ...p.notes.map((n) => h("li", {}, n))) : null,
-    p.complete
-      ? null
-      : h(
-          "p",
-          { class: "warn" },
-          "Not final yet: the rest is decided once more is known (see the notes above).",
-        ),
-  );
-}
+import { type Plan, planView, postMount, withProgress } from "./progress.js";
 
 export async function mount(ctx: ViewContext): Promise<void> {
   const [s, pools] = await Promise.all([
@@ -128,37 +81,12 @@ export async function mount(ctx: ViewContext): Promise<void> {
         danger: force.checked,
       });
       if (!ok) return;
-      type Result = { result: string; warnings: string[]; steps: string[]; skipped?: SkippedEntry[] };
-      const send = (acceptSkipped?: string[]) =>
-        ctx.api.post<Result>("/v1/mount", {
-          readonly: readonly(),
-          ...(pick.value ? { pool: pick.value } : {}),
-          ...(force.checked ? { force: true } : {}),
-          ...(acceptSkipped ? { acceptSkipped } : {}),
-        });
-      let r: Result;
-      try {
-        r = await send();
-      } catch (err) {
-        // Read-write with entries left out: the operator acknowledges them by name, or nothing happens.
-        if (!(err instanceof ApiError) || err.code !== "skipped-entries") throw err;
-        const left = (err.problem.skipped as SkippedEntry[] | undefined) ?? [];
-        const again = await ctx.confirm({
-          title: "Mount read-write without these?",
-          body: [
-            skippedList(left, "Would be left out"),
-            h(
-              "p",
-              { class: "warn" },
-              "A rebuild or a change may then depend on what is missing. Fix them on the disk, or go on without them.",
-            ),
-          ],
-          ok: "Mount read-write without them",
-          danger: true,
-        });
-        if (!again) return;
-        r = await send(left.map((e) => e.path || e.source));
-      }
+      const r = await postMount(ctx, planBox, {
+        readonly: readonly(),
+        ...(pick.value ? { pool: pick.value } : {}),
+        ...(force.checked ? { force: true } : {}),
+      });
+      if (!r) return;
       ctx.notice(
         `${r.result === "already-mounted" ? "Already mounted" : "Mounted"} ${readonly() ? "read-only" : "read-write"}.${r.skipped?.length ? ` Left out: ${r.skipped.map((e) => e.path || e.source).join(", ")}.` : ""}${r.warnings.length ? ` ${r.warnings.join(" ")}` : ""}`,
         "info",
@@ -167,6 +95,7 @@ export async function mount(ctx: ViewContext): Promise<void> {
       ctx.go("overview");
     });
   const exportBox = h("input", { type: "checkbox", id: "unmount-export" });
+  const progressBox = h("div", {});
   const doUnmount = (button: HTMLButtonElement) =>
     act(ctx, button, async () => {
       const ok = await ctx.confirm({
@@ -181,9 +110,11 @@ export async function mount(ctx: ViewContext): Promise<void> {
         ok: exportBox.checked ? "Unmount and export" : "Unmount",
       });
       if (!ok) return;
-      const r = await ctx.api.post<{ unmounted: string[]; exported: string[] }>("/v1/unmount", {
-        export: exportBox.checked,
-      });
+      const r = await withProgress(ctx, progressBox, () =>
+        ctx.api.post<{ unmounted: string[]; exported: string[] }>("/v1/unmount", {
+          export: exportBox.checked,
+        }),
+      );
       ctx.notice(
         `Unmounted ${r.unmounted.length} file systems${r.exported.length ? `; exported ${r.exported.join(", ")}` : ""}.`,
         "info",
@@ -245,6 +176,7 @@ export async function mount(ctx: ViewContext): Promise<void> {
             { class: "row" },
             btn("Unmount…", (e) => void doUnmount(e.currentTarget as HTMLButtonElement), "", "unmount"),
           ),
+          progressBox,
         )
       : null,
   );

@@ -1,6 +1,8 @@
 import { type Child, clear, h, kv, table } from "../dom.js";
+import { type ChangeSummary, changesSection } from "./changes.js";
 import { act, btn, PHASE_WORDS, type Status, skippedList, type ViewContext, warnings } from "./common.js";
 import { diagnosisSection } from "./diagnosis.js";
+import { readWriteNotice } from "./progress.js";
 
 function unlockForms(ctx: ViewContext, s: Status): Child[] {
   const pools = [...new Set(s.locked.map((d) => d.split("/")[0] as string))];
@@ -58,21 +60,40 @@ function unlockForms(ctx: ViewContext, s: Status): Child[] {
 }
 
 export async function overview(ctx: ViewContext): Promise<void> {
-  const s = await ctx.api.get<Status>("/v1/status");
+  const [s, sum] = await Promise.all([
+    ctx.api.get<Status>("/v1/status"),
+    ctx.api.get<ChangeSummary>("/v1/changes"),
+  ]);
   const next: Child[] = [];
-  if (s.phase === "found" || s.phase === "imported")
+  if ((s.phase === "found" || s.phase === "imported") && sum.state !== "ready-to-reboot")
     next.push(
-      h("p", {}, "Nothing has been changed on the disks yet. Mounting read-only is always safe."),
+      h(
+        "p",
+        {},
+        sum.state === "nothing-changed"
+          ? "Nothing has been changed on the disks yet. Mounting read-only is always safe."
+          : "Not mounted. This rescue's changes are listed below.",
+      ),
       btn("Mount the installed system…", () => ctx.go("mount"), "primary", "go-mount"),
+    );
+  if (sum.state === "ready-to-reboot")
+    next.push(
+      h("p", {}, "The server can now be rebooted into its own system."),
+      h(
+        "div",
+        { class: "row" },
+        btn("Reboot…", () => ctx.go("power"), "", "go-power"),
+        btn("Mount again…", () => ctx.go("mount"), "", "go-mount"),
+      ),
     );
   if (s.phase === "mounted-ro")
     next.push(
       h(
         "p",
         {},
-        "You can look at everything. To change something (boot default, configuration, rebuild), re-mount read-write.",
+        "You can look at everything. Changes (boot default, configuration, rebuild) need read-write.",
       ),
-      btn("Re-mount read-write…", () => ctx.go("mount"), "", "go-mount"),
+      readWriteNotice(ctx, s),
     );
   if (s.phase === "mounted-ro" || s.phase === "mounted-rw")
     next.push(
@@ -80,9 +101,19 @@ export async function overview(ctx: ViewContext): Promise<void> {
         "div",
         { class: "row" },
         btn("Generations", () => ctx.go("generations")),
-        btn("Previous boot's log", () => ctx.go("journal")),
+        // Offered only when the system keeps one (a volatile journal was lost at the reboot).
+        s.installed?.journal === "persistent"
+          ? btn("Previous boot's log", () => ctx.go("journal"), "", "go-journal")
+          : null,
         btn("Configuration", () => ctx.go("config")),
       ),
+      s.installed?.journal === "none"
+        ? h(
+            "p",
+            { class: "muted", id: "no-journal" },
+            "This system keeps no persistent journal: the logs of earlier boots were in memory only.",
+          )
+        : null,
     );
   if (s.phase === "nothing-found")
     next.push(
@@ -102,8 +133,9 @@ export async function overview(ctx: ViewContext): Promise<void> {
   );
   clear(
     ctx.main,
-    h("h1", { id: "summary" }, s.summary),
-    s.phase === "mounted-ro" || s.phase === "mounted-rw" ? diagnosisSection(ctx) : null,
+    h("h1", { id: "summary" }, sum.state === "ready-to-reboot" ? "Ready to reboot" : s.summary),
+    sum.state === "ready-to-reboot" || sum.changes.length ? changesSection(sum) : null,
+    s.phase === "mounted-ro" || s.phase === "mounted-rw" ? diagnosisSection(ctx, s) : null,
     warnings(s.warnings),
     skippedList(s.skipped),
     s.locked.length || s.luks.some((l) => !l.opened)
@@ -143,7 +175,12 @@ export async function overview(ctx: ViewContext): Promise<void> {
             : `unavailable: ${s.zfs.reason ?? "unknown"}`,
         ],
         ["EFI partitions", s.esps.join(", ") || "none found"],
-        ["Busy", s.busy ? `${s.busy.name} since ${s.busy.since}` : "no"],
+        [
+          "Busy",
+          s.busy
+            ? `${s.busy.name} since ${new Date(s.busy.since).toLocaleTimeString()}${s.busy.step ? `: ${s.busy.step}` : ""}`
+            : "no",
+        ],
         [
           "Auto-mount",
           `${s.autoMount.mode} (${s.autoMount.state})${s.autoMount.detail ? `: ${s.autoMount.detail}` : ""}`,

@@ -1,8 +1,14 @@
 import { clear, h } from "../dom.js";
+import { type ChangeSummary, changesSection } from "./changes.js";
 import { act, btn, type Status, type ViewContext } from "./common.js";
+import { withProgress } from "./progress.js";
 
 export async function power(ctx: ViewContext): Promise<void> {
-  const s = await ctx.api.get<Status>("/v1/status");
+  const [s, sum] = await Promise.all([
+    ctx.api.get<Status>("/v1/status"),
+    ctx.api.get<ChangeSummary>("/v1/changes"),
+  ]);
+  const progress = h("div", {});
   const exportNow = (button: HTMLButtonElement) =>
     act(ctx, button, async () => {
       const ok = await ctx.confirm({
@@ -17,9 +23,10 @@ export async function power(ctx: ViewContext): Promise<void> {
         ok: "Unmount and export",
       });
       if (!ok) return;
-      await ctx.api.post("/v1/export", {});
-      ctx.notice("Unmounted and exported. The server can be rebooted into its own system.", "info");
+      await withProgress(ctx, progress, () => ctx.api.post("/v1/export", {}));
       await ctx.refreshPhase();
+      ctx.go("overview");
+      ctx.notice("Unmounted and exported: ready to reboot into the server's own system.", "info");
     });
   const reboot = (button: HTMLButtonElement) =>
     act(ctx, button, async () => {
@@ -49,7 +56,9 @@ export async function power(ctx: ViewContext): Promise<void> {
       h("h2", {}, "Hand the pools back"),
       h("p", {}, "Do this when you are done, before the server boots its own system."),
       btn("Unmount and export…", (e) => void exportNow(e.currentTarget as HTMLButtonElement), "", "export"),
+      progress,
     ),
+    changesSection(sum),
     h(
       "section",
       {},

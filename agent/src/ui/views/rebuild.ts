@@ -1,6 +1,7 @@
 import { RUNS_INSTALLED_CODE } from "../../core/notices.js";
 import { clear, h, table } from "../dom.js";
-import { act, btn, type ViewContext } from "./common.js";
+import { act, btn, type Status, type ViewContext } from "./common.js";
+import { readWriteNotice } from "./progress.js";
 
 interface JobView {
   id: string;
@@ -58,11 +59,12 @@ function jobLog(ctx: ViewContext, job: { id: string; title?: string }): HTMLElem
 }
 
 export async function rebuild(ctx: ViewContext): Promise<void> {
-  const [cfg, jobs] = await Promise.all([
+  const [cfg, jobs, s] = await Promise.all([
     ctx.api
       .get<{ flake: unknown; hosts?: string[] }>("/v1/config")
       .catch(() => ({ flake: null, hosts: [] as string[] })),
     ctx.api.get<{ jobs: JobView[] }>("/v1/jobs").catch(() => ({ jobs: [] as JobView[] })),
+    ctx.api.get<Status>("/v1/status"),
   ]);
   const actionBoot = h("input", {
     type: "radio",
@@ -109,6 +111,7 @@ export async function rebuild(ctx: ViewContext): Promise<void> {
   clear(
     ctx.main,
     h("h1", {}, "Rebuild"),
+    readWriteNotice(ctx, s),
     h(
       "section",
       { "aria-label": "Rebuild" },

@@ -7,6 +7,8 @@ interface Snapshot {
   snapshot: string;
   created: string;
   used: string;
+  /** The change this snapshot was taken before (this rescue's audit). */
+  before: { at: string; action: string; target: string | null; result: string } | null;
 }
 
 export function when(v: string | null | undefined): string {
@@ -71,9 +73,12 @@ export async function snapshots(ctx: ViewContext): Promise<void> {
     ),
     top.length
       ? table(
-          ["Snapshot", "Created", "Used", ""],
+          ["Snapshot", "Taken before", "Created", "Used", ""],
           top.map((x) => [
             h("code", {}, x.snapshot),
+            x.before
+              ? `${x.before.action.replace(/-/g, " ")}${x.before.target ? `: ${x.before.target}` : ""}${x.before.result === "failed" ? " (failed, rolled back)" : ""}`
+              : "",
             when(x.created),
             bytes(x.used),
             btn("Roll back…", (e) => void rollback(x, e.currentTarget as HTMLButtonElement)),

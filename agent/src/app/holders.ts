@@ -1,0 +1,44 @@
+import { type Holder, mappedPaths, under } from "../core/holders.js";
+import type { System } from "../system/system.js";
+
+export type { Holder } from "../core/holders.js";
+export { describeHolders } from "../core/holders.js";
+
+const MAX_PIDS = 4_096;
+const MAX_USES = 8;
+const MAX_MAPS = 1024 * 1024;
+
+/**
+ * Which processes use files under `target`: their working directory, root, executable, open file
+ * descriptors and mapped files, read from /proc (nothing is run). Processes that end meanwhile, or
+ * that cannot be read, are skipped.
+ */
+export async function holdersOf(sys: System, target: string): Promise<Holder[]> {
+  const pids = ((await sys.readdir("/proc").catch(() => null)) ?? [])
+    .filter((n) => /^\d+$/.test(n))
+    .slice(0, MAX_PIDS);
+  const out: Holder[] = [];
+  for (const pid of pids) {
+    const base = `/proc/${pid}`;
+    const uses: string[] = [];
+    const link = async (name: string, label: string) => {
+      const t = await sys.readlink(`${base}/${name}`).catch(() => null);
+      if (t && under(t, target) && uses.length < MAX_USES) uses.push(`${label} ${t}`);
+    };
+    await link("cwd", "cwd");
+    await link("root", "root");
+    await link("exe", "exe");
+    for (const fd of (await sys.readdir(`${base}/fd`).catch(() => null)) ?? []) {
+      if (uses.length >= MAX_USES) break;
+      await link(`fd/${fd}`, `fd ${fd}`);
+    }
+    const maps = await sys.readFile(`${base}/maps`).catch(() => null);
+    if (maps && maps.length <= MAX_MAPS)
+      for (const p of mappedPaths(maps.toString("utf8")))
+        if (under(p, target) && uses.length < MAX_USES) uses.push(`mmap ${p}`);
+    if (uses.length === 0) continue;
+    const comm = (await sys.readFile(`${base}/comm`).catch(() => null))?.toString("utf8").trim() ?? "?";
+    out.push({ pid: Number(pid), command: comm, uses });
+  }
+  return out;
+}

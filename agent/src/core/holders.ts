@@ -1,0 +1,27 @@
+/** Processes that keep a mount busy: pure helpers over what /proc tells (app/holders.ts reads it). */
+
+/** A process that keeps a mount busy, and what it holds there (as `fuser -vm` would tell). */
+export interface Holder {
+  pid: number;
+  command: string;
+  /** "cwd /mnt/home/alice", "fd 3 /mnt/var/log/journal/x.journal", "mmap /mnt/nix/store/…/libc.so.6" */
+  uses: string[];
+}
+
+export const under = (path: string, target: string) =>
+  path === target || path.startsWith(target === "/" ? "/" : `${target}/`);
+
+/** Paths a /proc/<pid>/maps text maps, deduplicated (the 6th column). */
+export function mappedPaths(maps: string): string[] {
+  const out = new Set<string>();
+  for (const line of maps.split("\n")) {
+    const m = /^\S+\s+\S+\s+\S+\s+\S+\s+\d+\s+(\/.*)$/.exec(line);
+    if (m?.[1]) out.add(m[1].replace(/ \(deleted\)$/, ""));
+  }
+  return [...out];
+}
+
+/** "1234 (bash: cwd /mnt/home), 99 (less: fd 3 /mnt/etc/x)" */
+export function describeHolders(holders: readonly Holder[]): string {
+  return holders.map((h) => `${h.pid} (${h.command}: ${h.uses.join(", ")})`).join("; ");
+}
