@@ -165,6 +165,20 @@ const stdout = (at: number, ident: string, pid: number, unit: string, message: s
   },
 });
 
+/** The initrd module closure of the ZFS host (HW_HEAD's availableKernelModules with their dependencies, and ZFS). */
+const INITRD_MODULES = [
+  "nvme",
+  "nvme_core",
+  "xhci_pci",
+  "ahci",
+  "libahci",
+  "usbhid",
+  "sd_mod",
+  "dm_mod",
+  "zfs",
+  "spl",
+];
+
 const UPGRADE_AT = t("2025-03-01T04:12:00Z") - t("2025-02-11T10:00:00Z");
 
 export const SCENARIOS: Scenario[] = [
@@ -576,6 +590,65 @@ ${HW_TAIL}`,
       goodBoot("hostid-changed-41a", t("2025-02-11T10:00:00Z")),
       // 42 stopped in stage 1 (no journal); the operator picked 41 in the boot menu
       goodBoot("hostid-changed-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // hardware-configuration.nix from a SATA machine replaced this one's: "nvme" left
+    // boot.initrd.availableKernelModules, so stage 1 never sees the NVMe disk the root pool is on.
+    name: "storage-driver-missing",
+    class: "storage-driver-missing",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/39867",
+      "https://github.com/nakato/nixos-bpir3-example/issues/7",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { initrd: { modules: INITRD_MODULES, loaded: ["zfs"] } }),
+      gen(42, "2025-03-01T09:00:00Z", {
+        initrd: { modules: INITRD_MODULES.filter((m) => !m.startsWith("nvme")), loaded: ["zfs"] },
+      }),
+    ],
+    config: {
+      "configuration.nix": configuration("  services.openssh.enable = true;\n"),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`.replace(
+        '[ "nvme" "xhci_pci" "ahci" "usbhid" "sd_mod" ]',
+        '[ "xhci_pci" "ahci" "usbhid" "sd_mod" ]',
+      ),
+    },
+    boots: [
+      goodBoot("storage-driver-missing-41a", t("2025-02-11T10:00:00Z")),
+      // 42 waited for the pool's disk in stage 1 (no journal); the operator picked 41 in the boot menu
+      goodBoot("storage-driver-missing-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // boot.kernelPackages = pkgs.linuxPackages_latest: 42's kernel 6.13.2 is newer than the ZFS
+    // package supports, its initrd has no zfs.ko, and stage 1's "modprobe zfs" fails.
+    name: "zfs-module-missing",
+    class: "zfs-module-missing",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/91509",
+      "https://github.com/NixOS/nixpkgs/issues/60907",
+      "https://github.com/NixOS/nixpkgs/issues/189184",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { initrd: { modules: INITRD_MODULES, loaded: ["zfs"] } }),
+      gen(42, "2025-03-01T09:00:00Z", {
+        kernel: "6.13.2",
+        initrd: { modules: INITRD_MODULES.filter((m) => m !== "zfs" && m !== "spl"), loaded: ["zfs"] },
+      }),
+    ],
+    config: {
+      "configuration.nix": configuration(
+        "  boot.kernelPackages = pkgs.linuxPackages_latest;\n  services.openssh.enable = true;\n",
+      ),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("zfs-module-missing-41a", t("2025-02-11T10:00:00Z")),
+      // 42 stopped in stage 1 (no journal); the operator picked 41 in the boot menu
+      goodBoot("zfs-module-missing-41b", t("2025-03-01T09:40:00Z")),
     ],
   },
 ];

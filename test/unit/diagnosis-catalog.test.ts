@@ -340,6 +340,63 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       );
     });
 
+    it("storage-driver-missing: 42's initrd lost nvme, the root pool's disk's driver; adding it to availableKernelModules applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "storage-driver-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("storage-driver-missing");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `Generation 42's initrd lacks nvme, the driver of the root pool nvmepool's disk /dev/nvme0n1p2 (an NVMe disk), which generation 41's initrd had: its stage 1 never sees the disk ("importing root ZFS pool "nvmepool"…", then "cannot import 'nvmepool': no such pool available") and gives up before the root is mounted.`,
+      );
+      expect(d.generations.find((g) => g.number === 42)?.status).toBe("no-boot");
+      // the module lists were read from the real archives (cpio + zstd) of both generations
+      expect(d.changes?.initrd.modulesRemoved.sort()).toEqual(["nvme", "nvme_core"]);
+      expect(f?.evidence.map((e) => e.detail)).toContain(
+        "/dev/nvme0n1p2 (zfs_member nvmepool) is an NVMe disk: driver nvme",
+      );
+      expect(d.findings.some((x) => x.class === "stage1-module")).toBe(false);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain(
+        '+  boot.initrd.availableKernelModules = [ "nvme" "xhci_pci" "ahci" "usbhid" "sd_mod" ];',
+      );
+      await apply(app, edit);
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/hardware-configuration.nix"), "utf8")).toContain(
+        'boot.initrd.availableKernelModules = [ "nvme" "xhci_pci" "ahci" "usbhid" "sd_mod" ];',
+      );
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("zfs-module-missing: linuxPackages_latest gave 42 a kernel without zfs.ko; the kernelPackages edit applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "zfs-module-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("zfs-module-missing");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `Generation 42's initrd has no zfs module for its kernel 6.13.2 (generation 41's, kernel 6.6.74, had one), yet its root is the ZFS pool nvmepool: its stage 1 stops at "modprobe: FATAL: Module zfs not found in directory /lib/modules/6.13.2" and cannot import the pool; boot.kernelPackages = linuxPackages_latest chose a kernel newer than the ZFS package supports.`,
+      );
+      expect(d.changes?.kernel).toEqual({ before: "6.6.74", after: "6.13.2" });
+      expect(f?.evidence[1]?.detail).toMatch(/kernel 6\.13\.2\): no zfs module; its stage 1 loads zfs/);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain("+  boot.kernelPackages = pkgs.linuxPackages;");
+      await apply(app, edit);
+      const conf = await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8");
+      expect(conf).toContain("boot.kernelPackages = pkgs.linuxPackages;");
+      expect(conf).not.toContain("linuxPackages_latest");
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {
       const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
       const { r, app } = await broken(s, (op, path) =>

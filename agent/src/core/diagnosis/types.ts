@@ -195,6 +195,8 @@ export type FailureClass =
   | "logins-refused"
   | "bootloader-not-updated"
   | "hostid-changed"
+  | "storage-driver-missing"
+  | "zfs-module-missing"
   | "generations-gone"
   | "undecided";
 

@@ -133,6 +133,8 @@ const Finding = Type.Object({
       "logins-refused",
       "bootloader-not-updated",
       "hostid-changed",
+      "storage-driver-missing",
+      "zfs-module-missing",
       "generations-gone",
       "undecided",
     ].map((k) => Type.Literal(k)),

@@ -3,6 +3,7 @@ import { bootloaderNotUpdated } from "./bootloader.js";
 import type { ClassContext } from "./context.js";
 import { generationsGone } from "./gone.js";
 import { hostidChanged } from "./hostid.js";
+import { storageDriverMissing, zfsModuleMissing } from "./initrdModules.js";
 import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
@@ -19,6 +20,8 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   networkMissing,
   loginsRefused,
   rootDeviceMissing,
+  zfsModuleMissing,
+  storageDriverMissing,
   hostidChanged,
   bootloaderNotUpdated,
   stage1Module,
