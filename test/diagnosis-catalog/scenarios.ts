@@ -15,6 +15,8 @@ export interface Scenario {
   gens: GenerationSpec[];
   config: Record<string, string>;
   boots: BootSpec[];
+  /** Mount points the read-write mount leaves out (their device is gone), acknowledged. */
+  acceptSkipped?: string[];
 }
 
 const t = (iso: string) => Date.parse(iso) / 1000;
@@ -165,6 +167,16 @@ const stdout = (at: number, ident: string, pid: number, unit: string, message: s
   },
 });
 
+/**
+ * A TCP SYN the NixOS firewall refused, as the kernel's nf_log_syslog writes it after the
+ * "refused connection: " prefix (nixos/modules/services/networking/firewall-iptables.nix).
+ */
+const refused = (at: number, src: string, spt: number, dpt: number) =>
+  kern(
+    at,
+    `refused connection: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:ab:cd:ef:08:00 SRC=${src} DST=198.51.100.20 LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=${(spt * 7) % 65536} DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0`,
+  );
+
 /** The initrd module closure of the ZFS host (HW_HEAD's availableKernelModules with their dependencies, and ZFS). */
 const INITRD_MODULES = [
   "nvme",
@@ -186,6 +198,7 @@ export const SCENARIOS: Scenario[] = [
     // After an update the USB disk's /dev/disk/by-id link is gone; the mount times out, emergency mode.
     name: "mount-failed",
     class: "mount-failed",
+    acceptSkipped: ["/mnt/extern"],
     sources: [
       "https://flo-the.dev/posts/udev",
       "https://jeroen.dehaas.online/blog/mask-systemd-emergency-mode-on-mount-failure/mask-systemd-emergency-mode-on-mount-failure/",
@@ -649,6 +662,45 @@ ${HW_TAIL}`,
       goodBoot("zfs-module-missing-41a", t("2025-02-11T10:00:00Z")),
       // 42 stopped in stage 1 (no journal); the operator picked 41 in the boot menu
       goodBoot("zfs-module-missing-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // A hardening pass closed sshd's port (services.openssh.openFirewall = false, only 80 and 443
+    // allowed): 42 boots, sshd listens, the firewall drops the operator's connections.
+    name: "firewall-blocks-ssh",
+    class: "firewall-blocks-ssh",
+    sources: ["https://github.com/NixOS/nixpkgs/pull/81490", "https://github.com/NixOS/nixops/issues/591"],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { units: [...UNITS, "firewall.service"] }),
+      gen(42, "2025-03-01T09:00:00Z", { units: [...UNITS, "firewall.service"] }),
+    ],
+    config: {
+      "configuration.nix": configuration(`  services.openssh.enable = true;
+  services.openssh.openFirewall = false;
+  networking.firewall.enable = true;
+  networking.firewall.allowedTCPPorts = [ 80 443 ];
+`),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("firewall-blocks-ssh-41", t("2025-02-11T10:00:00Z")),
+      {
+        name: "firewall-blocks-ssh-42",
+        start: t("2025-03-01T09:30:00Z"),
+        toplevel: toplevel(42),
+        kernel: "6.6.74",
+        params: PARAMS,
+        records: [
+          ...sshdUp(7.2),
+          refused(120, "192.0.2.7", 51301, 22),
+          refused(121, "192.0.2.7", 51301, 22),
+          refused(150, "203.0.113.9", 40100, 23),
+          refused(180, "192.0.2.7", 51302, 22),
+        ],
+        multiUser: true,
+        clean: true,
+      },
     ],
   },
 ];

@@ -85,7 +85,8 @@ async function broken(s: Scenario, fileFault?: (op: FileOp, path: string) => str
     services: r.services,
   });
   open.push(app);
-  await r.mounts.mount({ readonly: false });
+  // a fstab entry whose device is gone (mount-failed's /mnt/extern) is acknowledged, as the operator would
+  await r.mounts.mount({ readonly: false, ...(s.acceptSkipped ? { acceptSkipped: s.acceptSkipped } : {}) });
   return { r, app };
 }
 
@@ -391,6 +392,37 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       const conf = await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8");
       expect(conf).toContain("boot.kernelPackages = pkgs.linuxPackages;");
       expect(conf).not.toContain("linuxPackages_latest");
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("firewall-blocks-ssh: 42's firewall dropped the operator's SSH connections; the openFirewall edit and booting 41 apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "firewall-blocks-ssh") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("firewall-blocks-ssh");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        "The firewall of generation 42 refused every SSH connection from 192.0.2.7 (3 to port 22, none accepted) although sshd ran and 192.0.2.7 logged in before: services.openssh.openFirewall = false closes sshd's port.",
+      );
+      expect(d.boots[0]).toMatchObject({ generation: 42, reached: "multi-user", reachable: false });
+      expect(d.boots[0]?.unreachable).toEqual([
+        "the firewall refused 3 SSH connections from 192.0.2.7, which logged in before",
+      ]);
+      expect(d.lastGood).toBe(41);
+      // the accepted login on 41, sshd listening on 42, the refused connections (not the scanner's)
+      expect(citesRealLines(r, d)).toBe(5);
+      expect(f?.evidence.some((e) => e.detail.includes("203.0.113.9"))).toBe(false);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain("+  services.openssh.openFirewall = true;");
+      await apply(app, edit);
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
+        "services.openssh.openFirewall = true;",
+      );
       await apply(app, f?.fixes[0] as Proposal);
       expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
         /^default nixos-generation-41\.conf$/m,

@@ -295,7 +295,8 @@ export class DiagnosisService {
    * What the failure classes read of a boot (core/diagnosis/classes/): its warnings and errors; sshd's
    * own lines (logins accepted and refused; sshd-session since OpenSSH 9.8) and emergency/rescue
    * targets reached; the kernel's interface renames (`-g` needs journalctl built with PCRE2, as
-   * NixOS's is: without it that query yields nothing); the last lines of each failed service.
+   * NixOS's is: without it that query yields nothing) and the connections its firewall refused; the
+   * last lines of each failed service.
    */
   private async notable(dir: JournalDir, base: string[], failed: string[]): Promise<JournalRecord[]> {
     const errors = await this.records(dir, [...base, "-p", "4"], 300);
@@ -314,12 +315,18 @@ export class DiagnosisService {
       300,
     );
     const renames = await this.records(dir, [...base, "_TRANSPORT=kernel", "-g", "renamed from"], 50);
+    // connections the NixOS firewall refused (its LOG prefix; priority info)
+    const refused = await this.records(
+      dir,
+      [...base, "_TRANSPORT=kernel", "-g", "^refused connection: "],
+      100,
+    );
     // the last lines a failed service printed (its stdout/stderr are priority info)
     const tails: JournalRecord[] = [];
     for (const u of failed.filter((x) => x.endsWith(".service")).slice(0, 4))
       tails.push(...(await this.records(dir, [...base, `_SYSTEMD_UNIT=${u}`, "-n", "12"], 12)));
     const seen = new Set<string>();
-    return [...errors, ...logins, ...renames, ...tails].filter(
+    return [...errors, ...logins, ...renames, ...refused, ...tails].filter(
       (r) => !seen.has(r.cursor) && seen.add(r.cursor),
     );
   }

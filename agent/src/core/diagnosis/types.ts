@@ -197,6 +197,7 @@ export type FailureClass =
   | "hostid-changed"
   | "storage-driver-missing"
   | "zfs-module-missing"
+  | "firewall-blocks-ssh"
   | "generations-gone"
   | "undecided";
 

@@ -135,6 +135,7 @@ const Finding = Type.Object({
       "hostid-changed",
       "storage-driver-missing",
       "zfs-module-missing",
+      "firewall-blocks-ssh",
       "generations-gone",
       "undecided",
     ].map((k) => Type.Literal(k)),

@@ -1,6 +1,7 @@
 import type { Finding, Proposal } from "../types.js";
 import { bootloaderNotUpdated } from "./bootloader.js";
 import type { ClassContext } from "./context.js";
+import { firewallBlocksSsh } from "./firewall.js";
 import { generationsGone } from "./gone.js";
 import { hostidChanged } from "./hostid.js";
 import { storageDriverMissing, zfsModuleMissing } from "./initrdModules.js";
@@ -19,6 +20,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   sshdFailed,
   networkMissing,
   loginsRefused,
+  firewallBlocksSsh,
   rootDeviceMissing,
   zfsModuleMissing,
   storageDriverMissing,
