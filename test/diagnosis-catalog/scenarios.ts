@@ -703,4 +703,60 @@ ${HW_TAIL}`,
       },
     ],
   },
+  {
+    // The pool is full: the nightly upgrade cannot write to the store, no new generation is built.
+    name: "space-full",
+    class: "space-full",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/12241",
+      "https://github.com/NixOS/nixpkgs/issues/107688",
+      "https://github.com/openzfs/zfs/issues/4412",
+    ],
+    rig: "single",
+    gens: [gen(40, "2025-01-20T09:00:00Z"), gen(41, "2025-02-11T09:00:00Z")],
+    config: {
+      "configuration.nix": configuration(
+        "  services.openssh.enable = true;\n  system.autoUpgrade.enable = true;\n",
+      ),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("space-full-41a", t("2025-02-11T10:00:00Z")),
+      goodBoot("space-full-41b", t("2025-02-20T10:00:00Z"), 41, [
+        pid1(UPGRADE_AT, "Starting nixos-upgrade.service - NixOS Upgrade...", {
+          unit: "nixos-upgrade.service",
+        }),
+        stdout(
+          UPGRADE_AT + 30,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "building the system configuration...",
+        ),
+        stdout(
+          UPGRADE_AT + 95,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "error: writing to file: No space left on device",
+        ),
+        pid1(UPGRADE_AT + 95.1, "nixos-upgrade.service: Main process exited, code=exited, status=1/FAILURE", {
+          id: ID.exited,
+          unit: "nixos-upgrade.service",
+          priority: 5,
+        }),
+        pid1(UPGRADE_AT + 95.1, "nixos-upgrade.service: Failed with result 'exit-code'.", {
+          id: ID.result,
+          unit: "nixos-upgrade.service",
+          priority: 4,
+        }),
+        pid1(UPGRADE_AT + 95.1, "Failed to start nixos-upgrade.service - NixOS Upgrade.", {
+          id: ID.failed,
+          unit: "nixos-upgrade.service",
+          priority: 3,
+          result: "failed",
+        }),
+      ]),
+    ],
+  },
 ];

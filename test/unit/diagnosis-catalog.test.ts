@@ -429,6 +429,23 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       );
     });
 
+    it("space-full: the upgrade could not write to the store; the cause, its lines and what would free space (no request for it yet)", async () => {
+      const s = SCENARIOS.find((x) => x.name === "space-full") as Scenario;
+      const { r, app } = await broken(s);
+      const before = r.sys.mutations().length;
+      const d = await diagnose(app);
+      expect(r.sys.mutations().slice(before)).toEqual([]);
+      const f = d.findings[0];
+      expect(f?.class).toBe("space-full");
+      expect(d.cause).toBe(
+        'The installed system ran out of space: 1 write failed with "No space left on device" in the last boot (generation 41), in nixos-upgrade.service ("error: writing to file: No space left on device"): upgrades and rebuilds cannot write to the store until space is freed.',
+      );
+      expect(citesRealLines(r, d)).toBe(1);
+      // no request frees pool space yet: none is offered, the finding says what would
+      expect(f?.fixes).toEqual([]);
+      expect(f?.needs.join("\n")).toMatch(/destroy the oldest snapshots first/);
+    });
+
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {
       const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
       const { r, app } = await broken(s, (op, path) =>

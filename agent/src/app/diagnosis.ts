@@ -37,7 +37,8 @@ const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;
 const MAX_CONFIG_FILES = 60;
 const MAX_CONFIG_BYTES = 256 * 1024;
-const FIELDS = "--output-fields=MESSAGE,MESSAGE_ID,UNIT,PRIORITY,_TRANSPORT,SYSLOG_IDENTIFIER,_BOOT_ID";
+const FIELDS =
+  "--output-fields=MESSAGE,MESSAGE_ID,UNIT,_SYSTEMD_UNIT,PRIORITY,_TRANSPORT,SYSLOG_IDENTIFIER,_BOOT_ID";
 
 /**
  * The installed system's files as the diagnosis reads them, through the confined door

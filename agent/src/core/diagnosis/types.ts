@@ -198,6 +198,7 @@ export type FailureClass =
   | "storage-driver-missing"
   | "zfs-module-missing"
   | "firewall-blocks-ssh"
+  | "space-full"
   | "generations-gone"
   | "undecided";
 

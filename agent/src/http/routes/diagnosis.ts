@@ -136,6 +136,7 @@ const Finding = Type.Object({
       "storage-driver-missing",
       "zfs-module-missing",
       "firewall-blocks-ssh",
+      "space-full",
       "generations-gone",
       "undecided",
     ].map((k) => Type.Literal(k)),

@@ -9,6 +9,7 @@ import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
 import { rootDeviceMissing } from "./rootDevice.js";
+import { spaceFull } from "./space.js";
 import { sshdFailed } from "./sshd.js";
 import { stage1Module } from "./stage1.js";
 
@@ -28,6 +29,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   bootloaderNotUpdated,
   stage1Module,
   generationsGone,
+  spaceFull,
 ];
 
 const RANK = { high: 0, medium: 1, low: 2 } as const;
