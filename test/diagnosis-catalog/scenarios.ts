@@ -759,4 +759,78 @@ ${HW_TAIL}`,
       ]),
     ],
   },
+  {
+    // /boot was unmounted when the nightly upgrade switched: bootctl found no ESP, 42 got no entry.
+    name: "boot-not-mounted",
+    class: "bootloader-not-updated",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/23926",
+      "https://github.com/nakato/nixos-bpir3-example/issues/8",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z"),
+      gen(42, "2025-03-01T04:15:00Z", { kernel: "6.6.80", entry: false }),
+    ],
+    config: {
+      "configuration.nix": configuration(`  services.openssh.enable = true;
+  system.autoUpgrade.enable = true;
+`),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("boot-not-mounted-41a", t("2025-02-11T10:00:00Z"), 41, [
+        pid1(UPGRADE_AT - 600, "Unmounting boot.mount - /boot...", { unit: "boot.mount" }),
+        pid1(UPGRADE_AT - 599.9, "Unmounted boot.mount - /boot.", { id: ID.stopped, unit: "boot.mount" }),
+        pid1(UPGRADE_AT, "Starting nixos-upgrade.service - NixOS Upgrade...", {
+          unit: "nixos-upgrade.service",
+        }),
+        stdout(
+          UPGRADE_AT + 30,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "building the system configuration...",
+        ),
+        stdout(
+          UPGRADE_AT + 301,
+          "nixos-upgrade-start",
+          2995911,
+          "nixos-upgrade.service",
+          "Couldn't find EFI system partition. It is recommended to mount it to /boot/ or /efi/.",
+        ),
+        stdout(
+          UPGRADE_AT + 301,
+          "nixos-upgrade-start",
+          2995911,
+          "nixos-upgrade.service",
+          "Alternatively, use --esp-path= to specify path to mount point.",
+        ),
+        stdout(
+          UPGRADE_AT + 302,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "warning: error(s) occurred while switching to the new configuration",
+        ),
+        pid1(
+          UPGRADE_AT + 302.1,
+          "nixos-upgrade.service: Main process exited, code=exited, status=1/FAILURE",
+          { id: ID.exited, unit: "nixos-upgrade.service", priority: 5 },
+        ),
+        pid1(UPGRADE_AT + 302.1, "nixos-upgrade.service: Failed with result 'exit-code'.", {
+          id: ID.result,
+          unit: "nixos-upgrade.service",
+          priority: 4,
+        }),
+        pid1(UPGRADE_AT + 302.1, "Failed to start nixos-upgrade.service - NixOS Upgrade.", {
+          id: ID.failed,
+          unit: "nixos-upgrade.service",
+          priority: 3,
+          result: "failed",
+        }),
+      ]),
+      goodBoot("boot-not-mounted-41b", t("2025-03-02T10:00:00Z")),
+    ],
+  },
 ];

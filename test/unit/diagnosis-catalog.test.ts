@@ -446,6 +446,25 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(f?.needs.join("\n")).toMatch(/destroy the oldest snapshots first/);
     });
 
+    it("boot-not-mounted: 42 has no entry because /boot was unmounted when 41's upgrade installed it; a rebuild, no ESP freeing", async () => {
+      const s = SCENARIOS.find((x) => x.name === "boot-not-mounted") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("bootloader-not-updated");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `Generation 42 never got a boot-loader entry, so it never booted: /boot (the ESP) was not mounted when the boot of generation 41 built it ("Unmounted boot.mount - /boot."), so installing the boot loader found no ESP ("Couldn't find EFI system partition. It is recommended to mount it to /boot/ or /efi/.").`,
+      );
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(3);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["rebuild"]);
+      expect(f?.fixes[0]?.requests).toEqual([
+        { method: "POST", path: "/v1/rebuild", body: { action: "boot" } },
+      ]);
+      expect(d.proposals.some((p) => p.kind === "esp-free")).toBe(false);
+      expect(f?.needs[0]).toMatch(/under \/boot on the root file system/);
+    });
+
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {
       const s = SCENARIOS.find((x) => x.name === "bootloader-not-updated") as Scenario;
       const { r, app } = await broken(s, (op, path) =>

@@ -316,6 +316,12 @@ export class DiagnosisService {
       300,
     );
     const renames = await this.records(dir, [...base, "_TRANSPORT=kernel", "-g", "renamed from"], 50);
+    // what systemd said of the ESP's mount unit (unmounted, failed: a boot loader installed meanwhile missed it)
+    const esp = await this.records(
+      dir,
+      [...base, "UNIT=boot.mount", "UNIT=efi.mount", "UNIT=boot-efi.mount"],
+      40,
+    );
     // connections the NixOS firewall refused (its LOG prefix; priority info)
     const refused = await this.records(
       dir,
@@ -327,7 +333,7 @@ export class DiagnosisService {
     for (const u of failed.filter((x) => x.endsWith(".service")).slice(0, 4))
       tails.push(...(await this.records(dir, [...base, `_SYSTEMD_UNIT=${u}`, "-n", "12"], 12)));
     const seen = new Set<string>();
-    return [...errors, ...logins, ...renames, ...refused, ...tails].filter(
+    return [...errors, ...logins, ...renames, ...esp, ...refused, ...tails].filter(
       (r) => !seen.has(r.cursor) && seen.add(r.cursor),
     );
   }
