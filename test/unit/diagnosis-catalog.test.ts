@@ -55,16 +55,28 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((a) => a.close()));
 });
 
-async function broken(s: Scenario, fileFault?: (op: FileOp, path: string) => string | undefined) {
+/** The network check of a rebuild, answered as a reachable binary cache (tests never reach the internet). */
+const online = async (urls: readonly string[]) =>
+  urls.map((url) => ({ url, host: new URL(url).host, dns: "192.0.2.1", http: 200, error: null, ms: 1 }));
+
+async function broken(
+  s: Scenario,
+  fileFault?: (op: FileOp, path: string) => string | undefined,
+  rebuildable = false,
+) {
   let sandbox = "";
   const fstab = s.rig === "ext4" ? s.gens.find((g) => g.n === 41)?.fstab : undefined;
   const r = await rig(s.rig, {
     tree: fstab ? { fstab } : {},
+    ...(rebuildable ? { reach: online } : {}),
     fake: {
       fileFault,
       extra: (file, args) => (file === "journalctl" ? journalctl(sandbox, args) : undefined),
       spawnScript: (file, args) => {
-        if (file !== "journalctl") return undefined;
+        if (file !== "journalctl")
+          return rebuildable
+            ? { lines: [{ stream: "stdout", text: "building the system configuration..." }], exitCode: 0 }
+            : undefined;
         const res = journalctl(sandbox, args);
         const lines: OutputLine[] = res.stdout
           .split("\n")
@@ -448,7 +460,7 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
 
     it("boot-not-mounted: 42 has no entry because /boot was unmounted when 41's upgrade installed it; a rebuild, no ESP freeing", async () => {
       const s = SCENARIOS.find((x) => x.name === "boot-not-mounted") as Scenario;
-      const { r, app } = await broken(s);
+      const { r, app } = await broken(s, undefined, true);
       const d = await diagnose(app);
       const f = d.findings[0];
       expect(f?.class).toBe("bootloader-not-updated");
@@ -463,6 +475,16 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       ]);
       expect(d.proposals.some((p) => p.kind === "esp-free")).toBe(false);
       expect(f?.needs[0]).toMatch(/under \/boot on the root file system/);
+      // the rebuild starts as a job (nixos-rebuild boot inside nixos-enter, the ESP mounted by the rescue)
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/rebuild",
+        headers: auth,
+        payload: f?.fixes[0]?.requests[0]?.body,
+      });
+      expect(res.statusCode, res.body).toBe(202);
+      const rebuild = r.sys.calls.find((c) => c.args.some((a) => a === "nixos-rebuild"));
+      expect(rebuild?.args).toContain("boot");
     });
 
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {
