@@ -117,6 +117,7 @@ export function syslog(
 // systemd's message ids (src/systemd/sd-messages.h)
 export const ID = {
   started: "39f53479d3a045ac8e11786248231fbf",
+  stopped: "9d1aaa27d60140bd96365438aad20286",
   failed: "be02cf6855d2428ba40df7e9d022f03d",
   result: "d9b373ed55a64feb8242e02dbe79a49c",
   exited: "98e322203f7a4ed290d09fe03c09fe15",

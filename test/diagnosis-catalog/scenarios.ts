@@ -15,6 +15,8 @@ export interface Scenario {
   gens: GenerationSpec[];
   config: Record<string, string>;
   boots: BootSpec[];
+  /** Mount points the read-write mount leaves out (their device is gone), acknowledged. */
+  acceptSkipped?: string[];
 }
 
 const t = (iso: string) => Date.parse(iso) / 1000;
@@ -165,6 +167,30 @@ const stdout = (at: number, ident: string, pid: number, unit: string, message: s
   },
 });
 
+/**
+ * A TCP SYN the NixOS firewall refused, as the kernel's nf_log_syslog writes it after the
+ * "refused connection: " prefix (nixos/modules/services/networking/firewall-iptables.nix).
+ */
+const refused = (at: number, src: string, spt: number, dpt: number) =>
+  kern(
+    at,
+    `refused connection: IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:ab:cd:ef:08:00 SRC=${src} DST=198.51.100.20 LEN=60 TOS=0x00 PREC=0x00 TTL=52 ID=${(spt * 7) % 65536} DF PROTO=TCP SPT=${spt} DPT=${dpt} WINDOW=64240 RES=0x00 SYN URGP=0`,
+  );
+
+/** The initrd module closure of the ZFS host (HW_HEAD's availableKernelModules with their dependencies, and ZFS). */
+const INITRD_MODULES = [
+  "nvme",
+  "nvme_core",
+  "xhci_pci",
+  "ahci",
+  "libahci",
+  "usbhid",
+  "sd_mod",
+  "dm_mod",
+  "zfs",
+  "spl",
+];
+
 const UPGRADE_AT = t("2025-03-01T04:12:00Z") - t("2025-02-11T10:00:00Z");
 
 export const SCENARIOS: Scenario[] = [
@@ -172,6 +198,7 @@ export const SCENARIOS: Scenario[] = [
     // After an update the USB disk's /dev/disk/by-id link is gone; the mount times out, emergency mode.
     name: "mount-failed",
     class: "mount-failed",
+    acceptSkipped: ["/mnt/extern"],
     sources: [
       "https://flo-the.dev/posts/udev",
       "https://jeroen.dehaas.online/blog/mask-systemd-emergency-mode-on-mount-failure/mask-systemd-emergency-mode-on-mount-failure/",
@@ -576,6 +603,234 @@ ${HW_TAIL}`,
       goodBoot("hostid-changed-41a", t("2025-02-11T10:00:00Z")),
       // 42 stopped in stage 1 (no journal); the operator picked 41 in the boot menu
       goodBoot("hostid-changed-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // hardware-configuration.nix from a SATA machine replaced this one's: "nvme" left
+    // boot.initrd.availableKernelModules, so stage 1 never sees the NVMe disk the root pool is on.
+    name: "storage-driver-missing",
+    class: "storage-driver-missing",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/39867",
+      "https://github.com/nakato/nixos-bpir3-example/issues/7",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { initrd: { modules: INITRD_MODULES, loaded: ["zfs"] } }),
+      gen(42, "2025-03-01T09:00:00Z", {
+        initrd: { modules: INITRD_MODULES.filter((m) => !m.startsWith("nvme")), loaded: ["zfs"] },
+      }),
+    ],
+    config: {
+      "configuration.nix": configuration("  services.openssh.enable = true;\n"),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`.replace(
+        '[ "nvme" "xhci_pci" "ahci" "usbhid" "sd_mod" ]',
+        '[ "xhci_pci" "ahci" "usbhid" "sd_mod" ]',
+      ),
+    },
+    boots: [
+      goodBoot("storage-driver-missing-41a", t("2025-02-11T10:00:00Z")),
+      // 42 waited for the pool's disk in stage 1 (no journal); the operator picked 41 in the boot menu
+      goodBoot("storage-driver-missing-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // boot.kernelPackages = pkgs.linuxPackages_latest: 42's kernel 6.13.2 is newer than the ZFS
+    // package supports, its initrd has no zfs.ko, and stage 1's "modprobe zfs" fails.
+    name: "zfs-module-missing",
+    class: "zfs-module-missing",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/91509",
+      "https://github.com/NixOS/nixpkgs/issues/60907",
+      "https://github.com/NixOS/nixpkgs/issues/189184",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { initrd: { modules: INITRD_MODULES, loaded: ["zfs"] } }),
+      gen(42, "2025-03-01T09:00:00Z", {
+        kernel: "6.13.2",
+        initrd: { modules: INITRD_MODULES.filter((m) => m !== "zfs" && m !== "spl"), loaded: ["zfs"] },
+      }),
+    ],
+    config: {
+      "configuration.nix": configuration(
+        "  boot.kernelPackages = pkgs.linuxPackages_latest;\n  services.openssh.enable = true;\n",
+      ),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("zfs-module-missing-41a", t("2025-02-11T10:00:00Z")),
+      // 42 stopped in stage 1 (no journal); the operator picked 41 in the boot menu
+      goodBoot("zfs-module-missing-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
+    // A hardening pass closed sshd's port (services.openssh.openFirewall = false, only 80 and 443
+    // allowed): 42 boots, sshd listens, the firewall drops the operator's connections.
+    name: "firewall-blocks-ssh",
+    class: "firewall-blocks-ssh",
+    sources: ["https://github.com/NixOS/nixpkgs/pull/81490", "https://github.com/NixOS/nixops/issues/591"],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { units: [...UNITS, "firewall.service"] }),
+      gen(42, "2025-03-01T09:00:00Z", { units: [...UNITS, "firewall.service"] }),
+    ],
+    config: {
+      "configuration.nix": configuration(`  services.openssh.enable = true;
+  services.openssh.openFirewall = false;
+  networking.firewall.enable = true;
+  networking.firewall.allowedTCPPorts = [ 80 443 ];
+`),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("firewall-blocks-ssh-41", t("2025-02-11T10:00:00Z")),
+      {
+        name: "firewall-blocks-ssh-42",
+        start: t("2025-03-01T09:30:00Z"),
+        toplevel: toplevel(42),
+        kernel: "6.6.74",
+        params: PARAMS,
+        records: [
+          ...sshdUp(7.2),
+          refused(120, "192.0.2.7", 51301, 22),
+          refused(121, "192.0.2.7", 51301, 22),
+          refused(150, "203.0.113.9", 40100, 23),
+          refused(180, "192.0.2.7", 51302, 22),
+        ],
+        multiUser: true,
+        clean: true,
+      },
+    ],
+  },
+  {
+    // The pool is full: the nightly upgrade cannot write to the store, no new generation is built.
+    name: "space-full",
+    class: "space-full",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/12241",
+      "https://github.com/NixOS/nixpkgs/issues/107688",
+      "https://github.com/openzfs/zfs/issues/4412",
+    ],
+    rig: "single",
+    gens: [gen(40, "2025-01-20T09:00:00Z"), gen(41, "2025-02-11T09:00:00Z")],
+    config: {
+      "configuration.nix": configuration(
+        "  services.openssh.enable = true;\n  system.autoUpgrade.enable = true;\n",
+      ),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("space-full-41a", t("2025-02-11T10:00:00Z")),
+      goodBoot("space-full-41b", t("2025-02-20T10:00:00Z"), 41, [
+        pid1(UPGRADE_AT, "Starting nixos-upgrade.service - NixOS Upgrade...", {
+          unit: "nixos-upgrade.service",
+        }),
+        stdout(
+          UPGRADE_AT + 30,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "building the system configuration...",
+        ),
+        stdout(
+          UPGRADE_AT + 95,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "error: writing to file: No space left on device",
+        ),
+        pid1(UPGRADE_AT + 95.1, "nixos-upgrade.service: Main process exited, code=exited, status=1/FAILURE", {
+          id: ID.exited,
+          unit: "nixos-upgrade.service",
+          priority: 5,
+        }),
+        pid1(UPGRADE_AT + 95.1, "nixos-upgrade.service: Failed with result 'exit-code'.", {
+          id: ID.result,
+          unit: "nixos-upgrade.service",
+          priority: 4,
+        }),
+        pid1(UPGRADE_AT + 95.1, "Failed to start nixos-upgrade.service - NixOS Upgrade.", {
+          id: ID.failed,
+          unit: "nixos-upgrade.service",
+          priority: 3,
+          result: "failed",
+        }),
+      ]),
+    ],
+  },
+  {
+    // /boot was unmounted when the nightly upgrade switched: bootctl found no ESP, 42 got no entry.
+    name: "boot-not-mounted",
+    class: "bootloader-not-updated",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/23926",
+      "https://github.com/nakato/nixos-bpir3-example/issues/8",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z"),
+      gen(42, "2025-03-01T04:15:00Z", { kernel: "6.6.80", entry: false }),
+    ],
+    config: {
+      "configuration.nix": configuration(`  services.openssh.enable = true;
+  system.autoUpgrade.enable = true;
+`),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("boot-not-mounted-41a", t("2025-02-11T10:00:00Z"), 41, [
+        pid1(UPGRADE_AT - 600, "Unmounting boot.mount - /boot...", { unit: "boot.mount" }),
+        pid1(UPGRADE_AT - 599.9, "Unmounted boot.mount - /boot.", { id: ID.stopped, unit: "boot.mount" }),
+        pid1(UPGRADE_AT, "Starting nixos-upgrade.service - NixOS Upgrade...", {
+          unit: "nixos-upgrade.service",
+        }),
+        stdout(
+          UPGRADE_AT + 30,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "building the system configuration...",
+        ),
+        stdout(
+          UPGRADE_AT + 301,
+          "nixos-upgrade-start",
+          2995911,
+          "nixos-upgrade.service",
+          "Couldn't find EFI system partition. It is recommended to mount it to /boot/ or /efi/.",
+        ),
+        stdout(
+          UPGRADE_AT + 301,
+          "nixos-upgrade-start",
+          2995911,
+          "nixos-upgrade.service",
+          "Alternatively, use --esp-path= to specify path to mount point.",
+        ),
+        stdout(
+          UPGRADE_AT + 302,
+          "nixos-upgrade-start",
+          2993981,
+          "nixos-upgrade.service",
+          "warning: error(s) occurred while switching to the new configuration",
+        ),
+        pid1(
+          UPGRADE_AT + 302.1,
+          "nixos-upgrade.service: Main process exited, code=exited, status=1/FAILURE",
+          { id: ID.exited, unit: "nixos-upgrade.service", priority: 5 },
+        ),
+        pid1(UPGRADE_AT + 302.1, "nixos-upgrade.service: Failed with result 'exit-code'.", {
+          id: ID.result,
+          unit: "nixos-upgrade.service",
+          priority: 4,
+        }),
+        pid1(UPGRADE_AT + 302.1, "Failed to start nixos-upgrade.service - NixOS Upgrade.", {
+          id: ID.failed,
+          unit: "nixos-upgrade.service",
+          priority: 3,
+          result: "failed",
+        }),
+      ]),
+      goodBoot("boot-not-mounted-41b", t("2025-03-02T10:00:00Z")),
     ],
   },
 ];

@@ -1,7 +1,9 @@
 // Generations 41 and 42 of host atlas laid out in the fake system's sandbox as nixos-rebuild leaves
 // them: toplevel (bootspec, kernel, kernel-params, etc with fstab and units), the profile links
 // (their mtimes are the generation dates), systemd-boot entries on the ESP and loader.conf.
-import { lutimes, mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { lutimes, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import { storeHash } from "./export.js";
@@ -18,6 +20,58 @@ export interface GenerationSpec {
   entry?: boolean;
   /** networking.hostId: etc/hostid as NixOS writes it (4 bytes, little-endian). */
   hostid?: string;
+  /**
+   * Its initrd, made with the real cpio and zstd as nixpkgs' make-initrd-ng.sh does: the module
+   * closure (`modules`: path under lib/modules/<kernel>/ without .ko.xz) and the scripted stage 1's
+   * module loop (`loaded`: boot.initrd.kernelModules). Absent: no initrd file (its link dangles).
+   */
+  initrd?: { modules: string[]; loaded: string[] };
+}
+
+/** Module files where the kernel and nixpkgs' out-of-tree packages put them (name → path under lib/modules/<v>/). */
+export const MODULE_PATHS: Record<string, string> = {
+  nvme: "kernel/drivers/nvme/host/nvme",
+  nvme_core: "kernel/drivers/nvme/host/nvme-core",
+  ahci: "kernel/drivers/ata/ahci",
+  libahci: "kernel/drivers/ata/libahci",
+  sd_mod: "kernel/drivers/scsi/sd_mod",
+  xhci_pci: "kernel/drivers/usb/host/xhci-pci",
+  usbhid: "kernel/drivers/hid/usbhid/usbhid",
+  virtio_blk: "kernel/drivers/block/virtio_blk",
+  virtio_pci: "kernel/drivers/virtio/virtio_pci",
+  dm_mod: "kernel/drivers/md/dm-mod",
+  zfs: "extra/zfs",
+  spl: "extra/spl",
+};
+
+/** The initrd archive: a stage-1 tree packed by GNU cpio (newc, sorted, reproducible) and zstd. */
+async function makeInitrd(kernel: string, spec: { modules: string[]; loaded: string[] }): Promise<Buffer> {
+  const d = await mkdtemp(join(tmpdir(), "lifeboat-initrd-"));
+  try {
+    const M = `nix/store/${storeHash(`modules-${kernel}`)}-linux-${kernel}-modules-shrunk/lib/modules/${kernel}`;
+    for (const m of spec.modules) {
+      const rel = MODULE_PATHS[m] ?? `kernel/drivers/${m}`;
+      await mkdir(dirname(join(d, M, rel)), { recursive: true });
+      await writeFile(join(d, M, `${rel}.ko.xz`), `stand-in ${m}\n`);
+    }
+    await mkdir(join(d, "nix/store"), { recursive: true });
+    const I = `nix/store/${storeHash(`stage1-${kernel}-${spec.loaded.join(",")}`)}-stage-1-init.sh`;
+    await writeFile(
+      join(d, I),
+      `#! /nix/store/${storeHash("extra-utils")}-extra-utils/bin/ash\n\ntargetRoot=/mnt-root\n\n# Load the required kernel modules.\necho /nix/store/${storeHash("extra-utils")}-extra-utils/bin/modprobe > /proc/sys/kernel/modprobe\nfor i in ${spec.loaded.join(" ")}; do\n    info "loading module $(basename $i)..."\n    modprobe $i\ndone\n`,
+    );
+    await symlink(`/${I}`, join(d, "init"));
+    return execFileSync(
+      "sh",
+      [
+        "-c",
+        "find . -print0 | sort -z | cpio --quiet -o -H newc -R +0:+0 --reproducible --null | zstd -q -c",
+      ],
+      { cwd: d, maxBuffer: 64 << 20 },
+    );
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
 }
 
 export const toplevel = (n: number) =>
@@ -47,6 +101,7 @@ export async function layGenerations(
     await w(`${K}/bzImage`, "MZ");
     await l(`${top}/kernel`, `${K}/bzImage`);
     await l(`${top}/initrd`, `${I}/initrd`);
+    if (g.initrd) await w(`${I}/initrd`, await makeInitrd(g.kernel, g.initrd));
     await w(`${top}/kernel-params`, g.params.join(" "));
     await w(`${top}/nixos-version`, top.split("-").at(-1) as string);
     await w(

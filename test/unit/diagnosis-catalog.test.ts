@@ -55,16 +55,28 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((a) => a.close()));
 });
 
-async function broken(s: Scenario, fileFault?: (op: FileOp, path: string) => string | undefined) {
+/** The network check of a rebuild, answered as a reachable binary cache (tests never reach the internet). */
+const online = async (urls: readonly string[]) =>
+  urls.map((url) => ({ url, host: new URL(url).host, dns: "192.0.2.1", http: 200, error: null, ms: 1 }));
+
+async function broken(
+  s: Scenario,
+  fileFault?: (op: FileOp, path: string) => string | undefined,
+  rebuildable = false,
+) {
   let sandbox = "";
   const fstab = s.rig === "ext4" ? s.gens.find((g) => g.n === 41)?.fstab : undefined;
   const r = await rig(s.rig, {
     tree: fstab ? { fstab } : {},
+    ...(rebuildable ? { reach: online } : {}),
     fake: {
       fileFault,
       extra: (file, args) => (file === "journalctl" ? journalctl(sandbox, args) : undefined),
       spawnScript: (file, args) => {
-        if (file !== "journalctl") return undefined;
+        if (file !== "journalctl")
+          return rebuildable
+            ? { lines: [{ stream: "stdout", text: "building the system configuration..." }], exitCode: 0 }
+            : undefined;
         const res = journalctl(sandbox, args);
         const lines: OutputLine[] = res.stdout
           .split("\n")
@@ -85,10 +97,8 @@ async function broken(s: Scenario, fileFault?: (op: FileOp, path: string) => str
     services: r.services,
   });
   open.push(app);
-  // The operator mounts read-write to apply a fix; an fstab entry whose device this machine lacks
-  // (the USB disk of the mount-failed scenario) is skipped, and read-write needs it acknowledged.
-  const skipped = s.name === "mount-failed" ? ["/mnt/extern"] : [];
-  await r.mounts.mount({ readonly: false, acceptSkipped: skipped });
+  // a fstab entry whose device is gone (mount-failed's /mnt/extern) is acknowledged, as the operator would
+  await r.mounts.mount({ readonly: false, ...(s.acceptSkipped ? { acceptSkipped: s.acceptSkipped } : {}) });
   return { r, app };
 }
 
@@ -341,6 +351,140 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
         'networking.hostId = "8425e349";',
       );
+    });
+
+    it("storage-driver-missing: 42's initrd lost nvme, the root pool's disk's driver; adding it to availableKernelModules applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "storage-driver-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("storage-driver-missing");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `Generation 42's initrd lacks nvme, the driver of the root pool nvmepool's disk /dev/nvme0n1p2 (an NVMe disk), which generation 41's initrd had: its stage 1 never sees the disk ("importing root ZFS pool "nvmepool"…", then "cannot import 'nvmepool': no such pool available") and gives up before the root is mounted.`,
+      );
+      expect(d.generations.find((g) => g.number === 42)?.status).toBe("no-boot");
+      // the module lists were read from the real archives (cpio + zstd) of both generations
+      expect(d.changes?.initrd.modulesRemoved.sort()).toEqual(["nvme", "nvme_core"]);
+      expect(f?.evidence.map((e) => e.detail)).toContain(
+        "/dev/nvme0n1p2 (zfs_member nvmepool) is an NVMe disk: driver nvme",
+      );
+      expect(d.findings.some((x) => x.class === "stage1-module")).toBe(false);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain(
+        '+  boot.initrd.availableKernelModules = [ "nvme" "xhci_pci" "ahci" "usbhid" "sd_mod" ];',
+      );
+      await apply(app, edit);
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/hardware-configuration.nix"), "utf8")).toContain(
+        'boot.initrd.availableKernelModules = [ "nvme" "xhci_pci" "ahci" "usbhid" "sd_mod" ];',
+      );
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("zfs-module-missing: linuxPackages_latest gave 42 a kernel without zfs.ko; the kernelPackages edit applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "zfs-module-missing") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("zfs-module-missing");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `Generation 42's initrd has no zfs module for its kernel 6.13.2 (generation 41's, kernel 6.6.74, had one), yet its root is the ZFS pool nvmepool: its stage 1 stops at "modprobe: FATAL: Module zfs not found in directory /lib/modules/6.13.2" and cannot import the pool; boot.kernelPackages = linuxPackages_latest chose a kernel newer than the ZFS package supports.`,
+      );
+      expect(d.changes?.kernel).toEqual({ before: "6.6.74", after: "6.13.2" });
+      expect(f?.evidence[1]?.detail).toMatch(/kernel 6\.13\.2\): no zfs module; its stage 1 loads zfs/);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain("+  boot.kernelPackages = pkgs.linuxPackages;");
+      await apply(app, edit);
+      const conf = await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8");
+      expect(conf).toContain("boot.kernelPackages = pkgs.linuxPackages;");
+      expect(conf).not.toContain("linuxPackages_latest");
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("firewall-blocks-ssh: 42's firewall dropped the operator's SSH connections; the openFirewall edit and booting 41 apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "firewall-blocks-ssh") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("firewall-blocks-ssh");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        "The firewall of generation 42 refused every SSH connection from 192.0.2.7 (3 to port 22, none accepted) although sshd ran and 192.0.2.7 logged in before: services.openssh.openFirewall = false closes sshd's port.",
+      );
+      expect(d.boots[0]).toMatchObject({ generation: 42, reached: "multi-user", reachable: false });
+      expect(d.boots[0]?.unreachable).toEqual([
+        "the firewall refused 3 SSH connections from 192.0.2.7, which logged in before",
+      ]);
+      expect(d.lastGood).toBe(41);
+      // the accepted login on 41, sshd listening on 42, the refused connections (not the scanner's)
+      expect(citesRealLines(r, d)).toBe(5);
+      expect(f?.evidence.some((e) => e.detail.includes("203.0.113.9"))).toBe(false);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "config-edit", "rebuild"]);
+      const edit = f?.fixes[1] as Proposal;
+      expect(edit.diff).toContain("+  services.openssh.openFirewall = true;");
+      await apply(app, edit);
+      expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
+        "services.openssh.openFirewall = true;",
+      );
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
+    it("space-full: the upgrade could not write to the store; the cause, its lines and what would free space (no request for it yet)", async () => {
+      const s = SCENARIOS.find((x) => x.name === "space-full") as Scenario;
+      const { r, app } = await broken(s);
+      const before = r.sys.mutations().length;
+      const d = await diagnose(app);
+      expect(r.sys.mutations().slice(before)).toEqual([]);
+      const f = d.findings[0];
+      expect(f?.class).toBe("space-full");
+      expect(d.cause).toBe(
+        'The installed system ran out of space: 1 write failed with "No space left on device" in the last boot (generation 41), in nixos-upgrade.service ("error: writing to file: No space left on device"): upgrades and rebuilds cannot write to the store until space is freed.',
+      );
+      expect(citesRealLines(r, d)).toBe(1);
+      // no request frees pool space yet: none is offered, the finding says what would
+      expect(f?.fixes).toEqual([]);
+      expect(f?.needs.join("\n")).toMatch(/destroy the oldest snapshots first/);
+    });
+
+    it("boot-not-mounted: 42 has no entry because /boot was unmounted when 41's upgrade installed it; a rebuild, no ESP freeing", async () => {
+      const s = SCENARIOS.find((x) => x.name === "boot-not-mounted") as Scenario;
+      const { r, app } = await broken(s, undefined, true);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("bootloader-not-updated");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `Generation 42 never got a boot-loader entry, so it never booted: /boot (the ESP) was not mounted when the boot of generation 41 built it ("Unmounted boot.mount - /boot."), so installing the boot loader found no ESP ("Couldn't find EFI system partition. It is recommended to mount it to /boot/ or /efi/.").`,
+      );
+      expect(citesRealLines(r, d)).toBeGreaterThanOrEqual(3);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["rebuild"]);
+      expect(f?.fixes[0]?.requests).toEqual([
+        { method: "POST", path: "/v1/rebuild", body: { action: "boot" } },
+      ]);
+      expect(d.proposals.some((p) => p.kind === "esp-free")).toBe(false);
+      expect(f?.needs[0]).toMatch(/under \/boot on the root file system/);
+      // the rebuild starts as a job (nixos-rebuild boot inside nixos-enter, the ESP mounted by the rescue)
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/rebuild",
+        headers: auth,
+        payload: f?.fixes[0]?.requests[0]?.body,
+      });
+      expect(res.statusCode, res.body).toBe(202);
+      const rebuild = r.sys.calls.find((c) => c.args.some((a) => a === "nixos-rebuild"));
+      expect(rebuild?.args).toContain("boot");
     });
 
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {

@@ -10,7 +10,14 @@ import { unifiedDiff } from "../../agent/src/core/diagnosis/classes/config.js";
 import { unitPath } from "../../agent/src/core/diagnosis/classes/context.js";
 import { deviceRef, findDevice } from "../../agent/src/core/diagnosis/classes/devices.js";
 import { addNofail } from "../../agent/src/core/diagnosis/classes/mounts.js";
-import { knownUsers, logins, unreachableReasons } from "../../agent/src/core/diagnosis/classes/reach.js";
+import {
+  firewallDrops,
+  knownAddresses,
+  knownUsers,
+  logins,
+  sshdPorts,
+  unreachableReasons,
+} from "../../agent/src/core/diagnosis/classes/reach.js";
 import type { BootFacts } from "../../agent/src/core/diagnosis.js";
 import { planEspFree } from "../../agent/src/core/espFree.js";
 import { failedUnits, type JournalRecord, parseJournalRecords } from "../../agent/src/core/journalBoots.js";
@@ -77,6 +84,47 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))("reachability on the catalog's real
     ]);
   });
 });
+
+describe.skipIf(!existsSync(JOURNAL_REMOTE))(
+  "the firewall's refused connections on the catalog's real journal",
+  () => {
+    const [b41, b42] = [...bootsOf("firewall-blocks-ssh").values()].map(facts) as [BootFacts, BootFacts];
+    const users = knownUsers([b41, b42]);
+    const addrs = knownAddresses([b41, b42]);
+
+    it("the operator's address, from 41's accepted login; 42's drops to sshd's port from it make 42 unreachable", () => {
+      expect([...addrs]).toEqual(["192.0.2.7"]);
+      expect(sshdPorts(b42)).toEqual([22]);
+      expect(firewallDrops(b42).map((d) => `${d.src}:${d.port}`)).toEqual([
+        "192.0.2.7:22",
+        "192.0.2.7:22",
+        "203.0.113.9:23",
+        "192.0.2.7:22",
+      ]);
+      expect(unreachableReasons(b41, users, addrs)).toEqual([]);
+      expect(unreachableReasons(b42, users, addrs)).toEqual([
+        "the firewall refused 3 SSH connections from 192.0.2.7, which logged in before",
+      ]);
+    });
+
+    it("not a reason: drops from unknown addresses, a process that writes the prefix, a boot with an accepted login", () => {
+      expect(unreachableReasons(b42, users, new Set(["198.51.100.1"]))).toEqual([]);
+      const forged = (b42.notable ?? []).map((r) =>
+        r.transport === "kernel" ? { ...r, transport: "syslog", identifier: "logger" } : r,
+      );
+      expect(unreachableReasons(facts(forged), users, addrs)).toEqual([]);
+      const accepted = (b41.notable ?? []).filter((r) => /^Accepted /.test(r.message));
+      expect(unreachableReasons(facts([...(b42.notable ?? []), ...accepted]), users, addrs)).toEqual([]);
+      // sshd on another port: drops to 22 are not SSH connections
+      const moved = (b42.notable ?? []).map((r) =>
+        /^Server listening/.test(r.message)
+          ? { ...r, message: r.message.replace("port 22", "port 2222") }
+          : r,
+      );
+      expect(unreachableReasons(facts(moved), users, addrs)).toEqual([]);
+    });
+  },
+);
 
 describe("readers", () => {
   it("unit names unescape as systemd-escape --unescape --path does", () => {

@@ -236,3 +236,63 @@ describe("planner on scenario 12's real journals", () => {
     expect(ranges([5])).toBe("5");
   });
 });
+
+describe("initrd classes on scenario 12's real initrds, with a module taken out of generation 5's", () => {
+  const disk = (path: string) => ({
+    path,
+    fstype: "zfs_member",
+    uuid: null,
+    label: "rpool",
+    partuuid: null,
+    partlabel: null,
+  });
+  function variant(drop: string[], devices = [disk("/dev/vda2")]): DiagnosisInput {
+    const i = input("good", { devices });
+    for (const g of i.generations) {
+      g.fstab = "rpool/root / zfs zfsutil 0 0\n";
+      const info = g.initrd.info;
+      if (g.number >= 5 && info)
+        g.initrd = { ...g.initrd, info: { ...info, modules: info.modules.filter((m) => !drop.includes(m)) } };
+    }
+    return i;
+  }
+
+  it("virtio_blk gone while the pool is on /dev/vda2: storage-driver-missing first, before the vfio modules", () => {
+    const d = diagnose(variant(["virtio_blk"]));
+    // 5 and 6 (same initrd) each never booted
+    expect(d.findings.map((f) => [f.class, f.generation, f.confidence])).toEqual([
+      ["storage-driver-missing", 5, "high"],
+      ["storage-driver-missing", 6, "high"],
+      ["stage1-module", 5, "medium"],
+    ]);
+    expect(d.cause).toMatch(
+      /^Generation 5's initrd lacks virtio_blk, the driver of the root pool rpool's disk \/dev\/vda2 \(a virtio disk\), which generation 4's initrd had/,
+    );
+  });
+
+  it("a controller driver gone but the disk's own driver kept: medium, and it says what would decide", () => {
+    const d = diagnose(variant(["virtio_pci"], [disk("/dev/sda2")]));
+    const f = d.findings.find((x) => x.class === "storage-driver-missing");
+    expect(f?.confidence).toBe("medium");
+    expect(f?.cause).toMatch(
+      /lacks the storage driver virtio_pci that generation 4's initrd had: if the root's disk/,
+    );
+    expect(f?.needs[0]).toMatch(/which driver the root's disk uses/);
+  });
+
+  it("zfs gone from 5's initrd while its stage 1 loads nothing new for it: zfs-module-missing, no edit without linuxPackages_latest", () => {
+    const d = diagnose(variant(["zfs", "spl"]));
+    const f = d.findings[0];
+    expect(f?.class).toBe("zfs-module-missing");
+    expect(f?.cause).toMatch(
+      /^Generation 5's initrd has no zfs module for its kernel 6\.6\.80 .*the ZFS pool rpool/,
+    );
+    expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default"]);
+    expect(f?.needs).toHaveLength(1);
+  });
+
+  it("nothing taken out: neither initrd class speaks", () => {
+    const d = diagnose(variant([]));
+    expect(d.findings.map((f) => f.class)).toEqual(["stage1-module"]);
+  });
+});

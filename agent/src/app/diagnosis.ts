@@ -37,7 +37,8 @@ const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;
 const MAX_CONFIG_FILES = 60;
 const MAX_CONFIG_BYTES = 256 * 1024;
-const FIELDS = "--output-fields=MESSAGE,MESSAGE_ID,UNIT,PRIORITY,_TRANSPORT,SYSLOG_IDENTIFIER,_BOOT_ID";
+const FIELDS =
+  "--output-fields=MESSAGE,MESSAGE_ID,UNIT,_SYSTEMD_UNIT,PRIORITY,_TRANSPORT,SYSLOG_IDENTIFIER,_BOOT_ID";
 
 /**
  * The installed system's files as the diagnosis reads them, through the confined door
@@ -295,7 +296,8 @@ export class DiagnosisService {
    * What the failure classes read of a boot (core/diagnosis/classes/): its warnings and errors; sshd's
    * own lines (logins accepted and refused; sshd-session since OpenSSH 9.8) and emergency/rescue
    * targets reached; the kernel's interface renames (`-g` needs journalctl built with PCRE2, as
-   * NixOS's is: without it that query yields nothing); the last lines of each failed service.
+   * NixOS's is: without it that query yields nothing) and the connections its firewall refused; the
+   * last lines of each failed service.
    */
   private async notable(dir: JournalDir, base: string[], failed: string[]): Promise<JournalRecord[]> {
     const errors = await this.records(dir, [...base, "-p", "4"], 300);
@@ -314,12 +316,24 @@ export class DiagnosisService {
       300,
     );
     const renames = await this.records(dir, [...base, "_TRANSPORT=kernel", "-g", "renamed from"], 50);
+    // what systemd said of the ESP's mount unit (unmounted, failed: a boot loader installed meanwhile missed it)
+    const esp = await this.records(
+      dir,
+      [...base, "UNIT=boot.mount", "UNIT=efi.mount", "UNIT=boot-efi.mount"],
+      40,
+    );
+    // connections the NixOS firewall refused (its LOG prefix; priority info)
+    const refused = await this.records(
+      dir,
+      [...base, "_TRANSPORT=kernel", "-g", "^refused connection: "],
+      100,
+    );
     // the last lines a failed service printed (its stdout/stderr are priority info)
     const tails: JournalRecord[] = [];
     for (const u of failed.filter((x) => x.endsWith(".service")).slice(0, 4))
       tails.push(...(await this.records(dir, [...base, `_SYSTEMD_UNIT=${u}`, "-n", "12"], 12)));
     const seen = new Set<string>();
-    return [...errors, ...logins, ...renames, ...tails].filter(
+    return [...errors, ...logins, ...renames, ...esp, ...refused, ...tails].filter(
       (r) => !seen.has(r.cursor) && seen.add(r.cursor),
     );
   }

@@ -1,4 +1,4 @@
-import { knownUsers, unreachableReasons } from "./classes/reach.js";
+import { knownAddresses, knownUsers, unreachableReasons } from "./classes/reach.js";
 import type {
   BootView,
   DiagnosisInput,
@@ -16,6 +16,7 @@ export function mapBoots(input: DiagnosisInput): BootView[] {
     for (const s of g.specialisations) owner.set(s, g.number);
   }
   const users = knownUsers(input.boots);
+  const addrs = knownAddresses(input.boots);
   return input.boots.map((b) => {
     let toplevel: string | null = null;
     if (b.cmdline)
@@ -35,7 +36,7 @@ export function mapBoots(input: DiagnosisInput): BootView[] {
     for (const f of b.failedUnits) evidence.push({ kind: "journal", ref: f.cursor, detail: f.message });
     if (!m.shutdown && b.lastEntry)
       evidence.push({ kind: "journal", ref: b.lastEntry.cursor, detail: `last entry: ${b.lastEntry.value}` });
-    const unreachable = unreachableReasons(b, users);
+    const unreachable = unreachableReasons(b, users, addrs);
     return {
       bootId: b.bootId,
       index: b.index,

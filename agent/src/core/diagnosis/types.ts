@@ -195,6 +195,10 @@ export type FailureClass =
   | "logins-refused"
   | "bootloader-not-updated"
   | "hostid-changed"
+  | "storage-driver-missing"
+  | "zfs-module-missing"
+  | "firewall-blocks-ssh"
+  | "space-full"
   | "generations-gone"
   | "undecided";
 

@@ -1,12 +1,15 @@
 import type { Finding, Proposal } from "../types.js";
 import { bootloaderNotUpdated } from "./bootloader.js";
 import type { ClassContext } from "./context.js";
+import { firewallBlocksSsh } from "./firewall.js";
 import { generationsGone } from "./gone.js";
 import { hostidChanged } from "./hostid.js";
+import { storageDriverMissing, zfsModuleMissing } from "./initrdModules.js";
 import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
 import { rootDeviceMissing } from "./rootDevice.js";
+import { spaceFull } from "./space.js";
 import { sshdFailed } from "./sshd.js";
 import { stage1Module } from "./stage1.js";
 
@@ -18,11 +21,15 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   sshdFailed,
   networkMissing,
   loginsRefused,
+  firewallBlocksSsh,
   rootDeviceMissing,
+  zfsModuleMissing,
+  storageDriverMissing,
   hostidChanged,
   bootloaderNotUpdated,
   stage1Module,
   generationsGone,
+  spaceFull,
 ];
 
 const RANK = { high: 0, medium: 1, low: 2 } as const;

@@ -51,12 +51,64 @@ export function logins(b: BootFacts): { accepted: LoginLine[]; refused: LoginLin
   return { accepted, refused };
 }
 
+/** Addresses sshd accepted a login from ("Accepted … for <user> from <addr> port …"). */
+export function loginAddresses(b: BootFacts): string[] {
+  return logins(b).accepted.flatMap((a) => {
+    const m = / from (\S+) port \d+/.exec(a.record.message);
+    return m ? [m[1] as string] : [];
+  });
+}
+
+/** The ports sshd listened on in a boot ("Server listening on 0.0.0.0 port 22."); [22] when it does not say. */
+export function sshdPorts(b: BootFacts): number[] {
+  const ports = new Set<number>();
+  for (const r of b.notable ?? []) {
+    if (!isSshd(r)) continue;
+    const m = /^Server listening on \S+ port (\d+)\.$/.exec(r.message);
+    if (m) ports.add(Number(m[1]));
+  }
+  return ports.size ? [...ports] : [22];
+}
+
+export interface FirewallDrop {
+  src: string;
+  port: number;
+  record: JournalRecord;
+}
+
+/**
+ * TCP connections the NixOS firewall refused: its nixos-fw-log-refuse chain logs them with
+ * `-j LOG --log-level info --log-prefix "refused connection: "` (nixpkgs
+ * nixos/modules/services/networking/firewall-iptables.nix, logRefusedConnections, on by default),
+ * which the kernel's nf_log_syslog writes as "refused connection: IN=… SRC=<a> DST=… PROTO=TCP SPT=… DPT=<p> …".
+ */
+export function firewallDrops(b: BootFacts): FirewallDrop[] {
+  const out: FirewallDrop[] = [];
+  for (const r of b.notable ?? []) {
+    if (r.transport !== "kernel") continue;
+    const m = /^refused connection: .*\bSRC=(\S+) .*\bPROTO=TCP SPT=\d+ DPT=(\d+)\b/.exec(r.message);
+    if (m) out.push({ src: m[1] as string, port: Number(m[2]), record: r });
+  }
+  return out;
+}
+
+/** Connections to sshd the firewall dropped from addresses that logged in on some boot (none accepted on this one). */
+export function sshDropped(b: BootFacts, knownAddrs: Set<string>): FirewallDrop[] {
+  if (logins(b).accepted.length) return [];
+  const ports = sshdPorts(b);
+  return firewallDrops(b).filter((d) => ports.includes(d.port) && knownAddrs.has(d.src));
+}
+
 /**
  * Why a boot could not be reached or logged into (empty: nothing says it could not). `knownUsers`
  * are the users who logged in on some boot: refusals of anyone else are the internet's background
  * noise, not the operator locked out.
  */
-export function unreachableReasons(b: BootFacts, knownUsers: Set<string>): string[] {
+export function unreachableReasons(
+  b: BootFacts,
+  knownUsers: Set<string>,
+  knownAddrs: Set<string> = new Set(),
+): string[] {
   const out: string[] = [];
   const failed = b.failedUnits.map((f) => f.unit);
   const em = emergencyRecord(b);
@@ -73,9 +125,18 @@ export function unreachableReasons(b: BootFacts, knownUsers: Set<string>): strin
         `every login of ${locked.join(", ")} was refused (${l.refused.length} refused, none accepted)`,
       );
   }
+  const dropped = sshDropped(b, knownAddrs);
+  if (dropped.length)
+    out.push(
+      `the firewall refused ${dropped.length} SSH connection${dropped.length === 1 ? "" : "s"} from ${[...new Set(dropped.map((d) => d.src))].join(", ")}, which logged in before`,
+    );
   return out;
 }
 
 export function knownUsers(boots: BootFacts[]): Set<string> {
   return new Set(boots.flatMap((b) => logins(b).accepted.map((a) => a.user)));
+}
+
+export function knownAddresses(boots: BootFacts[]): Set<string> {
+  return new Set(boots.flatMap((b) => loginAddresses(b)));
 }
