@@ -313,6 +313,10 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
         "loader_entries_nixos-generation-2.conf",
         "loader_entries_nixos-generation-3.conf",
       ]);
+      // the change summary lists it, with where the removed files are kept (the ESP is in no snapshot)
+      const sum = (await app.inject({ method: "GET", url: "/v1/changes", headers: auth })).json();
+      const freed = sum.changes.find((c: { action: string }) => c.action === "esp-free");
+      expect(freed?.undo?.text).toContain(`/var/lib/lifeboat/esp-removed/${stamp}`);
       // the default is never removed
       const res = await app.inject({
         method: "POST",

@@ -40,6 +40,7 @@ const CHANGES = new Set([
   "profile-switch",
   "rebuild",
   "snapshot-rollback",
+  "esp-free",
 ]);
 
 const generationOf = (file: unknown) =>
@@ -109,6 +110,23 @@ function line(e: AuditEntry): ChangeLine {
           typeof r.backup === "string"
             ? { text: `the previous version is kept as ${r.backup}`, request: null }
             : rollback,
+      };
+    case "esp-free":
+      // The ESP (vfat) is in no snapshot: the removed files are copied to the installed root first.
+      return {
+        at: e.at,
+        action: e.action,
+        what: `freed the ESP: removed the boot entries of ${e.target ?? "older generations"}`,
+        where: e.target,
+        result: e.result,
+        snapshot,
+        undo:
+          typeof r.backup === "string"
+            ? {
+                text: `the removed files are kept in ${r.backup} on the installed system: copy them back to the ESP`,
+                request: null,
+              }
+            : null,
       };
     default:
       return {
