@@ -307,7 +307,10 @@ export class FakeSystem implements System {
     args: readonly string[],
     opts: JailOptions,
   ): Promise<JailedResult> {
-    const r = await this.run(file, args, { env: opts.env });
+    const r = await this.run(file, args, {
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
     const call = this.calls[this.calls.length - 1] as RecordedCall;
     call.jail = { profile, data: opts.data, ...(opts.group !== undefined ? { group: opts.group } : {}) };
     return { ...r, truncated: false };

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { LifeboatError } from "../core/errors.js";
+import type { JailOptions, JailProfileName } from "../system/jail.js";
 import type { DirFs, RunOptions, Spawned, SpawnOptions, System } from "../system/system.js";
 
 /**
@@ -118,9 +119,10 @@ export function cancelledError(): LifeboatError {
 }
 
 export function cancellable(sys: System): System {
-  const run = (file: string, args: readonly string[], opts: RunOptions = {}) => {
+  /** A command run inside a cancel scope: shown as the scope's step, held open until it ends, aborted with it. */
+  const track = <T>(file: string, args: readonly string[], call: (signal?: AbortSignal) => Promise<T>) => {
     const scope = cancelScope.getStore();
-    if (!scope) return sys.run(file, args, opts);
+    if (!scope) return call();
     const signal = scope.signal;
     if (signal.aborted) return Promise.reject(cancelledError());
     const shown = scope.onCommand?.(file, args);
@@ -130,44 +132,52 @@ export function cancellable(sys: System): System {
       shown?.();
       h.drop();
     };
-    return sys.run(file, args, { ...opts, signal }).then(
+    return call(signal).then(
       (r) => {
-        ended?.();
+        ended();
         if (signal.aborted) throw cancelledError();
         return r;
       },
       (err: unknown) => {
-        ended?.();
+        ended();
         throw err;
       },
     );
   };
-  const spawn = (file: string, args: readonly string[], opts?: SpawnOptions): Spawned => {
+  const run = (file: string, args: readonly string[], opts: RunOptions = {}) =>
+    track(file, args, (signal) => sys.run(file, args, signal ? { ...opts, signal } : opts));
+  const runJailed = (profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions) =>
+    track(file, args, (signal) => sys.runJailed(profile, file, args, signal ? { ...opts, signal } : opts));
+  /** A streaming command inside a cancel scope: killed when the scope is aborted. */
+  const streamed = (file: string, args: readonly string[], start: () => Spawned): Spawned => {
     const scope = cancelScope.getStore();
     if (scope?.signal.aborted) throw cancelledError();
-    if (!scope) return sys.spawn(file, args, opts);
+    if (!scope) return start();
     const shown = scope.onCommand?.(file, args);
     const h = holdingFor(scope);
-    const p = sys.spawn(file, args, opts);
+    const p = start();
     h.take();
-    const ended = () => {
-      shown?.();
-      h.drop();
-    };
     const signal = scope.signal;
     const stop = () => p.kill("SIGKILL");
     signal.addEventListener("abort", stop, { once: true });
     void p.done.then(() => {
-      ended?.();
+      shown?.();
+      h.drop();
       signal.removeEventListener("abort", stop);
     });
     return p;
   };
+  const spawn = (file: string, args: readonly string[], opts?: SpawnOptions): Spawned =>
+    streamed(file, args, () => sys.spawn(file, args, opts));
+  const spawnJailed = (profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions) =>
+    streamed(file, args, () => sys.spawnJailed(profile, file, args, opts));
   const dirfs = countedDirFs(sys.dirfs);
   return new Proxy(sys, {
     get(target, prop, receiver) {
       if (prop === "run") return run;
       if (prop === "spawn") return spawn;
+      if (prop === "runJailed") return runJailed;
+      if (prop === "spawnJailed") return spawnJailed;
       if (prop === "dirfs") return dirfs;
       const v = Reflect.get(target, prop, receiver);
       return typeof v === "function" ? v.bind(target) : v;

@@ -81,6 +81,8 @@ export interface JailOptions {
   env?: Record<string, string>;
   /** Lower limits than the profile's (a value above the profile's is ignored). */
   limits?: Partial<JailProfile>;
+  /** Aborting it kills the whole jail (SIGKILL to bwrap; its PID namespace dies with it). */
+  signal?: AbortSignal;
 }
 
 /** The profile's limits, lowered by `opts.limits` (never raised). */

@@ -238,6 +238,7 @@ export class RealSystem implements System {
       reject: false,
       timeout: limits.deadlineMs,
       killSignal: "SIGKILL",
+      ...(opts.signal ? { cancelSignal: opts.signal } : {}),
       maxBuffer: limits.maxOutputBytes,
       input: "",
       stripFinalNewline: false,

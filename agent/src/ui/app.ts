@@ -139,7 +139,10 @@ async function route(): Promise<void> {
   renderNav(view.id);
   if (!keepNotice) notice(null);
   keepNotice = false;
-  const main = $("main");
+  // Each render gets its own container: a view still finishing after the operator moved on (its
+  // requests answered late) writes into its own detached container, never over the next view.
+  const main = h("div", { class: "view" });
+  clear($("main"), main);
   clear(main, h("p", { class: "muted" }, "Loading…"));
   document.title = `${view.title} · Lifeboat`;
   const ctx: ViewContext = {
