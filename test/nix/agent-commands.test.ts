@@ -37,6 +37,11 @@ const list = JSON.parse(readFileSync(join(repo, "iso", "agent-commands.json"), "
 const PASS_THROUGH = [
   { file: "app/mount.ts", call: "sys.run(file, args)" }, // must(label, "cmd", args)
   { file: "app/jobs.ts", call: "sys.spawn(step.file, step.args)" }, // job steps
+  // cancellable(): every command of a cancel scope, jailed or not, passes through unchanged
+  { file: "app/cancel.ts", call: "sys.run(file, args, signal" },
+  { file: "app/cancel.ts", call: "sys.spawn(file, args, opts)" },
+  { file: "app/cancel.ts", call: "sys.runJailed(profile, file," },
+  { file: "app/cancel.ts", call: "sys.spawnJailed(profile, file," },
 ];
 
 function sources(): { file: string; text: string }[] {

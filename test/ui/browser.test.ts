@@ -119,6 +119,8 @@ describe.skipIf(skipReason !== null)(
       expect(page.url()).toMatch(/#\/overview$/);
       expect(await page.evaluate(() => sessionStorage.getItem("lifeboat.token"))).toBe(TOKEN);
       expect(await page.textContent("#summary")).toContain("nvmepool");
+      // The phase badge is filled by the status read that follows the view's render: wait for it.
+      await page.waitForFunction(() => document.getElementById("phase")?.textContent !== "");
       expect(await page.textContent("#phase")).toBe("Found, not mounted");
       await shot(page, "01-overview-found");
 

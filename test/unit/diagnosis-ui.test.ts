@@ -81,7 +81,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the overview's diagnosis (Chromium)", ()
     });
     expect(await sentence.textContent()).toBe(JSON.parse(DIAGNOSIS).sentence);
     // the diagnosis comes right after the heading
-    expect(await page.locator("main > :nth-child(2)").getAttribute("id")).toBe("diagnosis");
+    expect(await page.locator("main > .view > :nth-child(2)").getAttribute("id")).toBe("diagnosis");
     const cards = page.locator("li.proposal");
     expect(await cards.count()).toBe(JSON.parse(DIAGNOSIS).proposals.length);
     const blacklist = page.locator('li.proposal[data-kind="kernel-param"]');
