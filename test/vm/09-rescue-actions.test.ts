@@ -57,7 +57,8 @@ describe("scenario 9: rescue actions on the seed's server (issue 5)", () => {
       add: ["module_blacklist=vfio_pci"],
     });
     expectOk(r);
-    expect(r.body.snapshot).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z$/);
+    // named after the change it came before
+    expect(r.body.snapshot).toMatch(/^nvmepool@lifeboat-\d{8}T\d{6}Z-kernel-params$/);
     expect(await snapshots(vm)).toContain(`nvmepool/root@${r.body.snapshot.split("@")[1]}`);
     expect(await vm.sh(`grep ^options ${ENTRY}`)).toContain("module_blacklist=vfio_pci");
     expectOk(await vm.api("POST", "/v1/boot/entries/nixos-generation-3/revert", {}));

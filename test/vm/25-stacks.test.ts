@@ -154,15 +154,23 @@ async function hashesBefore(vm: Vm): Promise<string> {
   return fs.readFile(path.join(vm.logsDir, "sha-before.txt"), "utf8");
 }
 
-/** The mounts under /mnt as [target, source resolved to its kernel device, fstype, ro]. */
+/**
+ * The mounts under /mnt as [target, source resolved to its kernel device, fstype, ro], by target:
+ * siblings are mounted side by side (one `mount --all --fork`), so their order in the kernel's
+ * table is not fixed; parents first is, and is checked here.
+ */
 async function table(vm: Vm): Promise<[string, string, string, boolean][]> {
   const rows = (await mountinfo(vm)).filter((m) => isUnder(m.target));
+  rows.forEach((m, i) => {
+    const later = rows.slice(i + 1).find((c) => m.target.startsWith(`${c.target.replace(/\/$/, "")}/`));
+    if (later) throw new Error(`${m.target} is mounted before its parent ${later.target}`);
+  });
   const out: [string, string, string, boolean][] = [];
   for (const m of rows) {
     const real = (await vm.sh(`readlink -f ${shQuote(m.source)}`)).trim();
     out.push([m.target, real, m.fstype, m.options.includes("ro")]);
   }
-  return out;
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 async function kernelDev(vm: Vm, p: string): Promise<string> {
   return (await vm.sh(`readlink -f ${shQuote(p)}`)).trim();
