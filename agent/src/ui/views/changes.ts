@@ -1,22 +1,7 @@
+import type { ChangeSummary } from "../../app/summary.js";
 import { h, table } from "../dom.js";
 
-export interface ChangeLine {
-  at: string;
-  action: string;
-  what: string;
-  where: string | null;
-  result: string;
-  snapshot: string | null;
-  undo: { text: string; request: { method: string; path: string; body: unknown } | null } | null;
-}
-
-export interface ChangeSummary {
-  state: "nothing-changed" | "changed" | "ready-to-reboot";
-  sentence: string;
-  changes: ChangeLine[];
-  failed: ChangeLine[];
-  snapshots: string[];
-}
+export type { ChangeSummary };
 
 const time = (iso: string) => new Date(iso).toLocaleTimeString();
 
