@@ -4,16 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import pino from "pino";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, buildServer } from "../../agent/src/http/server.js";
 import { buildPage } from "../../agent/src/ui/build-page.mjs";
 import { LogSink, type Rig, rig } from "../app/harness.js";
+import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 
 // The web page in Debian's Chromium (no browser download), driven over CDP by playwright-core,
 // against the agent on the recording fake (captured outputs of the "single" machine).
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "..", "..", "test-results", "ui");
 const TOKEN = "ui-test-token-0123456789abcdef-SECRET";
 
@@ -56,22 +56,7 @@ describe.skipIf(skipReason !== null)(
       const addr = app.server.address();
       base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
       await mkdir(ARTIFACTS, { recursive: true });
-      profile = await mkdtemp(join(tmpdir(), "lifeboat-chromium-"));
-      // A fresh profile directory per run (launchPersistentContext owns --user-data-dir).
-      browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      ({ browser, profile } = await launchChromium());
     }, 120_000);
 
     afterAll(async () => {

@@ -7,14 +7,14 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, buildServer } from "../../agent/src/http/server.js";
 import { buildPage } from "../../agent/src/ui/build-page.mjs";
 import { LogSink, type Rig, rig } from "../app/harness.js";
+import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 import { registerSecret } from "../helpers/secrets.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = join(import.meta.dirname, "..", "..", "test-results", "ui");
 const TOKEN = "walk-ui-token-0123456789abcdef-SECRET";
 registerSecret(TOKEN);
@@ -26,18 +26,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the operator's walk in the page (Chromiu
 
   beforeAll(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    profile = await mkdtemp(join(tmpdir(), "lifeboat-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-      ],
-    });
+    ({ browser, profile } = await launchChromium());
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

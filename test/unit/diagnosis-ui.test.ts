@@ -6,14 +6,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { type BrowserContext, chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type App, buildServer } from "../../agent/src/http/server.js";
 import { buildPage } from "../../agent/src/ui/build-page.mjs";
 import { LogSink, rig } from "../app/harness.js";
+import { CHROMIUM, launchChromium } from "../helpers/chromium.js";
 import { registerSecret } from "../helpers/secrets.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const TOKEN = "diag-ui-token-0123456789abcdef-SECRET";
 registerSecret(TOKEN);
 const DIAGNOSIS = readFileSync(
@@ -39,18 +39,7 @@ describe.skipIf(!existsSync(CHROMIUM))("the overview's diagnosis (Chromium)", ()
     await app.listen({ host: "127.0.0.1", port: 0 });
     const addr = app.server.address();
     base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-    profile = await mkdtemp(join(tmpdir(), "lifeboat-chromium-"));
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-      ],
-    });
+    ({ browser, profile } = await launchChromium());
   }, 120_000);
   afterAll(async () => {
     await browser?.close();
