@@ -336,12 +336,16 @@ export class DetectionService {
     const startedAt = this.now();
     const warnings: string[] = [];
     const soft = lenient(warnings, this.log);
+    // `zpool import` (the scan) is the longest command of a detection: when a scan is wanted anyway
+    // it starts first, before the signature is read and before lsblk and blkid.
+    const scanning = scanWanted ? this.zfsState() : null;
+    scanning?.catch(() => undefined);
     const seen = await this.signature();
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
-    const [listed, hostid, zfs] = await Promise.all([
+    const [zfs, listed, hostid] = await Promise.all([
+      scanning ?? (scan ? this.zfsState() : this.zfsState(this.last)),
       this.blockDevices(soft, warnings),
       this.liveHostId(soft),
-      scan ? this.zfsState() : this.zfsState(this.last),
     ]);
     let devices = listed;
     // md members and LVM PVs nobody assembled or activated (nothing at boot does:
