@@ -675,9 +675,19 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
     if (!failList) {
       // the root and /nix are mounted (tried) while the listing runs; nothing of phase 2 until it ended
       await vi.waitFor(() =>
-        expect(r.sys.commandLines().slice(mark).filter((l) => l.startsWith("mount "))).toHaveLength(phase1),
+        expect(
+          r.sys
+            .commandLines()
+            .slice(mark)
+            .filter((l) => l.startsWith("mount ")),
+        ).toHaveLength(phase1),
       );
-      expect(r.sys.commandLines().slice(mark).some((l) => l.startsWith("mount --all"))).toBe(false);
+      expect(
+        r.sys
+          .commandLines()
+          .slice(mark)
+          .some((l) => l.startsWith("mount --all")),
+      ).toBe(false);
       release();
     }
     return { r, mounting, mark };
@@ -691,7 +701,13 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
         .commandLines()
         .slice(mark)
         .map((l) => l.split(" ").slice(0, 2).join(" ")),
-    ).toEqual(["zpool import", "zfs list", "mount --no-canonicalize", "mount --no-canonicalize", "mount --all"]);
+    ).toEqual([
+      "zpool import",
+      "zfs list",
+      "mount --no-canonicalize",
+      "mount --no-canonicalize",
+      "mount --all",
+    ]);
     expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
   });
 
@@ -710,9 +726,7 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
   });
 
   it("a property changed since (home no longer mounted at boot): the fresh listing's plan is mounted", async () => {
-    const { r, mounting } = await remount((l) =>
-      l.replace(/^(nvmepool\/home)\tlegacy\ton/m, "$1\tnone\ton"),
-    );
+    const { r, mounting } = await remount((l) => l.replace(/^(nvmepool\/home)\tlegacy\ton/m, "$1\tnone\ton"));
     const res = await mounting;
     expect(res.result).toBe("mounted");
     expect(r.logs.text).toContain("datasets changed since the last mount: phase 1 again");
@@ -734,7 +748,9 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
           fail: (file, args) => {
             if (!armed || isReadOnlyCommand(file, args)) return undefined;
             steps.push([file, ...args].join(" "));
-            return n++ === failAt ? { exitCode: 32, stderr: `injected failure at step ${failAt}\n` } : undefined;
+            return n++ === failAt
+              ? { exitCode: 32, stderr: `injected failure at step ${failAt}\n` }
+              : undefined;
           },
         },
       });
