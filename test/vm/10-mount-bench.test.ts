@@ -14,7 +14,6 @@
 // Written to bench/results-vm.json (top level).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  interleaved,
   agentLogLines,
   agentSwitcher,
   BASELINE_AGENT,
@@ -24,6 +23,7 @@ import {
   countByKind,
   fmt,
   hostLoad,
+  interleaved,
   type StepTime,
   spread,
   timeInGuest,

@@ -152,7 +152,8 @@ export const fmt = (s: Spread): string => `${s.median} ms (${s.min}–${s.max})`
  */
 export function interleaved<S extends string>(sides: readonly S[], n: number): S[] {
   const out: S[] = [];
-  for (let i = 0; out.length < sides.length * n; i++) out.push(...(i % 2 === 0 ? sides : [...sides].reverse()));
+  for (let i = 0; out.length < sides.length * n; i++)
+    out.push(...(i % 2 === 0 ? sides : [...sides].reverse()));
   return out;
 }
 
