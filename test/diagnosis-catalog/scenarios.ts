@@ -606,6 +606,34 @@ ${HW_TAIL}`,
     ],
   },
   {
+    // The pool's label names atlas (hostid 8425e349), the machine the disks were last imported on
+    // without `zpool export`; this server is borealis (2f1c9a6b in both generations) and its root
+    // pool's import is not forced: 42's stage 1 refuses the pool. The label is the real capture's
+    // (fixtures single/zpool-import-no-f.stderr), read before the rescue imports the pool.
+    name: "pool-in-use-elsewhere",
+    class: "pool-in-use-elsewhere",
+    sources: [
+      "https://github.com/nix-community/nixos-anywhere/issues/156",
+      "https://github.com/NixOS/nixpkgs/pull/36882",
+      "https://github.com/nix-community/infra/issues/1362",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { hostid: "2f1c9a6b" }),
+      gen(42, "2025-03-01T09:00:00Z", { hostid: "2f1c9a6b" }),
+    ],
+    config: {
+      "configuration.nix": configuration(
+        "  services.openssh.enable = true;\n  boot.zfs.forceImportRoot = false;\n",
+      )
+        .replace('networking.hostName = "atlas";', 'networking.hostName = "borealis";')
+        .replace('networking.hostId = "8425e349";', 'networking.hostId = "2f1c9a6b";'),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    // 41's last boot, before the disks went to atlas and came back
+    boots: [goodBoot("pool-in-use-elsewhere-41a", t("2025-02-11T10:00:00Z"))],
+  },
+  {
     // hardware-configuration.nix from a SATA machine replaced this one's: "nvme" left
     // boot.initrd.availableKernelModules, so stage 1 never sees the NVMe disk the root pool is on.
     name: "storage-driver-missing",

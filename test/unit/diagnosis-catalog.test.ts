@@ -357,6 +357,50 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       );
     });
 
+    it("pool-in-use-elsewhere: the label names atlas, both generations are borealis 2f1c9a6b; zfs_force=1 and the exported hand-back apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "pool-in-use-elsewhere") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("pool-in-use-elsewhere");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `The root pool nvmepool was last imported by atlas (hostid 8425e349) and not exported, while generation 42's hostid is 2f1c9a6b and the root pool's import is not forced (boot.zfs.forceImportRoot = false): its stage 1 stops at "cannot import 'nvmepool': pool was previously in use from another system".`,
+      );
+      expect(d.findings.some((x) => x.class === "hostid-changed")).toBe(false);
+      // the label as the real zpool worded it before the rescue imported the pool (read-write here)
+      expect(f?.evidence[0]?.detail).toMatch(
+        /^Last accessed by atlas \(hostid=8425e349\) at Wed Nov 25 19:13:10 2026 \(read .*, before the rescue imported the pool; the rescue's hostid was 00bab10c\)$/,
+      );
+      expect(f?.evidence.map((e) => e.detail)).toEqual(
+        expect.arrayContaining([
+          "generation 42: 2f1c9a6b",
+          "generation 41: 2f1c9a6b",
+          "line 12: boot.zfs.forceImportRoot = false;",
+        ]),
+      );
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["hand-back", "kernel-param"]);
+      await apply(app, f?.fixes[1] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"), "utf8")).toMatch(
+        /^options .* zfs_force=1$/m,
+      );
+      // the rescue's own imports (read-write, the label's hostid adopted) are never read back as the label
+      const again = (
+        await app.inject({ url: "/v1/diagnosis?refresh=true", headers: auth })
+      ).json() as Diagnosis;
+      expect(again.findings[0]?.evidence[0]?.detail).toMatch(/^Last accessed by atlas \(hostid=8425e349\)/);
+      // the hand-back: read-write mount (already), export; the pool is then EXPORTED, and the server
+      // (hostid 2f1c9a6b) imports it without -f
+      const back = f?.fixes[0] as Proposal;
+      expect(back.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
+        "POST /v1/mount",
+        "POST /v1/export",
+      ]);
+      await apply(app, back);
+      r.sys.hostid = "2f1c9a6b";
+      expect((await r.sys.run("zpool", ["import", "-N", "nvmepool"])).exitCode).toBe(0);
+    });
+
     it("storage-driver-missing: 42's initrd lost nvme, the root pool's disk's driver; adding it to availableKernelModules applies", async () => {
       const s = SCENARIOS.find((x) => x.name === "storage-driver-missing") as Scenario;
       const { r, app } = await broken(s);

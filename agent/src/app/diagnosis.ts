@@ -124,6 +124,7 @@ export class DiagnosisService {
       configFiles,
       git: { state: "no-repository", detail: null, commits: [], changes: [] },
       devices,
+      poolLabel: m.pool ? this.ctx.detection.labels.first(m.pool) : null,
     };
     // First pass: which two generations to compare; then read only those two closures.
     const first = diagnose(input);
@@ -143,7 +144,10 @@ export class DiagnosisService {
       }
     }
     // the failure classes read the fstab of the last good generation and of the bad ones
-    for (const n of [first.lastGood, ...first.bad].filter((x): x is number => x !== null).slice(0, 10)) {
+    const def = gens.find((g) => g.bootDefault)?.number ?? null;
+    for (const n of [...new Set([first.lastGood, ...first.bad, def])]
+      .filter((x): x is number => x !== null)
+      .slice(0, 11)) {
       const g = gens.find((x) => x.number === n);
       if (g) {
         g.fstab = await this.fstab(files, g);

@@ -280,6 +280,7 @@ export class MountService {
       },
       wanted.rootDataset,
     );
+    run.importer.labels = this.detection.labels;
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     run.tx.onRecord = (label) => this.lock.stepDone(label);
@@ -428,6 +429,7 @@ export class MountService {
       readonly,
       acceptSkipped: this.report?.accepted,
     });
+    run.importer.labels = this.detection.labels;
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     const mounted = new Set((await this.mountedNow()).map((m) => m.target));

@@ -89,6 +89,25 @@ export interface DiagnosisInput {
   git: GitFacts;
   /** Block devices the rescue system sees now (lsblk/blkid); absent/null: unknown. */
   devices?: DeviceFacts[] | null;
+  /**
+   * What the root pool's label said of its last host before the rescue imported the pool (the
+   * detection's `zpool import` listing and the first import without -f); absent/null: not seen.
+   */
+  poolLabel?: PoolLabelFacts | null;
+}
+
+export interface PoolLabelFacts {
+  pool: string;
+  seenAt: string;
+  /** The rescue's zpool said the pool was last accessed (not exported) by another system. */
+  otherSystem: boolean;
+  lastHost: string | null;
+  lastHostId: string | null;
+  lastAccessed: string | null;
+  /** The rescue system's hostid at the time. */
+  liveHostId: string | null;
+  /** zpool's own line: the refused import's "Last accessed by …", else the listing's status. */
+  message: string | null;
 }
 
 export interface DeviceFacts {
@@ -170,7 +189,8 @@ export interface Proposal {
     | "open-config"
     | "config-edit"
     | "rebuild"
-    | "esp-free";
+    | "esp-free"
+    | "hand-back";
   title: string;
   why: string;
   /** "evidence": the journal and the closures support it; "guess": they cannot (no journal). */
@@ -195,6 +215,7 @@ export type FailureClass =
   | "logins-refused"
   | "bootloader-not-updated"
   | "hostid-changed"
+  | "pool-in-use-elsewhere"
   | "storage-driver-missing"
   | "zfs-module-missing"
   | "firewall-blocks-ssh"

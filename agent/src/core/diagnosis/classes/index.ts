@@ -8,6 +8,7 @@ import { storageDriverMissing, zfsModuleMissing } from "./initrdModules.js";
 import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
+import { poolInUseElsewhere } from "./poolLabel.js";
 import { rootDeviceMissing } from "./rootDevice.js";
 import { spaceFull } from "./space.js";
 import { sshdFailed } from "./sshd.js";
@@ -26,6 +27,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   zfsModuleMissing,
   storageDriverMissing,
   hostidChanged,
+  poolInUseElsewhere,
   bootloaderNotUpdated,
   stage1Module,
   generationsGone,
