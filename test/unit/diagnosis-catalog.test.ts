@@ -6,8 +6,8 @@
 // sent through the API as the diagnosis wrote it, must change the installed system as it says.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { diagnoseCommand } from "../../agent/src/client/diagnose.js";
@@ -88,6 +88,13 @@ async function broken(
   });
   sandbox = r.dir;
   await layGenerations(`${r.dir}/mnt`, s.gens, s.config);
+  // what the root file system holds under the ESP's mount point (the fake's non-recursive bind shows it)
+  for (const [path, f] of Object.entries(s.underneath ?? {})) {
+    const at = join(r.dir, ".underneath/mnt", path);
+    await mkdir(dirname(at), { recursive: true });
+    await writeFile(at, f.text);
+    await utimes(at, new Date(f.date), new Date(f.date));
+  }
   const dir = `${r.dir}/mnt/var/log/journal/${MACHINE_ID}`;
   await rm(dir, { recursive: true, force: true });
   writeJournal(readFileSync(exportFile(s), "utf8"), `${dir}/system.journal`);
@@ -522,7 +529,13 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
         { method: "POST", path: "/v1/rebuild", body: { action: "boot" } },
       ]);
       expect(d.proposals.some((p) => p.kind === "esp-free")).toBe(false);
-      expect(f?.needs[0]).toMatch(/under \/boot on the root file system/);
+      // read under the mounted ESP: bootctl refused, nothing reached the root file system's /boot
+      expect(f?.evidence.at(-1)).toEqual({
+        kind: "file",
+        ref: "/boot (on the root file system, under the mounted ESP)",
+        detail: "no boot-loader files: nothing was installed onto the root file system",
+      });
+      expect(f?.needs).toEqual([]);
       // the rebuild starts as a job (nixos-rebuild boot inside nixos-enter, the ESP mounted by the rescue)
       const res = await app.inject({
         method: "POST",
@@ -533,6 +546,47 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(res.statusCode, res.body).toBe(202);
       const rebuild = r.sys.calls.find((c) => c.args.some((a) => a === "nixos-rebuild"));
       expect(rebuild?.args).toContain("boot");
+    });
+
+    it("boot-not-mounted-on-disk: a rebuild by hand (nothing in the journal) left 42's entry on the root file system under the ESP; cited, a rebuild, nothing moved", async () => {
+      const s = SCENARIOS.find((x) => x.name === "boot-not-mounted-on-disk") as Scenario;
+      const { r, app } = await broken(s, undefined, true);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("bootloader-not-updated");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        "Generation 42 never got a boot-loader entry on the ESP, so it never booted: /boot (the ESP) was not mounted when it was installed, and its entry was written to the root file system's own /boot instead (/boot/loader/entries/nixos-generation-42.conf, 2025-03-01 04:15), which the mounted ESP hides.",
+      );
+      expect(f?.evidence.slice(1).map((e) => e.ref)).toEqual([
+        "/boot/loader/entries/nixos-generation-42.conf (on the root file system, under the mounted ESP)",
+        "/boot/loader/loader.conf (on the root file system, under the mounted ESP)",
+        expect.stringMatching(/^\/boot\/EFI\/nixos\/[0-9a-z]{32}-linux-6\.6\.80-bzImage\.efi \(on the root/),
+      ]);
+      expect(f?.needs).toEqual([]);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["rebuild"]);
+      expect(f?.fixes[0]?.why).toMatch(/nothing is moved$/);
+      // the view was a read-only, non-recursive, private bind, and it is gone again
+      const bind = r.sys.calls.find((c) => c.file === "mount" && c.args.includes("--bind"));
+      expect(bind?.args.slice(0, 4)).toEqual(["--bind", "--make-private", "-o", "ro,nosuid,nodev,noexec"]);
+      expect(bind?.args[4]).toBe("/mnt");
+      const view = bind?.args[5] as string;
+      expect(view).toMatch(/^\/run\/lifeboat\/underneath-[0-9a-f]{12}$/);
+      expect(r.sys.calls.some((c) => c.file === "umount" && c.args.at(-1) === view)).toBe(true);
+      expect(
+        (await app.inject({ url: "/v1/status", headers: auth }))
+          .json()
+          .mounted.mounts.map((m: { target: string }) => m.target),
+      ).not.toContain(view);
+      // the rebuild starts as a job; the ESP's own files are untouched by the diagnosis
+      expect(existsSync(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"))).toBe(false);
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/rebuild",
+        headers: auth,
+        payload: f?.fixes[0]?.requests[0]?.body,
+      });
+      expect(res.statusCode, res.body).toBe(202);
     });
 
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {

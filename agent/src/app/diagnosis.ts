@@ -32,6 +32,7 @@ import type { MountedRoot, RescueContext } from "./context.js";
 import { gitHistory } from "./gitHistory.js";
 import { type JournalDir, JournalReader } from "./journal.js";
 import type { ConfigService } from "./nixconfig.js";
+import { underEsp } from "./underEsp.js";
 
 const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;
@@ -154,6 +155,14 @@ export class DiagnosisService {
         g.hostid = await this.hostid(files, g);
       }
     }
+    // a generation without a boot-loader entry: what its installation left on the root file system
+    // under the ESP's mount point (hidden by the mounted ESP), read in a read-only view of the root alone
+    const unentered = first.bad.some((n) => {
+      const g = gens.find((x) => x.number === n);
+      return g !== undefined && g.bootEntry === null && gens.some((x) => x.bootEntry !== null);
+    });
+    if (esp && unentered && input.loader === "systemd-boot")
+      input.underEsp = await underEsp(this.ctx.sys, this.ctx.root, esp);
     if (first.lastGood !== null && first.firstBad !== null) {
       const good = gens.find((x) => x.number === first.lastGood);
       const bad = gens.find((x) => x.number === first.firstBad);

@@ -94,6 +94,19 @@ export interface DiagnosisInput {
    * detection's `zpool import` listing and the first import without -f); absent/null: not seen.
    */
   poolLabel?: PoolLabelFacts | null;
+  /**
+   * What the root file system itself holds under the ESP's mount point, hidden by the mounted ESP
+   * (read only when a generation has no boot-loader entry); absent/null: not read.
+   */
+  underEsp?: UnderMountFacts | null;
+}
+
+export interface UnderMountFacts {
+  /** In-root path of the mount point (/boot). */
+  mountPoint: string;
+  /** The boot loaders' files there on the root file system; null: it could not be read (notes say why). */
+  files: { path: string; size: number; mtime: string }[] | null;
+  notes: string[];
 }
 
 export interface PoolLabelFacts {
