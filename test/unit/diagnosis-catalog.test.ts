@@ -17,6 +17,7 @@ import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import type { CommandResult, OutputLine } from "../../agent/src/system/system.js";
 import { LogSink, rig } from "../app/harness.js";
+import { CONSOLES } from "../diagnosis-catalog/consoles.js";
 import { exportText, JOURNAL_REMOTE, MACHINE_ID, writeJournal } from "../diagnosis-catalog/export.js";
 import { SCENARIOS, type Scenario } from "../diagnosis-catalog/scenarios.js";
 import { layGenerations } from "../diagnosis-catalog/tree.js";
@@ -98,15 +99,16 @@ async function broken(
   const dir = `${r.dir}/mnt/var/log/journal/${MACHINE_ID}`;
   await rm(dir, { recursive: true, force: true });
   writeJournal(readFileSync(exportFile(s), "utf8"), `${dir}/system.journal`);
+  const sink = new LogSink();
   const app = await buildServer({
     token: TOKEN,
-    logger: pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, new LogSink()),
+    logger: pino({ level: "trace", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, sink),
     services: r.services,
   });
   open.push(app);
   // a fstab entry whose device is gone (mount-failed's /mnt/extern) is acknowledged, as the operator would
   await r.mounts.mount({ readonly: false, ...(s.acceptSkipped ? { acceptSkipped: s.acceptSkipped } : {}) });
-  return { r, app };
+  return { r, app, sink };
 }
 
 /** Send a proposal's requests as the diagnosis wrote them; every one must succeed. */
@@ -406,6 +408,88 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       await apply(app, back);
       r.sys.hostid = "2f1c9a6b";
       expect((await r.sys.run("zpool", ["import", "-N", "nvmepool"])).exitCode).toBe(0);
+    });
+
+    it("a console capture given through the API (and the client's --console FILE): its lines cited, the rest neither kept, answered nor logged", async () => {
+      const s = SCENARIOS.find((x) => x.name === "pool-in-use-elsewhere") as Scenario;
+      const { r, app, sink } = await broken(s);
+      const text = `${CONSOLES.poolInUse}root password: hunter2-CONSOLE-SECRET\r\n`;
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/diagnosis/console",
+        headers: auth,
+        payload: { text },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().found.map((l: { kind: string }) => l.kind)).toEqual([
+        "stage1-start",
+        "module-loading",
+        "pool-import",
+        "pool-in-use",
+        "pool-last-host",
+        "stage1-error",
+      ]);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("pool-in-use-elsewhere");
+      expect(f?.evidence.filter((e) => e.kind === "console").map((e) => e.detail)).toEqual([
+        "cannot import 'nvmepool': pool was previously in use from another system.",
+        "Last accessed by atlas (hostid=8425e349) at Wed Nov 25 19:13:10 2026",
+        "An error occurred in stage 1 of the boot process, which must mount the",
+      ]);
+      for (const out of [res.body, JSON.stringify(d), sink.text, r.logs.text])
+        expect(out).not.toContain("CONSOLE-SECRET");
+      // too large, or not text: a problem, nothing kept
+      const big = await app.inject({
+        method: "POST",
+        url: "/v1/diagnosis/console",
+        headers: auth,
+        payload: { text: "x".repeat(1024 * 1024 + 1) },
+      });
+      expect(big.statusCode).toBe(400);
+      expect(big.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      const bad = await app.inject({
+        method: "POST",
+        url: "/v1/diagnosis/console",
+        headers: auth,
+        payload: { text: 42 },
+      });
+      expect(bad.statusCode).toBe(400);
+      // forgotten again
+      expect(
+        (await app.inject({ method: "DELETE", url: "/v1/diagnosis/console", headers: auth })).statusCode,
+      ).toBe(200);
+      expect((await diagnose(app)).findings[0]?.evidence.some((e) => e.kind === "console")).toBe(false);
+      // the client: lifeboat client diagnose --console FILE
+      const file = join(r.dir, "serial.log");
+      await writeFile(file, text);
+      const conn = {
+        json: async (method: string, path: string, body?: unknown) => {
+          const q = await app.inject({
+            method: method as "GET",
+            url: path,
+            headers: auth,
+            ...(method === "GET" ? {} : { payload: body as object }),
+          });
+          if (q.statusCode >= 400) throw new Error(q.body);
+          return q.json();
+        },
+      } as unknown as Connection;
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: (x: string) => out.push(x),
+        err: (x: string) => err.push(x),
+        confirm: async () => true,
+      };
+      expect(
+        await diagnoseCommand(conn, io, { json: false, yes: false, apply: undefined, console: file }),
+      ).toBe(0);
+      expect(err.join("")).toContain("console: 18 lines read, 6 the diagnosis can cite");
+      expect(out.join("")).toContain(
+        "console: Last accessed by atlas (hostid=8425e349) at Wed Nov 25 19:13:10 2026 [console line 8]",
+      );
+      expect(out.join("")).not.toContain("CONSOLE-SECRET");
     });
 
     it("storage-driver-missing: 42's initrd lost nvme, the root pool's disk's driver; adding it to availableKernelModules applies", async () => {

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PoolLabels } from "../../agent/src/app/poolLabels.js";
+import { parseConsole } from "../../agent/src/core/consoleLog.js";
 import {
   type BootFacts,
   type DiagnosisInput,
@@ -21,6 +22,7 @@ import {
   parseJournalRecords,
 } from "../../agent/src/core/journalBoots.js";
 import { classifyImportFailure, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
+import { CONSOLES, TOP as TOP5 } from "../diagnosis-catalog/consoles.js";
 import { fixture } from "../helpers/fixtures.js";
 
 const V = join(import.meta.dirname, "..", "fixtures", "vm-captured", "diag");
@@ -386,5 +388,41 @@ describe("pool-in-use-elsewhere: the label as the real zpool worded it, kept fro
     expect(clean.first("nvmepool")?.lastHostId ?? null).toBeNull();
     const d = diagnose(withHostids({ 4: "2f1c9a6b", 5: "2f1c9a6b" }, { poolLabel: clean.first("nvmepool") }));
     expect(d.findings.map((x) => x.class)).not.toContain("pool-in-use-elsewhere");
+  });
+});
+
+describe("a console capture given by the operator bears out the stage-1 findings", () => {
+  it("vfio_pci hangs generation 5's stage 1 on the console: stage1-module high, the lines cited, no console asked for", () => {
+    const d = diagnose(input("good", { console: parseConsole(CONSOLES.vfio) }));
+    const f = d.findings[0];
+    expect([f?.class, f?.generation, f?.confidence]).toEqual(["stage1-module", 5, "high"]);
+    expect(f?.evidence.filter((e) => e.kind === "console")).toEqual([
+      { kind: "console", ref: "console line 6", detail: "loading module vfio_pci..." },
+      {
+        kind: "console",
+        ref: "console line 7",
+        detail: "INFO: task modprobe:212 blocked for more than 122 seconds.",
+      },
+    ]);
+    expect(f?.needs.some((n) => /console capture/.test(n))).toBe(false);
+    // without it: medium, and it asks for one
+    const plain = diagnose(input("good")).findings[0];
+    expect(plain?.confidence).toBe("medium");
+    expect(plain?.needs[0]).toMatch(/console capture/);
+  });
+
+  it("a capture of another generation's boot (its init=) is not applied; one that shows nothing of the class neither", () => {
+    const other = CONSOLES.vfio.replace(
+      TOP5,
+      TOP5.replace("ip9yk0s67w2gjiklkvjnrpvj6dn7zxw9", "96s8dhh7xb5gjpyxskffdy8mhapg8w6v").replace(
+        "20250301.5c1d2e3",
+        "20250302.6d2e3f4",
+      ),
+    );
+    const f = diagnose(input("good", { console: parseConsole(other) })).findings[0];
+    expect(f?.confidence).toBe("medium");
+    expect(f?.evidence.some((e) => e.kind === "console")).toBe(false);
+    const g = diagnose(input("good", { console: parseConsole(CONSOLES.deviceWait) })).findings[0];
+    expect(g?.evidence.some((e) => e.kind === "console")).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { parseBootspecDocument } from "../core/bootspec.js";
+import type { ConsoleFacts } from "../core/consoleLog.js";
 import { isUnitName, parseStoreName } from "../core/closure.js";
 import {
   type BootFacts,
@@ -73,6 +74,8 @@ class InstalledFiles {
 export class DiagnosisService {
   /** The journal is read by the same confined, jailed path as GET /v1/journal. */
   private readonly reader: JournalReader;
+  /** The operator's console capture of a failed boot, as read (never the text itself). */
+  console: ConsoleFacts | null = null;
   constructor(
     private readonly ctx: RescueContext,
     private readonly boot: BootService,
@@ -126,6 +129,7 @@ export class DiagnosisService {
       git: { state: "no-repository", detail: null, commits: [], changes: [] },
       devices,
       poolLabel: m.pool ? this.ctx.detection.labels.first(m.pool) : null,
+      console: this.console,
     };
     // First pass: which two generations to compare; then read only those two closures.
     const first = diagnose(input);

@@ -1,4 +1,5 @@
 import type { PackageDiff, UnitDiff } from "../closure.js";
+import type { ConsoleFacts } from "../consoleLog.js";
 import type { ChangedLine, GitCommit } from "../gitlog.js";
 import type { InitrdInfo } from "../initrd.js";
 import type { BootMilestones, FailedUnit, JournalRecord, Located } from "../journalBoots.js";
@@ -7,7 +8,7 @@ import type { BootMilestones, FailedUnit, JournalRecord, Located } from "../jour
 
 /** Where a claim comes from: a journal entry (cursor), a file or store path, a snapshot, a commit. */
 export interface Evidence {
-  kind: "journal" | "file" | "store-path" | "snapshot" | "git" | "boot-entry";
+  kind: "journal" | "file" | "store-path" | "snapshot" | "git" | "boot-entry" | "console";
   ref: string;
   detail: string;
 }
@@ -99,6 +100,8 @@ export interface DiagnosisInput {
    * (read only when a generation has no boot-loader entry); absent/null: not read.
    */
   underEsp?: UnderMountFacts | null;
+  /** The operator's console capture of a failed boot (core/consoleLog.ts); absent/null: none given. */
+  console?: ConsoleFacts | null;
 }
 
 export interface UnderMountFacts {
