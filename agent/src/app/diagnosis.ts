@@ -1,6 +1,6 @@
 import { parseBootspecDocument } from "../core/bootspec.js";
-import type { ConsoleFacts } from "../core/consoleLog.js";
 import { isUnitName, parseStoreName } from "../core/closure.js";
+import type { ConsoleFacts } from "../core/consoleLog.js";
 import {
   type BootFacts,
   type DeviceFacts,

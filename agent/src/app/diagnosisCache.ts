@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { ApiRequest, Diagnosis, Proposal } from "../core/diagnosis.js";
 import { parseConsole } from "../core/consoleLog.js";
+import type { ApiRequest, Diagnosis, Proposal } from "../core/diagnosis.js";
 import { LifeboatError } from "../core/errors.js";
 import type { Audit, AuditEntry } from "./audit.js";
 import { cancelScope, holdingFor } from "./cancel.js";

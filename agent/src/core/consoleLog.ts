@@ -116,7 +116,8 @@ export function parseConsole(text: string): ConsoleFacts {
       let subject = m.slice(1).find((x) => x !== undefined) ?? null;
       if (r.kind === "command-line") {
         toplevel =
-          /(?:^|\s)init=(\/nix\/store\/[0-9a-z]{32}-[^/\s]+)\/init(?:\s|$)/.exec(subject ?? "")?.[1] ?? toplevel;
+          /(?:^|\s)init=(\/nix\/store\/[0-9a-z]{32}-[^/\s]+)\/init(?:\s|$)/.exec(subject ?? "")?.[1] ??
+          toplevel;
         subject = toplevel;
         // the rest of the command line is not given back (it can hold anything)
         if (!toplevel) break;
