@@ -1,10 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { LifeboatError } from "../core/errors.js";
 import { RootFs, type RootFsOptions } from "./rootfs.js";
 import type { System } from "./system.js";
 
-/** Where the view of the root file system alone is attached, one private directory per look. */
-export const UNDERNEATH_DIR = "/run/lifeboat";
+/**
+ * Where the view of the root file system alone is attached while it is read (one look at a time:
+ * the diagnosis, its only reader, runs one computation at a time), like PROBE_DIR beside it.
+ */
+export const UNDERNEATH_DIR = "/run/lifeboat/underneath";
 
 /**
  * What the installed root file system itself holds under its mount points, where another file
@@ -26,22 +28,19 @@ export async function underneath<T>(
   fn: (view: RootFs) => Promise<T>,
   opts: RootFsOptions = {},
 ): Promise<T> {
-  const dir = `${UNDERNEATH_DIR}/underneath-${randomBytes(6).toString("hex")}`;
+  const dir = UNDERNEATH_DIR;
   await sys.mkdir(dir);
   const m = await sys.run("mount", ["--bind", "--make-private", "-o", "ro,nosuid,nodev,noexec", root, dir]);
-  if (m.exitCode !== 0) {
-    await sys.run("rmdir", [dir]).catch(() => undefined);
+  if (m.exitCode !== 0)
     throw new LifeboatError(
       "command-failed",
       `could not look under the mounts of ${root}: ${m.stderr.trim().split("\n")[0] ?? `exit ${m.exitCode}`}`,
     );
-  }
   try {
     return await fn(new RootFs(sys.dirfs, dir, opts));
   } finally {
     const u = await sys.run("umount", [dir]);
     // a reader of the view still busy (a deadline passed): detach it lazily, never leave it behind
-    if (u.exitCode !== 0) await sys.run("umount", ["-l", dir]);
-    await sys.run("rmdir", [dir]);
+    if (u.exitCode !== 0) await sys.run("umount", ["--lazy", dir]);
   }
 }
