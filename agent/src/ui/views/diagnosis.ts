@@ -152,8 +152,9 @@ function consoleBox(ctx: ViewContext, cited: Evidence[]): HTMLElement {
       const r = await ctx.api.post<{ lines: number; found: unknown[] }>("/v1/diagnosis/console", {
         text: text.value,
       });
-      ctx.notice(`${r.lines} lines read, ${r.found.length} the diagnosis can cite.`, "info");
+      // the overview again (its diagnosis computed with the capture), the notice kept
       ctx.rerender();
+      ctx.notice(`${r.lines} lines read, ${r.found.length} the diagnosis can cite.`, "info");
     }),
   );
   return h(
