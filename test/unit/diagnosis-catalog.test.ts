@@ -348,6 +348,11 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(d.cause).toBe(
         "Generation 42 changed networking.hostId from 8425e349 to 2f1c9a6b and boot.zfs.forceImportRoot is false: its stage 1 finds the root pool last used by another system and does not import it.",
       );
+      // the pool's label, read before the rescue imported it, names 41's hostid: nothing left to ask
+      expect(f?.evidence.map((e) => e.detail)).toContain(
+        "Last accessed by atlas (hostid=8425e349) at Wed Nov 25 19:13:10 2026 (read before the rescue imported the pool)",
+      );
+      expect(f?.needs).toEqual([]);
       expect(f?.fixes.map((p) => p.kind)).toEqual([
         "loader-default",
         "kernel-param",
