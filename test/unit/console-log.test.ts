@@ -67,7 +67,7 @@ describe("parseConsole", () => {
   });
 
   it("real guest serial logs: a soft lockup outside stage 1 names no module; a normal run finds nothing", () => {
-    const lockup = parseConsole(qemu("qemu-soft-lockup.log"));
+    const lockup = parseConsole(qemu("qemu-soft-lockup.serial"));
     expect(lockup.found[0]).toMatchObject({
       line: 1,
       kind: "kernel-stop",
@@ -75,7 +75,7 @@ describe("parseConsole", () => {
       subject: null,
     });
     expect(lockup.stuckModule).toBeNull();
-    expect(parseConsole(qemu("qemu-poweroff.log")).found).toEqual([]);
+    expect(parseConsole(qemu("qemu-poweroff.serial")).found).toEqual([]);
   });
 
   it("hostile text: escape sequences and control bytes go, nothing else is given back, size capped, never throws", () => {
