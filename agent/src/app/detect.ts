@@ -22,6 +22,7 @@ import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
 import { HOSTID_FILE } from "./hostid.js";
+import { PoolLabels } from "./poolLabels.js";
 import type { StackService } from "./stacks.js";
 
 export interface ZfsAvailability {
@@ -143,6 +144,8 @@ export interface DetectionOptions {
  * fake machine behind the agent's back).
  */
 export class DetectionService {
+  /** What each pool's label said of its last host before Lifeboat imported it (the diagnosis reads it). */
+  readonly labels = new PoolLabels();
   /** Bumped by every refresh(): a detection that started before the last bump is out of date. */
   private generation = 0;
   private running: { promise: Promise<Detection>; generation: number } | null = null;
@@ -364,6 +367,8 @@ export class DetectionService {
       mounts,
       root: this.root,
     });
+    // what each label said before Lifeboat imported anything (frozen per pool once it does)
+    for (const p of zfs.importable) this.labels.listed(p, hostid, new Date(startedAt).toISOString());
     const detection: Detection = {
       at: new Date(startedAt).toISOString(),
       root: this.root,

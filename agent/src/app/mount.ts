@@ -282,6 +282,7 @@ export class MountService {
       },
       wanted.rootDataset,
     );
+    run.importer.labels = this.detection.labels;
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     run.tx.onRecord = (label) => this.lock.stepDone(label);
@@ -435,6 +436,7 @@ export class MountService {
       readonly,
       acceptSkipped: this.report?.accepted,
     });
+    run.importer.labels = this.detection.labels;
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     const mounted = new Set((await this.mountedNow()).map((m) => m.target));

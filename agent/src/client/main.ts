@@ -19,6 +19,7 @@ Usage: lifeboat client --host ADDR[:PORT] [--token T] [--fingerprint SHA256] [--
 Commands:
   status                         what was found, what is mounted, warnings
   diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
+           [--console FILE]      first give it the console text of the failed boot (a serial log)
   changes                        what this rescue changed: where, the snapshot before it, how to undo
   disks | pools                  block devices; pools with their state
   mount [--rw] [--force] [--pool P] [--accept-skipped]   show the plan, confirm, mount (read-only
@@ -91,6 +92,7 @@ export interface Args {
 
 const VALUED = new Set([
   "--host",
+  "--console",
   "--token",
   "--fingerprint",
   "--pool",
@@ -266,7 +268,12 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       return 0;
     }
     case "diagnose":
-      return diagnoseCommand(c, io, { json, yes: has(a, "--yes"), apply: one(a, "--apply") });
+      return diagnoseCommand(c, io, {
+        json,
+        yes: has(a, "--yes"),
+        apply: one(a, "--apply"),
+        console: one(a, "--console"),
+      });
     case "changes": {
       const sum = await c.json<Summary>("GET", "/v1/changes");
       print(sum, () => summaryText(sum));
