@@ -172,7 +172,9 @@ export const BASELINE_AGENT = process.env.LIFEBOAT_VM_BASELINE_AGENT || null;
  */
 export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C" | "D") => string> {
   // D: this agent as a fresh start with nothing mounted (no auto-mount): its next mount is its first
-  await vm.sh("sed 's#--auto-mount readonly#--auto-mount off#' /lab/agent.sh >/run/agent-cold.sh");
+  await vm.sh(
+    `sed "s#'--auto-mount' 'readonly'#'--auto-mount' 'off'#" /lab/agent.sh >/run/agent-cold.sh && grep -q "'--auto-mount' 'off'" /run/agent-cold.sh`,
+  );
   if (BASELINE_AGENT) {
     const { copyFile } = await import("node:fs/promises");
     await copyFile(BASELINE_AGENT, path.join(vm.shareDir, "lifeboat-baseline.mjs"));
