@@ -58,6 +58,27 @@ export interface GenerationFacts {
   fstab?: string | null;
   /** Its etc/hostid (networking.hostId) as 8 hex digits; absent/null: none or not read. */
   hostid?: string | null;
+  /** false: its profile link is gone (garbage-collected); known only from its boot entry. */
+  profileLink?: boolean;
+}
+
+/** The root pool's space (app/space.ts): absent/null when not ZFS or not read. Bytes. */
+export interface SpaceFacts {
+  pool: string;
+  avail: number;
+  used: number;
+  usedBySnapshots: number;
+  /** Snapshot names of the pool, oldest first. */
+  snapshots: {
+    snapshot: string;
+    created: string;
+    /** Sum of its datasets' `used`: what destroying it alone frees. */
+    used: number;
+    /** Why it cannot be destroyed (held, cloned, a fix relies on it, Lifeboat's newest), null: it can. */
+    kept: string | null;
+    /** ZFS's dry run: destroying it and every older destroyable one frees this much (null: not run). */
+    freesWithOlder: number | null;
+  }[];
 }
 
 export type JournalState = "ok" | "missing" | "volatile" | "unreadable" | "empty";
@@ -89,6 +110,8 @@ export interface DiagnosisInput {
   git: GitFacts;
   /** Block devices the rescue system sees now (lsblk/blkid); absent/null: unknown. */
   devices?: DeviceFacts[] | null;
+  /** The root pool's space and snapshots; absent/null: not ZFS or not read. */
+  space?: SpaceFacts | null;
 }
 
 export interface DeviceFacts {
@@ -170,7 +193,8 @@ export interface Proposal {
     | "open-config"
     | "config-edit"
     | "rebuild"
-    | "esp-free";
+    | "esp-free"
+    | "snapshot-destroy";
   title: string;
   why: string;
   /** "evidence": the journal and the closures support it; "guess": they cannot (no journal). */
