@@ -471,7 +471,13 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         summary: "Roll every dataset back to a snapshot (destructive: confirm must equal the snapshot name)",
         params: Type.Object({ name: Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,200}$" }) }),
         body: Obj({ confirm: Type.Optional(Type.String({ maxLength: 200 })) }),
-        response: { 200: Type.Object({ snapshot: S, rolledBack: Type.Array(S) }) },
+        response: {
+          200: Type.Object({
+            snapshot: S,
+            rolledBack: Type.Array(S),
+            destroyed: Type.Array(S, { description: "the later snapshots zfs rollback -r destroyed" }),
+          }),
+        },
       },
     },
     async (req) => s.snapshots.rollback(req.params.name, req.body.confirm, who(req)),
