@@ -35,7 +35,7 @@ export function spaceFull(c: ClassContext): Finding[] {
   const view = boot ? c.boots.find((v) => v.bootId === boot?.bootId) : undefined;
   const g = view?.generation ?? null;
   const units = [...new Set(hits.map((r) => r.unit).filter((u): u is string => u !== null))];
-  const fix = space ? freeSpace(c, space) : null;
+  const fix = space && fullNow ? freeSpace(c, space) : null;
   const poolWords = space
     ? `pool ${space.pool} has ${humanBytes(space.avail)} free, ${humanBytes(space.usedBySnapshots)} of its ${humanBytes(space.used)} held by snapshots`
     : null;
@@ -56,6 +56,10 @@ export function spaceFull(c: ClassContext): Finding[] {
   if (!space)
     needs.push(
       "the store is not on ZFS (or its pool could not be read): there is no snapshot to destroy; deleting old generations and collecting garbage (nix-collect-garbage --delete-older-than inside nixos-enter) frees it, which Lifeboat does not run: it runs the installed system's own code",
+    );
+  else if (!fullNow)
+    needs.push(
+      `${space.pool} has ${humanBytes(space.avail)} free now: what failed for lack of space can be run again`,
     );
   else if (!fix)
     needs.push(
