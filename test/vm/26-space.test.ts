@@ -25,6 +25,12 @@ const SNAPS = "zfs list -H -o name -t snapshot -r nvmepool";
 
 const names = async (vm: Vm) => (await vm.sh(SNAPS)).split("\n").filter(Boolean);
 const avail = async (vm: Vm) => Number(await vm.sh("zfs get -H -p -o value available nvmepool"));
+/** Read-only again: a read-only mount request never downgrades a read-write one (release first). */
+async function mountReadOnly(vm: Vm): Promise<void> {
+  expectOk(await vm.api("POST", "/v1/unmount", { export: true }));
+  expectOk(await vm.api("POST", "/v1/mount", { readonly: true }));
+  expect((await vm.api("GET", "/v1/status")).body.phase).toBe("mounted-ro");
+}
 const destroy = (vm: Vm, body: unknown) => vm.api("POST", "/v1/pools/nvmepool/snapshots/destroy", body);
 
 describe("scenario 26: a full pool and garbage-collected generations, fixed through the API", () => {
@@ -63,7 +69,7 @@ describe("scenario 26: a full pool and garbage-collected generations, fixed thro
     gone = out.split("\n").filter(Boolean);
     expect(gone).toContain(t4);
     expect((await vm.run(`test -e /mnt${t4}`)).rc).not.toBe(0);
-    expectOk(await vm.api("POST", "/v1/mount", { readonly: true }));
+    await mountReadOnly(vm);
 
     const r = await vm.api("GET", "/v1/diagnosis?refresh=true");
     expectOk(r);
@@ -179,7 +185,7 @@ describe("scenario 26: a full pool and garbage-collected generations, fixed thro
     expectProblem(held, 409, "snapshot-held");
     expect(held.body.held).toEqual([`nvmepool/home@${FILL[1]}`]);
     await vm.sh(`zfs release keep nvmepool/home@${FILL[1]}`);
-    expectOk(await vm.api("POST", "/v1/mount", { readonly: true }));
+    await mountReadOnly(vm);
     expectProblem(
       await destroy(vm, { snapshots: [`nvmepool@${FILL[0]}`], confirm: "nvmepool" }),
       409,
