@@ -44,7 +44,7 @@ async function server(readonly = false) {
     expect((await mount(true)).statusCode).toBe(200);
   }
   r.sys.poolAvail.set("nvmepool", 0);
-  const destroy = (payload: unknown, pool = "nvmepool") =>
+  const destroy = (payload: Record<string, unknown>, pool = "nvmepool") =>
     app.inject({ method: "POST", url: `/v1/pools/${pool}/snapshots/destroy`, headers: auth, payload });
   return { r, app, destroy };
 }
@@ -111,7 +111,7 @@ describe("a full pool over HTTP", () => {
   it("refusals are problem+json with stable codes, and nothing is destroyed", async () => {
     const { r, destroy } = await server();
     const all = [...r.sys.snapshots];
-    const code = async (payload: unknown, pool?: string) => {
+    const code = async (payload: Record<string, unknown>, pool?: string) => {
       const res = await destroy(payload, pool);
       expect(res.headers["content-type"]).toMatch(/application\/problem\+json/);
       return [res.statusCode, res.json().code];
@@ -188,6 +188,18 @@ describe("a full pool over HTTP", () => {
       code: "snapshot-protected",
       snapshot: "lifeboat-20261207T010000Z-kernel-params",
     });
+  });
+
+  it("one change at a time: 409 busy while another runs, nothing destroyed", async () => {
+    const { r, destroy } = await server();
+    let release = () => {};
+    const other = r.services.lock.run("kernel-params", () => new Promise<void>((res) => (release = res)));
+    const res = await destroy({ snapshots: [`nvmepool@${W(1)}`], confirm: "nvmepool" });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe("busy");
+    release();
+    await other;
+    expect(r.sys.snapshots.some((n) => n.endsWith(`@${W(1)}`))).toBe(true);
   });
 
   it("a zfs destroy that fails destroys nothing (one lzc_destroy_snaps call) and says so", async () => {
