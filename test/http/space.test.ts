@@ -224,3 +224,29 @@ describe("a full pool over HTTP", () => {
     expect(r0.r.sys.snapshots).toEqual(all);
   });
 });
+
+describe("snapshot rollback: checked on every dataset before the first is rolled back", () => {
+  it("a held later snapshot refuses it before any zfs rollback; otherwise it names what -r destroyed", async () => {
+    const { r, app } = await server();
+    const rollback = () =>
+      app.inject({
+        method: "POST",
+        url: `/v1/snapshots/${W(1)}/rollback`,
+        headers: auth,
+        payload: { confirm: W(1) },
+      });
+    const held = r.sys.snapMeta.get(`nvmepool/var@${W(3)}`);
+    if (held) held.holds = 1;
+    const refused = await rollback();
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ code: "snapshot-held", held: [`nvmepool/var@${W(3)}`] });
+    expect(r.sys.calls.some((c) => c.file === "zfs" && c.args[0] === "rollback")).toBe(false);
+    if (held) held.holds = 0;
+    const ok = await rollback();
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json().rolledBack).toHaveLength(5);
+    expect(ok.json().destroyed).toHaveLength(10);
+    expect(ok.json().destroyed).toContain(`nvmepool/home@${W(3)}`);
+    expect(r.sys.snapshots.every((n) => n.endsWith(`@${W(1)}`))).toBe(true);
+  });
+});
