@@ -521,7 +521,7 @@ export class DiagnosisService {
       if (p.kind === "snapshot-rollback")
         for (const e of p.evidence) if (e.kind === "snapshot") pins.set(e.ref, `${p.id} rolls back to it`);
     try {
-      const v = await this.space.view(m.pool, pins);
+      const v = await this.space.view(m.pool, pins, { dryRunsWhenFullOnly: true });
       return {
         pool: v.pool,
         avail: v.avail,

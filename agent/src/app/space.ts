@@ -154,7 +154,12 @@ export class SpaceService {
    * GET /v1/pools/{pool}/space: avail, what snapshots hold, per dataset; the snapshots oldest first
    * with what destroying each (with the older ones) frees. Read-only (the dry runs write nothing).
    */
-  async view(pool: string, pinned?: ReadonlyMap<string, string>): Promise<PoolSpace> {
+  async view(
+    pool: string,
+    pinned?: ReadonlyMap<string, string>,
+    /** Skip the dry runs unless the pool is full (the diagnosis: a pool with room needs no figures). */
+    opts: { dryRunsWhenFullOnly?: boolean } = {},
+  ): Promise<PoolSpace> {
     await this.poolOf(pool);
     // (the diagnosis passes its own rollback target: asking it here would wait on itself)
     const pins = pinned ?? (await this.pins());
@@ -162,12 +167,14 @@ export class SpaceService {
     const root = datasets.find((d) => d.name === pool);
     if (!root) throw new LifeboatError("pool-not-found", `zfs list shows no dataset ${pool}`);
     const protect = await this.protectedSnapshots(groups, pins);
+    const full = isFull(root.avail, root.used);
+    const dryRuns = full || !opts.dryRunsWhenFullOnly ? DRY_RUNS : 0;
     const rows: SnapshotRow[] = [];
     const free: string[] = [];
     for (const g of groups) {
       const kept = this.keptWhy(g, protect);
       let freesWithOlder: number | null = null;
-      if (!kept && free.length < DRY_RUNS) {
+      if (!kept && free.length < dryRuns) {
         free.push(g.snapshot);
         freesWithOlder = await this.reclaim(pool, free).catch(() => null);
       }
@@ -187,7 +194,7 @@ export class SpaceService {
       avail: root.avail,
       used: root.used,
       usedBySnapshots: datasets.reduce((n, d) => n + d.usedBySnapshots, 0),
-      full: isFull(root.avail, root.used),
+      full,
       datasets,
       snapshots: rows,
     };
