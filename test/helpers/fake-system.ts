@@ -158,6 +158,16 @@ export class FakeSystem implements System {
   readonly imported = new Map<string, { readonly: boolean; altroot: string | null; forced: boolean }>();
   readonly keysLoaded = new Set<string>();
   readonly snapshots: string[] = [];
+  /**
+   * Space of the snapshots (createtxg order, `used`, holds, clones) and the pools' avail, as
+   * `zfs list -o space` and `zfs destroy` (one lzc_destroy_snaps: all or none) report them.
+   */
+  readonly snapMeta = new Map<
+    string,
+    { createtxg: number; creation: number; used: number; written: number; holds: number; clones: string[] }
+  >();
+  readonly poolAvail = new Map<string, number>();
+  private txg = 100;
   mounts: MountEntry[];
   hostid: string;
   hostidLink: string | null;
@@ -381,6 +391,7 @@ export class FakeSystem implements System {
 
   private zpool(a: readonly string[], o: FakeOutputs): CommandResult {
     const [verb] = a;
+    if (verb === "sync") return ok();
     if (verb === "import" && a.length === 1) {
       const any = this.cfg.pools.some((p) => !this.imported.has(p.name));
       return any && o.zpoolImportList ? ok(o.zpoolImportList) : ok("", "no pools available to import\n");
@@ -441,15 +452,74 @@ export class FakeSystem implements System {
         .split("\n")
         .map((l) => l.split("\t")[0] ?? "")
         .filter((n) => n === pool || n.startsWith(`${pool}/`));
-      for (const ds of a.includes("-r") ? datasets : [pool]) this.snapshots.push(`${ds}@${snap}`);
+      if (this.poolAvail.get(pool) === 0)
+        return fail(1, "cannot create snapshots : out of space\nno snapshots were created\n");
+      const txg = this.txg++;
+      for (const ds of a.includes("-r") ? datasets : [pool]) {
+        this.snapshots.push(`${ds}@${snap}`);
+        this.snapMeta.set(`${ds}@${snap}`, {
+          createtxg: txg,
+          creation: 1764100000 + txg,
+          used: 0,
+          written: 0,
+          holds: 0,
+          clones: [],
+        });
+      }
       return ok();
     }
-    if (verb === "rollback")
-      return this.snapshots.includes(a[a.length - 1] as string)
-        ? ok()
-        : fail(1, "cannot open snapshot: dataset does not exist\n");
+    if (verb === "rollback") {
+      const name = a[a.length - 1] as string;
+      if (!this.snapshots.includes(name)) return fail(1, "cannot open snapshot: dataset does not exist\n");
+      const [ds] = name.split("@") as [string];
+      const txg = this.snapMeta.get(name)?.createtxg ?? 0;
+      const later = this.snapshots.filter(
+        (n) => n.startsWith(`${ds}@`) && (this.snapMeta.get(n)?.createtxg ?? 0) > txg,
+      );
+      if (later.length && !a.includes("-r"))
+        return fail(1, `cannot rollback to '${name}': more recent snapshots or bookmarks exist\n`);
+      for (const n of later) this.snapshots.splice(this.snapshots.indexOf(n), 1);
+      return ok();
+    }
+    if (verb === "destroy" && (a.at(-1) ?? "").includes("@")) return this.destroySnapshots(a);
     if (verb === "list" && a.includes("snapshot")) {
-      return ok(this.snapshots.map((n, i) => `${n}\t${1764100000 + i}\t0\n`).join(""));
+      const cols = a[a.indexOf("-o") + 1] ?? "";
+      if (!cols.includes("createtxg"))
+        return ok(this.snapshots.map((n, i) => `${n}\t${1764100000 + i}\t0\n`).join(""));
+      const rows = this.snapshots
+        .map((n) => ({ n, m: this.snapMeta.get(n) }))
+        .sort((x, y) => (x.m?.createtxg ?? 0) - (y.m?.createtxg ?? 0));
+      return ok(
+        rows
+          .map(
+            ({ n, m }) =>
+              `${n}\t${m?.createtxg ?? 0}\t${m?.creation ?? 0}\t${m?.used ?? 0}\t${m?.written ?? 0}\t${m?.holds ?? 0}\t${m?.clones.length ? m.clones.join(",") : "-"}\n`,
+          )
+          .join(""),
+      );
+    }
+    if (verb === "list" && (a[a.indexOf("-o") + 1] ?? "").startsWith("name,avail,")) {
+      const pool = a.at(-1) as string;
+      if (!importedNames.includes(pool)) return fail(1, `cannot open '${pool}': dataset does not exist\n`);
+      const avail = this.poolAvail.get(pool) ?? 3352104960;
+      const names = this.datasetListing()
+        .split("\n")
+        .map((l) => l.split("\t")[0] ?? "")
+        .filter((n) => n === pool || n.startsWith(`${pool}/`));
+      const snapUsed = (ds: string) =>
+        this.snapshots
+          .filter((n) => n.startsWith(`${ds}@`))
+          .reduce((t, n) => t + (this.snapMeta.get(n)?.used ?? 0), 0);
+      return ok(
+        names
+          .map((n) => {
+            const bySnap = n === pool ? 0 : snapUsed(n);
+            const children =
+              n === pool ? names.filter((x) => x !== pool).reduce((t, x) => t + 98304 + snapUsed(x), 0) : 0;
+            return `${n}\t${avail}\t${98304 + bySnap + children}\t${bySnap}\t98304\t${children}\t0\n`;
+          })
+          .join(""),
+      );
     }
     if (verb === "list") {
       if (importedNames.length === 0) return ok("", "no datasets available\n");
@@ -500,6 +570,44 @@ export class FakeSystem implements System {
       // mountpoint itself and is not modelled, so a call to it fails loudly here.
       return fail(2, "fake: zfs mount is not modelled (Lifeboat must not use it)\n");
     return fail(2, `unrecognized command '${verb}'\n`);
+  }
+
+  /**
+   * `zfs destroy [-n] -v -p [-r] <ds>@a,b`: every named snapshot of <ds> (and its descendants with
+   * -r) in one batch, all or none (lzc_destroy_snaps); the -v -p lines as cmd/zfs prints them.
+   */
+  private destroySnapshots(a: readonly string[]): CommandResult {
+    if (a.some((x) => /^-[a-zA-Z]*[fRd]/.test(x))) return fail(2, "fake: -f/-R/-d are not modelled\n");
+    const [ds, spec] = (a.at(-1) as string).split("@") as [string, string];
+    const wanted = spec.split(",");
+    const names = this.snapshots.filter((n) => {
+      const [d, s] = n.split("@") as [string, string];
+      return wanted.includes(s) && (d === ds || (a.includes("-r") && d.startsWith(`${ds}/`)));
+    });
+    if (names.length === 0)
+      return fail(1, "could not find any snapshots to destroy; check snapshot names.\n");
+    const cloned = names.find((n) => this.snapMeta.get(n)?.clones.length);
+    if (cloned)
+      return fail(
+        1,
+        `cannot destroy '${cloned}': snapshot has dependent clones\nuse '-R' to destroy the following datasets:\n${this.snapMeta.get(cloned)?.clones.join("\n")}\n`,
+      );
+    const reclaim = names.reduce((t, n) => t + (this.snapMeta.get(n)?.used ?? 0), 0);
+    const out = `${names.map((n) => `destroy\t${n}\n`).join("")}reclaim\t${reclaim}\n`;
+    if (a.includes("-n")) return ok(out);
+    const held = names.find((n) => (this.snapMeta.get(n)?.holds ?? 0) > 0);
+    if (held)
+      return {
+        ...fail(
+          1,
+          `cannot destroy snapshot ${held}: it's being held. Run 'zfs holds -r ${held}' to see holders.\n`,
+        ),
+        stdout: out,
+      };
+    for (const n of names) this.snapshots.splice(this.snapshots.indexOf(n), 1);
+    const pool = ds.split("/")[0] as string;
+    this.poolAvail.set(pool, (this.poolAvail.get(pool) ?? 3352104960) + reclaim);
+    return ok(out);
   }
 
   /** The captured listing in force (locked or unlocked), as `zfs list -H -p` prints it. */

@@ -585,21 +585,55 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       );
     });
 
-    it("space-full: the upgrade could not write to the store; the cause, its lines and what would free space (no request for it yet)", async () => {
+    it("space-full: the upgrade could not write to the store; snapshots hold the pool's space: the oldest destroyed through the API", async () => {
       const s = SCENARIOS.find((x) => x.name === "space-full") as Scenario;
       const { r, app } = await broken(s);
+      // The pool as zfs-auto-snapshot leaves it: weekly recursive snapshots, each holding a deleted
+      // file's 800 MiB; nothing left (the fake answers zfs list/destroy as OpenZFS 2.3 does).
+      const weeks = ["2025-01-25", "2025-02-01", "2025-02-08"].map((w) => `zfs-auto-snap_weekly-${w}-0000`);
+      for (const w of weeks) {
+        expect((await r.sys.run("zfs", ["snapshot", "-r", `nvmepool@${w}`])).exitCode).toBe(0);
+        const home = r.sys.snapMeta.get(`nvmepool/home@${w}`);
+        if (home) home.used = 800 * 2 ** 20;
+      }
+      r.sys.poolAvail.set("nvmepool", 0);
       const before = r.sys.mutations().length;
       const d = await diagnose(app);
       expect(r.sys.mutations().slice(before)).toEqual([]);
       const f = d.findings[0];
       expect(f?.class).toBe("space-full");
+      expect(f?.confidence).toBe("high");
       expect(d.cause).toBe(
-        'The installed system ran out of space: 1 write failed with "No space left on device" in the last boot (generation 41), in nixos-upgrade.service ("error: writing to file: No space left on device"): upgrades and rebuilds cannot write to the store until space is freed.',
+        'The installed system is out of space: 1 write failed with "No space left on device" in the last boot (generation 41), in nixos-upgrade.service ("error: writing to file: No space left on device"); pool nvmepool has 0 B free, 2.3 GiB of its 2.3 GiB held by snapshots: upgrades and rebuilds cannot write to the store until space is freed.',
       );
       expect(citesRealLines(r, d)).toBe(1);
-      // no request frees pool space yet: none is offered, the finding says what would
-      expect(f?.fixes).toEqual([]);
-      expect(f?.needs.join("\n")).toMatch(/destroy the oldest snapshots first/);
+      const fix = f?.fixes[0] as Proposal;
+      expect(fix.kind).toBe("snapshot-destroy");
+      expect(fix.requests[0]?.body).toEqual({
+        snapshots: [`nvmepool@${weeks[0]}`],
+        confirm: "nvmepool",
+        keep: 1,
+      });
+      await apply(app, fix);
+      expect(r.sys.snapshots.some((n) => n.endsWith(`@${weeks[0]}`))).toBe(false);
+      expect(r.sys.snapshots.filter((n) => n.endsWith(`@${weeks[1]}`))).toHaveLength(5);
+      expect(r.sys.poolAvail.get("nvmepool")).toBe(800 * 2 ** 20);
+      expect(
+        r.sys.calls.filter((c) => c.file === "zfs" && c.args[0] === "destroy").map((c) => c.args),
+      ).toEqual([
+        ["destroy", "-n", "-v", "-p", "-r", `nvmepool@${weeks[0]}`],
+        ["destroy", "-n", "-v", "-p", "-r", `nvmepool@${weeks[0]},${weeks[1]}`],
+        ["destroy", "-n", "-v", "-p", "-r", `nvmepool@${weeks.join(",")}`],
+        ["destroy", "-n", "-v", "-p", "-r", `nvmepool@${weeks[0]}`],
+        ["destroy", "-v", "-p", "-r", `nvmepool@${weeks[0]}`],
+      ]);
+      // freed: the journal still shows the failed upgrade, nothing more to destroy
+      const after = (await diagnose(app)).findings.find((x) => x.class === "space-full");
+      expect(after?.cause).toMatch(/^The installed system ran out of space: 1 write failed/);
+      expect(after?.fixes).toEqual([]);
+      expect(after?.needs).toEqual([
+        "nvmepool has 800 MiB free now: what failed for lack of space can be run again",
+      ]);
     });
 
     it("boot-not-mounted: 42 has no entry because /boot was unmounted when 41's upgrade installed it; a rebuild, no ESP freeing", async () => {

@@ -12,6 +12,7 @@ import {
   diagnose,
   type GenerationFacts,
   ranges,
+  type SpaceFacts,
 } from "../../agent/src/core/diagnosis.js";
 import { readInitrd } from "../../agent/src/core/initrd.js";
 import { parseListBoots } from "../../agent/src/core/journal.js";
@@ -24,6 +25,12 @@ import {
 import { classifyImportFailure, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
 import { CONSOLES, TOP as TOP5 } from "../diagnosis-catalog/consoles.js";
 import { fixture } from "../helpers/fixtures.js";
+import {
+  groupSnapshots,
+  parseDatasetSpace,
+  parseDestroyDryRun,
+  parseSnapshotSpace,
+} from "../../agent/src/core/zfsSpace.js";
 
 const V = join(import.meta.dirname, "..", "fixtures", "vm-captured", "diag");
 const read = (kase: string, name: string) => readFileSync(join(V, kase, `${name}.stdout`), "utf8");
@@ -424,5 +431,91 @@ describe("a console capture given by the operator bears out the stage-1 findings
     expect(f?.evidence.some((e) => e.kind === "console")).toBe(false);
     const g = diagnose(input("good", { console: parseConsole(CONSOLES.deviceWait) })).findings[0];
     expect(g?.evidence.some((e) => e.kind === "console")).toBe(false);
+  });
+});
+
+describe("space-full on the real captures of a full pool (test/fixtures/vm-captured/space)", () => {
+  const S = join(import.meta.dirname, "..", "fixtures", "vm-captured", "space");
+  const cap = (name: string) => readFileSync(join(S, `${name}.stdout`), "utf8");
+  const D = (n: number) => `zfs-auto-snap_daily-2026-12-0${n}-0000`;
+  /** SpaceFacts as app/space.ts builds them: the listings, and ZFS's dry runs of the oldest prefixes. */
+  function space(over: { kept?: Record<string, string>; avail?: number } = {}): SpaceFacts {
+    const root = parseDatasetSpace(cap("space-full"))[0] as ReturnType<typeof parseDatasetSpace>[number];
+    const dry = [cap("destroy-dry-1"), cap("destroy-dry-12")].map((t) => parseDestroyDryRun(t).reclaim);
+    let free = 0;
+    return {
+      pool: "nvmepool",
+      avail: over.avail ?? root.avail,
+      used: root.used,
+      usedBySnapshots: 2416984064 + 172032,
+      snapshots: groupSnapshots(parseSnapshotSpace(cap("snapshots-full"))).map((g) => {
+        const kept = over.kept?.[g.snapshot] ?? null;
+        return {
+          snapshot: g.snapshot,
+          created: g.created,
+          used: g.used,
+          kept,
+          freesWithOlder: kept ? null : (dry[free++] ?? null),
+        };
+      }),
+    };
+  }
+
+  it("a full pool without a journal line: the cause from the pool, the oldest snapshot that frees enough", () => {
+    const d = diagnose(input("good", { space: space() }));
+    const f = d.findings.find((x) => x.class === "space-full");
+    expect(f?.confidence).toBe("medium");
+    expect(f?.cause).toBe(
+      "The installed system is out of space: pool nvmepool has 0 B free, 2.3 GiB of its 3.1 GiB held by snapshots: upgrades and rebuilds cannot write to the store until space is freed.",
+    );
+    expect(f?.fixes).toHaveLength(1);
+    const p = f?.fixes[0];
+    expect(p).toMatchObject({ kind: "snapshot-destroy", needsReadWrite: true, basis: "evidence" });
+    expect(p?.title).toBe(`Free 768 MiB on nvmepool: destroy its oldest snapshot (${D(1)})`);
+    expect(p?.requests).toEqual([
+      {
+        method: "POST",
+        path: "/v1/pools/nvmepool/snapshots/destroy",
+        body: { snapshots: [`nvmepool@${D(1)}`], confirm: "nvmepool", keep: 1 },
+      },
+    ]);
+    expect(d.proposals.map((x) => x.id)).toContain("free-nvmepool");
+  });
+
+  it("never the snapshot the rollback relies on: the next oldest instead", () => {
+    const i = input("good");
+    const g5 = Date.parse(i.generations.find((g) => g.number === 5)?.date as string);
+    // the oldest snapshot is from before generation 5: the rollback proposal cites it
+    const d = diagnose({
+      ...i,
+      snapshots: [{ snapshot: D(1), created: new Date(g5 - 60_000).toISOString() }],
+      space: space({ kept: { [D(1)]: "the rollback" } }),
+    });
+    const rb = d.proposals.find((p) => p.kind === "snapshot-rollback");
+    expect(rb?.evidence[0]?.ref).toBe(D(1));
+    const free = d.proposals.find((p) => p.kind === "snapshot-destroy");
+    expect(free?.requests[0]?.body?.snapshots).toEqual([`nvmepool@${D(2)}`]);
+    // even if the space view did not know: a relied-on snapshot is skipped by the class itself
+    const d2 = diagnose({
+      ...i,
+      snapshots: [{ snapshot: D(1), created: new Date(g5 - 60_000).toISOString() }],
+      space: space(),
+    });
+    expect(d2.proposals.find((p) => p.kind === "snapshot-destroy")?.requests[0]?.body?.snapshots).toEqual([
+      `nvmepool@${D(2)}`,
+    ]);
+  });
+
+  it("always keeps one snapshot; with none destroyable it says why", () => {
+    const keptAll = space({ kept: { [D(1)]: "held", [D(2)]: "held", [D(3)]: "held" } });
+    const d = diagnose(input("good", { space: keptAll }));
+    const f = d.findings.find((x) => x.class === "space-full");
+    expect(f?.fixes).toEqual([]);
+    expect(f?.needs[0]).toMatch(/^no snapshot of nvmepool can be destroyed to free it/);
+  });
+
+  it("a pool with room: no finding", () => {
+    const d = diagnose(input("good", { space: space({ avail: 2417242112 }) }));
+    expect(d.findings.some((x) => x.class === "space-full")).toBe(false);
   });
 });

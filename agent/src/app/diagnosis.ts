@@ -10,6 +10,7 @@ import {
   type GenerationFacts,
   type InitrdFacts,
   type JournalFacts,
+  type SpaceFacts,
 } from "../core/diagnosis.js";
 import { LifeboatError } from "../core/errors.js";
 import { decodeHostIdFile } from "../core/hostid.js";
@@ -34,6 +35,7 @@ import { gitHistory } from "./gitHistory.js";
 import { type JournalDir, JournalReader } from "./journal.js";
 import type { ConfigService } from "./nixconfig.js";
 import { underEsp } from "./underEsp.js";
+import type { SpaceService } from "./space.js";
 
 const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;
@@ -80,6 +82,7 @@ export class DiagnosisService {
     private readonly ctx: RescueContext,
     private readonly boot: BootService,
     private readonly config: ConfigService,
+    private readonly space?: SpaceService,
   ) {
     this.reader = new JournalReader(ctx);
   }
@@ -119,6 +122,35 @@ export class DiagnosisService {
         packages: null,
       });
     }
+    // A generation whose profile link is gone (nix-collect-garbage --delete-older-than removes the
+    // link, then the store paths) still has its systemd-boot entry until the next rebuild: the entry
+    // names its toplevel (init=), which is what a boot of it shows, so it stays a generation here.
+    for (const e of bootView?.loader === "systemd-boot" ? bootView.entries : []) {
+      if (e.generation === null || e.id.includes("specialisation")) continue;
+      if (gens.some((g) => g.number === e.generation)) continue;
+      const init = e.options.find((o) => o.startsWith("init="))?.slice(5) ?? "";
+      const toplevel = /^(\/nix\/store\/[0-9a-z]{32}-[^/]+)\/init$/.exec(init)?.[1] ?? null;
+      if (!toplevel) continue;
+      const present = (await files.stat(toplevel, false).catch(() => null))?.type === "dir";
+      gens.push({
+        number: e.generation,
+        date: null,
+        toplevel,
+        closurePresent: present,
+        current: false,
+        bootDefault: e.isDefault,
+        nixosVersion: null,
+        kernelVersion: null,
+        kernelParams: e.options,
+        specialisations: [],
+        bootEntry: e.id,
+        initrd: { path: null, info: null, note: null },
+        units: null,
+        packages: null,
+        profileLink: false,
+      });
+    }
+    gens.sort((a, b) => b.number - a.number);
     const input: DiagnosisInput = {
       journal: journal.facts,
       boots: journal.boots,
@@ -172,6 +204,7 @@ export class DiagnosisService {
       const bad = gens.find((x) => x.number === first.firstBad);
       input.git = await gitHistory(this.ctx.sys, m.installed.files, good?.date ?? null, bad?.date ?? null);
     }
+    input.space = await this.poolSpace(m, first);
     const d = diagnose(input);
     if (input.git.state !== "ok" && input.git.state !== "no-repository" && input.git.detail)
       d.notes.push(`/etc/nixos git history: ${input.git.detail}`);
@@ -495,6 +528,33 @@ export class DiagnosisService {
   private async fstab(files: InstalledFiles, g: GenerationFacts): Promise<string | null> {
     if (!g.closurePresent || !g.toplevel) return null;
     return files.text(`${g.toplevel}/etc/fstab`, 256 * 1024).catch(() => null);
+  }
+
+  /** The root pool's space, with ZFS's dry-run figures for the snapshots no proposal relies on. */
+  private async poolSpace(m: MountedRoot, first: Diagnosis): Promise<SpaceFacts | null> {
+    if (!m.pool || !this.space) return null;
+    const pins = new Map<string, string>();
+    for (const p of first.proposals)
+      if (p.kind === "snapshot-rollback")
+        for (const e of p.evidence) if (e.kind === "snapshot") pins.set(e.ref, `${p.id} rolls back to it`);
+    try {
+      const v = await this.space.view(m.pool, pins, { dryRunsWhenFullOnly: true });
+      return {
+        pool: v.pool,
+        avail: v.avail,
+        used: v.used,
+        usedBySnapshots: v.usedBySnapshots,
+        snapshots: v.snapshots.map((x) => ({
+          snapshot: x.snapshot,
+          created: x.created,
+          used: x.used,
+          kept: x.kept,
+          freesWithOlder: x.freesWithOlder,
+        })),
+      };
+    } catch {
+      return null;
+    }
   }
 
   private async snapshots(m: MountedRoot): Promise<{ snapshot: string; created: string | null }[] | null> {

@@ -50,6 +50,8 @@ export function auditKey(r: ApiRequest): [string, string] | null {
   if (m?.[1]) return ["kernel-params", decodeURIComponent(m[1])];
   m = /^\/v1\/snapshots\/([^/]+)\/rollback$/.exec(r.path);
   if (m?.[1]) return ["snapshot-rollback", decodeURIComponent(m[1])];
+  m = /^\/v1\/pools\/([^/]+)\/snapshots\/destroy$/.exec(r.path);
+  if (m?.[1]) return ["snapshot-destroy", decodeURIComponent(m[1])];
   return null;
 }
 

@@ -20,6 +20,7 @@ import { PowerService } from "./power.js";
 import { ReaderGate } from "./readers.js";
 import { RebuildService } from "./rebuild.js";
 import { SnapshotService } from "./snapshots.js";
+import { SpaceService } from "./space.js";
 import { StackService } from "./stacks.js";
 import type { AutoMountState } from "./status.js";
 
@@ -34,6 +35,8 @@ export interface Services {
   config: ConfigService;
   rebuild: RebuildService;
   snapshots: SnapshotService;
+  /** A pool's space and the destroy of named snapshots that frees it. */
+  space: SpaceService;
   journal: JournalService;
   diagnosis: DiagnosisService;
   /** The diagnosis computed once per state of the installed system (background, cancellable). */
@@ -142,7 +145,17 @@ export function createServices(
   const auto = new AutoMounter(o.autoMount, mounts, log.child({ component: "auto-mount" }));
   const boot = new BootService(ctx, jobs);
   const config = new ConfigService(ctx);
-  const diagnosis = new DiagnosisService(ctx, boot, config);
+  // The snapshots a pending fix of the diagnosis rolls back to: never destroyed to free space.
+  const space = new SpaceService(ctx, async () => {
+    const d = await diagnoses.get();
+    const out = new Map<string, string>();
+    for (const p of d.proposals)
+      if (p.kind === "snapshot-rollback" && !p.done)
+        for (const e of p.evidence)
+          if (e.kind === "snapshot") out.set(e.ref, `the diagnosis proposes rolling back to it (${p.id})`);
+    return out;
+  });
+  const diagnosis = new DiagnosisService(ctx, boot, config, space);
   const diagnoses = new DiagnosisCache(
     diagnosis,
     readers,
@@ -183,6 +196,7 @@ export function createServices(
     config,
     rebuild: new RebuildService(ctx, jobs, reach, () => mounts.lastReport),
     snapshots: new SnapshotService(ctx),
+    space,
     journal: new JournalService(ctx),
     diagnosis,
     diagnoses,

@@ -1,4 +1,5 @@
 import { LifeboatError } from "../core/errors.js";
+import { parseSnapshotSpace, SNAPSHOT_SPACE_COLUMNS } from "../core/zfsSpace.js";
 import type { RescueContext } from "./context.js";
 
 const SNAP = /^[A-Za-z0-9_.:-]{1,200}$/;
@@ -43,7 +44,14 @@ export class SnapshotService {
     });
   }
 
-  /** Destructive: every dataset of the pool goes back to `<snapshot>` (newer snapshots are destroyed). */
+  /**
+   * Destructive: every dataset of the pool that has `<snapshot>` goes back to it, with `zfs rollback
+   * -r`, which also destroys the snapshots taken after it (ZFS rolls back only to a dataset's newest
+   * snapshot). So no snapshot taken before the rollback could survive it: the answer and the audit
+   * name what was discarded instead. Everything `zfs rollback -r` refuses part-way (a later snapshot
+   * held or cloned, which needs -R) is checked on every dataset first, so that the datasets are not
+   * left half rolled back; if one still fails, the answer names the datasets already rolled back.
+   */
   async rollback(snapshot: string, confirm: string | undefined, who: string) {
     if (!SNAP.test(snapshot)) throw new LifeboatError("validation-failed", "bad snapshot name");
     if (confirm !== snapshot)
@@ -54,9 +62,28 @@ export class SnapshotService {
     return this.ctx.lock.run("snapshot-rollback", async () => {
       const m = await this.ctx.writable();
       const pool = m.pool as string;
-      const targets = (await this.ctx.listSnapshots(pool)).filter((s) => s.snapshot === snapshot);
+      const all = await this.listWithSpace(pool);
+      const targets = all.filter((s) => s.snapshot === snapshot);
       if (targets.length === 0)
         throw new LifeboatError("not-found", `no snapshot named ${snapshot} in ${pool}`);
+      const later = all.filter((s) =>
+        targets.some((t) => t.dataset === s.dataset && s.createtxg > t.createtxg),
+      );
+      const held = later.filter((s) => s.holds > 0).map((s) => s.name);
+      if (held.length)
+        throw new LifeboatError(
+          "snapshot-held",
+          `rolling back to ${snapshot} would destroy ${held.join(", ")}, which ${held.length === 1 ? "has" : "have"} a user hold: nothing was rolled back`,
+          { held },
+        );
+      const clones = later.flatMap((s) => s.clones);
+      if (clones.length)
+        throw new LifeboatError(
+          "snapshot-has-clones",
+          `rolling back to ${snapshot} would destroy snapshots that ${clones.join(", ")} ${clones.length === 1 ? "is a clone" : "are clones"} of (zfs rollback -R): nothing was rolled back`,
+          { clones },
+        );
+      const destroyed = later.map((s) => s.name);
       const done: string[] = [];
       for (const t of targets) {
         const r = await this.ctx.sys.run("zfs", ["rollback", "-r", t.name]);
@@ -70,7 +97,7 @@ export class SnapshotService {
           });
           throw new LifeboatError(
             "command-failed",
-            `rollback of ${t.name} failed: ${r.stderr.trim().split("\n")[0]}; already rolled back: ${done.join(", ") || "nothing"}`,
+            `rollback of ${t.name} failed: ${r.stderr.trim().split("\n")[0]}; already rolled back (a rollback cannot be undone): ${done.join(", ") || "nothing"}`,
             {
               done,
               failedStep: `rollback ${t.name}`,
@@ -84,9 +111,29 @@ export class SnapshotService {
         action: "snapshot-rollback",
         target: snapshot,
         result: "ok",
-        detail: { datasets: done },
+        detail: { datasets: done, destroyed },
       });
-      return { snapshot, rolledBack: done };
+      this.ctx.changed();
+      return { snapshot, rolledBack: done, destroyed };
     });
+  }
+
+  private async listWithSpace(pool: string) {
+    const r = await this.ctx.sys.run("zfs", [
+      "list",
+      "-H",
+      "-p",
+      "-t",
+      "snapshot",
+      "-o",
+      SNAPSHOT_SPACE_COLUMNS.join(","),
+      "-s",
+      "createtxg",
+      "-r",
+      pool,
+    ]);
+    if (r.exitCode !== 0)
+      throw new LifeboatError("command-failed", `listing snapshots of ${pool} failed: ${r.stderr.trim()}`);
+    return parseSnapshotSpace(r.stdout);
   }
 }

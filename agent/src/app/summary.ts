@@ -1,3 +1,4 @@
+import { humanBytes } from "../core/zfsSpace.js";
 import type { AuditEntry } from "./audit.js";
 
 /** How to undo one change: a sentence for people and, where one exists, the request that does it. */
@@ -41,6 +42,7 @@ const CHANGES = new Set([
   "rebuild",
   "snapshot-rollback",
   "esp-free",
+  "snapshot-destroy",
 ]);
 
 const generationOf = (file: unknown) =>
@@ -128,6 +130,20 @@ function line(e: AuditEntry): ChangeLine {
               }
             : null,
       };
+    case "snapshot-destroy": {
+      // No snapshot before it (a full pool cannot take one, and it could not bring these back).
+      const names = Array.isArray(r.snapshots) ? (r.snapshots as string[]) : [];
+      const freed = typeof r.freed === "number" ? r.freed : null;
+      return {
+        at: e.at,
+        action: e.action,
+        what: `destroyed ${names.length} snapshot${names.length === 1 ? "" : "s"} of ${e.target ?? "the pool"}${freed !== null ? ` (${humanBytes(Math.max(0, freed))} freed)` : ""}: ${names.join(", ")}`,
+        where: e.target,
+        result: e.result,
+        snapshot: null,
+        undo: { text: "none: a destroyed snapshot cannot be brought back", request: null },
+      };
+    }
     default:
       return {
         at: e.at,

@@ -50,6 +50,17 @@ export const errorStatus = {
   "precondition-failed": 412,
   "precondition-required": 428,
   "confirm-mismatch": 422,
+  // Destroying snapshots to free a pool (core/zfsSpace.ts planSnapshotDestroy): refused before zfs runs.
+  "snapshot-unknown": 404,
+  "snapshot-other-pool": 422,
+  /** A snapshot name given for only some of the datasets that have it (one call destroys it on all). */
+  "snapshot-partial": 422,
+  /** The snapshot a pending diagnosis fix rolls back to, or Lifeboat's newest own snapshot. */
+  "snapshot-protected": 409,
+  "snapshot-held": 409,
+  "snapshot-has-clones": 409,
+  /** The destroy would leave fewer snapshots than the request's `keep`. */
+  "snapshot-keep": 409,
   "no-bootloader": 404,
   "job-not-running": 409,
   "too-large": 413,

@@ -41,8 +41,9 @@ export function loadKeyArgs(encryptionRoot: string): string[] {
 }
 
 /** The only `zfs` / `zpool` subcommands the agent runs (test/unit/zfs-properties.test.ts scans agent/src). */
-export const ZFS_VERBS = ["list", "get", "load-key", "snapshot", "rollback"] as const;
-export const ZPOOL_VERBS = ["import", "export", "list", "status", "get"] as const;
+/** (`destroy`: only of snapshots the operator named, app/space.ts; `sync`: after that destroy.) */
+export const ZFS_VERBS = ["list", "get", "load-key", "snapshot", "rollback", "destroy"] as const;
+export const ZPOOL_VERBS = ["import", "export", "list", "status", "get", "sync"] as const;
 /** Never run: they share, mount by ZFS's own resolution of mountpoint, load keys from keylocation, or write properties. */
 export const NEVER_RUN = [
   "zfs share",

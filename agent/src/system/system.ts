@@ -167,7 +167,8 @@ export const READ_ONLY_COMMANDS: Record<string, (args: readonly string[]) => boo
   blkid: () => true,
   hostid: () => true,
   findmnt: () => true,
-  zfs: (a) => ["list", "get", "version"].includes(a[0] ?? ""),
+  // `zfs destroy -n` is zfs-destroy(8)'s dry run: it only reads what a destroy would reclaim
+  zfs: (a) => ["list", "get", "version"].includes(a[0] ?? "") || (a[0] === "destroy" && a[1] === "-n"),
   // `zpool import` with no pool argument only lists; with one it imports.
   zpool: (a) =>
     ["list", "status", "version", "get"].includes(a[0] ?? "") || (a[0] === "import" && a.length === 1),

@@ -59,6 +59,27 @@ export interface GenerationFacts {
   fstab?: string | null;
   /** Its etc/hostid (networking.hostId) as 8 hex digits; absent/null: none or not read. */
   hostid?: string | null;
+  /** false: its profile link is gone (garbage-collected); known only from its boot entry. */
+  profileLink?: boolean;
+}
+
+/** The root pool's space (app/space.ts): absent/null when not ZFS or not read. Bytes. */
+export interface SpaceFacts {
+  pool: string;
+  avail: number;
+  used: number;
+  usedBySnapshots: number;
+  /** Snapshot names of the pool, oldest first. */
+  snapshots: {
+    snapshot: string;
+    created: string;
+    /** Sum of its datasets' `used`: what destroying it alone frees. */
+    used: number;
+    /** Why it cannot be destroyed (held, cloned, a fix relies on it, Lifeboat's newest), null: it can. */
+    kept: string | null;
+    /** ZFS's dry run: destroying it and every older destroyable one frees this much (null: not run). */
+    freesWithOlder: number | null;
+  }[];
 }
 
 export type JournalState = "ok" | "missing" | "volatile" | "unreadable" | "empty";
@@ -102,6 +123,8 @@ export interface DiagnosisInput {
   underEsp?: UnderMountFacts | null;
   /** The operator's console capture of a failed boot (core/consoleLog.ts); absent/null: none given. */
   console?: ConsoleFacts | null;
+  /** The root pool's space and snapshots; absent/null: not ZFS or not read. */
+  space?: SpaceFacts | null;
 }
 
 export interface UnderMountFacts {
@@ -206,7 +229,8 @@ export interface Proposal {
     | "config-edit"
     | "rebuild"
     | "esp-free"
-    | "hand-back";
+    | "hand-back"
+    | "snapshot-destroy";
   title: string;
   why: string;
   /** "evidence": the journal and the closures support it; "guess": they cannot (no journal). */

@@ -471,10 +471,103 @@ export function registerRescueRoutes(app: App, s: Services, token: string): void
         summary: "Roll every dataset back to a snapshot (destructive: confirm must equal the snapshot name)",
         params: Type.Object({ name: Type.String({ pattern: "^[A-Za-z0-9_.:-]{1,200}$" }) }),
         body: Obj({ confirm: Type.Optional(Type.String({ maxLength: 200 })) }),
-        response: { 200: Type.Object({ snapshot: S, rolledBack: Type.Array(S) }) },
+        response: {
+          200: Type.Object({
+            snapshot: S,
+            rolledBack: Type.Array(S),
+            destroyed: Type.Array(S, { description: "the later snapshots zfs rollback -r destroyed" }),
+          }),
+        },
       },
     },
     async (req) => s.snapshots.rollback(req.params.name, req.body.confirm, who(req)),
+  );
+
+  const Bytes = Type.Integer({ minimum: 0, description: "bytes" });
+  const NBytes = Type.Union([Bytes, Type.Null()]);
+  const PoolName = Type.Object({ pool: Type.String({ pattern: "^[A-Za-z][A-Za-z0-9_.:-]{0,250}$" }) });
+  app.get(
+    "/v1/pools/:pool/space",
+    {
+      schema: {
+        summary:
+          "A pool's space (zfs list -o space) and its snapshots oldest first, with what destroying each frees (ZFS's dry run). Read-only",
+        params: PoolName,
+        response: {
+          200: Type.Object({
+            pool: S,
+            avail: Bytes,
+            used: Bytes,
+            usedBySnapshots: Bytes,
+            full: Type.Boolean(),
+            datasets: Type.Array(
+              Type.Object({
+                name: S,
+                avail: Bytes,
+                used: Bytes,
+                usedBySnapshots: Bytes,
+                usedByDataset: Bytes,
+                usedByChildren: Bytes,
+                usedByRefreservation: Bytes,
+              }),
+            ),
+            snapshots: Type.Array(
+              Type.Object({
+                name: Type.String({ description: "<pool>@<name>: the name on every dataset that has it" }),
+                snapshot: S,
+                created: S,
+                datasets: Type.Array(S),
+                used: Type.Integer({ description: "what destroying this one alone frees (sum of used)" }),
+                written: Bytes,
+                kept: Type.Union([S, Type.Null()], { description: "why the destroy request refuses it" }),
+                freesWithOlder: Type.Union([Bytes, Type.Null()], {
+                  description: "zfs destroy -n: what destroying it and every older destroyable one frees",
+                }),
+              }),
+            ),
+          }),
+        },
+      },
+    },
+    // the pending fixes' snapshots first: the diagnosis is a reader of its own
+    async (req) => {
+      const pins = await s.space.pins();
+      return s.readers.read("space", () => s.space.view(req.params.pool, pins));
+    },
+  );
+  app.post(
+    "/v1/pools/:pool/snapshots/destroy",
+    {
+      schema: {
+        summary:
+          "Free space: destroy exactly the named snapshots in one zfs destroy (all or none; never forced). confirm must equal the pool",
+        params: PoolName,
+        body: Obj({
+          snapshots: Type.Array(Type.String({ maxLength: 260 }), { minItems: 1, maxItems: 100 }),
+          confirm: Type.Optional(Type.String({ maxLength: 260 })),
+          keep: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 1000,
+              description: "snapshots that must remain (default 1)",
+            }),
+          ),
+        }),
+        response: {
+          200: Type.Object({
+            pool: S,
+            destroyed: Type.Array(S),
+            snapshots: Type.Array(S),
+            reclaimEstimate: NBytes,
+            availBefore: NBytes,
+            availAfter: NBytes,
+            freed: Type.Union([Type.Integer(), Type.Null()]),
+            remaining: Type.Integer(),
+          }),
+        },
+      },
+    },
+    async (req) => s.space.destroy(req.params.pool, req.body, who(req)),
   );
 
   const Released = Type.Object({ unmounted: Type.Array(S), exported: Type.Array(S) });

@@ -49,6 +49,9 @@ function evidenceList(ev: Evidence[]): HTMLElement {
 }
 
 /** Runs a proposal's requests after the operator confirmed exactly those requests. */
+/** A rollback or a snapshot destroy cannot be undone: shown as the dangerous kind. */
+const undoable = (p: Proposal) => p.kind !== "snapshot-rollback" && p.kind !== "snapshot-destroy";
+
 async function apply(ctx: ViewContext, p: Proposal, button: HTMLButtonElement): Promise<void> {
   await act(ctx, button, async () => {
     if (p.kind === "open-config") {
@@ -60,13 +63,13 @@ async function apply(ctx: ViewContext, p: Proposal, button: HTMLButtonElement): 
       title: `${p.title}?`,
       body: [
         h("p", {}, p.why),
-        p.caution ? h("p", { class: p.kind === "snapshot-rollback" ? "bad" : "warn" }, p.caution) : null,
+        p.caution ? h("p", { class: undoable(p) ? "warn" : "bad" }, p.caution) : null,
         p.diff ? h("pre", { class: "diff" }, p.diff) : null,
         h("p", {}, "These requests are sent, in this order:"),
         h("pre", {}, p.requests.map(requestText).join("\n")),
       ],
-      ok: p.kind === "snapshot-rollback" ? "Roll back" : "Do it",
-      danger: p.kind === "snapshot-rollback",
+      ok: p.kind === "snapshot-rollback" ? "Roll back" : p.kind === "snapshot-destroy" ? "Destroy" : "Do it",
+      danger: !undoable(p),
     });
     if (!ok) return;
     try {
@@ -110,7 +113,7 @@ function proposalCard(
             "button",
             {
               type: "button",
-              class: p.kind === "snapshot-rollback" ? "" : "primary",
+              class: undoable(p) ? "primary" : "",
               disabled: blocked,
               onclick: (e: Event) => void apply(ctx, p, e.currentTarget as HTMLButtonElement),
             },
