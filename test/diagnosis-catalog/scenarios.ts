@@ -669,6 +669,36 @@ ${HW_TAIL}`,
     ],
   },
   {
+    // PCI passthrough set up on a server: boot.kernelParams gained intel_iommu=on iommu=pt (the
+    // seed's report), and 42's kernel hangs in stage 1 with them (a kernel parameter deciding
+    // whether a driver hangs the boot: nixpkgs#97167). The initrd did not change; no journal.
+    name: "stage1-kernel-param",
+    class: "stage1-kernel-param",
+    sources: [
+      "https://lukadeka.com/blog/recovering-nixos-stuck-on-stage-1-boot",
+      "https://github.com/NixOS/nixpkgs/issues/97167",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { initrd: { modules: INITRD_MODULES, loaded: ["zfs"] } }),
+      gen(42, "2025-03-01T09:00:00Z", {
+        params: [...PARAMS, "intel_iommu=on", "iommu=pt"],
+        initrd: { modules: INITRD_MODULES, loaded: ["zfs"] },
+      }),
+    ],
+    config: {
+      "configuration.nix": configuration(
+        '  boot.kernelParams = [ "intel_iommu=on" "iommu=pt" ];\n  services.openssh.enable = true;\n',
+      ),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("stage1-kernel-param-41a", t("2025-02-11T10:00:00Z")),
+      // 42 hung in stage 1 (no journal); the operator picked 41 in the boot menu
+      goodBoot("stage1-kernel-param-41b", t("2025-03-01T09:40:00Z")),
+    ],
+  },
+  {
     // boot.kernelPackages = pkgs.linuxPackages_latest: 42's kernel 6.13.2 is newer than the ZFS
     // package supports, its initrd has no zfs.ko, and stage 1's "modprobe zfs" fails.
     name: "zfs-module-missing",

@@ -529,6 +529,44 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       );
     });
 
+    it("stage1-kernel-param: 42 added intel_iommu=on iommu=pt and never booted; undoing them on its entry applies", async () => {
+      const s = SCENARIOS.find((x) => x.name === "stage1-kernel-param") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("stage1-kernel-param");
+      expect(f?.confidence).toBe("medium");
+      expect(d.cause).toBe(
+        "Generation 42 changed the kernel command line (+intel_iommu=on +iommu=pt) and 42 never got as far as mounting the root: the kernel or stage 1 hangs or panics with these parameters.",
+      );
+      expect(d.generations.find((g) => g.number === 42)?.status).toBe("no-boot");
+      // read from the generations' bootspecs, and the configuration line that sets them
+      expect(f?.evidence.map((e) => [e.kind, e.detail])).toEqual([
+        ["boot-entry", "kernel parameters of generation 42 against generation 41: +intel_iommu=on +iommu=pt"],
+        ["file", 'line 11: boot.kernelParams = [ "intel_iommu=on" "iommu=pt" ];'],
+      ]);
+      expect(d.findings.some((x) => x.class === "stage1-module")).toBe(false);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["loader-default", "kernel-param"]);
+      const undo = f?.fixes[1] as Proposal;
+      expect(undo.requests).toEqual([
+        {
+          method: "POST",
+          path: "/v1/boot/entries/nixos-generation-42/kernel-params",
+          body: { remove: ["intel_iommu=on", "iommu=pt"] },
+        },
+      ]);
+      const entry = join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf");
+      expect(await readFile(entry, "utf8")).toMatch(/^options .*intel_iommu=on iommu=pt/m);
+      await apply(app, undo);
+      const options = (await readFile(entry, "utf8")).split("\n").find((l) => l.startsWith("options ")) ?? "";
+      expect(options).not.toMatch(/intel_iommu|iommu=pt/);
+      expect(options).toMatch(/init=\/nix\/store\/\S+-nixos-system-\S+\/init/);
+      await apply(app, f?.fixes[0] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/loader.conf"), "utf8")).toMatch(
+        /^default nixos-generation-41\.conf$/m,
+      );
+    });
+
     it("zfs-module-missing: linuxPackages_latest gave 42 a kernel without zfs.ko; the kernelPackages edit applies", async () => {
       const s = SCENARIOS.find((x) => x.name === "zfs-module-missing") as Scenario;
       const { r, app } = await broken(s);

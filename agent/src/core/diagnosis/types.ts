@@ -248,6 +248,7 @@ export interface Proposal {
 /** The failure classes of docs/diagnosis.md, each a module under core/diagnosis/classes/. */
 export type FailureClass =
   | "stage1-module"
+  | "stage1-kernel-param"
   | "root-device-missing"
   | "mount-failed"
   | "sshd-failed"

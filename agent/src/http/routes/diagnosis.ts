@@ -139,6 +139,7 @@ const Finding = Type.Object({
   class: Type.Union(
     [
       "stage1-module",
+      "stage1-kernel-param",
       "root-device-missing",
       "mount-failed",
       "sshd-failed",

@@ -6,6 +6,7 @@ import { firewallBlocksSsh } from "./firewall.js";
 import { generationsGone } from "./gone.js";
 import { hostidChanged } from "./hostid.js";
 import { storageDriverMissing, zfsModuleMissing } from "./initrdModules.js";
+import { stage1KernelParam } from "./kernelParams.js";
 import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
@@ -31,6 +32,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   poolInUseElsewhere,
   bootloaderNotUpdated,
   stage1Module,
+  stage1KernelParam,
   generationsGone,
   spaceFull,
 ];
