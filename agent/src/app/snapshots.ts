@@ -1,5 +1,5 @@
 import { LifeboatError } from "../core/errors.js";
-import { parseSnapshotSpace, SNAPSHOT_SPACE_COLUMNS } from "../core/zfsSpace.js";
+import { parseSnapshotSpace, snapshotSpaceArgs } from "../core/zfsSpace.js";
 import type { RescueContext } from "./context.js";
 
 const SNAP = /^[A-Za-z0-9_.:-]{1,200}$/;
@@ -119,19 +119,7 @@ export class SnapshotService {
   }
 
   private async listWithSpace(pool: string) {
-    const r = await this.ctx.sys.run("zfs", [
-      "list",
-      "-H",
-      "-p",
-      "-t",
-      "snapshot",
-      "-o",
-      SNAPSHOT_SPACE_COLUMNS.join(","),
-      "-s",
-      "createtxg",
-      "-r",
-      pool,
-    ]);
+    const r = await this.ctx.sys.run("zfs", snapshotSpaceArgs(pool));
     if (r.exitCode !== 0)
       throw new LifeboatError("command-failed", `listing snapshots of ${pool} failed: ${r.stderr.trim()}`);
     return parseSnapshotSpace(r.stdout);

@@ -9,9 +9,9 @@ import {
   parseDestroyDryRun,
   parseSnapshotSpace,
   planSnapshotDestroy,
-  SNAPSHOT_SPACE_COLUMNS,
   type SnapshotGroup,
   SPACE_COLUMNS,
+  snapshotSpaceArgs,
 } from "../core/zfsSpace.js";
 import type { MountedRoot, RescueContext } from "./context.js";
 
@@ -102,22 +102,7 @@ export class SpaceService {
         ["list", "-H", "-p", "-o", SPACE_COLUMNS.join(","), "-t", "filesystem,volume", "-r", pool],
         `zfs list -o space ${pool}`,
       ),
-      this.zfs(
-        [
-          "list",
-          "-H",
-          "-p",
-          "-t",
-          "snapshot",
-          "-o",
-          SNAPSHOT_SPACE_COLUMNS.join(","),
-          "-s",
-          "createtxg",
-          "-r",
-          pool,
-        ],
-        `listing the snapshots of ${pool}`,
-      ),
+      this.zfs(snapshotSpaceArgs(pool), `listing the snapshots of ${pool}`),
     ]);
     return { datasets: parseDatasetSpace(ds), groups: groupSnapshots(parseSnapshotSpace(snaps)) };
   }

@@ -37,6 +37,21 @@ export const SNAPSHOT_SPACE_COLUMNS = [
   "clones",
 ] as const;
 
+/** `zfs list` arguments of a pool's snapshots with their space, oldest (by creation txg) first. */
+export const snapshotSpaceArgs = (pool: string): string[] => [
+  "list",
+  "-H",
+  "-p",
+  "-t",
+  "snapshot",
+  "-o",
+  SNAPSHOT_SPACE_COLUMNS.join(","),
+  "-s",
+  "createtxg",
+  "-r",
+  pool,
+];
+
 /** Bytes as numbers: exact up to 2^53 (8 PiB), more than any pool this rescues. */
 export interface DatasetSpace {
   name: string;
