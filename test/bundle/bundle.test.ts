@@ -70,7 +70,7 @@ describe("the single-file bundle", () => {
     // fast-json-stringify's serializer generator stays (responses are written by schema), its ajv bridge does not.
     expect(from("fast-json-stringify").some((f) => f.endsWith("/index.js"))).toBe(true);
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/validator.js"))).toBe(false);
-    // Left out as well (agent/build.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
+    // Left out as well (agent/bundle-stubs.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
     // prom-client's index (every other metric type, @opentelemetry/api), TypeBox's Type object,
     // TypeBox's transform codecs, fastify's plugin-version check (semver) and its trustProxy support
     // (proxy-addr, ipaddr.js), fast-json-stringify's projection (Node 25+).

@@ -1,0 +1,113 @@
+/**
+ * The stubs of agent/bundle-stubs.mjs (dependency code the agent never runs, cut from
+ * dist/lifeboat.mjs) change nothing on the paths the agent takes: test/bundle/commands-entry.ts runs
+ * commands through RealSystem with every execa option the agent uses, bundled as the agent is
+ * (agent/bundle-options.mjs) once with the stubs and once without, and both print the same. The
+ * paths cut off throw the stub's error instead of running.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BUNDLE_OPTIONS } from "../../agent/bundle-options.mjs";
+import { stubs } from "../../agent/bundle-stubs.mjs";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+let dir = "";
+type Line = { name: string; value: unknown };
+const results: Record<"stubbed" | "real", Line[]> = { stubbed: [], real: [] };
+const inputs: Record<"stubbed" | "real", string[]> = { stubbed: [], real: [] };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "lifeboat-stubs-"));
+  await Promise.all(
+    (["stubbed", "real"] as const).map(async (kind) => {
+      const outfile = join(dir, `${kind}.mjs`);
+      const r = await build({
+        ...BUNDLE_OPTIONS,
+        metafile: true,
+        plugins: kind === "stubbed" ? [stubs] : [],
+        entryPoints: [join(ROOT, "test", "bundle", "commands-entry.ts")],
+        outfile,
+      });
+      // The files of which some code is in the bundle (a stub's is "stub:" and its path).
+      inputs[kind] = Object.entries(Object.values(r.metafile?.outputs ?? {})[0]?.inputs ?? {})
+        .filter(([f, { bytesInOutput }]) => bytesInOutput > 0 && !f.startsWith("stub:"))
+        .map(([f]) => f);
+      const run = await execa("node", [outfile], { reject: false, env: { NODE_DEBUG: "" } });
+      if (run.exitCode !== 0) throw new Error(`${kind}: ${run.stderr}`);
+      results[kind] = run.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Line);
+    }),
+  );
+}, 120_000);
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("the bundle's stubs", () => {
+  it("run every command the agent's way exactly as the real dependencies do", () => {
+    const agentPaths = (kind: "stubbed" | "real") => results[kind].filter((l) => l.name !== "not taken");
+    expect(agentPaths("stubbed").length).toBeGreaterThanOrEqual(13);
+    expect(agentPaths("stubbed")).toEqual(agentPaths("real"));
+    // A few of the figures, so that "equal" is not equal nonsense.
+    const got = Object.fromEntries(agentPaths("stubbed").map((l) => [l.name, l.value]));
+    expect(got["exit code, both streams, final newline kept"]).toMatchObject({
+      exitCode: 3,
+      stdout: "a\nb\n",
+      stderr: "err",
+    });
+    expect(got["input on stdin"]).toMatchObject({ stdout: "line1\nline2\n" });
+    expect(got["env added to the agent's, LC_ALL=C"]).toMatchObject({ stdout: "x y|C|home\n" });
+    expect(got["not found"]).toMatchObject({ notFound: true });
+    expect(got.timeout).toMatchObject({ timedOut: true, exitCode: 124 });
+    expect(got["a large output, whole"]).toBe(3_000_000);
+    expect(got["spawn: killed"]).toMatchObject({ signal: "SIGTERM" });
+    if (got.jailed === undefined) {
+      expect(got["jailed: maxBuffer"]).toMatchObject({ truncated: true });
+      expect(got["jailed: deadline (SIGKILL)"]).toMatchObject({ timedOut: true });
+      expect(got["jailed spawn: output cap"]).toMatchObject({ truncated: true });
+    }
+  });
+
+  it("throw on the paths the agent never takes, which run without them", () => {
+    const notTaken = (kind: "stubbed" | "real") => results[kind].find((l) => l.name === "not taken")?.value;
+    const stubbed = notTaken("stubbed") as Record<string, string>;
+    expect(Object.keys(stubbed).length).toBeGreaterThanOrEqual(9);
+    for (const [what, how] of Object.entries(stubbed)) expect(how, what).toBe("stub");
+    const real = notTaken("real") as Record<string, string>;
+    expect(Object.keys(real)).toEqual(Object.keys(stubbed));
+    for (const [what, how] of Object.entries(real)) expect(how, what).not.toBe("stub");
+  });
+
+  it("leave execa's other methods, IPC, verbose mode, pipes, streams and transforms out", () => {
+    const execaFiles = (kind: "stubbed" | "real") =>
+      inputs[kind]
+        .filter((f) => f.includes("node_modules/execa/lib/"))
+        .map((f) => f.replace(/.*\/lib\//, ""));
+    const kept = execaFiles("stubbed");
+    for (const gone of [
+      /^methods\/(main-sync|template|command|script)\.js$/,
+      /^ipc\/(send|get-one|get-each|validation|forward|graceful)\.js$/,
+      /^verbose\/(log|default|start|complete|output)\.js$/,
+      /^pipe\//,
+      /^convert\//,
+      /^transform\/(normalize|generator|split|run-async)\.js$/,
+      /(main|output|input|handle|exit|all)-sync\.js$/,
+    ])
+      expect(
+        kept.filter((f) => gone.test(f)),
+        String(gone),
+      ).toEqual([]);
+    expect(execaFiles("real").filter((f) => f.startsWith("ipc/")).length).toBeGreaterThan(5);
+    for (const pkg of ["cross-spawn", "which", "npm-run-path", "pretty-ms", "yoctocolors", "figures"])
+      expect(
+        inputs.stubbed.filter((f) => f.includes(`node_modules/${pkg}/`)),
+        pkg,
+      ).toEqual([]);
+  });
+});
