@@ -12,12 +12,24 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 
 const EXECA = "/node_modules/execa/lib/";
+const toadCacheEsm = join(dirname(createRequire(import.meta.url).resolve("toad-cache")), "toad-cache.mjs");
 const execaCreate = join(dirname(createRequire(import.meta.url).resolve("execa")), "lib/methods/create.js");
 
 export const STUBS = [
   // pino transports: worker threads loading lib/worker.js, a runtime file lookup.
   [/^thread-stream$/, "/node_modules/pino/", []],
   [/[\\/]transport(\.js)?$/, "/node_modules/pino/", []],
+  // pino.multistream (pino.js exports it; pino itself uses it only in lib/worker.js, the transports'
+  // worker): the agent logs to one destination (agent/src/logger.ts).
+  [/^\.\/lib\/multistream$/, "/node_modules/pino/", []],
+  // toad-cache is one CommonJS file of nine caches, bundled whole when required; fastify takes one,
+  // FifoMap (lib/content-type-parser.js, lib/content-type.js: "const { FifoMap: Fifo } =
+  // require('toad-cache')"). The same class from the package's ES module build, the others left out.
+  [
+    /^toad-cache$/,
+    "/node_modules/fastify/",
+    () => `export { FifoMap } from ${JSON.stringify(toadCacheEsm)};`,
+  ],
   // fastify's default schema compilers (ajv, fast-json-stringify's factory): fastify loads them only
   // when no compilers are given, and agent/src/http/compilers.ts gives its own. light-my-request:
   // `app.inject`, used by tests only.

@@ -193,6 +193,17 @@ describe("the single-file bundle", () => {
       expect(bad.status).toBe(400);
       expect(bad.headers.get("content-type")).toContain("application/problem+json");
       expect((await bad.json()).code).toBe("validation-failed");
+      // A JSON body goes through fastify's content-type parser (and its FifoMap cache, from
+      // toad-cache's ES module build: agent/bundle-stubs.mjs) before validation.
+      for (let i = 0; i < 2; i++) {
+        const body = await fetch(`http://127.0.0.1:${port}/v1/mount`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json; charset=utf-8" },
+          body: JSON.stringify({ readonly: "maybe" }),
+        });
+        expect(body.status).toBe(400);
+        expect((await body.json()).code).toBe("validation-failed");
+      }
       // The token is printed to a terminal only, never into the (journald) log stream.
       expect(out).not.toContain(token);
     }, 60_000);

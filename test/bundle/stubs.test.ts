@@ -5,6 +5,7 @@
  * (agent/bundle-options.mjs) once with the stubs and once without, and both print the same. The
  * paths cut off throw the stub's error instead of running.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -109,5 +110,36 @@ describe("the bundle's stubs", () => {
         inputs.stubbed.filter((f) => f.includes(`node_modules/${pkg}/`)),
         pkg,
       ).toEqual([]);
+  });
+});
+
+/** The .js files of a package (not its tests), as [path under node_modules, text]. */
+function sources(pkg: string): [string, string][] {
+  const base = join(ROOT, "node_modules", pkg);
+  return readdirSync(base, { recursive: true, encoding: "utf8" })
+    .filter(
+      (f) => /\.(c|m)?js$/.test(f) && !/(^|\/)(test|node_modules|types|benchmarks|examples|docs)\//.test(f),
+    )
+    .map((f) => [`${pkg}/${f}`, readFileSync(join(base, f), "utf8")]);
+}
+
+describe("the reasons the stubs give still hold in the installed dependencies", () => {
+  it("fastify takes only FifoMap from toad-cache", () => {
+    const uses = sources("fastify").flatMap(([f, text]) =>
+      [...text.matchAll(/const (\{[^}]*\}|\w+) = require\('toad-cache'\)/g)].map((m) => `${f}: ${m[1]}`),
+    );
+    expect(uses).toEqual([
+      "fastify/lib/content-type-parser.js: { FifoMap: Fifo }",
+      "fastify/lib/content-type.js: { FifoMap: Fifo }",
+    ]);
+    expect(sources("fastify").filter(([, text]) => text.includes("toad-cache")).length).toBe(2);
+  });
+
+  it("pino uses its multistream only in its transports' worker", () => {
+    const uses = sources("pino")
+      .filter(([f, text]) => f !== "pino/lib/multistream.js" && /multistream\(/.test(text))
+      .map(([f]) => f);
+    expect(uses).toEqual(["pino/lib/worker.js"]);
+    expect(readFileSync(join(ROOT, "agent", "src", "logger.ts"), "utf8")).not.toContain("multistream");
   });
 });
