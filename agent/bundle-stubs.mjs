@@ -81,6 +81,10 @@ export const STUBS = [
     (fail) =>
       `${fail}\nlet loadChecks = 3;\nmodule.exports = function () { if (loadChecks > 0) { loadChecks--; return true; } return fail(); };`,
   ],
+  // find-my-way's route compiler (lib/compiler.js: each method's tree as generated JavaScript),
+  // run only by Router.compile(), which fastify calls only with `routerOptions: { compile: true }`
+  // (fastify.js, on preReady); neither server sets it, so lookups walk the trees.
+  [/^\.\/lib\/compiler$/, "/node_modules/find-my-way/", ["compileTree"]],
 
   // ── execa: agent/src/system/real.ts is its one user. It calls `execa(file, args, options)` (no
   // template string, no bound options) with reject, timeout, input (a string), stripFinalNewline,

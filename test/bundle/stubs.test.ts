@@ -142,4 +142,22 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     expect(uses).toEqual(["pino/lib/worker.js"]);
     expect(readFileSync(join(ROOT, "agent", "src", "logger.ts"), "utf8")).not.toContain("multistream");
   });
+
+  it("fastify compiles find-my-way's routes only when asked (routerOptions.compile), and the agent does not ask", () => {
+    const calls = sources("fastify").flatMap(([f, text]) =>
+      [...text.matchAll(/^.*\.compile(Routes)?\(\).*$/gm)].map((m) => `${f}: ${m[0].trim()}`),
+    );
+    expect(calls).toEqual([
+      "fastify/fastify.js: router.compileRoutes()",
+      "fastify/fastify.js: fourOhFour.router.compile()",
+      "fastify/lib/route.js: // router.compile() replaces router.lookup",
+      "fastify/lib/route.js: compileRoutes: () => router.compile(),",
+    ]);
+    const fastifyJs = readFileSync(join(ROOT, "node_modules", "fastify", "fastify.js"), "utf8");
+    expect(fastifyJs).toMatch(
+      /if \(options\.routerOptions\.compile === true\) \{\s*router\.compileRoutes\(\)/,
+    );
+    for (const server of ["http/server.ts", "collector/server.ts"])
+      expect(readFileSync(join(ROOT, "agent", "src", server), "utf8"), server).not.toMatch(/\bcompile\s*:/);
+  });
 });
