@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { brotliCompressSync, constants } from "node:zlib";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
+import { schemaProse } from "./bundle-schema-prose.mjs";
 import { stubs } from "./bundle-stubs.mjs";
 import { buildPage } from "./src/ui/build-page.mjs";
 
@@ -30,7 +31,8 @@ const unpacked = (b64) =>
   `require("node:zlib").brotliDecompressSync(Buffer.from(${JSON.stringify(b64)}, "base64")).toString("utf8")`;
 
 // Code paths of dependencies the agent never takes are replaced by stubs that throw if ever called:
-// agent/bundle-stubs.mjs lists them, each with the reason it is unreachable.
+// agent/bundle-stubs.mjs lists them, each with the reason it is unreachable. The API schemas' prose
+// is in the prebuilt OpenAPI document only (agent/bundle-schema-prose.mjs).
 
 // The OpenAPI document is generated at build time by the real server with @fastify/swagger
 // (agent/prebuild.ts, which also compiles every route schema once, so a bad one fails the build
@@ -142,7 +144,7 @@ const builtinsByRequire = {
 const result = await build({
   ...BUNDLE_OPTIONS,
   metafile: true,
-  plugins: [builtinsByRequire, stubs, inlinePage, await prebuiltOpenApi()],
+  plugins: [builtinsByRequire, stubs, schemaProse, inlinePage, await prebuiltOpenApi()],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },

@@ -177,6 +177,9 @@ describe("the single-file bundle", () => {
       const openapi = await doc.json();
       expect(openapi.openapi).toBe("3.1.0");
       expect(Object.keys(openapi.paths)).toContain("/v1/status");
+      // The schemas' prose is in the document (the bundle's code has none: agent/bundle-schema-prose.mjs).
+      expect(openapi.paths["/v1/status"].get.summary).toMatch(/^Where the rescue stands/);
+      expect(JSON.stringify(openapi.components)).toContain('"description":"');
       expect(openapi.components.responses.Problem).toBeDefined();
       // The web page, kept deflated in the bundle and inflated for this first request; its inline
       // script is the one the Content-Security-Policy allows by hash.
