@@ -3,7 +3,7 @@
 // dependency's own source; test/bundle/stubs.test.ts runs the bundled paths the agent does take.
 //
 // An entry: [what is imported (a regex on the import's text), by which package (a part of the
-// importer's path), the stub]. The stub is either the list of the members it exports (each one
+// importer's path, or a regex on it), the stub]. The stub is either the list of the members it exports (each one
 // throws; `default` for a CommonJS module's own function) or the module's text, made by a
 // function of `fail` (the text of a `fail` function that throws). A module's text may import the
 // real module's neighbours by the paths the real one uses: it resolves from the importer's folder.
@@ -49,6 +49,17 @@ export const STUBS = [
     "/node_modules/fast-json-stringify/",
     () => "module.exports = function () { return true; };",
   ],
+  // fast-json-stringify's schema merger (@fastify/merge-json-schemas, through lib/merge-schemas.js;
+  // index.js imports MergeError from it too): used for allOf, a $ref with keywords beside it,
+  // anyOf/oneOf options and if/then/else (index.js mergeLocations). agent/src/http/compilers.ts
+  // refuses every one of those before fast-json-stringify sees a schema, and agent/prebuild.ts
+  // compiles every route's serializer through it at build time.
+  [
+    /^(@fastify\/merge-json-schemas|\.\/lib\/merge-schemas)$/,
+    "/node_modules/fast-json-stringify/",
+    (fail) =>
+      `${fail}\nclass MergeError extends Error {}\nmodule.exports = Object.assign(fail, { mergeSchemas: fail, MergeError });`,
+  ],
   // fast-json-stringify's projection: used only with `objectMechanism: 'native'` on V8 ≥ 13.8
   // (Node 25+: lib/v8.js); compilers.ts passes no options, and the agent runs on Node 20 and 22.
   [/^\.\/lib\/projection$/, "/node_modules/fast-json-stringify/", ["buildProjection"]],
@@ -64,6 +75,15 @@ export const STUBS = [
     /^\.\/encode\.mjs$/,
     "/@sinclair/typebox/build/esm/value/transform/",
     ["TransformEncode", "TransformEncodeCheckError", "TransformEncodeError"],
+  ],
+  // TypeBox's template literal types (type/template-literal/): the agent's schemas have none
+  // (agent/src/http/typebox.ts has no TemplateLiteral builder). Type.Record reaches them only for a
+  // template literal key (type/record/record.mjs FromTemplateLiteralKey; the agent's keys are
+  // strings) and index keys only for a template literal member (type/indexed/indexed-property-keys.mjs).
+  [
+    /^\.\.\/template-literal\/index\.mjs$/,
+    /[\\/]@sinclair[\\/]typebox[\\/]build[\\/]esm[\\/]type[\\/](record|indexed)[\\/]/,
+    ["IsTemplateLiteralFinite", "TemplateLiteralGenerate"],
   ],
   // fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
   // fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
@@ -209,7 +229,7 @@ export const stubs = {
   setup(b) {
     for (const [index, [filter, importer]] of STUBS.entries())
       b.onResolve({ filter }, (args) =>
-        args.importer.includes(importer)
+        (typeof importer === "string" ? args.importer.includes(importer) : importer.test(args.importer))
           ? {
               // One module per stubbed file (two importers of one file share it), named by its
               // path under node_modules.

@@ -160,4 +160,22 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     for (const server of ["http/server.ts", "collector/server.ts"])
       expect(readFileSync(join(ROOT, "agent", "src", server), "utf8"), server).not.toMatch(/\bcompile\s*:/);
   });
+
+  it("fast-json-stringify merges schemas only for what compilers.ts refuses ($ref siblings, allOf, unions, if)", () => {
+    const text = readFileSync(join(ROOT, "node_modules", "fast-json-stringify", "index.js"), "utf8");
+    let fn = "";
+    const callers: string[] = [];
+    for (const line of text.split("\n")) {
+      fn = /^(?:async )?function (\w+)/.exec(line)?.[1] ?? fn;
+      if (/\bmerge(Locations|Schemas)\(/.test(line) && !/^function/.test(line)) callers.push(fn);
+    }
+    expect([...new Set(callers)]).toEqual([
+      "resolveRef",
+      "mergeLocations",
+      "buildAllOf",
+      "buildOneOf",
+      "buildIfThenElse",
+    ]);
+    expect(text).toMatch(/if \(Object\.keys\(siblingSchema\)\.length !== 0\)/);
+  });
 });

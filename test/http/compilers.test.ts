@@ -100,6 +100,18 @@ describe("route schema compilers (compile on first use, no ajv)", () => {
         }),
       ),
     ).toThrow(/#\/properties\/x: this union cannot be serialized without ajv/);
+    // Schemas fast-json-stringify would merge (the bundle has no merger: agent/bundle-stubs.mjs).
+    expect(() =>
+      serializable({
+        type: "object",
+        properties: { x: { allOf: [Type.Object({ a: Type.String() }), Type.Object({})] } },
+      }),
+    ).toThrow(/#\/properties\/x: allOf cannot be serialized/);
+    expect(() => serializable({ $ref: "T0", type: "object" })).toThrow(/a \$ref with keywords beside it/);
+    expect(serializable({ $ref: "T0", description: "a note" })).toEqual({
+      $ref: "T0",
+      description: "a note",
+    });
     // The status schema (nullable objects, literal unions, recursive types) goes through whole.
     expect(JSON.stringify(serializable(Status))).not.toMatch(/anyOf|oneOf/);
   });

@@ -14,7 +14,10 @@ import type { FastifySchemaCompiler, FastifySchemaValidationError, FastifySerial
  * - Serialization: fast-json-stringify, which writes only the properties the schema names. The
  *   schemas are rewritten into forms it serializes without ajv (`T | null` → `type: [T, "null"]`,
  *   a union of string literals → an `enum`), so ajv is in neither the agent nor its bundle; a union
- *   it could not serialize that way is refused when the route's serializer is compiled.
+ *   it could not serialize that way is refused when the route's serializer is compiled. So is a
+ *   schema it would have to merge (`allOf`, a `$ref` with keywords beside it): the bundle leaves
+ *   its schema merger out (agent/bundle-stubs.mjs), and every schema written here is one that
+ *   needs no merging.
  */
 
 export type Serializer = (data: unknown) => string;
@@ -57,6 +60,18 @@ type Json = { [key: string]: unknown };
 const isSchema = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const isNull = (s: unknown) => isSchema(s) && s.type === "null";
 
+/** Keywords fast-json-stringify ignores beside a `$ref` (its IGNORED_REF_SIBLING_KEYWORDS). */
+const REF_NOTES = new Set([
+  "$ref",
+  "$comment",
+  "title",
+  "description",
+  "examples",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+]);
+
 /** A schema fast-json-stringify serializes with its own type checks only (no ajv): see above. */
 export function serializable(schema: unknown, where = "#"): unknown {
   if (Array.isArray(schema)) return schema.map((s, i) => serializable(s, `${where}/${i}`));
@@ -64,6 +79,10 @@ export function serializable(schema: unknown, where = "#"): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(schema))
     out[k] = k === "const" || k === "enum" ? v : serializable(v, `${where}/${k}`);
+  if (out.allOf !== undefined)
+    throw new Error(`${where}: allOf cannot be serialized without merging schemas (write one object)`);
+  if (out.$ref !== undefined && Object.keys(out).some((k) => !REF_NOTES.has(k)))
+    throw new Error(`${where}: a $ref with keywords beside it cannot be serialized without merging schemas`);
   const union = (out.anyOf ?? out.oneOf) as unknown[] | undefined;
   if (!union) {
     if (out.if !== undefined) throw new Error(`${where}: if/then/else cannot be serialized without ajv`);
