@@ -85,6 +85,17 @@ export const STUBS = [
     /[\\/]@sinclair[\\/]typebox[\\/]build[\\/]esm[\\/]type[\\/](record|indexed)[\\/]/,
     ["IsTemplateLiteralFinite", "TemplateLiteralGenerate"],
   ],
+  // TypeBox's value hashing (value/hash/): its checks call Hash only for `uniqueItems: true`
+  // (compiler/compiler.mjs, errors/errors.mjs, value/check/check.mjs), which
+  // agent/src/http/compilers.ts refuses in every schema it compiles.
+  [
+    /^(\.\.\/value|\.\.)\/hash\/index\.mjs$/,
+    /[\\/]@sinclair[\\/]typebox[\\/]build[\\/]esm[\\/](compiler|errors|value[\\/]check)[\\/]/,
+    ["Hash"],
+  ],
+  // fast-querystring's stringify (and its encoder, lib/internals/querystring.js): find-my-way, its
+  // one user in the bundle, only parses (index.js querystringParser: querystring.parse).
+  [/^\.\/stringify$/, "/node_modules/fast-querystring/lib/", []],
   // fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
   // fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
   // registers no plugin (@fastify/swagger runs in agent/prebuild.ts only).

@@ -178,4 +178,33 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     ]);
     expect(text).toMatch(/if \(Object\.keys\(siblingSchema\)\.length !== 0\)/);
   });
+
+  it("TypeBox hashes values only for uniqueItems (which compilers.ts refuses)", () => {
+    const esm = "@sinclair/typebox/build/esm";
+    const users = sources(esm)
+      .filter(([f, text]) => /\bHash\(/.test(text) && !f.includes("/value/hash/"))
+      .map(([f]) => f.slice(esm.length + 1));
+    expect(users.sort()).toEqual(["compiler/compiler.mjs", "errors/errors.mjs", "value/check/check.mjs"]);
+    for (const f of ["errors/errors.mjs", "value/check/check.mjs"]) {
+      const text = readFileSync(join(ROOT, "node_modules", esm, f), "utf8");
+      expect(text.match(/\bHash\(/g), f).toHaveLength(1);
+      expect(text, f).toMatch(
+        /if \(schema\.uniqueItems === true && !\(\(function \(\) \{ const set = new Set\(\); for \(const element of value\) \{\s*const hashed = Hash\(element\);/,
+      );
+    }
+    const compiler = readFileSync(join(ROOT, "node_modules", esm, "compiler/compiler.mjs"), "utf8");
+    expect(compiler.match(/\bhash\(element\)/g)).toHaveLength(1);
+    expect(compiler).toMatch(
+      /if \(schema\.uniqueItems === true\) \{\s*const check = `const hashed = hash\(element\)/,
+    );
+  });
+
+  it("find-my-way, the one user of fast-querystring in the bundle, only parses", () => {
+    const users = ["fastify", "find-my-way", "avvio", "pino", "fast-json-stringify", "execa"].flatMap((pkg) =>
+      sources(pkg)
+        .filter(([, text]) => text.includes("fast-querystring"))
+        .map(([f, text]) => [f, [...text.matchAll(/querystring\.(\w+)/g)].map((m) => m[1])] as const),
+    );
+    expect(users).toEqual([["find-my-way/index.js", ["parse"]]]);
+  });
 });

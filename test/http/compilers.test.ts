@@ -71,6 +71,14 @@ describe("route schema compilers (compile on first use, no ajv)", () => {
     expect(r.error).toHaveLength(5);
   });
 
+  it("uniqueItems is refused when the validator is made (the bundle has no value hashing)", () => {
+    const { buildValidator } = schemaCompilers(true);
+    const Tags = Type.Object({ tags: Type.Array(Type.String(), { uniqueItems: true }) });
+    expect(() => buildValidator()(route(Tags, "body"))).toThrow(/uniqueItems is not supported/);
+    const lazy = schemaCompilers().buildValidator()(route(Tags, "body"));
+    expect(() => lazy({ tags: ["a"] })).toThrow(/uniqueItems is not supported/);
+  });
+
   it("responses carry only what the schema names (an internal field never leaks)", async () => {
     const { buildSerializer } = schemaCompilers();
     const s = buildSerializer()(
