@@ -91,6 +91,31 @@ const inlinePage = {
   },
 };
 
+// The command-line help texts (agent/src/help.ts, ~6 KB of prose), kept compressed the same way and
+// unpacked when one is first printed: the module is replaced with one that holds them packed.
+async function packedHelp() {
+  const out = await build({
+    entryPoints: [`${here}agent/src/help.ts`],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "node",
+    logLevel: "warning",
+  });
+  const code = out.outputFiles[0]?.text ?? "";
+  const { HELP_TEXTS } = await import(`data:text/javascript;base64,${Buffer.from(code).toString("base64")}`);
+  const contents = [
+    "let texts = null;",
+    `export const help = (name) => (texts ??= JSON.parse(${unpacked(packed(JSON.stringify(HELP_TEXTS)))}))[name];`,
+  ].join("\n");
+  return {
+    name: "lifeboat-help",
+    setup(b) {
+      b.onLoad({ filter: /[\\/]agent[\\/]src[\\/]help\.ts$/ }, () => ({ loader: "js", contents }));
+    },
+  };
+}
+
 // Node's built-in modules are loaded with `require` (the bundle's, from node:module), as the
 // CommonJS packages in the bundle (fastify, pino) load them, not with ESM `import`: an ESM import of
 // a built-in makes Node build the module's ESM facade, which reads EVERY export once, getters
@@ -144,7 +169,7 @@ const builtinsByRequire = {
 const result = await build({
   ...BUNDLE_OPTIONS,
   metafile: true,
-  plugins: [builtinsByRequire, stubs, schemaProse, inlinePage, await prebuiltOpenApi()],
+  plugins: [builtinsByRequire, stubs, schemaProse, inlinePage, await packedHelp(), await prebuiltOpenApi()],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HELP_TEXTS } from "../../agent/src/help.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const DIST = join(ROOT, "dist", "lifeboat.mjs");
@@ -113,6 +114,14 @@ describe("the single-file bundle", () => {
     expect(v.stdout).toMatch(/^lifeboat \d+\.\d+\.\d+/);
     const h = await execa("node", [fresh, "--help"]);
     expect(h.stdout).toContain("--auto-mount");
+    // Every help text, packed in the bundle (agent/build.mjs), prints exactly as written.
+    expect(h.stdout).toBe(HELP_TEXTS.agent.trimEnd());
+    for (const [cmd, name] of [
+      ["client", "client"],
+      ["collect", "collect"],
+      ["banner", "banner"],
+    ] as const)
+      expect((await execa("node", [fresh, cmd, "--help"])).stdout, cmd).toBe(HELP_TEXTS[name].trimEnd());
     const bad = await execa("node", [fresh, "--auto-mount", "maybe"], { reject: false });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain("off|readonly|readwrite");
