@@ -96,6 +96,14 @@ export const STUBS = [
   // fast-querystring's stringify (and its encoder, lib/internals/querystring.js): find-my-way, its
   // one user in the bundle, only parses (index.js querystringParser: querystring.parse).
   [/^\.\/stringify$/, "/node_modules/fast-querystring/lib/", []],
+  // TypeBox's HasTransform (value/transform/has.mjs): a TypeCheck made by TypeCompiler.Compile
+  // records it (compiler/compiler.mjs) only for its Decode and Encode, which compilers.ts never
+  // calls. Here it answers "yes", so Decode/Encode go to the transform codecs above and throw.
+  [
+    /^\.\/has\.mjs$/,
+    "/@sinclair/typebox/build/esm/value/transform/",
+    () => "export const HasTransform = () => true;",
+  ],
   // fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
   // fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
   // registers no plugin (@fastify/swagger runs in agent/prebuild.ts only).

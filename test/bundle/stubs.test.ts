@@ -207,4 +207,22 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     );
     expect(users).toEqual([["find-my-way/index.js", ["parse"]]]);
   });
+
+  it("a TypeCheck uses HasTransform only for Decode and Encode, which compilers.ts never calls", () => {
+    const compiler = readFileSync(
+      join(ROOT, "node_modules", "@sinclair/typebox/build/esm/compiler/compiler.mjs"),
+      "utf8",
+    );
+    const uses = compiler
+      .split("\n")
+      .filter((l) => /hasTransform/.test(l))
+      .map((l) => l.trim());
+    expect(uses).toEqual([
+      "this.hasTransform = HasTransform(schema, references);",
+      "return (this.hasTransform ? TransformDecode(this.schema, this.references, value) : value);",
+      "const encoded = this.hasTransform ? TransformEncode(this.schema, this.references, value) : value;",
+    ]);
+    const compilers = readFileSync(join(ROOT, "agent", "src", "http", "compilers.ts"), "utf8");
+    expect(compilers).not.toMatch(/\.(Decode|Encode)\(/);
+  });
 });
