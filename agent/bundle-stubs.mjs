@@ -22,6 +22,9 @@ export const STUBS = [
   // pino.multistream (pino.js exports it; pino itself uses it only in lib/worker.js, the transports'
   // worker): the agent logs to one destination (agent/src/logger.ts).
   [/^\.\/lib\/multistream$/, "/node_modules/pino/", []],
+  // on-exit-leak-free: pino registers a destination with it only when the destination is not
+  // synchronous (lib/tools.js buildSafeSonicBoom); the agent's is (agent/src/logger.ts: sync: true).
+  [/^on-exit-leak-free$/, "/node_modules/pino/", ["register", "unregister"]],
   // toad-cache is one CommonJS file of nine caches, bundled whole when required; fastify takes one,
   // FifoMap (lib/content-type-parser.js, lib/content-type.js: "const { FifoMap: Fifo } =
   // require('toad-cache')"). The same class from the package's ES module build, the others left out.
@@ -124,6 +127,14 @@ export const STUBS = [
   // run only by Router.compile(), which fastify calls only with `routerOptions: { compile: true }`
   // (fastify.js, on preReady); neither server sets it, so lookups walk the trees.
   [/^\.\/lib\/compiler$/, "/node_modules/find-my-way/", ["compileTree"]],
+
+  // get-stream's ponyfill of a web ReadableStream's async iterator (source/stream.js), for
+  // runtimes whose ReadableStream has none; Node's has one (and execa reads Node streams).
+  [
+    /^@sec-ant\/readable-stream\/ponyfill$/,
+    "/node_modules/get-stream/",
+    (fail) => `${fail}\nexport { fail as asyncIterator };`,
+  ],
 
   // ── execa: agent/src/system/real.ts is its one user. It calls `execa(file, args, options)` (no
   // template string, no bound options) with reject, timeout, input (a string), stripFinalNewline,

@@ -8,12 +8,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import pino from "pino";
+import { createLogger } from "../../agent/src/logger.js";
 import { JAIL_TOOLS, which } from "../../agent/src/system/jail.js";
 import { RealSystem } from "../../agent/src/system/real.js";
 import type { OutputLine, Spawned } from "../../agent/src/system/system.js";
 
-const sys = new RealSystem(pino({ level: "silent" }));
+// The agent's own logger (a synchronous destination), silent.
+const sys = new RealSystem(createLogger("silent"));
 const out = (name: string, value: unknown) => process.stdout.write(`${JSON.stringify({ name, value })}\n`);
 // Durations differ from run to run: everything else is compared.
 const strip = <T extends { durationMs?: number }>({ durationMs: _, ...rest }: T) => rest;

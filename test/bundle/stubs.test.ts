@@ -113,13 +113,11 @@ describe("the bundle's stubs", () => {
   });
 });
 
-/** The .js files of a package (not its tests), as [path under node_modules, text]. */
-function sources(pkg: string): [string, string][] {
+/** The .js files of a package (not its tests), as [path under node_modules, text]; `ext`: other files. */
+function sources(pkg: string, ext = /\.(c|m)?js$/): [string, string][] {
   const base = join(ROOT, "node_modules", pkg);
   return readdirSync(base, { recursive: true, encoding: "utf8" })
-    .filter(
-      (f) => /\.(c|m)?js$/.test(f) && !/(^|\/)(test|node_modules|types|benchmarks|examples|docs)\//.test(f),
-    )
+    .filter((f) => ext.test(f) && !/(^|\/)(test|node_modules|types|benchmarks|examples|docs)\//.test(f))
     .map((f) => [`${pkg}/${f}`, readFileSync(join(base, f), "utf8")]);
 }
 
@@ -224,5 +222,30 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     ]);
     const compilers = readFileSync(join(ROOT, "agent", "src", "http", "compilers.ts"), "utf8");
     expect(compilers).not.toMatch(/\.(Decode|Encode)\(/);
+  });
+
+  it("pino needs on-exit-leak-free only for an asynchronous destination; the agent's is synchronous", () => {
+    const tools = readFileSync(join(ROOT, "node_modules", "pino", "lib", "tools.js"), "utf8");
+    expect(tools.match(/onExit\.\w+\(/g)).toEqual(["onExit.register(", "onExit.unregister("]);
+    expect(tools).toMatch(/if \(!opts\.sync && isMainThread\) \{\s*onExit\.register\(stream, autoEnd\)/);
+    const logger = readFileSync(join(ROOT, "agent", "src", "logger.ts"), "utf8");
+    expect(logger).toContain("pino.destination({ dest: 1, sync: true })");
+    expect(logger.match(/pino\.destination\(/g)).toHaveLength(1);
+    // …and it is the agent's one logger (no other pino() with pino's default destination).
+    const calls = sources("../agent/src", /\.ts$/)
+      .filter(([, text]) => /\bpino\(/.test(text))
+      .map(([f]) => f);
+    expect(calls).toEqual(["../agent/src/logger.ts"]);
+  });
+
+  it("get-stream ponyfills async iteration only for a ReadableStream without it; Node's has it", () => {
+    const stream = readFileSync(join(ROOT, "node_modules", "get-stream", "source", "stream.js"), "utf8");
+    expect(stream.match(/asyncIterator\.call\(/g)).toHaveLength(1);
+    expect(stream.indexOf("typeof stream?.[Symbol.asyncIterator] === 'function'")).toBeLessThan(
+      stream.indexOf("asyncIterator.call("),
+    );
+    expect(typeof (new ReadableStream() as unknown as Record<symbol, unknown>)[Symbol.asyncIterator]).toBe(
+      "function",
+    );
   });
 });
