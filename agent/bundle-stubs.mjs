@@ -3,10 +3,12 @@
 // dependency's own source; test/bundle/stubs.test.ts runs the bundled paths the agent does take.
 //
 // An entry: [what is imported (a regex on the import's text), by which package (a part of the
-// importer's path, or a regex on it), the stub]. The stub is either the list of the members it exports (each one
-// throws; `default` for a CommonJS module's own function) or the module's text, made by a
-// function of `fail` (the text of a `fail` function that throws). A module's text may import the
-// real module's neighbours by the paths the real one uses: it resolves from the importer's folder.
+// importer's path, or a regex on it), the stub]. The stub is either the list of the members it
+// exports (each one throws; a CommonJS stub is itself that throwing function) or the module's text,
+// made by a function of `fail` (the text of a `fail` function that throws). A module's text may
+// import the real module's neighbours by the paths the real one uses: it resolves from the
+// importer's folder. Where a path the agent takes runs through a stubbed module, its text does
+// exactly what the real one does on that path (said at the entry).
 
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -68,7 +70,7 @@ export const STUBS = [
   [/^\.\/lib\/projection$/, "/node_modules/fast-json-stringify/", ["buildProjection"]],
   // TypeBox's transform codecs (value/transform/decode.mjs, encode.mjs): run only by a TypeCheck's
   // Decode/Encode (and Value.Decode/Encode/Parse); compilers.ts only calls Check and Errors, and its
-  // schemas have no Transform (HasTransform, which Compile runs, stays).
+  // schemas have no Transform (HasTransform: below).
   [
     /^\.\/decode\.mjs$/,
     "/@sinclair/typebox/build/esm/value/transform/",
