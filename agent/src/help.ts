@@ -41,6 +41,7 @@ Usage: lifeboat client --host ADDR[:PORT] [--token T] [--fingerprint SHA256] [--
 Commands:
   status                         what was found, what is mounted, warnings
   diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
+           [--console FILE]      first give it the console text of the failed boot (a serial log)
   changes                        what this rescue changed: where, the snapshot before it, how to undo
   disks | pools                  block devices; pools with their state
   mount [--rw] [--force] [--pool P] [--accept-skipped]   show the plan, confirm, mount (read-only

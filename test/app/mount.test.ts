@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
@@ -636,6 +636,148 @@ describe("a mount request after a hand-back runs no detection of its own (nothin
       "mount --no-canonicalize",
       "mount --all",
     ]);
+  });
+});
+
+describe("a mount of a pool mounted before in this boot: phase 1 by the last listing while the fresh one runs", () => {
+  /** mount → hand-back → mount again, the listing of the second mount held until it is released. */
+  async function remount(
+    change?: (listing: string) => string,
+    { failList = false, phase1 = 2, noFstab = false } = {},
+  ) {
+    let release: () => void = () => undefined;
+    let holding = false;
+    const r = await rig("single", {
+      ...(noFstab ? { tree: { fstab: null } } : {}),
+      fake: {
+        hold: (file, args) =>
+          holding && file === "zfs" && args[0] === "list"
+            ? new Promise<void>((res) => {
+                release = res;
+              })
+            : undefined,
+        fail: (file, args) =>
+          holding && failList && file === "zfs" && args[0] === "list"
+            ? { stderr: "internal error: Input/output error\n" }
+            : undefined,
+      },
+    });
+    if (noFstab) await r.sys.removeFile("/mnt/etc/fstab");
+    await r.mounts.mount();
+    await r.mounts.unmount({ export: true });
+    await r.detection.refresh();
+    const o = r.sys.cfg.outputs;
+    if (change) o.zfsListHp = change(o.zfsListHp ?? "");
+    const mark = r.sys.commandLines().length;
+    holding = true;
+    const mounting = r.mounts.mount();
+    mounting.catch(() => undefined);
+    if (!failList) {
+      // the root and /nix are mounted (tried) while the listing runs; nothing of phase 2 until it ended
+      await vi.waitFor(() =>
+        expect(
+          r.sys
+            .commandLines()
+            .slice(mark)
+            .filter((l) => l.startsWith("mount ")),
+        ).toHaveLength(phase1),
+      );
+      expect(
+        r.sys
+          .commandLines()
+          .slice(mark)
+          .some((l) => l.startsWith("mount --all")),
+      ).toBe(false);
+      release();
+    }
+    return { r, mounting, mark };
+  }
+
+  it("the same datasets: mounted as before, the listing run once, side by side with phase 1", async () => {
+    const { r, mounting, mark } = await remount();
+    expect((await mounting).result).toBe("mounted");
+    expect(
+      r.sys
+        .commandLines()
+        .slice(mark)
+        .map((l) => l.split(" ").slice(0, 2).join(" ")),
+    ).toEqual([
+      "zpool import",
+      "zfs list",
+      "mount --no-canonicalize",
+      "mount --no-canonicalize",
+      "mount --all",
+    ]);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+  });
+
+  it("the root dataset renamed since (no fstab: the layout by names): phase 1 done again by the fresh listing", async () => {
+    // the remembered root no longer exists: its mount fails while the listing runs
+    const { r, mounting } = await remount((l) => l.replaceAll("nvmepool/root\t", "nvmepool/nixos\t"), {
+      phase1: 1,
+      noFstab: true,
+    });
+    const res = await mounting;
+    expect(res.result).toBe("mounted");
+    expect(res.plan?.steps.some((s) => s.kind === "mount" && s.source === "nvmepool/nixos")).toBe(true);
+    expect(r.sys.mounts.some((m) => m.source === "nvmepool/root")).toBe(false);
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(r.logs.text).toContain("datasets changed since the last mount: phase 1 again");
+  });
+
+  it("a property changed since (home no longer mounted at boot): the fresh listing's plan is mounted", async () => {
+    const { r, mounting } = await remount((l) => l.replace(/^(nvmepool\/home)\tlegacy\ton/m, "$1\tnone\ton"));
+    const res = await mounting;
+    expect(res.result).toBe("mounted");
+    expect(r.logs.text).toContain("datasets changed since the last mount: phase 1 again");
+    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+  });
+
+  it("a failure at any mutating step of the re-mount rolls it back (the listing still running included)", async () => {
+    const count = async (failAt: number | null) => {
+      let n = 0;
+      let armed = false;
+      const steps: string[] = [];
+      const r = await rig("single", {
+        fake: {
+          // the listing answers late, so the mounts by the remembered one run before it ends
+          hold: (file, args) =>
+            armed && file === "zfs" && args[0] === "list"
+              ? new Promise<void>((res) => setTimeout(res, 20))
+              : undefined,
+          fail: (file, args) => {
+            if (!armed || isReadOnlyCommand(file, args)) return undefined;
+            steps.push([file, ...args].join(" "));
+            return n++ === failAt
+              ? { exitCode: 32, stderr: `injected failure at step ${failAt}\n` }
+              : undefined;
+          },
+        },
+      });
+      await r.mounts.mount();
+      await r.mounts.unmount({ export: true });
+      await r.detection.refresh();
+      armed = true;
+      return { r, steps, mounting: r.mounts.mount() };
+    };
+    const probe = await count(null);
+    expect((await probe.mounting).result).toBe("mounted");
+    expect(probe.steps.length).toBeGreaterThan(3);
+    for (let i = 0; i < probe.steps.length; i++) {
+      const { r, mounting } = await count(i);
+      const err = await rejection(mounting);
+      expect(err.extras.state, `step ${i}: ${probe.steps[i]}`).toBe("rolled-back");
+      expect(mountedTargets(r.sys), `step ${i}`).toEqual([]);
+      expect(r.sys.imported.size, `step ${i}`).toBe(0);
+    }
+  });
+
+  it("the fresh listing fails: what the remembered one mounted is rolled back, the pool exported, a clear error", async () => {
+    const { r, mounting } = await remount(undefined, { failList: true });
+    const err = await rejection(mounting);
+    expect(err.code).toBe("no-system-found");
+    expect(mountedTargets(r.sys)).toEqual([]);
+    expect(r.sys.imported.size).toBe(0);
   });
 });
 

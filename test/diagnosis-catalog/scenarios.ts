@@ -3,7 +3,7 @@
 // (systemd 256 src/core/job.c and unit.c with StatusUnitFormat=combined, OpenSSH 9.9 sshd/sshd-session,
 // the kernel's net/core/dev.c, nixpkgs' stage-1-init.sh) or copied from the public reports cited.
 import type { FailureClass } from "../../agent/src/core/diagnosis.js";
-import { type BootSpec, ID, kern, pid1, syslog } from "./export.js";
+import { type BootSpec, ID, kern, pid1, storeHash, syslog } from "./export.js";
 import { type GenerationSpec, toplevel } from "./tree.js";
 
 export interface Scenario {
@@ -17,6 +17,12 @@ export interface Scenario {
   boots: BootSpec[];
   /** Mount points the read-write mount leaves out (their device is gone), acknowledged. */
   acceptSkipped?: string[];
+  /**
+   * What the root file system itself holds under a mount point another file system covers (path
+   * under the installed root → content, mtime): the files a nixos-rebuild wrote into the root's own
+   * /boot while the ESP was not mounted, hidden once it is.
+   */
+  underneath?: Record<string, { text: string; date: string }>;
 }
 
 const t = (iso: string) => Date.parse(iso) / 1000;
@@ -606,6 +612,34 @@ ${HW_TAIL}`,
     ],
   },
   {
+    // The pool's label names atlas (hostid 8425e349), the machine the disks were last imported on
+    // without `zpool export`; this server is borealis (2f1c9a6b in both generations) and its root
+    // pool's import is not forced: 42's stage 1 refuses the pool. The label is the real capture's
+    // (fixtures single/zpool-import-no-f.stderr), read before the rescue imports the pool.
+    name: "pool-in-use-elsewhere",
+    class: "pool-in-use-elsewhere",
+    sources: [
+      "https://github.com/nix-community/nixos-anywhere/issues/156",
+      "https://github.com/NixOS/nixpkgs/pull/36882",
+      "https://github.com/nix-community/infra/issues/1362",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z", { hostid: "2f1c9a6b" }),
+      gen(42, "2025-03-01T09:00:00Z", { hostid: "2f1c9a6b" }),
+    ],
+    config: {
+      "configuration.nix": configuration(
+        "  services.openssh.enable = true;\n  boot.zfs.forceImportRoot = false;\n",
+      )
+        .replace('networking.hostName = "atlas";', 'networking.hostName = "borealis";')
+        .replace('networking.hostId = "8425e349";', 'networking.hostId = "2f1c9a6b";'),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    // 41's last boot, before the disks went to atlas and came back
+    boots: [goodBoot("pool-in-use-elsewhere-41a", t("2025-02-11T10:00:00Z"))],
+  },
+  {
     // hardware-configuration.nix from a SATA machine replaced this one's: "nvme" left
     // boot.initrd.availableKernelModules, so stage 1 never sees the NVMe disk the root pool is on.
     name: "storage-driver-missing",
@@ -758,6 +792,46 @@ ${HW_TAIL}`,
         }),
       ]),
     ],
+  },
+  {
+    // nixos-rebuild boot run by hand while /boot was not mounted (nothing in the journal): the
+    // builder wrote 42's entry and kernel into the root file system's own /boot, which the ESP,
+    // mounted again at the next boot, hides. Files as nixpkgs' systemd-boot-builder.py names them
+    // (loader/entries/nixos-generation-N.conf, EFI/nixos/<hash>-<name>.efi); GRUB's install-grub.pl
+    // leaves grub/grub.cfg and kernels/ the same way.
+    name: "boot-not-mounted-on-disk",
+    class: "bootloader-not-updated",
+    sources: [
+      "https://github.com/NixOS/nixpkgs/issues/23926",
+      "https://github.com/NixOS/nixpkgs/issues/121572",
+    ],
+    rig: "single",
+    gens: [
+      gen(41, "2025-02-11T09:00:00Z"),
+      gen(42, "2025-03-01T04:15:00Z", { kernel: "6.6.80", entry: false }),
+    ],
+    config: {
+      "configuration.nix": configuration("  services.openssh.enable = true;\n"),
+      "hardware-configuration.nix": `${HW_ZFS}${HW_TAIL}`,
+    },
+    boots: [
+      goodBoot("boot-not-mounted-on-disk-41a", t("2025-02-11T10:00:00Z")),
+      goodBoot("boot-not-mounted-on-disk-41b", t("2025-03-02T10:00:00Z")),
+    ],
+    underneath: {
+      "boot/loader/entries/nixos-generation-42.conf": {
+        text: `title NixOS\nversion Generation 42 NixOS 24.11 (Linux 6.6.80), built on 2025-03-01\nlinux /EFI/nixos/${storeHash("42-k")}-linux-6.6.80-bzImage.efi\ninitrd /EFI/nixos/${storeHash("42-i")}-initrd-linux-6.6.80-initrd.efi\noptions init=${toplevel(42)}/init loglevel=4 nohibernate\nmachine-id 4e94ca0830aecd9a467e26d22b49108a\nsort-key nixos\n`,
+        date: "2025-03-01T04:15:31Z",
+      },
+      [`boot/EFI/nixos/${storeHash("42-k")}-linux-6.6.80-bzImage.efi`]: {
+        text: "MZ",
+        date: "2025-03-01T04:15:30Z",
+      },
+      "boot/loader/loader.conf": {
+        text: "timeout 5\ndefault nixos-generation-42.conf\nconsole-mode keep\n",
+        date: "2025-03-01T04:15:31Z",
+      },
+    },
   },
   {
     // /boot was unmounted when the nightly upgrade switched: bootctl found no ESP, 42 got no entry.

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { mappedPaths } from "../../agent/src/core/holders.js";
@@ -162,6 +162,8 @@ export class FakeSystem implements System {
   hostid: string;
   hostidLink: string | null;
   readonly dirfs: DirFs;
+  /** Targets of non-recursive binds of a mount (their sandbox copy goes with the umount). */
+  private readonly views = new Set<string>();
   constructor(readonly cfg: FakeConfig) {
     this.dirfs = new SandboxDirFs(cfg.sandbox, this.calls, cfg.fileFault);
     this.mounts = [...LIVE_MOUNTS, ...(cfg.mounts ?? [])];
@@ -582,6 +584,15 @@ export class FakeSystem implements System {
         .reverse()
         .find((m) => source === m.target || source.startsWith(`${m.target}/`));
       this.mounts.push({ source, target, fstype: from?.fstype ?? "none", options: from?.options ?? ["rw"] });
+      // a non-recursive bind of a mount shows that file system alone, without what is mounted on it:
+      // the sandbox keeps that (what the ESP hides under /mnt/boot…) in .underneath/<source>
+      // (modelled for private binds only: fstab's bind entries keep the sandbox as it is)
+      if (a.includes("--make-private") && !a.includes("--rbind") && from?.target === source) {
+        const alone = `${this.cfg.sandbox}/.underneath${source}`;
+        mkdirSync(alone, { recursive: true });
+        cpSync(alone, this.host(target), { recursive: true, preserveTimestamps: true });
+        this.views.add(target);
+      }
       return ok();
     }
     const options = [...opts];
@@ -714,6 +725,7 @@ export class FakeSystem implements System {
       return fail(32, `umount: ${target}: target is busy.\n`);
     if (this.inUse(target)) return fail(32, `umount: ${target}: target is busy.\n`);
     this.mounts.splice(i, 1);
+    if (this.views.delete(target)) rmSync(this.host(target), { recursive: true, force: true });
     return ok();
   }
 

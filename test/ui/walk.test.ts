@@ -121,6 +121,13 @@ describe.skipIf(!existsSync(CHROMIUM))("the operator's walk in the page (Chromiu
     await page.waitForSelector("#diagnosis-sentence");
     await shot("2-remounted-rw");
 
+    // A console capture pasted into the diagnosis section: read as data, the diagnosis computed again.
+    await page.click("#diagnosis-console summary");
+    await page.fill("#console-text", "<<< NixOS Stage 1 >>>\r\nloading module vfio_pci...\r\n");
+    await page.click("#diagnosis-console button");
+    await notice("3 lines read, 2 the diagnosis can cite");
+    await page.waitForSelector("#diagnosis-sentence");
+
     // A no-op change: a kernel parameter that is already there.
     await page.click("#nav-boot");
     const entry = page.locator('section[data-entry="nixos-generation-3"]');

@@ -6,8 +6,8 @@
 // sent through the API as the diagnosis wrote it, must change the installed system as it says.
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { diagnoseCommand } from "../../agent/src/client/diagnose.js";
@@ -17,6 +17,7 @@ import { buildServer } from "../../agent/src/http/server.js";
 import { REDACT_PATHS } from "../../agent/src/logger.js";
 import type { CommandResult, OutputLine } from "../../agent/src/system/system.js";
 import { LogSink, rig } from "../app/harness.js";
+import { CONSOLES } from "../diagnosis-catalog/consoles.js";
 import { exportText, JOURNAL_REMOTE, MACHINE_ID, writeJournal } from "../diagnosis-catalog/export.js";
 import { SCENARIOS, type Scenario } from "../diagnosis-catalog/scenarios.js";
 import { layGenerations } from "../diagnosis-catalog/tree.js";
@@ -88,18 +89,26 @@ async function broken(
   });
   sandbox = r.dir;
   await layGenerations(`${r.dir}/mnt`, s.gens, s.config);
+  // what the root file system holds under the ESP's mount point (the fake's non-recursive bind shows it)
+  for (const [path, f] of Object.entries(s.underneath ?? {})) {
+    const at = join(r.dir, ".underneath/mnt", path);
+    await mkdir(dirname(at), { recursive: true });
+    await writeFile(at, f.text);
+    await utimes(at, new Date(f.date), new Date(f.date));
+  }
   const dir = `${r.dir}/mnt/var/log/journal/${MACHINE_ID}`;
   await rm(dir, { recursive: true, force: true });
   writeJournal(readFileSync(exportFile(s), "utf8"), `${dir}/system.journal`);
+  const sink = new LogSink();
   const app = await buildServer({
     token: TOKEN,
-    logger: pino({ level: "info", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, new LogSink()),
+    logger: pino({ level: "trace", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, sink),
     services: r.services,
   });
   open.push(app);
   // a fstab entry whose device is gone (mount-failed's /mnt/extern) is acknowledged, as the operator would
   await r.mounts.mount({ readonly: false, ...(s.acceptSkipped ? { acceptSkipped: s.acceptSkipped } : {}) });
-  return { r, app };
+  return { r, app, sink };
 }
 
 /** Send a proposal's requests as the diagnosis wrote them; every one must succeed. */
@@ -339,6 +348,11 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(d.cause).toBe(
         "Generation 42 changed networking.hostId from 8425e349 to 2f1c9a6b and boot.zfs.forceImportRoot is false: its stage 1 finds the root pool last used by another system and does not import it.",
       );
+      // the pool's label, read before the rescue imported it, names 41's hostid: nothing left to ask
+      expect(f?.evidence.map((e) => e.detail)).toContain(
+        "Last accessed by atlas (hostid=8425e349) at Wed Nov 25 19:13:10 2026 (read before the rescue imported the pool)",
+      );
+      expect(f?.needs).toEqual([]);
       expect(f?.fixes.map((p) => p.kind)).toEqual([
         "loader-default",
         "kernel-param",
@@ -355,6 +369,132 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(await readFile(join(r.dir, "mnt/etc/nixos/configuration.nix"), "utf8")).toContain(
         'networking.hostId = "8425e349";',
       );
+    });
+
+    it("pool-in-use-elsewhere: the label names atlas, both generations are borealis 2f1c9a6b; zfs_force=1 and the exported hand-back apply", async () => {
+      const s = SCENARIOS.find((x) => x.name === "pool-in-use-elsewhere") as Scenario;
+      const { r, app } = await broken(s);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("pool-in-use-elsewhere");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        `The root pool nvmepool was last imported by atlas (hostid 8425e349) and not exported, while generation 42's hostid is 2f1c9a6b and the root pool's import is not forced (boot.zfs.forceImportRoot = false): its stage 1 stops at "cannot import 'nvmepool': pool was previously in use from another system".`,
+      );
+      expect(d.findings.some((x) => x.class === "hostid-changed")).toBe(false);
+      // the label as the real zpool worded it before the rescue imported the pool (read-write here)
+      expect(f?.evidence[0]?.detail).toMatch(
+        /^Last accessed by atlas \(hostid=8425e349\) at Wed Nov 25 19:13:10 2026 \(read .*, before the rescue imported the pool; the rescue's hostid was 00bab10c\)$/,
+      );
+      expect(f?.evidence.map((e) => e.detail)).toEqual(
+        expect.arrayContaining([
+          "generation 42: 2f1c9a6b",
+          "generation 41: 2f1c9a6b",
+          "line 12: boot.zfs.forceImportRoot = false;",
+        ]),
+      );
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["hand-back", "kernel-param"]);
+      await apply(app, f?.fixes[1] as Proposal);
+      expect(await readFile(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"), "utf8")).toMatch(
+        /^options .* zfs_force=1$/m,
+      );
+      // the rescue's own imports (read-write, the label's hostid adopted) are never read back as the label
+      const again = (
+        await app.inject({ url: "/v1/diagnosis?refresh=true", headers: auth })
+      ).json() as Diagnosis;
+      expect(again.findings[0]?.evidence[0]?.detail).toMatch(/^Last accessed by atlas \(hostid=8425e349\)/);
+      // the hand-back: read-write mount (already), export; the pool is then EXPORTED, and the server
+      // (hostid 2f1c9a6b) imports it without -f
+      const back = f?.fixes[0] as Proposal;
+      expect(back.requests.map((q) => `${q.method} ${q.path}`)).toEqual([
+        "POST /v1/mount",
+        "POST /v1/export",
+      ]);
+      await apply(app, back);
+      r.sys.hostid = "2f1c9a6b";
+      expect((await r.sys.run("zpool", ["import", "-N", "nvmepool"])).exitCode).toBe(0);
+    });
+
+    it("a console capture given through the API (and the client's --console FILE): its lines cited, the rest neither kept, answered nor logged", async () => {
+      const s = SCENARIOS.find((x) => x.name === "pool-in-use-elsewhere") as Scenario;
+      const { r, app, sink } = await broken(s);
+      const text = `${CONSOLES.poolInUse}root password: hunter2-CONSOLE-SECRET\r\n`;
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/diagnosis/console",
+        headers: auth,
+        payload: { text },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json().found.map((l: { kind: string }) => l.kind)).toEqual([
+        "stage1-start",
+        "module-loading",
+        "pool-import",
+        "pool-in-use",
+        "pool-last-host",
+        "stage1-error",
+      ]);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("pool-in-use-elsewhere");
+      expect(f?.evidence.filter((e) => e.kind === "console").map((e) => e.detail)).toEqual([
+        "cannot import 'nvmepool': pool was previously in use from another system.",
+        "Last accessed by atlas (hostid=8425e349) at Wed Nov 25 19:13:10 2026",
+        "An error occurred in stage 1 of the boot process, which must mount the",
+      ]);
+      for (const out of [res.body, JSON.stringify(d), sink.text, r.logs.text])
+        expect(out).not.toContain("CONSOLE-SECRET");
+      // too large, or not text: a problem, nothing kept
+      const big = await app.inject({
+        method: "POST",
+        url: "/v1/diagnosis/console",
+        headers: auth,
+        payload: { text: "x".repeat(1024 * 1024 + 1) },
+      });
+      expect(big.statusCode).toBe(400);
+      expect(big.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      const bad = await app.inject({
+        method: "POST",
+        url: "/v1/diagnosis/console",
+        headers: auth,
+        payload: { text: 42 },
+      });
+      expect(bad.statusCode).toBe(400);
+      // forgotten again
+      expect(
+        (await app.inject({ method: "DELETE", url: "/v1/diagnosis/console", headers: auth })).statusCode,
+      ).toBe(200);
+      expect((await diagnose(app)).findings[0]?.evidence.some((e) => e.kind === "console")).toBe(false);
+      // the client: lifeboat client diagnose --console FILE
+      const file = join(r.dir, "serial.log");
+      await writeFile(file, text);
+      const conn = {
+        json: async (method: string, path: string, body?: unknown) => {
+          const q = await app.inject({
+            method: method as "GET",
+            url: path,
+            headers: auth,
+            ...(method === "GET" ? {} : { payload: body as object }),
+          });
+          if (q.statusCode >= 400) throw new Error(q.body);
+          return q.json();
+        },
+      } as unknown as Connection;
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = {
+        out: (x: string) => out.push(x),
+        err: (x: string) => err.push(x),
+        confirm: async () => true,
+      };
+      expect(
+        await diagnoseCommand(conn, io, { json: false, yes: false, apply: undefined, console: file }),
+      ).toBe(0);
+      expect(err.join("")).toContain("console: 18 lines read, 6 the diagnosis can cite");
+      expect(out.join("")).toContain(
+        "console: Last accessed by atlas (hostid=8425e349) at Wed Nov 25 19:13:10 2026 [console line 8]",
+      );
+      expect(out.join("")).not.toContain("CONSOLE-SECRET");
     });
 
     it("storage-driver-missing: 42's initrd lost nvme, the root pool's disk's driver; adding it to availableKernelModules applies", async () => {
@@ -478,7 +618,13 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
         { method: "POST", path: "/v1/rebuild", body: { action: "boot" } },
       ]);
       expect(d.proposals.some((p) => p.kind === "esp-free")).toBe(false);
-      expect(f?.needs[0]).toMatch(/under \/boot on the root file system/);
+      // read under the mounted ESP: bootctl refused, nothing reached the root file system's /boot
+      expect(f?.evidence.at(-1)).toEqual({
+        kind: "file",
+        ref: "/boot (on the root file system, under the mounted ESP)",
+        detail: "no boot-loader files: nothing was installed onto the root file system",
+      });
+      expect(f?.needs).toEqual([]);
       // the rebuild starts as a job (nixos-rebuild boot inside nixos-enter, the ESP mounted by the rescue)
       const res = await app.inject({
         method: "POST",
@@ -489,6 +635,47 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       expect(res.statusCode, res.body).toBe(202);
       const rebuild = r.sys.calls.find((c) => c.args.some((a) => a === "nixos-rebuild"));
       expect(rebuild?.args).toContain("boot");
+    });
+
+    it("boot-not-mounted-on-disk: a rebuild by hand (nothing in the journal) left 42's entry on the root file system under the ESP; cited, a rebuild, nothing moved", async () => {
+      const s = SCENARIOS.find((x) => x.name === "boot-not-mounted-on-disk") as Scenario;
+      const { r, app } = await broken(s, undefined, true);
+      const d = await diagnose(app);
+      const f = d.findings[0];
+      expect(f?.class).toBe("bootloader-not-updated");
+      expect(f?.confidence).toBe("high");
+      expect(d.cause).toBe(
+        "Generation 42 never got a boot-loader entry on the ESP, so it never booted: /boot (the ESP) was not mounted when it was installed, and its entry was written to the root file system's own /boot instead (/boot/loader/entries/nixos-generation-42.conf, 2025-03-01 04:15), which the mounted ESP hides.",
+      );
+      expect(f?.evidence.slice(1).map((e) => e.ref)).toEqual([
+        "/boot/loader/entries/nixos-generation-42.conf (on the root file system, under the mounted ESP)",
+        "/boot/loader/loader.conf (on the root file system, under the mounted ESP)",
+        expect.stringMatching(/^\/boot\/EFI\/nixos\/[0-9a-z]{32}-linux-6\.6\.80-bzImage\.efi \(on the root/),
+      ]);
+      expect(f?.needs).toEqual([]);
+      expect(f?.fixes.map((p) => p.kind)).toEqual(["rebuild"]);
+      expect(f?.fixes[0]?.why).toMatch(/nothing is moved$/);
+      // the view was a read-only, non-recursive, private bind, and it is gone again
+      const bind = r.sys.calls.find((c) => c.file === "mount" && c.args.includes("--bind"));
+      expect(bind?.args.slice(0, 4)).toEqual(["--bind", "--make-private", "-o", "ro,nosuid,nodev,noexec"]);
+      expect(bind?.args[4]).toBe("/mnt");
+      const view = bind?.args[5] as string;
+      expect(view).toBe("/run/lifeboat/underneath");
+      expect(r.sys.calls.some((c) => c.file === "umount" && c.args.at(-1) === view)).toBe(true);
+      expect(
+        (await app.inject({ url: "/v1/status", headers: auth }))
+          .json()
+          .mounted.mounts.map((m: { target: string }) => m.target),
+      ).not.toContain(view);
+      // the rebuild starts as a job; the ESP's own files are untouched by the diagnosis
+      expect(existsSync(join(r.dir, "mnt/boot/loader/entries/nixos-generation-42.conf"))).toBe(false);
+      const res = await app.inject({
+        method: "POST",
+        url: "/v1/rebuild",
+        headers: auth,
+        payload: f?.fixes[0]?.requests[0]?.body,
+      });
+      expect(res.statusCode, res.body).toBe(202);
     });
 
     it("freeing /boot that fails half-way puts back what it removed (a problem, not a half-done change)", async () => {

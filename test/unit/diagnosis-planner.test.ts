@@ -4,6 +4,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { PoolLabels } from "../../agent/src/app/poolLabels.js";
+import { parseConsole } from "../../agent/src/core/consoleLog.js";
 import {
   type BootFacts,
   type DiagnosisInput,
@@ -19,6 +21,9 @@ import {
   milestones,
   parseJournalRecords,
 } from "../../agent/src/core/journalBoots.js";
+import { classifyImportFailure, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
+import { CONSOLES, TOP as TOP5 } from "../diagnosis-catalog/consoles.js";
+import { fixture } from "../helpers/fixtures.js";
 
 const V = join(import.meta.dirname, "..", "fixtures", "vm-captured", "diag");
 const read = (kase: string, name: string) => readFileSync(join(V, kase, `${name}.stdout`), "utf8");
@@ -294,5 +299,130 @@ describe("initrd classes on scenario 12's real initrds, with a module taken out 
   it("nothing taken out: neither initrd class speaks", () => {
     const d = diagnose(variant([]));
     expect(d.findings.map((f) => f.class)).toEqual(["stage1-module"]);
+  });
+});
+
+describe("pool-in-use-elsewhere: the label as the real zpool worded it, kept from before the rescue imported the pool", () => {
+  /** What app/poolLabels.ts keeps of the real captures: the listing, then the refused import without -f. */
+  function seen(): PoolLabels {
+    const labels = new PoolLabels();
+    for (const p of parseZpoolImport(fixture("single", "zpool-import-list")))
+      labels.listed(p, "00bab10c", "2026-11-25T20:00:00.000Z");
+    const stderr = fixture("single", "zpool-import-no-f", "stderr");
+    const f = classifyImportFailure(stderr);
+    if (f.kind !== "in-use-elsewhere") throw new Error("capture changed");
+    labels.refused("nvmepool", f, "00bab10c", stderr, "2026-11-25T20:00:01.000Z");
+    return labels;
+  }
+  const NO_FORCE = { path: "configuration.nix", text: `${CONFIG}\n  boot.zfs.forceImportRoot = false;\n` };
+  function withHostids(ids: Record<number, string>, over: Partial<DiagnosisInput> = {}): DiagnosisInput {
+    const i = input("good", { poolLabel: seen().first("nvmepool"), configFiles: [NO_FORCE], ...over });
+    for (const g of i.generations) g.hostid = ids[g.number] ?? null;
+    return i;
+  }
+
+  it("the label names atlas 8425e349, the generations 2f1c9a6b: first, high, with the label's own line", () => {
+    const d = diagnose(withHostids({ 4: "2f1c9a6b", 5: "2f1c9a6b", 6: "2f1c9a6b" }));
+    const f = d.findings[0];
+    expect([f?.class, f?.generation, f?.confidence]).toEqual(["pool-in-use-elsewhere", 5, "high"]);
+    expect(f?.evidence[0]?.detail).toMatch(
+      /^Last accessed by atlas \(hostid=8425e349\) at Wed Nov 25 19:13:10 2026/,
+    );
+    expect(f?.fixes.map((p) => [p.kind, p.requests.map((q) => q.path)])).toEqual([
+      ["hand-back", ["/v1/mount", "/v1/export"]],
+      ["kernel-param", ["/v1/boot/entries/nixos-generation-5/kernel-params"]],
+    ]);
+    expect(d.findings.map((x) => x.class)).toContain("stage1-module");
+  });
+
+  it("the label is the generations' own hostid (an unclean shutdown of this server): nothing to say", () => {
+    const d = diagnose(withHostids({ 4: "8425e349", 5: "8425e349", 6: "8425e349" }));
+    expect(d.findings.map((x) => x.class)).not.toContain("pool-in-use-elsewhere");
+  });
+
+  it("the hostid changed with 5 and the label is 4's: hostid-changed, not this", () => {
+    const d = diagnose(withHostids({ 4: "8425e349", 5: "2f1c9a6b", 6: "2f1c9a6b" }));
+    expect(d.findings[0]?.class).toBe("hostid-changed");
+    expect(d.findings.map((x) => x.class)).not.toContain("pool-in-use-elsewhere");
+  });
+
+  it("forceImportRoot left on (the default before 26.11): low; a stateVersion of 26.11 turns it off", () => {
+    const on = diagnose(
+      withHostids(
+        { 4: "2f1c9a6b", 5: "2f1c9a6b" },
+        { configFiles: [{ path: "configuration.nix", text: CONFIG }] },
+      ),
+    );
+    expect(on.findings.find((x) => x.class === "pool-in-use-elsewhere")?.confidence).toBe("low");
+    const sv = { path: "configuration.nix", text: `${CONFIG}\n  system.stateVersion = "26.11";\n` };
+    const off = diagnose(withHostids({ 4: "2f1c9a6b", 5: "2f1c9a6b" }, { configFiles: [sv] }));
+    const f = off.findings.find((x) => x.class === "pool-in-use-elsewhere");
+    expect(f?.confidence).toBe("high");
+    expect(f?.evidence.map((e) => e.detail)).toContain(
+      `line ${CONFIG.split("\n").length + 1}: system.stateVersion = "26.11"; (forceImportRoot defaults to false from 26.11 on)`,
+    );
+  });
+
+  it("what the label says after the rescue imported the pool is never taken for it", () => {
+    const labels = seen();
+    labels.imported("nvmepool");
+    // after a read-write import with the hostid adopted, a later listing or refusal names the rescue
+    labels.refused(
+      "nvmepool",
+      {
+        kind: "in-use-elsewhere",
+        pool: "nvmepool",
+        lastHost: "rescue",
+        lastHostId: "8425e349",
+        lastAccessed: null,
+      },
+      "00bab10c",
+      "Last accessed by rescue (hostid=8425e349) at Thu Nov 26 08:00:00 2026\n",
+    );
+    expect(labels.first("nvmepool")).toMatchObject({ lastHost: "atlas", lastHostId: "8425e349" });
+    // a pool first seen exported, imported cleanly: nothing kept, no finding
+    const clean = new PoolLabels();
+    for (const p of parseZpoolImport(fixture("single", "zpool-import-list-clean")))
+      clean.listed(p, "00bab10c");
+    clean.imported("nvmepool");
+    expect(clean.first("nvmepool")?.lastHostId ?? null).toBeNull();
+    const d = diagnose(withHostids({ 4: "2f1c9a6b", 5: "2f1c9a6b" }, { poolLabel: clean.first("nvmepool") }));
+    expect(d.findings.map((x) => x.class)).not.toContain("pool-in-use-elsewhere");
+  });
+});
+
+describe("a console capture given by the operator bears out the stage-1 findings", () => {
+  it("vfio_pci hangs generation 5's stage 1 on the console: stage1-module high, the lines cited, no console asked for", () => {
+    const d = diagnose(input("good", { console: parseConsole(CONSOLES.vfio) }));
+    const f = d.findings[0];
+    expect([f?.class, f?.generation, f?.confidence]).toEqual(["stage1-module", 5, "high"]);
+    expect(f?.evidence.filter((e) => e.kind === "console")).toEqual([
+      { kind: "console", ref: "console line 6", detail: "loading module vfio_pci..." },
+      {
+        kind: "console",
+        ref: "console line 7",
+        detail: "INFO: task modprobe:212 blocked for more than 122 seconds.",
+      },
+    ]);
+    expect(f?.needs.some((n) => /console capture/.test(n))).toBe(false);
+    // without it: medium, and it asks for one
+    const plain = diagnose(input("good")).findings[0];
+    expect(plain?.confidence).toBe("medium");
+    expect(plain?.needs[0]).toMatch(/console capture/);
+  });
+
+  it("a capture of another generation's boot (its init=) is not applied; one that shows nothing of the class neither", () => {
+    const other = CONSOLES.vfio.replace(
+      TOP5,
+      TOP5.replace("ip9yk0s67w2gjiklkvjnrpvj6dn7zxw9", "96s8dhh7xb5gjpyxskffdy8mhapg8w6v").replace(
+        "20250301.5c1d2e3",
+        "20250302.6d2e3f4",
+      ),
+    );
+    const f = diagnose(input("good", { console: parseConsole(other) })).findings[0];
+    expect(f?.confidence).toBe("medium");
+    expect(f?.evidence.some((e) => e.kind === "console")).toBe(false);
+    const g = diagnose(input("good", { console: parseConsole(CONSOLES.deviceWait) })).findings[0];
+    expect(g?.evidence.some((e) => e.kind === "console")).toBe(false);
   });
 });

@@ -1,7 +1,10 @@
 // Benchmark (prints figures, asserts none of them): on the seed's server, the agent's mount next to
 // the same zpool/mount commands typed as a shell script, in the same guest, in interleaved rounds
-// (A B B A …, 5 each), every round from the same start state: the pool exported, the server's hostid
-// already adopted (by the auto-mount at boot), nothing under /mnt.
+// (A B D, D B A, …, 5 each), every round from the same start state: the pool exported, the server's
+// hostid already adopted (by the auto-mount at boot), nothing under /mnt. Sides: A is this agent
+// mounting a pool it mounted before (the re-mount after a release: phase 1 by the last listing),
+// B the shell, D this agent restarted without auto-mount before each of its rounds (its first
+// mount: nothing remembered); C, with LIFEBOAT_VM_BASELINE_AGENT, an earlier agent.
 // Both sides are timed by the guest's clock from one node client inside the guest (bench-guest.ts):
 // the agent's request over the guest's loopback, the script through bash. Per round:
 //   agent: detect = GET /v1/status?refresh=1 (a full detection with the device scan), mount = POST
@@ -11,8 +14,6 @@
 // Written to bench/results-vm.json (top level).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  abba,
-  abcOrder,
   agentLogLines,
   agentSwitcher,
   BASELINE_AGENT,
@@ -22,6 +23,7 @@ import {
   countByKind,
   fmt,
   hostLoad,
+  interleaved,
   type StepTime,
   spread,
   timeInGuest,
@@ -42,8 +44,10 @@ const SCRIPT = [
   "mount -t vfat -o ro,fmask=0022,dmask=0022 /dev/nvme0n1p1 /mnt/boot",
 ].join(" && ");
 
+type Side = "A" | "B" | "C" | "D";
+
 interface Round {
-  side: "A" | "B" | "C";
+  side: Side;
   load: number;
   detect: number;
   mount: number;
@@ -63,7 +67,7 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
   afterAll(() => finish(vm));
 
   /** Back to the start state: the side that mounted releases (the agent through its API), all exported. */
-  async function reset(last: "A" | "B" | "C" | null): Promise<void> {
+  async function reset(last: Side | null): Promise<void> {
     if ((await mounts(vm, "/mnt")).length > 0) {
       if (last === "B") await vm.sh("umount -R /mnt && zpool export nvmepool");
       else expectOk(await vm.api("POST", "/v1/unmount", { export: true }));
@@ -74,20 +78,26 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
 
   it(`measures ${ROUNDS} rounds each`, async () => {
     const rounds: Round[] = [];
-    let last: "A" | "B" | "C" | null = null;
-    // which agent runs: this one (A) from boot; the baseline (C) after a restart into it
-    let running: "A" | "C" = "A";
+    let last: Side | null = null;
+    // which agent runs: this one (A) from boot; the baseline (C) or a fresh start of this one (D)
+    // after a restart into it
+    let running: "A" | "C" | "D" = "A";
     const restart = await agentSwitcher(vm);
     let timeline: { cmd: string; ms: number; atMs: number }[] = [];
-    for (const side of BASELINE_AGENT ? abcOrder(ROUNDS) : abba(ROUNDS)) {
+    const sides: Side[] = BASELINE_AGENT ? ["A", "B", "D", "C"] : ["A", "B", "D"];
+    for (const side of interleaved(sides, ROUNDS)) {
       await reset(last);
-      if (side !== "B" && side !== running) {
-        // as systemd would restart lifeboat.service: its auto-mount runs, then it is released again
+      // D is measured on its first mount: a restart before every D round
+      if (side !== "B" && (side !== running || side === "D")) {
+        // as systemd would restart lifeboat.service: its auto-mount runs (not for D), then it is
+        // released again
         await vm.sh(restart(side));
         await vm.waitForApi(120_000);
-        await waitForAutoMount(vm, `s10 restart ${side}`);
+        if (side !== "D") {
+          await waitForAutoMount(vm, `s10 restart ${side}`);
+          await reset(side);
+        }
         running = side;
-        await reset(side);
       }
       last = side;
       const load = await hostLoad();
@@ -149,6 +159,7 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     const A = rounds.filter((r) => r.side === "A");
     const B = rounds.filter((r) => r.side === "B");
     const C = rounds.filter((r) => r.side === "C");
+    const D = rounds.filter((r) => r.side === "D");
     const baseline =
       C.length > 0
         ? {
@@ -170,6 +181,14 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     const ratio = Number((agent.mount.median / shell.mount.median).toFixed(2));
     const ratioWithDetect = Number((agentTotal.median / shellTotal.median).toFixed(2));
     const commands = A[A.length - 1]?.commands;
+    const first = {
+      detect: spread(D.map((r) => r.detect)),
+      mount: spread(D.map((r) => r.mount)),
+      after: spread(D.map((r) => r.after ?? 0)),
+      total: spread(D.map((r) => r.detect + r.mount)),
+    };
+    const firstRatio = Number((first.mount.median / shell.mount.median).toFixed(2));
+    const firstRatioWithDetect = Number((first.total.median / shellTotal.median).toFixed(2));
     const baselineRatio = baseline ? Number((baseline.mount.median / shell.mount.median).toFixed(2)) : null;
     const baselineRatioWithDetect = baseline
       ? Number((baseline.total.median / shellTotal.median).toFixed(2))
@@ -177,9 +196,10 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     recordTiming("s10: shell import+mount (guest clock, median)", shell.mount.median);
     recordTiming("s10: agent POST /v1/mount (guest clock, median)", agent.mount.median);
     const report = [
-      `VM mount bench, ${ROUNDS} rounds each (ABBA), guest clock, TCG:`,
+      `VM mount bench, ${ROUNDS} rounds each (${sides.join(" ")}, then reversed), guest clock, TCG:`,
       `  agent  detect ${fmt(agent.detect)}  mount ${fmt(agent.mount)}  after ${fmt(agent.after)}`,
       `  shell  detect ${fmt(shell.detect)}  mount ${fmt(shell.mount)}`,
+      `  first mount after a start: detect ${fmt(first.detect)}  mount ${fmt(first.mount)}  after ${fmt(first.after)}  (mount ${firstRatio}×, detect + mount ${firstRatioWithDetect}×)`,
       ...(baseline
         ? [
             `  baseline detect ${fmt(baseline.detect)}  mount ${fmt(baseline.mount)}  after ${fmt(baseline.after)}  (mount ${baselineRatio}×, detect + mount ${baselineRatioWithDetect}×)`,
@@ -204,6 +224,10 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       shell,
       agentTotal,
       shellTotal,
+      // this agent's first mount after its start (nothing remembered from an earlier mount)
+      first,
+      firstRatio,
+      firstRatioWithDetect,
       ...(baseline ? { baseline, baselineRatio, baselineRatioWithDetect } : {}),
       hostLoad: { min: Math.min(...loads), max: Math.max(...loads) },
       commands,

@@ -143,24 +143,24 @@ export function spread(xs: readonly number[]): Spread {
 export const fmt = (s: Spread): string => `${s.median} ms (${s.min}–${s.max})`;
 
 /** A, B, B, A, A, B, … (ABBA): each side goes first as often as the other, n rounds each. */
-export function abba(n: number): ("A" | "B")[] {
-  const out: ("A" | "B")[] = [];
-  for (let i = 0; out.length < 2 * n; i++)
-    out.push(...(i % 2 === 0 ? (["A", "B"] as const) : (["B", "A"] as const)));
+
+/**
+ * Interleaved rounds of several sides: A B D, then D B A, … (each side first and last as often as
+ * the others, so the host's load weighs on all alike). Scenario 10's sides: A (this agent, a pool
+ * it mounted before in this process), B (the shell), D (this agent just started: its first mount),
+ * and with a baseline agent (LIFEBOAT_VM_BASELINE_AGENT=<bundle>, e.g. the previous release's) C.
+ */
+export function interleaved<S extends string>(sides: readonly S[], n: number): S[] {
+  const out: S[] = [];
+  for (let i = 0; out.length < sides.length * n; i++)
+    out.push(...(i % 2 === 0 ? sides : [...sides].reverse()));
   return out;
 }
 
-/**
- * With a baseline agent (LIFEBOAT_VM_BASELINE_AGENT=<bundle>, e.g. the previous release's): three
- * sides, A (this agent), B (the shell), C (the baseline), in rounds A B C C B A …, each side first
- * and last as often as the others, so load on the host weighs on all three alike.
- */
-export function abcOrder(n: number): ("A" | "B" | "C")[] {
-  const out: ("A" | "B" | "C")[] = [];
-  for (let i = 0; out.length < 3 * n; i++)
-    out.push(...(i % 2 === 0 ? (["A", "B", "C"] as const) : (["C", "B", "A"] as const)));
-  return out;
-}
+/** A B, B A, … */
+export const abba = (n: number) => interleaved(["A", "B"] as const, n);
+/** A B C, C B A, … (with a baseline agent as C) */
+export const abcOrder = (n: number) => interleaved(["A", "B", "C"] as const, n);
 
 /** The baseline bundle to compare with (same guest boot), or null. */
 export const BASELINE_AGENT = process.env.LIFEBOAT_VM_BASELINE_AGENT || null;
@@ -170,7 +170,9 @@ export const BASELINE_AGENT = process.env.LIFEBOAT_VM_BASELINE_AGENT || null;
  * (the guest's /lab/agent.sh, with /host/lifeboat.mjs or the baseline bundle), the way systemd
  * restarts lifeboat.service: stop the running one, start the other, pid in /run/agent.pid.
  */
-export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C") => string> {
+export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C" | "D") => string> {
+  // D: this agent as a fresh start with nothing mounted (no auto-mount): its next mount is its first
+  await vm.sh("sed 's#--auto-mount readonly#--auto-mount off#' /lab/agent.sh >/run/agent-cold.sh");
   if (BASELINE_AGENT) {
     const { copyFile } = await import("node:fs/promises");
     await copyFile(BASELINE_AGENT, path.join(vm.shareDir, "lifeboat-baseline.mjs"));
@@ -180,7 +182,7 @@ export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C") => string
   }
   return (side) =>
     "kill $(cat /run/agent.pid) && while kill -0 $(cat /run/agent.pid) 2>/dev/null; do sleep 0.2; done; " +
-    `(setsid bash ${side === "C" ? "/run/agent-baseline.sh" : "/lab/agent.sh"} </dev/null >>/host/logs/agent.log 2>&1 & echo $! >/run/agent.pid)`;
+    `(setsid bash ${side === "C" ? "/run/agent-baseline.sh" : side === "D" ? "/run/agent-cold.sh" : "/lab/agent.sh"} </dev/null >>/host/logs/agent.log 2>&1 & echo $! >/run/agent.pid)`;
 }
 
 /** The load on the host (1-minute average) now: reported next to every figure. */

@@ -22,6 +22,7 @@ import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
 import { HOSTID_FILE } from "./hostid.js";
+import { PoolLabels } from "./poolLabels.js";
 import type { StackService } from "./stacks.js";
 
 export interface ZfsAvailability {
@@ -143,6 +144,8 @@ export interface DetectionOptions {
  * fake machine behind the agent's back).
  */
 export class DetectionService {
+  /** What each pool's label said of its last host before Lifeboat imported it (the diagnosis reads it). */
+  readonly labels = new PoolLabels();
   /** Bumped by every refresh(): a detection that started before the last bump is out of date. */
   private generation = 0;
   private running: { promise: Promise<Detection>; generation: number } | null = null;
@@ -336,12 +339,16 @@ export class DetectionService {
     const startedAt = this.now();
     const warnings: string[] = [];
     const soft = lenient(warnings, this.log);
+    // `zpool import` (the scan) is the longest command of a detection: when a scan is wanted anyway
+    // it starts first, before the signature is read and before lsblk and blkid.
+    const scanning = scanWanted ? this.zfsState() : null;
+    scanning?.catch(() => undefined);
     const seen = await this.signature();
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
-    const [listed, hostid, zfs] = await Promise.all([
+    const [zfs, listed, hostid] = await Promise.all([
+      scanning ?? (scan ? this.zfsState() : this.zfsState(this.last)),
       this.blockDevices(soft, warnings),
       this.liveHostId(soft),
-      scan ? this.zfsState() : this.zfsState(this.last),
     ]);
     let devices = listed;
     // md members and LVM PVs nobody assembled or activated (nothing at boot does:
@@ -360,6 +367,8 @@ export class DetectionService {
       mounts,
       root: this.root,
     });
+    // what each label said before Lifeboat imported anything (frozen per pool once it does)
+    for (const p of zfs.importable) this.labels.listed(p, hostid, new Date(startedAt).toISOString());
     const detection: Detection = {
       at: new Date(startedAt).toISOString(),
       root: this.root,

@@ -1,5 +1,6 @@
 import { parseBootspecDocument } from "../core/bootspec.js";
 import { isUnitName, parseStoreName } from "../core/closure.js";
+import type { ConsoleFacts } from "../core/consoleLog.js";
 import {
   type BootFacts,
   type DeviceFacts,
@@ -32,6 +33,7 @@ import type { MountedRoot, RescueContext } from "./context.js";
 import { gitHistory } from "./gitHistory.js";
 import { type JournalDir, JournalReader } from "./journal.js";
 import type { ConfigService } from "./nixconfig.js";
+import { underEsp } from "./underEsp.js";
 
 const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;
@@ -72,6 +74,8 @@ class InstalledFiles {
 export class DiagnosisService {
   /** The journal is read by the same confined, jailed path as GET /v1/journal. */
   private readonly reader: JournalReader;
+  /** The operator's console capture of a failed boot, as read (never the text itself). */
+  console: ConsoleFacts | null = null;
   constructor(
     private readonly ctx: RescueContext,
     private readonly boot: BootService,
@@ -124,6 +128,8 @@ export class DiagnosisService {
       configFiles,
       git: { state: "no-repository", detail: null, commits: [], changes: [] },
       devices,
+      poolLabel: m.pool ? this.ctx.detection.labels.first(m.pool) : null,
+      console: this.console,
     };
     // First pass: which two generations to compare; then read only those two closures.
     const first = diagnose(input);
@@ -143,13 +149,24 @@ export class DiagnosisService {
       }
     }
     // the failure classes read the fstab of the last good generation and of the bad ones
-    for (const n of [first.lastGood, ...first.bad].filter((x): x is number => x !== null).slice(0, 10)) {
+    const def = gens.find((g) => g.bootDefault)?.number ?? null;
+    for (const n of [...new Set([first.lastGood, ...first.bad, def])]
+      .filter((x): x is number => x !== null)
+      .slice(0, 11)) {
       const g = gens.find((x) => x.number === n);
       if (g) {
         g.fstab = await this.fstab(files, g);
         g.hostid = await this.hostid(files, g);
       }
     }
+    // a generation without a boot-loader entry: what its installation left on the root file system
+    // under the ESP's mount point (hidden by the mounted ESP), read in a read-only view of the root alone
+    const unentered = first.bad.some((n) => {
+      const g = gens.find((x) => x.number === n);
+      return g !== undefined && g.bootEntry === null && gens.some((x) => x.bootEntry !== null);
+    });
+    if (esp && unentered && input.loader === "systemd-boot")
+      input.underEsp = await underEsp(this.ctx.sys, this.ctx.root, esp);
     if (first.lastGood !== null && first.firstBad !== null) {
       const good = gens.find((x) => x.number === first.lastGood);
       const bad = gens.find((x) => x.number === first.firstBad);

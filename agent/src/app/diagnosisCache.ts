@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { parseConsole } from "../core/consoleLog.js";
 import type { ApiRequest, Diagnosis, Proposal } from "../core/diagnosis.js";
 import { LifeboatError } from "../core/errors.js";
 import type { Audit, AuditEntry } from "./audit.js";
@@ -6,6 +7,15 @@ import { cancelScope, holdingFor } from "./cancel.js";
 import type { DiagnosisService } from "./diagnosis.js";
 import type { OperationLock } from "./lock.js";
 import type { ReaderGate } from "./readers.js";
+
+/** What a console capture showed (the lines it matched; the rest of the text is not kept). */
+export interface ConsoleSummary {
+  lines: number;
+  truncated: boolean;
+  stuckModule: string | null;
+  toplevel: string | null;
+  found: { line: number; kind: string; text: string }[];
+}
 
 /** What was already done about a proposal: the audit entry of the change it asks for. */
 export interface Done {
@@ -114,6 +124,24 @@ export class DiagnosisCache {
     this.result = null;
     this.running?.abort.abort();
     this.view = { state: "none", since: null, step: null, computedAt: null, error: null };
+  }
+
+  /**
+   * The operator's console capture of a failed boot (pasted, or a serial log): read as data for the
+   * stage-1 failures (core/consoleLog.ts), only what it found is kept, and the diagnosis is computed
+   * again with it. null forgets it.
+   */
+  giveConsole(text: string | null): ConsoleSummary {
+    const facts = text === null ? null : parseConsole(text);
+    this.service.console = facts;
+    this.invalidate();
+    return {
+      lines: facts?.lines ?? 0,
+      truncated: facts?.truncated ?? false,
+      stuckModule: facts?.stuckModule ?? null,
+      toplevel: facts?.toplevel ?? null,
+      found: (facts?.found ?? []).map((l) => ({ line: l.line, kind: l.kind, text: l.text })),
+    };
   }
 
   /** Start computing in the background (after a mount, after a change), once the lock is free. */

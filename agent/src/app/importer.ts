@@ -3,6 +3,7 @@ import { LifeboatError } from "../core/errors.js";
 import { classifyImportFailure } from "../core/zpoolImport.js";
 import type { CommandResult, System } from "../system/system.js";
 import { adoptHostId, restoreHostId } from "./hostid.js";
+import type { PoolLabels } from "./poolLabels.js";
 import type { Transaction } from "./transaction.js";
 
 export interface HostIdReport {
@@ -44,6 +45,8 @@ export class PoolImporter {
   forced = false;
   hostid: HostIdReport;
   readonly imported: string[] = [];
+  /** Where the first word of each pool's label is kept for the diagnosis (app/poolLabels.ts). */
+  labels: PoolLabels | null = null;
 
   constructor(
     private readonly sys: System,
@@ -70,6 +73,7 @@ export class PoolImporter {
 
   private done(pool: string, forced: boolean, readonly: boolean): void {
     this.imported.push(pool);
+    this.labels?.imported(pool);
     this.forced ||= forced;
     this.tx.record(`imported ${pool}${readonly ? " read-only" : ""}${forced ? " with -f (forced)" : ""}`, {
       label: `exported ${pool}`,
@@ -99,6 +103,7 @@ export class PoolImporter {
     if (r.exitCode === 0) return this.done(pool, false, readonly);
     let failure = classifyImportFailure(r.stderr);
     if (failure.kind === "in-use-elsewhere") {
+      this.labels?.refused(pool, failure, this.hostid.current, r.stderr);
       const current = this.hostid.current;
       const adopt = this.req.adoptHostId ?? true;
       if (adopt && this.hostid.action !== "adopted" && failure.lastHostId && failure.lastHostId !== current) {

@@ -3,7 +3,7 @@ import { type Candidate, chooseCandidate, splitWanted } from "../core/candidates
 import { LifeboatError } from "../core/errors.js";
 import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
 import type { MountPlan, PoolReason, SkippedEntry } from "../core/plan.js";
-import { classifyLoadKeyFailure } from "../core/zfs.js";
+import { classifyLoadKeyFailure, type Dataset } from "../core/zfs.js";
 import { loadKeyArgs } from "../core/zfsProperties.js";
 import { parseZpoolList } from "../core/zpoolJson.js";
 import type { CommandResult, System } from "../system/system.js";
@@ -79,6 +79,8 @@ export class MountService {
   private stacks: StackService | null = null;
   /** The last mount's skipped entries and pool reasons (null once released). */
   private report: MountReport | null = null;
+  /** Each root pool's datasets as its last mount listed them, by name and guid (MountRun.remembered). */
+  private readonly listings = new Map<string, Dataset[]>();
 
   /** What the mount in place left out, and why each pool is imported (GET /v1/status). */
   get lastReport(): MountReport | null {
@@ -280,9 +282,13 @@ export class MountService {
       },
       wanted.rootDataset,
     );
+    run.importer.labels = this.detection.labels;
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     run.tx.onRecord = (label) => this.lock.stepDone(label);
+    const listed = candidate.kind === "zfs" ? `${candidate.pool}\0${candidate.guid ?? ""}` : null;
+    if (listed && candidate.kind === "zfs" && candidate.guid && !candidate.imported)
+      run.remembered = this.listings.get(listed) ?? null;
     let plan: MountPlan | null = null;
     /** The identification read side by side with phase 2 (it holds directories of the root open). */
     let early: Promise<NixosIdentity> | null = null;
@@ -317,6 +323,7 @@ export class MountService {
       }
       const mounts = mountsUnder(await run.mountTable(), this.root);
       const report = this.remember(plan, run, req.acceptSkipped);
+      if (listed && candidate.kind === "zfs") this.listings.set(listed, run.datasetsOf(candidate.pool));
       // No device scan for the next detection: an import adds no pool or device, and the last
       // scan's importable pools less the ones imported now is exactly what is left (detect.ts).
       this.detection.invalidate(mounts, { scan: false });
@@ -350,6 +357,7 @@ export class MountService {
     } catch (err) {
       // Its open directories would keep the root busy: the rollback unmounts only once it is done.
       await early?.catch(() => undefined);
+      await run.settle();
       throw await this.failed(run.tx, err);
     }
   }
@@ -428,6 +436,7 @@ export class MountService {
       readonly,
       acceptSkipped: this.report?.accepted,
     });
+    run.importer.labels = this.detection.labels;
     const stacks = this.stacks;
     if (stacks) run.exec.beforeWritableMount = (source) => stacks.makeWritable(source, run.tx);
     const mounted = new Set((await this.mountedNow()).map((m) => m.target));

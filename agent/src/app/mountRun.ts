@@ -11,7 +11,7 @@ import {
   type SkippedEntry,
   type SkippedKind,
 } from "../core/plan.js";
-import type { Dataset } from "../core/zfs.js";
+import { type Dataset, sameListing } from "../core/zfs.js";
 import type { System } from "../system/system.js";
 import { listDatasets } from "./datasets.js";
 import type { Detection } from "./detect.js";
@@ -89,6 +89,14 @@ export class MountRun {
   private readonly devices: Detection["devices"];
   /** ZFS: the root and /nix datasets settled on before the fstab (bootfs, operator, probe). */
   private chosen: { root: string | null; nix: string | null } | undefined;
+  /**
+   * The root pool's datasets as an earlier mount of the same pool (name and guid) in this boot
+   * listed them (the re-mount after a release, the read-write mount after the read-only one).
+   * Phase 1 mounts by it while the fresh listing runs; the fresh one decides (see bootstrap).
+   */
+  remembered: Dataset[] | null = null;
+  /** The fresh listing still running while phase 1 mounts by the remembered one. */
+  private pending: { pools: string[]; used: Dataset[]; fresh: Promise<Dataset[] | null> } | null = null;
 
   constructor(
     private readonly sys: System,
@@ -224,7 +232,13 @@ export class MountRun {
       );
     }
     if (names.length === 0) return;
-    const fresh = await listDatasets(this.sys, names, this.warnings);
+    const remembered = others ? null : this.rememberedFor(names);
+    if (remembered) {
+      // Start the listing and go on by the remembered one: it is checked before phase 2.
+      const fresh = listDatasets(this.sys, names, this.warnings).catch(() => null);
+      this.pending = { pools: names, used: remembered, fresh };
+    }
+    const fresh = remembered ?? (await listDatasets(this.sys, names, this.warnings));
     this.datasets = [...this.datasets.filter((d) => !names.includes(d.pool)), ...fresh];
     if (this.candidate.kind === "zfs" && names.includes(this.candidate.pool))
       this.candidate = { ...this.candidate, imported: true };
@@ -269,8 +283,70 @@ export class MountRun {
     );
   }
 
-  /** Phase 1: the root (a dataset, a device, or a tmpfs when the disk holds only /nix) and /nix. */
+  /**
+   * The remembered listing, when it may stand in for the fresh one during phase 1: one pool, all
+   * of it, nothing encrypted (a key loaded then may be unloaded after the import; keys are checked
+   * on the fresh listing only).
+   */
+  private rememberedFor(pools: readonly string[]): Dataset[] | null {
+    const r = this.remembered;
+    if (!r || pools.length !== 1 || r.length === 0) return null;
+    if (r.some((d) => d.pool !== pools[0] || d.encryption !== "off")) return null;
+    return r;
+  }
+
+  /**
+   * Was phase 1 mounted by a listing the fresh one agrees with? Takes the fresh listing either way
+   * (a failed listing leaves the pool's datasets empty, as without a remembered one).
+   */
+  private async listingHeld(): Promise<boolean> {
+    const p = this.pending;
+    if (!p) return true;
+    this.pending = null;
+    const fresh = await p.fresh;
+    this.datasets = [...this.datasets.filter((d) => !p.pools.includes(d.pool)), ...(fresh ?? [])];
+    if (fresh && sameListing(fresh, p.used)) return true;
+    this.log.debug({ pools: p.pools }, "datasets changed since the last mount: phase 1 again");
+    return false;
+  }
+
+  /** Let a listing still running end (before a rollback exports its pool). */
+  async settle(): Promise<void> {
+    await this.pending?.fresh;
+  }
+
+  /**
+   * Phase 1: the root (a dataset, a device, or a tmpfs when the disk holds only /nix) and /nix.
+   * Mounted by a remembered listing, it waits for the fresh one before it returns; when that one
+   * differs (or phase 1 failed and it differs), phase 1 is undone and done again by the fresh one.
+   */
   async bootstrap(): Promise<void> {
+    if (!this.pending) return this.bootstrapBy();
+    const mark = this.tx.mark();
+    try {
+      await this.bootstrapBy();
+    } catch (err) {
+      if (await this.listingHeld()) throw err;
+      return this.again(mark);
+    }
+    if (!(await this.listingHeld())) return this.again(mark);
+  }
+
+  private async again(mark: number): Promise<void> {
+    await this.undoTo(mark);
+    this.early = [];
+    this.chosen = undefined;
+    this.tmpfsRoot = false;
+    if (this.candidate.kind === "zfs") this.checkKeys(this.candidate.pool);
+    return this.bootstrapBy();
+  }
+
+  /** Datasets of one imported pool as this run knows them (what the next mount may remember). */
+  datasetsOf(pool: string): Dataset[] {
+    return this.datasets.filter((d) => d.pool === pool);
+  }
+
+  private async bootstrapBy(): Promise<void> {
     this.lap("imported and listed");
     if (this.candidate.kind === "zfs")
       this.chosen = await settleRoot(this.rootContext(), this.candidate.pool, this.rootDataset);

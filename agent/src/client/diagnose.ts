@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { table } from "./format.js";
 import { ClientError, type Connection } from "./http.js";
 import { withProgress } from "./progress.js";
@@ -27,7 +28,12 @@ interface Diagnosis {
   generations: { number: number; date: string | null; status: string; words: string }[];
   changes: unknown;
   proposals: Proposal[];
-  findings?: { class: string; confidence: string; needs: string[] }[];
+  findings?: {
+    class: string;
+    confidence: string;
+    needs: string[];
+    evidence?: { kind: string; ref: string; detail: string }[];
+  }[];
   notes: string[];
 }
 
@@ -46,15 +52,37 @@ const indent = (text: string, pad: string) =>
     .map((l) => `${pad}${l}\n`)
     .join("");
 
+/** At most what the agent reads of a console capture (core/consoleLog.ts MAX_CONSOLE_BYTES). */
+const MAX_CONSOLE = 1024 * 1024;
+
+/** `--console FILE`: the console text of a failed boot (a serial log, a pasted capture), sent for the diagnosis to read. */
+async function giveConsole(c: Connection, io: DiagnoseIO, file: string): Promise<void> {
+  let text: string;
+  try {
+    const buf = await readFile(file);
+    // a longer serial log: its end is where the boot stopped
+    text = buf.subarray(Math.max(0, buf.length - MAX_CONSOLE)).toString("utf8");
+  } catch (err) {
+    throw new ClientError(`--console ${file}: ${(err as Error).message}`, 0, "usage");
+  }
+  const r = await c.json<{ lines: number; found: { line: number; text: string }[] }>(
+    "POST",
+    "/v1/diagnosis/console",
+    { text },
+  );
+  io.err(`console: ${r.lines} lines read, ${r.found.length} the diagnosis can cite\n`);
+}
+
 /**
- * `lifeboat client diagnose [--apply N] [--json] [--yes]`: the diagnosis, and (with --apply) the
+ * `lifeboat client diagnose [--console FILE] [--apply N] [--json] [--yes]`: the diagnosis, and (with --apply) the
  * requests of proposal N after showing them and asking.
  */
 export async function diagnoseCommand(
   c: Connection,
   io: DiagnoseIO,
-  opts: { json: boolean; yes: boolean; apply: string | undefined },
+  opts: { json: boolean; yes: boolean; apply: string | undefined; console?: string },
 ): Promise<number> {
+  if (opts.console !== undefined) await giveConsole(c, io, opts.console);
   // Computed once per state of the installed system; while it runs, its progress goes to stderr.
   const d = await withProgress(c, io.err, c.json<Diagnosis>("GET", "/v1/diagnosis"));
   if (opts.apply === undefined) {
@@ -83,6 +111,8 @@ export async function diagnoseCommand(
         io.out(`     then: lifeboat client config edit ${p.config.path}   (line ${p.config.line})\n`);
       for (const e of p.evidence.slice(0, 3)) io.out(`     evidence: ${e.detail} [${e.kind} ${e.ref}]\n`);
     }
+    for (const e of (d.findings?.[0]?.evidence ?? []).filter((x) => x.kind === "console"))
+      io.out(`console: ${e.detail} [${e.ref}]\n`);
     for (const n of d.findings?.[0]?.needs ?? []) io.out(`would decide: ${n}\n`);
     for (const n of d.notes) io.out(`note: ${n}\n`);
     return 0;

@@ -53,6 +53,7 @@ export interface Args {
 
 const VALUED = new Set([
   "--host",
+  "--console",
   "--token",
   "--fingerprint",
   "--pool",
@@ -228,7 +229,12 @@ async function dispatch(c: Connection, a: Args, io: ClientIO): Promise<number> {
       return 0;
     }
     case "diagnose":
-      return diagnoseCommand(c, io, { json, yes: has(a, "--yes"), apply: one(a, "--apply") });
+      return diagnoseCommand(c, io, {
+        json,
+        yes: has(a, "--yes"),
+        apply: one(a, "--apply"),
+        console: one(a, "--console"),
+      });
     case "changes": {
       const sum = await c.json<Summary>("GET", "/v1/changes");
       print(sum, () => summaryText(sum));

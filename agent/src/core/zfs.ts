@@ -276,3 +276,25 @@ export function classifyLoadKeyFailure(stderr: string): LoadKeyFailure {
   if (/Keys must be loaded for encryption root/i.test(stderr)) return "not-encryption-root";
   return "other";
 }
+
+/**
+ * Do two listings of the same pools say the same about what a mount reads (names, mountpoints,
+ * canmount, encryption and key status, in order)? `used` is left out: it moves with every write
+ * and decides nothing a mount does.
+ */
+export function sameListing(a: readonly Dataset[], b: readonly Dataset[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i];
+    return (
+      y !== undefined &&
+      x.name === y.name &&
+      x.pool === y.pool &&
+      x.mountpoint === y.mountpoint &&
+      x.canmount === y.canmount &&
+      x.encryption === y.encryption &&
+      x.keystatus === y.keystatus &&
+      x.encryptionRoot === y.encryptionRoot
+    );
+  });
+}

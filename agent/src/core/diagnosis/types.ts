@@ -1,4 +1,5 @@
 import type { PackageDiff, UnitDiff } from "../closure.js";
+import type { ConsoleFacts } from "../consoleLog.js";
 import type { ChangedLine, GitCommit } from "../gitlog.js";
 import type { InitrdInfo } from "../initrd.js";
 import type { BootMilestones, FailedUnit, JournalRecord, Located } from "../journalBoots.js";
@@ -7,7 +8,7 @@ import type { BootMilestones, FailedUnit, JournalRecord, Located } from "../jour
 
 /** Where a claim comes from: a journal entry (cursor), a file or store path, a snapshot, a commit. */
 export interface Evidence {
-  kind: "journal" | "file" | "store-path" | "snapshot" | "git" | "boot-entry";
+  kind: "journal" | "file" | "store-path" | "snapshot" | "git" | "boot-entry" | "console";
   ref: string;
   detail: string;
 }
@@ -89,6 +90,40 @@ export interface DiagnosisInput {
   git: GitFacts;
   /** Block devices the rescue system sees now (lsblk/blkid); absent/null: unknown. */
   devices?: DeviceFacts[] | null;
+  /**
+   * What the root pool's label said of its last host before the rescue imported the pool (the
+   * detection's `zpool import` listing and the first import without -f); absent/null: not seen.
+   */
+  poolLabel?: PoolLabelFacts | null;
+  /**
+   * What the root file system itself holds under the ESP's mount point, hidden by the mounted ESP
+   * (read only when a generation has no boot-loader entry); absent/null: not read.
+   */
+  underEsp?: UnderMountFacts | null;
+  /** The operator's console capture of a failed boot (core/consoleLog.ts); absent/null: none given. */
+  console?: ConsoleFacts | null;
+}
+
+export interface UnderMountFacts {
+  /** In-root path of the mount point (/boot). */
+  mountPoint: string;
+  /** The boot loaders' files there on the root file system; null: it could not be read (notes say why). */
+  files: { path: string; size: number; mtime: string }[] | null;
+  notes: string[];
+}
+
+export interface PoolLabelFacts {
+  pool: string;
+  seenAt: string;
+  /** The rescue's zpool said the pool was last accessed (not exported) by another system. */
+  otherSystem: boolean;
+  lastHost: string | null;
+  lastHostId: string | null;
+  lastAccessed: string | null;
+  /** The rescue system's hostid at the time. */
+  liveHostId: string | null;
+  /** zpool's own line: the refused import's "Last accessed by …", else the listing's status. */
+  message: string | null;
 }
 
 export interface DeviceFacts {
@@ -170,7 +205,8 @@ export interface Proposal {
     | "open-config"
     | "config-edit"
     | "rebuild"
-    | "esp-free";
+    | "esp-free"
+    | "hand-back";
   title: string;
   why: string;
   /** "evidence": the journal and the closures support it; "guess": they cannot (no journal). */
@@ -195,6 +231,7 @@ export type FailureClass =
   | "logins-refused"
   | "bootloader-not-updated"
   | "hostid-changed"
+  | "pool-in-use-elsewhere"
   | "storage-driver-missing"
   | "zfs-module-missing"
   | "firewall-blocks-ssh"

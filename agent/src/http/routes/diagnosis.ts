@@ -1,4 +1,5 @@
 import type { TSchema } from "@sinclair/typebox";
+import { MAX_CONSOLE_BYTES } from "../../core/consoleLog.js";
 import { problemResponses } from "../schemas.js";
 import type { App, Services } from "../server.js";
 import { Type } from "../typebox.js";
@@ -11,7 +12,7 @@ const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 const Evidence = Type.Object({
   kind: Type.Union(
-    ["journal", "file", "store-path", "snapshot", "git", "boot-entry"].map((k) => Type.Literal(k)),
+    ["journal", "file", "store-path", "snapshot", "git", "boot-entry", "console"].map((k) => Type.Literal(k)),
   ),
   ref: S,
   detail: S,
@@ -102,6 +103,7 @@ const Proposal = Type.Object({
       "config-edit",
       "rebuild",
       "esp-free",
+      "hand-back",
     ].map((k) => Type.Literal(k)),
   ),
   title: S,
@@ -144,6 +146,7 @@ const Finding = Type.Object({
       "logins-refused",
       "bootloader-not-updated",
       "hostid-changed",
+      "pool-in-use-elsewhere",
       "storage-driver-missing",
       "zfs-module-missing",
       "firewall-blocks-ssh",
@@ -193,5 +196,39 @@ export function registerDiagnosisRoutes(app: App, s: Services): void {
       },
     },
     async (req) => s.diagnoses.get(req.query.refresh ?? false),
+  );
+
+  const ConsoleSummary = Type.Object({
+    lines: Type.Integer(),
+    truncated: Type.Boolean(),
+    stuckModule: NS,
+    toplevel: NS,
+    found: Type.Array(Type.Object({ line: Type.Integer(), kind: S, text: S })),
+  });
+  app.post(
+    "/v1/diagnosis/console",
+    {
+      schema: {
+        summary:
+          "Give the console text of a failed boot (pasted or a serial log, at most 1 MiB): read as data for the stage-1 failures; the lines it matched are cited by the diagnosis, the text itself is neither kept nor logged",
+        body: Type.Object(
+          { text: Type.String({ maxLength: MAX_CONSOLE_BYTES }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: ConsoleSummary, ...problemResponses },
+      },
+      bodyLimit: 3 * MAX_CONSOLE_BYTES,
+    },
+    async (req) => s.diagnoses.giveConsole(req.body.text),
+  );
+  app.delete(
+    "/v1/diagnosis/console",
+    {
+      schema: {
+        summary: "Forget the console capture given",
+        response: { 200: ConsoleSummary, ...problemResponses },
+      },
+    },
+    async () => s.diagnoses.giveConsole(null),
   );
 }

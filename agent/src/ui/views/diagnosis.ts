@@ -16,6 +16,7 @@ export interface DiagnosisView {
   sentence: string;
   journal: { state: string; detail: string | null };
   proposals: (Proposal & { done?: Done | null })[];
+  findings?: { evidence: Evidence[] }[];
   notes: string[];
   computedAt?: string;
 }
@@ -134,6 +135,40 @@ async function progress(ctx: ViewContext, line: HTMLElement, done: () => boolean
   }
 }
 
+/**
+ * A boot that stops in stage 1 writes no journal: the operator can give what its console showed
+ * (POST /v1/diagnosis/console); the diagnosis then cites the lines it recognises.
+ */
+function consoleBox(ctx: ViewContext, cited: Evidence[]): HTMLElement {
+  const text = h("textarea", {
+    id: "console-text",
+    rows: "6",
+    "aria-label": "Console text of the failed boot",
+    placeholder: "Paste what the console showed (a serial log, the text of a photo of the screen)",
+  });
+  const button = h("button", { type: "button" }, "Read it");
+  button.addEventListener("click", () =>
+    act(ctx, button, async () => {
+      const r = await ctx.api.post<{ lines: number; found: unknown[] }>("/v1/diagnosis/console", {
+        text: text.value,
+      });
+      // the overview again (its diagnosis computed with the capture), the notice kept
+      ctx.rerender();
+      ctx.notice(`${r.lines} lines read, ${r.found.length} the diagnosis can cite.`, "info");
+    }),
+  );
+  return h(
+    "details",
+    { id: "diagnosis-console", ...(cited.length ? { open: "" } : {}) },
+    h("summary", {}, cited.length ? `Console lines cited (${cited.length})` : "Console of the failed boot"),
+    cited.length
+      ? h("ul", { class: "evidence" }, ...cited.map((e) => h("li", {}, h("code", {}, e.detail), ` ${e.ref}`)))
+      : null,
+    text,
+    button,
+  );
+}
+
 /** The overview's first section: the diagnosis sentence, its summary and the proposed fixes. */
 export function diagnosisSection(ctx: ViewContext, s: Status): HTMLElement {
   const line = h(
@@ -169,6 +204,10 @@ export function diagnosisSection(ctx: ViewContext, s: Status): HTMLElement {
             )
           : h("p", {}, "No fix to propose from what the disk shows."),
         ...d.notes.map((n) => h("p", { class: "muted" }, n)),
+        consoleBox(
+          ctx,
+          (d.findings?.[0]?.evidence ?? []).filter((e) => e.kind === "console"),
+        ),
       ),
     )
     .catch((err) => {

@@ -1,16 +1,20 @@
 import type { JournalRecord } from "../../journalBoots.js";
 import { neverInstalled } from "../boots.js";
-import type { BootFacts, Finding, Proposal } from "../types.js";
+import type { BootFacts, Evidence, Finding, Proposal } from "../types.js";
 import { ranges } from "../words.js";
 import { rebuildBoot } from "./config.js";
 import { type ClassContext, journalEvidence } from "./context.js";
 
 /** What a failed boot-loader installation prints (nixos-rebuild, switch-to-configuration, systemd-boot-builder, GRUB's install-grub.pl). */
 const INSTALL_FAILED =
-  /No space left on device|cannot copy \S+ to \/boot|error\(s\) occurred while switching to the new configuration|Failed to install|systemd-boot-builder|install-grub|^Couldn't find EFI system partition/;
+  /No space left on device|cannot copy \S+ to \/boot|error\(s\) occurred while switching to the new configuration|Failed to install|systemd-boot-builder|install-grub|^Couldn't find EFI system partition|is not a mounted partition\. Is the path configured/;
 const ENOSPC = /No space left on device/;
-/** bootctl (systemd src/shared/find-esp.c) when the path it is given is not the ESP: /boot was not mounted. */
-const NO_ESP = /^Couldn't find EFI system partition/;
+/**
+ * /boot was not mounted: bootctl (systemd src/shared/find-esp.c) finds no ESP there, or nixpkgs'
+ * systemd-boot.nix check-mountpoints refuses it ("efiSysMountPoint = '/boot' is not a mounted partition").
+ */
+const NO_ESP =
+  /^Couldn't find EFI system partition|is not a mounted partition\. Is the path configured correctly\?$/;
 const ESP_UNIT = /^(?:boot|efi|boot-efi)\.mount$/;
 /** systemd's words (mount.c, job.c) for the ESP's mount unit going away or never coming. */
 const ESP_GONE = /^(?:Unmounted|Failed to mount|Dependency failed for) /;
@@ -85,20 +89,51 @@ export function bootloaderNotUpdated(c: ClassContext): Finding[] {
       view?.generation !== null && view?.generation !== undefined
         ? `generation ${view.generation}`
         : "the system";
-    const notMounted = !full && (unmounted !== null || noEsp !== undefined);
-    const cause = notMounted
-      ? `Generation ${g.number} never got a boot-loader entry, so it never booted: /boot (the ESP) was not mounted when the boot of ${who} built it${unmounted ? ` ("${unmounted.message}")` : ""}${noEsp ? `, so installing the boot loader found no ESP ("${noEsp.message}")` : ""}.`
-      : full
-        ? `Generation ${g.number} never got a boot-loader entry, so it never booted: installing it failed in the boot of ${who} that built it because /boot (the ESP) was full ("${full.message}").`
-        : lines.length || units.length
-          ? `Generation ${g.number} never got a boot-loader entry, so it never booted: installing the boot loader failed in the boot of ${who} that built it (${(lines[0] ?? units[0])?.message}).`
-          : `Generation ${g.number} never got a boot-loader entry, so it never booted: it was built (nixos-rebuild build or test, or an installation that failed) but never installed for booting.`;
+    // what the installation left on the root file system under the ESP's mount point (the ESP hides it)
+    const under = c.input.underEsp ?? null;
+    const mp = under?.mountPoint ?? "/boot";
+    const stray = under?.files?.find(
+      (f) => f.path === `${mp}/loader/entries/nixos-generation-${g.number}.conf`,
+    );
+    const strays = (under?.files ?? []).filter((f) => f !== stray);
+    const notMounted = !full && (unmounted !== null || noEsp !== undefined || stray !== undefined);
+    const onDisk: Evidence[] = under?.files
+      ? under.files.length
+        ? [stray, ...strays]
+            .filter((f): f is NonNullable<typeof f> => f !== undefined)
+            .slice(0, 4)
+            .map((f) => ({
+              kind: "file" as const,
+              ref: `${f.path} (on the root file system, under the mounted ESP)`,
+              detail: `${f.size} bytes, written ${f.mtime}`,
+            }))
+        : [
+            {
+              kind: "file" as const,
+              ref: `${mp} (on the root file system, under the mounted ESP)`,
+              detail: "no boot-loader files: nothing was installed onto the root file system",
+            },
+          ]
+      : [];
+    const cause = stray
+      ? `Generation ${g.number} never got a boot-loader entry on the ESP, so it never booted: /boot (the ESP) was not mounted when it was installed, and its entry was written to the root file system's own ${mp} instead (${stray.path}, ${stray.mtime.slice(0, 16).replace("T", " ")}), which the mounted ESP hides${unmounted ? ` ("${unmounted.message}")` : ""}.`
+      : notMounted
+        ? `Generation ${g.number} never got a boot-loader entry, so it never booted: /boot (the ESP) was not mounted when the boot of ${who} built it${unmounted ? ` ("${unmounted.message}")` : ""}${noEsp ? `, so installing the boot loader found no ESP ("${noEsp.message}")` : ""}.`
+        : full
+          ? `Generation ${g.number} never got a boot-loader entry, so it never booted: installing it failed in the boot of ${who} that built it because /boot (the ESP) was full ("${full.message}").`
+          : lines.length || units.length
+            ? `Generation ${g.number} never got a boot-loader entry, so it never booted: installing the boot loader failed in the boot of ${who} that built it (${(lines[0] ?? units[0])?.message}).`
+            : `Generation ${g.number} never got a boot-loader entry, so it never booted: it was built (nixos-rebuild build or test, or an installation that failed) but never installed for booting.`;
     out.push({
       class: "bootloader-not-updated",
       generation: g.number,
       cause,
       confidence:
-        full || (unmounted && noEsp) ? "high" : lines.length || units.length || notMounted ? "medium" : "low",
+        full || (unmounted && noEsp) || stray
+          ? "high"
+          : lines.length || units.length || notMounted
+            ? "medium"
+            : "low",
       evidence: [
         {
           kind: "boot-entry",
@@ -108,25 +143,32 @@ export function bootloaderNotUpdated(c: ClassContext): Finding[] {
         ...(unmounted ? [journalEvidence(unmounted)] : []),
         ...units.map(journalEvidence),
         ...lines.slice(0, 4).map(journalEvidence),
+        ...onDisk,
       ],
       fixes: full
         ? [...freeEsp(c, g.number), rebuildAfterFree(g.number)]
         : [
             rebuildBoot(
               notMounted
-                ? "installs the boot loader on the ESP, which the rescue system mounts at /boot inside nixos-enter"
+                ? `installs the boot loader on the ESP, which the rescue system mounts at /boot inside nixos-enter${stray ? `; what the earlier installation left on the root file system under ${mp} stays as it is (hidden by the ESP, it does no harm): nothing is moved` : ""}`
                 : "installs the boot loader entry for the configuration as it is now",
             ),
           ],
       needs: notMounted
-        ? [
-            "what that nixos-rebuild left under /boot on the root file system (the mounted ESP hides it): entries and kernels that belong on the ESP",
-          ]
+        ? under?.files
+          ? []
+          : [
+              `what that nixos-rebuild left under ${mp} on the root file system (the mounted ESP hides it${under ? `; not readable: ${under.notes[0] ?? "?"}` : ""}): entries and kernels that belong on the ESP`,
+            ]
         : full
           ? ["the ESP's free space (the rescue system can read it with df once /boot is mounted)"]
           : [
               "the output of the nixos-rebuild that made it (in the journal only when it ran as a unit, such as nixos-upgrade.service)",
-              "whether /boot was mounted when it ran (an unmounted /boot gets the files on the root file system instead)",
+              ...(under?.files
+                ? []
+                : [
+                    "whether /boot was mounted when it ran (an unmounted /boot gets the files on the root file system instead)",
+                  ]),
             ],
     });
   }

@@ -56,6 +56,9 @@ export function hostidChanged(c: ClassContext): Finding[] {
         rebuildBoot("the restored hostid takes effect in a new generation"),
       );
     }
+    // the pool's label as the rescue read it before importing it: the last good generation's hostid
+    const label = c.input.poolLabel;
+    const labelSays = label?.lastHostId === good.hostid ? label : null;
     out.push({
       class: "hostid-changed",
       generation: g.number,
@@ -72,6 +75,15 @@ export function hostidChanged(c: ClassContext): Finding[] {
           ref: `${g.toplevel ?? "?"}/etc/hostid`,
           detail: `generation ${g.number}: ${g.hostid}`,
         },
+        ...(labelSays
+          ? [
+              {
+                kind: "file" as const,
+                ref: `zpool import ${labelSays.pool}`,
+                detail: `${labelSays.message ?? `last accessed by ${labelSays.lastHost ?? "?"} (hostid=${labelSays.lastHostId})`} (read before the rescue imported the pool)`,
+              },
+            ]
+          : []),
         ...(noForce
           ? [
               {
@@ -84,9 +96,11 @@ export function hostidChanged(c: ClassContext): Finding[] {
       ],
       fixes,
       needs: noForce
-        ? [
-            "the hostid in the pool's label (zpool import shows it as 'last accessed by … (hostid=…)' before the rescue imports it)",
-          ]
+        ? labelSays
+          ? []
+          : [
+              "the hostid in the pool's label (zpool import shows it as 'last accessed by … (hostid=…)' before the rescue imports it)",
+            ]
         : [
             "boot.zfs.forceImportRoot is true by default, which imports the root pool anyway: a console capture of the failed boot ('pool was previously in use from another system') would confirm",
           ],

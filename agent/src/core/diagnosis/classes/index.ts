@@ -1,5 +1,6 @@
 import type { Finding, Proposal } from "../types.js";
 import { bootloaderNotUpdated } from "./bootloader.js";
+import { withConsole } from "./console.js";
 import type { ClassContext } from "./context.js";
 import { firewallBlocksSsh } from "./firewall.js";
 import { generationsGone } from "./gone.js";
@@ -8,6 +9,7 @@ import { storageDriverMissing, zfsModuleMissing } from "./initrdModules.js";
 import { loginsRefused } from "./logins.js";
 import { mountFailed } from "./mounts.js";
 import { networkMissing } from "./network.js";
+import { poolInUseElsewhere } from "./poolLabel.js";
 import { rootDeviceMissing } from "./rootDevice.js";
 import { spaceFull } from "./space.js";
 import { sshdFailed } from "./sshd.js";
@@ -26,6 +28,7 @@ const CLASSES: ((c: ClassContext) => Finding[])[] = [
   zfsModuleMissing,
   storageDriverMissing,
   hostidChanged,
+  poolInUseElsewhere,
   bootloaderNotUpdated,
   stage1Module,
   generationsGone,
@@ -70,6 +73,13 @@ export function classify(c: ClassContext): { findings: Finding[]; proposals: Pro
     .sort((a, b) => RANK[a.f.confidence] - RANK[b.f.confidence] || a.i - b.i)
     .map((x) => x.f);
   if (findings.length === 0) findings = undecided(c);
+  // the operator's console capture bears out (and raises) the findings it shows
+  const byToplevel = new Map(c.input.generations.map((g) => [g.toplevel, g.number]));
+  findings = withConsole(findings, c.input.console, (t) => byToplevel.get(t) ?? null);
+  findings = findings
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => RANK[a.f.confidence] - RANK[b.f.confidence] || a.i - b.i)
+    .map((x) => x.f);
   const seen = new Set<string>();
   const proposals: Proposal[] = [];
   for (const p of [...findings.flatMap((f) => f.fixes), ...c.proposals])
