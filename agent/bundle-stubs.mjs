@@ -68,19 +68,6 @@ export const STUBS = [
   // fast-json-stringify's projection: used only with `objectMechanism: 'native'` on V8 ≥ 13.8
   // (Node 25+: lib/v8.js); compilers.ts passes no options, and the agent runs on Node 20 and 22.
   [/^\.\/lib\/projection$/, "/node_modules/fast-json-stringify/", ["buildProjection"]],
-  // TypeBox's transform codecs (value/transform/decode.mjs, encode.mjs): run only by a TypeCheck's
-  // Decode/Encode (and Value.Decode/Encode/Parse); compilers.ts only calls Check and Errors, and its
-  // schemas have no Transform (HasTransform: below).
-  [
-    /^\.\/decode\.mjs$/,
-    "/@sinclair/typebox/build/esm/value/transform/",
-    ["TransformDecode", "TransformDecodeCheckError", "TransformDecodeError"],
-  ],
-  [
-    /^\.\/encode\.mjs$/,
-    "/@sinclair/typebox/build/esm/value/transform/",
-    ["TransformEncode", "TransformEncodeCheckError", "TransformEncodeError"],
-  ],
   // TypeBox's template literal types (type/template-literal/): the agent's schemas have none
   // (agent/src/http/typebox.ts has no TemplateLiteral builder). Type.Record reaches them only for a
   // template literal key (type/record/record.mjs FromTemplateLiteralKey; the agent's keys are
@@ -91,7 +78,7 @@ export const STUBS = [
     ["IsTemplateLiteralFinite", "TemplateLiteralGenerate"],
   ],
   // TypeBox's value hashing (value/hash/): its checks call Hash only for `uniqueItems: true`
-  // (compiler/compiler.mjs, errors/errors.mjs, value/check/check.mjs), which
+  // (errors/errors.mjs, value/check/check.mjs; compiler/compiler.mjs, not in the bundle), which
   // agent/src/http/compilers.ts refuses in every schema it compiles.
   [
     /^(\.\.\/value|\.\.)\/hash\/index\.mjs$/,
@@ -101,14 +88,6 @@ export const STUBS = [
   // fast-querystring's stringify (and its encoder, lib/internals/querystring.js): find-my-way, its
   // one user in the bundle, only parses (index.js querystringParser: querystring.parse).
   [/^\.\/stringify$/, "/node_modules/fast-querystring/lib/", []],
-  // TypeBox's HasTransform (value/transform/has.mjs): a TypeCheck made by TypeCompiler.Compile
-  // records it (compiler/compiler.mjs) only for its Decode and Encode, which compilers.ts never
-  // calls. Here it answers "yes", so Decode/Encode go to the transform codecs above and throw.
-  [
-    /^\.\/has\.mjs$/,
-    "/@sinclair/typebox/build/esm/value/transform/",
-    () => "export const HasTransform = () => true;",
-  ],
   // fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
   // fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
   // registers no plugin (@fastify/swagger runs in agent/prebuild.ts only).

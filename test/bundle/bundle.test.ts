@@ -88,6 +88,9 @@ describe("the single-file bundle", () => {
     expect(from("prom-client").some((f) => f.endsWith("/lib/gauge.js"))).toBe(true);
     expect(from("@sinclair/typebox").some((f) => f.endsWith("/type/type/type.mjs"))).toBe(false);
     expect(from("@sinclair/typebox").some((f) => f.endsWith("/value/transform/decode.mjs"))).toBe(false);
+    // One checker: TypeBox's Check (which Convert and Default use too), not also its code generator.
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/compiler/compiler.mjs"))).toBe(false);
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/value/check/check.mjs"))).toBe(true);
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/projection.js"))).toBe(false);
   });
 

@@ -206,24 +206,6 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     expect(users).toEqual([["find-my-way/index.js", ["parse"]]]);
   });
 
-  it("a TypeCheck uses HasTransform only for Decode and Encode, which compilers.ts never calls", () => {
-    const compiler = readFileSync(
-      join(ROOT, "node_modules", "@sinclair/typebox/build/esm/compiler/compiler.mjs"),
-      "utf8",
-    );
-    const uses = compiler
-      .split("\n")
-      .filter((l) => /hasTransform/.test(l))
-      .map((l) => l.trim());
-    expect(uses).toEqual([
-      "this.hasTransform = HasTransform(schema, references);",
-      "return (this.hasTransform ? TransformDecode(this.schema, this.references, value) : value);",
-      "const encoded = this.hasTransform ? TransformEncode(this.schema, this.references, value) : value;",
-    ]);
-    const compilers = readFileSync(join(ROOT, "agent", "src", "http", "compilers.ts"), "utf8");
-    expect(compilers).not.toMatch(/\.(Decode|Encode)\(/);
-  });
-
   it("pino needs on-exit-leak-free only for an asynchronous destination; the agent's is synchronous", () => {
     const tools = readFileSync(join(ROOT, "node_modules", "pino", "lib", "tools.js"), "utf8");
     expect(tools.match(/onExit\.\w+\(/g)).toEqual(["onExit.register(", "onExit.unregister("]);

@@ -1,6 +1,6 @@
 import { FormatRegistry, type TSchema } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { Convert, Default } from "@sinclair/typebox/value";
+import { Errors } from "@sinclair/typebox/errors";
+import { Check, Convert, Default } from "@sinclair/typebox/value";
 import fastJsonStringify from "fast-json-stringify";
 import type { FastifySchemaCompiler, FastifySchemaValidationError, FastifySerializerCompiler } from "fastify";
 
@@ -8,7 +8,9 @@ import type { FastifySchemaCompiler, FastifySchemaValidationError, FastifySerial
  * Route schemas become validators and serializers here, each on its FIRST USE: nothing is compiled
  * while the agent starts (33 routes used to cost ~0.5 s of ajv and fast-json-stringify at start).
  *
- * - Validation: TypeBox's own compiler (the schemas are TypeBox's). Query strings, path
+ * - Validation: TypeBox's own checker (the schemas are TypeBox's): `Check` walks the schema (the
+ *   same checks TypeBox's code-generating compiler makes, at ~60 ns for a small query object instead
+ *   of ~35, and the bundle carries one checker instead of two: Convert and Default use it). Query strings, path
  *   parameters and headers arrive as strings and are converted first (`?refresh=1`, `true`,
  *   `after=12`); JSON bodies are not converted (a JSON API takes JSON types). Defaults are filled.
  * - Serialization: fast-json-stringify, which writes only the properties the schema names. The
@@ -36,17 +38,16 @@ function compileValidator({ schema, httpPart }: RouteSchema): ValidationResult {
   // TypeBox checks uniqueItems by hashing every element: the bundle leaves its hashing out
   // (agent/bundle-stubs.mjs), and no schema here asks for it.
   if (text.includes('"uniqueItems":true')) throw new Error("uniqueItems is not supported in request schemas");
-  const check = TypeCompiler.Compile(schema);
   const strings = httpPart !== "body";
   const defaults = text.includes('"default":');
   return (data: unknown) => {
     // The usual request is already valid and has nothing to fill in: checked, not copied.
-    if (!defaults && check.Check(data)) return true;
+    if (!defaults && Check(schema, data)) return true;
     let value = strings ? Convert(schema, data) : data;
     if (defaults) value = Default(schema, value);
-    if (check.Check(value)) return { value };
+    if (Check(schema, value)) return { value };
     const error: FastifySchemaValidationError[] = [];
-    for (const e of check.Errors(value)) {
+    for (const e of Errors(schema, value)) {
       error.push({
         instancePath: e.path,
         message: e.message,
