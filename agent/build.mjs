@@ -6,6 +6,8 @@ import { createRequire } from "node:module";
 import { brotliCompressSync, constants } from "node:zlib";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
+import { schemaProse } from "./bundle-schema-prose.mjs";
+import { stubs } from "./bundle-stubs.mjs";
 import { buildPage } from "./src/ui/build-page.mjs";
 
 const here = new URL("..", import.meta.url).pathname;
@@ -28,83 +30,9 @@ const packed = (text) =>
 const unpacked = (b64) =>
   `require("node:zlib").brotliDecompressSync(Buffer.from(${JSON.stringify(b64)}, "base64")).toString("utf8")`;
 
-// Code paths the agent never takes, replaced by stubs that throw if ever called: pino transports
-// (worker threads loading lib/worker.js: a runtime file lookup); fastify's default schema
-// compilers (ajv, fast-json-stringify's factory: fastify loads them only when no compilers are
-// given, and agent/src/http/compilers.ts gives its own); fast-json-stringify's ajv bridge (built
-// only for response unions, which compilers.ts rewrites away or refuses) and its standalone code
-// generator; light-my-request (`app.inject`, used by tests only). And fast-json-stringify's
-// meta-validation of each response schema (an ajv-generated validator of JSON Schema itself):
-// agent/prebuild.ts has compiled every schema of the bundle through the real one at build time.
-// fastify's `semver` (gt, coerce, satisfies): used only to check a registered plugin's declared
-// fastify version (plugin-utils.js checkVersion, for plugins with meta.fastify); the bundle
-// registers no plugin (@fastify/swagger runs in agent/prebuild.ts only). fastify's
-// `@fastify/proxy-addr` (and ipaddr.js under it): used only with a `trustProxy` option
-// (request.js buildRequestWithTrustProxy); both servers set `trustProxy: false`.
-// fast-json-stringify's projection: used only with `objectMechanism: 'native'` on V8 ≥ 13.8
-// (Node 25+: lib/v8.js); compilers.ts passes no options, and the agent runs on Node 20 and 22.
-// TypeBox's transform codecs (value/transform/decode.mjs, encode.mjs): run only by a TypeCheck's
-// Decode/Encode (and Value.Decode/Encode/Parse); compilers.ts only calls Check and Errors, and
-// its schemas have no Transform (HasTransform, which Compile runs, stays).
-// Each entry: what is imported, by which package, and the members of the stub (all throw).
-const STUBS = [
-  [/^thread-stream$/, "/node_modules/pino/"],
-  [/[\\/]transport(\.js)?$/, "/node_modules/pino/"],
-  [
-    /^(@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|light-my-request)$/,
-    "/node_modules/fastify/",
-  ],
-  [/^\.\/lib\/(validator|standalone|schema-validator)$/, "/node_modules/fast-json-stringify/"],
-  [/^\.\/lib\/projection$/, "/node_modules/fast-json-stringify/", ["buildProjection"]],
-  [
-    /^\.\/decode\.mjs$/,
-    "/@sinclair/typebox/build/esm/value/transform/",
-    ["TransformDecode", "TransformDecodeCheckError", "TransformDecodeError"],
-  ],
-  [
-    /^\.\/encode\.mjs$/,
-    "/@sinclair/typebox/build/esm/value/transform/",
-    ["TransformEncode", "TransformEncodeCheckError", "TransformEncodeError"],
-  ],
-  [/^semver$/, "/node_modules/fastify/", ["gt", "coerce", "satisfies"]],
-  [/^@fastify\/proxy-addr$/, "/node_modules/fastify/", ["all", "compile"]],
-  // find-my-way checks its own three constant patterns with safe-regex2 (and ret, its regex parser)
-  // when it loads — the real check runs in the tests, unbundled — and then only routes with regex
-  // parameters, which the agent has none of: after those three calls the stub throws.
-  [/^safe-regex2$/, "/node_modules/find-my-way/"],
-  // execa's verbose mode (never enabled by the agent) prints figures' symbols.
-  [/^figures$/, "/node_modules/execa/"],
-];
-const STUB_CONTENTS = {
-  "safe-regex2": (fail) =>
-    `${fail}\nlet loadChecks = 3;\nmodule.exports = function () { if (loadChecks > 0) { loadChecks--; return true; } return fail(); };`,
-  figures: (fail) => `${fail}\nexport default new Proxy({}, { get: fail });`,
-};
-const stubs = {
-  name: "lifeboat-stubs",
-  setup(b) {
-    for (const [filter, importer, members = []] of STUBS)
-      b.onResolve({ filter }, (args) =>
-        args.importer.includes(importer)
-          ? { path: args.path, namespace: "stub", pluginData: members }
-          : undefined,
-      );
-    b.onLoad({ filter: /.*/, namespace: "stub" }, (args) => {
-      if (args.path.endsWith("schema-validator"))
-        return { loader: "js", contents: "module.exports = function () { return true; };" };
-      const fail = `const fail = function () { throw new Error(${JSON.stringify(`${args.path} is not available in the lifeboat bundle`)}); };`;
-      const custom = STUB_CONTENTS[args.path];
-      if (custom) return { loader: "js", contents: custom(fail) };
-      const members = args.pluginData;
-      return {
-        loader: "js",
-        contents: args.path.endsWith(".mjs")
-          ? `${fail}\nexport { ${members.map((m) => `fail as ${m}`).join(", ")} };`
-          : `${fail}\nmodule.exports = Object.assign(fail, { ${members.map((m) => `${m}: fail`).join(", ")} });`,
-      };
-    });
-  },
-};
+// Code paths of dependencies the agent never takes are replaced by stubs that throw if ever called:
+// agent/bundle-stubs.mjs lists them, each with the reason it is unreachable. The API schemas' prose
+// is in the prebuilt OpenAPI document only (agent/bundle-schema-prose.mjs).
 
 // The OpenAPI document is generated at build time by the real server with @fastify/swagger
 // (agent/prebuild.ts, which also compiles every route schema once, so a bad one fails the build
@@ -163,6 +91,31 @@ const inlinePage = {
   },
 };
 
+// The command-line help texts (agent/src/help.ts, ~6 KB of prose), kept compressed the same way and
+// unpacked when one is first printed: the module is replaced with one that holds them packed.
+async function packedHelp() {
+  const out = await build({
+    entryPoints: [`${here}agent/src/help.ts`],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "node",
+    logLevel: "warning",
+  });
+  const code = out.outputFiles[0]?.text ?? "";
+  const { HELP_TEXTS } = await import(`data:text/javascript;base64,${Buffer.from(code).toString("base64")}`);
+  const contents = [
+    "let texts = null;",
+    `export const help = (name) => (texts ??= JSON.parse(${unpacked(packed(JSON.stringify(HELP_TEXTS)))}))[name];`,
+  ].join("\n");
+  return {
+    name: "lifeboat-help",
+    setup(b) {
+      b.onLoad({ filter: /[\\/]agent[\\/]src[\\/]help\.ts$/ }, () => ({ loader: "js", contents }));
+    },
+  };
+}
+
 // Node's built-in modules are loaded with `require` (the bundle's, from node:module), as the
 // CommonJS packages in the bundle (fastify, pino) load them, not with ESM `import`: an ESM import of
 // a built-in makes Node build the module's ESM facade, which reads EVERY export once, getters
@@ -216,7 +169,7 @@ const builtinsByRequire = {
 const result = await build({
   ...BUNDLE_OPTIONS,
   metafile: true,
-  plugins: [builtinsByRequire, stubs, inlinePage, await prebuiltOpenApi()],
+  plugins: [builtinsByRequire, stubs, schemaProse, inlinePage, await packedHelp(), await prebuiltOpenApi()],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },

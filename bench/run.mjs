@@ -302,7 +302,7 @@ const rows = [];
   rows.push([
     "start → first 200 on /healthz",
     range(L.startMs, " ms"),
-    range(H.startMs, " ms"),
+    `hello-world ${range(H.startMs, " ms")}`,
     ratio,
     "≤ 1.3×",
     ratio <= 1.3,
@@ -313,7 +313,7 @@ const rows = [];
   rows.push([
     "idle RSS 5 s after ready",
     range(L.idleRssBytes, " MiB", 1, MiB),
-    range(H.idleRssBytes, " MiB", 1, MiB),
+    `hello-world ${range(H.idleRssBytes, " MiB", 1, MiB)}`,
     ratio,
     "≤ 1.2×",
     ratio <= 1.2,
@@ -324,7 +324,7 @@ const rows = [];
   rows.push([
     "bundle",
     `${f(L.bundleBytes / 1000)} KB`,
-    `${f(H.bundleBytes / 1000)} KB`,
+    `hello-world ${f(H.bundleBytes / 1000)} KB`,
     ratio,
     "≤ 1.3×",
     ratio <= 1.3,
@@ -338,7 +338,7 @@ const rows = [];
   rows.push([
     `GET /v1/status (token, cached) vs hello /healthz, ${CONNECTIONS} conns`,
     `${range(a.rps, " req/s")}, p99 ${f(a.p99Ms.median)} ms, max ${f(a.maxMs)} ms${a.non2xx + a.errors ? `, ${a.non2xx} non-2xx, ${a.errors} errors` : ""}`,
-    `${range(b.rps, " req/s")}, p99 ${f(b.p99Ms.median)} ms, max ${f(b.maxMs)} ms`,
+    `hello-world ${range(b.rps, " req/s")}, p99 ${f(b.p99Ms.median)} ms, max ${f(b.maxMs)} ms`,
     ratio,
     "≥ 0.6×, p99 ≤ 2× hello's",
     ratio >= 0.6 && p99ok && a.non2xx + a.errors === 0,
@@ -380,31 +380,71 @@ const rows = [];
     big !== undefined && big <= 300,
   ]);
 }
-// The QEMU rows come from the VM suite (its own file, written by test/vm/10-mount-bench.test.ts).
+// The QEMU rows come from the VM suite: bench/results-vm.json, written by test/vm/10-mount-bench.test.ts
+// (top level) and test/vm/14-big-pool.test.ts (bigPool). Figures, dates and loads are read from it;
+// only the targets (at most the time of the same work done by hand) are written here.
 const vm = results.vm;
-rows.push([
-  "QEMU: detect + plan + mount vs the same commands in a shell script",
-  vm?.agentMountMs
-    ? `${f(vm.agentMountMs / 1000, 1)} s vs ${f(vm.shellMountMs / 1000, 1)} s (npm run test:vm, ${String(vm.at).slice(0, 10)})`
-    : "npm run test:vm",
-  "—",
-  vm?.ratio ?? null,
-  "≤ 1.3×",
-  vm?.ratio ? vm.ratio <= 1.3 : null,
-]);
+const secs = (ms) => f(ms / 1000, ms < 10_000 ? 2 : 1);
+const spread = (s) =>
+  s?.median === undefined ? null : `${secs(s.median)} s (${secs(s.min)}–${secs(s.max)})`;
+const when = (command, at, load) =>
+  `${command}, ${String(at ?? "?").slice(0, 10)}${load ? `, host load ${f(load.min, 1)}–${f(load.max, 1)}` : ""}`;
+const vmRow = (figure, command, lifeboat, reference, ratio, at, load) => {
+  const measured = typeof ratio === "number";
+  rows.push([
+    figure,
+    measured ? `${lifeboat ?? "?"} (${when(command, at, load)})` : `not measured: ${command}`,
+    reference ?? "—",
+    measured ? ratio : null,
+    "≤ 1.0×",
+    measured ? ratio <= 1.0 : null,
+  ]);
+};
+vmRow(
+  "QEMU, the seed's server: POST /v1/mount (plan + import + mount) vs the same commands as a shell script",
+  "npm run test:vm",
+  spread(vm?.agent?.mount) ?? (vm?.agentMountMs ? `${secs(vm.agentMountMs)} s` : null),
+  vm?.shellMountMs ? `shell ${spread(vm.shell?.mount) ?? `${secs(vm.shellMountMs)} s`}` : null,
+  vm?.ratio,
+  vm?.at,
+  vm?.hostLoad,
+);
+vmRow(
+  "QEMU, the seed's server: detect + mount vs `zpool import` + the script",
+  "npm run test:vm",
+  spread(vm?.agentTotal),
+  vm?.shellTotal ? `shell ${spread(vm.shellTotal)}` : null,
+  vm?.ratioWithDetect,
+  vm?.at,
+  vm?.hostLoad,
+);
 const bigPool = vm?.bigPool;
-rows.push([
-  "QEMU: ~2,000 datasets, ~20,000 snapshots: listening → mounted",
-  bigPool?.agentMs
-    ? `${f(bigPool.agentMs.median / 1000, 1)} s vs ${f(bigPool.byHandMs.median / 1000, 1)} s by hand (npm run test:vm, ${String(bigPool.at).slice(0, 10)})`
-    : "npm run test:vm",
-  "—",
-  bigPool?.ratio ?? null,
-  "≤ 1.2×",
-  bigPool?.ratio ? bigPool.ratio <= 1.2 : null,
-]);
+vmRow(
+  "QEMU, ~2,000 datasets, ~20,000 snapshots: listening → mounted",
+  "npm run test:vm:big",
+  spread(bigPool?.agentMs),
+  bigPool?.byHandMs ? `by hand ${spread(bigPool.byHandMs)}` : null,
+  bigPool?.ratio,
+  bigPool?.at,
+  bigPool?.hostLoad,
+);
+{
+  // Reported, no target: boot of the rescue guest → the page shows the system mounted.
+  const marks = vm?.boot?.marks ?? [];
+  const last = marks[marks.length - 1];
+  rows.push([
+    "QEMU, boot of the rescue guest → page usable with the system mounted",
+    last
+      ? `${f(last.s, 1)} s of guest clock${vm.boot.preKernelS !== undefined ? ` + ${f(vm.boot.preKernelS, 1)} s before it` : ""} (${when("npm run test:vm", vm.at, vm.hostLoad)})`
+      : "not measured: npm run test:vm",
+    "—",
+    null,
+    "reported",
+    null,
+  ]);
+}
 
-const table = [["figure", "Lifeboat", "hello-world", "ratio", "target", "result"]].concat(
+const table = [["figure", "Lifeboat", "reference", "ratio", "target", "result"]].concat(
   rows.map(([a, b, c, r, t, ok]) => [
     a,
     b,

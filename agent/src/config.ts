@@ -54,36 +54,6 @@ export const DEFAULTS: Config = {
   name: null,
 };
 
-export const HELP = `lifeboat — rescue agent for NixOS on ZFS
-
-Usage: lifeboat [options]
-       lifeboat banner [--token-file F] [--port N] [--tls-dir D] [--no-qr] [--watch]
-       lifeboat client --host ADDR[:PORT] COMMAND   (lifeboat client --help)
-       lifeboat client --hosts FILE|COLLECTOR-URL COMMAND   (the same on many servers)
-       lifeboat collect --listen HOST:PORT --keys FILE   (lifeboat collect --help)
-
-Options (each also as LIFEBOAT_<NAME> in the environment, and as lifeboat.<name>=… on the kernel command line):
-  --listen HOST:PORT     where the HTTP API listens            (default 0.0.0.0:8080)
-  --root DIR             where the installed system is mounted (default /mnt)
-  --token-file FILE      API token; generated (0600) if missing (default /run/lifeboat/token)
-  --auto-mount MODE      off | readonly | readwrite            (default off)
-  --log-level LEVEL      fatal|error|warn|info|debug|trace     (default info)
-  --tls [on|off]         also serve HTTPS on the same port, self-signed (default off)
-  --tls-dir DIR          where the certificate and key are kept (default /run/lifeboat/tls)
-  --callback URL         phone home: POST signed reports to this collector URL (https)
-  --callback-token-file F  key the reports are signed with (default: the API token)
-  --callback-fingerprint SHA256  pin the collector's self-signed certificate
-  --metrics-token-file F read-only token for GET /metrics (besides the API token)
-  --advertise URL        the URL to reach this agent at, in reports (behind NAT / port forwarding)
-  --name NAME            this server's name in the fleet (e.g. from the PXE server)
-  -h, --help             this text
-  -V, --version          print the version
-
-Precedence: command-line flag > kernel command line (lifeboat.*) > LIFEBOAT_* environment > default.
-Kernel command line keys: lifeboat.listen, lifeboat.root, lifeboat.token, lifeboat.tokenfile, lifeboat.automount, lifeboat.loglevel, lifeboat.tls, lifeboat.tlsdir,
-  lifeboat.callback, lifeboat.callbackToken, lifeboat.callbackFingerprint, lifeboat.metricsToken, lifeboat.advertise, lifeboat.name.
-`;
-
 type Key = "listen" | "root" | "tokenFile" | "token" | "autoMount" | "logLevel" | "tls" | "tlsDir" | FleetKey;
 type FleetKey =
   | "callback"

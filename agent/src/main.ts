@@ -5,10 +5,11 @@ import { createServices } from "./app/services.js";
 import { ensureToken, tokenNotice } from "./app/token.js";
 import { runClient } from "./client/main.js";
 import { runCollect } from "./collector/main.js";
-import { HELP, resolveConfig } from "./config.js";
+import { resolveConfig } from "./config.js";
 import { runBanner } from "./console/run.js";
 import { LifeboatError } from "./core/errors.js";
 import { fleetSecrets, startFleet } from "./fleet/wiring.js";
+import { help } from "./help.js";
 import { buildServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
 import { serveDecoderJob } from "./system/decoders.js";
@@ -25,7 +26,7 @@ async function main(argv: string[]): Promise<number> {
   const cmdline = await readFile("/proc/cmdline", "utf8").catch(() => "");
   const action = resolveConfig(argv, process.env, cmdline);
   if (action.kind === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(help("agent"));
     return 0;
   }
   if (action.kind === "version") {

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HELP_TEXTS } from "../../agent/src/help.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const DIST = join(ROOT, "dist", "lifeboat.mjs");
@@ -70,7 +71,7 @@ describe("the single-file bundle", () => {
     // fast-json-stringify's serializer generator stays (responses are written by schema), its ajv bridge does not.
     expect(from("fast-json-stringify").some((f) => f.endsWith("/index.js"))).toBe(true);
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/validator.js"))).toBe(false);
-    // Left out as well (agent/build.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
+    // Left out as well (agent/bundle-stubs.mjs, agent/src/metrics, agent/src/http/typebox.ts say why):
     // prom-client's index (every other metric type, @opentelemetry/api), TypeBox's Type object,
     // TypeBox's transform codecs, fastify's plugin-version check (semver) and its trustProxy support
     // (proxy-addr, ipaddr.js), fast-json-stringify's projection (Node 25+).
@@ -87,6 +88,9 @@ describe("the single-file bundle", () => {
     expect(from("prom-client").some((f) => f.endsWith("/lib/gauge.js"))).toBe(true);
     expect(from("@sinclair/typebox").some((f) => f.endsWith("/type/type/type.mjs"))).toBe(false);
     expect(from("@sinclair/typebox").some((f) => f.endsWith("/value/transform/decode.mjs"))).toBe(false);
+    // One checker: TypeBox's Check (which Convert and Default use too), not also its code generator.
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/compiler/compiler.mjs"))).toBe(false);
+    expect(from("@sinclair/typebox").some((f) => f.endsWith("/value/check/check.mjs"))).toBe(true);
     expect(from("fast-json-stringify").some((f) => f.endsWith("/lib/projection.js"))).toBe(false);
   });
 
@@ -113,6 +117,14 @@ describe("the single-file bundle", () => {
     expect(v.stdout).toMatch(/^lifeboat \d+\.\d+\.\d+/);
     const h = await execa("node", [fresh, "--help"]);
     expect(h.stdout).toContain("--auto-mount");
+    // Every help text, packed in the bundle (agent/build.mjs), prints exactly as written.
+    expect(h.stdout).toBe(HELP_TEXTS.agent.trimEnd());
+    for (const [cmd, name] of [
+      ["client", "client"],
+      ["collect", "collect"],
+      ["banner", "banner"],
+    ] as const)
+      expect((await execa("node", [fresh, cmd, "--help"])).stdout, cmd).toBe(HELP_TEXTS[name].trimEnd());
     const bad = await execa("node", [fresh, "--auto-mount", "maybe"], { reject: false });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toContain("off|readonly|readwrite");
@@ -177,6 +189,9 @@ describe("the single-file bundle", () => {
       const openapi = await doc.json();
       expect(openapi.openapi).toBe("3.1.0");
       expect(Object.keys(openapi.paths)).toContain("/v1/status");
+      // The schemas' prose is in the document (the bundle's code has none: agent/bundle-schema-prose.mjs).
+      expect(openapi.paths["/v1/status"].get.summary).toMatch(/^Where the rescue stands/);
+      expect(JSON.stringify(openapi.components)).toContain('"description":"');
       expect(openapi.components.responses.Problem).toBeDefined();
       // The web page, kept deflated in the bundle and inflated for this first request; its inline
       // script is the one the Content-Security-Policy allows by hash.
@@ -193,6 +208,17 @@ describe("the single-file bundle", () => {
       expect(bad.status).toBe(400);
       expect(bad.headers.get("content-type")).toContain("application/problem+json");
       expect((await bad.json()).code).toBe("validation-failed");
+      // A JSON body goes through fastify's content-type parser (and its FifoMap cache, from
+      // toad-cache's ES module build: agent/bundle-stubs.mjs) before validation.
+      for (let i = 0; i < 2; i++) {
+        const body = await fetch(`http://127.0.0.1:${port}/v1/mount`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json; charset=utf-8" },
+          body: JSON.stringify({ readonly: "maybe" }),
+        });
+        expect(body.status).toBe(400);
+        expect((await body.json()).code).toBe("validation-failed");
+      }
       // The token is printed to a terminal only, never into the (journald) log stream.
       expect(out).not.toContain(token);
     }, 60_000);

@@ -71,6 +71,14 @@ describe("route schema compilers (compile on first use, no ajv)", () => {
     expect(r.error).toHaveLength(5);
   });
 
+  it("uniqueItems is refused when the validator is made (the bundle has no value hashing)", () => {
+    const { buildValidator } = schemaCompilers(true);
+    const Tags = Type.Object({ tags: Type.Array(Type.String(), { uniqueItems: true }) });
+    expect(() => buildValidator()(route(Tags, "body"))).toThrow(/uniqueItems is not supported/);
+    const lazy = schemaCompilers().buildValidator()(route(Tags, "body"));
+    expect(() => lazy({ tags: ["a"] })).toThrow(/uniqueItems is not supported/);
+  });
+
   it("responses carry only what the schema names (an internal field never leaks)", async () => {
     const { buildSerializer } = schemaCompilers();
     const s = buildSerializer()(
@@ -100,6 +108,18 @@ describe("route schema compilers (compile on first use, no ajv)", () => {
         }),
       ),
     ).toThrow(/#\/properties\/x: this union cannot be serialized without ajv/);
+    // Schemas fast-json-stringify would merge (the bundle has no merger: agent/bundle-stubs.mjs).
+    expect(() =>
+      serializable({
+        type: "object",
+        properties: { x: { allOf: [Type.Object({ a: Type.String() }), Type.Object({})] } },
+      }),
+    ).toThrow(/#\/properties\/x: allOf cannot be serialized/);
+    expect(() => serializable({ $ref: "T0", type: "object" })).toThrow(/a \$ref with keywords beside it/);
+    expect(serializable({ $ref: "T0", description: "a note" })).toEqual({
+      $ref: "T0",
+      description: "a note",
+    });
     // The status schema (nullable objects, literal unions, recursive types) goes through whole.
     expect(JSON.stringify(serializable(Status))).not.toMatch(/anyOf|oneOf/);
   });

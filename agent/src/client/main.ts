@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { RUNS_INSTALLED_CODE } from "../core/notices.js";
+import { help } from "../help.js";
 import { applyKernelParams, hunks, lineDiff } from "../ui/diff.js";
 import { runBatch } from "./batch.js";
 import { diagnoseCommand } from "./diagnose.js";
@@ -10,46 +11,6 @@ import { bytes, table } from "./format.js";
 import { ClientError, Connection, parseHost } from "./http.js";
 import { withProgress } from "./progress.js";
 import { promptSecret, promptYesNo } from "./prompt.js";
-
-export const CLIENT_HELP = `lifeboat client — use a Lifeboat agent from another machine
-
-Usage: lifeboat client --host ADDR[:PORT] [--token T] [--fingerprint SHA256] [--json] [--yes] COMMAND
-       lifeboat client --hosts FILE|COLLECTOR-URL [--concurrency N] [--token-file F] [--json] [--yes] COMMAND
-
-Commands:
-  status                         what was found, what is mounted, warnings
-  diagnose [--apply N]           which generation last booted, what changed, the fixes (N: send fix N)
-           [--console FILE]      first give it the console text of the failed boot (a serial log)
-  changes                        what this rescue changed: where, the snapshot before it, how to undo
-  disks | pools                  block devices; pools with their state
-  mount [--rw] [--force] [--pool P] [--accept-skipped]   show the plan, confirm, mount (read-only
-                                 unless --rw); entries that cannot be mounted safely are skipped and
-                                 listed; --rw needs them acknowledged (asked, or --accept-skipped)
-  unmount [--export]             unmount (and export the pools)
-  unlock POOL                    load the key of an encrypted pool (passphrase prompt)
-  generations                    NixOS generations
-  boot                           boot loader entries
-  boot default N                 boot generation N by default
-  kernel-params ENTRY|default [--add P]… [--remove P]…   edit a boot entry's kernel parameters
-  config [ls] | config get PATH | config edit PATH   /etc/nixos files ($EDITOR for edit)
-  rebuild [--build] [--flake F]  nixos-rebuild boot (or build); streams the log; exit code = the job's
-  jobs | log JOB                 jobs; the log of one (to stdout)
-  journal [--boot -1] [--priority P] [--unit U] [--limit N]   the installed system's journal
-  snapshots | snapshot           list; take one now
-  export | reboot                hand the pools back; export and restart the machine
-
-The token: --token, else LIFEBOAT_TOKEN, else a prompt (input hidden). --token is visible to other
-users in the process list: prefer the environment or the prompt. With --fingerprint the connection
-is HTTPS, pinned to that certificate (shown on the console). Changes show what they will do and ask;
---yes answers for scripts (needed without a terminal).
-
-Many servers: --hosts FILE (one per line: ADDR[:PORT]|URL [name=N] [token=T] [fingerprint=F]) or
---hosts http(s)://COLLECTOR:9180 (its fleet list; LIFEBOAT_COLLECTOR_TOKEN if it has a read token,
---collector-fingerprint to pin it). The command runs on every server, --concurrency at a time
-(default 8); changes are a DRY RUN showing each server's plan or diff, --yes applies them. Per-server
-tokens: token= in the file, else the one among --token-file (one per line) that the server reports
-holding, else --token / LIFEBOAT_TOKEN. Exit code 1 if any server failed.
-`;
 
 export interface ClientIO {
   out: (s: string) => void;
@@ -161,7 +122,7 @@ export async function runClient(argv: string[], io: ClientIO = processIO()): Pro
     return 2;
   }
   if (has(args, "--help") || args.positional.length === 0) {
-    io.out(CLIENT_HELP);
+    io.out(help("client"));
     return has(args, "--help") ? 0 : 2;
   }
   if (has(args, "--hosts")) {

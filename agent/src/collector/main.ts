@@ -3,6 +3,7 @@ import { networkInterfaces } from "node:os";
 import { LOG_LEVELS, type LogLevel, parseListen } from "../config.js";
 import { LifeboatError } from "../core/errors.js";
 import { keyIdOf } from "../core/fleet/sign.js";
+import { help } from "../help.js";
 import { createLogger } from "../logger.js";
 import { RealSystem } from "../system/real.js";
 import type { System } from "../system/system.js";
@@ -10,24 +11,6 @@ import { certificateNames, dualProtocolServer, listenOn } from "../tls/serve.js"
 import { ensureCertificate } from "../tls/store.js";
 import { Collector } from "./collector.js";
 import { buildCollectorServer } from "./server.js";
-
-export const COLLECT_HELP = `lifeboat collect — receive the fleet's phone-home reports
-
-Usage: lifeboat collect --keys FILE [--listen HOST:PORT] [--state FILE] [--file-sd FILE]
-                        [--read-token-file FILE] [--tls] [--tls-dir DIR] [--log-level LEVEL]
-
-  --keys FILE            keys the reports may be signed with, one per line (# comments): the
-                         fleet's lifeboat.callbackToken, or the API tokens your PXE server hands out
-  --listen HOST:PORT     where to listen (default 0.0.0.0:9180)
-  --state FILE           the fleet list, kept on disk (default ./lifeboat-fleet.json)
-  --file-sd FILE         also write a Prometheus file_sd document there
-  --read-token-file F    reading the fleet (page, /v1/fleet, /v1/sd) needs this bearer token
-  --tls                  also serve HTTPS (self-signed; agents pin it: lifeboat.callbackFingerprint)
-  --tls-dir DIR          where its certificate is kept (default ./lifeboat-collector-tls)
-
-Agents report to  POST /v1/report   (lifeboat.callback=https://<this host>:9180/v1/report)
-Read the fleet at GET /             (the fleet page), GET /v1/fleet (JSON), GET /v1/sd (Prometheus http_sd)
-`;
 
 export interface CollectConfig {
   host: string;
@@ -109,7 +92,7 @@ export async function runCollect(
 ): Promise<number> {
   const c = resolveCollectConfig(argv);
   if (c === "help") {
-    out(COLLECT_HELP);
+    out(help("collect"));
     return 0;
   }
   const log = createLogger(c.logLevel);

@@ -2,15 +2,9 @@ import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { type NetworkInterfaceInfo, networkInterfaces } from "node:os";
 import { parseListen } from "../config.js";
+import { help } from "../help.js";
 import { VERSION } from "../version.js";
 import { type BannerInput, bannerUrls, renderBanner } from "./banner.js";
-
-export const BANNER_HELP = `Usage: lifeboat banner [--token-file F] [--port N | --listen HOST:PORT] [--tls-dir D] [--no-qr] [--watch]
-
-Prints the console banner: the agent's URLs on every non-loopback address, the access token, the
-HTTPS fingerprint (when the agent runs with --tls) and a QR code of the first URL with the token.
---watch redraws it (clearing the screen) whenever the addresses or the token change; for tty1.
-`;
 
 export interface BannerDeps {
   interfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]>;
@@ -55,10 +49,10 @@ export async function runBanner(
     else if (a === "--no-qr") qr = false;
     else if (a === "--watch") watch = true;
     else if (a === "-h" || a === "--help") {
-      deps.write(BANNER_HELP);
+      deps.write(help("banner"));
       return 0;
     } else {
-      process.stderr.write(`lifeboat banner: unknown option ${a}\n${BANNER_HELP}`);
+      process.stderr.write(`lifeboat banner: unknown option ${a}\n${help("banner")}`);
       return 2;
     }
   }
