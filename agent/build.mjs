@@ -6,8 +6,8 @@ import { createRequire } from "node:module";
 import { brotliCompressSync, constants } from "node:zlib";
 import { build } from "esbuild";
 import { BUNDLE_OPTIONS } from "./bundle-options.mjs";
-import { schemaProse } from "./bundle-schema-prose.mjs";
 import { qrcodeTrim } from "./bundle-qrcode.mjs";
+import { schemaProse } from "./bundle-schema-prose.mjs";
 import { stubs } from "./bundle-stubs.mjs";
 import { buildPage } from "./src/ui/build-page.mjs";
 
@@ -170,7 +170,15 @@ const builtinsByRequire = {
 const result = await build({
   ...BUNDLE_OPTIONS,
   metafile: true,
-  plugins: [builtinsByRequire, stubs, qrcodeTrim, schemaProse, inlinePage, await packedHelp(), await prebuiltOpenApi()],
+  plugins: [
+    builtinsByRequire,
+    stubs,
+    qrcodeTrim,
+    schemaProse,
+    inlinePage,
+    await packedHelp(),
+    await prebuiltOpenApi(),
+  ],
   entryPoints: [`${here}agent/src/main.ts`],
   outfile,
   define: { __LIFEBOAT_VERSION__: JSON.stringify(pkg.version) },

@@ -22,15 +22,15 @@ import {
   milestones,
   parseJournalRecords,
 } from "../../agent/src/core/journalBoots.js";
-import { classifyImportFailure, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
-import { CONSOLES, TOP as TOP5 } from "../diagnosis-catalog/consoles.js";
-import { fixture } from "../helpers/fixtures.js";
 import {
   groupSnapshots,
   parseDatasetSpace,
   parseDestroyDryRun,
   parseSnapshotSpace,
 } from "../../agent/src/core/zfsSpace.js";
+import { classifyImportFailure, parseZpoolImport } from "../../agent/src/core/zpoolImport.js";
+import { CONSOLES, TOP as TOP5 } from "../diagnosis-catalog/consoles.js";
+import { fixture } from "../helpers/fixtures.js";
 
 const V = join(import.meta.dirname, "..", "fixtures", "vm-captured", "diag");
 const read = (kase: string, name: string) => readFileSync(join(V, kase, `${name}.stdout`), "utf8");

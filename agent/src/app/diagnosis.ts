@@ -34,8 +34,8 @@ import type { MountedRoot, RescueContext } from "./context.js";
 import { gitHistory } from "./gitHistory.js";
 import { type JournalDir, JournalReader } from "./journal.js";
 import type { ConfigService } from "./nixconfig.js";
-import { underEsp } from "./underEsp.js";
 import type { SpaceService } from "./space.js";
+import { underEsp } from "./underEsp.js";
 
 const EXAMINED_BOOTS = 8;
 const MAX_INITRD = 256 * 1024 * 1024;

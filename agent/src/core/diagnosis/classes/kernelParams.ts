@@ -41,7 +41,7 @@ export function stage1KernelParam(c: ClassContext): Finding[] {
   ];
   for (const p of added) {
     const name = p.split("=")[0] as string;
-    const hit = findLine(c.input.configFiles, new RegExp(`kernelParams[^\\n]*"${escape(name)}[="]`));
+    const hit = findLine(c.input.configFiles, new RegExp(`kernelParams[^\\n]*"${escapeRe(name)}[="]`));
     const detail = hit ? `line ${hit.line}: ${hit.text}` : "";
     if (hit && !evidence.some((e) => e.detail === detail))
       evidence.push({ kind: "file", ref: `/etc/nixos/${hit.path}`, detail });
@@ -79,4 +79,4 @@ export function stage1KernelParam(c: ClassContext): Finding[] {
   ];
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
