@@ -357,6 +357,48 @@ describe("unmount", () => {
   });
 });
 
+describe("export while the kernel still holds the pool (a cancelled jailed reader's namespace going away)", () => {
+  const BUSY = { exitCode: 1, stderr: "cannot export 'nvmepool': pool is busy\n" };
+
+  it("a pool busy for a moment is exported on a later try", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    let tries = 0;
+    r.sys.cfg.fail = (f, a) => (f === "zpool" && a[0] === "export" && ++tries <= 2 ? BUSY : undefined);
+    const res = await r.mounts.unmount({ export: true });
+    expect(res.exported).toEqual(["nvmepool"]);
+    expect(tries).toBe(3);
+    expect(r.sys.imported.size).toBe(0);
+    expect(mountedTargets(r.sys)).toEqual([]);
+  });
+
+  it("a pool that stays busy: 409 pool-busy after a few seconds, everything remounted as it was", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    let tries = 0;
+    r.sys.cfg.fail = (f, a) => (f === "zpool" && a[0] === "export" && ++tries > 0 ? BUSY : undefined);
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("pool-busy");
+    expect(err.extras.state).toBe("rolled-back");
+    expect(tries).toBe(7);
+    expect(mountedTargets(r.sys).sort()).toEqual(["/mnt", "/mnt/boot", "/mnt/home", "/mnt/nix", "/mnt/var"]);
+    expect(r.sys.imported.has("nvmepool")).toBe(true);
+  }, 20_000);
+
+  it("a dataset still mounted is not waited for: it fails at once", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    let tries = 0;
+    r.sys.cfg.fail = (f, a) =>
+      f === "zpool" && a[0] === "export" && ++tries > 0
+        ? { exitCode: 1, stderr: "cannot unmount '/srv/x': pool or dataset is busy\n" }
+        : undefined;
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("pool-busy");
+    expect(tries).toBe(1);
+  });
+});
+
 describe("restart after a half-done mount (agent killed mid-mount)", () => {
   it("mount again completes what is missing instead of a no-op", async () => {
     const r = await rig("single");

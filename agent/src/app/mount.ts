@@ -20,6 +20,9 @@ import { Transaction } from "./transaction.js";
 
 export type { HostIdReport } from "./importer.js";
 
+/** Waits between `zpool export` attempts while the pool is busy (~5 s in all). */
+const EXPORT_BUSY_RETRY_MS = [100, 200, 400, 800, 1500, 2000];
+
 export interface MountRequest {
   readonly?: boolean;
   force?: boolean;
@@ -581,6 +584,24 @@ export class MountService {
   }
 
   /** Unmount everything under the root (newest first), then optionally export the pools imported under it. */
+  /**
+   * `zpool export`, again for a few seconds while ZFS says the pool itself is busy (EBUSY from the
+   * kernel, not a mounted dataset): a jailed reader the change just cancelled (journalctl, git) had
+   * the installed system bound into its own mount namespace, and the kernel may still be tearing
+   * that namespace down when the process is gone. A failed export changes nothing, so trying again
+   * is safe; anything else fails at once.
+   */
+  private async exportPool(pool: string): Promise<CommandResult> {
+    let r = await this.sys.run("zpool", ["export", pool]);
+    for (const ms of EXPORT_BUSY_RETRY_MS) {
+      if (r.exitCode === 0 || !/pool is busy\s*$/m.test(r.stderr)) return r;
+      this.log.debug({ pool, waitMs: ms }, "pool busy on export: trying again");
+      await new Promise((res) => setTimeout(res, ms));
+      r = await this.sys.run("zpool", ["export", pool]);
+    }
+    return r;
+  }
+
   private async releaseLocked(exportPools: boolean): Promise<{ unmounted: string[]; exported: string[] }> {
     const mounts = (await this.mountedNow()).reverse();
     const tx = new Transaction(this.log);
@@ -607,7 +628,7 @@ export class MountService {
         ]);
         for (const p of pools) {
           this.lock.progress(`export ${p}`);
-          const r = await this.sys.run("zpool", ["export", p]);
+          const r = await this.exportPool(p);
           if (r.exitCode !== 0)
             throw new LifeboatError("pool-busy", `export ${p} failed: ${stderrLine(r)}`, {
               failedStep: `export ${p}`,
