@@ -20,8 +20,8 @@ import { Transaction } from "./transaction.js";
 
 export type { HostIdReport } from "./importer.js";
 
-/** Waits between `zpool export` attempts while the pool is busy (~5 s in all). */
-const EXPORT_BUSY_RETRY_MS = [100, 200, 400, 800, 1500, 2000];
+/** Waits between `zpool export` attempts while the pool is busy (15 s in all). */
+const EXPORT_BUSY_RETRY_MS = [100, 200, 400, 800, 1500, 2000, 3000, 3000, 4000];
 
 export interface MountRequest {
   readonly?: boolean;
@@ -585,7 +585,7 @@ export class MountService {
 
   /** Unmount everything under the root (newest first), then optionally export the pools imported under it. */
   /**
-   * `zpool export`, again for a few seconds while ZFS says the pool itself is busy (EBUSY from the
+   * `zpool export`, again for up to 15 s while ZFS says the pool itself is busy (EBUSY from the
    * kernel, not a mounted dataset): a jailed reader the change just cancelled (journalctl, git) had
    * the installed system bound into its own mount namespace, and the kernel may still be tearing
    * that namespace down when the process is gone. A failed export changes nothing, so trying again
