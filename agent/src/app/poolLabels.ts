@@ -1,24 +1,13 @@
+import type { PoolLabelFacts } from "../core/diagnosis/types.js";
 import type { ImportablePool, ImportFailure } from "../core/zpoolImport.js";
 
 /**
  * What a pool's label said of its last host before Lifeboat imported the pool: the detection's
  * `zpool import` listing ("The pool was last accessed by another system.") and the first import
- * attempt without -f ("Last accessed by atlas (hostid=8425e349) at …"). Kept for the diagnosis.
+ * attempt without -f ("Last accessed by atlas (hostid=8425e349) at …"). Kept for the diagnosis,
+ * which reads it as it is (core/diagnosis/types.ts PoolLabelFacts).
  */
-export interface PoolLabelSeen {
-  pool: string;
-  /** When it was first read. */
-  seenAt: string;
-  /** zpool said the pool was last accessed (not exported) by another system than the rescue's. */
-  otherSystem: boolean;
-  lastHost: string | null;
-  lastHostId: string | null;
-  lastAccessed: string | null;
-  /** The rescue system's live hostid then (what "another system" was measured against). */
-  liveHostId: string | null;
-  /** zpool's own line, as evidence: the refused import's "Last accessed by …", else the listing's status. */
-  message: string | null;
-}
+export type PoolLabelSeen = PoolLabelFacts;
 
 /**
  * The first observation of each pool's label in this rescue, frozen once Lifeboat imports the pool:

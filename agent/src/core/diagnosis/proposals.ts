@@ -7,7 +7,7 @@ import type {
   GenerationView,
   Proposal,
 } from "./types.js";
-import { day, plural, ranges } from "./words.js";
+import { day, escapeRegExp, plural, ranges } from "./words.js";
 
 export function configHits(
   files: { path: string; text: string }[],
@@ -15,7 +15,7 @@ export function configHits(
 ): { path: string; line: number; text: string; word: string }[] {
   const out: { path: string; line: number; text: string; word: string }[] = [];
   for (const w of words) {
-    const esc = w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const esc = escapeRegExp(w);
     const re = new RegExp(`(^|[^A-Za-z0-9_-])${esc}($|[^A-Za-z0-9_-])`);
     for (const f of files) {
       const lines = f.text.split("\n");

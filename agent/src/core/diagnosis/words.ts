@@ -14,3 +14,6 @@ export function ranges(ns: number[]): string {
 }
 
 export const plural = (n: number, one: string, many: string) => (n === 1 ? one : many);
+
+/** `s` as a regular expression that matches it literally. */
+export const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

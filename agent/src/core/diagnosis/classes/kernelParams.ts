@@ -1,6 +1,6 @@
 import { PROTECTED_PARAM } from "../../kernelParams.js";
 import type { Evidence, Finding, Proposal } from "../types.js";
-import { plural, ranges } from "../words.js";
+import { escapeRegExp, plural, ranges } from "../words.js";
 import { findLine } from "./config.js";
 import { bootLastGood, type ClassContext } from "./context.js";
 
@@ -41,7 +41,7 @@ export function stage1KernelParam(c: ClassContext): Finding[] {
   ];
   for (const p of added) {
     const name = p.split("=")[0] as string;
-    const hit = findLine(c.input.configFiles, new RegExp(`kernelParams[^\\n]*"${escapeRe(name)}[="]`));
+    const hit = findLine(c.input.configFiles, new RegExp(`kernelParams[^\\n]*"${escapeRegExp(name)}[="]`));
     const detail = hit ? `line ${hit.line}: ${hit.text}` : "";
     if (hit && !evidence.some((e) => e.detail === detail))
       evidence.push({ kind: "file", ref: `/etc/nixos/${hit.path}`, detail });
@@ -78,5 +78,3 @@ export function stage1KernelParam(c: ClassContext): Finding[] {
     },
   ];
 }
-
-const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

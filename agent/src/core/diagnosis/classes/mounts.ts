@@ -1,12 +1,13 @@
 import { parseFstab } from "../../mounts.js";
 import type { Finding, Proposal } from "../types.js";
+import { escapeRegExp } from "../words.js";
 import { type ConfigFile, configEdit, rebuildBoot } from "./config.js";
 import { badBoots, bootLastGood, type ClassContext, journalEvidence, unitPath } from "./context.js";
 import { emergencyRecord } from "./reach.js";
 
 /** Add "nofail" to the `fileSystems."<target>"` entry: inside its `options = [ … ]`, or as a new line of its block. */
 export function addNofail(file: ConfigFile, target: string): { text: string; line: number } | null {
-  const q = target.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const q = escapeRegExp(target);
   const lines = file.text.split("\n");
   const head = lines.findIndex(
     (l) => new RegExp(`fileSystems\\s*\\.\\s*"${q}"\\s*=\\s*(\\{|$)`).test(l) && !/^\s*#/.test(l),

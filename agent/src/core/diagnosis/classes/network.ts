@@ -1,5 +1,6 @@
 import type { JournalRecord } from "../../journalBoots.js";
 import type { Finding, Proposal } from "../types.js";
+import { escapeRegExp } from "../words.js";
 import { configEdit, findLine, rebuildBoot } from "./config.js";
 import { badBoots, bootLastGood, type ClassContext, journalEvidence } from "./context.js";
 import { NETWORK_UNIT } from "./reach.js";
@@ -46,10 +47,7 @@ export function networkMissing(c: ClassContext): Finding[] {
     const iface = renamed?.from ?? ifaces[0] ?? null;
     const fixes: Proposal[] = [...bootLastGood(c)];
     if (renamed) {
-      const word = new RegExp(
-        `(^|[^A-Za-z0-9_-])${renamed.from.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=$|[^A-Za-z0-9_-])`,
-        "g",
-      );
+      const word = new RegExp(`(^|[^A-Za-z0-9_-])${escapeRegExp(renamed.from)}(?=$|[^A-Za-z0-9_-])`, "g");
       const hit = findLine(c.input.configFiles, new RegExp(word.source));
       const file = hit ? c.input.configFiles.find((f) => f.path === hit.path) : undefined;
       if (hit && file) {

@@ -1,5 +1,6 @@
 import { parseFstab } from "../../mounts.js";
 import type { Finding, Proposal } from "../types.js";
+import { escapeRegExp } from "../words.js";
 import { configEdit, findLine, rebuildBoot } from "./config.js";
 import type { ClassContext } from "./context.js";
 import { bootLastGood } from "./context.js";
@@ -37,7 +38,7 @@ export function rootDeviceMissing(c: ClassContext): Finding[] {
       const beforeRef = before ? deviceRef(before.source) : null;
       const present = beforeRef ? findDevice(beforeRef, devices) : null;
       const fixes: Proposal[] = [...bootLastGood(c)];
-      const hit = findLine(c.input.configFiles, new RegExp(ref.id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+      const hit = findLine(c.input.configFiles, new RegExp(escapeRegExp(ref.id)));
       const file = hit ? c.input.configFiles.find((f) => f.path === hit.path) : undefined;
       if (before && beforeRef && present && hit && file) {
         const replaceWith = beforeRef.by === ref.by ? beforeRef.id : before.source;

@@ -1,4 +1,5 @@
 import type { Finding } from "../types.js";
+import { escapeRegExp } from "../words.js";
 import { findLine, openConfig } from "./config.js";
 import { badBoots, bootLastGood, type ClassContext, journalEvidence } from "./context.js";
 import { SSHD_UNIT } from "./reach.js";
@@ -25,7 +26,7 @@ export function sshdFailed(c: ClassContext): Finding[] {
     const bind = own
       .map((r) => /^error: Bind to port \d+ on (\S+) failed/.exec(r.message)?.[1])
       .find((x) => x !== undefined);
-    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const esc = escapeRegExp;
     const hit =
       (option ? findLine(c.input.configFiles, new RegExp(option.replace(/[^A-Za-z0-9]/g, ""), "i")) : null) ??
       (bind ? findLine(c.input.configFiles, new RegExp(esc(bind.replace(/^\[|\]$/g, "")))) : null) ??
