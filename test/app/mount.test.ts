@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -383,6 +383,36 @@ describe("export while the kernel still holds the pool (a cancelled jailed reade
     expect(tries).toBe(10);
     expect(mountedTargets(r.sys).sort()).toEqual(["/mnt", "/mnt/boot", "/mnt/home", "/mnt/nix", "/mnt/var"]);
     expect(r.sys.imported.has("nvmepool")).toBe(true);
+  }, 40_000);
+
+  it("a pool that stays busy names the processes whose own mount namespace still holds it", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    // /proc as the kernel shows it: the agent's namespace, a `nixos-enter` shell in its own one with
+    // the pool's /var still mounted, and a process in a namespace holding another pool only.
+    const proc = (p: string) => join(r.sys.cfg.sandbox, "proc", p);
+    const ns = (pid: string, id: number) => {
+      mkdirSync(proc(`${pid}/ns`), { recursive: true });
+      symlinkSync(`mnt:[${id}]`, proc(`${pid}/ns/mnt`));
+    };
+    ns("self", 1);
+    ns("1", 1);
+    ns("4242", 7);
+    writeFileSync(proc("4242/mounts"), "tmpfs / tmpfs rw 0 0\nnvmepool/var /mnt/var zfs ro,xattr 0 0\n");
+    writeFileSync(proc("4242/comm"), "bash\n");
+    ns("4243", 7);
+    writeFileSync(proc("4243/comm"), "less\n");
+    ns("5000", 9);
+    writeFileSync(proc("5000/mounts"), "otherpool/x /srv/x zfs rw 0 0\n");
+    r.sys.cfg.fail = (f, a) => (f === "zpool" && a[0] === "export" ? BUSY : undefined);
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("pool-busy");
+    expect(err.extras.state).toBe("rolled-back");
+    expect(err.extras.holders).toEqual([
+      { pid: 4242, command: "bash", uses: ["mount nvmepool/var at /mnt/var"] },
+      { pid: 4243, command: "less", uses: ["mount nvmepool/var at /mnt/var"] },
+    ]);
+    expect(err.message).toMatch(/other mount namespaces: 4242 \(bash: mount nvmepool\/var at \/mnt\/var\)/);
   }, 40_000);
 
   it("a dataset still mounted is not waited for: it fails at once", async () => {

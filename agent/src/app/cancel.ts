@@ -145,7 +145,9 @@ export function cancellable(sys: System): System {
     );
   };
   const run = (file: string, args: readonly string[], opts: RunOptions = {}) =>
-    track(file, args, (signal) => sys.run(file, args, signal ? { ...opts, signal } : opts));
+    opts.uncancelled
+      ? sys.run(file, args, opts)
+      : track(file, args, (signal) => sys.run(file, args, signal ? { ...opts, signal } : opts));
   const runJailed = (profile: JailProfileName, file: string, args: readonly string[], opts: JailOptions) =>
     track(file, args, (signal) => sys.runJailed(profile, file, args, signal ? { ...opts, signal } : opts));
   /** A streaming command inside a cancel scope: killed when the scope is aborted. */

@@ -1,4 +1,5 @@
-import { type Holder, mappedPaths, under } from "../core/holders.js";
+import { type Holder, mappedPaths, poolMountsIn, under } from "../core/holders.js";
+import { parseProcMounts } from "../core/mounts.js";
 import type { System } from "../system/system.js";
 
 export type { Holder } from "../core/holders.js";
@@ -38,6 +39,36 @@ export async function holdersOf(sys: System, target: string): Promise<Holder[]> 
         if (under(p, target) && uses.length < MAX_USES) uses.push(`mmap ${p}`);
     if (uses.length === 0) continue;
     const comm = (await sys.readFile(`${base}/comm`).catch(() => null))?.toString("utf8").trim() ?? "?";
+    out.push({ pid: Number(pid), command: comm, uses });
+  }
+  return out;
+}
+
+/**
+ * Which processes keep `pool` from being exported although nothing of it is mounted where the
+ * agent looks: their own mount namespace (a `nixos-enter` shell, `unshare -m`, a container, a
+ * sandbox) still has one of its datasets mounted, so ZFS says "pool is busy". Read from /proc (each
+ * process's namespace, one mount table per namespace); the agent's own namespace is not counted
+ * (`zpool export` unmounts what is mounted there itself).
+ */
+export async function poolHoldersOf(sys: System, pool: string): Promise<Holder[]> {
+  const own = await sys.readlink("/proc/self/ns/mnt").catch(() => null);
+  const pids = ((await sys.readdir("/proc").catch(() => null)) ?? [])
+    .filter((n) => /^\d+$/.test(n))
+    .slice(0, MAX_PIDS);
+  const held = new Map<string, string[]>();
+  const out: Holder[] = [];
+  for (const pid of pids) {
+    const ns = await sys.readlink(`/proc/${pid}/ns/mnt`).catch(() => null);
+    if (ns === null || ns === own) continue;
+    let uses = held.get(ns);
+    if (!uses) {
+      const table = await sys.readFile(`/proc/${pid}/mounts`).catch(() => null);
+      uses = table ? poolMountsIn(parseProcMounts(table.toString("utf8"), []), pool).slice(0, MAX_USES) : [];
+      held.set(ns, uses);
+    }
+    if (uses.length === 0) continue;
+    const comm = (await sys.readFile(`/proc/${pid}/comm`).catch(() => null))?.toString("utf8").trim() ?? "?";
     out.push({ pid: Number(pid), command: comm, uses });
   }
   return out;

@@ -8,7 +8,7 @@ import { loadKeyArgs } from "../core/zfsProperties.js";
 import { parseZpoolList } from "../core/zpoolJson.js";
 import type { CommandResult, System } from "../system/system.js";
 import type { Detection, DetectionService } from "./detect.js";
-import { describeHolders, holdersOf } from "./holders.js";
+import { describeHolders, holdersOf, poolHoldersOf } from "./holders.js";
 import { type HostIdReport, hostidReport, stderrLine } from "./importer.js";
 import { InstalledSystem, type NixosIdentity } from "./installed.js";
 import type { OperationLock } from "./lock.js";
@@ -22,6 +22,8 @@ export type { HostIdReport } from "./importer.js";
 
 /** Waits between `zpool export` attempts while the pool is busy (15 s in all). */
 const EXPORT_BUSY_RETRY_MS = [100, 200, 400, 800, 1500, 2000, 3000, 3000, 4000];
+/** What `zpool export` says when the kernel refuses with EBUSY (the pool still held). */
+const POOL_BUSY = /pool is busy\s*$/m;
 
 export interface MountRequest {
   readonly?: boolean;
@@ -593,13 +595,32 @@ export class MountService {
    */
   private async exportPool(pool: string): Promise<CommandResult> {
     let r = await this.sys.run("zpool", ["export", pool]);
-    for (const ms of EXPORT_BUSY_RETRY_MS) {
-      if (r.exitCode === 0 || !/pool is busy\s*$/m.test(r.stderr)) return r;
-      this.log.debug({ pool, waitMs: ms }, "pool busy on export: trying again");
+    for (const [i, ms] of EXPORT_BUSY_RETRY_MS.entries()) {
+      if (r.exitCode === 0 || !POOL_BUSY.test(r.stderr)) return r;
+      if (i === 0) {
+        const holders = await poolHoldersOf(this.sys, pool).catch(() => []);
+        this.log.info(
+          { pool, holders: describeHolders(holders) || "none found" },
+          "pool busy on export: trying again",
+        );
+      }
       await new Promise((res) => setTimeout(res, ms));
       r = await this.sys.run("zpool", ["export", pool]);
     }
     return r;
+  }
+
+  /** An export ZFS refused: "pool is busy" names the processes whose own mount namespace holds it. */
+  private async exportFailure(pool: string, r: CommandResult): Promise<LifeboatError> {
+    const why = stderrLine(r);
+    const holders = POOL_BUSY.test(r.stderr) ? await poolHoldersOf(this.sys, pool).catch(() => []) : [];
+    return new LifeboatError(
+      "pool-busy",
+      holders.length > 0
+        ? `export ${pool} failed: ${why}; its datasets are still mounted in other mount namespaces: ${describeHolders(holders)}; end them, then try again`
+        : `export ${pool} failed: ${why}`,
+      { failedStep: `export ${pool}`, pool, holders },
+    );
   }
 
   private async releaseLocked(exportPools: boolean): Promise<{ unmounted: string[]; exported: string[] }> {
@@ -629,11 +650,7 @@ export class MountService {
         for (const p of pools) {
           this.lock.progress(`export ${p}`);
           const r = await this.exportPool(p);
-          if (r.exitCode !== 0)
-            throw new LifeboatError("pool-busy", `export ${p} failed: ${stderrLine(r)}`, {
-              failedStep: `export ${p}`,
-              pool: p,
-            });
+          if (r.exitCode !== 0) throw await this.exportFailure(p, r);
           exported.push(p);
           tx.record(`exported ${p}`);
         }

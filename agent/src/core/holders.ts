@@ -25,3 +25,13 @@ export function mappedPaths(maps: string): string[] {
 export function describeHolders(holders: readonly Holder[]): string {
   return holders.map((h) => `${h.pid} (${h.command}: ${h.uses.join(", ")})`).join("; ");
 }
+
+/** A mount of `pool`'s datasets in a /proc/<pid>/mounts table: "nvmepool/var at /mnt/var". */
+export function poolMountsIn(
+  mounts: readonly { source: string; target: string; fstype: string }[],
+  pool: string,
+) {
+  return mounts
+    .filter((m) => m.fstype === "zfs" && (m.source === pool || m.source.startsWith(`${pool}/`)))
+    .map((m) => `mount ${m.source} at ${m.target}`);
+}

@@ -25,6 +25,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Stop the command when this aborts (a reader cancelled by a change of the mounts). */
   signal?: AbortSignal;
+  /**
+   * Runs to its end even inside a cancelled reader: a mount the reader made and its undo come in
+   * pairs, so neither is refused or killed half-way by the cancellation.
+   */
+  uncancelled?: boolean;
 }
 
 export interface OutputLine {

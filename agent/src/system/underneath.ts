@@ -30,7 +30,11 @@ export async function underneath<T>(
 ): Promise<T> {
   const dir = UNDERNEATH_DIR;
   await sys.mkdir(dir);
-  const m = await sys.run("mount", ["--bind", "--make-private", "-o", "ro,nosuid,nodev,noexec", root, dir]);
+  // The bind and its undo run even when the reader is cancelled meanwhile (`uncancelled`): a bind
+  // left behind would hold the root dataset after the operator's unmount.
+  const m = await sys.run("mount", ["--bind", "--make-private", "-o", "ro,nosuid,nodev,noexec", root, dir], {
+    uncancelled: true,
+  });
   if (m.exitCode !== 0)
     throw new LifeboatError(
       "command-failed",
@@ -39,8 +43,8 @@ export async function underneath<T>(
   try {
     return await fn(new RootFs(sys.dirfs, dir, opts));
   } finally {
-    const u = await sys.run("umount", [dir]);
+    const u = await sys.run("umount", [dir], { uncancelled: true });
     // a reader of the view still busy (a deadline passed): detach it lazily, never leave it behind
-    if (u.exitCode !== 0) await sys.run("umount", ["--lazy", dir]);
+    if (u.exitCode !== 0) await sys.run("umount", ["--lazy", dir], { uncancelled: true });
   }
 }
