@@ -17,6 +17,20 @@ const EXECA = "/node_modules/execa/lib/";
 const toadCacheEsm = join(dirname(createRequire(import.meta.url).resolve("toad-cache")), "toad-cache.mjs");
 const execaCreate = join(dirname(createRequire(import.meta.url).resolve("execa")), "lib/methods/create.js");
 
+/** What fastify's lib/warnings.js exports (test/bundle/stubs.test.ts compares with the installed one). */
+export const FASTIFY_WARNINGS = [
+  "FSTWRN001",
+  "FSTWRN003",
+  "FSTWRN004",
+  "FSTSEC001",
+  "FSTSEC002",
+  "FSTSEC003",
+  "FSTDEP022",
+  "FSTDEP023",
+  "FSTDEP024",
+  "FSTDEP025",
+];
+
 export const STUBS = [
   // pino transports: worker threads loading lib/worker.js, a runtime file lookup.
   [/^thread-stream$/, "/node_modules/pino/", []],
@@ -95,6 +109,18 @@ export const STUBS = [
   // fastify's `@fastify/proxy-addr` (and ipaddr.js under it): used only with a `trustProxy` option
   // (request.js buildRequestWithTrustProxy); both servers set `trustProxy: false`.
   [/^@fastify\/proxy-addr$/, "/node_modules/fastify/", ["all", "compile"]],
+  // fastify's warnings (lib/warnings.js; process-warning stays, pino uses it too): each is emitted only while routes,
+  // content-type parsers, error handlers or listen callbacks are registered, for uses the agent has
+  // none of (deprecated route options, a missing request-part schema, a header schema with $ref,
+  // async + callback styles; fastify.js, route.js, validation.js, content-type-parser.js, server.js);
+  // a warning still reaches process.emitWarning with its code, without the long English text.
+  [
+    /^\.\/(lib\/)?warnings(\.js)?$/,
+    "/node_modules/fastify/",
+    () =>
+      `const w = (code) => (...a) => process.emitWarning(\`\${code} \${a.join(" ")}\`, "FastifyWarning", code);\n` +
+      `module.exports = Object.fromEntries(${JSON.stringify(FASTIFY_WARNINGS)}.map((c) => [c, w(c)]));`,
+  ],
   // find-my-way checks its own three constant patterns with safe-regex2 (and ret, its regex parser)
   // when it loads — the real check runs in the tests, unbundled — and then only routes with regex
   // parameters, which the agent has none of: after those three calls the stub throws.

@@ -3,6 +3,7 @@ import type { Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { createServices } from "./app/services.js";
 import { ensureToken, tokenNotice } from "./app/token.js";
+import { warmMountPath } from "./app/warmup.js";
 import { runClient } from "./client/main.js";
 import { runCollect } from "./collector/main.js";
 import { resolveConfig } from "./config.js";
@@ -10,6 +11,7 @@ import { runBanner } from "./console/run.js";
 import { LifeboatError } from "./core/errors.js";
 import { fleetSecrets, startFleet } from "./fleet/wiring.js";
 import { help } from "./help.js";
+import { prepareRoutes } from "./http/compilers.js";
 import { buildServer } from "./http/server.js";
 import { createLogger } from "./logger.js";
 import { serveDecoderJob } from "./system/decoders.js";
@@ -125,6 +127,19 @@ async function main(argv: string[]): Promise<number> {
   void services.auto.run();
   startFleet(sys, services, log, config, token, fleet);
   setTimeout(firstDetection, 1_000).unref();
+  // Once the first detection (and the auto-mount, when on) is over and nothing runs: walk the mount
+  // path once on the agent's own small system, and make the routes' validators and serializers the
+  // first mount answers with, so that the operator's first mount does not pay for cold code.
+  setTimeout(() => {
+    void (async () => {
+      const t0 = performance.now();
+      await services.detection.current();
+      await services.lock.whenFree();
+      const walked = await warmMountPath(sys);
+      await prepareRoutes(["/v1/mount", "/v1/unmount", "/v1/status"]);
+      log.debug({ ms: Math.round(performance.now() - t0), ...walked }, "mount path warmed up");
+    })().catch((err: Error) => log.debug({ err: err.message }, "warm-up skipped"));
+  }, 2_000).unref();
   return -1;
 }
 

@@ -13,7 +13,7 @@ import { build } from "esbuild";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUNDLE_OPTIONS } from "../../agent/bundle-options.mjs";
-import { stubs } from "../../agent/bundle-stubs.mjs";
+import { FASTIFY_WARNINGS, STUBS, stubs } from "../../agent/bundle-stubs.mjs";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 let dir = "";
@@ -131,6 +131,26 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
       "fastify/lib/content-type.js: { FifoMap: Fifo }",
     ]);
     expect(sources("fastify").filter(([, text]) => text.includes("toad-cache")).length).toBe(2);
+  });
+
+  it("fastify's warnings: the stub has every one the installed fastify exports, each emitted with its code", async () => {
+    const text = readFileSync(join(ROOT, "node_modules", "fastify", "lib", "warnings.js"), "utf8");
+    const exported = /module\.exports = \{([^}]*)\}/
+      .exec(text)?.[1]
+      ?.split(",")
+      .map((n) => n.trim())
+      .filter(Boolean);
+    expect(exported).toEqual(FASTIFY_WARNINGS);
+    const entry = STUBS.find(([what]) => what.test("./lib/warnings.js"));
+    if (!entry) throw new Error("no stub for fastify's warnings");
+    const mod = { exports: {} as Record<string, (...a: string[]) => void> };
+    const emitted: string[][] = [];
+    new Function("module", "process", (entry[2] as (fail: string) => string)(""))(mod, {
+      emitWarning: (...a: string[]) => emitted.push(a),
+    });
+    expect(Object.keys(mod.exports)).toEqual(FASTIFY_WARNINGS);
+    mod.exports.FSTWRN001?.("body", "POST", "/x");
+    expect(emitted).toEqual([["FSTWRN001 body POST /x", "FastifyWarning", "FSTWRN001"]]);
   });
 
   it("pino uses its multistream only in its transports' worker", () => {

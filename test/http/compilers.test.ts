@@ -1,7 +1,7 @@
 import { Type } from "@sinclair/typebox";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { schemaCompilers, serializable } from "../../agent/src/http/compilers.js";
+import { prepareRoutes, schemaCompilers, serializable } from "../../agent/src/http/compilers.js";
 import { Status } from "../../agent/src/http/schemas.js";
 import { buildServer } from "../../agent/src/http/server.js";
 import { rig } from "../app/harness.js";
@@ -69,6 +69,28 @@ describe("route schema compilers (compile on first use, no ajv)", () => {
     );
     const r = buildValidator()(route(Many, "body"))({}) as { error: unknown[] };
     expect(r.error).toHaveLength(5);
+  });
+
+  it("prepareRoutes makes a route's validators and serializers before its first request", async () => {
+    const Tags = Type.Object({ tags: Type.Array(Type.String(), { uniqueItems: true }) });
+    const lazy = schemaCompilers().buildValidator()({
+      schema: Tags,
+      method: "POST",
+      url: "/v1/warm-test",
+      httpPart: "body",
+    } as never);
+    // made now, not on the first request: the refusal comes from prepareRoutes
+    await expect(prepareRoutes(["/v1/warm-test"])).rejects.toThrow(/uniqueItems is not supported/);
+    const { buildSerializer } = schemaCompilers();
+    const ser = buildSerializer()({
+      schema: Type.Object({ ok: Type.Boolean() }),
+      method: "GET",
+      url: "/v1/warm-test-2",
+      httpStatus: "200",
+    } as never);
+    await prepareRoutes(["/v1/warm-test-2", "/v1/not-a-route"]);
+    expect(ser({ ok: true, secret: "x" })).toBe('{"ok":true}');
+    expect(typeof lazy).toBe("function");
   });
 
   it("uniqueItems is refused when the validator is made (the bundle has no value hashing)", () => {

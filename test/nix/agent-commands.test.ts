@@ -39,6 +39,7 @@ const PASS_THROUGH = [
   { file: "app/jobs.ts", call: "sys.spawn(step.file, step.args)" }, // job steps
   // cancellable(): every command of a cancel scope, jailed or not, passes through unchanged
   { file: "app/cancel.ts", call: "sys.run(file, args, signal" },
+  { file: "app/cancel.ts", call: "sys.run(file, args, opts)" }, // a mount and its undo (uncancelled)
   { file: "app/cancel.ts", call: "sys.spawn(file, args, opts)" },
   { file: "app/cancel.ts", call: "sys.runJailed(profile, file," },
   { file: "app/cancel.ts", call: "sys.spawnJailed(profile, file," },

@@ -128,13 +128,33 @@ function compileSerializer({ schema }: { schema: unknown }): Serializer {
   return fastJsonStringify(serializable(schema) as never) as Serializer;
 }
 
+/** The routes' validators and serializers not made yet, by the route's URL (made by prepareRoutes). */
+const unmade = new Map<string, (() => void)[]>();
+
 /** A function made on its first call (fastify reads no `.errors`: our validators return them). */
-function lazy<A, R>(make: () => (arg: A) => R): (arg: A) => R {
+function lazy<A, R>(url: string, make: () => (arg: A) => R): (arg: A) => R {
   let real: ((arg: A) => R) | null = null;
-  return (arg) => {
+  const ready = () => {
     if (real === null) real = make();
-    return real(arg);
+    return real;
   };
+  unmade.set(url, [...(unmade.get(url) ?? []), ready]);
+  return (arg) => (real ?? ready())(arg);
+}
+
+/**
+ * Make the validators and serializers of these routes now, one per turn of the event loop (a
+ * request arriving meanwhile waits for one at most): the idle agent readies what the operator's
+ * first mount answers with (app/warmup.ts). Resolves once all are made.
+ */
+export async function prepareRoutes(urls: readonly string[]): Promise<void> {
+  for (const url of urls) {
+    for (const make of unmade.get(url) ?? []) {
+      await new Promise<void>((r) => setImmediate(r));
+      make();
+    }
+    unmade.delete(url);
+  }
 }
 
 /**
@@ -143,8 +163,8 @@ function lazy<A, R>(make: () => (arg: A) => R): (arg: A) => R {
  */
 export function schemaCompilers(eager = false) {
   const validator: FastifySchemaCompiler<TSchema> = (r) =>
-    eager ? compileValidator(r) : (lazy(() => compileValidator(r)) as ValidationResult);
+    eager ? compileValidator(r) : (lazy(r.url, () => compileValidator(r)) as ValidationResult);
   const serializer: FastifySerializerCompiler<unknown> = (r) =>
-    eager ? compileSerializer(r) : lazy(() => compileSerializer(r));
+    eager ? compileSerializer(r) : lazy(r.url, () => compileSerializer(r));
   return { buildValidator: () => validator, buildSerializer: () => serializer };
 }
