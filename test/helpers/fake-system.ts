@@ -484,9 +484,13 @@ export class FakeSystem implements System {
     if (verb === "destroy" && (a.at(-1) ?? "").includes("@")) return this.destroySnapshots(a);
     if (verb === "list" && a.includes("snapshot")) {
       const cols = a[a.indexOf("-o") + 1] ?? "";
+      // `-d 1`: the named dataset's own snapshots; `-r`: also those of every dataset under it
+      const top = a.at(-1) as string;
+      const listed = (n: string) => n.startsWith(`${top}@`) || (a.includes("-r") && n.startsWith(`${top}/`));
       if (!cols.includes("createtxg"))
-        return ok(this.snapshots.map((n, i) => `${n}\t${1764100000 + i}\t0\n`).join(""));
+        return ok(this.snapshots.map((n, i) => (listed(n) ? `${n}\t${1764100000 + i}\t0\n` : "")).join(""));
       const rows = this.snapshots
+        .filter(listed)
         .map((n) => ({ n, m: this.snapMeta.get(n) }))
         .sort((x, y) => (x.m?.createtxg ?? 0) - (y.m?.createtxg ?? 0));
       return ok(

@@ -166,6 +166,11 @@ describe.skipIf(!existsSync(JOURNAL_REMOTE))(
       const before = r.sys.mutations().length;
       const d = await diagnose(app);
       expect(r.sys.mutations().slice(before)).toEqual([]);
+      // the pool's own snapshots only (what a recursive snapshot is named by), never every dataset's
+      const listed = r.sys.commandLines().filter((l) => /^zfs list .*-o name,creation,used /.test(l));
+      expect(listed).toEqual(["zfs list -H -p -t snapshot -o name,creation,used -d 1 nvmepool"]);
+      // a pool with room: its snapshots' space is not listed (the space-full case below lists it)
+      expect(r.sys.commandLines().filter((l) => l.includes("createtxg"))).toEqual([]);
       const f = d.findings[0];
       expect(f?.class).toBe("mount-failed");
       expect(f?.confidence).toBe("high");

@@ -138,7 +138,11 @@ export class RescueContext {
     return { snapshot: null, backup };
   }
 
-  async listSnapshots(pool: string) {
+  /**
+   * The pool's snapshots; `own`: those of its top dataset only (`-d 1`: pool@name, what a recursive
+   * snapshot of the whole pool is named by), never the tens of thousands of a big pool's datasets.
+   */
+  async listSnapshots(pool: string, opts: { own?: boolean } = {}) {
     const r = await this.sys.run("zfs", [
       "list",
       "-H",
@@ -147,7 +151,7 @@ export class RescueContext {
       "snapshot",
       "-o",
       SNAPSHOT_COLUMNS.join(","),
-      "-r",
+      ...(opts.own ? ["-d", "1"] : ["-r"]),
       pool,
     ]);
     if (r.exitCode !== 0)

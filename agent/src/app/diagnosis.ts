@@ -538,7 +538,7 @@ export class DiagnosisService {
       if (p.kind === "snapshot-rollback")
         for (const e of p.evidence) if (e.kind === "snapshot") pins.set(e.ref, `${p.id} rolls back to it`);
     try {
-      const v = await this.space.view(m.pool, pins, { dryRunsWhenFullOnly: true });
+      const v = await this.space.view(m.pool, pins, { whenFullOnly: true });
       return {
         pool: v.pool,
         avail: v.avail,
@@ -560,7 +560,7 @@ export class DiagnosisService {
   private async snapshots(m: MountedRoot): Promise<{ snapshot: string; created: string | null }[] | null> {
     if (!m.pool) return null;
     try {
-      return (await this.ctx.listSnapshots(m.pool))
+      return (await this.ctx.listSnapshots(m.pool, { own: true }))
         .filter((s) => s.dataset === m.pool)
         .map((s) => ({
           snapshot: s.snapshot,

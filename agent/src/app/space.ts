@@ -96,14 +96,26 @@ export class SpaceService {
     return r.stdout;
   }
 
-  private async read(pool: string): Promise<{ datasets: DatasetSpace[]; groups: SnapshotGroup[] }> {
-    const [ds, snaps] = await Promise.all([
-      this.zfs(
-        ["list", "-H", "-p", "-o", SPACE_COLUMNS.join(","), "-t", "filesystem,volume", "-r", pool],
-        `zfs list -o space ${pool}`,
-      ),
-      this.zfs(snapshotSpaceArgs(pool), `listing the snapshots of ${pool}`),
-    ]);
+  /**
+   * The datasets' space and the snapshots'. `snapshotsWhenFull`: the snapshots only when the pool
+   * is full (listing a big pool's tens of thousands takes minutes, with the pool held all along).
+   */
+  private async read(
+    pool: string,
+    snapshotsWhenFull = false,
+  ): Promise<{ datasets: DatasetSpace[]; groups: SnapshotGroup[] }> {
+    const listDatasets = this.zfs(
+      ["list", "-H", "-p", "-o", SPACE_COLUMNS.join(","), "-t", "filesystem,volume", "-r", pool],
+      `zfs list -o space ${pool}`,
+    );
+    const listSnapshots = () => this.zfs(snapshotSpaceArgs(pool), `listing the snapshots of ${pool}`);
+    if (snapshotsWhenFull) {
+      const datasets = parseDatasetSpace(await listDatasets);
+      const root = datasets.find((d) => d.name === pool);
+      if (!root || !isFull(root.avail, root.used)) return { datasets, groups: [] };
+      return { datasets, groups: groupSnapshots(parseSnapshotSpace(await listSnapshots())) };
+    }
+    const [ds, snaps] = await Promise.all([listDatasets, listSnapshots()]);
     return { datasets: parseDatasetSpace(ds), groups: groupSnapshots(parseSnapshotSpace(snaps)) };
   }
 
@@ -142,18 +154,21 @@ export class SpaceService {
   async view(
     pool: string,
     pinned?: ReadonlyMap<string, string>,
-    /** Skip the dry runs unless the pool is full (the diagnosis: a pool with room needs no figures). */
-    opts: { dryRunsWhenFullOnly?: boolean } = {},
+    /**
+     * The diagnosis: a pool with room needs no figures: no snapshot listing, no dry runs, unless
+     * the pool is full.
+     */
+    opts: { whenFullOnly?: boolean } = {},
   ): Promise<PoolSpace> {
     await this.poolOf(pool);
     // (the diagnosis passes its own rollback target: asking it here would wait on itself)
     const pins = pinned ?? (await this.pins());
-    const { datasets, groups } = await this.read(pool);
+    const { datasets, groups } = await this.read(pool, opts.whenFullOnly);
     const root = datasets.find((d) => d.name === pool);
     if (!root) throw new LifeboatError("pool-not-found", `zfs list shows no dataset ${pool}`);
     const protect = await this.protectedSnapshots(groups, pins);
     const full = isFull(root.avail, root.used);
-    const dryRuns = full || !opts.dryRunsWhenFullOnly ? DRY_RUNS : 0;
+    const dryRuns = full || !opts.whenFullOnly ? DRY_RUNS : 0;
     const rows: SnapshotRow[] = [];
     const free: string[] = [];
     for (const g of groups) {
