@@ -357,6 +357,37 @@ describe("unmount", () => {
   });
 });
 
+describe("unmount in one process (umount --recursive)", () => {
+  it("the whole tree comes down with one umount, every mount recorded", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    const before = r.sys.calls.length;
+    const res = await r.mounts.unmount({ export: true });
+    const umounts = r.sys.calls.slice(before).filter((c) => c.file === "umount");
+    expect(umounts.map((c) => c.args)).toEqual([["--recursive", "/mnt"]]);
+    expect([...res.unmounted].sort()).toEqual(["/mnt", "/mnt/boot", "/mnt/home", "/mnt/nix", "/mnt/var"]);
+    expect(mountedTargets(r.sys)).toEqual([]);
+  });
+
+  it("stopped part-way (a submount busy): what came down is mounted again, the busy one named", async () => {
+    const r = await rig("single");
+    await r.mounts.mount();
+    const order = mountedTargets(r.sys);
+    // the last submount in the table: every one before it comes down first
+    const busy = order.filter((t) => t !== "/mnt").at(-1) as string;
+    r.sys.cfg.fail = (f, a) =>
+      f === "umount" && a[0] === busy
+        ? { exitCode: 32, stderr: `umount: ${busy}: target is busy.\n` }
+        : undefined;
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("target-busy");
+    expect(err.extras.target).toBe(busy);
+    expect(err.extras.state).toBe("rolled-back");
+    expect(mountedTargets(r.sys).sort()).toEqual([...order].sort());
+    expect(r.sys.imported.has("nvmepool")).toBe(true);
+  });
+});
+
 describe("export while the kernel still holds the pool (a cancelled jailed reader's namespace going away)", () => {
   const BUSY = { exitCode: 1, stderr: "cannot export 'nvmepool': pool is busy\n" };
 

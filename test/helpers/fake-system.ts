@@ -823,8 +823,30 @@ export class FakeSystem implements System {
     return fail(okCount === 0 ? 32 : 64, stderr);
   }
 
+  /**
+   * `umount --recursive` as util-linux does it (sys-utils/umount.c umount_do_recurse): the children
+   * of a mount in the table's order, each with its own children first, then the mount itself;
+   * stops at the first that fails. `cfg.fail` is asked for each one as for `umount <target>`.
+   */
+  private umountRecursive(top: string): CommandResult {
+    const below = (t: string, p: string) => t !== p && t.startsWith(p === "/" ? "/" : `${p}/`);
+    const one = (target: string): CommandResult => {
+      const inner = this.mounts.filter((m) => below(m.target, target));
+      const children = inner.filter((c) => !inner.some((o) => below(c.target, o.target)));
+      for (const c of children) {
+        const r = one(c.target);
+        if (r.exitCode !== 0) return r;
+      }
+      const injected = this.cfg.fail?.("umount", [target]);
+      if (injected) return { ...fail(32, "injected failure\n"), ...injected };
+      return this.umount([target]);
+    };
+    return one(this.kernelPath(top));
+  }
+
   /** umount(8) canonicalizes its argument (following links) and unmounts the topmost mount there. */
   private umount(a: readonly string[]): CommandResult {
+    if (a.includes("--recursive") || a.includes("-R")) return this.umountRecursive(a[a.length - 1] as string);
     const target = this.kernelPath(a[a.length - 1] as string);
     let i = -1;
     for (let j = this.mounts.length - 1; j >= 0; j--)
