@@ -163,6 +163,31 @@ describe.skipIf(!!why)("the jail, real bubblewrap", () => {
     expect(left).toEqual([]);
   });
 
+  it("cancelled at any moment of its start, it leaves no process behind (run and spawn)", async () => {
+    const tag = 800_000 + (process.pid % 90_000);
+    const leftovers = async () => {
+      const left: string[] = [];
+      for (const pid of await readdir("/proc")) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+        if (cmd.includes(`sleep\0${tag}`) || cmd.includes("\0LIFEBOAT_JAIL\0")) left.push(cmd);
+      }
+      return left;
+    };
+    for (let i = 0; i < 24; i++) {
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), i % 6);
+      if (i % 2 === 0)
+        await sys.runJailed("git", "sh", ["-c", `sleep ${tag}`], { data, signal: abort.signal });
+      else {
+        const p = sys.spawnJailed("git", "sh", ["-c", `sleep ${tag}`], { data });
+        abort.signal.addEventListener("abort", () => p.kill("SIGKILL"));
+        await p.done;
+      }
+    }
+    expect(await leftovers()).toEqual([]);
+  });
+
   it("output past the cap is cut and said (run and spawn)", async () => {
     const r = await sh('head -c 1048576 /dev/zero | tr "\\0" a', { maxOutputBytes: 4096 });
     expect(r.truncated).toBe(true);

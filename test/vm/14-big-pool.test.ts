@@ -61,11 +61,17 @@ function autoMountTimeline(lines: LogLine[]): { cmd: string; ms: number; atMs: n
 }
 
 /** A command that would list snapshots: `-t` naming snapshot/all, or a `zfs list`/`zfs get` without `-t`. */
+/**
+ * A listing of the pool's snapshots by the thousand: any `zfs list`/`get` of snapshots but one of a
+ * single dataset's own (`-d 1 <dataset>`: the background diagnosis reads the pool's own recursive
+ * snapshots' names, ten here).
+ */
 function listsSnapshots(cmd: readonly string[]): boolean {
   if (cmd[0] !== "zfs" || (cmd[1] !== "list" && cmd[1] !== "get")) return false;
   const t = cmd.indexOf("-t");
-  if (t < 0) return true;
-  return /snapshot|all/.test(cmd[t + 1] ?? "");
+  if (t >= 0 && !/snapshot|all/.test(cmd[t + 1] ?? "")) return false;
+  const d = cmd.indexOf("-d");
+  return !(d >= 0 && cmd[d + 1] === "1" && !cmd.includes("-r"));
 }
 
 // Opt-in (LIFEBOAT_VM_BIG=1): making the pool costs ~34 min under TCG on the 2-core host and each

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
@@ -81,6 +82,9 @@ function eachLine(s: Readable, max: number, emit: (text: string, truncated: bool
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
+
+/** The environment variable bwrap sets in every jail: its value marks one jail's processes. */
+const JAIL_MARK = "LIFEBOAT_JAIL";
 
 export class RealSystem implements System {
   readonly dirfs = new NodeDirFs();
@@ -194,7 +198,7 @@ export class RealSystem implements System {
     file: string,
     args: readonly string[],
     opts: JailOptions,
-  ): { bwrap: string; argv: string[] } | { notFound: boolean; why: string } {
+  ): { bwrap: string; argv: string[]; mark: string } | { notFound: boolean; why: string } {
     const tools = findTools(file);
     if ("missing" in tools)
       return tools.missing === file
@@ -204,9 +208,18 @@ export class RealSystem implements System {
             why: `the jail cannot run: ${tools.missing} is not installed on the rescue system, and ${file} is never given disk data outside it`,
           };
     try {
+      // The jail's mark in bwrap's command line (and its program's environment): what sweepJail
+      // finds a jail's processes by when it was stopped early.
+      const mark = randomBytes(8).toString("hex");
       return {
         bwrap: tools.bwrap,
-        argv: jailArgv(tools, systemLayout(), limitsOf(profile, opts), args, opts),
+        argv: [
+          "--setenv",
+          JAIL_MARK,
+          mark,
+          ...jailArgv(tools, systemLayout(), limitsOf(profile, opts), args, opts),
+        ],
+        mark,
       };
     } catch (err) {
       if (err instanceof JailRefused)
@@ -234,7 +247,7 @@ export class RealSystem implements System {
         durationMs: 0,
         truncated: false,
       };
-    const r = await execa(j.bwrap, j.argv, {
+    const sub = execa(j.bwrap, j.argv, {
       reject: false,
       timeout: limits.deadlineMs,
       killSignal: "SIGKILL",
@@ -245,6 +258,12 @@ export class RealSystem implements System {
       extendEnv: false,
       env: { LC_ALL: "C", PATH: "/usr/bin:/bin", ...opts.env },
     });
+    // Swept as soon as bwrap is killed: what it left would keep its output pipes open, and the run
+    // would never end (nor the namespace holding the mounts).
+    sub.once("exit", (_code, signal) => {
+      if (signal !== null) void this.sweepJail(j.mark);
+    });
+    const r = await sub;
     const result: JailedResult = {
       exitCode: r.exitCode ?? (r.timedOut ? 124 : 137),
       stdout: String(r.stdout ?? ""),
@@ -290,10 +309,40 @@ export class RealSystem implements System {
       env: { LC_ALL: "C", PATH: "/usr/bin:/bin", ...opts.env },
     });
     this.log.debug({ cmd: [file, ...args], jail: profile, data: opts.data, pid: child.pid }, "jailed spawn");
+    child.once("exit", (_code, signal) => {
+      if (signal !== null) void this.sweepJail(j.mark);
+    });
     return this.lines(child, {
       bytes: limits.maxOutputBytes,
       deadlineMs: limits.deadlineMs,
     });
+  }
+
+  /**
+   * The processes of a jail stopped early (cancelled, past its deadline or its output cap), killed.
+   * Killing bwrap alone is not enough: a bwrap killed while it starts leaves its child (the PID
+   * namespace's init, with the installed system's mounts in its own mount namespace) running, as
+   * `--die-with-parent` takes effect only once that child has set it (seen on Debian's bubblewrap
+   * 0.8.0: 60 starts killed within 5 ms left 66 inits and programs behind). That child has
+   * bwrap's command line, mark included; killing it ends every process of its PID namespace.
+   */
+  private async sweepJail(mark: string): Promise<void> {
+    const needle = Buffer.from(`\0${JAIL_MARK}\0${mark}\0`);
+    for (let pass = 0; pass < 3; pass++) {
+      let found = 0;
+      for (const pid of await readdir("/proc").catch(() => [] as string[])) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmd = await readFile(`/proc/${pid}/cmdline`).catch(() => null);
+        if (!cmd?.includes(needle)) continue;
+        try {
+          process.kill(Number(pid), "SIGKILL");
+          found++;
+        } catch {}
+      }
+      if (found === 0) return;
+      this.log.debug({ mark, killed: found }, "jail's leftover processes killed");
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   async readFile(path: string): Promise<Buffer | null> {
