@@ -12,8 +12,9 @@ import { readBootUnits, readSystemFstab } from "./layout.js";
  * emulation that made the first mount ~0.5 s slower than the next (the fstab read alone 190 ms
  * against 70). So once the first detection is over and nothing else runs, the agent walks the same
  * code once on the rescue system's own files (`root`, normally `/`: nothing of the disks): its
- * system profile's fstab (or /etc/fstab) and boot units through the confined reader, a directory
- * opened as a mount target is, and a plan made from what it read. Nothing is mounted, run or
+ * system profile's fstab (or /etc/fstab) and boot units through the confined reader, its identity
+ * and os-release (a link), a directory opened as a mount target is, and a plan made from what it
+ * read. Nothing is mounted, run or
  * written; a failure only means the first mount is as cold as before.
  */
 export async function warmMountPath(
@@ -24,6 +25,10 @@ export async function warmMountPath(
   const warnings: string[] = [];
   const fstab = await readSystemFstab(installed, warnings);
   const units = fstab ? await readBootUnits(installed, fstab.path, warnings) : null;
+  // what the mount reads last (the system's identity), and a link followed (os-release is one on
+  // NixOS and on most other systems), for rescue systems whose fstab is not behind links
+  await installed.identify().catch(() => null);
+  await installed.readText("/etc/os-release", 4096).catch(() => null);
   await (await sys.openDirInRoot(root, "/tmp", { create: false })).dir.close();
   const ds = (name: string, mountpoint = "legacy"): Dataset => ({
     name,
