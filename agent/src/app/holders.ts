@@ -9,15 +9,25 @@ const MAX_PIDS = 4_096;
 const MAX_USES = 8;
 const MAX_MAPS = 1024 * 1024;
 
+/** The processes /proc lists now (at most MAX_PIDS). */
+async function processIds(sys: System): Promise<string[]> {
+  return ((await sys.readdir("/proc").catch(() => null)) ?? [])
+    .filter((n) => /^\d+$/.test(n))
+    .slice(0, MAX_PIDS);
+}
+
+/** A process's command name, "?" when it cannot be read (it ended meanwhile). */
+async function commandOf(sys: System, pid: string): Promise<string> {
+  return (await sys.readFile(`/proc/${pid}/comm`).catch(() => null))?.toString("utf8").trim() ?? "?";
+}
+
 /**
  * Which processes use files under `target`: their working directory, root, executable, open file
  * descriptors and mapped files, read from /proc (nothing is run). Processes that end meanwhile, or
  * that cannot be read, are skipped.
  */
 export async function holdersOf(sys: System, target: string): Promise<Holder[]> {
-  const pids = ((await sys.readdir("/proc").catch(() => null)) ?? [])
-    .filter((n) => /^\d+$/.test(n))
-    .slice(0, MAX_PIDS);
+  const pids = await processIds(sys);
   const out: Holder[] = [];
   for (const pid of pids) {
     const base = `/proc/${pid}`;
@@ -38,8 +48,7 @@ export async function holdersOf(sys: System, target: string): Promise<Holder[]> 
       for (const p of mappedPaths(maps.toString("utf8")))
         if (under(p, target) && uses.length < MAX_USES) uses.push(`mmap ${p}`);
     if (uses.length === 0) continue;
-    const comm = (await sys.readFile(`${base}/comm`).catch(() => null))?.toString("utf8").trim() ?? "?";
-    out.push({ pid: Number(pid), command: comm, uses });
+    out.push({ pid: Number(pid), command: await commandOf(sys, pid), uses });
   }
   return out;
 }
@@ -53,9 +62,7 @@ export async function holdersOf(sys: System, target: string): Promise<Holder[]> 
  */
 export async function poolHoldersOf(sys: System, pool: string): Promise<Holder[]> {
   const own = await sys.readlink("/proc/self/ns/mnt").catch(() => null);
-  const pids = ((await sys.readdir("/proc").catch(() => null)) ?? [])
-    .filter((n) => /^\d+$/.test(n))
-    .slice(0, MAX_PIDS);
+  const pids = await processIds(sys);
   const held = new Map<string, string[]>();
   const out: Holder[] = [];
   for (const pid of pids) {
@@ -68,8 +75,7 @@ export async function poolHoldersOf(sys: System, pool: string): Promise<Holder[]
       held.set(ns, uses);
     }
     if (uses.length === 0) continue;
-    const comm = (await sys.readFile(`/proc/${pid}/comm`).catch(() => null))?.toString("utf8").trim() ?? "?";
-    out.push({ pid: Number(pid), command: comm, uses });
+    out.push({ pid: Number(pid), command: await commandOf(sys, pid), uses });
   }
   return out;
 }

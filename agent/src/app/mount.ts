@@ -1,7 +1,14 @@
 import type { Logger } from "pino";
 import { type Candidate, chooseCandidate, splitWanted } from "../core/candidates.js";
 import { LifeboatError } from "../core/errors.js";
-import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
+import {
+  addedSince,
+  isReadOnly,
+  type MountEntry,
+  mountsUnder,
+  parseProcMounts,
+  within,
+} from "../core/mounts.js";
 import type { MountPlan, PoolReason, SkippedEntry } from "../core/plan.js";
 import { classifyLoadKeyFailure, type Dataset } from "../core/zfs.js";
 import { loadKeyArgs } from "../core/zfsProperties.js";
@@ -585,13 +592,12 @@ export class MountService {
     }
   }
 
-  /** Unmount everything under the root (newest first), then optionally export the pools imported under it. */
   /**
    * `zpool export`, again for up to 15 s while ZFS says the pool itself is busy (EBUSY from the
-   * kernel, not a mounted dataset): a jailed reader the change just cancelled (journalctl, git) had
-   * the installed system bound into its own mount namespace, and the kernel may still be tearing
-   * that namespace down when the process is gone. A failed export changes nothing, so trying again
-   * is safe; anything else fails at once.
+   * kernel, not a mounted dataset): a process just killed (a cancelled reader's jail, whose mount
+   * namespace held a copy of the installed system's mounts) may not be gone yet, and whatever holds
+   * it longer is named (poolHoldersOf). A failed export changes nothing, so trying again is safe;
+   * anything else fails at once.
    */
   private async exportPool(pool: string): Promise<CommandResult> {
     let r = await this.sys.run("zpool", ["export", pool]);
@@ -623,6 +629,7 @@ export class MountService {
     );
   }
 
+  /** Unmount everything under the root (deepest first), then optionally export the pools imported under it. */
   private async releaseLocked(exportPools: boolean): Promise<{ unmounted: string[]; exported: string[] }> {
     const mounts = (await this.mountedNow()).reverse();
     const tx = new Transaction(this.log);
@@ -637,10 +644,8 @@ export class MountService {
       for (const top of topsOf(mounts)) {
         this.lock.progress(`unmount ${top.target}`);
         const r = await this.sys.run("umount", ["--recursive", top.target]);
-        const left = multiset((await this.mountedNow()).map(mountKey));
-        for (const m of mounts) {
-          if (!under(m.target, top.target)) continue;
-          if (left.take(mountKey(m))) continue;
+        const gone = addedSince(await this.mountedNow(), mountsUnder(mounts, top.target));
+        for (const m of gone) {
           unmounted.push(m.target);
           tx.record(`unmounted ${m.target}`, {
             label: `remounted ${m.source} at ${m.target}`,
@@ -839,24 +844,6 @@ export class MountService {
 
 /** The mounts of `mounts` no other of them lies under: where one `umount --recursive` starts. */
 function topsOf(mounts: readonly MountEntry[]): MountEntry[] {
-  const tops = mounts.filter((m) => !mounts.some((o) => o.target !== m.target && under(m.target, o.target)));
+  const tops = mounts.filter((m) => !mounts.some((o) => o.target !== m.target && within(m.target, o.target)));
   return [...new Map(tops.map((m) => [m.target, m])).values()];
-}
-
-const under = (path: string, top: string) => path === top || path.startsWith(top === "/" ? "/" : `${top}/`);
-
-const mountKey = (m: MountEntry) => `${m.source}\0${m.target}\0${m.fstype}`;
-
-/** A multiset of keys: `take` removes one occurrence, false when there is none left. */
-function multiset(keys: readonly string[]) {
-  const n = new Map<string, number>();
-  for (const k of keys) n.set(k, (n.get(k) ?? 0) + 1);
-  return {
-    take(k: string): boolean {
-      const c = n.get(k) ?? 0;
-      if (c === 0) return false;
-      n.set(k, c - 1);
-      return true;
-    },
-  };
 }

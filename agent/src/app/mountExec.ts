@@ -1,5 +1,5 @@
 import { LifeboatError } from "../core/errors.js";
-import { isReadOnly, type MountEntry, parseProcMounts } from "../core/mounts.js";
+import { addedSince, isReadOnly, type MountEntry, parseProcMounts, within } from "../core/mounts.js";
 import type { MountStep } from "../core/plan.js";
 import type { DirHandle, OpenedDir } from "../system/mounttarget.js";
 import type { CommandResult, System } from "../system/system.js";
@@ -8,28 +8,6 @@ import type { Transaction } from "./transaction.js";
 
 /** The mount table Lifeboat's own process sees (the kernel's view: real paths, octal escapes). */
 export const MOUNT_TABLE = "/proc/self/mounts";
-
-function under(root: string, p: string): boolean {
-  const r = root.replace(/\/+$/, "") || "/";
-  return p === r || p.startsWith(r === "/" ? "/" : `${r}/`);
-}
-
-function lineKey(m: MountEntry): string {
-  return `${m.source}\0${m.target}\0${m.fstype}`;
-}
-
-/** Entries of `after` that `before` does not have (counted: the same line may be mounted twice). */
-function addedSince(before: readonly MountEntry[], after: readonly MountEntry[]): MountEntry[] {
-  const seen = new Map<string, number>();
-  for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
-  const added: MountEntry[] = [];
-  for (const m of after) {
-    const n = seen.get(lineKey(m)) ?? 0;
-    if (n > 0) seen.set(lineKey(m), n - 1);
-    else added.push(m);
-  }
-  return added;
-}
 
 /** Paths without which the installed system is unusable: never skipped, their failure fails the mount. */
 const ESSENTIAL = new Set(["/", "/nix", "/nix/store"]);
@@ -234,7 +212,7 @@ export class MountExecutor {
   private async landed(s: MountStep, before: MountEntry[], label: string): Promise<void> {
     const added = addedSince(before, await this.mountTable(true));
     for (const m of added) this.recordMount(s.source, m);
-    const stray = added.find((m) => !under(this.root, m.target));
+    const stray = added.find((m) => !within(m.target, this.root));
     if (stray)
       throw new LifeboatError(
         "unsafe-mountpoint",
@@ -437,7 +415,7 @@ export class MountExecutor {
     let stray: MountEntry | undefined;
     for (const m of addedSince(before, await this.mountTable(true))) {
       this.recordMount(stepOf(m)?.source ?? m.source, m);
-      if (!under(this.root, m.target)) stray ??= m;
+      if (!within(m.target, this.root)) stray ??= m;
       else {
         targets.add(m.target);
         fresh.push(m);

@@ -1,5 +1,7 @@
 /** Processes that keep a mount busy: pure helpers over what /proc tells (app/holders.ts reads it). */
 
+import { within } from "./mounts.js";
+
 /** A process that keeps a mount busy, and what it holds there (as `fuser -vm` would tell). */
 export interface Holder {
   pid: number;
@@ -8,8 +10,8 @@ export interface Holder {
   uses: string[];
 }
 
-export const under = (path: string, target: string) =>
-  path === target || path.startsWith(target === "/" ? "/" : `${target}/`);
+/** `path` is `target` or lies below it. */
+export const under = within;
 
 /** Paths a /proc/<pid>/maps text maps, deduplicated (the 6th column). */
 export function mappedPaths(maps: string): string[] {

@@ -80,10 +80,30 @@ export function parseFstab(text: string, warnings?: string[]): FstabEntry[] {
   return out;
 }
 
+/** Whether `path` is `root` or lies below it (a trailing slash on `root` does not count). */
+export function within(path: string, root: string): boolean {
+  const r = root.replace(/\/+$/, "") || "/";
+  return path === r || path.startsWith(r === "/" ? "/" : `${r}/`);
+}
+
 /** Mounts at or below `root`, in /proc/mounts order (parents before children). */
 export function mountsUnder(mounts: MountEntry[], root: string): MountEntry[] {
-  const r = root.replace(/\/+$/, "") || "/";
-  return mounts.filter((m) => m.target === r || m.target.startsWith(r === "/" ? "/" : `${r}/`));
+  return mounts.filter((m) => within(m.target, root));
+}
+
+const lineKey = (m: MountEntry): string => `${m.source}\0${m.target}\0${m.fstype}`;
+
+/** Entries of `after` that `before` does not have (counted: the same line may be mounted twice). */
+export function addedSince(before: readonly MountEntry[], after: readonly MountEntry[]): MountEntry[] {
+  const seen = new Map<string, number>();
+  for (const m of before) seen.set(lineKey(m), (seen.get(lineKey(m)) ?? 0) + 1);
+  const added: MountEntry[] = [];
+  for (const m of after) {
+    const n = seen.get(lineKey(m)) ?? 0;
+    if (n > 0) seen.set(lineKey(m), n - 1);
+    else added.push(m);
+  }
+  return added;
 }
 
 export function isReadOnly(m: MountEntry): boolean {
