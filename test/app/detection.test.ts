@@ -4,7 +4,7 @@
  * which reads every disk's labels) runs only when something may have changed. On the recording
  * fake with real captures; the slow command is held by a gate (a signal, not a sleep).
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm, utimes } from "node:fs/promises";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { DetectionService } from "../../agent/src/app/detect.js";
@@ -271,6 +271,47 @@ describe("stale-while-revalidate detection", () => {
       "zfs get -j -r -t filesystem,volume encryptionroot nvmepool",
     ]);
     expect(sys.commandLines().join("\n")).not.toMatch(/snapshot/);
+  });
+});
+
+describe("lsblk and blkid run again only when something they read may have changed", () => {
+  it("same devices, no udev event, same pools and mounts: the last listing; any of them moved, or no udev: both run", async () => {
+    const m = await machine();
+    await mkdir(`${m.dir}/proc/spl/kstat/zfs`, { recursive: true });
+    await mkdir(`${m.dir}/sys/class/block/nvme0n1`, { recursive: true });
+    const udev = `${m.dir}/run/udev/data`;
+    await mkdir(udev, { recursive: true });
+    const listings = () => m.commands().filter((l) => /^(lsblk|blkid) /.test(l)).length;
+    const first = await m.det.current(true);
+    expect(listings()).toBe(2);
+    const again = await m.det.current(true);
+    // ?refresh=1 still scans the devices for pools; the block listing is the last one
+    expect(m.scans()).toBe(2);
+    expect(listings()).toBe(2);
+    expect(again.devices).toEqual(first.devices);
+    expect(again.candidates).toEqual(first.candidates);
+    // udev handled an event (mkfs, a new partition table, cryptsetup): both run
+    const later = new Date(Date.now() + 5_000);
+    await utimes(udev, later, later);
+    await m.det.current(true);
+    expect(listings()).toBe(4);
+    await m.det.current(true);
+    expect(listings()).toBe(4);
+    // a pool imported or exported by hand (the kernel rewrites its labels without a udev event)
+    await mkdir(`${m.dir}/proc/spl/kstat/zfs/nvmepool`);
+    await m.det.current(true);
+    expect(listings()).toBe(6);
+    // a device came
+    await mkdir(`${m.dir}/sys/class/block/sdb`);
+    await m.det.current(true);
+    expect(listings()).toBe(8);
+    await m.det.current(true);
+    expect(listings()).toBe(8);
+    // no udev database (an initrd without udev): nothing says a device's content is unchanged
+    await rm(udev, { recursive: true });
+    await m.det.current(true);
+    await m.det.current(true);
+    expect(listings()).toBe(12);
   });
 });
 

@@ -108,6 +108,12 @@ export interface RefreshOptions {
 const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"] as const;
 /** One directory per imported pool (OpenZFS kstats): a pool imported or exported by hand shows here. */
 const POOL_WATCH = "/proc/spl/kstat/zfs";
+/**
+ * udev's database: one file per device, rewritten by a rename for every event udev handles (a device
+ * added, changed or probed again after a write: mkfs, cryptsetup, a partition table), so the
+ * directory's time moves with every change lsblk could see. Absent without udev.
+ */
+const UDEV_DB = "/run/udev/data";
 
 /** What a cheap look at the machine sees; a difference is a reason to detect again. */
 interface Signature {
@@ -117,6 +123,11 @@ interface Signature {
   state: string;
   /** /proc/mounts as read (the detection parses this very text). */
   mounts: string | null;
+  /**
+   * What lsblk and blkid would answer from: the block devices, udev's database time, the imported
+   * pools and the mounts. Null without udev (nothing then says a device's content is unchanged).
+   */
+  blocks: string | null;
 }
 
 export interface DetectionOptions {
@@ -164,6 +175,8 @@ export class DetectionService {
   private readonly fullAgeMs: number;
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
+  /** The last block listing that went without a failure, and the signature it started from. */
+  private listed: { blocks: string; devices: BlockDevice[] } | null = null;
   /** Brings md arrays and LVM VGs it sees up read-only (app/stacks.ts); unset: never. */
   private stacks: StackService | null = null;
 
@@ -320,18 +333,23 @@ export class DetectionService {
 
   /** A cheap look: no command, a few directory listings and times, and /proc/mounts. */
   private async signature(): Promise<Signature> {
-    const [blocks, byId, mapper, pools, mounts] = await Promise.all([
+    const [blocks, byId, mapper, pools, mounts, udev] = await Promise.all([
       this.sys.readdir(DEVICE_WATCH[0]),
       this.sys.lstat(DEVICE_WATCH[1]),
       this.sys.lstat(DEVICE_WATCH[2]),
       this.sys.readdir(POOL_WATCH),
       this.sys.readFile("/proc/mounts"),
+      this.sys.lstat(UDEV_DB),
     ]);
     const mountsText = mounts?.toString("utf8") ?? null;
+    const devices = JSON.stringify([blocks, byId?.mtimeMs ?? null, mapper?.mtimeMs ?? null]);
+    const state = JSON.stringify([pools, mountsText]);
+    const known = udev?.type === "dir" && blocks !== null && pools !== null && mountsText !== null;
     return {
-      devices: JSON.stringify([blocks, byId?.mtimeMs ?? null, mapper?.mtimeMs ?? null]),
-      state: JSON.stringify([pools, mountsText]),
+      devices,
+      state,
       mounts: mountsText,
+      blocks: known ? JSON.stringify([devices, udev.mtimeMs, state]) : null,
     };
   }
 
@@ -347,7 +365,7 @@ export class DetectionService {
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
     const [zfs, listed, hostid] = await Promise.all([
       scanning ?? (scan ? this.zfsState() : this.zfsState(this.last)),
-      this.blockDevices(soft, warnings),
+      this.blockDevices(soft, warnings, seen.blocks),
       this.liveHostId(soft),
     ]);
     let devices = listed;
@@ -356,7 +374,7 @@ export class DetectionService {
     if (this.stacks?.wants(devices)) {
       const up = await this.stacks.bringUp(devices);
       warnings.push(...up.warnings);
-      if (up.changed) devices = await this.blockDevices(soft, warnings);
+      if (up.changed) devices = await this.blockDevices(soft, warnings, null);
     }
     const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts, warnings) : [];
     const candidates = findCandidates({
@@ -413,8 +431,24 @@ export class DetectionService {
     return r.exitCode === 0 ? soft("hostid", null, () => parseHostIdOutput(r.stdout)) : null;
   }
 
-  /** lsblk's tree with what blkid adds. */
-  private async blockDevices(soft: ReturnType<typeof lenient>, warnings: string[]): Promise<BlockDevice[]> {
+  /**
+   * lsblk's tree with what blkid adds. `blocks` (the signature's): when it equals the one of the
+   * last listing that went without a failure, that listing is still what both would answer (no
+   * device came or went, udev handled no event, no pool was imported or exported, nothing was
+   * mounted or unmounted since), and two processes are spared; null: always list.
+   */
+  private async blockDevices(
+    soft: ReturnType<typeof lenient>,
+    warnings: string[],
+    blocks: string | null,
+  ): Promise<BlockDevice[]> {
+    const kept = this.listed;
+    if (blocks !== null && kept?.blocks === blocks) {
+      this.log.debug("block devices unchanged since the last listing: lsblk and blkid not run");
+      return kept.devices;
+    }
+    this.listed = null;
+    const before = warnings.length;
     const [lsblk, blkid] = await Promise.all([
       this.sys.run("lsblk", ["--json", "-o", LSBLK_COLUMNS]),
       // `-c /dev/null`: probe, never answer from /run/blkid's cache (it kept TYPE=btrfs for a loop
@@ -430,6 +464,8 @@ export class DetectionService {
         devices,
         soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
       );
+    if (blocks !== null && lsblk.exitCode === 0 && blkid.exitCode === 0 && warnings.length === before)
+      this.listed = { blocks, devices };
     return devices;
   }
 
