@@ -444,7 +444,7 @@ export class DetectionService {
   ): Promise<BlockDevice[]> {
     const kept = this.listed;
     if (blocks !== null && kept?.blocks === blocks) {
-      this.log.debug("block devices unchanged since the last listing: lsblk and blkid not run");
+      this.log.debug("block devices unchanged: lsblk, blkid not run");
       return kept.devices;
     }
     this.listed = null;
