@@ -7,6 +7,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -151,6 +152,56 @@ describe("the reasons the stubs give still hold in the installed dependencies", 
     expect(Object.keys(mod.exports)).toEqual(FASTIFY_WARNINGS);
     mod.exports.FSTWRN001?.("body", "POST", "/x");
     expect(emitted).toEqual([["FSTWRN001 body POST /x", "FastifyWarning", "FSTWRN001"]]);
+  });
+
+  it("fastify's option validator: the stub gives both servers' options what the generated one gives", () => {
+    const entry = STUBS.find(
+      ([what, by]) => what.test("./config-validator") && by === "/node_modules/fastify/",
+    );
+    if (!entry) throw new Error("no stub for fastify's config-validator");
+    const stub = { exports: {} as ((o: object) => boolean) & { defaultInitOptions?: object } };
+    new Function("module", (entry[2] as (fail: string) => string)(""))(stub);
+    const req = createRequire(import.meta.url);
+    const real = req(join(ROOT, "node_modules", "fastify", "lib", "config-validator.js"));
+    expect(stub.exports.defaultInitOptions).toEqual(real.defaultInitOptions);
+    const f = () => undefined;
+    // what fastify.js hands the validator for each server: the options given to Fastify()
+    // (agent/src/http/server.ts, agent/src/collector/server.ts) with the values fastify sets first
+    const set = {
+      connectionTimeout: 0,
+      keepAliveTimeout: 72000,
+      maxRequestsPerSocket: 0,
+      requestTimeout: 0,
+      logger: { info: f },
+      requestIdHeader: false,
+      ajv: { customOptions: {}, plugins: [] },
+      clientErrorHandler: f,
+      allowErrorHandlerOverride: true,
+    };
+    const agent = {
+      loggerInstance: { info: f },
+      logController: { info: f },
+      childLoggerFactory: f,
+      bodyLimit: 256 * 1024,
+      schemaController: { compilersFactory: f },
+      trustProxy: false,
+      frameworkErrors: f,
+      ...set,
+    };
+    const collector = {
+      loggerInstance: { info: f },
+      bodyLimit: 64 * 1024,
+      schemaController: { compilersFactory: f },
+      trustProxy: false,
+      ...set,
+    };
+    for (const options of [agent, collector]) {
+      const a = { ...options };
+      const b = { ...options };
+      expect(real(a)).toBe(true);
+      expect(stub.exports(b)).toBe(true);
+      expect(b).toEqual(a);
+    }
   });
 
   it("pino uses its multistream only in its transports' worker", () => {
