@@ -109,7 +109,8 @@ export class RealSystem implements System {
     const r = await execa(file, args, {
       reject: false,
       timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      input: opts.input ?? "",
+      // No input: stdin is /dev/null (EOF at once, as an empty input), without a pipe to make and feed.
+      ...(opts.input === undefined ? { stdin: "ignore" as const } : { input: opts.input }),
       stripFinalNewline: false,
       env: { LC_ALL: "C", ...opts.env },
       forceKillAfterDelay: 5_000,
