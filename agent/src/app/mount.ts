@@ -93,7 +93,7 @@ export class MountService {
   private report: MountReport | null = null;
   /** Each root pool's datasets as its last mount listed them, by name and guid (MountRun.remembered). */
   private readonly listings = new Map<string, Dataset[]>();
-  /** And the plan that mount ran, by pool, guid and access (MountRun.rememberedPlan). */
+  /** And the plan of its last read-only mount (MountRun.rememberedPlan). */
   private readonly plans = new Map<string, MountPlan>();
 
   /** What the mount in place left out, and why each pool is imported (GET /v1/status). */
@@ -303,7 +303,7 @@ export class MountService {
     const listed = candidate.kind === "zfs" ? `${candidate.pool}\0${candidate.guid ?? ""}` : null;
     if (listed && candidate.kind === "zfs" && candidate.guid && !candidate.imported)
       run.remembered = this.listings.get(listed) ?? null;
-    if (run.remembered && listed) run.rememberedPlan = this.plans.get(`${listed}\0${readonly}`) ?? null;
+    if (run.remembered && listed && readonly) run.rememberedPlan = this.plans.get(listed) ?? null;
     let plan: MountPlan | null = null;
     /** The identification read side by side with phase 2 (it holds directories of the root open). */
     let early: Promise<NixosIdentity> | null = null;
@@ -340,7 +340,8 @@ export class MountService {
       const report = this.remember(plan, run, req.acceptSkipped);
       if (listed && candidate.kind === "zfs") {
         this.listings.set(listed, run.datasetsOf(candidate.pool));
-        this.plans.set(`${listed}\0${readonly}`, plan);
+        if (readonly) this.plans.set(listed, plan);
+        else this.plans.delete(listed);
       }
       // No device scan for the next detection: an import adds no pool or device, and the last
       // scan's importable pools less the ones imported now is exactly what is left (detect.ts).

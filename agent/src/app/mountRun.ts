@@ -406,14 +406,15 @@ export class MountRun {
 
   /**
    * What the remembered plan mounts after / (phase 1's /nix in its place), when it may go ahead of
-   * the fstab: a single unencrypted ZFS pool mounted with the same access, nothing refused, locked
-   * or bound, no tmpfs root, and its / and /nix where phase 1 puts them.
+   * the fstab: read-only (a read-write mount of what the new fstab no longer names could replay its
+   * log), a single unencrypted ZFS pool, nothing refused, locked or bound, no tmpfs root, and its /
+   * and /nix where phase 1 puts them.
    */
   private aheadOf(early: readonly MountStep[]): MountStep[] | null {
     const p = this.rememberedPlan;
-    if (!p || !this.pending || this.candidate.kind !== "zfs" || this.tmpfsRoot) return null;
-    if (p.readonly !== this.req.readonly || p.pools.length !== 1 || p.refused.length + p.locked.length > 0)
+    if (!p || !this.pending || this.candidate.kind !== "zfs" || this.tmpfsRoot || !this.req.readonly)
       return null;
+    if (!p.readonly || p.pools.length !== 1 || p.refused.length + p.locked.length > 0) return null;
     const steps = p.steps.filter(isMount);
     const at = (list: readonly MountStep[], path: string) => list.find((s) => s.path === path);
     if (steps.some((s) => s.method !== "mount") || !at(early, "/")) return null;
