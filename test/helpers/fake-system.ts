@@ -535,21 +535,15 @@ export class FakeSystem implements System {
         .filter(
           (x, i, all) => !x.startsWith("-") && !["-o", "-t", "-s", "-S", "-d"].includes(all[i - 1] ?? ""),
         );
-      const rows = onlyImported(text);
-      const lines = rows.split("\n").filter((l) => l !== "");
-      const nameOf = (l: string) => l.split("\t")[0] ?? "";
       for (const n of named)
-        if (!importedNames.includes(n) && !lines.some((l) => nameOf(l) === n))
-          return fail(1, `cannot open '${n}': dataset does not exist\n`);
-      // `-r`: the named datasets and everything under them; without: exactly those
-      const wanted = (name: string) =>
-        named.length === 0 || named.some((n) => name === n || (a.includes("-r") && name.startsWith(`${n}/`)));
-      // `-o name` alone: OpenZFS's simple listing (names only)
-      const cols = a[a.indexOf("-o") + 1] ?? "";
+        if (!importedNames.includes(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
+      const rows = onlyImported(text);
+      if (named.length === 0) return ok(rows);
       return ok(
-        lines
-          .filter((l) => wanted(nameOf(l)))
-          .map((l) => `${cols === "name" ? nameOf(l) : l}\n`)
+        rows
+          .split("\n")
+          .filter((l) => l !== "" && named.includes(l.split("\t")[0]?.split("/")[0] ?? ""))
+          .map((l) => `${l}\n`)
           .join(""),
       );
     }
