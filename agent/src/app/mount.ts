@@ -93,8 +93,6 @@ export class MountService {
   private report: MountReport | null = null;
   /** Each root pool's datasets as its last mount listed them, by name and guid (MountRun.remembered). */
   private readonly listings = new Map<string, Dataset[]>();
-  /** And the plan of its last read-only mount (MountRun.rememberedPlan). */
-  private readonly plans = new Map<string, MountPlan>();
 
   /** What the mount in place left out, and why each pool is imported (GET /v1/status). */
   get lastReport(): MountReport | null {
@@ -303,7 +301,6 @@ export class MountService {
     const listed = candidate.kind === "zfs" ? `${candidate.pool}\0${candidate.guid ?? ""}` : null;
     if (listed && candidate.kind === "zfs" && candidate.guid && !candidate.imported)
       run.remembered = this.listings.get(listed) ?? null;
-    if (run.remembered && listed && readonly) run.rememberedPlan = this.plans.get(listed) ?? null;
     let plan: MountPlan | null = null;
     /** The identification read side by side with phase 2 (it holds directories of the root open). */
     let early: Promise<NixosIdentity> | null = null;
@@ -338,11 +335,7 @@ export class MountService {
       }
       const mounts = mountsUnder(await run.mountTable(), this.root);
       const report = this.remember(plan, run, req.acceptSkipped);
-      if (listed && candidate.kind === "zfs") {
-        this.listings.set(listed, run.datasetsOf(candidate.pool));
-        if (readonly) this.plans.set(listed, plan);
-        else this.plans.delete(listed);
-      }
+      if (listed && candidate.kind === "zfs") this.listings.set(listed, run.datasetsOf(candidate.pool));
       // No device scan for the next detection: an import adds no pool or device, and the last
       // scan's importable pools less the ones imported now is exactly what is left (detect.ts).
       this.detection.invalidate(mounts, { scan: false });

@@ -95,16 +95,6 @@ export class MountRun {
    * Phase 1 mounts by it while the fresh listing runs; the fresh one decides (see bootstrap).
    */
   remembered: Dataset[] | null = null;
-  /**
-   * The plan the last mount of the same pool (name, guid) and access ran in this boot, with
-   * `remembered`. Phase 1 then mounts / and, in one wave, /nix and everything else that plan
-   * mounted (the fstab is read from /nix afterwards); the fresh listing and the fstab's plan decide
-   * (planFromFstab): the same steps, nothing more is mounted; anything else undoes it all and
-   * mounts the usual way.
-   */
-  rememberedPlan: MountPlan | null = null;
-  /** Targets mounted ahead by the remembered plan, that phase 2 does not mount again. */
-  private ahead: Set<string> | null = null;
   /** The fresh listing still running while phase 1 mounts by the remembered one. */
   private pending: { pools: string[]; used: Dataset[]; fresh: Promise<Dataset[] | null> } | null = null;
 
@@ -344,8 +334,6 @@ export class MountRun {
 
   private async again(mark: number): Promise<void> {
     await this.undoTo(mark);
-    this.rememberedPlan = null;
-    this.ahead = null;
     this.early = [];
     this.chosen = undefined;
     this.tmpfsRoot = false;
@@ -391,56 +379,9 @@ export class MountRun {
         .filter((s) => s.path === "/" || s.path === "/nix");
     }
     this.tmpfsRoot = early.some((s) => s.path === "/" && s.fstype === "tmpfs");
-    const ahead = this.aheadOf(early);
-    if (ahead) {
-      await this.exec.mount(rootStep, false);
-      this.early = early;
-      await this.exec.mountAll(ahead, false);
-      this.ahead = new Set(ahead.map((s) => s.target));
-      return;
-    }
     for (const s of early) await this.exec.mount(s, this.tmpfsRoot);
     this.early = early;
     if (this.candidate.kind === "zfs") await this.findNix(this.candidate.pool);
-  }
-
-  /**
-   * What the remembered plan mounts after / (phase 1's /nix in its place), when it may go ahead of
-   * the fstab: read-only (a read-write mount of what the new fstab no longer names could replay its
-   * log), a single unencrypted ZFS pool, nothing refused, locked or bound, no tmpfs root, and its /
-   * and /nix where phase 1 puts them.
-   */
-  private aheadOf(early: readonly MountStep[]): MountStep[] | null {
-    const p = this.rememberedPlan;
-    if (!p || !this.pending || this.candidate.kind !== "zfs" || this.tmpfsRoot || !this.req.readonly)
-      return null;
-    if (!p.readonly || p.pools.length !== 1 || p.refused.length + p.locked.length > 0) return null;
-    const steps = p.steps.filter(isMount);
-    const at = (list: readonly MountStep[], path: string) => list.find((s) => s.path === path);
-    if (steps.some((s) => s.method !== "mount") || !at(early, "/")) return null;
-    if (!same(at(steps, "/"), at(early, "/")) || !same(at(steps, "/nix"), at(early, "/nix"))) return null;
-    return steps.flatMap((s) =>
-      s.path === "/" ? [] : s.path === "/nix" ? [at(early, "/nix") as MountStep] : [s],
-    );
-  }
-
-  /** Did the remembered plan mount what the fresh one says? Otherwise undo it and start again. */
-  private async aheadHeld(plan: MountPlan): Promise<boolean> {
-    const before = this.rememberedPlan;
-    if (!this.ahead || !before) return true;
-    const key = (p: MountPlan) =>
-      JSON.stringify(
-        p.steps.filter(isMount).map((s) => [s.path, s.source, s.fstype, s.options, s.method, s.target]),
-      );
-    if (
-      plan.pools.length === 1 &&
-      plan.refused.length + plan.locked.length === 0 &&
-      key(plan) === key(before)
-    )
-      return true;
-    this.log.debug("the fstab's plan differs from the last mount's: mounted again");
-    await this.again(this.earlyMark);
-    return false;
   }
 
   private altroots(): Map<string, string | null> {
@@ -523,7 +464,6 @@ export class MountRun {
   async planFromFstab(): Promise<MountPlan> {
     await this.readFstabOnly();
     let plan = this.plan(this.fstab);
-    if (!(await this.aheadHeld(plan))) return this.planFromFstab();
     // A new generation whose fstab names a root device no disk has (a wrong UUID in
     // hardware-configuration.nix) never booted; the activated one behind /etc/fstab did. Mount by
     // that one rather than refuse the whole system (the diagnosis then explains the new one).
@@ -617,7 +557,7 @@ export class MountRun {
       this.early = [];
       this.tmpfsRoot = false;
     }
-    const done = new Set([...mounted, ...this.early.map((s) => s.target), ...(this.ahead ?? [])]);
+    const done = new Set([...mounted, ...this.early.map((s) => s.target)]);
     const rootStep = at(steps, "/");
     if (this.early.length === 0 && rootStep?.fstype === "tmpfs" && !done.has(rootStep.target))
       this.tmpfsRoot = true;
