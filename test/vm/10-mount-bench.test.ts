@@ -231,7 +231,11 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       first,
       firstRatio,
       firstRatioWithDetect,
-      ...(baseline ? { baseline, baselineCold: BASELINE_COLD, baselineRatio, baselineRatioWithDetect } : {}),
+      // without a baseline side, an earlier run's baseline figures are dropped (undefined: not written)
+      baseline: baseline ?? undefined,
+      baselineCold: baseline ? BASELINE_COLD : undefined,
+      baselineRatio: baseline ? baselineRatio : undefined,
+      baselineRatioWithDetect: baseline ? baselineRatioWithDetect : undefined,
       hostLoad: { min: Math.min(...loads), max: Math.max(...loads) },
       commands,
       mountCommands: A[A.length - 1]?.mountCommands?.map((c) => c.join(" ")),
