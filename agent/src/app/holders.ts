@@ -1,5 +1,5 @@
-import { type Holder, mappedPaths, poolMountsIn, under } from "../core/holders.js";
-import { parseProcMounts } from "../core/mounts.js";
+import { type Holder, mappedPaths, poolMountsIn } from "../core/holders.js";
+import { parseProcMounts, within } from "../core/mounts.js";
 import type { System } from "../system/system.js";
 
 export type { Holder } from "../core/holders.js";
@@ -34,7 +34,7 @@ export async function holdersOf(sys: System, target: string): Promise<Holder[]> 
     const uses: string[] = [];
     const link = async (name: string, label: string) => {
       const t = await sys.readlink(`${base}/${name}`).catch(() => null);
-      if (t && under(t, target) && uses.length < MAX_USES) uses.push(`${label} ${t}`);
+      if (t && within(t, target) && uses.length < MAX_USES) uses.push(`${label} ${t}`);
     };
     await link("cwd", "cwd");
     await link("root", "root");
@@ -46,7 +46,7 @@ export async function holdersOf(sys: System, target: string): Promise<Holder[]> 
     const maps = await sys.readFile(`${base}/maps`).catch(() => null);
     if (maps && maps.length <= MAX_MAPS)
       for (const p of mappedPaths(maps.toString("utf8")))
-        if (under(p, target) && uses.length < MAX_USES) uses.push(`mmap ${p}`);
+        if (within(p, target) && uses.length < MAX_USES) uses.push(`mmap ${p}`);
     if (uses.length === 0) continue;
     out.push({ pid: Number(pid), command: await commandOf(sys, pid), uses });
   }

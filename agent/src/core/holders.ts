@@ -1,7 +1,5 @@
 /** Processes that keep a mount busy: pure helpers over what /proc tells (app/holders.ts reads it). */
 
-import { within } from "./mounts.js";
-
 /** A process that keeps a mount busy, and what it holds there (as `fuser -vm` would tell). */
 export interface Holder {
   pid: number;
@@ -9,9 +7,6 @@ export interface Holder {
   /** "cwd /mnt/home/alice", "fd 3 /mnt/var/log/journal/x.journal", "mmap /mnt/nix/store/…/libc.so.6" */
   uses: string[];
 }
-
-/** `path` is `target` or lies below it. */
-export const under = within;
 
 /** Paths a /proc/<pid>/maps text maps, deduplicated (the 6th column). */
 export function mappedPaths(maps: string): string[] {
