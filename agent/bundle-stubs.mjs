@@ -24,7 +24,7 @@ const execaCreate = join(dirname(createRequire(import.meta.url).resolve("execa")
  * installed file when the bundle is built.
  */
 const fastifyValidator = createRequire(import.meta.url).resolve("fastify/lib/config-validator.js");
-export function fastifyValidatorFacts() {
+function fastifyValidatorFacts() {
   const text = readFileSync(fastifyValidator, "utf8");
   const schema = JSON.parse(/^const schema11 = (\{.*\});$/m.exec(text)?.[1] ?? "null");
   if (!schema?.properties) throw new Error(`${fastifyValidator}: no top-level schema found`);
