@@ -108,17 +108,32 @@ describe("the bundle as collector and agent", () => {
       { timeout: 30_000, interval: 200 },
     );
     expect(fleet.hosts[0]).toMatchObject({ name: "bundle-host", url: `http://127.0.0.1:${aport}/` });
-    const sd = JSON.parse(await readFile(join(dir, "sd.json"), "utf8"));
-    expect(sd[0].targets).toEqual([`127.0.0.1:${aport}`]);
+    // The collector answers /v1/fleet from memory as soon as it accepts the report and writes
+    // the file_sd document right after (write then rename): wait for the file, do not race it.
+    await vi.waitFor(
+      async () => {
+        const sd = JSON.parse(await readFile(join(dir, "sd.json"), "utf8")) as { targets: string[] }[];
+        expect(sd[0]?.targets).toEqual([`127.0.0.1:${aport}`]);
+      },
+      { timeout: 10_000, interval: 50 },
+    );
     const token = (await readFile(join(dir, "token"), "utf8")).trim();
     registerSecret(token);
-    const m = await fetch(`http://127.0.0.1:${aport}/metrics`, {
-      headers: { authorization: `Bearer ${METRICS}` },
-    });
-    expect(m.status).toBe(200);
-    const text = await m.text();
+    // The agent counts a report once the collector's answer arrives, which may be after the fleet
+    // listing shows it.
+    const text = await vi.waitFor(
+      async () => {
+        const m = await fetch(`http://127.0.0.1:${aport}/metrics`, {
+          headers: { authorization: `Bearer ${METRICS}` },
+        });
+        expect(m.status).toBe(200);
+        const t = await m.text();
+        expect(t).toMatch(/lifeboat_callback_reports_sent [1-9]/);
+        return t;
+      },
+      { timeout: 10_000, interval: 100 },
+    );
     expect(text).toContain('lifeboat_info{version="');
-    expect(text).toMatch(/lifeboat_callback_reports_sent [1-9]/);
     if (spawnSync("promtool", ["--version"]).status === 0) {
       const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
       expect(`${r.stdout}${r.stderr}`).toBe("");

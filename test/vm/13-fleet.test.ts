@@ -145,7 +145,9 @@ describe("scenario 13: a fleet phones home; one batch hotfix for all (issue 16)"
       expect(h?.machineId).toMatch(/^[0-9a-f]{32}$/); // the installed system's, read once mounted
       expect(h?.pools).toEqual([{ name: "nvmepool", state: "ONLINE", imported: true }]);
     }
-    // The identity the agent read from the guest's sysfs is the guest's own.
+    // The identity the agent read from the guest's sysfs is the guest's own. The collector answers
+    // from memory before its files are written: wait for the write in flight.
+    await collector.persist();
     const state = JSON.parse(await readFile(join(dir, "fleet.json"), "utf8"));
     const mac = (await (vms[0] as Vm).sh("cat /sys/class/net/eth0/address")).trim();
     expect(state.hosts[0].report.host.macs).toContain(mac);
