@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -663,6 +672,113 @@ describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
     expect(err.extras.state).toBe("rolled-back");
     expect(String(err.extras.failedStep)).toMatch(/^mount nvmepool\/home\/u\d{3} at \/mnt\/home\/u\d{3}$/);
     expect(mountedTargets(r.sys)).toEqual([]);
+  });
+});
+
+describe("more siblings than one wave holds: parts of 256, the next part's targets opened while one mounts", () => {
+  const USERS = 600;
+  const users = Array.from({ length: USERS }, (_, i) => `u${String(i + 1).padStart(4, "0")}`);
+  /** Descriptors of this process still open on something in the sandbox (the mount targets' handles). */
+  function openInto(dir: string): string[] {
+    const fds = readdirSync("/proc/self/fd");
+    const targets = fds.map((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return "";
+      }
+    });
+    return targets.filter((t) => t.startsWith(dir));
+  }
+  async function partsRig(
+    fail?: (f: string, a: readonly string[]) => { exitCode: number } | undefined,
+    hold?: (f: string, a: readonly string[]) => Promise<void> | undefined,
+  ) {
+    const base = outputsOf("single");
+    const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
+    const r = await rig("single", {
+      fake: { outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` }, fail, hold },
+    });
+    for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
+    return r;
+  }
+
+  it("mounts every part, each target verified and open while its part mounts, every handle closed after", async () => {
+    const r = await partsRig();
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    expect(r.sys.waveTables.map((t) => t.length)).toEqual([3, 256, 256, 88]);
+    // each line's target was resolved through an open /proc/<pid>/fd/<n> as the part mounted
+    expect(r.sys.waveTables.slice(1).flat()).toHaveLength(USERS);
+    const targets = mountedTargets(r.sys);
+    for (const u of users) expect(targets).toContain(`/mnt/home/${u}`);
+    expect(res.steps.filter((s) => s.startsWith("mounted nvmepool/home/u"))).toHaveLength(USERS);
+    expect(openInto(r.dir)).toEqual([]);
+  });
+
+  it("while a part mounts, the next part's targets are already open (and only then)", async () => {
+    let release: (() => void) | null = null;
+    let waves = 0;
+    const r = await partsRig(undefined, (f, a) =>
+      f === "mount" && a.includes("--all") && ++waves === 2
+        ? new Promise<void>((res) => {
+            release = res;
+          })
+        : undefined,
+    );
+    const mounting = r.mounts.mount();
+    const part = (t: string) => Math.ceil(Number(/\/mnt\/home\/u(\d{4})$/.exec(t)?.[1] ?? 0) / 256);
+    const openParts = () => openInto(r.dir).map(part);
+    try {
+      // the first part's `mount --all` runs (held here)…
+      await vi.waitFor(() => expect(release).not.toBeNull(), { timeout: 10_000, interval: 10 });
+      // …and the second part's targets are open meanwhile
+      await vi.waitFor(() => expect(openParts().filter((p) => p === 2)).toHaveLength(256), {
+        timeout: 10_000,
+        interval: 10,
+      });
+      // one part ahead, not more
+      expect(openParts().filter((p) => p === 3)).toEqual([]);
+    } finally {
+      (release as (() => void) | null)?.();
+    }
+    expect((await mounting).result).toBe("mounted");
+    expect(openInto(r.dir)).toEqual([]);
+  });
+
+  it("the second part fails: everything rolled back, the third part's opened targets closed", async () => {
+    let waves = 0;
+    const r = await partsRig((f, a) =>
+      f === "mount" && a.includes("--all") && ++waves === 3 ? { exitCode: 32 } : undefined,
+    );
+    const err = await rejection(r.mounts.mount());
+    expect(err.code).toBe("mount-failed");
+    expect(err.extras.state).toBe("rolled-back");
+    // a step of the second part (users 257-512)
+    const n = Number(/^mount nvmepool\/home\/u(\d{4}) at /.exec(String(err.extras.failedStep))?.[1]);
+    expect(n).toBeGreaterThanOrEqual(257);
+    expect(n).toBeLessThanOrEqual(512);
+    // the failing command never read its table; the third part's was never written
+    expect(r.sys.waveTables.map((t) => t.length)).toEqual([3, 256]);
+    expect(r.sys.calls.filter((c) => c.file === "mount" && c.args.includes("--all"))).toHaveLength(3);
+    expect(mountedTargets(r.sys)).toEqual([]);
+    expect(openInto(r.dir)).toEqual([]);
+  });
+
+  it("a target in a later part is a link out of the system: that one skipped, named; the rest mounted", async () => {
+    const r = await partsRig();
+    const victim = join(r.dir, "mnt", "home", "u0555");
+    rmSync(victim, { recursive: true });
+    symlinkSync("/etc", victim);
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    expect(res.skipped).toEqual([
+      expect.objectContaining({ path: "/home/u0555", source: "nvmepool/home/u0555", kind: "dataset" }),
+    ]);
+    const targets = mountedTargets(r.sys);
+    expect(targets).not.toContain("/mnt/home/u0555");
+    expect(targets.filter((t) => t.startsWith("/mnt/home/u"))).toHaveLength(USERS - 1);
+    expect(openInto(r.dir)).toEqual([]);
   });
 });
 

@@ -9,6 +9,18 @@ import type { Transaction } from "./transaction.js";
 /** The mount table Lifeboat's own process sees (the kernel's view: real paths, octal escapes). */
 export const MOUNT_TABLE = "/proc/self/mounts";
 
+/** A wave's targets as openWave left them: one outcome per step, the handles to close. */
+interface OpenedWave {
+  steps: readonly MountStep[];
+  opened: PromiseSettledResult<OpenedDir>[];
+  handles: DirHandle[];
+}
+
+/** Close handles side by side (each close is its own system call; none can fail the run). */
+async function closeAll(handles: readonly DirHandle[]): Promise<void> {
+  await Promise.all(handles.map((h) => h.close()));
+}
+
 /** Paths without which the installed system is unusable: never skipped, their failure fails the mount. */
 const ESSENTIAL = new Set(["/", "/nix", "/nix/store"]);
 
@@ -279,10 +291,8 @@ export class MountExecutor {
     const paths = new Set<string>();
     const flush = async () => {
       wave = wave.filter((s) => !this.skippedAbove(s));
-      if (wave.length >= BATCH_MIN) {
-        for (let i = 0; i < wave.length; i += BATCH_MAX)
-          await this.mountWave(wave.slice(i, i + BATCH_MAX), tmpfsRoot);
-      } else for (const s of wave) await this.mount(s, tmpfsRoot);
+      if (wave.length >= BATCH_MIN) await this.mountWaves(wave, tmpfsRoot);
+      else for (const s of wave) await this.mount(s, tmpfsRoot);
       wave = [];
       paths.clear();
     };
@@ -300,17 +310,67 @@ export class MountExecutor {
   }
 
   /**
-   * One wave of sibling mounts with one command: every target opened as for a single mount (no
-   * symlink followed, /proc/<pid>/fd/<n>), one fstab(5) table of them in a rescue-side file, `mount
-   * --all --fork --no-canonicalize` (util-linux forks one child per entry, each mounting it exactly
-   * as `mount -t <type> -o <options> <source> <target>` would, side by side as `zfs mount -a` does
-   * with its threads, and waits for them all), then ONE read of the kernel's table: every new mount
-   * is recorded with its undo, whichever children succeeded; a mount outside the root or missing
-   * from where the plan said fails the wave like a single mount would (and the caller rolls back).
-   * Siblings only (none lands on another), so the order the children finish in does not matter.
+   * Siblings by the thousand go BATCH_MAX at a time, pipelined: the next part's targets are opened
+   * while the current part's `mount` runs (siblings: opening one never depends on another's mount),
+   * and a part's handles are closed while the next one mounts. A part that fails closes what the
+   * next one opened (recording the directories it created) before the error goes up.
    */
-  private async mountWave(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<void> {
+  private async mountWaves(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<void> {
+    const parts: MountStep[][] = [];
+    for (let i = 0; i < steps.length; i += BATCH_MAX) parts.push(steps.slice(i, i + BATCH_MAX));
+    const closing: Promise<void>[] = [];
+    let next: Promise<OpenedWave> | null = this.openWave(parts[0] ?? [], tmpfsRoot);
+    try {
+      for (let k = 0; next; k++) {
+        const cur: OpenedWave = await next;
+        const after = parts[k + 1];
+        next = after ? this.openWave(after, tmpfsRoot) : null;
+        try {
+          await this.mountWave(cur);
+        } finally {
+          closing.push(closeAll(cur.handles));
+        }
+      }
+    } catch (err) {
+      const left = await next;
+      if (left) {
+        for (const o of left.opened)
+          if (o.status === "fulfilled")
+            for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
+        closing.push(closeAll(left.handles));
+      }
+      throw err;
+    } finally {
+      await Promise.all(closing);
+    }
+  }
+
+  /**
+   * A wave's targets, opened side by side as for a single mount (each walk is its own chain of
+   * handles; no symlink followed). Never rejects: each open's outcome is kept, every handle that
+   * opened is listed for closing even when another open failed.
+   */
+  private async openWave(steps: readonly MountStep[], tmpfsRoot: boolean): Promise<OpenedWave> {
+    const opened = await Promise.allSettled(
+      steps.map((s) => this.sys.openDirInRoot(this.root, s.path, { create: this.mayCreate(s, tmpfsRoot) })),
+    );
     const handles: DirHandle[] = [];
+    for (const o of opened) if (o.status === "fulfilled") handles.push(o.value.dir);
+    return { steps, opened, handles };
+  }
+
+  /**
+   * One wave of sibling mounts with one command onto targets opened by openWave
+   * (/proc/<pid>/fd/<n>): one fstab(5) table of them in a rescue-side file, `mount --all --fork
+   * --no-canonicalize` (util-linux forks one child per entry, each mounting it exactly as `mount -t
+   * <type> -o <options> <source> <target>` would, side by side as `zfs mount -a` does with its
+   * threads, and waits for them all), then ONE read of the kernel's table: every new mount is
+   * recorded with its undo, whichever children succeeded; a mount outside the root or missing from
+   * where the plan said fails the wave like a single mount would (and the caller rolls back).
+   * Siblings only (none lands on another), so the order the children finish in does not matter.
+   * The caller closes the handles.
+   */
+  private async mountWave({ steps, opened }: OpenedWave): Promise<void> {
     // Kernel-mounted types only (KERNEL_MOUNTED): mount(2) straight from util-linux
     // (`--internal-only`), as `zfs mount -a` does from libzfs, instead of one mount.zfs process per
     // dataset. The kernel (module/os/linux/zfs/zfs_vfsops.c zfsvfs_parse_options) takes
@@ -321,86 +381,72 @@ export class MountExecutor {
     // `-w` applies to every entry of `mount --all`: only when every step asks for read-write (a
     // read-write step that landed read-only is caught by checkAccess either way).
     const writable = steps.every((s) => this.wantsWritable(s));
-    try {
-      // The targets are opened side by side (each walk is its own chain of handles); every handle
-      // is kept for the finally below even when another open failed.
-      const opened = await Promise.allSettled(
-        steps.map((s) => this.sys.openDirInRoot(this.root, s.path, { create: this.mayCreate(s, tmpfsRoot) })),
-      );
-      for (const o of opened) if (o.status === "fulfilled") handles.push(o.value.dir);
-      const lines: string[] = [];
-      const tried: MountStep[] = [];
-      for (const [i, s] of steps.entries()) {
-        const o = opened[i] as PromiseSettledResult<OpenedDir>;
-        const label = `mount ${s.source} at ${s.target}`;
-        if (o.status === "rejected") {
-          const err: unknown = o.reason;
-          const e =
-            err instanceof LifeboatError
-              ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
-                  ...err.extras,
-                  failedStep: label,
-                })
-              : err;
-          if (this.maySkip(s, e)) continue;
-          throw e;
-        }
-        tried.push(s);
-        for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
-        const options = mountOptions(s, internal);
-        lines.push(
-          `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
-        );
-      }
-      if (tried.length === 0) return;
-      // Read-write runs: md arrays and LVs under the devices switched first, one at a time, each
-      // recorded in the transaction (as for a single mount).
-      if (!this.readonly)
-        for (const s of tried) if (s.source.startsWith("/dev/")) await this.beforeWritableMount?.(s.source);
-      const before = await this.mountTable();
-      // A regular file on the rescue side: libmount parses no pipe as a table ("failed to parse").
-      await this.sys.mkdir(WAVE_TABLE_DIR);
-      await this.sys.writeFile(WAVE_TABLE, `${lines.join("\n")}\n`, 0o600);
-      let r: CommandResult;
-      try {
-        const args = [
-          "--all",
-          "--fork",
-          "--no-canonicalize",
-          ...(internal ? ["--internal-only"] : []),
-          ...(writable ? ["-w"] : []),
-          "--fstab",
-          WAVE_TABLE,
-        ];
-        r = await this.sys.run("mount", args, {
-          timeoutMs: WAVE_TIMEOUT_MS,
-        });
-      } finally {
-        await this.sys.removeFile(WAVE_TABLE);
-      }
-      const added = await this.landedAll(tried, before).catch((err: unknown) => {
-        if (err instanceof Error) this.fatal.add(err);
-        throw err;
-      });
-      for (const missing of tried.filter((s) => !added.has(s.target))) {
-        const label = `mount ${missing.source} at ${missing.target}`;
-        const e = /encryption key not loaded/.test(r.stderr)
-          ? new LifeboatError(
-              "key-not-loaded",
-              `${missing.source} is locked: load its encryption key first`,
-              {
+    const lines: string[] = [];
+    const tried: MountStep[] = [];
+    for (const [i, s] of steps.entries()) {
+      const o = opened[i] as PromiseSettledResult<OpenedDir>;
+      const label = `mount ${s.source} at ${s.target}`;
+      if (o.status === "rejected") {
+        const err: unknown = o.reason;
+        const e =
+          err instanceof LifeboatError
+            ? new LifeboatError(err.code, `${label} refused: ${err.message}`, {
+                ...err.extras,
                 failedStep: label,
-              },
-            )
-          : new LifeboatError(
-              "mount-failed",
-              `${label} failed${r.exitCode !== 0 ? `: ${stderrLine(r)}` : ": the mount table does not show it"}`,
-              { failedStep: label },
-            );
-        if (!this.maySkip(missing, e)) throw e;
+              })
+            : err;
+        if (this.maySkip(s, e)) continue;
+        throw e;
       }
+      tried.push(s);
+      for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
+      const options = mountOptions(s, internal);
+      lines.push(
+        `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
+      );
+    }
+    if (tried.length === 0) return;
+    // Read-write runs: md arrays and LVs under the devices switched first, one at a time, each
+    // recorded in the transaction (as for a single mount).
+    if (!this.readonly)
+      for (const s of tried) if (s.source.startsWith("/dev/")) await this.beforeWritableMount?.(s.source);
+    const before = await this.mountTable();
+    // A regular file on the rescue side: libmount parses no pipe as a table ("failed to parse").
+    await this.sys.mkdir(WAVE_TABLE_DIR);
+    await this.sys.writeFile(WAVE_TABLE, `${lines.join("\n")}\n`, 0o600);
+    let r: CommandResult;
+    try {
+      const args = [
+        "--all",
+        "--fork",
+        "--no-canonicalize",
+        ...(internal ? ["--internal-only"] : []),
+        ...(writable ? ["-w"] : []),
+        "--fstab",
+        WAVE_TABLE,
+      ];
+      r = await this.sys.run("mount", args, {
+        timeoutMs: WAVE_TIMEOUT_MS,
+      });
     } finally {
-      for (const h of handles) await h.close();
+      await this.sys.removeFile(WAVE_TABLE);
+    }
+    const added = await this.landedAll(tried, before).catch((err: unknown) => {
+      if (err instanceof Error) this.fatal.add(err);
+      throw err;
+    });
+    for (const missing of tried.filter((s) => !added.has(s.target))) {
+      const label = `mount ${missing.source} at ${missing.target}`;
+      const e = /encryption key not loaded/.test(r.stderr)
+        ? new LifeboatError("key-not-loaded", `${missing.source} is locked: load its encryption key first`, {
+            failedStep: label,
+          })
+        : new LifeboatError(
+            "mount-failed",
+            `${label} failed${r.exitCode !== 0 ? `: ${stderrLine(r)}` : ": the mount table does not show it"}`,
+            { failedStep: label },
+          );
+      if (!this.maySkip(missing, e)) throw e;
     }
   }
 
