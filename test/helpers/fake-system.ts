@@ -535,17 +535,32 @@ export class FakeSystem implements System {
         .filter(
           (x, i, all) => !x.startsWith("-") && !["-o", "-t", "-s", "-S", "-d"].includes(all[i - 1] ?? ""),
         );
-      for (const n of named)
-        if (!importedNames.includes(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
-      const rows = onlyImported(text);
-      if (named.length === 0) return ok(rows);
-      return ok(
-        rows
-          .split("\n")
-          .filter((l) => l !== "" && named.includes(l.split("\t")[0]?.split("/")[0] ?? ""))
-          .map((l) => `${l}\n`)
-          .join(""),
-      );
+      const rows = onlyImported(text)
+        .split("\n")
+        .filter((l) => l !== "");
+      const nameOf = (l: string) => l.split("\t")[0] ?? "";
+      const exists = (n: string) => importedNames.includes(n) || rows.some((l) => nameOf(l) === n);
+      for (const n of named) if (!exists(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
+      // `-d 1`: each named dataset and its direct children (zfs-list(8)); otherwise (-r) the
+      // named pools whole.
+      const d = a.indexOf("-d");
+      const depth1 = d >= 0 && a[d + 1] === "1";
+      const parentOf = (n: string) => n.slice(0, Math.max(0, n.lastIndexOf("/")));
+      const picked =
+        named.length === 0
+          ? rows
+          : rows.filter((l) =>
+              depth1
+                ? named.includes(nameOf(l)) || named.includes(parentOf(nameOf(l)))
+                : named.includes(nameOf(l).split("/")[0] ?? ""),
+            );
+      // `-o …,usedbychildren` (the split listing): the direct children's `used` (last captured column).
+      const o = a[a.indexOf("-o") + 1] ?? "";
+      const withChildren = o.split(",").at(-1) === "usedbychildren";
+      const used = (l: string) => Number(l.split("\t").at(-1)) || 0;
+      const childUse = (n: string) =>
+        rows.filter((l) => parentOf(nameOf(l)) === n).reduce((t, l) => t + used(l), 0);
+      return ok(picked.map((l) => (withChildren ? `${l}\t${childUse(nameOf(l))}\n` : `${l}\n`)).join(""));
     }
     if (verb === "get") return ok(o.zfsGetCrypto ?? "");
     if (verb === "load-key") {

@@ -1,0 +1,137 @@
+// The listing of a big pool: `zfs list -r` still running after a while gives way to the split
+// listing (`zfs list -d 1` level by level, side by side, leaves never asked for children), whose
+// answer must be exactly the whole listing's, for any tree.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { listDatasets } from "../../agent/src/app/datasets.js";
+import type { Dataset } from "../../agent/src/core/zfs.js";
+import { FakeSystem } from "../helpers/fake-system.js";
+import { outputsOf, sandbox } from "../helpers/fixtures.js";
+
+/** `zfs list -H -p` rows (the captured six columns) of a tree of dataset names, sorted by name as zfs prints them. */
+function rowsOf(names: readonly string[]): string {
+  return [...names]
+    .sort()
+    .map((n, i) => `${n}\t/mnt/${n.slice(6)}\ton\toff\t-\t${98304 + i}\n`)
+    .join("");
+}
+
+const WAIT = 30;
+
+async function system(names: readonly string[], opts: { slow?: boolean; failOn?: string } = {}) {
+  let wholes = 0;
+  const sys = new FakeSystem({
+    outputs: { ...outputsOf("single"), zfsListHp: rowsOf(names), zfsGetCrypto: undefined },
+    pools: [{ name: "rpool", guid: "4242", lastHostId: null }],
+    hostid: "8425e349",
+    sandbox: await sandbox(),
+    // the whole listing of a big pool: still running when the split one starts (killed then); a
+    // second whole listing (after a failed split) is not held
+    hold: (file, args) =>
+      opts.slow && file === "zfs" && args.includes("-r") && wholes++ === 0
+        ? new Promise<void>(() => undefined)
+        : undefined,
+    fail: (file, args) =>
+      opts.failOn && file === "zfs" && args.includes("-d") && args.includes(opts.failOn)
+        ? { exitCode: 1, stderr: "injected\n" }
+        : undefined,
+  });
+  sys.imported.set("rpool", { readonly: true, altroot: "/mnt", forced: false });
+  return sys;
+}
+
+const lists = (sys: FakeSystem) =>
+  sys.calls.filter((c) => c.file === "zfs" && c.args[0] === "list").map((c) => c.args);
+
+/** The tree of the lab's big pool, smaller: nested levels, two wide parents. */
+const BIG = [
+  "rpool",
+  "rpool/nixos",
+  "rpool/nixos/root",
+  "rpool/nixos/nix",
+  "rpool/nixos/home",
+  ...Array.from({ length: 60 }, (_, i) => `rpool/nixos/home/u${String(i).padStart(4, "0")}`),
+  "rpool/nixos/var",
+  "rpool/nixos/var/lib",
+  "rpool/nixos/var/lib/nixos-containers",
+  ...Array.from(
+    { length: 20 },
+    (_, i) => `rpool/nixos/var/lib/nixos-containers/ct${String(i).padStart(3, "0")}`,
+  ),
+  "rpool/nixos/var/log",
+];
+
+async function whole(names: readonly string[]): Promise<Dataset[]> {
+  const sys = await system(names);
+  return listDatasets(sys, ["rpool"], []);
+}
+
+describe("the listing of a big pool", () => {
+  it("a pool listed in time: one `zfs list -r`, nothing else", async () => {
+    const sys = await system(BIG);
+    const ds = await listDatasets(sys, ["rpool"], [], { splitAfterMs: 60_000 });
+    expect(ds.map((d) => d.name)).toEqual([...BIG].sort());
+    expect(lists(sys)).toHaveLength(1);
+    expect(lists(sys)[0]).toContain("-r");
+  });
+
+  it("still running: stopped, then level by level; leaves never asked for children; the same answer", async () => {
+    const sys = await system(BIG, { slow: true });
+    const warnings: string[] = [];
+    const ds = await listDatasets(sys, ["rpool"], warnings, { splitAfterMs: WAIT });
+    expect(ds).toEqual(await whole(BIG));
+    expect(warnings).toEqual([]);
+    const parts = lists(sys).slice(1);
+    expect(parts.every((a) => a.includes("-d") && a[a.indexOf("-d") + 1] === "1")).toBe(true);
+    const asked = parts.flatMap((a) => a.slice(a.indexOf("-o") + 2));
+    // every parent once, no leaf
+    expect(asked.sort()).toEqual(
+      [
+        "rpool",
+        "rpool/nixos",
+        "rpool/nixos/home",
+        "rpool/nixos/var",
+        "rpool/nixos/var/lib",
+        "rpool/nixos/var/lib/nixos-containers",
+      ].sort(),
+    );
+    // the whole listing was stopped, not left running
+    expect(sys.running.size).toBe(0);
+  });
+
+  it("a part fails: the whole listing runs again to its end and its answer counts", async () => {
+    const sys = await system(BIG, { slow: true, failOn: "rpool/nixos/var/lib" });
+    const warnings: string[] = [];
+    const ds = await listDatasets(sys, ["rpool"], warnings, { splitAfterMs: WAIT });
+    expect(lists(sys).filter((a) => a.includes("-r"))).toHaveLength(2);
+    expect(ds).toEqual(await whole(BIG));
+    expect(warnings).toEqual([]);
+  });
+
+  it("any tree: the split listing's answer is the whole listing's", async () => {
+    const segment = fc.constantFrom("a", "b", "c", "home", "var", "x-y", "x.y", "x_y", "x:y");
+    const tree = fc
+      .uniqueArray(fc.array(segment, { minLength: 1, maxLength: 4 }), { maxLength: 40 })
+      .map((paths) => {
+        // every ancestor of a dataset exists (zfs create -p)
+        const all = new Set<string>(["rpool"]);
+        for (const p of paths)
+          for (let i = 1; i <= p.length; i++) all.add(`rpool/${p.slice(0, i).join("/")}`);
+        return [...all];
+      });
+    await fc.assert(
+      fc.asyncProperty(tree, async (names) => {
+        const split = await system(names, { slow: true });
+        const got = await listDatasets(split, ["rpool"], [], { splitAfterMs: 0 });
+        expect(got).toEqual(await whole(names));
+        // each dataset asked for its children at most once, and only one that has children
+        const asked = lists(split)
+          .slice(1)
+          .flatMap((a) => a.slice(a.indexOf("-o") + 2));
+        expect(new Set(asked).size).toBe(asked.length);
+        for (const n of asked) expect(n === "rpool" || names.some((m) => m.startsWith(`${n}/`))).toBe(true);
+      }),
+      { seed: 1207, numRuns: 60 },
+    );
+  });
+});
