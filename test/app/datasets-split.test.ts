@@ -18,10 +18,18 @@ function rowsOf(names: readonly string[]): string {
 
 const WAIT = 30;
 
-async function system(names: readonly string[], opts: { slow?: boolean; failOn?: string } = {}) {
+async function system(
+  names: readonly string[],
+  opts: { slow?: boolean; failOn?: string; space?: Record<string, string> } = {},
+) {
   let wholes = 0;
   const sys = new FakeSystem({
-    outputs: { ...outputsOf("single"), zfsListHp: rowsOf(names), zfsGetCrypto: undefined },
+    outputs: {
+      ...outputsOf("single"),
+      zfsListHp: rowsOf(names),
+      zfsGetCrypto: undefined,
+      zfsSpaceBreakdown: opts.space,
+    },
     pools: [{ name: "rpool", guid: "4242", lastHostId: null }],
     hostid: "8425e349",
     sandbox: await sandbox(),
@@ -106,6 +114,26 @@ describe("the listing of a big pool", () => {
     expect(lists(sys).filter((a) => a.includes("-r"))).toHaveLength(2);
     expect(ds).toEqual(await whole(BIG));
     expect(warnings).toEqual([]);
+  });
+
+  it("the pool's accounting decides: 0 for children but a `used` that does not add up, or '-': asked anyway", async () => {
+    const home = "rpool/nixos/home";
+    const used = 98304 + [...BIG].sort().indexOf(home);
+    for (const space of [`${used - 1}\t0\t0\t0`, "-\t-\t-\t-"]) {
+      const sys = await system(BIG, { slow: true, space: { [home]: space } });
+      const ds = await listDatasets(sys, ["rpool"], [], { splitAfterMs: 0 });
+      expect(ds).toEqual(await whole(BIG));
+      expect(lists(sys).some((a) => a.at(-1) === home || a.includes(home))).toBe(true);
+    }
+  });
+
+  it("a pool whose accounting says a parent has no children, and adds up: its children are not listed", async () => {
+    // docs/security.md: a pool can hide its own datasets from the big-pool listing this way, no more
+    const home = "rpool/nixos/home";
+    const used = 98304 + [...BIG].sort().indexOf(home);
+    const sys = await system(BIG, { slow: true, space: { [home]: `${used}\t0\t0\t0` } });
+    const ds = await listDatasets(sys, ["rpool"], [], { splitAfterMs: 0 });
+    expect(ds.map((d) => d.name)).toEqual([...BIG].sort().filter((n) => !n.startsWith(`${home}/`)));
   });
 
   it("any tree: the split listing's answer is the whole listing's", async () => {

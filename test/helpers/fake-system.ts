@@ -36,6 +36,11 @@ export interface FakeOutputs {
   zpoolListJ?: string;
   zpoolStatusJ?: string;
   zfsListHp?: string;
+  /**
+   * The split listing's space columns (usedbydataset, usedbysnapshots, usedbyrefreservation,
+   * usedbychildren, tab-separated) of some datasets; the others' add up by their children.
+   */
+  zfsSpaceBreakdown?: Record<string, string>;
   zfsListHpUnlocked?: string;
   zfsGetCrypto?: string;
   mountLockedStderr?: string;
@@ -554,13 +559,20 @@ export class FakeSystem implements System {
                 ? named.includes(nameOf(l)) || named.includes(parentOf(nameOf(l)))
                 : named.includes(nameOf(l).split("/")[0] ?? ""),
             );
-      // `-o …,usedbychildren` (the split listing): the direct children's `used` (last captured column).
+      // `-o …,usedbydataset,usedbysnapshots,usedbyrefreservation,usedbychildren` (the split
+      // listing): children's `used` (the last captured column) summed, the rest by the dataset
+      // itself, unless the case says otherwise (zfsSpaceBreakdown).
       const o = a[a.indexOf("-o") + 1] ?? "";
-      const withChildren = o.split(",").at(-1) === "usedbychildren";
+      const withBreakdown = o.split(",").at(-1) === "usedbychildren";
       const used = (l: string) => Number(l.split("\t").at(-1)) || 0;
-      const childUse = (n: string) =>
-        rows.filter((l) => parentOf(nameOf(l)) === n).reduce((t, l) => t + used(l), 0);
-      return ok(picked.map((l) => (withChildren ? `${l}\t${childUse(nameOf(l))}\n` : `${l}\n`)).join(""));
+      const breakdown = (l: string) => {
+        const n = nameOf(l);
+        const given = this.cfg.outputs.zfsSpaceBreakdown?.[n];
+        if (given) return given;
+        const children = rows.filter((x) => parentOf(nameOf(x)) === n).reduce((t, x) => t + used(x), 0);
+        return `${Math.max(0, used(l) - children)}\t0\t0\t${children}`;
+      };
+      return ok(picked.map((l) => (withBreakdown ? `${l}\t${breakdown(l)}\n` : `${l}\n`)).join(""));
     }
     if (verb === "get") return ok(o.zfsGetCrypto ?? "");
     if (verb === "load-key") {
