@@ -614,23 +614,41 @@ describe("detection never scans next to a change (zpool import scans break a con
   });
 });
 
+/** Fault injection: the n-th `mount --all` of a run fails as a whole (exit 32, nothing mounted). */
+function failingWave(n: number): (f: string, a: readonly string[]) => { exitCode: number } | undefined {
+  let waves = 0;
+  return (f, a) => (f === "mount" && a.includes("--all") && ++waves === n ? { exitCode: 32 } : undefined);
+}
+
+/**
+ * The seed's server with per-user datasets under nvmepool/home: the captured listing plus rows in
+ * its `zfs list -H -p` shape (each with its own mountpoint, under the altroot /mnt as zfs list
+ * prints it), every home's directory made.
+ */
+async function homesRig(
+  users: readonly string[],
+  fake: {
+    fail?: (f: string, a: readonly string[]) => { exitCode: number } | undefined;
+    landsReadWrite?: (source: string) => boolean;
+    hold?: (f: string, a: readonly string[]) => Promise<void> | undefined;
+  },
+) {
+  const base = outputsOf("single");
+  const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
+  const r = await rig("single", {
+    fake: { outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` }, ...fake },
+  });
+  for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
+  return r;
+}
+
 describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
-  // The seed's captured listing plus per-user datasets under nvmepool/home, rows in the captured
-  // `zfs list -H -p` shape (each with its own mountpoint, shown under the altroot /mnt as zfs list prints it).
   const USERS = 40;
   const users = Array.from({ length: USERS }, (_, i) => `u${String(i + 1).padStart(3, "0")}`);
-  async function manyRig(
+  const manyRig = (
     fail?: (f: string, a: readonly string[]) => { exitCode: number } | undefined,
     landsReadWrite?: (source: string) => boolean,
-  ) {
-    const base = outputsOf("single");
-    const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
-    const r = await rig("single", {
-      fake: { outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` }, fail, landsReadWrite },
-    });
-    for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
-    return r;
-  }
+  ) => homesRig(users, { fail, landsReadWrite });
 
   it("mounts them with one mount --all over verified targets, each checked in the kernel's table", async () => {
     const r = await manyRig();
@@ -663,10 +681,7 @@ describe("many sibling datasets (issue 13: thousands of /home/<user>)", () => {
   });
 
   it("a failed wave rolls the whole mount back and names a step", async () => {
-    let waves = 0;
-    const r = await manyRig((f, a) =>
-      f === "mount" && a.includes("--all") && ++waves === 2 ? { exitCode: 32 } : undefined,
-    );
+    const r = await manyRig(failingWave(2));
     const err = await rejection(r.mounts.mount());
     expect(err.code).toBe("mount-failed");
     expect(err.extras.state).toBe("rolled-back");
@@ -690,18 +705,10 @@ describe("more siblings than one wave holds: parts of 256, the next part's targe
     });
     return targets.filter((t) => t.startsWith(dir));
   }
-  async function partsRig(
+  const partsRig = (
     fail?: (f: string, a: readonly string[]) => { exitCode: number } | undefined,
     hold?: (f: string, a: readonly string[]) => Promise<void> | undefined,
-  ) {
-    const base = outputsOf("single");
-    const rows = users.map((u) => `nvmepool/home/${u}\t/mnt/home/${u}\ton\toff\t-\t98304\n`).join("");
-    const r = await rig("single", {
-      fake: { outputs: { ...base, zfsListHp: `${base.zfsListHp ?? ""}${rows}` }, fail, hold },
-    });
-    for (const u of users) mkdirSync(join(r.dir, "mnt", "home", u), { recursive: true });
-    return r;
-  }
+  ) => homesRig(users, { fail, hold });
 
   it("mounts every part, each target verified and open while its part mounts, every handle closed after", async () => {
     const r = await partsRig();
@@ -747,10 +754,7 @@ describe("more siblings than one wave holds: parts of 256, the next part's targe
   });
 
   it("the second part fails: everything rolled back, the third part's opened targets closed", async () => {
-    let waves = 0;
-    const r = await partsRig((f, a) =>
-      f === "mount" && a.includes("--all") && ++waves === 3 ? { exitCode: 32 } : undefined,
-    );
+    const r = await partsRig(failingWave(3));
     const err = await rejection(r.mounts.mount());
     expect(err.code).toBe("mount-failed");
     expect(err.extras.state).toBe("rolled-back");
