@@ -70,7 +70,11 @@ const WHOLE = (pools: readonly string[]) => [...LIST, "-r", "-o", ZFS_LIST_COLUM
  * and the split listing takes over. The split listing failing anywhere, the whole listing runs
  * again to its end: its answer is the one that counts then.
  */
-async function listRows(sys: System, pools: readonly string[], splitAfterMs: number): Promise<CommandResult> {
+async function listRows(
+  sys: System,
+  pools: readonly string[],
+  splitAfterMs: number,
+): Promise<Pick<CommandResult, "exitCode" | "stdout" | "stderr">> {
   const stop = new AbortController();
   const whole = sys.run("zfs", WHOLE(pools), { signal: stop.signal });
   let timer: NodeJS.Timeout | undefined;
@@ -85,7 +89,7 @@ async function listRows(sys: System, pools: readonly string[], splitAfterMs: num
   const ended = await whole;
   if (ended.exitCode === 0 && !ended.timedOut) return ended;
   const split = await splitListing(sys, pools);
-  return split ?? sys.run("zfs", WHOLE(pools));
+  return split === null ? sys.run("zfs", WHOLE(pools)) : { exitCode: 0, stdout: split, stderr: "" };
 }
 
 /** What `zfs list -o space` breaks a dataset's `used` into (zfsprops(7)). */
@@ -106,10 +110,10 @@ function leaf(used: string, parts: readonly string[]): boolean {
  * some datasets and their children; a child that is not a leaf by its accounting (leaf()) is
  * listed the same way. Leaves are never asked for children, where `zfs list -r` asks every
  * dataset (in the lab, cold: the 1,600 homes by `-d 1` of their parent 22 s, the whole pool's 2,009
- * datasets by `-r` 55 s). The output is the whole listing's (ZFS_LIST_COLUMNS, sorted by name, each
+ * datasets by `-r` 55 s). The text is the whole listing's (ZFS_LIST_COLUMNS, sorted by name, each
  * dataset once, lines of another shape kept for the parse to name); null if a part failed.
  */
-async function splitListing(sys: System, pools: readonly string[]): Promise<CommandResult | null> {
+async function splitListing(sys: System, pools: readonly string[]): Promise<string | null> {
   const columns = [...ZFS_LIST_COLUMNS, ...BREAKDOWN].join(",");
   const own = ZFS_LIST_COLUMNS.length;
   const usedAt = ZFS_LIST_COLUMNS.indexOf("used");
@@ -119,12 +123,11 @@ async function splitListing(sys: System, pools: readonly string[]): Promise<Comm
   const queue = [...pools];
   const queued = new Set(pools);
   const active = new Set<Promise<void>>();
-  let failure: CommandResult | null = null;
-  const started = performance.now();
+  let failed = false;
   const part = async (names: string[]) => {
     const r = await sys.run("zfs", [...LIST, "-d", "1", "-o", columns, ...names]);
     if (r.exitCode !== 0) {
-      failure ??= r;
+      failed = true;
       return;
     }
     for (const line of r.stdout.split("\n")) {
@@ -143,7 +146,7 @@ async function splitListing(sys: System, pools: readonly string[]): Promise<Comm
     }
   };
   for (;;) {
-    while (queue.length > 0 && active.size < SPLIT_WIDTH && !failure) {
+    while (queue.length > 0 && active.size < SPLIT_WIDTH && !failed) {
       const take = Math.ceil(queue.length / (SPLIT_WIDTH - active.size));
       const p: Promise<void> = part(queue.splice(0, take)).finally(() => active.delete(p));
       active.add(p);
@@ -151,14 +154,8 @@ async function splitListing(sys: System, pools: readonly string[]): Promise<Comm
     if (active.size === 0) break;
     await Promise.race(active);
   }
-  if (failure) return null;
-  const names = [...rows.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return {
-    exitCode: 0,
-    stdout: [...names.map((n) => rows.get(n)), ...odd].map((l) => `${l}\n`).join(""),
-    stderr: "",
-    timedOut: false,
-    notFound: false,
-    durationMs: Math.round(performance.now() - started),
-  };
+  if (failed) return null;
+  // By code unit: dataset names are ASCII (zfs_namecheck.c), so this is zfs's byte order.
+  const names = [...rows.keys()].sort();
+  return [...names.map((n) => rows.get(n)), ...odd].map((l) => `${l}\n`).join("");
 }

@@ -102,6 +102,11 @@ export class MountExecutor {
     return this.table;
   }
 
+  /** The directories a target's walk created, recorded in the transaction as done steps. */
+  private recordCreated(opened: OpenedDir): void {
+    for (const c of opened.created) this.tx.record(`created mountpoint ${c}`);
+  }
+
   /** May directories be created for this step: read-write, or landing on Lifeboat's own tmpfs. */
   private mayCreate(s: MountStep, tmpfsRoot: boolean): boolean {
     if (!this.readonly) return true;
@@ -176,7 +181,7 @@ export class MountExecutor {
             : err;
         });
       handles.push(opened.dir);
-      for (const c of opened.created) this.tx.record(`created mountpoint ${c}`);
+      this.recordCreated(opened);
       let args: string[];
       if (s.method === "bind") {
         const from = await this.sys.openDirInRoot(this.root, s.from ?? "/", { create: false });
@@ -334,9 +339,7 @@ export class MountExecutor {
     } catch (err) {
       const left = await next;
       if (left) {
-        for (const o of left.opened)
-          if (o.status === "fulfilled")
-            for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
+        for (const o of left.opened) if (o.status === "fulfilled") this.recordCreated(o.value);
         closing.push(closeAll(left.handles));
       }
       throw err;
@@ -399,7 +402,7 @@ export class MountExecutor {
         throw e;
       }
       tried.push(s);
-      for (const c of o.value.created) this.tx.record(`created mountpoint ${c}`);
+      this.recordCreated(o.value);
       const options = mountOptions(s, internal);
       lines.push(
         `${fstabField(s.source)} ${o.value.dir.procPath} ${fstabField(s.fstype)} ${fstabField(options.join(",") || "defaults")} 0 0`,
