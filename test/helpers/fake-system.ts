@@ -546,19 +546,16 @@ export class FakeSystem implements System {
       const nameOf = (l: string) => l.split("\t")[0] ?? "";
       const exists = (n: string) => importedNames.includes(n) || rows.some((l) => nameOf(l) === n);
       for (const n of named) if (!exists(n)) return fail(1, `cannot open '${n}': dataset does not exist\n`);
-      // `-d 1`: each named dataset and its direct children (zfs-list(8)); otherwise (-r) the
-      // named pools whole.
+      // zfs-list(8): `-r` the named datasets and everything under them, `-d 1` each named one and
+      // its direct children, neither: exactly the named ones.
       const d = a.indexOf("-d");
       const depth1 = d >= 0 && a[d + 1] === "1";
       const parentOf = (n: string) => n.slice(0, Math.max(0, n.lastIndexOf("/")));
-      const picked =
-        named.length === 0
-          ? rows
-          : rows.filter((l) =>
-              depth1
-                ? named.includes(nameOf(l)) || named.includes(parentOf(nameOf(l)))
-                : named.includes(nameOf(l).split("/")[0] ?? ""),
-            );
+      const wanted = (n: string) =>
+        named.includes(n) ||
+        (depth1 && named.includes(parentOf(n))) ||
+        (a.includes("-r") && named.some((x) => n.startsWith(`${x}/`)));
+      const picked = named.length === 0 ? rows : rows.filter((l) => wanted(nameOf(l)));
       // `-o …,usedbydataset,usedbysnapshots,usedbyrefreservation,usedbychildren` (the split
       // listing): children's `used` (the last captured column) summed, the rest by the dataset
       // itself, unless the case says otherwise (zfsSpaceBreakdown).
