@@ -26,8 +26,11 @@ import {
   fmt,
   hostLoad,
   interleaved,
+  requestTimeline,
   type StepTime,
+  showTimeline,
   spread,
+  type TimelineEntry,
   timeInGuest,
   writeVmResults,
 } from "./bench-guest.js";
@@ -85,7 +88,7 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     // after a restart into it
     let running: "A" | "C" | "D" = "A";
     const restart = await agentSwitcher(vm);
-    let timeline: { cmd: string; ms: number; atMs: number }[] = [];
+    const timelines: Partial<Record<"A" | "D", TimelineEntry[]>> = {};
     const sides: Side[] = BASELINE_AGENT ? ["A", "B", "D", "C"] : ["A", "B", "D"];
     for (const side of interleaved(sides, ROUNDS)) {
       await reset(last);
@@ -139,18 +142,12 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
         // what the detect step ran is detection; inside the mount request, by kind
         const inDetect = commandsBetween(lines, detect.start, detect.end).length;
         round.commands.detect = inDetect + countByKind(inMount).detect;
-        // where the mount request's time goes: each command, when it started (ms into the request), how long it ran
-        if (side === "A")
-          timeline = lines
-            .filter((l) => l.msg === "command" && l.cmd && l.time >= mount.start && l.time <= mount.end)
-            .map((l) => {
-              const ms = Number(l.ms ?? 0);
-              return {
-                cmd: (l.cmd ?? []).slice(0, 3).join(" "),
-                ms,
-                atMs: Math.round(l.time - ms - mount.start),
-              };
-            });
+      }
+      // where the mount request's time goes (the last A and the last D round): each command, when it
+      // started (ms into the request) and how long it ran, and the agent's own steps between them
+      if ((side === "A" || side === "D") && after) {
+        const lines = await agentLogLines(vm);
+        timelines[side] = requestTimeline(lines, mount.start, mount.end);
       }
       rounds.push(round);
       log(
@@ -209,7 +206,8 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
           ]
         : []),
       `  mount ${ratio}×   detect + mount ${ratioWithDetect}×   (target ≤ 1.0×); host load ${Math.min(...loads)}–${Math.max(...loads)}`,
-      `  the mount request, ms in: ${timeline.map((x) => `${x.atMs} ${x.cmd} (${x.ms})`).join(" | ")}`,
+      `  the mount request, ms in: ${showTimeline(timelines.A)}`,
+      `  the first mount after a start, ms in: ${showTimeline(timelines.D)}`,
       `  boot (guest uptime, s): ${(bootMarks?.marks ?? []).map((m) => `${m.s} ${m.what}`).join(" | ")}; before the guest's clock (QEMU, firmware, kernel load) ${bootMarks?.preKernelS} s`,
       `  agent commands per step (last round): ${JSON.stringify(commands)}`,
       `  the mount request ran: ${(A[A.length - 1]?.mountCommands ?? []).map((c) => c.slice(0, 3).join(" ")).join(" | ")}`,
@@ -239,7 +237,8 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       hostLoad: { min: Math.min(...loads), max: Math.max(...loads) },
       commands,
       mountCommands: A[A.length - 1]?.mountCommands?.map((c) => c.join(" ")),
-      mountTimeline: timeline,
+      mountTimeline: timelines.A,
+      firstMountTimeline: timelines.D,
       boot: bootMarks,
     });
     // Rounds slow down with the host's load (and a baseline side restarts the agent): 2 h at most.

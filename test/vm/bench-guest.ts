@@ -110,6 +110,33 @@ export function commandsBetween(lines: LogLine[], from: number, to: number): str
     .map((l) => l.cmd ?? []);
 }
 
+/** One entry of a request's timeline: a command (started atMs into the request, ran ms) or an agent step (ended atMs, took ms). */
+export interface TimelineEntry {
+  atMs: number;
+  ms: number;
+  cmd?: string;
+  step?: string;
+}
+
+/** What the agent did in [from, to] by its log: its commands and its own `mount step` marks, in order. */
+export function requestTimeline(lines: LogLine[], from: number, to: number): TimelineEntry[] {
+  const out: TimelineEntry[] = [];
+  for (const l of lines) {
+    if (l.time < from || l.time > to) continue;
+    const ms = Number(l.ms ?? 0);
+    if (l.msg === "command" && l.cmd)
+      out.push({ cmd: l.cmd.slice(0, 3).join(" "), ms, atMs: Math.round(l.time - ms - from) });
+    else if (l.msg === "mount step" && typeof l.step === "string")
+      out.push({ step: l.step, ms, atMs: Math.round(l.time - from) });
+  }
+  return out.sort((a, b) => a.atMs - b.atMs);
+}
+
+export const showTimeline = (t: readonly TimelineEntry[] | undefined): string =>
+  (t ?? [])
+    .map((x) => (x.cmd ? `${x.atMs} ${x.cmd} (${x.ms})` : `${x.atMs} [${x.step}: ${x.ms}]`))
+    .join(" | ");
+
 export type CommandKind = "detect" | "plan" | "import" | "mount";
 
 /**
