@@ -352,25 +352,66 @@ describe("every operation is bounded and checks what it opened", () => {
     }
   });
 
-  it("an entry swapped between lstat and open is refused (dev:ino check)", async () => {
+  it("an entry swapped between lstat and open is refused (dev:ino check): the file read, the directory listed", async () => {
     await w("swap/dir/file", "inside");
+    await w("swap/dir/spare", "other");
     await mkdir(join(root, "swap/other"), { recursive: true });
-    await writeFile(join(root, "swap/other/file"), "other");
     const real = new NodeDirFs();
-    let swapped = false;
-    const racy: DirFs = Object.assign(Object.create(real), {
-      openAt: async (d: number, name: string, how: "dir" | "read" | "create" | "append", mode?: number) => {
-        if (name === "dir" && !swapped) {
-          swapped = true;
-          await rename(join(root, "swap/dir"), join(root, "swap/was"));
-          await rename(join(root, "swap/other"), join(root, "swap/dir"));
-        }
-        return real.openAt(d, name, how, mode);
-      },
+    /** Before the first open of `victim` (as `how`): `victim` and `by` change places. */
+    const racy = (victim: string, how: "dir" | "read", by: string): DirFs => {
+      let swapped = false;
+      return Object.assign(Object.create(real), {
+        openAt: async (d: number, name: string, h: "dir" | "read" | "create" | "append", mode?: number) => {
+          if (name === victim.split("/").pop() && h === how && !swapped) {
+            swapped = true;
+            await rename(join(root, victim), join(root, "swap/was"));
+            await rename(join(root, by), join(root, victim));
+            await rename(join(root, "swap/was"), join(root, by));
+          }
+          return real.openAt(d, name, h, mode);
+        },
+      });
+    };
+    const file = await rejection(
+      new RootFs(racy("swap/dir/file", "read", "swap/dir/spare"), root).readFile("/swap/dir/file"),
+    );
+    expect(file.code).toBe("unsafe-file");
+    expect(file.message).toContain("changed while it was");
+    const dir = await rejection(new RootFs(racy("swap/dir", "dir", "swap/other"), root).list("/swap/dir"));
+    expect(dir.code).toBe("unsafe-file");
+    expect(dir.message).toContain("changed while it was resolved");
+  });
+
+  it("a directory on the way is entered by one open (no lstat, no fstat); a link on the way is still followed inside the root", async () => {
+    await w("deep/a/b/c/file", "x");
+    await mkdir(join(root, "deep/a/b/d"), { recursive: true });
+    await symlink("/deep/a/b/c", join(root, "deep/a/b/d/up"));
+    const real = new NodeDirFs();
+    const calls: string[] = [];
+    const counted: DirFs = Object.assign(Object.create(real), {
+      lstatAt: (d: number, n: string) => (calls.push(`lstat ${n}`), real.lstatAt(d, n)),
+      openAt: (d: number, n: string, h: "dir" | "read" | "create" | "append", m?: number) => (
+        calls.push(`open ${n} ${h}`), real.openAt(d, n, h, m)
+      ),
+      fstat: (fd: number) => (calls.push("fstat"), real.fstat(fd)),
     });
-    const err = await rejection(new RootFs(racy, root).readFile("/swap/dir/file"));
-    expect(err.code).toBe("unsafe-file");
-    expect(err.message).toContain("changed while it was resolved");
+    const fs = new RootFs(counted, root);
+    expect((await fs.readFile("/deep/a/b/c/file"))?.toString()).toBe("x");
+    expect(calls).toEqual([
+      "fstat", // the root's kind
+      "open deep dir",
+      "open a dir",
+      "open b dir",
+      "open c dir",
+      "lstat file",
+      "open file read",
+      "fstat",
+    ]);
+    calls.length = 0;
+    expect((await fs.readFile("/deep/a/b/d/up/file"))?.toString()).toBe("x");
+    // the link: refused by the open (O_NOFOLLOW), then looked at and followed from the root
+    const at = calls.indexOf("open up dir");
+    expect(calls.slice(at, at + 3)).toEqual(["open up dir", "lstat up", "open deep dir"]);
   });
 
   it("errors of the disk are typed, never raw (EROFS → read-only-mount)", async () => {

@@ -122,7 +122,8 @@ export async function openDirInRoot(
           throw err;
         }
       }
-      await cur.close();
+      // not waited for: the walk goes on with the next level while the last one is closed
+      void cur.close().catch(() => undefined);
       cur = next;
     }
   } catch (err) {

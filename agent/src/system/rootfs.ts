@@ -140,8 +140,9 @@ class Op {
     this.fds.push(fd);
     return fd;
   }
+  /** Side by side: a walk holds a descriptor per level, and each close is a round trip of its own. */
   async close(): Promise<void> {
-    for (const fd of this.fds.splice(0).reverse()) await this.fs.close(fd).catch(() => undefined);
+    await Promise.all(this.fds.splice(0).map((fd) => this.fs.close(fd).catch(() => undefined)));
   }
 }
 
@@ -208,6 +209,22 @@ export class RootFs {
   }
 
   /**
+   * A directory on the way, entered straight away: one open (O_DIRECTORY, O_NOFOLLOW) instead of
+   * lstat, open and fstat. It refuses a link, and anything that is not a directory before opening
+   * it (a FIFO or a device node is never opened); null then, or when there is nothing by that
+   * name, and the walk looks with lstat as it does for the last component.
+   */
+  private async enterNow(o: Op, dir: number, name: string): Promise<number | null> {
+    try {
+      return o.track(await this.fs.openAt(dir, name, "dir"));
+    } catch (err) {
+      const code = errno(err);
+      if (code === "ELOOP" || code === "ENOTDIR" || code === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  /**
    * chase(): resolve `path` inside the root. Returns where the last component lives, or, when
    * a directory on the way does not exist (or is not a directory), where the walk stopped
    * (`complete: false`). `follow` follows a symlink in
@@ -235,6 +252,14 @@ export class RootFs {
       }
       const last = pending.length === 0;
       const p = here(seg);
+      if (!last) {
+        const fd = await this.enterNow(o, cur(), seg);
+        if (fd !== null) {
+          stack.push({ name: seg, fd });
+          if (stack.length > MAX_DEPTH) throw unsafe(p, "deep", `more than ${MAX_DEPTH} levels deep`);
+          continue;
+        }
+      }
       let st = await this.fs.lstatAt(cur(), seg);
       if (st === null && opts.create && (!last || opts.create === "all")) {
         if (opts.createWithin && !inside(p, opts.createWithin))
