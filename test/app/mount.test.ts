@@ -59,10 +59,11 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     // Targets are verified directories handed to mount(8) as /proc/<pid>/fd/<n> (shown here as
     // the path the kernel resolved them to); every mount is nodev,nosuid, and noexec read-only.
     expect(mutating).toEqual([
-      "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
+      // the pool's own device (the last look: ONLINE, one leaf, one zfs_member with its guid), no scan
+      "zpool import -N -R /mnt -o readonly=on -d /dev/nvme0n1p2 6816711904690617069",
       "writeFile /etc/hostid",
       "writeFile /sys/module/spl/parameters/spl_hostid",
-      "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
+      "zpool import -N -R /mnt -o readonly=on -d /dev/nvme0n1p2 6816711904690617069",
       // ZFS by mount(2) without mount.zfs (as `zfs mount` does), with the mntpoint= it would add
       "mount --no-canonicalize --internal-only -t zfs -o ro,nodev,nosuid,noexec,mntpoint=/mnt nvmepool/root /mnt",
       "mount --no-canonicalize --internal-only -t zfs -o ro,nodev,nosuid,noexec,mntpoint=/mnt/nix nvmepool/nix /mnt/nix",
@@ -148,7 +149,30 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     const res = await r.mounts.mount({ adoptHostId: false, force: true });
     expect(res.forced).toBe(true);
     expect(res.hostid.action).toBe("kept");
-    expect(r.sys.commandLines()).toContain("zpool import -N -R /mnt -o readonly=on -f 6816711904690617069");
+    expect(r.sys.commandLines()).toContain(
+      "zpool import -N -R /mnt -o readonly=on -f -d /dev/nvme0n1p2 6816711904690617069",
+    );
+  });
+
+  it("the pool's own devices only for a read-only import, and only while they hold: a device the last look did not see, the usual scan", async () => {
+    // read-write: the scan, as the operator's `zpool import` (nothing narrows what gets imported)
+    const rw = await rig("single");
+    await rw.mounts.mount({ readonly: false });
+    expect(rw.sys.commandLines().filter((l) => l.startsWith("zpool import -N"))).toEqual([
+      "zpool import -N -R /mnt 6816711904690617069",
+      "zpool import -N -R /mnt 6816711904690617069",
+    ]);
+    // the device moved since the last look (another name now): not found by -d, found by the scan
+    const moved = await rig("single");
+    await moved.detection.current();
+    moved.sys.cfg.outputs.lsblk = moved.sys.cfg.outputs.lsblk.replaceAll("nvme0n1p2", "nvme1n1p2");
+    const res = await moved.mounts.mount();
+    expect(res.result).toBe("mounted");
+    expect(moved.sys.commandLines().filter((l) => l.startsWith("zpool import -N"))).toEqual([
+      "zpool import -N -R /mnt -o readonly=on -d /dev/nvme0n1p2 6816711904690617069",
+      "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
+      "zpool import -N -R /mnt -o readonly=on 6816711904690617069",
+    ]);
   });
 
   it("a failure at any mutating step rolls everything back (nothing mounted or imported, hostid restored)", async () => {

@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { mappedPaths } from "../../agent/src/core/holders.js";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import type { InitrdInfo } from "../../agent/src/core/initrd.js";
+import type { BlockDevice } from "../../agent/src/core/lsblk.js";
 import type { MountEntry } from "../../agent/src/core/mounts.js";
 import { Decoders } from "../../agent/src/system/decoders.js";
 import type { JailOptions, JailProfileName } from "../../agent/src/system/jail.js";
@@ -394,6 +395,19 @@ export class FakeSystem implements System {
     return this.cfg.outputs.luksOpenStderr ? fail(1, this.cfg.outputs.luksOpenStderr) : ok();
   }
 
+  /** The block device at `path` carries a label of pool `guid` (lsblk: TYPE zfs_member, UUID the guid). */
+  private carries(path: string, guid: string): boolean {
+    let doc: { blockdevices?: BlockDevice[] } = {};
+    try {
+      doc = JSON.parse(this.cfg.outputs.lsblk);
+    } catch {}
+    const walk = (l: BlockDevice[]): boolean =>
+      l.some(
+        (d) => (d.path === path && d.fstype === "zfs_member" && d.uuid === guid) || walk(d.children ?? []),
+      );
+    return walk(doc.blockdevices ?? []);
+  }
+
   private zpool(a: readonly string[], o: FakeOutputs): CommandResult {
     const [verb] = a;
     if (verb === "sync") return ok();
@@ -405,6 +419,11 @@ export class FakeSystem implements System {
       const id = a[a.length - 1] as string;
       const p = this.pool(id);
       if (!p || this.imported.has(p.name)) return fail(1, `cannot import '${id}': no such pool available\n`);
+      // -d: only the named devices are searched (zpool-import(8)); a pool none of them carries is
+      // not found. Which device carries which pool: lsblk's zfs_member UUID, the pool's guid.
+      const named = a.flatMap((x, i) => (a[i - 1] === "-d" ? [x] : []));
+      if (named.length > 0 && !named.some((d) => this.carries(d, p.guid)))
+        return fail(1, `cannot import '${id}': no such pool available\n`);
       if (p.unavailable)
         return fail(1, o.importUnavailableStderr ?? `cannot import '${p.name}': no such pool or dataset\n`);
       const force = a.includes("-f");

@@ -47,6 +47,11 @@ export class PoolImporter {
   readonly imported: string[] = [];
   /** Where the first word of each pool's label is kept for the diagnosis (app/poolLabels.ts). */
   labels: PoolLabels | null = null;
+  /**
+   * The devices a read-only import of a pool (by guid) names with -d, when the last look says
+   * nothing can be left out (core/zpoolImport.ts importDevices); null: the usual scan.
+   */
+  devicesOf: ((guid: string) => string[] | null) | null = null;
 
   constructor(
     private readonly sys: System,
@@ -59,7 +64,7 @@ export class PoolImporter {
     this.hostid = hostidReport("not-needed", live);
   }
 
-  private args(id: string, force: boolean, readonly: boolean): string[] {
+  private args(id: string, force: boolean, readonly: boolean, devices: readonly string[] | null): string[] {
     return [
       "import",
       "-N",
@@ -67,8 +72,27 @@ export class PoolImporter {
       this.root,
       ...(readonly ? ["-o", "readonly=on"] : []),
       ...(force ? ["-f"] : []),
+      ...(devices ?? []).flatMap((d) => ["-d", d]),
       id,
     ];
+  }
+
+  /**
+   * The first import: read-only with the pool's own devices when they are known (no scan of every
+   * other device: ~90 ms less under TCG). Not found with them, or devices missing (what a device
+   * the last look missed would cause), the usual scan decides instead; any other answer stands.
+   * Returns the devices the next tries use.
+   */
+  private async first(
+    id: string,
+    guid: string | null,
+    readonly: boolean,
+  ): Promise<{ r: CommandResult; devices: string[] | null }> {
+    const devices = readonly && guid ? (this.devicesOf?.(guid) ?? null) : null;
+    const r = await this.sys.run("zpool", this.args(id, false, readonly, devices));
+    const kind = r.exitCode === 0 ? null : classifyImportFailure(r.stderr).kind;
+    if (!devices || (kind !== "no-such-pool" && kind !== "missing-devices")) return { r, devices };
+    return { r: await this.sys.run("zpool", this.args(id, false, readonly, null)), devices: null };
   }
 
   private done(pool: string, forced: boolean, readonly: boolean): void {
@@ -99,7 +123,9 @@ export class PoolImporter {
     const readonly = opts.readonly ?? this.req.readonly;
     const mayForce = opts.force ?? this.req.force ?? false;
     const failedStep = `import ${pool}`;
-    let r = await this.sys.run("zpool", this.args(id, false, readonly));
+    const tried = await this.first(id, guid, readonly);
+    const devices = tried.devices;
+    let r = tried.r;
     if (r.exitCode === 0) return this.done(pool, false, readonly);
     let failure = classifyImportFailure(r.stderr);
     if (failure.kind === "in-use-elsewhere") {
@@ -121,7 +147,7 @@ export class PoolImporter {
           lastHostId: failure.lastHostId,
           splParameterWritten: splWritten,
         };
-        r = await this.sys.run("zpool", this.args(id, false, readonly));
+        r = await this.sys.run("zpool", this.args(id, false, readonly, devices));
         if (r.exitCode === 0) return this.done(pool, false, readonly);
         failure = classifyImportFailure(r.stderr);
       } else if (this.hostid.action !== "adopted") {
@@ -131,7 +157,7 @@ export class PoolImporter {
         });
       }
       if (failure.kind === "in-use-elsewhere" && mayForce) {
-        r = await this.sys.run("zpool", this.args(id, true, readonly));
+        r = await this.sys.run("zpool", this.args(id, true, readonly, devices));
         if (r.exitCode === 0) return this.done(pool, true, readonly);
         failure = classifyImportFailure(r.stderr);
       }

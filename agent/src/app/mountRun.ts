@@ -12,6 +12,7 @@ import {
   type SkippedKind,
 } from "../core/plan.js";
 import { type Dataset, sameListing } from "../core/zfs.js";
+import { importDevices } from "../core/zpoolImport.js";
 import type { System } from "../system/system.js";
 import { listDatasets } from "./datasets.js";
 import type { Detection } from "./detect.js";
@@ -122,6 +123,10 @@ export class MountRun {
       this.skipped.push(e);
     };
     this.importer = new PoolImporter(sys, log, root, this.tx, d.hostid, req);
+    this.importer.devicesOf = (guid) => {
+      const listed = d.importable.find((p) => p.id === guid);
+      return listed ? importDevices(listed, d.devices) : null;
+    };
     const r = root.replace(/\/+$/, "") || "/";
     this.pools = [
       ...d.imported.map((p) => ({

@@ -1,4 +1,5 @@
 import { ParseError } from "./errors.js";
+import { type BlockDevice, flattenDevices } from "./lsblk.js";
 
 /** One vdev line of the `config:` tree of a `zpool import` listing. */
 export interface ImportVdev {
@@ -188,4 +189,30 @@ export function classifyImportFailure(stderr: string): ImportFailure {
   )
     return { kind: "missing-devices", pool };
   return { kind: "other", pool, message };
+}
+
+/**
+ * The devices a read-only import can be pointed at (`zpool import -d <device>…`) instead of the
+ * scan of every device blkid knows (zutil_import_os.c: `zpool_find_import_blkid`, then each
+ * label read), or null to scan as usual. Only when nothing can be left out: the last listing shows
+ * the pool ONLINE with data vdevs only (no log, cache, spare, special or dedup device, whose
+ * absence would change the import), every leaf ONLINE, and the block devices carrying the pool's
+ * guid (blkid: TYPE zfs_member, UUID = pool guid) are exactly as many as those leaves (a device
+ * under two parents in lsblk's tree, an md array under each member, counts once).
+ */
+export function importDevices(pool: ImportablePool, devices: readonly BlockDevice[]): string[] | null {
+  if (!pool.importable || pool.state !== "ONLINE" || pool.config.length !== 1) return null;
+  const leaves: ImportVdev[] = [];
+  const walk = (v: ImportVdev): boolean => {
+    if (v.section !== "normal" || v.state !== "ONLINE") return false;
+    if (v.children.length === 0) leaves.push(v);
+    return v.children.every(walk);
+  };
+  const top = pool.config[0] as ImportVdev;
+  if (top.children.length === 0 || !top.children.every(walk)) return null;
+  const members = flattenDevices([...devices])
+    .filter((d) => d.fstype === "zfs_member" && d.uuid === pool.id)
+    .map((d) => d.path)
+    .sort();
+  return members.length === leaves.length ? members : null;
 }
