@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { mappedPaths } from "../../agent/src/core/holders.js";
 import { encodeHostIdFile } from "../../agent/src/core/hostid.js";
 import type { InitrdInfo } from "../../agent/src/core/initrd.js";
-import type { BlockDevice } from "../../agent/src/core/lsblk.js";
+import { type BlockDevice, flattenDevices, parseLsblk } from "../../agent/src/core/lsblk.js";
 import type { MountEntry } from "../../agent/src/core/mounts.js";
 import { Decoders } from "../../agent/src/system/decoders.js";
 import type { JailOptions, JailProfileName } from "../../agent/src/system/jail.js";
@@ -397,15 +397,11 @@ export class FakeSystem implements System {
 
   /** The block device at `path` carries a label of pool `guid` (lsblk: TYPE zfs_member, UUID the guid). */
   private carries(path: string, guid: string): boolean {
-    let doc: { blockdevices?: BlockDevice[] } = {};
+    let devices: BlockDevice[] = [];
     try {
-      doc = JSON.parse(this.cfg.outputs.lsblk);
+      devices = flattenDevices(parseLsblk(this.cfg.outputs.lsblk));
     } catch {}
-    const walk = (l: BlockDevice[]): boolean =>
-      l.some(
-        (d) => (d.path === path && d.fstype === "zfs_member" && d.uuid === guid) || walk(d.children ?? []),
-      );
-    return walk(doc.blockdevices ?? []);
+    return devices.some((d) => d.path === path && d.fstype === "zfs_member" && d.uuid === guid);
   }
 
   private zpool(a: readonly string[], o: FakeOutputs): CommandResult {

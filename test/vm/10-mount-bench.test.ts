@@ -131,8 +131,9 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
         "/mnt/var",
       ]);
       for (const m of ms) expect(m.options, m.target).toContain("ro");
-      if (side === "A" && after) {
-        const lines = await agentLogLines(vm);
+      // the agent's log, read once for the A and D rounds
+      const lines = (side === "A" || side === "D") && after ? await agentLogLines(vm) : null;
+      if (side === "A" && after && lines) {
         const inMount = commandsBetween(lines, mount.start, mount.end);
         round.mountCommands = inMount;
         round.commands = {
@@ -145,10 +146,8 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       }
       // where the mount request's time goes (the last A and the last D round): each command, when it
       // started (ms into the request) and how long it ran, and the agent's own steps between them
-      if ((side === "A" || side === "D") && after) {
-        const lines = await agentLogLines(vm);
+      if ((side === "A" || side === "D") && lines)
         timelines[side] = requestTimeline(lines, mount.start, mount.end);
-      }
       rounds.push(round);
       log(
         `s10 round ${rounds.length} ${side}: detect ${detect.ms.toFixed(0)} ms, mount ${mount.ms.toFixed(0)} ms${after ? `, after ${after.ms.toFixed(0)} ms` : ""} (host load ${load})`,

@@ -61,10 +61,10 @@ function parseDevice(v: unknown, depth = 0): BlockDevice {
 }
 
 /** Depth-first list of every device in the tree (a device under two parents, e.g. a mirror member of md, once). */
-export function flattenDevices(tree: BlockDevice[]): BlockDevice[] {
+export function flattenDevices(tree: readonly BlockDevice[]): BlockDevice[] {
   const seen = new Set<string>();
   const out: BlockDevice[] = [];
-  const walk = (list: BlockDevice[]) => {
+  const walk = (list: readonly BlockDevice[]) => {
     for (const d of list) {
       if (!seen.has(d.path)) {
         seen.add(d.path);

@@ -210,7 +210,7 @@ export function importDevices(pool: ImportablePool, devices: readonly BlockDevic
   };
   const top = pool.config[0] as ImportVdev;
   if (top.children.length === 0 || !top.children.every(walk)) return null;
-  const members = flattenDevices([...devices])
+  const members = flattenDevices(devices)
     .filter((d) => d.fstype === "zfs_member" && d.uuid === pool.id)
     .map((d) => d.path)
     .sort();

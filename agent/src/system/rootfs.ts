@@ -242,6 +242,10 @@ export class RootFs {
     const cur = () => stack[stack.length - 1]?.fd ?? root;
     const here = (name?: string) =>
       join(name === undefined ? stack.map((s) => s.name) : [...stack.map((s) => s.name), name]);
+    const descend = (name: string, fd: number, p: string) => {
+      stack.push({ name, fd });
+      if (stack.length > MAX_DEPTH) throw unsafe(p, "deep", `more than ${MAX_DEPTH} levels deep`);
+    };
     let pending = segments(path);
     let links = 0;
     while (pending.length > 0) {
@@ -255,8 +259,7 @@ export class RootFs {
       if (!last) {
         const fd = await this.enterNow(o, cur(), seg);
         if (fd !== null) {
-          stack.push({ name: seg, fd });
-          if (stack.length > MAX_DEPTH) throw unsafe(p, "deep", `more than ${MAX_DEPTH} levels deep`);
+          descend(seg, fd, p);
           continue;
         }
       }
@@ -286,8 +289,7 @@ export class RootFs {
         if (opts.create) throw unsafe(p, st.kind, `is ${describe(st.kind)}, not a directory`);
         return { dir: cur(), name: seg, st: null, path: p, complete: false }; // ENOTDIR
       }
-      stack.push({ name: seg, fd: await this.enter(o, cur(), seg, st, p) });
-      if (stack.length > MAX_DEPTH) throw unsafe(p, "deep", `more than ${MAX_DEPTH} levels deep`);
+      descend(seg, await this.enter(o, cur(), seg, st, p), p);
     }
     // The path ended on a directory reached through ".." (or is the root itself).
     const top = stack.pop();
