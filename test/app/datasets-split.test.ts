@@ -1,6 +1,8 @@
 // The listing of a big pool: `zfs list -r` still running after a while gives way to the split
 // listing (`zfs list -d 1` level by level, side by side, leaves never asked for children), whose
 // answer must be exactly the whole listing's, for any tree.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { listDatasets } from "../../agent/src/app/datasets.js";
@@ -162,4 +164,56 @@ describe("the listing of a big pool", () => {
       { seed: 1207, numRuns: 60 },
     );
   });
+});
+
+describe("the listing in parts on the pools of real layouts (their own accounting, captured in the lab)", () => {
+  const CAPTURED = join(import.meta.dirname, "..", "fixtures", "vm-captured");
+  const layouts = readdirSync(CAPTURED).filter((d) => existsSync(join(CAPTURED, d, "zfs-list-space.stdout")));
+
+  it("the captures are there (every layout with a pool)", () => {
+    expect(layouts.length).toBeGreaterThanOrEqual(6);
+  });
+
+  for (const layout of layouts) {
+    it(`${layout}: the parts give the whole listing, and only parents are asked for their children`, async () => {
+      const rows = readFileSync(join(CAPTURED, layout, "zfs-list-space.stdout"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("\t"));
+      expect(rows.every((r) => r.length === 10)).toBe(true);
+      const names = rows.map((r) => r[0] as string);
+      const pools = names.filter((n) => !n.includes("/"));
+      const make = async (slow: boolean) => {
+        let wholes = 0;
+        const sys = new FakeSystem({
+          outputs: {
+            ...outputsOf("single"),
+            zfsListHp: rows.map((r) => `${r.slice(0, 6).join("\t")}\n`).join(""),
+            zfsGetCrypto: undefined,
+            zfsSpaceBreakdown: Object.fromEntries(rows.map((r) => [r[0] as string, r.slice(6).join("\t")])),
+          },
+          pools: pools.map((name, i) => ({ name, guid: String(4242 + i), lastHostId: null })),
+          hostid: "8425e349",
+          sandbox: await sandbox(),
+          hold: (file, args) =>
+            slow && file === "zfs" && args.includes("-r") && wholes++ === 0
+              ? new Promise<void>(() => undefined)
+              : undefined,
+        });
+        for (const p of pools) sys.imported.set(p, { readonly: true, altroot: "/mnt", forced: false });
+        return sys;
+      };
+      const whole = await listDatasets(await make(false), pools, [], { splitAfterMs: 60_000 });
+      const sys = await make(true);
+      const warnings: string[] = [];
+      expect(await listDatasets(sys, pools, warnings, { splitAfterMs: 0 })).toEqual(whole);
+      expect(warnings).toEqual([]);
+      const asked = lists(sys)
+        .slice(1)
+        .flatMap((a) => a.slice(a.indexOf("-o") + 2));
+      const parents = names.filter((n) => names.some((m) => m.startsWith(`${n}/`)));
+      // every parent asked once (a pool always: it is where the listing starts), no leaf
+      expect(asked.sort()).toEqual([...new Set([...pools, ...parents])].sort());
+    });
+  }
 });

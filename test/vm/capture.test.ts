@@ -34,6 +34,17 @@ const setup = (cmd: string): Step => ({ setup: cmd });
 const LSBLK =
   "lsblk --json -o NAME,PATH,TYPE,FSTYPE,FSVER,LABEL,UUID,PARTTYPE,PARTLABEL,PARTUUID,SIZE,MOUNTPOINTS";
 const IMPORT_RO = "zpool import -N -R /mnt -o readonly=on";
+/**
+ * Every dataset with the columns of the agent's split listing (app/datasets.ts: its own columns and
+ * what `used` is made of), by `-r`: what tells a leaf from a parent, on real pools.
+ */
+const SPACE_LIST = `zfs list -H -p -t filesystem,volume -r -o ${[
+  ...ZFS_LIST_COLUMNS,
+  "usedbydataset",
+  "usedbysnapshots",
+  "usedbyrefreservation",
+  "usedbychildren",
+].join(",")}`;
 
 function plan(name: CaseName, mid: string): Step[] {
   const J = `/mnt/var/log/journal/${mid}`;
@@ -258,6 +269,7 @@ function layoutSteps(name: LayoutName): Step[] {
       c("zpool-list-j", "zpool list -j"),
       c("zpool-status-j", "zpool status -j"),
       c("zfs-list-Hp", `zfs list -H -p -o ${ZFS_LIST_COLUMNS.join(",")}`),
+      c("zfs-list-space", `${SPACE_LIST} rpool`),
       c("zfs-get-j", "zfs get -j -r mountpoint,canmount,mounted,encryption,keystatus,encryptionroot rpool"),
       c("mount-00-root", `mount -t zfs -o ${MOUNT_OPTS} rpool/root /mnt`),
       c("mount-01-nix", `mount -t zfs -o ${MOUNT_OPTS} rpool/nix /mnt/nix`),
@@ -289,6 +301,7 @@ function layoutSteps(name: LayoutName): Step[] {
       c("zpool-list-j", "zpool list -j"),
       c("zpool-status-j", "zpool status -j"),
       c("zfs-list-Hp", `zfs list -H -p -o ${ZFS_LIST_COLUMNS.join(",")}`),
+      c("zfs-list-space", `${SPACE_LIST} ${pools}`),
       c(
         "zfs-get-j",
         `zfs get -j -r mountpoint,canmount,mounted,encryption,keystatus,encryptionroot ${pools}`,
