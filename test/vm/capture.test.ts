@@ -425,7 +425,7 @@ the scenarios attach together (\`LAYOUT_GROUPS\` in capture.test.ts; \`LAYOUT/at
 \`disk-serials\` maps the by-id names (NVMe serials) to device paths; \`lsblk-json\` (the agent's columns), \`blkid-export\`
 and \`zpool-import-list\` are the whole boot's view before any import; then, after adopting the server's
 hostid, the layout's pools imported read-only (\`import-<pool>\`), \`zpool-list-j\`, \`zpool-status-j\`,
-\`zfs-list-Hp\` (the agent's columns), \`zfs-get-j\`, the system mounted read-only by hand the way its
+\`zfs-list-Hp\` (the agent's columns), \`zfs-list-space\` (every dataset with the columns of the listing in parts), \`zfs-get-j\`, the system mounted read-only by hand the way its
 fstab and ZFS say (\`mount-*\`), \`proc-self-mountinfo\`, \`proc-mounts\`, the generation's \`fstab\`
 (read through the profile links), then unmounted and exported (\`zpool-import-list-after\`: a read-only
 import changes nothing, the pools are still "in use" by atlas).
