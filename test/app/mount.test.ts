@@ -13,6 +13,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { phaseOf } from "../../agent/src/app/detect.js";
+import { flattenDevices } from "../../agent/src/core/lsblk.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
 import { outputsOf, ZFS_FSTAB } from "../helpers/fixtures.js";
@@ -1060,5 +1061,56 @@ describe("identifying the system while phase 2 mounts, only when phase 2 cannot 
     expect(mountedTargets(r.sys)).toContain("/mnt/etc/nixos");
     expect(res.nixos).toMatchObject({ nixos: true });
     expect(wavesBefore).toBe(1);
+  });
+});
+
+describe("the detection after a read-only mount: the devices' last listing, with their mount points moved", () => {
+  async function withUdev(opts: Parameters<typeof rig>[1] = {}) {
+    const r = await rig("single", opts);
+    // what the cheap look reads: block devices, udev's database, the pools' kstats
+    for (const d of ["sys/class/block/nvme0n1", "run/udev/data", "proc/spl/kstat/zfs"])
+      await mkdir(join(r.dir, d), { recursive: true });
+    await r.detection.refresh();
+    return r;
+  }
+  const listings = (r: Awaited<ReturnType<typeof rig>>, mark: number) =>
+    r.sys
+      .commandLines()
+      .slice(mark)
+      .filter((l) => /^(lsblk|blkid) /.test(l));
+  const espPath = (d: { devices: Parameters<typeof flattenDevices>[0] }) =>
+    flattenDevices(d.devices).find((x) => x.fstype === "vfat");
+
+  it("read-only: no lsblk or blkid, the ESP shows where it is mounted; the release after it: listed again", async () => {
+    const r = await withUdev();
+    expect(espPath(await r.detection.current())?.mountpoints).toEqual([]);
+    await r.mounts.mount();
+    const mark = r.sys.commandLines().length;
+    const d = await r.detection.current();
+    expect(listings(r, mark)).toEqual([]);
+    expect(espPath(d)?.mountpoints).toEqual(["/mnt/boot"]);
+    expect(r.logs.text).toContain("block devices unchanged but for their mounts");
+    // the next change of the mounts (a release) is not a read-only mount's: listed again
+    const after = r.sys.commandLines().length;
+    await r.mounts.unmount({ export: true });
+    await r.detection.current();
+    expect(listings(r, after)).toHaveLength(2);
+  });
+
+  it("read-only, but a device came during the mount: listed again", async () => {
+    const r = await withUdev();
+    await r.mounts.mount();
+    await mkdir(join(r.dir, "sys/class/block/sdb"));
+    const mark = r.sys.commandLines().length;
+    await r.detection.current();
+    expect(listings(r, mark)).toHaveLength(2);
+  });
+
+  it("read-write: listed again (a read-write import rewrites the pool's labels)", async () => {
+    const r = await withUdev();
+    await r.mounts.mount({ readonly: false });
+    const mark = r.sys.commandLines().length;
+    await r.detection.current();
+    expect(listings(r, mark)).toHaveLength(2);
   });
 });

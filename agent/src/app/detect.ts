@@ -9,7 +9,14 @@ import {
 } from "../core/candidates.js";
 import { ParseError } from "../core/errors.js";
 import { decodeHostIdFile, parseHostIdOutput } from "../core/hostid.js";
-import { type BlockDevice, LSBLK_COLUMNS, mergeBlkid, parseBlkidExport, parseLsblk } from "../core/lsblk.js";
+import {
+  type BlockDevice,
+  LSBLK_COLUMNS,
+  mergeBlkid,
+  moveMountpoints,
+  parseBlkidExport,
+  parseLsblk,
+} from "../core/lsblk.js";
 import { isReadOnly, type MountEntry, mountsUnder, parseProcMounts } from "../core/mounts.js";
 import {
   type Dataset,
@@ -128,6 +135,8 @@ interface Signature {
    * pools and the mounts. Null without udev (nothing then says a device's content is unchanged).
    */
   blocks: string | null;
+  /** The same without the mounts and the imported pools: the devices and udev's database only. */
+  devicesOnly: string | null;
 }
 
 export interface DetectionOptions {
@@ -176,7 +185,15 @@ export class DetectionService {
   /** True while a change runs (the operation lock): readers then get the last detection. */
   private busy: () => boolean = () => false;
   /** The last block listing that went without a failure, and the signature it started from. */
-  private listed: { blocks: string; devices: BlockDevice[] } | null = null;
+  private listed: {
+    blocks: string;
+    devicesOnly: string | null;
+    devices: BlockDevice[];
+    /** The mount table the devices were listed with (whose mount points lsblk gave). */
+    mounts: MountEntry[];
+  } | null = null;
+  /** The next detection may carry the last listing over to the new mounts (keepDevices). */
+  private keepListed = false;
   /** Brings md arrays and LVM VGs it sees up read-only (app/stacks.ts); unset: never. */
   private stacks: StackService | null = null;
 
@@ -273,6 +290,15 @@ export class DetectionService {
   }
 
   /**
+   * A read-only mount changed the mounts and imported pools, nothing lsblk or blkid read but the
+   * mount points (a read-only import writes no label): the next detection carries the last
+   * listing over instead of listing again, unless a device or udev's database changed meanwhile.
+   */
+  keepDevices(): void {
+    this.keepListed = true;
+  }
+
+  /**
    * After a change that read the new state itself: mark the last detection out of date without
    * starting one (the next reader that may scan does). `mounts`: the mount table the change read
    * from the kernel, shown until then (readers get the last detection while a change holds the
@@ -350,6 +376,7 @@ export class DetectionService {
       state,
       mounts: mountsText,
       blocks: known ? JSON.stringify([devices, udev.mtimeMs, state]) : null,
+      devicesOnly: known ? JSON.stringify([devices, udev.mtimeMs]) : null,
     };
   }
 
@@ -363,9 +390,10 @@ export class DetectionService {
     scanning?.catch(() => undefined);
     const seen = await this.signature();
     const scan = scanWanted || this.seen === null || seen.devices !== this.seen.devices;
+    const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts, warnings) : [];
     const [zfs, listed, hostid] = await Promise.all([
       scanning ?? (scan ? this.zfsState() : this.zfsState(this.last)),
-      this.blockDevices(soft, warnings, seen.blocks),
+      this.blockDevices(soft, warnings, seen, mounts),
       this.liveHostId(soft),
     ]);
     let devices = listed;
@@ -374,9 +402,8 @@ export class DetectionService {
     if (this.stacks?.wants(devices)) {
       const up = await this.stacks.bringUp(devices);
       warnings.push(...up.warnings);
-      if (up.changed) devices = await this.blockDevices(soft, warnings, null);
+      if (up.changed) devices = await this.blockDevices(soft, warnings, null, mounts);
     }
-    const mounts = seen.mounts !== null ? parseProcMounts(seen.mounts, warnings) : [];
     const candidates = findCandidates({
       devices,
       importable: zfs.importable,
@@ -432,20 +459,35 @@ export class DetectionService {
   }
 
   /**
-   * lsblk's tree with what blkid adds. `blocks` (the signature's): when it equals the one of the
-   * last listing that went without a failure, that listing is still what both would answer (no
+   * lsblk's tree with what blkid adds. `seen` (the signature): when its `blocks` equals the one of
+   * the last listing that went without a failure, that listing is still what both would answer (no
    * device came or went, udev handled no event, no pool was imported or exported, nothing was
-   * mounted or unmounted since), and two processes are spared; null: always list.
+   * mounted or unmounted since), and two processes are spared; null: always list. After a
+   * read-only mount (keepDevices) the same holds but for the mount points, when the devices and
+   * udev's database are unchanged: the last listing with its mount points carried over to the
+   * kernel's table now (core/lsblk.ts moveMountpoints).
    */
   private async blockDevices(
     soft: ReturnType<typeof lenient>,
     warnings: string[],
-    blocks: string | null,
+    seen: Pick<Signature, "blocks" | "devicesOnly"> | null,
+    mounts: MountEntry[],
   ): Promise<BlockDevice[]> {
     const kept = this.listed;
+    const carry = this.keepListed;
+    this.keepListed = false;
+    const blocks = seen?.blocks ?? null;
     if (blocks !== null && kept?.blocks === blocks) {
       this.log.debug("block devices unchanged: lsblk, blkid not run");
       return kept.devices;
+    }
+    if (carry && blocks !== null && kept && seen?.devicesOnly === kept.devicesOnly) {
+      const devices = moveMountpoints(kept.devices, kept.mounts, mounts);
+      if (devices) {
+        this.listed = { blocks, devicesOnly: kept.devicesOnly, devices, mounts };
+        this.log.debug("block devices unchanged but for their mounts: lsblk, blkid not run");
+        return devices;
+      }
     }
     this.listed = null;
     const before = warnings.length;
@@ -465,7 +507,7 @@ export class DetectionService {
         soft("blkid", new Map(), () => parseBlkidExport(blkid.stdout)),
       );
     if (blocks !== null && lsblk.exitCode === 0 && blkid.exitCode === 0 && warnings.length === before)
-      this.listed = { blocks, devices };
+      this.listed = { blocks, devicesOnly: seen?.devicesOnly ?? null, devices, mounts };
     return devices;
   }
 
@@ -499,10 +541,24 @@ export class DetectionService {
     // to show, two processes fewer (the rescue system's state at boot and after a hand-back).
     const none = { exitCode: 0, stdout: "", stderr: "" };
     const pools = await this.anyPoolImported();
-    const [listJ, statusJ, version] = await Promise.all([
+    // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list its
+    // tens of thousands), and only the columns detection reads. Side by side with the pools'
+    // listing and status: every imported pool's datasets, whichever pools those are.
+    const [listJ, statusJ, version, ds] = await Promise.all([
       pools ? this.sys.run("zpool", ["list", "-j"]) : none,
       pools ? this.sys.run("zpool", ["status", "-j"]) : none,
       this.sys.readFile("/sys/module/zfs/version"),
+      pools
+        ? this.sys.run("zfs", [
+            "list",
+            "-H",
+            "-p",
+            "-t",
+            "filesystem,volume",
+            "-o",
+            ZFS_LIST_COLUMNS.join(","),
+          ])
+        : none,
     ]);
     const imported =
       pools && listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
@@ -517,17 +573,6 @@ export class DetectionService {
         : [];
     let datasets: Dataset[] = [];
     if (imported.length > 0) {
-      // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list
-      // its tens of thousands), and only the columns detection reads.
-      const ds = await this.sys.run("zfs", [
-        "list",
-        "-H",
-        "-p",
-        "-t",
-        "filesystem,volume",
-        "-o",
-        ZFS_LIST_COLUMNS.join(","),
-      ]);
       if (ds.exitCode === 0) datasets = guard("zfs list", [], () => parseZfsListHp(ds.stdout, warnings));
       const encrypted = [...new Set(datasets.filter((d) => d.encryption !== "off").map((d) => d.pool))];
       if (encrypted.length > 0) {

@@ -338,6 +338,9 @@ export class MountService {
       if (listed && candidate.kind === "zfs") this.listings.set(listed, run.datasetsOf(candidate.pool));
       // No device scan for the next detection: an import adds no pool or device, and the last
       // scan's importable pools less the ones imported now is exactly what is left (detect.ts).
+      // Read-only, nothing was written to a device either: lsblk and blkid would say what they
+      // said, but for the mount points.
+      if (readonly) this.detection.keepDevices();
       this.detection.invalidate(mounts, { scan: false });
       this.log.info(
         {

@@ -1,5 +1,6 @@
 import { ParseError } from "./errors.js";
 import { isRecord, str } from "./json.js";
+import type { MountEntry } from "./mounts.js";
 
 export const LSBLK_COLUMNS = "NAME,PATH,TYPE,FSTYPE,LABEL,UUID,PARTTYPE,PARTLABEL,SIZE,MOUNTPOINTS";
 
@@ -110,4 +111,42 @@ export function mergeBlkid(tree: BlockDevice[], blkid: Map<string, Record<string
       children: mergeBlkid(d.children, blkid),
     };
   });
+}
+
+/**
+ * lsblk's MOUNTPOINTS carried from one mount table to the next without listing the devices again:
+ * the targets of mounts gone are taken off their device, those of new mounts put on the device
+ * whose path is the mount's source. Mounts of anything that is not under /dev (datasets, tmpfs,
+ * proc) are not lsblk's. Null when a mount gone or new names a /dev source that is no device's
+ * path (a link, an alias, a device lsblk has not seen): only lsblk can tell then.
+ */
+export function moveMountpoints(
+  tree: readonly BlockDevice[],
+  before: readonly MountEntry[],
+  after: readonly MountEntry[],
+): BlockDevice[] | null {
+  const key = (m: MountEntry) => `${m.source}\0${m.target}`;
+  const was = new Set(before.map(key));
+  const now = new Set(after.map(key));
+  const paths = new Set(flattenDevices(tree).map((d) => d.path));
+  const changes = new Map<string, { gone: Set<string>; added: string[] }>();
+  const change = (m: MountEntry, gone: boolean): boolean => {
+    if (!m.source.startsWith("/dev/")) return true;
+    if (!paths.has(m.source)) return false;
+    const c = changes.get(m.source) ?? { gone: new Set<string>(), added: [] };
+    if (gone) c.gone.add(m.target);
+    else c.added.push(m.target);
+    changes.set(m.source, c);
+    return true;
+  };
+  for (const m of before) if (!now.has(key(m)) && !change(m, true)) return null;
+  for (const m of after) if (!was.has(key(m)) && !change(m, false)) return null;
+  const moved = (d: BlockDevice): BlockDevice => {
+    const c = changes.get(d.path);
+    const children = d.children.map(moved);
+    if (!c) return { ...d, children };
+    const kept = d.mountpoints.filter((t) => !c.gone.has(t));
+    return { ...d, mountpoints: [...kept, ...c.added.filter((t) => !kept.includes(t))], children };
+  };
+  return tree.map(moved);
 }
