@@ -15,8 +15,11 @@ import type { CommandResult, System } from "../system/system.js";
 export const SPLIT_AFTER_MS = 2_000;
 /** At most this many `zfs list -d 1` side by side in the split listing. */
 const SPLIT_WIDTH = 4;
-/** `-t filesystem,volume`: never snapshots, even on a pool with listsnapshots=on (zfs-list(8)). */
-const LIST = ["list", "-H", "-p", "-t", "filesystem,volume"];
+/**
+ * `zfs list` of datasets, script-readable: `-t filesystem,volume`, never snapshots, even on a pool
+ * with listsnapshots=on (zfs-list(8)). The detection lists with it too.
+ */
+export const LIST = ["list", "-H", "-p", "-t", "filesystem,volume"] as const;
 
 export interface ListOptions {
   /** When the whole listing gives way to the split one (tests set it; SPLIT_AFTER_MS otherwise). */

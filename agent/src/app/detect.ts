@@ -28,6 +28,7 @@ import {
 import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
+import { LIST } from "./datasets.js";
 import { HOSTID_FILE } from "./hostid.js";
 import { PoolLabels } from "./poolLabels.js";
 import type { StackService } from "./stacks.js";
@@ -541,24 +542,14 @@ export class DetectionService {
     // to show, two processes fewer (the rescue system's state at boot and after a hand-back).
     const none = { exitCode: 0, stdout: "", stderr: "" };
     const pools = await this.anyPoolImported();
-    // Filesystems and volumes only: never snapshots (a pool with listsnapshots=on would list its
-    // tens of thousands), and only the columns detection reads. Side by side with the pools'
-    // listing and status: every imported pool's datasets, whichever pools those are.
+    // Filesystems and volumes only (datasets.ts LIST: never snapshots, which a pool with
+    // listsnapshots=on would list by the tens of thousands), and only the columns detection reads.
+    // Side by side with the pools' listing and status: every imported pool's datasets.
     const [listJ, statusJ, version, ds] = await Promise.all([
       pools ? this.sys.run("zpool", ["list", "-j"]) : none,
       pools ? this.sys.run("zpool", ["status", "-j"]) : none,
       this.sys.readFile("/sys/module/zfs/version"),
-      pools
-        ? this.sys.run("zfs", [
-            "list",
-            "-H",
-            "-p",
-            "-t",
-            "filesystem,volume",
-            "-o",
-            ZFS_LIST_COLUMNS.join(","),
-          ])
-        : none,
+      pools ? this.sys.run("zfs", [...LIST, "-o", ZFS_LIST_COLUMNS.join(",")]) : none,
     ]);
     const imported =
       pools && listJ.exitCode === 0 ? guard("zpool list -j", [], () => parseZpoolList(listJ.stdout)) : [];
