@@ -20,19 +20,30 @@ function rowsOf(names: readonly string[]): string {
 
 const WAIT = 30;
 
+/**
+ * A machine with these datasets imported. `rows`: their `zfs list -H -p` rows as given (captured
+ * ones) instead of made up from the names; `pools`: the imported pools (rpool by default).
+ */
 async function system(
   names: readonly string[],
-  opts: { slow?: boolean; failOn?: string; space?: Record<string, string> } = {},
+  opts: {
+    slow?: boolean;
+    failOn?: string;
+    space?: Record<string, string>;
+    rows?: string;
+    pools?: readonly string[];
+  } = {},
 ) {
   let wholes = 0;
+  const pools = opts.pools ?? ["rpool"];
   const sys = new FakeSystem({
     outputs: {
       ...outputsOf("single"),
-      zfsListHp: rowsOf(names),
+      zfsListHp: opts.rows ?? rowsOf(names),
       zfsGetCrypto: undefined,
       zfsSpaceBreakdown: opts.space,
     },
-    pools: [{ name: "rpool", guid: "4242", lastHostId: null }],
+    pools: pools.map((name, i) => ({ name, guid: String(4242 + i), lastHostId: null })),
     hostid: "8425e349",
     sandbox: await sandbox(),
     // the whole listing of a big pool: still running when the split one starts (killed then); a
@@ -46,7 +57,7 @@ async function system(
         ? { exitCode: 1, stderr: "injected\n" }
         : undefined,
   });
-  sys.imported.set("rpool", { readonly: true, altroot: "/mnt", forced: false });
+  for (const p of pools) sys.imported.set(p, { readonly: true, altroot: "/mnt", forced: false });
   return sys;
 }
 
@@ -183,28 +194,13 @@ describe("the listing in parts on the pools of real layouts (their own accountin
       expect(rows.every((r) => r.length === 10)).toBe(true);
       const names = rows.map((r) => r[0] as string);
       const pools = names.filter((n) => !n.includes("/"));
-      const make = async (slow: boolean) => {
-        let wholes = 0;
-        const sys = new FakeSystem({
-          outputs: {
-            ...outputsOf("single"),
-            zfsListHp: rows.map((r) => `${r.slice(0, 6).join("\t")}\n`).join(""),
-            zfsGetCrypto: undefined,
-            zfsSpaceBreakdown: Object.fromEntries(rows.map((r) => [r[0] as string, r.slice(6).join("\t")])),
-          },
-          pools: pools.map((name, i) => ({ name, guid: String(4242 + i), lastHostId: null })),
-          hostid: "8425e349",
-          sandbox: await sandbox(),
-          hold: (file, args) =>
-            slow && file === "zfs" && args.includes("-r") && wholes++ === 0
-              ? new Promise<void>(() => undefined)
-              : undefined,
-        });
-        for (const p of pools) sys.imported.set(p, { readonly: true, altroot: "/mnt", forced: false });
-        return sys;
+      const captured = {
+        pools,
+        rows: rows.map((r) => `${r.slice(0, 6).join("\t")}\n`).join(""),
+        space: Object.fromEntries(rows.map((r) => [r[0] as string, r.slice(6).join("\t")])),
       };
-      const whole = await listDatasets(await make(false), pools, [], { splitAfterMs: 60_000 });
-      const sys = await make(true);
+      const whole = await listDatasets(await system(names, captured), pools, [], { splitAfterMs: 60_000 });
+      const sys = await system(names, { ...captured, slow: true });
       const warnings: string[] = [];
       expect(await listDatasets(sys, pools, warnings, { splitAfterMs: 0 })).toEqual(whole);
       expect(warnings).toEqual([]);

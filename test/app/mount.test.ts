@@ -1078,17 +1078,17 @@ describe("the detection after a read-only mount: the devices' last listing, with
       .commandLines()
       .slice(mark)
       .filter((l) => /^(lsblk|blkid) /.test(l));
-  const espPath = (d: { devices: Parameters<typeof flattenDevices>[0] }) =>
+  const espOf = (d: { devices: Parameters<typeof flattenDevices>[0] }) =>
     flattenDevices(d.devices).find((x) => x.fstype === "vfat");
 
   it("read-only: no lsblk or blkid, the ESP shows where it is mounted; the release after it: listed again", async () => {
     const r = await withUdev();
-    expect(espPath(await r.detection.current())?.mountpoints).toEqual([]);
+    expect(espOf(await r.detection.current())?.mountpoints).toEqual([]);
     await r.mounts.mount();
     const mark = r.sys.commandLines().length;
     const d = await r.detection.current();
     expect(listings(r, mark)).toEqual([]);
-    expect(espPath(d)?.mountpoints).toEqual(["/mnt/boot"]);
+    expect(espOf(d)?.mountpoints).toEqual(["/mnt/boot"]);
     expect(r.logs.text).toContain("block devices unchanged but for their mounts");
     // the next change of the mounts (a release) is not a read-only mount's: listed again
     const after = r.sys.commandLines().length;
