@@ -1,5 +1,6 @@
 import {
   type Dataset,
+  isDatasetName,
   parseZfsGet,
   parseZfsListHp,
   withEncryptionRoots,
@@ -24,6 +25,80 @@ export const LIST = ["list", "-H", "-p", "-t", "filesystem,volume"] as const;
 export interface ListOptions {
   /** When the whole listing gives way to the split one (tests set it; SPLIT_AFTER_MS otherwise). */
   splitAfterMs?: number;
+  /** The whole listing of exactly these pools, started during their import (listDuringImport). */
+  running?: RunningListing | null;
+}
+
+/** One directory per pool the kernel holds (OpenZFS kstats; the detection watches it too). */
+export const POOL_KSTATS = "/proc/spl/kstat/zfs";
+/** How often a listing waiting for its pool's import looks for the pool. */
+const IMPORT_POLL_MS = 10;
+
+/** A whole listing already running, and how to stop it (it only reads). */
+export interface RunningListing {
+  result: Promise<CommandResult>;
+  stop(): void;
+}
+
+/** A listing waiting for an import (listDuringImport). */
+export interface ImportListing {
+  /**
+   * The import ended: `imported`, it succeeded and the listing started meanwhile (if any) is its
+   * pool's; otherwise the listing is stopped and awaited. Null: none to take.
+   */
+  take(imported: boolean): Promise<RunningListing | null>;
+}
+
+/**
+ * The whole listing of one pool being imported, started as soon as the kernel holds the pool. The
+ * import adds the pool to the namespace, kstat directory included (`spa_add`), under the namespace
+ * lock it keeps until the pool is loaded, and opening a pool takes that lock (OpenZFS
+ * module/zfs/spa.c `spa_import`, spa_misc.c `spa_add`, `spa_open_common`): the listing's process
+ * starts while the import ends and its first question waits for the import's end. In the lab guest
+ * (docs/performance.md) the pool shows ~150 ms before `zpool import` exits and such a listing ends
+ * ~40 ms after it, where one started after the import takes ~210 ms. Nothing starts when the
+ * directory is there before the import (a pool of that name already held: the import fails) or when
+ * the name cannot be a pool's; the listing counts only if the import succeeded (take).
+ */
+export function listDuringImport(sys: System, pool: string): ImportListing {
+  const stop = new AbortController();
+  let ended = false;
+  let wake: (() => void) | null = null;
+  let running: Promise<CommandResult> | null = null;
+  const path = `${POOL_KSTATS}/${pool}`;
+  const pause = () =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, IMPORT_POLL_MS);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  const watch = (async () => {
+    if (!isDatasetName(pool) || pool.includes("/") || (await sys.lstat(path)) !== null) return;
+    while (!ended) {
+      await pause();
+      if (ended) return;
+      const held = (await sys.lstat(path))?.type === "dir";
+      if (held && !ended) {
+        running = sys.run("zfs", WHOLE([pool]), { signal: stop.signal });
+        return;
+      }
+    }
+  })().catch(() => undefined);
+  return {
+    async take(imported) {
+      ended = true;
+      (wake as (() => void) | null)?.();
+      await watch;
+      const r = running as Promise<CommandResult> | null;
+      if (!r) return null;
+      if (imported) return { result: r, stop: () => stop.abort() };
+      stop.abort();
+      await r.catch(() => undefined);
+      return null;
+    },
+  };
 }
 
 /**
@@ -39,7 +114,7 @@ export async function listDatasets(
   opts: ListOptions = {},
 ): Promise<Dataset[]> {
   if (pools.length === 0) return [];
-  const r = await listRows(sys, pools, opts.splitAfterMs ?? SPLIT_AFTER_MS);
+  const r = await listRows(sys, pools, opts.splitAfterMs ?? SPLIT_AFTER_MS, opts.running ?? null);
   if (r.exitCode !== 0) {
     warnings.push(`zfs list ${pools.join(" ")} failed: ${r.stderr.trim().split("\n")[0] ?? ""}`);
     return [];
@@ -69,25 +144,29 @@ export async function listDatasets(
 const WHOLE = (pools: readonly string[]) => [...LIST, "-r", "-o", ZFS_LIST_COLUMNS.join(","), ...pools];
 
 /**
- * `zfs list -r` of the pools; still running after `splitAfterMs`, it is stopped (it only reads)
- * and the split listing takes over. The split listing failing anywhere, the whole listing runs
- * again to its end: its answer is the one that counts then.
+ * `zfs list -r` of the pools (or the one `running` since their import); still running after
+ * `splitAfterMs`, it is stopped (it only reads) and the split listing takes over. The split listing
+ * failing anywhere, the whole listing runs again to its end: its answer is the one that counts then.
+ * A listing started during the import that failed is run again as if there had been none.
  */
 async function listRows(
   sys: System,
   pools: readonly string[],
   splitAfterMs: number,
+  running: RunningListing | null,
 ): Promise<Pick<CommandResult, "exitCode" | "stdout" | "stderr">> {
   const stop = new AbortController();
-  const whole = sys.run("zfs", WHOLE(pools), { signal: stop.signal });
+  const whole = running?.result ?? sys.run("zfs", WHOLE(pools), { signal: stop.signal });
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), splitAfterMs);
   });
   const first = await Promise.race([whole, late]);
   clearTimeout(timer);
+  if (first && running && first.exitCode !== 0) return listRows(sys, pools, splitAfterMs, null);
   if (first) return first;
-  stop.abort();
+  if (running) running.stop();
+  else stop.abort();
   // It may have ended as it was stopped: then its answer is the whole one.
   const ended = await whole;
   if (ended.exitCode === 0 && !ended.timedOut) return ended;

@@ -28,7 +28,7 @@ import {
 import { type ImportablePool, parseZpoolImport } from "../core/zpoolImport.js";
 import { type ImportedPool, type PoolStatus, parseZpoolList, parseZpoolStatus } from "../core/zpoolJson.js";
 import type { System } from "../system/system.js";
-import { LIST } from "./datasets.js";
+import { LIST, POOL_KSTATS } from "./datasets.js";
 import { HOSTID_FILE } from "./hostid.js";
 import { PoolLabels } from "./poolLabels.js";
 import type { StackService } from "./stacks.js";
@@ -115,7 +115,7 @@ export interface RefreshOptions {
 /** Directories whose entries and times change when a block device appears or goes (cheap to read). */
 const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"] as const;
 /** One directory per imported pool (OpenZFS kstats): a pool imported or exported by hand shows here. */
-const POOL_WATCH = "/proc/spl/kstat/zfs";
+const POOL_WATCH = POOL_KSTATS;
 /**
  * udev's database: one file per device, rewritten by a rename for every event udev handles (a device
  * added, changed or probed again after a write: mkfs, cryptsetup, a partition table), so the

@@ -14,7 +14,7 @@ import {
 import { type Dataset, sameListing } from "../core/zfs.js";
 import { importDevices } from "../core/zpoolImport.js";
 import type { System } from "../system/system.js";
-import { listDatasets } from "./datasets.js";
+import { type ImportListing, listDatasets, listDuringImport, type RunningListing } from "./datasets.js";
 import type { Detection } from "./detect.js";
 import { type ImportRequest, PoolImporter } from "./importer.js";
 import { InstalledSystem } from "./installed.js";
@@ -208,6 +208,45 @@ export class MountRun {
   ): Promise<void> {
     if (pools.length === 0) return;
     const names: string[] = [];
+    const early = others ? null : this.listingDuringImport(pools);
+    let running: RunningListing | null = null;
+    try {
+      await this.importEach(pools, others, names);
+    } finally {
+      // Started during the import, it stands only for the one pool the import brought in.
+      running = (await early?.take(names.length === 1)) ?? null;
+    }
+    if (names.length === 0) return;
+    const remembered = others ? null : this.rememberedFor(names);
+    if (remembered) {
+      // Start the listing and go on by the remembered one: it is checked before phase 2.
+      const fresh = listDatasets(this.sys, names, this.warnings, { running }).catch(() => null);
+      this.pending = { pools: names, used: remembered, fresh };
+    }
+    const fresh = remembered ?? (await listDatasets(this.sys, names, this.warnings, { running }));
+    this.datasets = [...this.datasets.filter((d) => !names.includes(d.pool)), ...fresh];
+    if (this.candidate.kind === "zfs" && names.includes(this.candidate.pool))
+      this.candidate = { ...this.candidate, imported: true };
+    if (!others) for (const p of names) this.checkKeys(p);
+  }
+
+  /**
+   * The root pool's listing, started while it is imported (datasets.ts listDuringImport): one pool,
+   * none of that name held by the kernel yet.
+   */
+  private listingDuringImport(pools: readonly { pool: string }[]): ImportListing | null {
+    const [only] = pools;
+    if (!only || pools.length !== 1 || this.pools.some((x) => x.name === only.pool && x.imported))
+      return null;
+    return listDuringImport(this.sys, only.pool);
+  }
+
+  /** Import each pool in order; `names` gets the ones imported (an other pool that fails is skipped). */
+  private async importEach(
+    pools: readonly { pool: string; guid: string | null; readonly?: boolean; essential?: boolean }[],
+    others: boolean,
+    names: string[],
+  ): Promise<void> {
     for (const p of pools) {
       try {
         await this.importer.importPool(
@@ -236,18 +275,6 @@ export class MountRun {
         x.name === p.pool ? { ...x, imported: true, altroot: this.root } : x,
       );
     }
-    if (names.length === 0) return;
-    const remembered = others ? null : this.rememberedFor(names);
-    if (remembered) {
-      // Start the listing and go on by the remembered one: it is checked before phase 2.
-      const fresh = listDatasets(this.sys, names, this.warnings).catch(() => null);
-      this.pending = { pools: names, used: remembered, fresh };
-    }
-    const fresh = remembered ?? (await listDatasets(this.sys, names, this.warnings));
-    this.datasets = [...this.datasets.filter((d) => !names.includes(d.pool)), ...fresh];
-    if (this.candidate.kind === "zfs" && names.includes(this.candidate.pool))
-      this.candidate = { ...this.candidate, imported: true };
-    if (!others) for (const p of names) this.checkKeys(p);
   }
 
   /**
