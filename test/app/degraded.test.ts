@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { rejection } from "../helpers/assert.js";
 import type { FakeSystem } from "../helpers/fake-system.js";
 import { ZFS_FSTAB } from "../helpers/fixtures.js";
-import { mountedTargets, rig } from "./harness.js";
+import { mountedTargets, rig, SEED_TARGETS } from "./harness.js";
 
 const outside = (sys: FakeSystem) =>
   sys.mounts.filter(
@@ -35,7 +35,7 @@ async function importUnit(dir: string, pool: string) {
   }
 }
 
-const ROOT_MOUNTS = ["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"];
+const ROOT_MOUNTS = SEED_TARGETS;
 
 describe("degrade, don't refuse", () => {
   it("a locked dataset the system does not mount at boot (canmount=noauto) no longer blocks the mount: named in a warning", async () => {

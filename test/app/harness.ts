@@ -85,6 +85,17 @@ export async function rig(kase: string, opts: RigOptions = {}): Promise<Rig> {
   };
 }
 
+/** What the seed's server mounts under /mnt, in order. */
+export const SEED_TARGETS = ["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"];
+/** The seed's mount request, command by command (program and first argument): import, listing, `/`, `/nix`, the wave. */
+export const SEED_MOUNT_COMMANDS = [
+  "zpool import",
+  "zfs list",
+  "mount --no-canonicalize",
+  "mount --no-canonicalize",
+  "mount --all",
+];
+
 export function mountedTargets(sys: FakeSystem): string[] {
   return sys.mounts.filter((m) => m.target === "/mnt" || m.target.startsWith("/mnt/")).map((m) => m.target);
 }

@@ -14,7 +14,7 @@ import { rejection } from "../helpers/assert.js";
 import type { FakeSystem } from "../helpers/fake-system.js";
 import { fixture, ZFS_FSTAB } from "../helpers/fixtures.js";
 import { registerSecret } from "../helpers/secrets.js";
-import { mountedTargets, rig } from "./harness.js";
+import { mountedTargets, rig, SEED_TARGETS } from "./harness.js";
 
 const LIVE = new Set(["/", "/proc"]);
 /** Every mount the fake holds that is neither the live system's nor under /mnt. */
@@ -99,7 +99,7 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
           ["pool", "", "tank"],
         ]);
         expect(r.sys.imported.has("tank"), `step ${i}`).toBe(false);
-        expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+        expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
         expect(outside(r.sys), `step ${i}`).toEqual([]);
         continue;
       }
@@ -126,7 +126,7 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
     expect([...r.sys.imported.keys()]).toEqual(["nvmepool"]);
     // `force` is for the pool the operator mounts, never for one the disk names.
     expect(r.sys.commandLines().filter((l) => l.startsWith("zpool import") && l.includes(" -f"))).toEqual([]);
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
     // Read-write without acknowledging it: refused, nothing left behind; with it: mounted.
     const rw = await rig("two-pools", { tree: { fstab } });
     await prepare(rw.dir);
@@ -203,7 +203,7 @@ describe("hostile mount targets: symlinks and non-directories at every depth", (
       expect(res.skipped[0]).toMatchObject({ kind: "fstab", path: target, essential: false });
       expect(res.skipped[0]?.reason).toMatch(/refused/);
       expect(outside(r.sys)).toEqual([]);
-      expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+      expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
       expect(r.mounts.lastReport?.skipped.map((e) => e.path)).toEqual([target]);
 
       const rw = await rig("single", { tree: { fstab } });
@@ -239,7 +239,7 @@ describe("hostile mount targets: symlinks and non-directories at every depth", (
       ["tank", "fstab"],
     ]);
     expect(outside(r.sys)).toEqual([]);
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
   it("the fake models the kernel: a naive mount through the same link lands outside the root", async () => {

@@ -17,7 +17,7 @@ import { flattenDevices } from "../../agent/src/core/lsblk.js";
 import { isReadOnlyCommand } from "../../agent/src/system/system.js";
 import { rejection } from "../helpers/assert.js";
 import { outputsOf, ZFS_FSTAB } from "../helpers/fixtures.js";
-import { mountedTargets, rig } from "./harness.js";
+import { mountedTargets, rig, SEED_MOUNT_COMMANDS, SEED_TARGETS } from "./harness.js";
 
 describe("detection is read-only", () => {
   for (const kase of [
@@ -86,7 +86,7 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
       ],
     ]);
     expect(r.sys.commandLines().some((l) => l.includes(" -f"))).toBe(false);
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
     expect(phaseOf(await r.detection.refresh())).toBe("mounted-ro");
   });
 
@@ -251,7 +251,7 @@ describe("mount: the seed's server (single disk, pool left imported by atlas)", 
     await r.sys.removeFile("/mnt/etc/fstab");
     const res = await r.mounts.mount();
     expect(res.plan?.source).toBe("fallback");
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
   it("auto-mount requires NixOS markers: a non-NixOS root is rolled back and the agent waits", async () => {
@@ -877,13 +877,7 @@ describe("a mount request after a hand-back runs no detection of its own (nothin
     expect(res.result).toBe("mounted");
     const ran = r.sys.commandLines().slice(mark);
     expect(ran.filter((l) => /^(lsblk|blkid|hostid|zpool (list|status)|zpool import$)/.test(l))).toEqual([]);
-    expect(ran.map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual([
-      "zpool import",
-      "zfs list",
-      "mount --no-canonicalize",
-      "mount --no-canonicalize",
-      "mount --all",
-    ]);
+    expect(ran.map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual(SEED_MOUNT_COMMANDS);
   });
 });
 
@@ -949,14 +943,8 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
         .commandLines()
         .slice(mark)
         .map((l) => l.split(" ").slice(0, 2).join(" ")),
-    ).toEqual([
-      "zpool import",
-      "zfs list",
-      "mount --no-canonicalize",
-      "mount --no-canonicalize",
-      "mount --all",
-    ]);
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    ).toEqual(SEED_MOUNT_COMMANDS);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
   it("the root dataset renamed since (no fstab: the layout by names): phase 1 done again by the fresh listing", async () => {
@@ -969,7 +957,7 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
     expect(res.result).toBe("mounted");
     expect(res.plan?.steps.some((s) => s.kind === "mount" && s.source === "nvmepool/nixos")).toBe(true);
     expect(r.sys.mounts.some((m) => m.source === "nvmepool/root")).toBe(false);
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
     expect(r.logs.text).toContain("datasets changed since the last mount: phase 1 again");
   });
 
@@ -978,7 +966,7 @@ describe("a mount of a pool mounted before in this boot: phase 1 by the last lis
     const res = await mounting;
     expect(res.result).toBe("mounted");
     expect(r.logs.text).toContain("datasets changed since the last mount: phase 1 again");
-    expect(mountedTargets(r.sys)).toEqual(["/mnt", "/mnt/nix", "/mnt/home", "/mnt/var", "/mnt/boot"]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
   it("a failure at any mutating step of the re-mount rolls it back (the listing still running included)", async () => {
