@@ -97,10 +97,11 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       if (side !== "B" && (side !== running || cold)) {
         // as systemd would restart lifeboat.service: its auto-mount runs (not for a cold side),
         // then it is released again
+        const restartedAt = await vm.uptime();
         await vm.sh(restart(side));
         await vm.waitForApi(120_000);
         if (!cold) {
-          await waitForAutoMount(vm, `s10 restart ${side}`);
+          await waitForAutoMount(vm, `s10 restart ${side}`, restartedAt);
           await reset(side);
         } else await vm.sh(`sleep ${COLD_SETTLE_MS / 1000}`);
         running = side;

@@ -37,12 +37,13 @@ export async function waitForPhase(vm: Vm, phases: Phase[], timeoutMs?: number):
 /**
  * The boot-time auto-mount is over: status.autoMount.state left pending/running and the agent is idle.
  * Records "agent start -> settled" by the guest's clock (an upper bound: it includes one poll interval).
+ * `startedAt`: the guest's uptime when a test restarted the agent (init's mark is the boot's start).
  */
-export async function waitForAutoMount(vm: Vm, label: string): Promise<any> {
+export async function waitForAutoMount(vm: Vm, label: string, startedAt?: number): Promise<any> {
   const s = await waitForStatus(vm, "auto-mount settled", (st) =>
     ["mounted", "waiting", "failed", "off"].includes(st?.autoMount?.state),
   );
-  const since = await vm.secondsSinceAgentStart();
+  const since = startedAt === undefined ? await vm.secondsSinceAgentStart() : (await vm.uptime()) - startedAt;
   if (since !== undefined)
     recordTiming(`${label}: agent start -> auto-mount ${s.autoMount.state} (${s.phase})`, since * 1000);
   return s;
