@@ -81,7 +81,10 @@ export function listDuringImport(sys: System, pool: string): ImportListing {
       if (ended) return;
       const held = (await sys.lstat(path))?.type === "dir";
       if (held && !ended) {
-        running = sys.run("zfs", WHOLE([pool]), { signal: stop.signal });
+        const run = sys.run("zfs", WHOLE([pool]), { signal: stop.signal });
+        // handled here too: it may end before the import does and take() awaits it
+        run.catch(() => undefined);
+        running = run;
         return;
       }
     }
