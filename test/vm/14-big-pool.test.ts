@@ -119,11 +119,13 @@ describe.skipIf(!BIG)(
       expect(await mounts(vm, "/mnt")).toEqual([]);
     }
 
-    /** Restart the agent, this one (A) or the baseline (C): its auto-mount runs again. */
-    async function restartAgent(side: "A" | "C"): Promise<void> {
+    /** Restart the agent, this one (A) or the baseline (C): its auto-mount runs again. Returns the guest's uptime before it. */
+    async function restartAgent(side: "A" | "C"): Promise<number> {
       const restart = await agentSwitcher(vm);
+      const at = await vm.uptime();
       await vm.sh(restart(side));
       await vm.waitForApi(120_000);
+      return at;
     }
 
     it("auto-mounts everything read-only without listing snapshots; rounds against the by-hand commands", async () => {
@@ -163,8 +165,8 @@ describe.skipIf(!BIG)(
         mountedBy = side === "B" ? "hand" : "agent";
         loads.push(await hostLoad());
         if (side === "A" || side === "C") {
-          await restartAgent(side);
-          const s = await waitForAutoMount(vm, "s14 round");
+          const restartedAt = await restartAgent(side);
+          const s = await waitForAutoMount(vm, "s14 round", restartedAt);
           expect(s.autoMount.state, JSON.stringify(s.autoMount)).toBe("mounted");
           const lines = await agentLogLines(vm);
           const run = lastAutoMount(lines);
