@@ -10,7 +10,7 @@ import { mountedTargets, rig, SEED_MOUNT_COMMANDS, SEED_TARGETS } from "./harnes
  * directory) before the import ends, and a listing's first question waits for the import's end (the
  * namespace lock, modelled here by holding `zfs list` until the import is let go).
  */
-async function machine() {
+async function machine(opts: { failEarlyList?: boolean } = {}) {
   let importing: (() => void) | null = null;
   let imported: Promise<void> = Promise.resolve();
   /** Only the first import is held (a retry without -d runs at once). */
@@ -29,6 +29,11 @@ async function machine() {
         if (file === "zfs" && args[0] === "list" && importing) return imported;
         return undefined;
       },
+      // the listing started during the import fails (an I/O error); the ones after it do not
+      fail: (file, args) =>
+        opts.failEarlyList && importing && file === "zfs" && args[0] === "list"
+          ? { stderr: "cannot open 'nvmepool': I/O error\n" }
+          : undefined,
     },
   });
   // the pool was exported by this machine: no hostid to adopt, one import
@@ -75,6 +80,22 @@ describe("the root pool's listing starts during its import", () => {
         .slice(mark)
         .filter((l) => l === "zfs list"),
     ).toHaveLength(1);
+  });
+
+  it("the listing started during the import fails: listed again after it, mounted as without", async () => {
+    const { r, kstat, release, lines } = await machine({ failEarlyList: true });
+    await r.detection.refresh();
+    const mark = lines().length;
+    const mounting = r.mounts.mount();
+    await vi.waitFor(() => expect(lines().slice(mark)).toContain("zpool import"));
+    kstat();
+    await vi.waitFor(() => expect(lines().slice(mark)).toEqual(["zpool import", "zfs list"]));
+    release();
+    const res = await mounting;
+    expect(res.result).toBe("mounted");
+    expect(res.warnings.join("\n")).not.toContain("zfs list");
+    expect(lines().slice(mark)).toEqual(["zpool import", "zfs list", ...SEED_MOUNT_COMMANDS.slice(1)]);
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
   it("the import fails after the pool showed: the listing is stopped and not used, nothing is left mounted or imported", async () => {
