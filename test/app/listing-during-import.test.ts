@@ -49,8 +49,9 @@ async function machine(opts: { failEarlyList?: boolean } = {}) {
 }
 
 describe("the root pool's listing starts during its import", () => {
-  it("the pool shows in the kernel: the listing starts before the import ends, runs once, and its answer is used", async () => {
-    const { r, kstat, release, lines } = await machine();
+  /** A mount whose import is held until the pool shows and the listing has started. */
+  async function mountWhileShown(opts: { failEarlyList?: boolean } = {}) {
+    const { r, kstat, release, lines } = await machine(opts);
     await r.detection.refresh();
     const mark = lines().length;
     const mounting = r.mounts.mount();
@@ -59,8 +60,13 @@ describe("the root pool's listing starts during its import", () => {
     await vi.waitFor(() => expect(lines().slice(mark)).toEqual(["zpool import", "zfs list"]));
     release();
     const res = await mounting;
+    return { r, res, ran: lines().slice(mark) };
+  }
+
+  it("the pool shows in the kernel: the listing starts before the import ends, runs once, and its answer is used", async () => {
+    const { r, res, ran } = await mountWhileShown();
     expect(res.result).toBe("mounted");
-    expect(lines().slice(mark)).toEqual(SEED_MOUNT_COMMANDS);
+    expect(ran).toEqual(SEED_MOUNT_COMMANDS);
     expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
@@ -83,18 +89,10 @@ describe("the root pool's listing starts during its import", () => {
   });
 
   it("the listing started during the import fails: listed again after it, mounted as without", async () => {
-    const { r, kstat, release, lines } = await machine({ failEarlyList: true });
-    await r.detection.refresh();
-    const mark = lines().length;
-    const mounting = r.mounts.mount();
-    await vi.waitFor(() => expect(lines().slice(mark)).toContain("zpool import"));
-    kstat();
-    await vi.waitFor(() => expect(lines().slice(mark)).toEqual(["zpool import", "zfs list"]));
-    release();
-    const res = await mounting;
+    const { r, res, ran } = await mountWhileShown({ failEarlyList: true });
     expect(res.result).toBe("mounted");
     expect(res.warnings.join("\n")).not.toContain("zfs list");
-    expect(lines().slice(mark)).toEqual(["zpool import", "zfs list", ...SEED_MOUNT_COMMANDS.slice(1)]);
+    expect(ran).toEqual(["zpool import", "zfs list", ...SEED_MOUNT_COMMANDS.slice(1)]);
     expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
   });
 
