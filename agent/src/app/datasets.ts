@@ -29,7 +29,7 @@ export interface ListOptions {
   running?: RunningListing | null;
 }
 
-/** One directory per pool the kernel holds (OpenZFS kstats; the detection watches it too). */
+/** One directory per pool the kernel holds (OpenZFS kstats): a pool imported or exported by hand shows here too. */
 export const POOL_KSTATS = "/proc/spl/kstat/zfs";
 /** How often a listing waiting for its pool's import looks for the pool. */
 const IMPORT_POLL_MS = 10;

@@ -114,8 +114,6 @@ export interface RefreshOptions {
 
 /** Directories whose entries and times change when a block device appears or goes (cheap to read). */
 const DEVICE_WATCH = ["/sys/class/block", "/dev/disk/by-id", "/dev/mapper"] as const;
-/** One directory per imported pool (OpenZFS kstats): a pool imported or exported by hand shows here. */
-const POOL_WATCH = POOL_KSTATS;
 /**
  * udev's database: one file per device, rewritten by a rename for every event udev handles (a device
  * added, changed or probed again after a write: mkfs, cryptsetup, a partition table), so the
@@ -364,7 +362,7 @@ export class DetectionService {
       this.sys.readdir(DEVICE_WATCH[0]),
       this.sys.lstat(DEVICE_WATCH[1]),
       this.sys.lstat(DEVICE_WATCH[2]),
-      this.sys.readdir(POOL_WATCH),
+      this.sys.readdir(POOL_KSTATS),
       this.sys.readFile("/proc/mounts"),
       this.sys.lstat(UDEV_DB),
     ]);
@@ -436,14 +434,14 @@ export class DetectionService {
   }
 
   /**
-   * Is any pool imported? OpenZFS keeps one directory per imported pool in POOL_WATCH, next to its
+   * Is any pool imported? OpenZFS keeps one directory per imported pool in POOL_KSTATS, next to its
    * global kstats (regular files: arcstats, dbgmsg, zil…). False only when that directory was read
    * and holds no directory at all; anything unreadable or unexpected counts as "maybe".
    */
   private async anyPoolImported(): Promise<boolean> {
-    const names = await this.sys.readdir(POOL_WATCH);
+    const names = await this.sys.readdir(POOL_KSTATS);
     if (names === null) return true;
-    const infos = await Promise.all(names.map((n) => this.sys.lstat(`${POOL_WATCH}/${n}`)));
+    const infos = await Promise.all(names.map((n) => this.sys.lstat(`${POOL_KSTATS}/${n}`)));
     return infos.some((i) => i === null || i.type !== "file");
   }
 
