@@ -220,10 +220,12 @@ export class MountService {
   /** `who`: the requester, for the audit (the auto-mount at start when absent). */
   mount(req: MountRequest = {}, who = "auto-mount"): Promise<MountResult> {
     return this.exclusive("mount", async () => {
-      const before = (await this.mountedNow()).find((m) => m.target === this.root);
+      // Read once under the lock: nothing mounts meanwhile (a detection on the way mounts nothing).
+      const table = await this.mountedNow();
+      const before = table.find((m) => m.target === this.root);
       const action = before && isReadOnly(before) && req.readonly === false ? "remount-rw" : "mount";
       try {
-        const r = await this.mountLocked(req);
+        const r = await this.mountLocked(req, table);
         await this.tell({
           who,
           action,
@@ -246,7 +248,8 @@ export class MountService {
     });
   }
 
-  private async mountLocked(req: MountRequest): Promise<MountResult> {
+  /** `table`: the kernel's mount table under the root, read after the lock was taken. */
+  private async mountLocked(req: MountRequest, table: readonly MountEntry[]): Promise<MountResult> {
     const readonly = req.readonly ?? true;
     // The last detection is enough to choose unless a change made it stale (the commands below
     // fail cleanly if the machine changed under it); what is mounted is read fresh from the kernel.
@@ -259,7 +262,7 @@ export class MountService {
     const warnings: string[] = [];
     /** Information, not warnings: what was done on the way. */
     const notes: string[] = [];
-    const rootMount = (await this.mountedNow()).find((m) => m.target === this.root);
+    const rootMount = table.find((m) => m.target === this.root);
     if (rootMount) {
       const mountedRo = isReadOnly(rootMount);
       if (readonly || !mountedRo) {
