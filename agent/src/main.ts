@@ -3,7 +3,7 @@ import type { Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { createServices } from "./app/services.js";
 import { ensureToken, tokenNotice } from "./app/token.js";
-import { warmMountPath, warmMountRequest } from "./app/warmup.js";
+import { warmMountPath } from "./app/warmup.js";
 import { runClient } from "./client/main.js";
 import { runCollect } from "./collector/main.js";
 import { resolveConfig } from "./config.js";
@@ -136,13 +136,8 @@ async function main(argv: string[]): Promise<number> {
       await services.detection.current();
       await services.lock.whenFree();
       const walked = await warmMountPath(sys);
-      const previewed = await warmMountRequest(
-        services.mounts,
-        () => services.detection.current(),
-        config.root,
-      );
       await prepareRoutes(["/v1/mount", "/v1/unmount", "/v1/status"]);
-      log.debug({ ms: Math.round(performance.now() - t0), ...walked, previewed }, "mount path warmed up");
+      log.debug({ ms: Math.round(performance.now() - t0), ...walked }, "mount path warmed up");
     })().catch((err: Error) => log.debug({ err: err.message }, "warm-up skipped"));
   }, 2_000).unref();
   return -1;

@@ -46,8 +46,6 @@ export interface RigOptions {
   reach?: typeof checkReach;
   /** The diagnosis in the background after mounts and changes, as the agent does (off by default here). */
   backgroundDiagnosis?: boolean;
-  /** How long a detection stands (0 by default here: every look detects again). */
-  detectionMaxAgeMs?: number;
 }
 
 /** Network check stand-in: tests never reach the internet. */
@@ -68,7 +66,7 @@ export async function rig(kase: string, opts: RigOptions = {}): Promise<Rig> {
       version: "test",
       autoMount: opts.autoMount ?? "off",
       urls: () => ["http://192.0.2.10:8080/"],
-      detectionMaxAgeMs: opts.detectionMaxAgeMs ?? 0,
+      detectionMaxAgeMs: 0,
       jobGraceMs: 200,
       rebootDelayMs: 0,
       backgroundDiagnosis: opts.backgroundDiagnosis ?? false,
