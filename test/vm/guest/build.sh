@@ -60,6 +60,31 @@ if [ ! -e "$GUEST/.complete" ]; then
   printf '127.0.0.1\tlocalhost\n127.0.1.1\trescue\n' >"$BASE/etc/hosts"
   : >"$BASE/etc/machine-id"
   mkdir -p "$BASE/host" "$BASE/lab" "$BASE/mnt"
+  # The rescue ISO is NixOS: after booting, its post-boot commands touch /etc/NIXOS and set the
+  # system profile to the running system (nixpkgs nixos/modules/installer/cd-dvd/iso-image.nix,
+  # boot.postBootCommands), whose etc/fstab lists the ISO's file systems (isoFileSystems there,
+  # written as nixos/modules/tasks/filesystems.nix makeFstabEntries does). The agent's warm-up walks
+  # these while it waits (app/warmup.ts); the same shape here (made-up store paths, no Nix), so the
+  # guest's first mount after a start is as warm as the ISO's.
+  ISO_SYSTEM=/nix/store/00000000000000000000000000000000-nixos-system-lifeboat-25.11
+  ISO_ETC=/nix/store/11111111111111111111111111111111-etc
+  rm -rf "$BASE/nix"
+  mkdir -p "$BASE$ISO_SYSTEM" "$BASE$ISO_ETC/etc" "$BASE/nix/var/nix/profiles"
+  ln -s "$ISO_ETC/etc" "$BASE$ISO_SYSTEM/etc"
+  echo 25.11 >"$BASE$ISO_SYSTEM/nixos-version"
+  cat >"$BASE$ISO_ETC/etc/fstab" <<'FSTAB'
+# This is a generated file.  Do not edit!
+
+# Filesystems.
+tmpfs / tmpfs mode=0755,x-initrd.mount 0 0
+/dev/root /iso auto x-initrd.mount 0 0
+/iso/nix-store.squashfs /nix/.ro-store squashfs loop,threads=multi,x-initrd.mount 0 0
+tmpfs /nix/.rw-store tmpfs mode=0755,x-initrd.mount 0 0
+overlay /nix/store overlay lowerdir=/nix/.ro-store,upperdir=/nix/.rw-store/store,workdir=/nix/.rw-store/work,x-initrd.mount 0 0
+FSTAB
+  ln -s "$ISO_SYSTEM" "$BASE/nix/var/nix/profiles/system-1-link"
+  ln -s system-1-link "$BASE/nix/var/nix/profiles/system"
+  touch "$BASE/etc/NIXOS"
   # initrd: static busybox + the modules needed to reach the ext4 root on virtio-blk
   I=$(mktemp -d)
   mkdir -p "$I/bin" "$I/mods" "$I/proc" "$I/dev" "$I/root"
