@@ -10,10 +10,13 @@
 //   agent: detect = GET /v1/status?refresh=1 (a full detection with the device scan), mount = POST
 //          /v1/mount (plan + import + mount), after = the next GET /v1/status (what a reader waits for)
 //   shell: detect = `zpool import` (the operator's look), mount = the import and the five mounts.
-// The command count per step comes from the agent's own command log (debug `command` lines).
+// The timed agents log at the ISO's level (info: SHIPPED_LOG_LEVEL), as an operator's does; one more
+// untimed round of A and of D at debug gives the command count per step and each request's timeline
+// (the agent's own `command` and `mount step` lines; their durations carry the debug log's cost).
 // Written to bench/results-vm.json (top level).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  type AgentSide,
   agentLogLines,
   agentSwitcher,
   BASELINE_AGENT,
@@ -27,6 +30,7 @@ import {
   hostLoad,
   interleaved,
   requestTimeline,
+  SHIPPED_LOG_LEVEL,
   type StepTime,
   showTimeline,
   spread,
@@ -57,8 +61,6 @@ interface Round {
   detect: number;
   mount: number;
   after?: number;
-  commands?: Record<CommandKind | "after", number>;
-  mountCommands?: string[][];
 }
 
 describe("bench: agent mount vs the same commands as a shell script (interleaved rounds, guest clock)", () => {
@@ -81,78 +83,87 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     expect(await mounts(vm, "/mnt")).toEqual([]);
   }
 
+  /** What every side must leave: the server's five file systems under /mnt, each read-only. */
+  async function expectMounted(): Promise<void> {
+    const ms = await mounts(vm, "/mnt");
+    expect(ms.map((m) => m.target).sort()).toEqual([
+      "/mnt",
+      "/mnt/boot",
+      "/mnt/home",
+      "/mnt/nix",
+      "/mnt/var",
+    ]);
+    for (const m of ms) expect(m.options, m.target).toContain("ro");
+  }
+
   it(`measures ${ROUNDS} rounds each`, async () => {
     const rounds: Round[] = [];
     let last: Side | null = null;
-    // which agent runs: this one (A) from boot; the baseline (C) or a fresh start of this one (D)
-    // after a restart into it
-    let running: "A" | "C" | "D" = "A";
-    const restart = await agentSwitcher(vm);
-    const timelines: Partial<Record<"A" | "D", TimelineEntry[]>> = {};
+    // which agent runs: the one started at boot (its log at debug), then the side restarted into:
+    // this one (A), the baseline (C), a fresh start of this one (D)
+    let running = "boot" as "boot" | AgentSide;
+    const restart = await agentSwitcher(vm, { level: SHIPPED_LOG_LEVEL });
+    /** Restart the agent as `side` (as systemd restarts lifeboat.service); a cold side is left to settle. */
+    async function startAs(side: AgentSide, cold: boolean, trace = false): Promise<void> {
+      const restartedAt = await vm.uptime();
+      await vm.sh(restart(side, trace));
+      await vm.waitForApi(120_000);
+      // a warm side's auto-mount runs, then it is released again
+      if (!cold) {
+        await waitForAutoMount(vm, `s10 restart ${side}`, restartedAt);
+        await reset(side);
+      } else await vm.sh(`sleep ${COLD_SETTLE_MS / 1000}`);
+      running = side;
+    }
+    const agentSteps = [
+      { name: "detect", http: { method: "GET", path: "/v1/status?refresh=1" } },
+      { name: "mount", http: { method: "POST", path: "/v1/mount", body: { readonly: true } } },
+      { name: "after", http: { method: "GET", path: "/v1/status" } },
+    ];
     const sides: Side[] = BASELINE_AGENT ? ["A", "B", "D", "C"] : ["A", "B", "D"];
     for (const side of interleaved(sides, ROUNDS)) {
       await reset(last);
       // D is measured on its first mount: a restart before every D round
       const cold = side === "D" || (side === "C" && BASELINE_COLD);
-      if (side !== "B" && (side !== running || cold)) {
-        // as systemd would restart lifeboat.service: its auto-mount runs (not for a cold side),
-        // then it is released again
-        const restartedAt = await vm.uptime();
-        await vm.sh(restart(side));
-        await vm.waitForApi(120_000);
-        if (!cold) {
-          await waitForAutoMount(vm, `s10 restart ${side}`, restartedAt);
-          await reset(side);
-        } else await vm.sh(`sleep ${COLD_SETTLE_MS / 1000}`);
-        running = side;
-      }
+      if (side !== "B" && (side !== running || cold)) await startAs(side, cold);
       last = side;
       const load = await hostLoad();
-      let t: StepTime[];
-      if (side !== "B") {
-        t = await timeInGuest(vm, [
-          { name: "detect", http: { method: "GET", path: "/v1/status?refresh=1" } },
-          { name: "mount", http: { method: "POST", path: "/v1/mount", body: { readonly: true } } },
-          { name: "after", http: { method: "GET", path: "/v1/status" } },
-        ]);
-      } else {
-        t = await timeInGuest(vm, [
-          { name: "detect", sh: "zpool import" },
-          { name: "mount", sh: SCRIPT },
-        ]);
-      }
+      const t =
+        side !== "B"
+          ? await timeInGuest(vm, agentSteps)
+          : await timeInGuest(vm, [
+              { name: "detect", sh: "zpool import" },
+              { name: "mount", sh: SCRIPT },
+            ]);
       const [detect, mount, after] = t as [StepTime, StepTime, StepTime | undefined];
-      const round: Round = { side, load, detect: detect.ms, mount: mount.ms, after: after?.ms };
-      const ms = await mounts(vm, "/mnt");
-      expect(ms.map((m) => m.target).sort()).toEqual([
-        "/mnt",
-        "/mnt/boot",
-        "/mnt/home",
-        "/mnt/nix",
-        "/mnt/var",
-      ]);
-      for (const m of ms) expect(m.options, m.target).toContain("ro");
-      // the agent's log, read once for the A and D rounds
-      const lines = (side === "A" || side === "D") && after ? await agentLogLines(vm) : null;
-      if (side === "A" && after && lines) {
-        const inMount = commandsBetween(lines, mount.start, mount.end);
-        round.mountCommands = inMount;
-        round.commands = {
-          ...countByKind([...commandsBetween(lines, detect.start, detect.end), ...inMount]),
-          after: commandsBetween(lines, after.start, after.end).length,
-        };
-        // what the detect step ran is detection; inside the mount request, by kind
-        const inDetect = commandsBetween(lines, detect.start, detect.end).length;
-        round.commands.detect = inDetect + countByKind(inMount).detect;
-      }
-      // where the mount request's time goes (the last A and the last D round): each command, when it
-      // started (ms into the request) and how long it ran, and the agent's own steps between them
-      if ((side === "A" || side === "D") && lines)
-        timelines[side] = requestTimeline(lines, mount.start, mount.end);
-      rounds.push(round);
+      rounds.push({ side, load, detect: detect.ms, mount: mount.ms, after: after?.ms });
+      await expectMounted();
       log(
         `s10 round ${rounds.length} ${side}: detect ${detect.ms.toFixed(0)} ms, mount ${mount.ms.toFixed(0)} ms${after ? `, after ${after.ms.toFixed(0)} ms` : ""} (host load ${load})`,
       );
+    }
+    // Where the time goes: one more round of A and of D, untimed, their log at debug (the agent's
+    // command lines and its own steps): what each request ran, when, and how long.
+    const timelines: Partial<Record<"A" | "D", TimelineEntry[]>> = {};
+    let commands: Record<CommandKind | "after", number> | undefined;
+    let mountCommands: string[][] | undefined;
+    for (const side of ["A", "D"] as const) {
+      await reset(last);
+      await startAs(side, side === "D", true);
+      last = side;
+      const [detect, mount, after] = (await timeInGuest(vm, agentSteps)) as [StepTime, StepTime, StepTime];
+      await expectMounted();
+      const lines = await agentLogLines(vm);
+      timelines[side] = requestTimeline(lines, mount.start, mount.end);
+      if (side !== "A") continue;
+      // what the detect step ran is detection; inside the mount request, by kind
+      const inMount = commandsBetween(lines, mount.start, mount.end);
+      mountCommands = inMount;
+      commands = {
+        ...countByKind([...commandsBetween(lines, detect.start, detect.end), ...inMount]),
+        after: commandsBetween(lines, after.start, after.end).length,
+      };
+      commands.detect = commandsBetween(lines, detect.start, detect.end).length + countByKind(inMount).detect;
     }
     await reset(last);
 
@@ -180,7 +191,6 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     const shellTotal = spread(B.map((r) => r.detect + r.mount));
     const ratio = Number((agent.mount.median / shell.mount.median).toFixed(2));
     const ratioWithDetect = Number((agentTotal.median / shellTotal.median).toFixed(2));
-    const commands = A[A.length - 1]?.commands;
     const first = {
       detect: spread(D.map((r) => r.detect)),
       mount: spread(D.map((r) => r.mount)),
@@ -196,7 +206,7 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
     recordTiming("s10: shell import+mount (guest clock, median)", shell.mount.median);
     recordTiming("s10: agent POST /v1/mount (guest clock, median)", agent.mount.median);
     const report = [
-      `VM mount bench, ${ROUNDS} rounds each (${sides.join(" ")}, then reversed), guest clock, TCG:`,
+      `VM mount bench, ${ROUNDS} rounds each (${sides.join(" ")}, then reversed), guest clock, TCG, the agent's log at ${SHIPPED_LOG_LEVEL}:`,
       `  agent  detect ${fmt(agent.detect)}  mount ${fmt(agent.mount)}  after ${fmt(agent.after)}`,
       `  shell  detect ${fmt(shell.detect)}  mount ${fmt(shell.mount)}`,
       `  first mount after a start: detect ${fmt(first.detect)}  mount ${fmt(first.mount)}  after ${fmt(first.after)}  (mount ${firstRatio}×, detect + mount ${firstRatioWithDetect}×)`,
@@ -209,14 +219,17 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       `  the mount request, ms in: ${showTimeline(timelines.A)}`,
       `  the first mount after a start, ms in: ${showTimeline(timelines.D)}`,
       `  boot (guest uptime, s): ${(bootMarks?.marks ?? []).map((m) => `${m.s} ${m.what}`).join(" | ")}; before the guest's clock (QEMU, firmware, kernel load) ${bootMarks?.preKernelS} s`,
-      `  agent commands per step (last round): ${JSON.stringify(commands)}`,
-      `  the mount request ran: ${(A[A.length - 1]?.mountCommands ?? []).map((c) => c.slice(0, 3).join(" ")).join(" | ")}`,
+      `  agent commands per step (the round at debug): ${JSON.stringify(commands)}`,
+      `  the mount request ran: ${(mountCommands ?? []).map((c) => c.slice(0, 3).join(" ")).join(" | ")}`,
     ].join("\n");
     process.stdout.write(`\n${report}\n`);
     await writeVmResults({
       at: new Date().toISOString(),
       clock: "guest (node client in the guest: HTTP over loopback / bash)",
       rounds: ROUNDS,
+      // the timed agents' log level (the ISO's); the timelines and command counts come from a round at debug
+      logLevel: SHIPPED_LOG_LEVEL,
+      timelineLogLevel: "debug",
       agentMountMs: agent.mount.median,
       shellMountMs: shell.mount.median,
       ratio,
@@ -236,7 +249,7 @@ describe("bench: agent mount vs the same commands as a shell script (interleaved
       baselineRatioWithDetect: baseline ? baselineRatioWithDetect : undefined,
       hostLoad: { min: Math.min(...loads), max: Math.max(...loads) },
       commands,
-      mountCommands: A[A.length - 1]?.mountCommands?.map((c) => c.join(" ")),
+      mountCommands: mountCommands?.map((c) => c.join(" ")),
       mountTimeline: timelines.A,
       firstMountTimeline: timelines.D,
       boot: bootMarks,

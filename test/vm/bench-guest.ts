@@ -208,11 +208,26 @@ export const BASELINE_COLD = process.env.LIFEBOAT_VM_BASELINE_COLD === "1";
 export const COLD_SETTLE_MS = 5_000;
 
 /**
+ * The log level the ISO's service runs the agent at (iso/service.nix, option `logLevel`, default
+ * "info"). The guest's agent.sh says debug (its command lines are what the scenarios check); a
+ * timed side runs at this level instead, as an operator's agent does: at debug every request,
+ * command and step writes a JSON line, a cost the operator never pays.
+ */
+export const SHIPPED_LOG_LEVEL = "info";
+
+export type AgentSide = "A" | "C" | "D";
+
+/**
  * Install the baseline bundle in the guest and return the command that restarts the agent as `side`
  * (the guest's /lab/agent.sh, with /host/lifeboat.mjs or the baseline bundle), the way systemd
  * restarts lifeboat.service: stop the running one, start the other, pid in /run/agent.pid.
+ * `level`: the log level of its sides (agent.sh's debug when absent); `trace` on a restart: at debug
+ * all the same (a round that reads the agent's command lines, not timed).
  */
-export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C" | "D") => string> {
+export async function agentSwitcher(
+  vm: Vm,
+  opts: { level?: string } = {},
+): Promise<(side: AgentSide, trace?: boolean) => string> {
   // D: this agent as a fresh start with nothing mounted (no auto-mount): its next mount is its first
   await vm.sh(
     `sed "s#'--auto-mount' 'readonly'#'--auto-mount' 'off'#" /lab/agent.sh >/run/agent-cold.sh && grep -q "'--auto-mount' 'off'" /run/agent-cold.sh`,
@@ -224,9 +239,23 @@ export async function agentSwitcher(vm: Vm): Promise<(side: "A" | "C" | "D") => 
       `sed 's#/host/lifeboat.mjs#/host/lifeboat-baseline.mjs#' ${BASELINE_COLD ? "/run/agent-cold.sh" : "/lab/agent.sh"} >/run/agent-baseline.sh`,
     );
   }
-  return (side) =>
+  const debug: Record<AgentSide, string> = {
+    A: "/lab/agent.sh",
+    C: "/run/agent-baseline.sh",
+    D: "/run/agent-cold.sh",
+  };
+  const timed = { ...debug };
+  if (opts.level && opts.level !== "debug") {
+    for (const side of ["A", "D", ...(BASELINE_AGENT ? ["C"] : [])] as AgentSide[]) {
+      timed[side] = `/run/agent-${side}-${opts.level}.sh`;
+      await vm.sh(
+        `sed "s#'--log-level' 'debug'#'--log-level' '${opts.level}'#" ${debug[side]} >${timed[side]} && grep -q "'--log-level' '${opts.level}'" ${timed[side]}`,
+      );
+    }
+  }
+  return (side, trace = false) =>
     "kill $(cat /run/agent.pid) && while kill -0 $(cat /run/agent.pid) 2>/dev/null; do sleep 0.2; done; " +
-    `(setsid bash ${side === "C" ? "/run/agent-baseline.sh" : side === "D" ? "/run/agent-cold.sh" : "/lab/agent.sh"} </dev/null >>/host/logs/agent.log 2>&1 & echo $! >/run/agent.pid)`;
+    `(setsid bash ${(trace ? debug : timed)[side]} </dev/null >>/host/logs/agent.log 2>&1 & echo $! >/run/agent.pid)`;
 }
 
 /** The load on the host (1-minute average) now: reported next to every figure. */
