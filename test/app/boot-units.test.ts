@@ -130,6 +130,36 @@ describe("impermanence: persisted directories bind-mounted by .mount units (tmpf
     expect(res.warnings.join("\n")).toContain('home.mount: Where="/etc" does not match the unit name');
   });
 
+  it("an unmount stopped by a busy root puts each bind back as the same directory bound again", async () => {
+    const r = await imperm();
+    await units(
+      r.dir,
+      { "etc-nixos.mount": mountUnit("/etc/nixos"), "var-log.mount": mountUnit("/var/log") },
+      { "local-fs.target.wants": ["etc-nixos.mount", "var-log.mount"] },
+    );
+    await r.mounts.mount({ requireNixos: true });
+    const view = async () =>
+      ((await r.sys.readFile("/proc/self/mountinfo"))?.toString("utf8") ?? "")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(" ").slice(2, 5).join(" "))
+        .sort();
+    const before = await view();
+    // the binds show the directory of nvmepool/persist they come from
+    expect(before.filter((l) => l.endsWith("/mnt/etc/nixos") || l.endsWith("/mnt/var/log"))).toHaveLength(2);
+    r.sys.cfg.fail = (f, a) =>
+      f === "umount" && a[0] === "/mnt"
+        ? { exitCode: 32, stderr: "umount: /mnt: target is busy.\n" }
+        : undefined;
+    const from = r.sys.calls.length;
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("target-busy");
+    expect(err.extras.state).toBe("rolled-back");
+    expect(await view()).toEqual(before);
+    const binds = r.sys.calls.slice(from).filter((c) => c.file === "mount" && c.args.includes("--bind"));
+    expect(binds).toHaveLength(2);
+  });
+
   it("a unit's What= through a symlink on the disk: that unit skipped and named, the safe ones mounted, nothing outside /mnt", async () => {
     const r = await imperm();
     await rm(join(r.dir, "mnt/persist/etc/nixos"), { recursive: true });

@@ -68,6 +68,33 @@ describe("a system on two pools (two-pools capture: nvmepool + tank; the fstab m
     expect(r.sys.imported.size).toBe(0);
   });
 
+  it("an unmount stopped by a busy mount puts back all it took down, tank's own-mountpoint dataset too", async () => {
+    const r = await rig("two-pools", {
+      tree: { fstab },
+      fake: {
+        fail: (file, args) =>
+          file === "umount" && args[0] === "/mnt"
+            ? { exitCode: 32, stderr: "umount: /mnt: target is busy.\n" }
+            : undefined,
+      },
+    });
+    await prepare(r.dir);
+    await r.mounts.mount();
+    const before = r.sys.mounts.map((m) => `${m.source} ${m.target} ${m.options.includes("ro")}`).sort();
+    const from = r.sys.calls.length;
+    const err = await rejection(r.mounts.unmount({ export: true }));
+    expect(err.code).toBe("target-busy");
+    expect(err.extras.state).toBe("rolled-back");
+    // mount.zfs would refuse tank/backups (a mountpoint of its own): put back by mount(2), as mounted
+    const back = r.sys.calls.slice(from).filter((c) => c.file === "mount");
+    expect(back.length).toBe(6);
+    for (const c of back.filter((c) => c.args.includes("zfs"))) expect(c.args).toContain("--internal-only");
+    expect(r.sys.mounts.map((m) => `${m.source} ${m.target} ${m.options.includes("ro")}`).sort()).toEqual(
+      before,
+    );
+    expect(r.sys.imported.size).toBe(2);
+  });
+
   it("a fault at every mutating step rolls back everything (but tank's import: tank skipped, the rest mounted)", async () => {
     const { steps, fail } = failurePoints();
     const probe = await rig("two-pools", { tree: { fstab }, fake: { fail } });

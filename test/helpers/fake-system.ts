@@ -734,7 +734,18 @@ export class FakeSystem implements System {
       const from = [...this.mounts]
         .reverse()
         .find((m) => source === m.target || source.startsWith(`${m.target}/`));
-      this.mounts.push({ source, target, fstype: from?.fstype ?? "none", options: from?.options ?? ["rw"] });
+      // the kernel's view of a bind (mountinfo): the file system it comes from, and the directory of it
+      const place = from ? this.placeOf(from) : null;
+      const below = from && source !== from.target ? source.slice(from.target.length) : "";
+      this.mounts.push({
+        source,
+        target,
+        fstype: from?.fstype ?? "none",
+        options: from?.options ?? ["rw"],
+        ...(place
+          ? { dev: place.dev, root: place.root === "/" ? below || "/" : `${place.root}${below}` }
+          : {}),
+      } as MountEntry);
       // a non-recursive bind of a mount shows that file system alone, without what is mounted on it:
       // the sandbox keeps that (what the ESP hides under /mnt/boot…) in .underneath/<source>
       // (modelled for private binds only: fstab's bind entries keep the sandbox as it is)
@@ -910,8 +921,32 @@ export class FakeSystem implements System {
       .join("");
   }
 
+  private readonly devs = new Map<string, string>();
+  /** A mount's file system (one made-up major:minor per source) and the directory of it at its root. */
+  private placeOf(m: MountEntry): { dev: string; root: string } {
+    const own = m as MountEntry & { dev?: string; root?: string };
+    if (own.dev && own.root) return { dev: own.dev, root: own.root };
+    if (!this.devs.has(m.source)) this.devs.set(m.source, `0:${100 + this.devs.size}`);
+    const subvol =
+      m.fstype === "btrfs" ? m.options.find((o) => o.startsWith("subvol="))?.slice(7) : undefined;
+    return { dev: this.devs.get(m.source) as string, root: subvol ? `/${subvol.replace(/^\/+/, "")}` : "/" };
+  }
+
+  /** /proc/self/mountinfo (proc(5)) of the mounts above. */
+  private mountInfo(): string {
+    const esc = (s: string) =>
+      s.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+    return this.mounts
+      .map((m, i) => {
+        const { dev, root } = this.placeOf(m);
+        return `${30 + i} 1 ${dev} ${esc(root)} ${esc(m.target)} ${m.options.join(",")} - ${m.fstype} ${esc(m.source)} ${m.options.join(",")}\n`;
+      })
+      .join("");
+  }
+
   async readFile(path: string): Promise<Buffer | null> {
     if (path === "/proc/mounts" || path === "/proc/self/mounts") return Buffer.from(this.procMounts());
+    if (path === "/proc/self/mountinfo") return Buffer.from(this.mountInfo());
     if (path === "/etc/hostid") return Buffer.from(encodeHostIdFile(this.hostid));
     try {
       return await readFile(this.host(path));

@@ -10,7 +10,15 @@ import {
 } from "../../agent/src/core/hostid.js";
 import { parseJsonLossless } from "../../agent/src/core/json.js";
 import { flattenDevices, mergeBlkid, parseBlkidExport, parseLsblk } from "../../agent/src/core/lsblk.js";
-import { mountsUnder, parseFstab, parseProcMounts } from "../../agent/src/core/mounts.js";
+import {
+  bindSource,
+  type MountEntry,
+  mountsUnder,
+  parseFstab,
+  parseMountInfo,
+  parseProcMounts,
+  remountArgs,
+} from "../../agent/src/core/mounts.js";
 import {
   classifyLoadKeyFailure,
   parseZfsGet,
@@ -363,6 +371,58 @@ describe("mounts and fstab", () => {
     const m = parseProcMounts(`${fixture("single", "proc-mounts")}garbage\n`, w2);
     expect(mountsUnder(m, "/mnt")).toHaveLength(5);
     expect(w2).toEqual(['/proc/mounts: skipped short line "garbage"']);
+  });
+  it("a mount put back as the table showed it: ZFS without mount.zfs, its flags and mntpoint=; others as shown", () => {
+    const [zfs, vfat] = parseProcMounts(
+      "rpool/nixos/home /mnt/home zfs ro,nosuid,nodev,noexec,relatime,xattr,posixacl,casesensitive 0 0\n" +
+        "/dev/vda1 /mnt/boot vfat ro,nosuid,nodev,noexec,relatime,fmask=0022,dmask=0022,errors=remount-ro 0 0\n",
+    );
+    // mount.zfs refuses a dataset with its own mountpoint ("cannot be mounted using 'mount'")
+    expect(remountArgs(zfs as MountEntry, "/proc/9/fd/20")).toEqual([
+      "--no-canonicalize",
+      "--internal-only",
+      "-t",
+      "zfs",
+      "-o",
+      "ro,nosuid,nodev,noexec,relatime,mntpoint=/mnt/home",
+      "rpool/nixos/home",
+      "/proc/9/fd/20",
+    ]);
+    expect(remountArgs(vfat as MountEntry, "/proc/9/fd/21")).toEqual([
+      "--no-canonicalize",
+      "-t",
+      "vfat",
+      "-o",
+      "ro,nosuid,nodev,noexec,relatime,fmask=0022,dmask=0022,errors=remount-ro",
+      "/dev/vda1",
+      "/proc/9/fd/21",
+    ]);
+    // libmount splits options on commas: such a path goes without mntpoint=
+    const [odd] = parseProcMounts("tank/a /mnt/a,b zfs rw,relatime,xattr 0 0\n");
+    expect(remountArgs(odd as MountEntry, "/proc/9/fd/22")[5]).toBe("rw,relatime");
+  });
+  it("mountinfo says which mounts are binds, and of which directory (not a btrfs subvolume of its own)", () => {
+    const places = parseMountInfo(
+      [
+        "22 1 0:21 / / rw shared:1 - ext4 /dev/vda rw",
+        "40 22 0:40 / /mnt rw - tmpfs none rw",
+        "41 40 0:41 /nix /mnt/nix ro shared:5 - btrfs /dev/vdb2 ro,subvol=/nix",
+        "42 40 0:41 /persistent /mnt/persistent ro - btrfs /dev/vdb2 ro,subvol=/persistent",
+        "43 40 0:41 /persistent/etc/nixos /mnt/etc/nixos ro - btrfs /dev/vdb2 ro,subvol=/persistent",
+        "44 40 0:50 / /mnt/boot/efis/a ro - vfat /dev/vda1 ro",
+        "45 40 0:50 / /mnt/boot/efi ro - vfat /dev/vda1 ro",
+        "46 40 0:51 /my\\040dir /mnt/srv/a\\040b ro - zfs tank/x ro",
+        "short line",
+      ].join("\n"),
+    );
+    expect(places).toHaveLength(8);
+    expect(places[7]).toEqual({ dev: "0:51", root: "/my dir", target: "/mnt/srv/a b" });
+    expect(bindSource(places, "/mnt/nix")).toBeNull();
+    expect(bindSource(places, "/mnt/persistent")).toBeNull();
+    expect(bindSource(places, "/mnt/etc/nixos")).toBe("/mnt/persistent/etc/nixos");
+    expect(bindSource(places, "/mnt/boot/efi")).toBe("/mnt/boot/efis/a");
+    expect(bindSource(places, "/mnt/boot/efis/a")).toBeNull();
+    expect(bindSource(places, "/mnt/nowhere")).toBeNull();
   });
   it("NixOS escapes space and tab in device and mount point as \\040 and \\011 (filesystems.nix)", () => {
     const [e] = parseFstab("/dev/disk/by-label/my\\040disk /srv/a\\011b\\040c ext4 defaults 0 2\n");

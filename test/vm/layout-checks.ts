@@ -13,7 +13,7 @@ import {
   parseMountinfo,
   tableProblems,
 } from "./layouts.js";
-import { expectOk, finish, guestSnapshot, waitForAutoMount } from "./scenario.js";
+import { expectOk, expectProblem, finish, guestSnapshot, waitForAutoMount } from "./scenario.js";
 
 export const ROOT = "/mnt";
 
@@ -112,6 +112,30 @@ export async function expectCleanExport(vm: Vm, exp: LayoutExpectation): Promise
 }
 
 /**
+ * POST /v1/unmount while a process sits in the root itself: `umount --recursive` takes down every
+ * mount under it, then stops at the busy root. 409 target-busy, rolled back: every mount is back as
+ * the kernel showed it before (the same file system, the same directory of it, the same place, the
+ * same access), datasets with their own mountpoint and binds included.
+ */
+export async function expectBusyUnmountPutsBack(vm: Vm): Promise<void> {
+  const view = async () =>
+    (await mountinfo(vm))
+      .filter((m) => isUnder(m.target))
+      .map((m) => `${m.target} ${m.fstype} ${m.source} ${m.root} ${m.options.includes("ro") ? "ro" : "rw"}`);
+  const before = await view();
+  await vm.sh("(cd /mnt && exec sleep 600) >/dev/null 2>&1 & echo $! > /tmp/holder.pid");
+  const pid = Number((await vm.sh("cat /tmp/holder.pid")).trim());
+  try {
+    const r = await vm.api("POST", "/v1/unmount", { export: true });
+    expectProblem(r, 409, "target-busy");
+    expect(r.body.state, JSON.stringify(r.body)).toBe("rolled-back");
+    expect((await view()).sort()).toEqual([...before].sort());
+  } finally {
+    await vm.sh(`kill ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.1; done`);
+  }
+}
+
+/**
  * A layout whose point is the boot-time auto-mount (several pools, a tmpfs root): only its disks are
  * attached, the agent starts like the ISO's service (--auto-mount readonly) and must mount exactly the
  * system, import nothing else, and hand it back cleanly.
@@ -136,6 +160,10 @@ export function autoMountScenario(label: string, name: Exclude<LayoutName, "host
 
     it("imports and mounts nothing else", async () => {
       await expectOnlyTheSystem(vm, exp);
+    });
+
+    it("an unmount stopped by a busy root puts every mount back as it was", async () => {
+      await expectBusyUnmountPutsBack(vm);
     });
 
     it("hands the system back: unmounted, exported, importable by the server without -f", async () => {

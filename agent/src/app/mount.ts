@@ -3,10 +3,13 @@ import { type Candidate, chooseCandidate, splitWanted } from "../core/candidates
 import { LifeboatError } from "../core/errors.js";
 import {
   addedSince,
+  bindSource,
   isReadOnly,
   type MountEntry,
   mountsUnder,
+  parseMountInfo,
   parseProcMounts,
+  remountArgs,
   within,
 } from "../core/mounts.js";
 import type { MountPlan, PoolReason, SkippedEntry } from "../core/plan.js";
@@ -19,7 +22,7 @@ import { describeHolders, holdersOf, poolHoldersOf } from "./holders.js";
 import { type HostIdReport, hostidReport, stderrLine } from "./importer.js";
 import { InstalledSystem, type NixosIdentity } from "./installed.js";
 import type { OperationLock } from "./lock.js";
-import { MOUNT_TABLE } from "./mountExec.js";
+import { MOUNT_INFO, MOUNT_TABLE } from "./mountExec.js";
 import { MountRun } from "./mountRun.js";
 import { ReaderGate } from "./readers.js";
 import type { StackService } from "./stacks.js";
@@ -638,6 +641,9 @@ export class MountService {
   /** Unmount everything under the root (deepest first), then optionally export the pools imported under it. */
   private async releaseLocked(exportPools: boolean): Promise<{ unmounted: string[]; exported: string[] }> {
     const mounts = (await this.mountedNow()).reverse();
+    // which of them are binds (and of what), for putting back what a failed unmount took down
+    const places =
+      mounts.length > 0 ? parseMountInfo((await this.sys.readFile(MOUNT_INFO))?.toString("utf8") ?? "") : [];
     const tx = new Transaction(this.log);
     tx.onRecord = (label) => this.lock.stepDone(label);
     const unmounted: string[] = [];
@@ -649,13 +655,17 @@ export class MountService {
       // What it took down is read back from the kernel's table and recorded, each with its undo.
       for (const top of topsOf(mounts)) {
         this.lock.progress(`unmount ${top.target}`);
-        const r = await this.sys.run("umount", ["--recursive", top.target]);
+        const r = await this.sys.run("umount", ["--recursive", top.target], {
+          timeoutMs: umountTimeoutMs(mountsUnder(mounts, top.target).length),
+        });
         const gone = addedSince(await this.mountedNow(), mountsUnder(mounts, top.target));
         for (const m of gone) {
           unmounted.push(m.target);
+          const from = bindSource(places, m.target);
+          const bind = from !== null && from !== m.target && within(from, this.root);
           tx.record(`unmounted ${m.target}`, {
-            label: `remounted ${m.source} at ${m.target}`,
-            fn: () => this.remountAt(m),
+            label: bind ? `bound ${from} at ${m.target} again` : `remounted ${m.source} at ${m.target}`,
+            fn: () => (bind ? this.rebind(from, m) : this.remountAt(m)),
           });
         }
         if (r.exitCode !== 0) {
@@ -713,21 +723,41 @@ export class MountService {
     );
   }
 
+  /** A host path under the root as the installed system sees it (`/mnt/home` → `/home`). */
+  private inside(path: string): string {
+    const r = this.root.replace(/\/+$/, "");
+    return path === r ? "/" : path.slice(r.length);
+  }
+
+  /**
+   * Put back a bind a failed unmount had taken down: the same directory bound again, both ends
+   * verified directories inside the root (its source was put back before it: mount order). A bind
+   * keeps the flags of the mount it comes from, as when it was made.
+   */
+  private async rebind(from: string, m: MountEntry): Promise<void> {
+    const src = await this.sys.openDirInRoot(this.root, this.inside(from), { create: false });
+    try {
+      const dst = await this.sys.openDirInRoot(this.root, this.inside(m.target), { create: false });
+      try {
+        await this.must(`bind ${m.target} again`, "mount", [
+          "--no-canonicalize",
+          "--bind",
+          src.dir.procPath,
+          dst.dir.procPath,
+        ]);
+      } finally {
+        await dst.dir.close();
+      }
+    } finally {
+      await src.dir.close();
+    }
+  }
+
   /** Put back a mount a failed unmount sequence had taken down, onto the same verified directory. */
   private async remountAt(m: MountEntry): Promise<void> {
-    const r = this.root.replace(/\/+$/, "");
-    const inside = m.target === r ? "/" : m.target.slice(r.length);
-    const opened = await this.sys.openDirInRoot(this.root, inside, { create: false });
+    const opened = await this.sys.openDirInRoot(this.root, this.inside(m.target), { create: false });
     try {
-      await this.must(`remount ${m.target}`, "mount", [
-        "--no-canonicalize",
-        "-t",
-        m.fstype,
-        "-o",
-        m.options.join(","),
-        m.source,
-        opened.dir.procPath,
-      ]);
+      await this.must(`remount ${m.target}`, "mount", remountArgs(m, opened.dir.procPath));
     } finally {
       await opened.dir.close();
     }
@@ -846,6 +876,16 @@ export class MountService {
       return { device: c.device, mapper: `/dev/mapper/${name}`, alreadyOpen: false };
     });
   }
+}
+
+/**
+ * How long one `umount --recursive` may take: two minutes, and a quarter of a second more for each
+ * mount it takes down. A big pool's ~2,000 datasets took 71-90 s on a quiet lab host and more than
+ * 120 s on a loaded one (docs/performance.md); a timeout there unmounts part of the tree and puts
+ * it all back.
+ */
+export function umountTimeoutMs(mounts: number): number {
+  return 120_000 + 250 * mounts;
 }
 
 /** The mounts of `mounts` no other of them lies under: where one `umount --recursive` starts. */

@@ -8,6 +8,8 @@ import type { Transaction } from "./transaction.js";
 
 /** The mount table Lifeboat's own process sees (the kernel's view: real paths, octal escapes). */
 export const MOUNT_TABLE = "/proc/self/mounts";
+/** The same table with each mount's filesystem and directory of it (binds, subvolumes). */
+export const MOUNT_INFO = "/proc/self/mountinfo";
 
 /** A wave's targets as openWave left them: one outcome per step, the handles to close. */
 interface OpenedWave {

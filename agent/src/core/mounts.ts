@@ -109,3 +109,85 @@ export function addedSince(before: readonly MountEntry[], after: readonly MountE
 export function isReadOnly(m: MountEntry): boolean {
   return m.options.includes("ro");
 }
+
+/** The per-mount flags mount(8) turns into mount(2) flags: what a mount keeps when it is put back. */
+const VFS_FLAGS = new Set([
+  "ro",
+  "rw",
+  "nosuid",
+  "nodev",
+  "noexec",
+  "sync",
+  "dirsync",
+  "noatime",
+  "nodiratime",
+  "relatime",
+  "strictatime",
+  "lazytime",
+]);
+
+/**
+ * mount(8) arguments that put back a mount the kernel's table showed (`m`), onto the verified
+ * directory `target` (a /proc/<pid>/fd/<n> path). ZFS is mounted as the mount itself did, without
+ * mount.zfs (`--internal-only`): the helper refuses a dataset whose mountpoint is not legacy ("cannot
+ * be mounted using 'mount'", OpenZFS cmd/mount_zfs), the layout of most ZFS guides. It gets the
+ * table's mount flags and `mntpoint=` as mount.zfs would give it; the rest of what the table shows
+ * for ZFS (xattr, posixacl, casesensitive…) is the dataset's own properties, which the kernel
+ * applies by itself. Other types get the table's options back, through mount(8) as usual.
+ */
+export function remountArgs(m: MountEntry, target: string): string[] {
+  if (m.fstype !== "zfs")
+    return ["--no-canonicalize", "-t", m.fstype, "-o", m.options.join(","), m.source, target];
+  const flags = m.options.filter((o) => VFS_FLAGS.has(o));
+  // libmount splits options on commas: a path with one (or whitespace) goes without mntpoint=
+  if (!/[,\s]/.test(m.target)) flags.push(`mntpoint=${m.target}`);
+  return ["--no-canonicalize", "--internal-only", "-t", "zfs", "-o", flags.join(","), m.source, target];
+}
+
+/** Where a mount is, which filesystem (`dev`, major:minor) and which directory of it (`root`). */
+export interface MountPlace {
+  target: string;
+  root: string;
+  dev: string;
+}
+
+/**
+ * /proc/self/mountinfo (proc(5)): the fields /proc/mounts lacks, the filesystem a mount shows and
+ * the directory of it at its root (a bind of a subdirectory, a btrfs subvolume). Lines that do not
+ * parse are left out.
+ */
+export function parseMountInfo(text: string): MountPlace[] {
+  const out: MountPlace[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.split(" ");
+    if (f.length < 10 || !/^\d+:\d+$/.test(f[2] as string)) continue;
+    out.push({
+      dev: f[2] as string,
+      root: unescapeOctal(f[3] as string),
+      target: unescapeOctal(f[4] as string),
+    });
+  }
+  return out;
+}
+
+/**
+ * Where the mount at `target` takes its files from when it is a bind of an earlier mount: the last
+ * mount before it (`places` in mount order) of the same filesystem whose directory holds its own,
+ * and the path below that mount's target. Null: none (a mount of its own). Putting such a mount
+ * back from its device would show the filesystem's root, not the bound directory.
+ */
+export function bindSource(places: readonly MountPlace[], target: string): string | null {
+  let i = places.length - 1;
+  while (i >= 0 && (places[i] as MountPlace).target !== target) i--;
+  const me = places[i];
+  if (!me) return null;
+  for (let j = i - 1; j >= 0; j--) {
+    const p = places[j] as MountPlace;
+    if (p.dev !== me.dev) continue;
+    if (p.root !== me.root && !me.root.startsWith(p.root === "/" ? "/" : `${p.root}/`)) continue;
+    const rest = p.root === "/" ? me.root : me.root.slice(p.root.length);
+    const base = p.target.replace(/\/+$/, "");
+    return rest === "/" || rest === "" ? p.target : `${base}${rest}`;
+  }
+  return null;
+}
