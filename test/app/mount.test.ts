@@ -372,6 +372,44 @@ describe("one mutating operation at a time", () => {
   });
 });
 
+describe("an import that outlives its deadline", () => {
+  const lateImport = (f: string, a: readonly string[]) =>
+    f === "zpool" && a[0] === "import" && a.includes("-N");
+
+  it("the kernel finished it: counted as imported and recorded, the mount goes on", async () => {
+    const r = await rig("single", { fake: { timesOut: lateImport } });
+    const res = await r.mounts.mount();
+    expect(res.result).toBe("mounted");
+    expect(res.steps).toContain("imported nvmepool read-only");
+    expect(mountedTargets(r.sys)).toEqual(SEED_TARGETS);
+  });
+
+  it("a later step fails: the import is undone with the rest (the pool exported, not left imported)", async () => {
+    const r = await rig("single", {
+      fake: {
+        timesOut: lateImport,
+        fail: (f, a) =>
+          f === "mount" && a.includes("--all") ? { exitCode: 32, stderr: "mount: failed\n" } : undefined,
+      },
+    });
+    const err = await rejection(r.mounts.mount());
+    expect(err.extras.state).toBe("rolled-back");
+    expect(r.sys.imported.size).toBe(0);
+    expect(mountedTargets(r.sys)).toEqual([]);
+  });
+
+  it("nothing imported after all: the failure stands (timed out), nothing to undo", async () => {
+    const r = await rig("single", {
+      fake: {
+        fail: (f, a) => (lateImport(f, a) ? { exitCode: 124, timedOut: true, stderr: "" } : undefined),
+      },
+    });
+    const err = await rejection(r.mounts.mount());
+    expect(err.message).toMatch(/timed out|import nvmepool failed/);
+    expect(r.sys.imported.size).toBe(0);
+  });
+});
+
 describe("unmount", () => {
   it("a busy unmount is rolled back (remounted) and says so", async () => {
     const r = await rig("single");

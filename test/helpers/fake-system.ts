@@ -84,6 +84,11 @@ export interface FakeConfig {
   /** Return a failure for a matching command (fault injection). */
   fail?: (file: string, args: readonly string[]) => Partial<CommandResult> | undefined;
   /**
+   * A matching command that succeeds answers as one ended by its deadline (exit 124, timed out):
+   * what a `zpool import` killed after the kernel finished the import looks like.
+   */
+  timesOut?: (file: string, args: readonly string[]) => boolean;
+  /**
    * Sources whose mount lands read-write whatever the options said (fault injection: a driver or a
    * bind that ignores `ro`; the kernel's table is what the agent must believe).
    */
@@ -231,7 +236,11 @@ export class FakeSystem implements System {
         this.running.delete(proc);
       }
     }
-    return this.dispatch(file, args, opts.input ?? "");
+    const r = await this.dispatch(file, args, opts.input ?? "");
+    // the work done (exit 0), and then the deadline: what the caller is told
+    return r.exitCode === 0 && this.cfg.timesOut?.(file, shown)
+      ? { ...r, exitCode: 124, timedOut: true, stdout: "", stderr: "" }
+      : r;
   }
 
   /** Commands running now (held runs, spawned processes not ended): their paths are in use. */

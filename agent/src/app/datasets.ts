@@ -17,6 +17,12 @@ export const SPLIT_AFTER_MS = 2_000;
 /** At most this many `zfs list -d 1` side by side in the split listing. */
 const SPLIT_WIDTH = 4;
 /**
+ * How long a listing of the pools just imported is waited for: it only reads, and a big pool's
+ * cold listing took 80 s in the lab and more than the default two minutes on a loaded host (the one
+ * started during the import also waits for the import's end). Killed, the mount would stop there.
+ */
+const LIST_TIMEOUT_MS = 1_800_000;
+/**
  * `zfs list` of datasets, script-readable: `-t filesystem,volume`, never snapshots, even on a pool
  * with listsnapshots=on (zfs-list(8)). The detection lists with it too.
  */
@@ -81,7 +87,7 @@ export function listDuringImport(sys: System, pool: string): ImportListing {
       if (ended) return;
       const held = (await sys.lstat(path))?.type === "dir";
       if (held && !ended) {
-        const run = sys.run("zfs", WHOLE([pool]), { signal: stop.signal });
+        const run = sys.run("zfs", WHOLE([pool]), { signal: stop.signal, timeoutMs: LIST_TIMEOUT_MS });
         // handled here too: it may end before the import does and take() awaits it
         run.catch(() => undefined);
         running = run;
@@ -159,7 +165,8 @@ async function listRows(
   running: RunningListing | null,
 ): Promise<Pick<CommandResult, "exitCode" | "stdout" | "stderr">> {
   const stop = new AbortController();
-  const whole = running?.result ?? sys.run("zfs", WHOLE(pools), { signal: stop.signal });
+  const whole =
+    running?.result ?? sys.run("zfs", WHOLE(pools), { signal: stop.signal, timeoutMs: LIST_TIMEOUT_MS });
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<null>((resolve) => {
     timer = setTimeout(() => resolve(null), splitAfterMs);
@@ -174,7 +181,9 @@ async function listRows(
   const ended = await whole;
   if (ended.exitCode === 0 && !ended.timedOut) return ended;
   const split = await splitListing(sys, pools);
-  return split === null ? sys.run("zfs", WHOLE(pools)) : { exitCode: 0, stdout: split, stderr: "" };
+  return split === null
+    ? sys.run("zfs", WHOLE(pools), { timeoutMs: LIST_TIMEOUT_MS })
+    : { exitCode: 0, stdout: split, stderr: "" };
 }
 
 /** What `zfs list -o space` breaks a dataset's `used` into (zfsprops(7)). */
@@ -210,7 +219,9 @@ async function splitListing(sys: System, pools: readonly string[]): Promise<stri
   const active = new Set<Promise<void>>();
   let failed = false;
   const part = async (names: string[]) => {
-    const r = await sys.run("zfs", [...LIST, "-d", "1", "-o", columns, ...names]);
+    const r = await sys.run("zfs", [...LIST, "-d", "1", "-o", columns, ...names], {
+      timeoutMs: LIST_TIMEOUT_MS,
+    });
     if (r.exitCode !== 0) {
       failed = true;
       return;

@@ -1,10 +1,18 @@
 import type { Logger } from "pino";
 import { LifeboatError } from "../core/errors.js";
 import { classifyImportFailure } from "../core/zpoolImport.js";
+import { parseZpoolList } from "../core/zpoolJson.js";
 import type { CommandResult, System } from "../system/system.js";
 import { adoptHostId, restoreHostId } from "./hostid.js";
 import type { PoolLabels } from "./poolLabels.js";
 import type { Transaction } from "./transaction.js";
+
+/**
+ * How long a `zpool import` is waited for. Not the default two minutes: a big pool's import took
+ * 40 s in the lab on a quiet host and over two minutes on a loaded one (docs/performance.md), and a
+ * slow or damaged disk takes longer; killing it helps nothing, the kernel finishes it regardless.
+ */
+export const IMPORT_TIMEOUT_MS = 1_800_000;
 
 export interface HostIdReport {
   action: "adopted" | "unchanged" | "not-needed" | "kept";
@@ -89,10 +97,29 @@ export class PoolImporter {
     readonly: boolean,
   ): Promise<{ r: CommandResult; devices: string[] | null }> {
     const devices = readonly && guid ? (this.devicesOf?.(guid) ?? null) : null;
-    const r = await this.sys.run("zpool", this.args(id, false, readonly, devices));
+    const r = await this.runImport(id, this.args(id, false, readonly, devices));
     const kind = r.exitCode === 0 ? null : classifyImportFailure(r.stderr).kind;
     if (!devices || (kind !== "no-such-pool" && kind !== "missing-devices")) return { r, devices };
-    return { r: await this.sys.run("zpool", this.args(id, false, readonly, null)), devices: null };
+    return { r: await this.runImport(id, this.args(id, false, readonly, null)), devices: null };
+  }
+
+  /**
+   * One `zpool import`, waited for up to IMPORT_TIMEOUT_MS. Ended by its deadline all the same, the
+   * kernel may have finished the import (the ioctl is not interrupted; the process is killed once
+   * it returns): then the pool is imported and counts as such, recorded with its undo (the export),
+   * instead of a failure that would leave it imported and unrecorded.
+   */
+  private async runImport(id: string, args: string[]): Promise<CommandResult> {
+    const r = await this.sys.run("zpool", args, { timeoutMs: IMPORT_TIMEOUT_MS });
+    if (!r.timedOut) return r;
+    const held = await this.sys.run("zpool", ["list", "-j"]);
+    let now: { name: string; guid: string }[] = [];
+    try {
+      now = held.exitCode === 0 ? parseZpoolList(held.stdout) : [];
+    } catch {
+      // an answer that does not parse shows no pool: the failure stands
+    }
+    return now.some((p) => p.name === id || p.guid === id) ? { ...r, exitCode: 0, timedOut: false } : r;
   }
 
   private done(pool: string, forced: boolean, readonly: boolean): void {
@@ -147,7 +174,7 @@ export class PoolImporter {
           lastHostId: failure.lastHostId,
           splParameterWritten: splWritten,
         };
-        r = await this.sys.run("zpool", this.args(id, false, readonly, devices));
+        r = await this.runImport(id, this.args(id, false, readonly, devices));
         if (r.exitCode === 0) return this.done(pool, false, readonly);
         failure = classifyImportFailure(r.stderr);
       } else if (this.hostid.action !== "adopted") {
@@ -157,7 +184,7 @@ export class PoolImporter {
         });
       }
       if (failure.kind === "in-use-elsewhere" && mayForce) {
-        r = await this.sys.run("zpool", this.args(id, true, readonly, devices));
+        r = await this.runImport(id, this.args(id, true, readonly, devices));
         if (r.exitCode === 0) return this.done(pool, true, readonly);
         failure = classifyImportFailure(r.stderr);
       }
