@@ -884,7 +884,7 @@ export class MountService {
  * 120 s on a loaded one (docs/performance.md); a timeout there unmounts part of the tree and puts
  * it all back.
  */
-export function umountTimeoutMs(mounts: number): number {
+function umountTimeoutMs(mounts: number): number {
   return 120_000 + 250 * mounts;
 }
 
