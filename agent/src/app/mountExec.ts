@@ -1,5 +1,12 @@
 import { LifeboatError } from "../core/errors.js";
-import { addedSince, isReadOnly, type MountEntry, parseProcMounts, within } from "../core/mounts.js";
+import {
+  addedSince,
+  isReadOnly,
+  type MountEntry,
+  parseProcMounts,
+  within,
+  zfsMntpoint,
+} from "../core/mounts.js";
 import type { MountStep } from "../core/plan.js";
 import type { DirHandle, OpenedDir } from "../system/mounttarget.js";
 import type { CommandResult, System } from "../system/system.js";
@@ -54,8 +61,7 @@ const KERNEL_MOUNTED = new Set(["zfs", "vfat", "ext2", "ext3", "ext4", "xfs", "b
 /** The options a step is mounted with: with `--internal-only`, ZFS gets what mount.zfs would add. */
 function mountOptions(s: MountStep, internal: boolean): string[] {
   const options = s.options.filter((x) => x !== "noauto");
-  // cmd/mount_zfs passes the target's real path (for .zfs/snapshot); libmount splits on commas.
-  if (internal && s.fstype === "zfs" && !/[,\s]/.test(s.target)) options.push(`mntpoint=${s.target}`);
+  if (internal && s.fstype === "zfs") options.push(...zfsMntpoint(s.target));
   return options;
 }
 

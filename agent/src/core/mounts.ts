@@ -127,6 +127,15 @@ const VFS_FLAGS = new Set([
 ]);
 
 /**
+ * `mntpoint=` as mount.zfs passes it to the kernel (OpenZFS cmd/mount_zfs: the target's real path,
+ * for .zfs/snapshot), for ZFS mounted without the helper; none for a path libmount would split (a
+ * comma or whitespace).
+ */
+export function zfsMntpoint(target: string): string[] {
+  return /[,\s]/.test(target) ? [] : [`mntpoint=${target}`];
+}
+
+/**
  * mount(8) arguments that put back a mount the kernel's table showed (`m`), onto the verified
  * directory `target` (a /proc/<pid>/fd/<n> path). ZFS is mounted as the mount itself did, without
  * mount.zfs (`--internal-only`): the helper refuses a dataset whose mountpoint is not legacy ("cannot
@@ -138,9 +147,7 @@ const VFS_FLAGS = new Set([
 export function remountArgs(m: MountEntry, target: string): string[] {
   if (m.fstype !== "zfs")
     return ["--no-canonicalize", "-t", m.fstype, "-o", m.options.join(","), m.source, target];
-  const flags = m.options.filter((o) => VFS_FLAGS.has(o));
-  // libmount splits options on commas: a path with one (or whitespace) goes without mntpoint=
-  if (!/[,\s]/.test(m.target)) flags.push(`mntpoint=${m.target}`);
+  const flags = [...m.options.filter((o) => VFS_FLAGS.has(o)), ...zfsMntpoint(m.target)];
   return ["--no-canonicalize", "--internal-only", "-t", "zfs", "-o", flags.join(","), m.source, target];
 }
 
